@@ -1,0 +1,183 @@
+//! The embedded MQTT broker (rumqttd), so one command works on one machine.
+//!
+//! rumqttd binds its listeners on its own threads and only logs when that fails, so the
+//! ports are checked (and `0` resolved to a free port) here first, which turns "port in
+//! use" into a clear startup error. The small window between that check and rumqttd's
+//! bind is accepted; the readiness probe afterwards catches a lost race.
+//!
+//! Limits differ from rumqttd's sample config on purpose: payloads up to
+//! [`MAX_PAYLOAD`] (video frames, not sensor readings) and small commit-log segments, so
+//! the broker's memory stays bounded at a few frames per topic even with stalled clients.
+
+use std::{
+    collections::HashMap,
+    io::{Read, Write},
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    time::{Duration, Instant},
+};
+
+use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+
+use crate::EdgeError;
+
+/// Largest MQTT payload the broker accepts: a 4K JPEG at high quality fits.
+pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
+/// Commit-log segment size and count per topic: what the broker keeps in memory.
+const SEGMENT_SIZE: usize = 4 * 1024 * 1024;
+const SEGMENT_COUNT: usize = 2;
+
+/// Where the embedded broker listens.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedBroker {
+    pub tcp: SocketAddr,
+    pub ws: SocketAddr,
+}
+
+impl EmbeddedBroker {
+    /// The address the edge itself connects to (loopback when bound to every interface).
+    pub fn local_tcp(&self) -> SocketAddr {
+        SocketAddr::new(reachable(self.tcp.ip()), self.tcp.port())
+    }
+}
+
+/// Starts rumqttd with a TCP and a WebSocket listener and waits until it accepts.
+pub fn start(bind: IpAddr, tcp_port: u16, ws_port: u16) -> Result<EmbeddedBroker, EdgeError> {
+    let tcp = reserve(bind, tcp_port, "MQTT TCP", "--tcp-port")?;
+    let ws = reserve_distinct(bind, ws_port, tcp, "MQTT WebSocket", "--ws-port")?;
+    let config = Config {
+        id: 0,
+        router: RouterConfig {
+            max_connections: 1010,
+            max_outgoing_packet_count: 200,
+            max_segment_size: SEGMENT_SIZE,
+            max_segment_count: SEGMENT_COUNT,
+            ..Default::default()
+        },
+        v4: Some(HashMap::from([(
+            "tcp".to_string(),
+            server("mqtt-tcp", tcp),
+        )])),
+        ws: Some(HashMap::from([("ws".to_string(), server("mqtt-ws", ws))])),
+        ..Default::default()
+    };
+    let mut broker = rumqttd::Broker::new(config);
+    std::thread::Builder::new()
+        .name("broker".into())
+        .spawn(move || {
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "embedded broker stopped");
+            }
+        })
+        .map_err(|e| EdgeError::Broker(format!("cannot start its thread: {e}")))?;
+    let started = EmbeddedBroker { tcp, ws };
+    wait_accepting_mqtt(started.local_tcp())?;
+    wait_bound(ws)?;
+    Ok(started)
+}
+
+fn server(name: &str, listen: SocketAddr) -> ServerSettings {
+    ServerSettings {
+        name: name.to_string(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 5000,
+            max_payload_size: MAX_PAYLOAD,
+            max_inflight_count: 100,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    }
+}
+
+/// Binds and releases `bind:port` to check it is free; resolves port 0 to a free port.
+pub fn reserve(
+    bind: IpAddr,
+    port: u16,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<SocketAddr, EdgeError> {
+    let addr = SocketAddr::new(bind, port);
+    let listener =
+        TcpListener::bind(addr).map_err(|source| EdgeError::listen(what, addr, flag, source))?;
+    listener
+        .local_addr()
+        .map_err(|source| EdgeError::listen(what, addr, flag, source))
+}
+
+/// Like [`reserve`], but never hands out the same free port as `other` when both are 0.
+fn reserve_distinct(
+    bind: IpAddr,
+    port: u16,
+    other: SocketAddr,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<SocketAddr, EdgeError> {
+    for _ in 0..10 {
+        let addr = reserve(bind, port, what, flag)?;
+        if addr.port() != other.port() {
+            return Ok(addr);
+        }
+    }
+    Err(EdgeError::listen(
+        what,
+        SocketAddr::new(bind, port),
+        flag,
+        std::io::ErrorKind::AddrInUse.into(),
+    ))
+}
+
+fn reachable(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
+/// Waits until the broker answers an MQTT CONNECT on `addr`. A complete exchange, not a
+/// bare TCP connect, so the broker has nothing to log as an aborted connection.
+fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
+    // CONNECT: MQTT 3.1.1, clean session, keep-alive 10 s, client id "edge-probe".
+    const CONNECT: &[u8] = b"\x10\x16\x00\x04MQTT\x04\x02\x00\x0a\x00\x0aedge-probe";
+    const DISCONNECT: &[u8] = b"\xe0\x00";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last_error = String::new();
+    while Instant::now() < deadline {
+        let attempt = || -> std::io::Result<bool> {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+            s.set_read_timeout(Some(Duration::from_secs(1)))?;
+            s.write_all(CONNECT)?;
+            let mut connack = [0u8; 4];
+            s.read_exact(&mut connack)?;
+            s.write_all(DISCONNECT)?;
+            Ok(connack == [0x20, 0x02, 0x00, 0x00])
+        };
+        match attempt() {
+            Ok(true) => return Ok(()),
+            Ok(false) => last_error = "unexpected CONNACK".into(),
+            Err(e) => last_error = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(EdgeError::Broker(format!(
+        "not accepting MQTT on {addr} after 5 s: {last_error}"
+    )))
+}
+
+/// Waits until something (the broker's WebSocket thread) holds `addr`. Probing with a
+/// WebSocket handshake would make the broker log a failed connection.
+fn wait_bound(addr: SocketAddr) -> Result<(), EdgeError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match TcpListener::bind(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(()),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    Err(EdgeError::Broker(format!(
+        "WebSocket listener did not start on {addr}"
+    )))
+}

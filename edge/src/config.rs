@@ -1,0 +1,265 @@
+//! Command-line options (also settable from `EDGE_*` environment variables).
+
+use std::{net::IpAddr, path::PathBuf, str::FromStr};
+
+use clap::{Parser, ValueEnum};
+
+/// Largest frame side accepted: 8K UHD.
+const MAX_SIDE: usize = 7680;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "edge",
+    version,
+    about = "Publish live camera video over MQTT to any browser.",
+    long_about = "Publish live camera video over MQTT to any browser.\n\n\
+        Captures frames, encodes them as JPEG and publishes them over MQTT, newest frame first \
+        (frames are dropped, never queued, when the network is slower than the camera). By \
+        default it also runs an MQTT broker in-process and serves the viewer site, so one \
+        command is all a machine needs: open the printed URL on any phone or browser.\n\n\
+        Topics: <prefix>/<camera>/frame carries one frame per message \
+        (see the README for the wire format)."
+)]
+pub struct Config {
+    /// Where frames come from: `pattern` is a moving test pattern that needs no camera.
+    #[arg(long, value_enum, default_value_t = SourceKind::Pattern, env = "EDGE_SOURCE")]
+    pub source: SourceKind,
+
+    /// Frame size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x480", env = "EDGE_SIZE")]
+    pub size: Size,
+
+    /// Frames per second to capture; 0 captures as fast as the encoder goes.
+    #[arg(long, default_value_t = 30, env = "EDGE_FPS",
+          value_parser = clap::value_parser!(u32).range(0..=240))]
+    pub fps: u32,
+
+    /// JPEG quality, 1 (smallest) to 100 (best).
+    #[arg(long, default_value_t = 75, env = "EDGE_QUALITY",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+
+    /// Camera name: the topic level that tells this camera apart from others.
+    #[arg(long, default_value = "cam1", env = "EDGE_CAMERA", value_parser = parse_topic_level)]
+    pub camera: String,
+
+    /// First topic level, shared by all cameras of one installation.
+    #[arg(long, default_value = "mqcam", env = "EDGE_TOPIC_PREFIX", value_parser = parse_topic_level)]
+    pub topic_prefix: String,
+
+    /// Address the HTTP site and the embedded broker listen on (0.0.0.0 = every interface).
+    #[arg(long, default_value = "0.0.0.0", env = "EDGE_BIND")]
+    pub bind: IpAddr,
+
+    /// HTTP port of the viewer site (0 = any free port).
+    #[arg(long, default_value_t = 8080, env = "EDGE_HTTP_PORT")]
+    pub http_port: u16,
+
+    /// MQTT-over-WebSocket port of the embedded broker, used by browsers (0 = any free port).
+    #[arg(long, default_value_t = 9001, env = "EDGE_WS_PORT")]
+    pub ws_port: u16,
+
+    /// MQTT (TCP) port of the embedded broker (0 = any free port).
+    #[arg(long, default_value_t = 1883, env = "EDGE_TCP_PORT")]
+    pub tcp_port: u16,
+
+    /// Publish to this external broker instead of running one: mqtt://host[:port] or
+    /// ws://host[:port][/path]. Turns the embedded broker off.
+    #[arg(long, env = "EDGE_BROKER")]
+    pub broker: Option<BrokerUrl>,
+
+    /// The broker WebSocket URL viewers should use, when it is not the one the page can
+    /// work out by itself (e.g. an external broker, or a proxy in front).
+    #[arg(long, env = "EDGE_VIEWER_BROKER")]
+    pub viewer_broker: Option<BrokerUrl>,
+
+    /// Directory of the built viewer site (`trunk build --release` writes `dist`).
+    #[arg(long, default_value = "dist", env = "EDGE_SITE")]
+    pub site: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceKind {
+    /// A moving test pattern with the frame number and time drawn on it.
+    Pattern,
+}
+
+/// A frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub width: usize,
+    pub height: usize,
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("size must look like 640x480, got {s:?}");
+        let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+        let (width, height): (usize, usize) = (
+            w.trim().parse().map_err(|_| bad())?,
+            h.trim().parse().map_err(|_| bad())?,
+        );
+        if !(16..=MAX_SIDE).contains(&width) || !(16..=MAX_SIDE).contains(&height) {
+            return Err(format!(
+                "size {width}x{height} is impossible: each side must be 16 to {MAX_SIDE} pixels"
+            ));
+        }
+        if width % 2 != 0 || height % 2 != 0 {
+            return Err(format!(
+                "size {width}x{height} is impossible: 4:2:0 JPEG needs even sides"
+            ));
+        }
+        Ok(Size { width, height })
+    }
+}
+
+/// How to reach a broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerUrl {
+    /// MQTT over TCP.
+    Tcp { host: String, port: u16 },
+    /// MQTT over WebSocket; `url` is the whole `ws://` URL.
+    Ws { url: String },
+}
+
+impl FromStr for BrokerUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!("broker URL {s:?} needs a scheme: mqtt://host:1883 or ws://host:9001/mqtt")
+        })?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() {
+            return Err(format!("broker URL {s:?} has no host"));
+        }
+        let bad_port = |p: &str| format!("broker URL {s:?} has a bad port {p:?}");
+        let (host, port) = match authority.strip_prefix('[') {
+            // [v6-address]:port
+            Some(v6) => {
+                let (h, after) = v6
+                    .split_once(']')
+                    .ok_or_else(|| format!("broker URL {s:?} has an unclosed '['"))?;
+                let port = match after.strip_prefix(':') {
+                    Some(p) => Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
+                    None if after.is_empty() => None,
+                    None => return Err(bad_port(after)),
+                };
+                (h.to_string(), port)
+            }
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.to_string(),
+                    Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
+                ),
+                None => (authority.to_string(), None),
+            },
+        };
+        if host.is_empty() {
+            return Err(format!("broker URL {s:?} has no host"));
+        }
+        match scheme {
+            "mqtt" | "tcp" => Ok(BrokerUrl::Tcp {
+                host,
+                port: port.unwrap_or(1883),
+            }),
+            "ws" => Ok(BrokerUrl::Ws { url: s.to_string() }),
+            other => Err(format!(
+                "broker URL scheme {other:?} is not supported: use mqtt:// or ws://"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokerUrl::Tcp { host, port } if host.contains(':') => {
+                write!(f, "mqtt://[{host}]:{port}")
+            }
+            BrokerUrl::Tcp { host, port } => write!(f, "mqtt://{host}:{port}"),
+            BrokerUrl::Ws { url } => f.write_str(url),
+        }
+    }
+}
+
+/// One topic level: not empty, and none of MQTT's separators or wildcards.
+fn parse_topic_level(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 64 || s.contains(['/', '+', '#', '\0']) {
+        return Err(format!(
+            "{s:?} is not a usable topic level: 1 to 64 characters, no '/', '+', '#'"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_impossible_ones_are_refused() {
+        assert_eq!(
+            "1280x720".parse::<Size>().unwrap(),
+            Size {
+                width: 1280,
+                height: 720
+            }
+        );
+        assert!("1280".parse::<Size>().is_err());
+        assert!("0x0".parse::<Size>().is_err());
+        assert!("99999x10".parse::<Size>().is_err());
+        assert!("641x480".parse::<Size>().unwrap_err().contains("even"));
+    }
+
+    #[test]
+    fn broker_urls_parse_by_scheme() {
+        assert_eq!(
+            "mqtt://broker.local".parse::<BrokerUrl>().unwrap(),
+            BrokerUrl::Tcp {
+                host: "broker.local".into(),
+                port: 1883
+            }
+        );
+        assert_eq!(
+            "tcp://10.0.0.2:1884".parse::<BrokerUrl>().unwrap(),
+            BrokerUrl::Tcp {
+                host: "10.0.0.2".into(),
+                port: 1884
+            }
+        );
+        assert_eq!(
+            "mqtt://[::1]:1883".parse::<BrokerUrl>().unwrap(),
+            BrokerUrl::Tcp {
+                host: "::1".into(),
+                port: 1883
+            }
+        );
+        assert_eq!(
+            "ws://h:9001/mqtt".parse::<BrokerUrl>().unwrap(),
+            BrokerUrl::Ws {
+                url: "ws://h:9001/mqtt".into()
+            }
+        );
+        assert!("http://h".parse::<BrokerUrl>().is_err());
+        assert!("h:1883".parse::<BrokerUrl>().is_err());
+        assert!("mqtt://h:notaport".parse::<BrokerUrl>().is_err());
+        assert!("mqtt://".parse::<BrokerUrl>().is_err());
+    }
+
+    #[test]
+    fn topic_levels_refuse_wildcards_and_separators() {
+        assert!(parse_topic_level("garage").is_ok());
+        for bad in ["", "a/b", "+", "#", "x#"] {
+            assert!(parse_topic_level(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_parses_with_defaults() {
+        let c = Config::try_parse_from(["edge"]).unwrap();
+        assert_eq!((c.size.width, c.fps, c.quality), (640, 30, 75));
+        assert!(Config::try_parse_from(["edge", "--quality", "0"]).is_err());
+        assert!(Config::try_parse_from(["edge", "--fps", "1000"]).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! The edge: a headless publisher on the camera host.
+//!
+//! It captures frames, encodes them as JPEG, stamps each with a sequence number and
+//! timestamps (the [`wire`] format) and publishes them over MQTT, newest frame first.
+//! By default it also runs an MQTT broker in-process and serves the viewer site, so a
+//! single command gives a phone-viewable stream.
+//!
+//! # Layout
+//! The dataflow, in module order: `source` → `encode` → (`capture` thread) →
+//! `publish` ⇢ broker ⇢ viewers.
+//! - [`config`]: command-line options and their validation.
+//! - [`source`]: the `Source` seam where cameras plug in; the moving test pattern; pacing.
+//! - [`yuv`]: 4:2:0 planes in the layout the JPEG encoder reads without copying.
+//! - [`encode`]: mozjpeg with fast settings, panics contained.
+//! - [`capture`]: the capture thread: source → encode → newest-frame slot.
+//! - [`publish`]: rumqttc client with one-frame-in-flight flow control and reconnects.
+//! - [`broker`]: the embedded rumqttd broker (TCP + WebSocket listeners).
+//! - [`site`]: the HTTP server for the viewer site and `/edge.json`.
+//! - [`meter`]: counters and the once-a-second log line.
+//! - [`topic`]: the topic layout.
+
+pub mod broker;
+pub mod capture;
+pub mod clock;
+pub mod config;
+pub mod encode;
+pub mod meter;
+pub mod publish;
+pub mod site;
+pub mod source;
+pub mod topic;
+pub mod yuv;
+
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    sync::{atomic::AtomicBool, Arc},
+};
+
+use config::{BrokerUrl, Config, SourceKind};
+
+/// Why the edge could not start. Each message is meant to be read by a person.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("{what} port {addr} is already in use (another edge or broker running?); choose another with {flag}")]
+    PortInUse {
+        what: &'static str,
+        addr: SocketAddr,
+        flag: &'static str,
+    },
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("embedded broker: {0}")]
+    Broker(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl EdgeError {
+    fn listen(
+        what: &'static str,
+        addr: SocketAddr,
+        flag: &'static str,
+        source: std::io::Error,
+    ) -> Self {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            EdgeError::PortInUse { what, addr, flag }
+        } else {
+            EdgeError::Listen { what, addr, source }
+        }
+    }
+}
+
+/// Runs the edge until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
+    let source: Box<dyn source::Source> = match config.source {
+        SourceKind::Pattern => Box::new(source::pattern::Pattern::new(
+            config.size.width,
+            config.size.height,
+            config.fps,
+        )),
+    };
+    let frame_topic = topic::frame(&config.topic_prefix, &config.camera);
+
+    // The broker first: the publisher and the site both need its addresses.
+    let embedded = match &config.broker {
+        Some(_) => None,
+        None => Some(broker::start(config.bind, config.tcp_port, config.ws_port)?),
+    };
+    let publish_to = match (&config.broker, &embedded) {
+        (Some(url), _) => url.clone(),
+        (None, Some(b)) => BrokerUrl::Tcp {
+            host: b.local_tcp().ip().to_string(),
+            port: b.tcp.port(),
+        },
+        (None, None) => unreachable!("either an external or the embedded broker"),
+    };
+
+    let http_addr = SocketAddr::new(config.bind, config.http_port);
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| EdgeError::listen("HTTP", http_addr, "--http-port", e))?;
+    let http_addr = listener.local_addr()?;
+    let site = Arc::new(site::Site {
+        root: config.site.clone(),
+        edge_json: edge_json(&config, &frame_topic, embedded.as_ref()),
+    });
+    if !config.site.join("index.html").is_file() {
+        tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
+    }
+    let http = tokio::spawn(site::serve(listener, site));
+
+    let meter = Arc::new(meter::Meter::default());
+    let (slot_tx, slot_rx) = tokio::sync::watch::channel(None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let described = source.describe();
+    let capture = {
+        let (meter, stop) = (meter.clone(), stop.clone());
+        let encoder = encode::Encoder::new(config.quality);
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || capture::run(source, encoder, slot_tx, meter, stop))?
+    };
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let client_id = format!("edge-{}-{}", config.camera, std::process::id());
+    let publisher = tokio::spawn(publish::run(
+        publish::options(&publish_to, &client_id),
+        frame_topic.clone(),
+        slot_rx,
+        meter.clone(),
+        shutdown_rx,
+    ));
+    let reporter = tokio::spawn(meter::report(meter, frame_topic.clone()));
+
+    print_banner(
+        &config,
+        &described,
+        &frame_topic,
+        http_addr,
+        embedded.as_ref(),
+        &publish_to,
+    );
+    tracing::info!(source = %described, topic = %frame_topic, "streaming");
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    shutdown_tx.send_replace(true);
+    let _ = publisher.await;
+    reporter.abort();
+    http.abort();
+    let _ = tokio::task::spawn_blocking(move || capture.join()).await;
+    Ok(())
+}
+
+/// `/edge.json`: how a page served by this edge finds the broker and the stream.
+fn edge_json(
+    config: &Config,
+    frame_topic: &str,
+    embedded: Option<&broker::EmbeddedBroker>,
+) -> String {
+    // The page builds ws://<its own host>:<ws_port>/mqtt when no full URL is given,
+    // so a phone that reached the site by LAN address reaches the broker the same way.
+    let broker = match (&config.viewer_broker, &config.broker) {
+        (Some(url), _) | (None, Some(url @ BrokerUrl::Ws { .. })) => json_string(&url.to_string()),
+        _ => "null".to_string(),
+    };
+    let ws_port = match (&config.viewer_broker, embedded) {
+        (None, Some(b)) => b.ws.port().to_string(),
+        _ => "null".to_string(),
+    };
+    format!(
+        "{{\"camera\":{},\"topic\":{},\"broker\":{broker},\"ws_port\":{ws_port},\"ws_path\":\"/mqtt\"}}",
+        json_string(&config.camera),
+        json_string(frame_topic)
+    )
+}
+
+/// A JSON string literal. Topic levels and URLs never hold control characters (the
+/// config refuses them), so escaping quotes and backslashes is enough.
+fn json_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Tells the person who started the edge where to look. On stdout, one item per line,
+/// so scripts can pick the URLs out too.
+fn print_banner(
+    config: &Config,
+    source: &str,
+    frame_topic: &str,
+    http: SocketAddr,
+    embedded: Option<&broker::EmbeddedBroker>,
+    publish_to: &BrokerUrl,
+) {
+    let shown = |addr: SocketAddr| SocketAddr::new(shown_ip(addr.ip()), addr.port());
+    let mut out = format!(
+        "edge: camera {:?}: {source}, JPEG quality {}\n",
+        config.camera, config.quality
+    );
+    out += &format!("  viewer:     http://{}/\n", shown(http));
+    if http.ip().is_unspecified() {
+        if let Some(lan) = lan_ip() {
+            out += &format!(
+                "  on the LAN: http://{}/\n",
+                SocketAddr::new(lan, http.port())
+            );
+        }
+    }
+    match embedded {
+        Some(b) => {
+            out += &format!("  mqtt-ws:    ws://{}/mqtt\n", shown(b.ws));
+            out += &format!("  mqtt-tcp:   mqtt://{}\n", shown(b.tcp));
+        }
+        None => out += &format!("  broker:     {publish_to} (external)\n"),
+    }
+    out += &format!("  topic:      {frame_topic}\n");
+    print!("{out}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+fn shown_ip(ip: IpAddr) -> IpAddr {
+    if ip.is_unspecified() {
+        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+    } else {
+        ip
+    }
+}
+
+/// The address other machines on the LAN most likely reach this one at: the source
+/// address of the default route (a UDP "connect" sends nothing).
+fn lan_ip() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn edge_json_points_pages_at_the_embedded_ws_port() {
+        let c = Config::try_parse_from(["edge", "--camera", "door"]).unwrap();
+        let b = broker::EmbeddedBroker {
+            tcp: "0.0.0.0:1883".parse().unwrap(),
+            ws: "0.0.0.0:9011".parse().unwrap(),
+        };
+        assert_eq!(
+            edge_json(&c, "mqcam/door/frame", Some(&b)),
+            r#"{"camera":"door","topic":"mqcam/door/frame","broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
+        );
+    }
+
+    #[test]
+    fn edge_json_names_an_external_websocket_broker() {
+        let c = Config::try_parse_from(["edge", "--broker", "ws://b:8083/mqtt"]).unwrap();
+        let j = edge_json(&c, "t", None);
+        assert!(
+            j.contains(r#""broker":"ws://b:8083/mqtt""#) && j.contains(r#""ws_port":null"#),
+            "{j}"
+        );
+    }
+}
