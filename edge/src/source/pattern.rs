@@ -64,7 +64,14 @@ impl Pattern {
             (secs / 60) % 60,
             secs % 60
         );
-        draw_text(&mut self.frame, &text, 2 * scale, 2 * scale, scale);
+        // Bottom-left: viewers put their own overlay at the top.
+        draw_text(
+            &mut self.frame,
+            &text,
+            2 * scale,
+            h.saturating_sub(10 * scale),
+            scale,
+        );
     }
 }
 

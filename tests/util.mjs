@@ -1,0 +1,123 @@
+// Helpers shared by the browser tests and the measurement script: start the edge on free
+// ports, start headless Chromium, read the viewer's #stats element.
+import { spawn } from 'node:child_process';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const ARTIFACTS = join(ROOT, 'tests', 'artifacts');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const EDGE_BIN = process.env.EDGE_BIN ?? join(ROOT, 'target', 'release', 'edge');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** Starts the edge on loopback with every port 0; resolves once it printed its URLs. */
+export async function startEdge(args = []) {
+  const child = spawn(EDGE_BIN, ['--bind', '127.0.0.1', '--http-port', '0', '--ws-port', '0',
+    '--tcp-port', '0', '--site', join(ROOT, 'dist'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const urls = await new Promise((resolveUrls, reject) => {
+    const timer = setTimeout(() => reject(new Error(`edge printed no URLs in 20 s\n${stdout}\n${stderr}`)), 20000);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const viewer = stdout.match(/viewer:\s+(\S+)/);
+      const ws = stdout.match(/mqtt-ws:\s+(\S+)/);
+      const tcp = stdout.match(/mqtt-tcp:\s+mqtt:\/\/(\S+):(\d+)/);
+      const topic = stdout.match(/topic:\s+(\S+)/);
+      if (viewer && ws && tcp && topic) {
+        clearTimeout(timer);
+        resolveUrls({ viewer: viewer[1], ws: ws[1], tcpHost: tcp[1], tcpPort: Number(tcp[2]), topic: topic[1] });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`edge exited with ${code}\n${stdout}\n${stderr}`));
+    });
+  });
+  return {
+    ...urls,
+    pid: child.pid,
+    log: () => stderr,
+    /** Resident memory of the edge process in MB (Linux). */
+    rssMb() {
+      const m = readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+      return m ? Number(m[1]) / 1024 : NaN;
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Headless Chromium as these machines need it (see ENV.md). */
+export async function startBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+/** Opens a page and records console errors and uncaught exceptions. */
+export async function openViewer(browser, url, viewport = { width: 800, height: 700 }) {
+  const page = await browser.newPage({ viewport });
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  await page.goto(url);
+  return { page, problems };
+}
+
+/** The #stats element's data attributes, numbers parsed. */
+export async function readStats(page) {
+  const raw = await page.$eval('#stats', (el) => ({ ...el.dataset }));
+  const num = (v) => (v === undefined || v === '' ? null : Number(v));
+  return {
+    connected: raw.connected === 'true',
+    frames: num(raw.frames),
+    fps: num(raw.fps),
+    p50: num(raw.latencyP50Ms),
+    p95: num(raw.latencyP95Ms),
+    dropped: num(raw.dropped),
+    errors: num(raw.errors),
+    width: num(raw.width),
+    height: num(raw.height),
+    state: raw.state,
+  };
+}
+
+/** Waits until `predicate(stats)` holds, polling #stats; returns the last reading. */
+export async function waitForStats(page, predicate, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await readStats(page);
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`#stats never satisfied the condition; last: ${JSON.stringify(last)}`);
+}
+
+/** Spread of pixel values over the canvas: near 0 for a blank canvas. */
+export async function canvasSpread(page) {
+  return page.$eval('#view', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let min = 255, max = 0, distinct = new Set();
+    for (let i = 0; i < d.length; i += 4 * 97) {
+      const v = d[i] + d[i + 1] + d[i + 2];
+      min = Math.min(min, v / 3); max = Math.max(max, v / 3); distinct.add(v);
+    }
+    return { min, max, distinct: distinct.size };
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

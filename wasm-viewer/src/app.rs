@@ -1,0 +1,536 @@
+//! The browser side: WebSocket ⇢ MQTT ⇢ wire ⇢ `createImageBitmap` ⇢ canvas ⇢ stats.
+//!
+//! All state lives in one [`App`] behind `Rc<RefCell<_>>`. Socket callbacks are owned
+//! by the [`Socket`] that registered them and are unregistered when it is dropped, so a
+//! reconnect leaves nothing behind. The page-lifetime timers are `forget()`-ed on
+//! purpose: they live as long as the page does.
+//!
+//! Decoding keeps latency bounded: at most one `createImageBitmap` is in flight and only
+//! the newest received frame waits behind it; a frame replaced while waiting is counted
+//! as dropped. A slow phone therefore shows fewer frames, never older ones.
+
+use std::{cell::RefCell, rc::Rc};
+
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{
+    BinaryType, Blob, BlobPropertyBag, CanvasRenderingContext2d, CloseEvent, HtmlCanvasElement,
+    HtmlElement, ImageBitmap, MessageEvent, WebSocket,
+};
+
+use crate::{
+    mqtt::{self, Packet},
+    stats::Stats,
+    target::{self, EdgeInfo, Query, Target},
+};
+
+/// MQTT keep-alive the viewer asks for; PINGREQ goes out at half of it.
+const KEEP_ALIVE_S: u16 = 30;
+/// Largest MQTT packet accepted from the broker (the edge's payload limit + headers).
+const MAX_PACKET: usize = 9 * 1024 * 1024;
+/// Reconnect backoff bounds.
+const RETRY_FIRST_MS: f64 = 250.0;
+const RETRY_CAP_MS: f64 = 5000.0;
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("the viewer runs in a page with a window")
+}
+
+fn document() -> web_sys::Document {
+    window().document().expect("the page has a document")
+}
+
+/// Wall-clock now in ms since the epoch, with sub-ms precision (frames carry µs).
+fn now_ms() -> f64 {
+    match window().performance() {
+        Some(p) => p.time_origin() + p.now(),
+        None => js_sys::Date::now(),
+    }
+}
+
+fn element<T: JsCast>(id: &str) -> T {
+    document()
+        .get_element_by_id(id)
+        .unwrap_or_else(|| panic!("index.html has an element #{id}"))
+        .dyn_into::<T>()
+        .unwrap_or_else(|_| panic!("#{id} has the expected element type"))
+}
+
+/// Connection state shown to the user.
+#[derive(Debug, Clone, PartialEq)]
+enum Link {
+    Connecting,
+    Live,
+    /// Waiting to retry; the reason is shown.
+    Down(String),
+    /// Nothing to retry: a configuration problem the user must fix.
+    Stopped(String),
+}
+
+/// A WebSocket and the callbacks it calls; dropping it closes the socket.
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
+
+/// The newest received frame, waiting for the decoder.
+struct Pending {
+    header: wire::FrameHeader,
+    jpeg: Uint8Array,
+}
+
+struct App {
+    target: Option<Target>,
+    canvas: HtmlCanvasElement,
+    ctx: CanvasRenderingContext2d,
+    stats_el: HtmlElement,
+    stats: Stats,
+    link: Link,
+    socket: Option<Socket>,
+    decoder: mqtt::Decoder,
+    pending: Option<Pending>,
+    decoding: bool,
+    retry_ms: f64,
+    last_ping_ms: f64,
+    ping_outstanding: bool,
+    last_warning_ms: f64,
+}
+
+type Shared = Rc<RefCell<App>>;
+
+/// Entry point: finds the target, connects, and starts the stats timer.
+pub async fn run() -> Result<(), JsValue> {
+    let canvas: HtmlCanvasElement = element("view");
+    let ctx = canvas
+        .get_context("2d")?
+        .ok_or("canvas 2d context unavailable")?
+        .dyn_into::<CanvasRenderingContext2d>()?;
+    let app = Rc::new(RefCell::new(App {
+        target: None,
+        canvas,
+        ctx,
+        stats_el: element("stats"),
+        stats: Stats::default(),
+        link: Link::Connecting,
+        socket: None,
+        decoder: mqtt::Decoder::new(MAX_PACKET),
+        pending: None,
+        decoding: false,
+        retry_ms: RETRY_FIRST_MS,
+        last_ping_ms: 0.0,
+        ping_outstanding: false,
+        last_warning_ms: f64::NEG_INFINITY,
+    }));
+    start_timers(&app)?;
+
+    let location = window().location();
+    let query = read_query(&location.search()?)?;
+    let edge = fetch_edge_info().await;
+    match target::resolve(
+        &query,
+        edge.as_ref(),
+        &location.protocol()?,
+        &location.hostname()?,
+    ) {
+        Ok(t) => {
+            app.borrow_mut().target = Some(t);
+            open(&app);
+        }
+        Err(e) => app.borrow_mut().link = Link::Stopped(e),
+    }
+    render(&mut app.borrow_mut());
+    // Callbacks and timers hold only weak references, so this one keeps the viewer
+    // alive: it lives exactly as long as the page.
+    std::mem::forget(app);
+    Ok(())
+}
+
+fn read_query(search: &str) -> Result<Query, JsValue> {
+    let p = web_sys::UrlSearchParams::new_with_str(search)?;
+    Ok(Query {
+        broker: p.get("broker"),
+        topic: p.get("topic"),
+        camera: p.get("camera"),
+    })
+}
+
+/// `edge.json` next to the page, if an edge served it; `None` on any static host.
+async fn fetch_edge_info() -> Option<EdgeInfo> {
+    let resp = JsFuture::from(window().fetch_with_str("edge.json"))
+        .await
+        .ok()?;
+    let resp: web_sys::Response = resp.dyn_into().ok()?;
+    if !resp.ok() {
+        return None;
+    }
+    let json = JsFuture::from(resp.json().ok()?).await.ok()?;
+    let string = |k: &str| {
+        Reflect::get(&json, &k.into())
+            .ok()
+            .and_then(|v| v.as_string())
+    };
+    let number = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_f64());
+    Some(EdgeInfo {
+        broker: string("broker"),
+        ws_port: number("ws_port").map(|p| p as u16),
+        ws_path: string("ws_path"),
+        topic: string("topic"),
+    })
+}
+
+/// Opens a socket to the target broker; MQTT CONNECT goes out when it opens.
+fn open(app: &Shared) {
+    let Some(target) = app.borrow().target.clone() else {
+        return;
+    };
+    let ws = match WebSocket::new_with_str(&target.broker, "mqtt") {
+        Ok(ws) => ws,
+        Err(e) => {
+            app.borrow_mut().link =
+                Link::Stopped(format!("cannot open {}: {}", target.broker, js_text(&e)));
+            return;
+        }
+    };
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let weak = Rc::downgrade(app);
+    let on_open = Closure::<dyn FnMut()>::new({
+        let weak = weak.clone();
+        move || {
+            let Some(app) = weak.upgrade() else { return };
+            let client_id = format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32);
+            send(
+                &app.borrow(),
+                &mqtt::connect(&client_id, KEEP_ALIVE_S, None),
+            );
+        }
+    });
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
+        let weak = weak.clone();
+        move |e: MessageEvent| {
+            let Some(app) = weak.upgrade() else { return };
+            if let Ok(buf) = e.data().dyn_into::<js_sys::ArrayBuffer>() {
+                received(&app, &Uint8Array::new(&buf).to_vec());
+            }
+        }
+    });
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+        let Some(app) = weak.upgrade() else { return };
+        let reason = if e.reason().is_empty() {
+            format!("connection closed ({})", e.code())
+        } else {
+            e.reason()
+        };
+        lost(&app, reason);
+    });
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let mut a = app.borrow_mut();
+    a.decoder = mqtt::Decoder::new(MAX_PACKET);
+    a.ping_outstanding = false;
+    a.last_ping_ms = now_ms();
+    a.link = Link::Connecting;
+    a.socket = Some(Socket {
+        ws,
+        _on_open: on_open,
+        _on_message: on_message,
+        _on_close: on_close,
+    });
+}
+
+fn send(app: &App, bytes: &[u8]) {
+    if let Some(s) = &app.socket {
+        // A send on a closing socket throws; the close handler deals with the outcome.
+        let _ = s.ws.send_with_u8_array(bytes);
+    }
+}
+
+/// Drops the socket and schedules a reconnect with exponential backoff and jitter.
+fn lost(app: &Shared, reason: String) {
+    let delay = {
+        let mut a = app.borrow_mut();
+        a.socket = None;
+        if matches!(a.link, Link::Stopped(_)) {
+            return;
+        }
+        a.link = Link::Down(reason);
+        let d = a.retry_ms * (0.75 + js_sys::Math::random() * 0.5);
+        a.retry_ms = (a.retry_ms * 2.0).min(RETRY_CAP_MS);
+        d
+    };
+    let weak = Rc::downgrade(app);
+    let retry = Closure::once_into_js(move || {
+        if let Some(app) = weak.upgrade() {
+            open(&app);
+        }
+    });
+    let _ = window()
+        .set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
+}
+
+/// Bytes from the socket: decode every whole MQTT packet in them.
+fn received(app: &Shared, bytes: &[u8]) {
+    let mut failure = None;
+    {
+        let mut guard = app.borrow_mut();
+        let a = &mut *guard;
+        a.decoder.push(bytes);
+        let topic = a
+            .target
+            .as_ref()
+            .map(|t| t.topic.clone())
+            .unwrap_or_default();
+        let mut replies: Vec<Vec<u8>> = Vec::new();
+        let mut frames: Vec<Pending> = Vec::new();
+        let mut bad = 0u64;
+        loop {
+            match a.decoder.next_packet() {
+                Ok(None) => break,
+                Ok(Some(Packet::ConnAck { code: 0, .. })) => {
+                    replies.push(mqtt::subscribe(1, &topic, 0));
+                }
+                Ok(Some(Packet::ConnAck { code, .. })) => {
+                    failure = Some(format!(
+                        "broker refused the connection: {}",
+                        mqtt::connack_reason(code)
+                    ));
+                    break;
+                }
+                Ok(Some(Packet::SubAck { codes, .. })) => {
+                    if codes.first() == Some(&0x80) {
+                        failure = Some(format!("broker refused the subscription to {topic}"));
+                        break;
+                    }
+                    a.link = Link::Live;
+                    a.retry_ms = RETRY_FIRST_MS;
+                }
+                Ok(Some(Packet::Publish {
+                    topic: t,
+                    payload,
+                    packet_id,
+                    ..
+                })) => {
+                    if let Some(id) = packet_id {
+                        replies.push(mqtt::puback(id));
+                    }
+                    if t == topic {
+                        match frame(payload) {
+                            Some(f) => frames.push(f),
+                            None => bad += 1,
+                        }
+                    }
+                }
+                Ok(Some(Packet::PingResp)) => a.ping_outstanding = false,
+                Ok(Some(Packet::UnsubAck { .. })) => {}
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        for r in replies {
+            send(a, &r);
+        }
+        if bad > 0 {
+            a.stats.errors += bad;
+            warn_throttled(a, "payload on the frame topic is not a frame");
+        }
+        // Only the newest frame is worth decoding; older ones in the same batch are dropped.
+        let n = frames.len() as u64;
+        if let Some(newest) = frames.pop() {
+            a.stats.dropped += n - 1;
+            if a.pending.replace(newest).is_some() {
+                a.stats.dropped += 1;
+            }
+        }
+    }
+    if let Some(reason) = failure {
+        lost(app, reason);
+        return;
+    }
+    decode_next(app);
+}
+
+/// Checks a payload cheaply and copies the JPEG into JavaScript memory once.
+fn frame(payload: &[u8]) -> Option<Pending> {
+    let (header, jpeg) = wire::parse(payload).ok()?;
+    if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
+        return None;
+    }
+    Some(Pending {
+        header,
+        jpeg: Uint8Array::from(jpeg),
+    })
+}
+
+/// Starts decoding the pending frame unless a decode is already running.
+fn decode_next(app: &Shared) {
+    let pending = {
+        let mut a = app.borrow_mut();
+        if a.decoding {
+            return;
+        }
+        let Some(p) = a.pending.take() else { return };
+        a.decoding = true;
+        p
+    };
+    let promise = (|| -> Result<js_sys::Promise, JsValue> {
+        let options = BlobPropertyBag::new();
+        options.set_type("image/jpeg");
+        let blob =
+            Blob::new_with_u8_array_sequence_and_options(&Array::of1(&pending.jpeg), &options)?;
+        window().create_image_bitmap_with_blob(&blob)
+    })();
+    let app = app.clone();
+    spawn_local(async move {
+        let result = match promise {
+            Ok(p) => JsFuture::from(p).await,
+            Err(e) => Err(e),
+        };
+        {
+            let mut a = app.borrow_mut();
+            a.decoding = false;
+            match result.and_then(|b| b.dyn_into::<ImageBitmap>().map_err(JsValue::from)) {
+                Ok(bitmap) => draw(&mut a, &bitmap, &pending.header),
+                Err(_) => {
+                    a.stats.errors += 1;
+                    warn_throttled(&mut a, "a frame's JPEG could not be decoded");
+                }
+            }
+        }
+        decode_next(&app);
+    });
+}
+
+fn draw(a: &mut App, bitmap: &ImageBitmap, header: &wire::FrameHeader) {
+    let (w, h) = (bitmap.width(), bitmap.height());
+    if a.canvas.width() != w || a.canvas.height() != h {
+        a.canvas.set_width(w);
+        a.canvas.set_height(h);
+    }
+    let _ = a.ctx.draw_image_with_image_bitmap(bitmap, 0.0, 0.0);
+    // Free the decoded pixels now rather than whenever the GC runs: at 30 fps of 720p
+    // that is 100 MB a second.
+    bitmap.close();
+    let now = now_ms();
+    let latency = now - header.capture_us as f64 / 1000.0;
+    a.stats.drawn(now, latency, w, h);
+}
+
+fn warn_throttled(a: &mut App, what: &str) {
+    let now = now_ms();
+    if now - a.last_warning_ms > 5000.0 {
+        a.last_warning_ms = now;
+        web_sys::console::warn_1(&format!("mqcam viewer: {what} (counted in errors)").into());
+    }
+}
+
+/// Stats refresh (4× a second) and MQTT keep-alive.
+fn start_timers(app: &Shared) -> Result<(), JsValue> {
+    let weak = Rc::downgrade(app);
+    let tick = Closure::<dyn FnMut()>::new(move || {
+        let Some(app) = weak.upgrade() else { return };
+        let dead = {
+            let mut a = app.borrow_mut();
+            let dead = keep_alive(&mut a);
+            render(&mut a);
+            dead
+        };
+        if dead {
+            lost(&app, "broker stopped answering pings".into());
+        }
+    });
+    window().set_interval_with_callback_and_timeout_and_arguments_0(
+        tick.as_ref().unchecked_ref(),
+        250,
+    )?;
+    // The timer runs for the life of the page.
+    tick.forget();
+    Ok(())
+}
+
+/// Sends PINGREQ at half the keep-alive; true when the last one went unanswered.
+fn keep_alive(a: &mut App) -> bool {
+    if a.link != Link::Live {
+        return false;
+    }
+    let now = now_ms();
+    if now - a.last_ping_ms < f64::from(KEEP_ALIVE_S) * 500.0 {
+        return false;
+    }
+    if a.ping_outstanding {
+        return true;
+    }
+    a.last_ping_ms = now;
+    a.ping_outstanding = true;
+    send(a, &mqtt::PINGREQ);
+    false
+}
+
+/// Writes the numbers to the overlay text and to `#stats`' data attributes.
+fn render(a: &mut App) {
+    let now = now_ms();
+    let fps = a.stats.fps(now);
+    let p50 = a.stats.latency_percentile(50.0);
+    let p95 = a.stats.latency_percentile(95.0);
+    let el = &a.stats_el;
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+    let set = |k: &str, v: &str| {
+        let _ = el.set_attribute(k, v);
+    };
+    set(
+        "data-connected",
+        if a.link == Link::Live {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    set("data-frames", &a.stats.frames.to_string());
+    set("data-fps", &format!("{fps:.1}"));
+    set("data-latency-p50-ms", &fmt(p50));
+    set("data-latency-p95-ms", &fmt(p95));
+    set("data-dropped", &a.stats.dropped.to_string());
+    set("data-errors", &a.stats.errors.to_string());
+    set("data-width", &a.stats.width.to_string());
+    set("data-height", &a.stats.height.to_string());
+    let state = match &a.link {
+        Link::Connecting => "connecting…".to_string(),
+        Link::Live => "● live".to_string(),
+        Link::Down(r) => format!("reconnecting: {r}"),
+        Link::Stopped(r) => r.clone(),
+    };
+    set("data-state", &state);
+    let latency = match (p50, p95) {
+        (Some(p50), Some(p95)) => format!("{p50:.0} ms (p95 {p95:.0})"),
+        _ => "–".to_string(),
+    };
+    let text = format!(
+        "{state}\n{fps:.1} fps · latency {latency}\n{}×{} · {} frames · {} dropped · {} errors",
+        a.stats.width, a.stats.height, a.stats.frames, a.stats.dropped, a.stats.errors
+    );
+    if el.text_content().as_deref() != Some(text.as_str()) {
+        el.set_text_content(Some(&text));
+    }
+}
+
+fn js_text(v: &JsValue) -> String {
+    v.as_string()
+        .or_else(|| {
+            v.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{v:?}"))
+}
