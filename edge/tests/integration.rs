@@ -26,7 +26,16 @@ impl Drop for Edge {
 
 fn start_edge(args: &[&str]) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", "0"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--ws-port",
+            "0",
+            "--tcp-port",
+            "0",
+        ])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -36,7 +45,11 @@ fn start_edge(args: &[&str]) -> Edge {
     let (mut tcp_port, mut ws_url, mut topic) = (None, None, None);
     while tcp_port.is_none() || ws_url.is_none() || topic.is_none() {
         let line = lines.next().expect("edge prints its addresses").unwrap();
-        let value = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+        let value = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
         match line.split_whitespace().next() {
             Some("mqtt-tcp:") => tcp_port = value.rsplit(':').next().and_then(|p| p.parse().ok()),
             Some("mqtt-ws:") => ws_url = Some(value),
@@ -44,11 +57,19 @@ fn start_edge(args: &[&str]) -> Edge {
             _ => {}
         }
     }
-    Edge { child, tcp_port: tcp_port.unwrap(), ws_url: ws_url.unwrap(), topic: topic.unwrap() }
+    Edge {
+        child,
+        tcp_port: tcp_port.unwrap(),
+        ws_url: ws_url.unwrap(),
+        topic: topic.unwrap(),
+    }
 }
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
 }
 
 /// Subscribes and collects `n` frame payloads (with their receive times) within 15 s.
@@ -60,9 +81,15 @@ async fn collect(mut opts: MqttOptions, topic: &str, n: usize) -> Vec<(Vec<u8>, 
     let mut frames = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(15);
     while frames.len() < n {
-        assert!(Instant::now() < deadline, "only {} of {n} frames in 15 s", frames.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} frames in 15 s",
+            frames.len()
+        );
         match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => frames.push((p.payload.to_vec(), now_us())),
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                frames.push((p.payload.to_vec(), now_us()))
+            }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => panic!("subscriber connection failed: {e}"),
             Err(_) => panic!("no MQTT event for 5 s"),
@@ -84,10 +111,21 @@ fn check_frames(frames: &[(Vec<u8>, u64)], width: u32, height: u32) {
         assert_eq!((info.width as u32, info.height as u32), (width, height));
         assert_eq!(pixels.len(), width as usize * height as usize * 3);
         assert!(h.capture_us <= h.encoded_us, "captured before encoded");
-        assert!(h.encoded_us <= *received_us + 1000, "encoded before received");
-        assert!(received_us - h.capture_us < 2_000_000, "frame is recent: {} µs old", received_us - h.capture_us);
+        assert!(
+            h.encoded_us <= *received_us + 1000,
+            "encoded before received"
+        );
+        assert!(
+            received_us - h.capture_us < 2_000_000,
+            "frame is recent: {} µs old",
+            received_us - h.capture_us
+        );
         if let Some(last) = last_seq {
-            assert!(h.sequence > last, "sequence increases: {} after {last}", h.sequence);
+            assert!(
+                h.sequence > last,
+                "sequence increases: {} after {last}",
+                h.sequence
+            );
         }
         last_seq = Some(h.sequence);
     }
@@ -102,10 +140,16 @@ async fn frames_reach_a_tcp_subscriber_as_decodable_jpeg_with_sane_timestamps() 
     let frames = collect(opts, &edge.topic, 45).await;
     check_frames(&frames, 320, 240);
     // 45 frames at 30 fps: about 1.5 s, not much less (no burst) and not much more.
-    let (first, last) = (wire::parse(&frames[0].0).unwrap().0, wire::parse(&frames[44].0).unwrap().0);
+    let (first, last) = (
+        wire::parse(&frames[0].0).unwrap().0,
+        wire::parse(&frames[44].0).unwrap().0,
+    );
     let span_s = (last.capture_us - first.capture_us) as f64 / 1e6;
     let rate = (last.sequence - first.sequence) as f64 / span_s;
-    assert!((25.0..=35.0).contains(&rate), "capture rate {rate:.1} fps over {span_s:.2} s");
+    assert!(
+        (25.0..=35.0).contains(&rate),
+        "capture rate {rate:.1} fps over {span_s:.2} s"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -127,7 +171,10 @@ fn bad_options_exit_non_zero_with_one_clear_line() {
         (&["--broker", "http://x"][..], "mqtt://"),
         (&["--camera", "a/b"][..], "topic level"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_edge")).args(args).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+            .args(args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?} must fail");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");
@@ -140,11 +187,23 @@ fn a_port_in_use_is_a_clear_error_not_a_panic() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", &port])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--ws-port",
+            "0",
+            "--tcp-port",
+            &port,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already in use") && err.contains("--tcp-port"), "{err}");
+    assert!(
+        err.contains("already in use") && err.contains("--tcp-port"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }

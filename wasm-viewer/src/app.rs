@@ -402,7 +402,7 @@ fn decode_next(app: &Shared) {
         {
             let mut a = app.borrow_mut();
             a.decoding = false;
-            match result.and_then(|b| b.dyn_into::<ImageBitmap>().map_err(JsValue::from)) {
+            match result.and_then(|b| b.dyn_into::<ImageBitmap>()) {
                 Ok(bitmap) => draw(&mut a, &bitmap, &pending.header),
                 Err(_) => {
                     a.stats.errors += 1;

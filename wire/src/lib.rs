@@ -281,7 +281,7 @@ mod tests {
                         x as u8
                     })
                     .collect();
-                if len >= 5 && x % 2 == 0 {
+                if len >= 5 && x.is_multiple_of(2) {
                     v[..4].copy_from_slice(&MAGIC);
                     v[4] = VERSION;
                 }

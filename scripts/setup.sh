@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs whatever is missing to build, run and test this project, and nothing that is
+# already there. Safe to run again; ./run.sh and ./test.sh call it first.
+#
+#   - Debian packages: nasm (mozjpeg's SIMD; without it encoding is 5-9x slower),
+#     chromium (browser tests only; skipped with MQCAM_NO_BROWSER=1)
+#   - the wasm32-unknown-unknown Rust target
+#   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
+#     built with cargo into $MQCAM_TOOLS (default ~/.cache/mqcam/tools)
+#   - wasm-opt from npm's binaryen 132 (Debian's wasm-opt 108 breaks the module)
+#   - the browser tests' npm packages (tests/node_modules)
+#
+# Source scripts/env.sh afterwards to put the tools on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+TRUNK_VERSION=0.21.14
+BINARYEN_VERSION=132.0.0
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' wasm-viewer/Cargo.toml)
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+packages=(nasm)
+[ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown Rust target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# A debug build of these tools works the same for building and takes a quarter of the
+# time of a release build (trunk: ~6 min instead of ~23 on 2 cores).
+cargo_tool() { # crate version binary [--locked]
+  local crate=$1 version=$2 bin=$3 locked=${4:-}
+  if [ -x "$MQCAM_TOOLS/bin/$bin" ] && "$MQCAM_TOOLS/bin/$bin" --version 2>/dev/null | grep -q " $version"; then
+    return
+  fi
+  say "building $crate $version (one time, a few minutes)"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --debug --force $locked --root "$MQCAM_TOOLS" "$crate" --version "$version"
+}
+cargo_tool trunk "$TRUNK_VERSION" trunk --locked
+# Not --locked: its lockfile names a crate version the registry mirror lacks.
+cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+
+if ! "$MQCAM_TOOLS/npm/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+  say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)"
+  npm install --silent --no-audit --no-fund --prefix "$MQCAM_TOOLS/npm" "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
+
+if [ "${MQCAM_NO_BROWSER:-0}" != 1 ] && ! cmp -s tests/package-lock.json tests/node_modules/.package-lock.json; then
+  say "installing the browser tests' npm packages"
+  npm ci --silent --no-audit --no-fund --prefix tests >/dev/null
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what is missing and runs every test: formatting, lints, unit and integration
+# tests, then the end-to-end tests in headless Chromium against the release site.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+source scripts/env.sh
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+step "lints (native and wasm32)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked -p wasm-viewer -p wire --target wasm32-unknown-unknown -- -D warnings
+step "unit and integration tests"
+cargo test --locked --workspace
+step "release build: edge and viewer site"
+scripts/build.sh
+step "end-to-end tests in headless Chromium"
+(cd tests && node --test --test-concurrency=1 e2e.test.mjs)
+echo
+echo "all tests passed"
