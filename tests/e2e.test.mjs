@@ -61,3 +61,23 @@ test('query parameters choose the topic: a wrong camera shows no frames', async 
     await edge.stop();
   }
 });
+
+test('the page fits a phone screen: canvas scaled to the width, overlay inside it', async () => {
+  const edge = await startEdge(['--size', '1280x720', '--fps', '15']);
+  try {
+    const phone = { width: 390, height: 844 };
+    const { page, problems } = await openViewer(browser, edge.viewer, phone);
+    await waitForStats(page, (s) => s.frames >= 5);
+    const box = await page.$eval('#view', (c) => c.getBoundingClientRect().toJSON());
+    const stats = await page.$eval('#stats', (e) => e.getBoundingClientRect().toJSON());
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    await page.screenshot({ path: join(ARTIFACTS, 'viewer-phone.png') });
+    assert.ok(Math.abs(box.width - phone.width) <= 1, `canvas ${box.width} px wide on a ${phone.width} px screen`);
+    assert.ok(Math.abs(box.height - box.width * 720 / 1280) <= 2, 'aspect ratio kept');
+    assert.ok(stats.right <= phone.width && stats.bottom <= phone.height, 'overlay on screen');
+    assert.ok(scrollWidth <= phone.width, 'no sideways scrolling');
+    assert.deepEqual(problems, []);
+  } finally {
+    await edge.stop();
+  }
+});

@@ -68,6 +68,13 @@ pub struct Config {
     #[arg(long, env = "EDGE_BROKER")]
     pub broker: Option<BrokerUrl>,
 
+    /// Socket send buffer towards the broker, in KiB. It bounds how much video can wait
+    /// in the kernel on a slow uplink (latency); raise it for fast links with long round
+    /// trips.
+    #[arg(long, default_value_t = 64, env = "EDGE_SEND_BUFFER_KB",
+          value_parser = clap::value_parser!(u32).range(4..=65536))]
+    pub send_buffer_kb: u32,
+
     /// The broker WebSocket URL viewers should use, when it is not the one the page can
     /// work out by itself (e.g. an external broker, or a proxy in front).
     #[arg(long, env = "EDGE_VIEWER_BROKER")]

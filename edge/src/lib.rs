@@ -130,6 +130,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let client_id = format!("edge-{}-{}", config.camera, std::process::id());
     let publisher = tokio::spawn(publish::run(
         publish::options(&publish_to, &client_id),
+        config.send_buffer_kb * 1024,
         frame_topic.clone(),
         slot_rx,
         meter.clone(),

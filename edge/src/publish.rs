@@ -78,6 +78,7 @@ pub fn options(url: &BrokerUrl, client_id: &str) -> MqttOptions {
 /// Publishes frames from `slot` on `topic` until `shutdown` turns true.
 pub async fn run(
     opts: MqttOptions,
+    send_buffer: u32,
     topic: String,
     mut slot: FrameSlot,
     meter: Arc<Meter>,
@@ -85,7 +86,17 @@ pub async fn run(
 ) {
     let broker = format!("{}:{}", opts.broker_address().0, opts.broker_address().1);
     // Request queue of 1: the slot, not rumqttc, is where frames wait.
-    let (client, eventloop) = AsyncClient::new(opts, 1);
+    let (client, mut eventloop) = AsyncClient::new(opts, 1);
+    // Nagle would hold each frame's last partial segment until the previous one is
+    // acknowledged (up to a delayed-ACK timeout): latency for nothing.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    // rumqttc reports a PUBLISH as written once the kernel has taken it. Left to
+    // autotuning, the kernel would take megabytes, i.e. seconds of video on a slow
+    // uplink, and dropping stale frames here would achieve nothing. A small send buffer
+    // keeps that backlog to a fraction of a second (Linux doubles the value given).
+    network.set_tcp_send_buffer_size(send_buffer);
+    eventloop.set_network_options(network);
     let (connected_tx, mut connected) = watch::channel(false);
     let (written_tx, mut written) = watch::channel(0u64);
     let driver = tokio::spawn(drive(eventloop, broker, connected_tx, written_tx));

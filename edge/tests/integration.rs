@@ -15,6 +15,8 @@ struct Edge {
     tcp_port: u16,
     ws_url: String,
     topic: String,
+    /// The external broker's URL, when the edge was pointed at one.
+    external: Option<String>,
 }
 
 impl Drop for Edge {
@@ -25,6 +27,16 @@ impl Drop for Edge {
 }
 
 fn start_edge(args: &[&str]) -> Edge {
+    let edge = spawn_edge(args);
+    assert!(
+        edge.tcp_port != 0 && !edge.ws_url.is_empty(),
+        "embedded broker addresses printed"
+    );
+    edge
+}
+
+/// Starts the edge and reads its banner up to the topic line (the last one).
+fn spawn_edge(args: &[&str]) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
         .args([
             "--bind",
@@ -42,27 +54,35 @@ fn start_edge(args: &[&str]) -> Edge {
         .spawn()
         .expect("edge starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut tcp_port, mut ws_url, mut topic) = (None, None, None);
-    while tcp_port.is_none() || ws_url.is_none() || topic.is_none() {
+    let mut edge = Edge {
+        child,
+        tcp_port: 0,
+        ws_url: String::new(),
+        topic: String::new(),
+        external: None,
+    };
+    while edge.topic.is_empty() {
         let line = lines.next().expect("edge prints its addresses").unwrap();
-        let value = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_string();
-        match line.split_whitespace().next() {
-            Some("mqtt-tcp:") => tcp_port = value.rsplit(':').next().and_then(|p| p.parse().ok()),
-            Some("mqtt-ws:") => ws_url = Some(value),
-            Some("topic:") => topic = Some(value),
+        let mut words = line.split_whitespace();
+        let (key, value) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default().to_string(),
+        );
+        match key {
+            "mqtt-tcp:" => {
+                edge.tcp_port = value
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap()
+            }
+            "mqtt-ws:" => edge.ws_url = value,
+            "broker:" => edge.external = Some(value),
+            "topic:" => edge.topic = value,
             _ => {}
         }
     }
-    Edge {
-        child,
-        tcp_port: tcp_port.unwrap(),
-        ws_url: ws_url.unwrap(),
-        topic: topic.unwrap(),
-    }
+    edge
 }
 
 fn now_us() -> u64 {
@@ -162,6 +182,25 @@ async fn frames_reach_a_websocket_subscriber_too() {
     check_frames(&frames, 640, 480);
 }
 
+#[tokio::test]
+async fn an_external_broker_replaces_the_embedded_one() {
+    // One edge provides the broker; the second publishes to it and runs none itself.
+    let host = start_edge(&["--size", "160x120", "--fps", "10"]);
+    let url = format!("mqtt://127.0.0.1:{}", host.tcp_port);
+    let guest = spawn_edge(&[
+        "--broker", &url, "--camera", "guest", "--size", "320x240", "--fps", "20",
+    ]);
+    assert_eq!(guest.external.as_deref(), Some(url.as_str()));
+    assert_eq!(
+        (guest.tcp_port, guest.ws_url.as_str()),
+        (0, ""),
+        "no embedded broker"
+    );
+    let opts = MqttOptions::new("it-ext", "127.0.0.1", host.tcp_port);
+    let frames = collect(opts, "mqcam/guest/frame", 10).await;
+    check_frames(&frames, 320, 240);
+}
+
 #[test]
 fn bad_options_exit_non_zero_with_one_clear_line() {
     for (args, expect) in [
@@ -206,4 +245,81 @@ fn a_port_in_use_is_a_clear_error_not_a_panic() {
         "{err}"
     );
     assert!(!err.contains("panicked"));
+}
+
+/// A TCP proxy that forwards client→server bytes at `bytes_per_sec` (server→client
+/// unthrottled): a slow uplink between the edge and its broker. Its receive buffer is
+/// small, as a real slow link's would be, so the edge cannot hide megabytes in it.
+async fn slow_uplink(to: u16, bytes_per_sec: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(8).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", to))
+                .await
+                .unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+            tokio::spawn(async move {
+                let chunk = 4096;
+                let pause = Duration::from_secs_f64(chunk as f64 / bytes_per_sec as f64);
+                let mut buf = vec![0u8; chunk];
+                loop {
+                    let n = match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(pause.mul_f64(n as f64 / chunk as f64)).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn on_a_slow_uplink_frames_are_dropped_and_latency_stays_bounded() {
+    // ~20 KB frames at 30 fps is ~600 KB/s; the uplink carries 200 KB/s. A queueing
+    // publisher would fall behind by 3 s every second; this one must drop instead.
+    let broker = start_edge(&["--size", "160x120", "--fps", "5", "--camera", "unused"]);
+    let uplink = slow_uplink(broker.tcp_port, 200_000).await;
+    let url = format!("mqtt://127.0.0.1:{uplink}");
+    let edge = spawn_edge(&[
+        "--broker", &url, "--camera", "slow", "--size", "320x240", "--fps", "30",
+    ]);
+    let opts = MqttOptions::new("it-slow", "127.0.0.1", broker.tcp_port);
+    // About 8 s of stream at the throttled rate.
+    let frames = collect(opts, "mqcam/slow/frame", 40).await;
+    let headers: Vec<(wire::FrameHeader, u64)> = frames
+        .iter()
+        .map(|(p, at)| (wire::parse(p).unwrap().0, *at))
+        .collect();
+    let span = headers.last().unwrap().0.sequence - headers[0].0.sequence + 1;
+    let dropped = span - headers.len() as u64;
+    assert!(
+        dropped > span / 2,
+        "most frames must be dropped: {dropped} of {span}"
+    );
+    let latency_ms = |(h, at): &(wire::FrameHeader, u64)| (at - h.capture_us) as f64 / 1000.0;
+    let last: Vec<f64> = headers[headers.len() - 10..]
+        .iter()
+        .map(latency_ms)
+        .collect();
+    let worst = last.iter().cloned().fold(0.0, f64::max);
+    eprintln!("slow uplink: {dropped} of {span} dropped; last latencies {last:.0?} ms");
+    // What remains is the kernel's send buffer draining at 200 KB/s (~0.7 s); a queueing
+    // publisher would be several seconds behind by now and falling further.
+    assert!(
+        worst < 1500.0,
+        "latency must not grow: last 10 frames {last:?} ms"
+    );
+    drop(edge);
 }
