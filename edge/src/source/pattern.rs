@@ -106,17 +106,29 @@ fn texture(w: usize, h: usize) -> Yuv420 {
         rng ^= rng << 5;
         (rng % 40) as usize
     };
+    // Horizontal gradients rise and fall (a triangle wave) so the scrolling texture
+    // wraps around without a seam.
+    let tri = |col: usize, width: usize| {
+        if 2 * col < width {
+            2 * col
+        } else {
+            2 * (width - col)
+        }
+    };
     let ys = img.y_stride();
     for row in 0..img.padded_rows() {
         for col in 0..w {
-            let g = (col * 160 / w.max(1)) + (row.min(h) * 40 / h.max(1));
+            let g = (tri(col, w) * 160 / w.max(1)) + (row.min(h) * 40 / h.max(1));
             img.y[row * ys + col] = (16 + g + grain()).min(255) as u8;
         }
     }
     let cs = img.c_stride();
     for row in 0..img.padded_rows() / 2 {
         for col in 0..w.div_ceil(2) {
-            let (fx, fy) = (col * 2 * 255 / w.max(1), row * 2 * 255 / h.max(1));
+            let (fx, fy) = (
+                tri(col, w.div_ceil(2)) * 255 / w.div_ceil(2).max(1),
+                row * 2 * 255 / h.max(1),
+            );
             img.cb[row * cs + col] = (64 + fx / 2) as u8;
             img.cr[row * cs + col] = (64 + (fy.min(255)) / 2) as u8;
         }
