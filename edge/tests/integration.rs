@@ -199,6 +199,20 @@ async fn an_external_broker_replaces_the_embedded_one() {
     let opts = MqttOptions::new("it-ext", "127.0.0.1", host.tcp_port);
     let frames = collect(opts, "mqcam/guest/frame", 10).await;
     check_frames(&frames, 320, 240);
+
+    // The same over MQTT-over-WebSocket, chosen by the URL's scheme.
+    let ws_guest = spawn_edge(&[
+        "--broker",
+        &host.ws_url,
+        "--camera",
+        "wsguest",
+        "--size",
+        "240x160",
+    ]);
+    assert_eq!(ws_guest.external.as_deref(), Some(host.ws_url.as_str()));
+    let opts = MqttOptions::new("it-ext-ws", "127.0.0.1", host.tcp_port);
+    let frames = collect(opts, "mqcam/wsguest/frame", 10).await;
+    check_frames(&frames, 240, 160);
 }
 
 #[test]
