@@ -3,6 +3,7 @@
 # already there. Safe to run again; ./run.sh and ./test.sh call it first.
 #
 #   - Debian packages: nasm (mozjpeg's SIMD; without it encoding is 5-9x slower),
+#     libclang-dev (the v4l crate generates its V4L2 bindings at build time),
 #     chromium (browser tests only; skipped with MQCAM_NO_BROWSER=1)
 #   - the wasm32-unknown-unknown Rust target
 #   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
@@ -25,7 +26,7 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-packages=(nasm)
+packages=(nasm libclang-dev)
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,9 @@
 
 use std::{net::IpAddr, path::PathBuf, str::FromStr};
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+
+use crate::source::device::FormatPreference;
 
 /// Largest frame side accepted: 8K UHD.
 const MAX_SIDE: usize = 7680;
@@ -21,9 +23,26 @@ const MAX_SIDE: usize = 7680;
         (see the README for the wire format)."
 )]
 pub struct Config {
-    /// Where frames come from: `pattern` is a moving test pattern that needs no camera.
-    #[arg(long, value_enum, default_value_t = SourceKind::Pattern, env = "EDGE_SOURCE")]
-    pub source: SourceKind,
+    /// Where frames come from: `auto` (the first camera that works, else the test
+    /// pattern), `pattern`, a camera device (`/dev/video0`), or a directory of JPEG files
+    /// or an MJPEG file to replay in a loop.
+    #[arg(long, default_value = "auto", env = "EDGE_SOURCE")]
+    pub source: SourceSpec,
+
+    /// Pixel format to ask a camera for: `auto` and `mjpeg` publish the camera's own
+    /// JPEG (no encoding cost); `yuyv`/`nv12` get raw frames encoded here at --quality.
+    #[arg(long, value_enum, default_value_t = FormatPreference::Auto, env = "EDGE_FORMAT")]
+    pub format: FormatPreference,
+
+    /// JPEG encoder threads; 0 = one per core (at most 4). More than one only matters
+    /// when a single core cannot encode at the camera's rate.
+    #[arg(long, default_value_t = 0, env = "EDGE_ENCODERS",
+          value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub encoders: u32,
+
+    /// List the video devices with their formats, sizes and frame rates, and exit.
+    #[arg(long)]
+    pub list_devices: bool,
 
     /// Frame size, WIDTHxHEIGHT.
     #[arg(long, default_value = "640x480", env = "EDGE_SIZE")]
@@ -85,10 +104,45 @@ pub struct Config {
     pub site: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SourceKind {
-    /// A moving test pattern with the frame number and time drawn on it.
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The first camera that works, else the test pattern.
+    Auto,
+    /// The moving test pattern.
     Pattern,
+    /// A V4L2 device node.
+    Device(PathBuf),
+    /// A directory of JPEGs or an MJPEG file, looped.
+    Replay(PathBuf),
+}
+
+impl FromStr for SourceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => return Ok(SourceSpec::Auto),
+            "pattern" | "test" => return Ok(SourceSpec::Pattern),
+            _ => {}
+        }
+        if s.starts_with("/dev/") {
+            return Ok(SourceSpec::Device(PathBuf::from(s)));
+        }
+        if let Some(n) = s
+            .strip_prefix("video")
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Ok(SourceSpec::Device(PathBuf::from(format!("/dev/video{n}"))));
+        }
+        let path = PathBuf::from(s);
+        if path.exists() {
+            return Ok(SourceSpec::Replay(path));
+        }
+        Err(format!(
+            "unknown source {s:?}: use auto, pattern, a camera like /dev/video0, \
+             or an existing directory of JPEGs / MJPEG file"
+        ))
+    }
 }
 
 /// A frame size.
@@ -255,6 +309,31 @@ mod tests {
     }
 
     #[test]
+    fn sources_parse_by_shape() {
+        assert_eq!(
+            "pattern".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Pattern
+        );
+        assert_eq!(
+            "/dev/video2".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Device("/dev/video2".into())
+        );
+        assert_eq!(
+            "video1".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Device("/dev/video1".into())
+        );
+        let here = std::env::temp_dir();
+        assert_eq!(
+            here.to_str().unwrap().parse::<SourceSpec>().unwrap(),
+            SourceSpec::Replay(here)
+        );
+        let err = "camera-that-does-not-exist"
+            .parse::<SourceSpec>()
+            .unwrap_err();
+        assert!(err.contains("unknown source"), "{err}");
+    }
+
+    #[test]
     fn topic_levels_refuse_wildcards_and_separators() {
         assert!(parse_topic_level("garage").is_ok());
         for bad in ["", "a/b", "+", "#", "x#"] {
@@ -266,6 +345,7 @@ mod tests {
     fn the_command_line_parses_with_defaults() {
         let c = Config::try_parse_from(["edge"]).unwrap();
         assert_eq!((c.size.width, c.fps, c.quality), (640, 30, 75));
+        assert_eq!(c.source, SourceSpec::Auto);
         assert!(Config::try_parse_from(["edge", "--quality", "0"]).is_err());
         assert!(Config::try_parse_from(["edge", "--fps", "1000"]).is_err());
     }

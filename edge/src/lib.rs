@@ -6,27 +6,37 @@
 //! single command gives a phone-viewable stream.
 //!
 //! # Layout
-//! The dataflow, in module order: `source` → `encode` → (`capture` thread) →
-//! `publish` ⇢ broker ⇢ viewers.
+//! The dataflow, in module order: `source` → `pipeline` (capture thread, `slot`,
+//! `convert`/`encode` or `jpeg` passthrough on worker threads) → `publish` ⇢ broker ⇢
+//! viewers.
 //! - [`config`]: command-line options and their validation.
-//! - [`source`]: the `Source` seam where cameras plug in; the moving test pattern; pacing.
+//! - [`source`]: the `Source` seam: test pattern, replay, V4L2 cameras (behind a
+//!   `Device` trait with a fake for tests), format negotiation, pacing.
+//! - [`convert`]: camera YUYV/NV12 to planar 4:2:0, limited to full range.
+//! - [`jpeg`]: cheap validation of camera JPEGs; standard Huffman tables when missing.
 //! - [`yuv`]: 4:2:0 planes in the layout the JPEG encoder reads without copying.
 //! - [`encode`]: mozjpeg with fast settings, panics contained.
-//! - [`capture`]: the capture thread: source → encode → newest-frame slot.
+//! - [`pipeline`]: capture thread → newest-frame [`slot`] → encoder workers → output;
+//!   source status and retries.
 //! - [`publish`]: rumqttc client with one-frame-in-flight flow control and reconnects.
 //! - [`broker`]: the embedded rumqttd broker (TCP + WebSocket listeners).
 //! - [`site`]: the HTTP server for the viewer site and `/edge.json`.
 //! - [`meter`]: counters and the once-a-second log line.
+//! - [`backoff`]: retry delays with jitter.
 //! - [`topic`]: the topic layout.
 
+pub mod backoff;
 pub mod broker;
-pub mod capture;
 pub mod clock;
 pub mod config;
+pub mod convert;
 pub mod encode;
+pub mod jpeg;
 pub mod meter;
+pub mod pipeline;
 pub mod publish;
 pub mod site;
+pub mod slot;
 pub mod source;
 pub mod topic;
 pub mod yuv;
@@ -34,10 +44,13 @@ pub mod yuv;
 use std::{
     future::Future,
     net::{IpAddr, SocketAddr},
-    sync::{atomic::AtomicBool, Arc},
+    sync::Arc,
 };
 
-use config::{BrokerUrl, Config, SourceKind};
+use config::{BrokerUrl, Config, SourceSpec};
+#[cfg(target_os = "linux")]
+use source::device::Opener;
+use source::{camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source};
 
 /// Why the edge could not start. Each message is meant to be read by a person.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +69,8 @@ pub enum EdgeError {
     },
     #[error("embedded broker: {0}")]
     Broker(String),
+    #[error("source: {0}")]
+    Source(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -75,16 +90,74 @@ impl EdgeError {
     }
 }
 
+/// Opens the configured source. `auto` falls back to the test pattern and says so.
+fn open_source(config: &Config) -> Result<Box<dyn Source>, EdgeError> {
+    let (width, height) = (config.size.width, config.size.height);
+    let want = Want {
+        width: width as u32,
+        height: height as u32,
+        fps: config.fps,
+        format: config.format,
+    };
+    Ok(match &config.source {
+        SourceSpec::Pattern => Box::new(Pattern::new(width, height, config.fps)),
+        SourceSpec::Replay(path) => {
+            Box::new(Replay::open(path, config.fps).map_err(|e| EdgeError::Source(e.to_string()))?)
+        }
+        #[cfg(target_os = "linux")]
+        SourceSpec::Device(path) => Box::new(CameraSource::new(
+            Box::new(source::v4l2::V4l2Opener::new(path)),
+            want,
+        )),
+        #[cfg(not(target_os = "linux"))]
+        SourceSpec::Device(path) => {
+            return Err(EdgeError::Source(format!(
+                "{}: V4L2 cameras need Linux",
+                path.display()
+            )))
+        }
+        SourceSpec::Auto => {
+            #[cfg(target_os = "linux")]
+            if let Some(opener) = source::v4l2::first_usable(&want) {
+                tracing::info!(camera = %opener.name(), "using the first camera that works");
+                return Ok(Box::new(CameraSource::new(Box::new(opener), want)));
+            }
+            tracing::info!("no camera found; streaming the test pattern");
+            Box::new(Pattern::new(width, height, config.fps))
+        }
+    })
+}
+
+/// `--list-devices`: every capture device with its formats, sizes and frame rates.
+pub fn list_devices() -> String {
+    #[cfg(target_os = "linux")]
+    {
+        let devices = source::v4l2::list();
+        if devices.is_empty() {
+            return "no video capture devices found (looked for /dev/video*)\n".to_string();
+        }
+        let mut out = String::new();
+        for d in devices {
+            out += &format!("{} ({})\n", d.path.display(), d.card);
+            match d.modes {
+                Ok(modes) => out += &source::device::describe_modes(&modes),
+                Err(e) => out += &format!("    cannot list formats: {e}\n"),
+            }
+        }
+        out
+    }
+    #[cfg(not(target_os = "linux"))]
+    "video devices are listed on Linux only (V4L2)\n".to_string()
+}
+
 /// Runs the edge until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
-    let source: Box<dyn source::Source> = match config.source {
-        SourceKind::Pattern => Box::new(source::pattern::Pattern::new(
-            config.size.width,
-            config.size.height,
-            config.fps,
-        )),
+    let source = open_source(&config)?;
+    let topics = publish::Topics {
+        frame: topic::frame(&config.topic_prefix, &config.camera),
+        status: topic::status(&config.topic_prefix, &config.camera),
     };
-    let frame_topic = topic::frame(&config.topic_prefix, &config.camera);
+    let frame_topic = topics.frame.clone();
 
     // The broker first: the publisher and the site both need its addresses.
     let embedded = match &config.broker {
@@ -115,24 +188,32 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let http = tokio::spawn(site::serve(listener, site));
 
     let meter = Arc::new(meter::Meter::default());
-    let (slot_tx, slot_rx) = tokio::sync::watch::channel(None);
-    let stop = Arc::new(AtomicBool::new(false));
+    let (frames_tx, frames_rx) = tokio::sync::watch::channel(None);
+    let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
     let described = source.describe();
-    let capture = {
-        let (meter, stop) = (meter.clone(), stop.clone());
-        let encoder = encode::Encoder::new(config.quality);
-        std::thread::Builder::new()
-            .name("capture".into())
-            .spawn(move || capture::run(source, encoder, slot_tx, meter, stop))?
+    let workers = match config.encoders {
+        0 => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4),
+        n => n as usize,
     };
+    let pipeline = pipeline::Pipeline::start(
+        source,
+        encode::Encoder::new(config.quality),
+        workers,
+        Arc::new(pipeline::Output::new(frames_tx)),
+        status_tx,
+        meter.clone(),
+    )?;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let client_id = format!("edge-{}-{}", config.camera, std::process::id());
     let publisher = tokio::spawn(publish::run(
         publish::options(&publish_to, &client_id),
         config.send_buffer_kb * 1024,
-        frame_topic.clone(),
-        slot_rx,
+        topics,
+        frames_rx,
+        status_rx,
         meter.clone(),
         shutdown_rx,
     ));
@@ -146,16 +227,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         embedded.as_ref(),
         &publish_to,
     );
-    tracing::info!(source = %described, topic = %frame_topic, "streaming");
+    tracing::info!(source = %described, topic = %frame_topic, encoders = workers, "streaming");
 
     shutdown.await;
     tracing::info!("shutting down");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     shutdown_tx.send_replace(true);
     let _ = publisher.await;
     reporter.abort();
     http.abort();
-    let _ = tokio::task::spawn_blocking(move || capture.join()).await;
+    let _ = tokio::task::spawn_blocking(move || pipeline.stop()).await;
     Ok(())
 }
 
@@ -184,7 +264,7 @@ fn edge_json(
 
 /// A JSON string literal. Topic levels and URLs never hold control characters (the
 /// config refuses them), so escaping quotes and backslashes is enough.
-fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 

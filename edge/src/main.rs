@@ -5,6 +5,10 @@ use tracing_subscriber::EnvFilter;
 
 fn main() {
     let config = edge::config::Config::parse();
+    if config.list_devices {
+        print!("{}", edge::list_devices());
+        return;
+    }
     // Info for our own lines. rumqttd logs routine events (a client closing, a probe)
     // at error level, so it is silent unless asked for, e.g. RUST_LOG=info,rumqttd=info.
     let filter = EnvFilter::try_from_default_env()

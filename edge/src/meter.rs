@@ -12,11 +12,11 @@ use std::{
 pub struct Meter {
     pub captured: AtomicU64,
     pub encoded: AtomicU64,
-    pub encode_errors: AtomicU64,
+    pub bad_frames: AtomicU64,
     pub encode_us: AtomicU64,
     pub published: AtomicU64,
     pub published_bytes: AtomicU64,
-    /// Frames replaced by a newer one before the network took them.
+    /// Frames captured but never published (replaced by a newer one, or bad).
     pub dropped: AtomicU64,
 }
 
@@ -25,7 +25,7 @@ pub struct Meter {
 pub struct Snapshot {
     pub captured: u64,
     pub encoded: u64,
-    pub encode_errors: u64,
+    pub bad_frames: u64,
     pub encode_us: u64,
     pub published: u64,
     pub published_bytes: u64,
@@ -37,7 +37,7 @@ impl Meter {
         Snapshot {
             captured: self.captured.load(Relaxed),
             encoded: self.encoded.load(Relaxed),
-            encode_errors: self.encode_errors.load(Relaxed),
+            bad_frames: self.bad_frames.load(Relaxed),
             encode_us: self.encode_us.load(Relaxed),
             published: self.published.load(Relaxed),
             published_bytes: self.published_bytes.load(Relaxed),
@@ -53,7 +53,7 @@ pub struct Rates {
     pub kb_per_frame: f64,
     pub encode_ms: f64,
     pub dropped: u64,
-    pub encode_errors: u64,
+    pub bad_frames: u64,
 }
 
 impl Rates {
@@ -74,7 +74,7 @@ impl Rates {
                 (b.encode_us - a.encode_us) as f64 / encoded as f64 / 1000.0
             },
             dropped: b.dropped - a.dropped,
-            encode_errors: b.encode_errors - a.encode_errors,
+            bad_frames: b.bad_frames - a.bad_frames,
         }
     }
 }
@@ -95,7 +95,7 @@ pub async fn report(meter: std::sync::Arc<Meter>, topic: String) {
             kb_per_frame = format_args!("{:.1}", r.kb_per_frame),
             encode_ms = format_args!("{:.2}", r.encode_ms),
             dropped = r.dropped,
-            encode_errors = r.encode_errors,
+            bad_frames = r.bad_frames,
             "publishing"
         );
         (last, at) = (now, now_at);

@@ -6,14 +6,26 @@
 //! to the socket before taking the next. So at most one frame is on its way at any time;
 //! while the network is busy, newer frames replace older ones in the slot and the
 //! replaced ones are counted as dropped (the gap in sequence numbers). Nothing queues.
+//!
+//! The camera's status (online, offline and why) is a retained message on its status
+//! topic, re-sent on every reconnect, with an "edge disconnected" last will, so a viewer
+//! can tell a stopped camera from a frozen picture.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{atomic::Ordering::Relaxed, Arc},
+    time::Duration,
+};
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, Transport};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
+};
 use tokio::sync::watch;
 
-use crate::{broker::MAX_PAYLOAD, config::BrokerUrl, meter::Meter};
+use crate::{
+    backoff::Backoff, broker::MAX_PAYLOAD, clock, config::BrokerUrl, meter::Meter,
+    pipeline::SourceStatus,
+};
 
 /// An encoded frame ready to publish: header + JPEG in one buffer.
 #[derive(Debug)]
@@ -24,38 +36,6 @@ pub struct EncodedFrame {
 
 /// The newest encoded frame, written by the capture thread, read by the publisher.
 pub type FrameSlot = watch::Receiver<Option<Arc<EncodedFrame>>>;
-
-/// Reconnect delays: doubling from 100 ms up to 5 s, with jitter so many edges restarted
-/// together do not hit the broker in lockstep.
-pub struct Backoff {
-    next: Duration,
-    seed: u32,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const CAP: Duration = Duration::from_secs(5);
-
-    pub fn new(seed: u32) -> Self {
-        Backoff {
-            next: Self::FIRST,
-            seed: seed | 1,
-        }
-    }
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-    /// The next delay: the current step ± 25 %.
-    pub fn next_delay(&mut self) -> Duration {
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 17;
-        self.seed ^= self.seed << 5;
-        let jitter = 0.75 + (self.seed % 1000) as f64 / 2000.0;
-        let d = self.next.mul_f64(jitter);
-        self.next = (self.next * 2).min(Self::CAP);
-        d
-    }
-}
 
 /// rumqttc options for a broker URL.
 pub fn options(url: &BrokerUrl, client_id: &str) -> MqttOptions {
@@ -75,15 +55,89 @@ pub fn options(url: &BrokerUrl, client_id: &str) -> MqttOptions {
     opts
 }
 
-/// Publishes frames from `slot` on `topic` until `shutdown` turns true.
+/// Topics one edge publishes on.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub frame: String,
+    /// Retained online/offline status; also the last will.
+    pub status: String,
+}
+
+/// The retained status message for a source state.
+pub fn status_payload(status: &SourceStatus) -> String {
+    let (state, detail) = match status {
+        SourceStatus::Starting => ("starting", ""),
+        SourceStatus::Online(d) => ("online", d.as_str()),
+        SourceStatus::Offline(d) => ("offline", d.as_str()),
+    };
+    format!(
+        "{{\"state\":\"{state}\",\"detail\":{},\"at_us\":{}}}",
+        crate::json_string(detail),
+        clock::now_us()
+    )
+}
+
+/// How waiting for a packet to be written ended.
+enum Sent {
+    Written,
+    /// The connection dropped first; the packet may or may not have gone out.
+    Disconnected,
+    Shutdown,
+}
+
+/// The publisher's view of the connection: which session is up (`None` = down) and how
+/// many PUBLISH packets rumqttc has written so far.
+struct Link {
+    session: watch::Receiver<Option<u64>>,
+    written: watch::Receiver<u64>,
+}
+
+impl Link {
+    /// Publishes and waits until rumqttc has written the packet to the socket.
+    async fn send(
+        &mut self,
+        client: &AsyncClient,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: Bytes,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Sent {
+        let before = *self.written.borrow_and_update();
+        if client
+            .publish_bytes(topic, qos, retain, payload)
+            .await
+            .is_err()
+        {
+            return Sent::Shutdown; // the event loop is gone
+        }
+        loop {
+            tokio::select! {
+                _ = self.written.changed() => if *self.written.borrow_and_update() > before { return Sent::Written },
+                _ = self.session.changed() => if self.session.borrow_and_update().is_none() { return Sent::Disconnected },
+                _ = shutdown.changed() => return Sent::Shutdown,
+            }
+        }
+    }
+}
+
+/// Publishes frames from `slot` and the source's status until `shutdown` turns true.
 pub async fn run(
-    opts: MqttOptions,
+    mut opts: MqttOptions,
     send_buffer: u32,
-    topic: String,
+    topics: Topics,
     mut slot: FrameSlot,
+    mut status: watch::Receiver<SourceStatus>,
     meter: Arc<Meter>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let gone = status_payload(&SourceStatus::Offline("edge disconnected".into()));
+    opts.set_last_will(LastWill::new(
+        topics.status.clone(),
+        gone,
+        QoS::AtLeastOnce,
+        true,
+    ));
     let broker = format!("{}:{}", opts.broker_address().0, opts.broker_address().1);
     // Request queue of 1: the slot, not rumqttc, is where frames wait.
     let (client, mut eventloop) = AsyncClient::new(opts, 1);
@@ -97,88 +151,125 @@ pub async fn run(
     // keeps that backlog to a fraction of a second (Linux doubles the value given).
     network.set_tcp_send_buffer_size(send_buffer);
     eventloop.set_network_options(network);
-    let (connected_tx, mut connected) = watch::channel(false);
-    let (written_tx, mut written) = watch::channel(0u64);
-    let driver = tokio::spawn(drive(eventloop, broker, connected_tx, written_tx));
+    let (session_tx, session) = watch::channel(None);
+    let (written_tx, written) = watch::channel(0u64);
+    let driver = tokio::spawn(drive(eventloop, broker, session_tx, written_tx));
+    let mut link = Link { session, written };
 
     let mut last_sequence: Option<u64> = None;
+    // The session the retained status was last published in; a new session (reconnect)
+    // publishes it again, since the last will may have replaced it meanwhile.
+    let mut status_session: Option<u64> = None;
     'frames: loop {
-        if !*connected.borrow_and_update() {
+        let Some(session) = *link.session.borrow_and_update() else {
             tokio::select! {
-                _ = connected.changed() => continue,
+                _ = link.session.changed() => continue,
                 _ = shutdown.changed() => break,
             }
+        };
+        if status_session != Some(session) || status.has_changed().unwrap_or(false) {
+            let payload = status_payload(&status.borrow_and_update());
+            match link
+                .send(
+                    &client,
+                    &topics.status,
+                    QoS::AtLeastOnce,
+                    true,
+                    payload.into(),
+                    &mut shutdown,
+                )
+                .await
+            {
+                Sent::Written => status_session = Some(session),
+                Sent::Disconnected => continue,
+                Sent::Shutdown => break,
+            }
+            continue;
         }
         tokio::select! {
             r = slot.changed() => if r.is_err() { break },
+            _ = status.changed() => continue,
             _ = shutdown.changed() => break,
             // Re-check the connection if it drops while no frame comes.
-            _ = connected.changed() => continue,
+            _ = link.session.changed() => continue,
         }
         let Some(frame) = slot.borrow_and_update().clone() else {
             continue;
         };
         if let Some(last) = last_sequence {
-            meter.dropped.fetch_add(
-                frame.sequence.saturating_sub(last + 1),
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            meter
+                .dropped
+                .fetch_add(frame.sequence.saturating_sub(last + 1), Relaxed);
         }
         last_sequence = Some(frame.sequence);
-
-        let before = *written.borrow_and_update();
-        if client
-            .publish_bytes(
-                topic.as_str(),
+        // Waiting until this frame is on the socket before taking the next one is the
+        // "at most one frame in flight" rule.
+        match link
+            .send(
+                &client,
+                &topics.frame,
                 QoS::AtMostOnce,
                 false,
                 frame.payload.clone(),
+                &mut shutdown,
             )
             .await
-            .is_err()
         {
-            break; // the event loop is gone
-        }
-        // Wait until this frame is on the socket (or the connection dropped) before
-        // taking the next one: this is the "at most one frame in flight" rule.
-        loop {
-            tokio::select! {
-                _ = written.changed() => if *written.borrow_and_update() > before { break },
-                _ = connected.changed() => if !*connected.borrow_and_update() { continue 'frames },
-                _ = shutdown.changed() => break 'frames,
+            Sent::Written => {
+                meter.published.fetch_add(1, Relaxed);
+                meter
+                    .published_bytes
+                    .fetch_add(frame.payload.len() as u64, Relaxed);
             }
+            Sent::Disconnected => continue 'frames,
+            Sent::Shutdown => break 'frames,
         }
-        meter
-            .published
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        meter.published_bytes.fetch_add(
-            frame.payload.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
     }
-    let _ = client.try_disconnect();
-    // Give the DISCONNECT a moment to go out, then stop the event loop.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    driver.abort();
+    // Say goodbye properly: viewers learn the camera stopped, rather than waiting for
+    // the will (which a clean DISCONNECT cancels). Bounded: a dead broker cannot hold
+    // up the exit.
+    let goodbye = async {
+        if link.session.borrow().is_some() {
+            let stopped = status_payload(&SourceStatus::Offline("edge stopped".into()));
+            let (_keep, mut never) = watch::channel(false);
+            link.send(
+                &client,
+                &topics.status,
+                QoS::AtLeastOnce,
+                true,
+                stopped.into(),
+                &mut never,
+            )
+            .await;
+        }
+        let _ = client.disconnect().await;
+        let _ = driver.await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }
 
-/// Polls the rumqttc event loop forever: reconnects with backoff and reports the
-/// connection state and how many PUBLISH packets have been written.
+/// Polls the rumqttc event loop until our DISCONNECT: reconnects with backoff and
+/// reports the session and how many PUBLISH packets have been written.
 async fn drive(
     mut eventloop: EventLoop,
     broker: String,
-    connected: watch::Sender<bool>,
+    session: watch::Sender<Option<u64>>,
     written: watch::Sender<u64>,
 ) {
-    let mut backoff = Backoff::new(std::process::id());
-    let mut failures = 0u32;
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+        std::process::id(),
+    );
+    let (mut failures, mut sessions) = (0u32, 0u64);
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!(%broker, "connected to broker");
                 backoff.reset();
                 failures = 0;
-                connected.send_replace(true);
+                sessions += 1;
+                session.send_replace(Some(sessions));
             }
             Ok(Event::Outgoing(Outgoing::Publish(_))) => {
                 written.send_modify(|n| *n += 1);
@@ -187,7 +278,7 @@ async fn drive(
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => {}
             Err(e) => {
-                let was_connected = connected.send_replace(false);
+                let was_connected = session.send_replace(None).is_some();
                 let delay = backoff.next_delay();
                 failures += 1;
                 // One line per outage at warn, then quieter while it lasts.
@@ -205,22 +296,6 @@ async fn drive(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_jitter() {
-        let mut b = Backoff::new(42);
-        let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
-        assert!(delays[0] >= Duration::from_millis(75) && delays[0] <= Duration::from_millis(125));
-        assert!(delays[1] >= Duration::from_millis(150) && delays[1] <= Duration::from_millis(250));
-        for d in &delays[7..] {
-            assert!(
-                *d >= Duration::from_millis(3750) && *d <= Duration::from_millis(6250),
-                "{d:?}"
-            );
-        }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(125));
-    }
 
     #[test]
     fn websocket_urls_become_ws_transport() {

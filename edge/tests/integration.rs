@@ -337,3 +337,121 @@ async fn on_a_slow_uplink_frames_are_dropped_and_latency_stays_bounded() {
     );
     drop(edge);
 }
+
+/// Waits for the next retained-or-live message on `topic` whose payload contains `needle`.
+async fn wait_for_message(opts: MqttOptions, topic: &str, needle: &str) -> String {
+    let (client, mut eventloop) = AsyncClient::new(opts, 10);
+    client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) =
+            tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await
+        {
+            let text = String::from_utf8_lossy(&p.payload).to_string();
+            if text.contains(needle) {
+                return text;
+            }
+            seen.push(text);
+        }
+    }
+    panic!("no message containing {needle:?} on {topic}; saw {seen:?}");
+}
+
+#[tokio::test]
+async fn the_camera_status_is_retained_online_and_says_offline_when_the_edge_stops() {
+    let host = start_edge(&["--size", "160x120", "--fps", "5", "--camera", "host"]);
+    let url = format!("mqtt://127.0.0.1:{}", host.tcp_port);
+    let mut cam = spawn_edge(&[
+        "--broker", &url, "--camera", "door", "--source", "pattern", "--size", "160x120",
+    ]);
+    // A subscriber that arrives later still learns the state: the message is retained.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let online = wait_for_message(
+        MqttOptions::new("it-st1", "127.0.0.1", host.tcp_port),
+        "mqcam/door/status",
+        "online",
+    )
+    .await;
+    assert!(online.contains("test pattern 160x120"), "{online}");
+
+    // SIGTERM: a clean stop publishes offline before disconnecting.
+    let pid = cam.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = cam.child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    let offline = wait_for_message(
+        MqttOptions::new("it-st2", "127.0.0.1", host.tcp_port),
+        "mqcam/door/status",
+        "offline",
+    )
+    .await;
+    assert!(offline.contains("edge stopped"), "{offline}");
+}
+
+#[test]
+fn listing_devices_without_any_says_so_and_succeeds() {
+    // These machines have no /dev/video*: the listing must say so plainly.
+    if std::path::Path::new("/dev/video0").exists() {
+        return; // a machine with a camera lists it instead
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .arg("--list-devices")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "no video capture devices found (looked for /dev/video*)\n"
+    );
+}
+
+#[tokio::test]
+async fn a_directory_of_jpegs_is_replayed_byte_for_byte_in_order() {
+    // Record three frames of a running edge, then replay them: the replay must pass
+    // them through untouched (the browser test replays JPEGs from another encoder).
+    let dir = std::env::temp_dir().join(format!("edge-it-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = start_edge(&["--size", "96x64", "--fps", "30", "--camera", "rec"]);
+    let opts = MqttOptions::new("it-rec", "127.0.0.1", source.tcp_port);
+    let recorded = collect(opts, "mqcam/rec/frame", 3).await;
+    let jpegs: Vec<Vec<u8>> = recorded
+        .iter()
+        .map(|(p, _)| wire::parse(p).unwrap().1.to_vec())
+        .collect();
+    for (i, j) in jpegs.iter().enumerate() {
+        std::fs::write(dir.join(format!("frame{i}.jpg")), j).unwrap();
+    }
+    drop(source);
+
+    let replay = start_edge(&[
+        "--source",
+        dir.to_str().unwrap(),
+        "--fps",
+        "20",
+        "--camera",
+        "play",
+    ]);
+    let opts = MqttOptions::new("it-play", "127.0.0.1", replay.tcp_port);
+    let frames = collect(opts, "mqcam/play/frame", 7).await;
+    check_frames(&frames, 96, 64);
+    let played: Vec<&[u8]> = frames
+        .iter()
+        .map(|(p, _)| wire::parse(p).unwrap().1)
+        .collect();
+    // Consecutive frames follow the directory order, looping.
+    let index = |j: &[u8]| {
+        jpegs
+            .iter()
+            .position(|x| x == j)
+            .expect("a recorded frame, unchanged")
+    };
+    for w in played.windows(2) {
+        assert_eq!((index(w[0]) + 1) % 3, index(w[1]), "in order, looping");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -506,7 +506,11 @@ fn render(a: &mut App) {
     set("data-errors", &a.stats.errors.to_string());
     set("data-width", &a.stats.width.to_string());
     set("data-height", &a.stats.height.to_string());
-    let topic = a.target.as_ref().map(|t| t.topic.as_str()).unwrap_or_default();
+    let topic = a
+        .target
+        .as_ref()
+        .map(|t| t.topic.as_str())
+        .unwrap_or_default();
     let state = match &a.link {
         Link::Connecting => "connecting…".to_string(),
         Link::Live => format!("● live · {topic}"),

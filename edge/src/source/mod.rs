@@ -1,18 +1,68 @@
 //! Frame sources: where pictures come from before they are encoded.
 //!
 //! A [`Source`] is the seam where cameras plug in. It blocks until its next frame is
-//! ready (a camera blocks on its driver; the test pattern sleeps to its schedule) and
-//! hands back the frame's planes together with the wall-clock time it was captured.
-//! Sources run on a plain thread, never on the async runtime.
+//! ready (a camera blocks on its driver; the test pattern and replay sleep to their
+//! schedule) and hands back an owned [`Captured`] frame with the wall-clock time it was
+//! captured. Sources run on the capture thread, never on the async runtime. Failing
+//! sources return [`SourceError::Lost`]; the pipeline reports the camera offline, waits
+//! and asks again, and the source reopens its device on that next call.
+//!
+//! - [`pattern`]: the moving test pattern (no hardware).
+//! - [`replay`]: a directory of JPEG files or one MJPEG file, looped.
+//! - [`camera`]: a V4L2-style camera behind the [`device::Device`] trait: negotiation,
+//!   buffers → frames, reopening after a failure. [`v4l2`] implements the trait with
+//!   real ioctls, [`fake`] with scripted buffers for tests.
 
+pub mod camera;
+pub mod device;
+pub mod fake;
 pub mod pace;
 pub mod pattern;
+pub mod replay;
+#[cfg(target_os = "linux")]
+pub mod v4l2;
 
-use crate::yuv::Yuv420;
+use crate::{convert::Range, yuv::Yuv420};
 
-/// One captured picture, borrowed from the source until the next call.
-pub struct Frame<'a> {
-    pub image: &'a Yuv420,
+/// The pixels of one frame, in whatever form the source has them.
+pub enum Picture {
+    /// Planar 4:2:0, ready for the encoder.
+    Planar(Yuv420),
+    /// Packed 4:2:2 (Y0 U Y1 V) from a camera.
+    Yuyv {
+        data: Vec<u8>,
+        width: usize,
+        height: usize,
+        stride: usize,
+        range: Range,
+    },
+    /// 4:2:0 with interleaved chroma from a camera.
+    Nv12 {
+        data: Vec<u8>,
+        width: usize,
+        height: usize,
+        stride: usize,
+        range: Range,
+    },
+    /// A finished JPEG (camera MJPEG or replay), published as it is after a check.
+    Jpeg(Vec<u8>),
+}
+
+impl Picture {
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Picture::Planar(_) => "planar",
+            Picture::Yuyv { .. } => "YUYV",
+            Picture::Nv12 { .. } => "NV12",
+            Picture::Jpeg(_) => "JPEG",
+        }
+    }
+}
+
+/// One captured frame.
+pub struct Captured {
+    pub picture: Picture,
     /// When the picture was taken: µs since the UNIX epoch.
     pub capture_us: u64,
 }
@@ -20,8 +70,9 @@ pub struct Frame<'a> {
 /// Why a source could not deliver a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The device failed or went away; the next call tries to reopen it.
     #[error("{0}")]
-    Failed(String),
+    Lost(String),
 }
 
 /// Something that produces frames at its own pace.
@@ -29,5 +80,5 @@ pub trait Source: Send {
     /// A short human description for logs ("test pattern 640x480 @ 30 fps").
     fn describe(&self) -> String;
     /// Blocks until the next frame and returns it.
-    fn next_frame(&mut self) -> Result<Frame<'_>, SourceError>;
+    fn next_frame(&mut self) -> Result<Captured, SourceError>;
 }

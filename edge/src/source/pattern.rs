@@ -6,7 +6,7 @@
 //! are printed large in the corner, so a viewer can read latency off two screens.
 //! Everything is generated directly in YCbCr: no RGB conversion per frame.
 
-use super::{pace::Pacer, Frame, Source, SourceError};
+use super::{pace::Pacer, Captured, Picture, Source, SourceError};
 use crate::{clock, yuv::Yuv420};
 
 pub struct Pattern {
@@ -15,7 +15,6 @@ pub struct Pattern {
     fps: u32,
     /// One period of the scrolling texture, same geometry as the output frame.
     base: Yuv420,
-    frame: Yuv420,
     n: u64,
     pacer: Pacer,
 }
@@ -27,20 +26,20 @@ impl Pattern {
             height,
             fps,
             base: texture(width, height),
-            frame: Yuv420::new(width, height),
             n: 0,
             pacer: Pacer::new(fps),
         }
     }
 
-    /// Draws frame `n` with `capture_us` printed on it into `self.frame`.
-    fn draw(&mut self, n: u64, capture_us: u64) {
+    /// Draws frame `n` with `capture_us` printed on it.
+    fn draw(&self, n: u64, capture_us: u64) -> Yuv420 {
         let (w, h) = (self.width, self.height);
+        let mut frame = Yuv420::new(w, h);
         // Scroll by an even number of pixels so luma and chroma stay aligned.
         let shift = ((n as usize * 4) % w.max(2)) & !1;
         scroll_rows(
             &self.base.y,
-            &mut self.frame.y,
+            &mut frame.y,
             self.base.y_stride(),
             w,
             shift,
@@ -48,13 +47,13 @@ impl Pattern {
         );
         let (cw, crows) = (w.div_ceil(2), self.base.padded_rows() / 2);
         let cs = self.base.c_stride();
-        scroll_rows(&self.base.cb, &mut self.frame.cb, cs, cw, shift / 2, crows);
-        scroll_rows(&self.base.cr, &mut self.frame.cr, cs, cw, shift / 2, crows);
+        scroll_rows(&self.base.cb, &mut frame.cb, cs, cw, shift / 2, crows);
+        scroll_rows(&self.base.cr, &mut frame.cr, cs, cw, shift / 2, crows);
 
         let scale = (h / 90).max(1);
         let side = (h / 6).max(8);
         let x = (n as usize * 7) % w.saturating_sub(side).max(1);
-        fill_rect(&mut self.frame, x, h / 3, side, side, 235);
+        fill_rect(&mut frame, x, h / 3, side, side, 235);
 
         let secs = capture_us / 1_000_000;
         let ms = (capture_us / 1000) % 1000;
@@ -66,12 +65,13 @@ impl Pattern {
         );
         // Bottom-left: viewers put their own overlay at the top.
         draw_text(
-            &mut self.frame,
+            &mut frame,
             &text,
             2 * scale,
             h.saturating_sub(10 * scale),
             scale,
         );
+        frame
     }
 }
 
@@ -83,14 +83,14 @@ impl Source for Pattern {
         )
     }
 
-    fn next_frame(&mut self) -> Result<Frame<'_>, SourceError> {
+    fn next_frame(&mut self) -> Result<Captured, SourceError> {
         self.pacer.wait();
         let capture_us = clock::now_us();
         let n = self.n;
         self.n += 1;
-        self.draw(n, capture_us);
-        Ok(Frame {
-            image: &self.frame,
+        let picture = Picture::Planar(self.draw(n, capture_us));
+        Ok(Captured {
+            picture,
             capture_us,
         })
     }
@@ -222,8 +222,12 @@ mod tests {
     #[test]
     fn consecutive_frames_differ_and_fit_the_planes() {
         let mut p = Pattern::new(320, 240, 0);
-        let a = p.next_frame().unwrap().image.y.clone();
-        let b = p.next_frame().unwrap().image.y.clone();
+        let planes = |c: Captured| match c.picture {
+            Picture::Planar(img) => img.y,
+            _ => unreachable!("the pattern is planar"),
+        };
+        let a = planes(p.next_frame().unwrap());
+        let b = planes(p.next_frame().unwrap());
         assert_eq!(a.len(), 320 * 240);
         assert_ne!(a, b, "the pattern must move");
     }

@@ -1,0 +1,58 @@
+//! Retry delays: doubling from a first step up to a cap, with jitter so many clients
+//! restarted together (a broker reboot, a power cut) do not retry in lockstep.
+
+use std::time::Duration;
+
+pub struct Backoff {
+    first: Duration,
+    cap: Duration,
+    next: Duration,
+    seed: u32,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, cap: Duration, seed: u32) -> Self {
+        Backoff {
+            first,
+            cap,
+            next: first,
+            seed: seed | 1,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+
+    /// The next delay: the current step ± 25 %.
+    pub fn next_delay(&mut self) -> Duration {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 17;
+        self.seed ^= self.seed << 5;
+        let jitter = 0.75 + (self.seed % 1000) as f64 / 2000.0;
+        let d = self.next.mul_f64(jitter);
+        self.next = (self.next * 2).min(self.cap);
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_up_to_the_cap_with_jitter() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5), 42);
+        let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(75) && delays[0] <= Duration::from_millis(125));
+        assert!(delays[1] >= Duration::from_millis(150) && delays[1] <= Duration::from_millis(250));
+        for d in &delays[7..] {
+            assert!(
+                *d >= Duration::from_millis(3750) && *d <= Duration::from_millis(6250),
+                "{d:?}"
+            );
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(125));
+    }
+}

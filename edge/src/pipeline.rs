@@ -1,0 +1,582 @@
+//! The frame pipeline on plain threads: capture → newest-frame slot → encoder workers →
+//! the publisher's newest-frame slot.
+//!
+//! ```text
+//!  source ──put──▶ [jobs: 1 slot] ──take──▶ worker 1..N ──(newer than last?)──▶ [frames: 1 slot] ⇢ publish
+//! ```
+//!
+//! Each hand-over keeps only the newest frame, so nothing queues anywhere. Workers run in
+//! parallel when one core cannot keep up (1080p60), and a result older than one already
+//! handed on is dropped: frames never go backwards and a slow worker cannot add latency.
+//! A failing source is retried with backoff while the camera is reported offline.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering::Relaxed},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use wire::{FrameHeader, HEADER_LEN};
+
+use crate::{
+    backoff::Backoff,
+    clock,
+    convert::{nv12_to_yuv420, yuyv_to_yuv420},
+    encode::Encoder,
+    jpeg,
+    meter::Meter,
+    publish::EncodedFrame,
+    slot::Slot,
+    source::{Captured, Picture, Source},
+};
+
+/// Whether the source is delivering, as published on the camera's status topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// Not delivered a frame yet.
+    Starting,
+    /// Delivering; what it is.
+    Online(String),
+    /// Failing; why.
+    Offline(String),
+}
+
+/// A captured frame and its place in the sequence.
+pub struct Job {
+    pub sequence: u64,
+    pub captured: Captured,
+}
+
+/// Why a frame was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Convert(#[from] crate::convert::ConvertError),
+    #[error(transparent)]
+    Encode(#[from] crate::encode::EncodeError),
+    #[error("camera JPEG rejected: {0}")]
+    BadJpeg(#[from] jpeg::JpegError),
+}
+
+/// Turns a captured frame into a published payload: header + JPEG.
+pub fn process(job: Job, encoder: &Encoder, size_hint: usize) -> Result<Vec<u8>, FrameError> {
+    let Job { sequence, captured } = job;
+    // Room for the header in front, so the JPEG is written where the payload wants it.
+    let mut out = Vec::with_capacity(HEADER_LEN + size_hint);
+    out.resize(HEADER_LEN, 0);
+    let (width, height) = match captured.picture {
+        Picture::Planar(img) => {
+            out = encoder.encode_into(&img, out)?;
+            (img.width(), img.height())
+        }
+        Picture::Yuyv {
+            data,
+            width,
+            height,
+            stride,
+            range,
+        } => {
+            let img = yuyv_to_yuv420(&data, width, height, stride, range)?;
+            out = encoder.encode_into(&img, out)?;
+            (width, height)
+        }
+        Picture::Nv12 {
+            data,
+            width,
+            height,
+            stride,
+            range,
+        } => {
+            let img = nv12_to_yuv420(&data, width, height, stride, range)?;
+            out = encoder.encode_into(&img, out)?;
+            (width, height)
+        }
+        Picture::Jpeg(data) => {
+            let info = jpeg::inspect(&data)?;
+            if info.has_tables {
+                out.extend_from_slice(&data[..info.len]);
+            } else {
+                out.extend_from_slice(&jpeg::with_standard_tables(&data, &info));
+            }
+            (info.width as usize, info.height as usize)
+        }
+    };
+    let header = FrameHeader {
+        sequence,
+        capture_us: captured.capture_us,
+        encoded_us: clock::now_us(),
+        width: width as u32,
+        height: height as u32,
+    };
+    header.write_to(&mut out);
+    Ok(out)
+}
+
+/// Where finished frames go: the newest one wins, and only if it is newer than the last.
+pub struct Output {
+    frames: watch::Sender<Option<Arc<EncodedFrame>>>,
+    last: Mutex<Option<u64>>,
+}
+
+impl Output {
+    pub fn new(frames: watch::Sender<Option<Arc<EncodedFrame>>>) -> Self {
+        Output {
+            frames,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Hands the frame on unless a newer one already went; returns whether it did.
+    pub fn offer(&self, sequence: u64, payload: Vec<u8>) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|l| sequence <= l) {
+            return false;
+        }
+        *last = Some(sequence);
+        self.frames.send_replace(Some(Arc::new(EncodedFrame {
+            sequence,
+            payload: Bytes::from(payload),
+        })));
+        true
+    }
+}
+
+/// The running threads.
+pub struct Pipeline {
+    stop: Arc<AtomicBool>,
+    jobs: Arc<Slot<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the capture thread and `workers` encoder threads.
+    pub fn start(
+        source: Box<dyn Source>,
+        encoder: Encoder,
+        workers: usize,
+        output: Arc<Output>,
+        status: watch::Sender<SourceStatus>,
+        meter: Arc<Meter>,
+    ) -> std::io::Result<Pipeline> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let jobs: Arc<Slot<Job>> = Arc::new(Slot::default());
+        let encoder = Arc::new(encoder);
+        let mut threads = Vec::new();
+        for i in 0..workers.max(1) {
+            let (jobs, output, meter, encoder) =
+                (jobs.clone(), output.clone(), meter.clone(), encoder.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("encode-{i}"))
+                    .spawn(move || work(&jobs, &encoder, &output, &meter))?,
+            );
+        }
+        let (stop2, jobs2) = (stop.clone(), jobs.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("capture".into())
+                .spawn(move || capture(source, &jobs2, &status, &meter, &stop2))?,
+        );
+        Ok(Pipeline {
+            stop,
+            jobs,
+            threads,
+        })
+    }
+
+    /// Stops the threads and waits for them (a blocked camera read ends within its timeout).
+    pub fn stop(self) {
+        self.stop.store(true, Relaxed);
+        self.jobs.close();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The capture loop: frames into the job slot, failures into the status.
+fn capture(
+    mut source: Box<dyn Source>,
+    jobs: &Slot<Job>,
+    status: &watch::Sender<SourceStatus>,
+    meter: &Meter,
+    stop: &AtomicBool,
+) {
+    let mut sequence = 0u64;
+    let mut backoff = Backoff::new(
+        Duration::from_millis(250),
+        Duration::from_secs(10),
+        std::process::id(),
+    );
+    let mut failures = 0u32;
+    while !stop.load(Relaxed) {
+        match source.next_frame() {
+            Ok(captured) => {
+                if failures > 0 || !matches!(*status.borrow(), SourceStatus::Online(_)) {
+                    if failures > 0 {
+                        tracing::info!(source = %source.describe(), "source is back");
+                    }
+                    status.send_replace(SourceStatus::Online(source.describe()));
+                    failures = 0;
+                    backoff.reset();
+                }
+                meter.captured.fetch_add(1, Relaxed);
+                jobs.put(Job { sequence, captured });
+                sequence += 1;
+            }
+            Err(e) => {
+                failures += 1;
+                let delay = backoff.next_delay();
+                if failures == 1 {
+                    tracing::warn!(error = %e, "source failed; retrying until it is back");
+                } else {
+                    tracing::debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "source still failing");
+                }
+                status.send_replace(SourceStatus::Offline(e.to_string()));
+                sleep_unless_stopped(delay, stop);
+            }
+        }
+    }
+}
+
+fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + total;
+    while !stop.load(Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// An encoder worker: job slot → payload → output, until the slot closes.
+fn work(jobs: &Slot<Job>, encoder: &Encoder, output: &Output, meter: &Meter) {
+    let mut size_hint = 64 * 1024;
+    let mut last_warning: Option<Instant> = None;
+    while let Some(job) = jobs.take() {
+        let (sequence, kind) = (job.sequence, job.captured.picture.kind());
+        let started = Instant::now();
+        match process(job, encoder, size_hint) {
+            Ok(payload) => {
+                let took = started.elapsed().as_micros() as u64;
+                meter.encoded.fetch_add(1, Relaxed);
+                meter.encode_us.fetch_add(took, Relaxed);
+                size_hint = payload.len() + payload.len() / 4;
+                tracing::debug!(target: "edge::frame", sequence, kind, encode_us = took, bytes = payload.len(), "encoded");
+                if !output.offer(sequence, payload) {
+                    tracing::debug!(target: "edge::frame", sequence, "dropped: a newer frame went first");
+                }
+            }
+            Err(e) => {
+                meter.bad_frames.fetch_add(1, Relaxed);
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    tracing::warn!(sequence, error = %e, "frame dropped");
+                    last_warning = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{
+        camera::CameraSource,
+        device::{FormatPreference, Fourcc, Mode, Want},
+        fake::{FakeCamera, FakeOpener, Step},
+        SourceError,
+    };
+
+    fn jpeg_of(img: &crate::yuv::Yuv420) -> Vec<u8> {
+        Encoder::new(80).encode_into(img, Vec::new()).unwrap()
+    }
+
+    /// A YUYV buffer of a horizontal luma ramp, limited range, neutral chroma.
+    fn yuyv_ramp(w: usize, h: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(w * h * 2);
+        for _ in 0..h {
+            for x in 0..w {
+                v.push((16 + x * 219 / (w - 1)) as u8);
+                v.push(128);
+            }
+        }
+        v
+    }
+
+    fn decode_gray(jpeg: &[u8]) -> Vec<u8> {
+        let mut d = jpeg_decoder::Decoder::new(jpeg);
+        let rgb = d.decode().unwrap();
+        rgb.chunks(3).map(|p| p[0]).collect()
+    }
+
+    fn psnr(a: &[u8], b: &[u8]) -> f64 {
+        let mse: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum::<f64>()
+            / a.len() as f64;
+        10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+    }
+
+    #[test]
+    fn a_yuyv_frame_encodes_close_to_its_source() {
+        let (w, h) = (64, 32);
+        let captured = Captured {
+            picture: Picture::Yuyv {
+                data: yuyv_ramp(w, h),
+                width: w,
+                height: h,
+                stride: w * 2,
+                range: crate::convert::Range::Limited,
+            },
+            capture_us: 1,
+        };
+        let payload = process(
+            Job {
+                sequence: 5,
+                captured,
+            },
+            &Encoder::new(90),
+            0,
+        )
+        .unwrap();
+        let (header, jpeg) = wire::parse(&payload).unwrap();
+        assert_eq!(
+            (
+                header.sequence,
+                header.capture_us,
+                header.width,
+                header.height
+            ),
+            (5, 1, 64, 32)
+        );
+        // Expected: the full-range ramp, computed from BT.601 here, independently.
+        let want: Vec<u8> = (0..h)
+            .flat_map(|_| (0..w).map(|x| (x * 255 / (w - 1)) as u8))
+            .collect();
+        let got = decode_gray(jpeg);
+        let p = psnr(&want, &got);
+        assert!(p > 35.0, "PSNR {p:.1} dB");
+    }
+
+    #[test]
+    fn a_camera_jpeg_passes_through_byte_for_byte() {
+        let img = crate::yuv::Yuv420::new(32, 16);
+        let original = jpeg_of(&img);
+        let mut padded = original.clone();
+        padded.extend_from_slice(&[0; 32]); // cameras pad buffers
+        let captured = Captured {
+            picture: Picture::Jpeg(padded),
+            capture_us: 9,
+        };
+        let payload = process(
+            Job {
+                sequence: 1,
+                captured,
+            },
+            &Encoder::new(10),
+            0,
+        )
+        .unwrap();
+        let (h, jpeg) = wire::parse(&payload).unwrap();
+        assert_eq!(jpeg, &original[..]);
+        assert_eq!((h.width, h.height), (32, 16));
+    }
+
+    #[test]
+    fn truncated_camera_jpegs_are_rejected() {
+        let original = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
+        let captured = Captured {
+            picture: Picture::Jpeg(original[..original.len() - 40].to_vec()),
+            capture_us: 0,
+        };
+        let err = process(
+            Job {
+                sequence: 1,
+                captured,
+            },
+            &Encoder::new(10),
+            0,
+        )
+        .unwrap_err();
+        assert!(matches!(err, FrameError::BadJpeg(_)), "{err}");
+    }
+
+    #[test]
+    fn the_output_never_goes_backwards() {
+        let (tx, rx) = watch::channel(None);
+        let out = Output::new(tx);
+        assert!(out.offer(2, vec![2]));
+        assert!(!out.offer(1, vec![1]), "older than what went out");
+        assert!(!out.offer(2, vec![2]));
+        assert!(out.offer(7, vec![7]));
+        assert_eq!(rx.borrow().as_ref().unwrap().sequence, 7);
+    }
+
+    fn mjpeg_modes() -> Vec<Mode> {
+        vec![Mode {
+            fourcc: Fourcc::Mjpeg,
+            width: 32,
+            height: 16,
+            fps: vec![30.0],
+        }]
+    }
+
+    /// Runs a pipeline on `source` until `frames` have been handed on, or 5 s.
+    fn run_until(
+        source: Box<dyn Source>,
+        workers: usize,
+        frames: u64,
+    ) -> (Vec<u64>, Arc<Meter>, Vec<SourceStatus>) {
+        let (tx, mut rx) = watch::channel(None);
+        let (status_tx, mut status_rx) = watch::channel(SourceStatus::Starting);
+        let meter = Arc::new(Meter::default());
+        let p = Pipeline::start(
+            source,
+            Encoder::new(50),
+            workers,
+            Arc::new(Output::new(tx)),
+            status_tx,
+            meter.clone(),
+        )
+        .unwrap();
+        let (mut seen, mut statuses) = (Vec::new(), Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (seen.len() as u64) < frames && Instant::now() < deadline {
+            if status_rx.has_changed().unwrap_or(false) {
+                statuses.push(status_rx.borrow_and_update().clone());
+            }
+            if rx.has_changed().unwrap_or(false) {
+                if let Some(f) = rx.borrow_and_update().as_ref() {
+                    seen.push(f.sequence);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        p.stop();
+        (seen, meter, statuses)
+    }
+
+    #[test]
+    fn a_camera_that_fails_mid_stream_goes_offline_and_comes_back() {
+        let good = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
+        let pace = Step::Sleep(Duration::from_millis(5));
+        let first = FakeCamera::new(
+            mjpeg_modes(),
+            vec![
+                Step::Frame(good.clone()),
+                pace.clone(),
+                Step::Frame(good.clone()),
+                Step::Gone,
+            ],
+        );
+        let second = FakeCamera::new(
+            mjpeg_modes(),
+            vec![
+                pace.clone(),
+                Step::Frame(good.clone()),
+                pace.clone(),
+                Step::Frame(good.clone()),
+                pace,
+                Step::Frame(good),
+            ],
+        );
+        let opener = FakeOpener::new(vec![Ok(first), Err("unplugged".into()), Ok(second)]);
+        let want = Want {
+            width: 32,
+            height: 16,
+            fps: 30,
+            format: FormatPreference::Auto,
+        };
+        let (seen, meter, statuses) =
+            run_until(Box::new(CameraSource::new(Box::new(opener), want)), 1, 4);
+        assert!(seen.len() >= 4, "frames resumed: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order: {seen:?}");
+        assert!(
+            statuses
+                .iter()
+                .any(|s| matches!(s, SourceStatus::Offline(_))),
+            "{statuses:?}"
+        );
+        assert!(
+            matches!(statuses.last(), Some(SourceStatus::Online(_))),
+            "{statuses:?}"
+        );
+        assert_eq!(meter.bad_frames.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn bad_camera_frames_are_counted_and_never_published() {
+        let good = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
+        let pace = Step::Sleep(Duration::from_millis(5));
+        let script = vec![
+            Step::Frame(good.clone()),
+            pace.clone(),
+            Step::Frame(good[..good.len() / 2].to_vec()),
+            pace.clone(), // truncated
+            Step::Frame(b"garbage".to_vec()),
+            pace.clone(),
+            Step::Frame(good.clone()),
+            pace,
+        ];
+        let opener = FakeOpener::new(vec![Ok(FakeCamera::new(mjpeg_modes(), script))]);
+        let want = Want {
+            width: 32,
+            height: 16,
+            fps: 30,
+            format: FormatPreference::Mjpeg,
+        };
+        let (seen, meter, _) = run_until(Box::new(CameraSource::new(Box::new(opener), want)), 1, 2);
+        assert_eq!(
+            seen,
+            vec![0, 3],
+            "the two good frames, with their capture sequence numbers"
+        );
+        assert_eq!(meter.bad_frames.load(Relaxed), 2);
+    }
+
+    /// A source that produces frames as fast as asked, each a YUYV 1280x720 frame.
+    struct Flood(Vec<u8>);
+    impl Source for Flood {
+        fn describe(&self) -> String {
+            "flood".into()
+        }
+        fn next_frame(&mut self) -> Result<Captured, SourceError> {
+            std::thread::sleep(Duration::from_millis(1));
+            let picture = Picture::Yuyv {
+                data: self.0.clone(),
+                width: 1280,
+                height: 720,
+                stride: 2560,
+                range: crate::convert::Range::Limited,
+            };
+            Ok(Captured {
+                picture,
+                capture_us: clock::now_us(),
+            })
+        }
+    }
+
+    #[test]
+    fn several_workers_keep_the_output_in_order_when_overloaded() {
+        let (seen, meter, _) = run_until(Box::new(Flood(yuyv_ramp(1280, 720))), 3, 40);
+        assert!(seen.len() >= 40, "{}", seen.len());
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "never backwards: {seen:?}"
+        );
+        let captured = meter.captured.load(Relaxed);
+        assert!(
+            captured > meter.encoded.load(Relaxed),
+            "the encoders cannot keep up, so frames were dropped, not queued"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! A one-place mailbox where the newest value wins, for plain threads.
+//!
+//! Between capture and encode: the camera thread [`Slot::put`]s every frame, encoder
+//! workers [`Slot::take`] them. A frame nobody took before the next one arrived is handed
+//! back to the producer (to count it as dropped) instead of queueing: a slow encoder
+//! costs frames, never latency.
+
+use std::sync::{Condvar, Mutex};
+
+pub struct Slot<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+struct State<T> {
+    value: Option<T>,
+    closed: bool,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            state: Mutex::new(State {
+                value: None,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    /// Stores `value`, returning the one it replaced (which nobody will see now).
+    pub fn put(&self, value: T) -> Option<T> {
+        let replaced = self.lock().value.replace(value);
+        self.ready.notify_one();
+        replaced
+    }
+
+    /// Waits for a value; `None` once the slot is closed and empty.
+    pub fn take(&self) -> Option<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(v) = state.value.take() {
+                return Some(v);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Wakes every waiting taker; later `take`s return what is left, then `None`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        // A panic elsewhere while holding the lock cannot leave the state inconsistent
+        // (every update is one assignment), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{sync::Arc, thread, time::Duration};
+
+    #[test]
+    fn the_newest_value_wins_and_the_replaced_one_is_returned() {
+        let s = Slot::default();
+        assert_eq!(s.put(1), None);
+        assert_eq!(s.put(2), Some(1));
+        assert_eq!(s.take(), Some(2));
+    }
+
+    #[test]
+    fn take_waits_for_a_put() {
+        let s = Arc::new(Slot::default());
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || s.take())
+        };
+        thread::sleep(Duration::from_millis(20));
+        s.put(7);
+        assert_eq!(t.join().unwrap(), Some(7));
+    }
+
+    #[test]
+    fn close_wakes_every_waiting_taker() {
+        let s: Arc<Slot<u8>> = Arc::new(Slot::default());
+        let takers: Vec<_> = (0..3)
+            .map(|_| {
+                let s = s.clone();
+                thread::spawn(move || s.take())
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(20));
+        s.close();
+        for t in takers {
+            assert_eq!(t.join().unwrap(), None);
+        }
+    }
+}
