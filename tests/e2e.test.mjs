@@ -4,6 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep } from './util.mjs';
 
 let browser;
@@ -79,5 +81,54 @@ test('the page fits a phone screen: canvas scaled to the width, overlay inside i
     assert.deepEqual(problems, []);
   } finally {
     await edge.stop();
+  }
+});
+
+/** JPEGs made by Chromium's own encoder (canvas.toBlob): not the edge's encoder. */
+async function browserJpegs(count, width, height) {
+  const page = await browser.newPage();
+  const frames = await page.evaluate(async ({ count, width, height }) => {
+    const c = new OffscreenCanvas(width, height);
+    const g = c.getContext('2d');
+    const out = [];
+    for (let i = 0; i < count; i++) {
+      g.fillStyle = `hsl(${(i * 360) / count}, 70%, 50%)`;
+      g.fillRect(0, 0, width, height);
+      g.fillStyle = '#fff';
+      g.font = `${height / 4}px sans-serif`;
+      g.fillText(`replay ${i}`, 10, height / 2);
+      const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.8 });
+      out.push(Array.from(new Uint8Array(await blob.arrayBuffer())));
+    }
+    return out;
+  }, { count, width, height });
+  await page.close();
+  return frames.map((f) => Buffer.from(f));
+}
+
+test('a replayed MJPEG file streams to the browser through the passthrough path', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mqcam-replay-'));
+  const jpegs = await browserJpegs(12, 480, 270);
+  // One MJPEG file (JPEGs back to back), with a truncated frame in the middle that the
+  // edge must drop rather than publish.
+  const broken = jpegs[5].subarray(0, jpegs[5].length >> 1);
+  const file = join(dir, 'clip.mjpeg');
+  writeFileSync(file, Buffer.concat([...jpegs.slice(0, 5), broken, ...jpegs.slice(5)]));
+  const edge = await startEdge(['--source', file, '--fps', '15']);
+  try {
+    const { page, problems } = await openViewer(browser, edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 10);
+    await sleep(2500);
+    const s = await readStats(page);
+    console.log('replay stats:', JSON.stringify(s));
+    await page.screenshot({ path: join(ARTIFACTS, 'viewer-replay.png') });
+    assert.equal(s.width, 480);
+    assert.equal(s.height, 270);
+    assert.ok(s.fps >= 12 && s.fps <= 18, `fps ${s.fps} not near 15`);
+    assert.equal(s.errors, 0, 'the truncated frame never reached the viewer');
+    assert.deepEqual(problems, []);
+  } finally {
+    await edge.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -112,17 +112,21 @@ pub fn yuyv_to_yuv420(
         }
     }
     // Chroma: average each vertical pair of rows (the last row pairs with itself).
+    // Iterators over exact chunks, not indexing: this loop is the hot one at 1080p.
     for crow in 0..height.div_ceil(2) {
         let (r0, r1) = (2 * crow, (2 * crow + 1).min(height - 1));
-        let (l0, l1) = (&src[r0 * stride..], &src[r1 * stride..]);
-        let base = crow * cs;
-        for i in 0..pairs {
-            let (u, v) = (
-                (l0[4 * i + 1] as u16 + l1[4 * i + 1] as u16).div_ceil(2),
-                (l0[4 * i + 3] as u16 + l1[4 * i + 3] as u16).div_ceil(2),
-            );
-            out.cb[base + i] = t.c[u as usize];
-            out.cr[base + i] = t.c[v as usize];
+        let l0 = &src[r0 * stride..r0 * stride + pairs * 4];
+        let l1 = &src[r1 * stride..r1 * stride + pairs * 4];
+        let cb = &mut out.cb[crow * cs..crow * cs + pairs];
+        let cr = &mut out.cr[crow * cs..crow * cs + pairs];
+        for (((a, b), u), v) in l0
+            .chunks_exact(4)
+            .zip(l1.chunks_exact(4))
+            .zip(cb.iter_mut())
+            .zip(cr.iter_mut())
+        {
+            *u = t.c[(a[1] as usize + b[1] as usize + 1) >> 1];
+            *v = t.c[(a[3] as usize + b[3] as usize + 1) >> 1];
         }
     }
     out.fill_bottom_padding();

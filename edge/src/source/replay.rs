@@ -166,6 +166,8 @@ fn frame_end(data: &[u8], start: usize) -> Option<usize> {
         let marker = *data.get(pos + 1)?;
         match marker {
             0xD9 => return Some(pos + 2),
+            // A new image starts before this one ended: this one was cut short.
+            0xD8 => return None,
             0x01 | 0xD0..=0xD7 => pos += 2,
             0xDA => {
                 let len = u16::from_be_bytes([*data.get(pos + 2)?, *data.get(pos + 3)?]) as usize;
@@ -235,6 +237,19 @@ mod tests {
         let frames = split_mjpeg(&stream);
         assert_eq!(frames.len(), 2);
         assert_eq!(&stream[frames[0].clone()], &framed[..]);
+    }
+
+    #[test]
+    fn a_frame_cut_short_in_the_middle_is_left_out() {
+        let (a, b, c) = (jpeg(10), jpeg(100), jpeg(200));
+        let mut stream = a.clone();
+        stream.extend_from_slice(&b[..b.len() / 2]);
+        stream.extend_from_slice(&c);
+        let frames: Vec<&[u8]> = split_mjpeg(&stream)
+            .into_iter()
+            .map(|r| &stream[r])
+            .collect();
+        assert_eq!(frames, vec![&a[..], &c[..]]);
     }
 
     #[test]
