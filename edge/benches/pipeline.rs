@@ -29,11 +29,7 @@ fn to_yuyv(img: &Yuv420) -> Vec<u8> {
     for row in 0..h {
         for x in 0..w {
             out.push(limit(img.y[row * ys + x], 235.0));
-            let c = if x % 2 == 0 {
-                img.cb[(row / 2) * cs + x / 2]
-            } else {
-                img.cr[(row / 2) * cs + x / 2]
-            };
+            let c = if x % 2 == 0 { img.cb[(row / 2) * cs + x / 2] } else { img.cr[(row / 2) * cs + x / 2] };
             out.push(limit(c, 240.0));
         }
     }
@@ -77,28 +73,21 @@ impl Source for Flood {
             stride: self.w * 2,
             range: Range::Limited,
         };
-        Ok(Captured {
-            picture,
-            capture_us: edge::clock::now_us(),
-        })
+        Ok(Captured { picture, capture_us: edge::clock::now_us() })
     }
 }
 
 /// Frames per second the pool hands on with `workers` encoders, over 3 s.
 fn pool_fps(yuyv: &[u8], w: usize, h: usize, workers: usize) -> f64 {
-    let (tx, _rx) = tokio::sync::watch::channel(None);
+    let slot = Arc::new(edge::publish::FrameSlot::default());
     let (status, _srx) = tokio::sync::watch::channel(SourceStatus::Starting);
     let meter = Arc::new(Meter::default());
-    let source = Box::new(Flood {
-        yuyv: yuyv.to_vec(),
-        w,
-        h,
-    });
+    let source = Box::new(Flood { yuyv: yuyv.to_vec(), w, h });
     let p = Pipeline::start(
         source,
         Encoder::new(QUALITY),
         workers,
-        Arc::new(Output::new(tx)),
+        Arc::new(Output::new(slot)),
         status,
         meter.clone(),
     )
@@ -114,7 +103,9 @@ fn pool_fps(yuyv: &[u8], w: usize, h: usize, workers: usize) -> f64 {
 
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("edge pipeline benchmark: JPEG quality {QUALITY}, test pattern as limited-range YUYV, {cores} cores");
+    println!(
+        "edge pipeline benchmark: JPEG quality {QUALITY}, test pattern as limited-range YUYV, {cores} cores"
+    );
     println!();
     println!("| size | YUYV→4:2:0 ms | encode ms | YUYV→JPEG ms/frame | fps per core | JPEG KB | passthrough µs/frame | pool fps, 1 worker | pool fps, 2 workers |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -122,9 +113,7 @@ fn main() {
     for (w, h) in SIZES {
         let planar = pattern_frame(w, h);
         let yuyv = to_yuyv(&planar);
-        let convert = time(20, || {
-            yuyv_to_yuv420(&yuyv, w, h, w * 2, Range::Limited).unwrap()
-        });
+        let convert = time(20, || yuyv_to_yuv420(&yuyv, w, h, w * 2, Range::Limited).unwrap());
         let encode = time(20, || encoder.encode_into(&planar, Vec::new()).unwrap());
         let job = || Job {
             sequence: 1,
@@ -146,10 +135,7 @@ fn main() {
         let pass = time(200, || {
             let job = Job {
                 sequence: 1,
-                captured: Captured {
-                    picture: Picture::Jpeg(camera_jpeg.clone()),
-                    capture_us: 0,
-                },
+                captured: Captured { picture: Picture::Jpeg(camera_jpeg.clone()), capture_us: 0 },
             };
             process(job, &encoder, camera_jpeg.len()).unwrap()
         });

@@ -12,12 +12,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(first: Duration, cap: Duration, seed: u32) -> Self {
-        Backoff {
-            first,
-            cap,
-            next: first,
-            seed: seed | 1,
-        }
+        Backoff { first, cap, next: first, seed: seed | 1 }
     }
 
     pub fn reset(&mut self) {
@@ -47,10 +42,7 @@ mod tests {
         assert!(delays[0] >= Duration::from_millis(75) && delays[0] <= Duration::from_millis(125));
         assert!(delays[1] >= Duration::from_millis(150) && delays[1] <= Duration::from_millis(250));
         for d in &delays[7..] {
-            assert!(
-                *d >= Duration::from_millis(3750) && *d <= Duration::from_millis(6250),
-                "{d:?}"
-            );
+            assert!(*d >= Duration::from_millis(3750) && *d <= Duration::from_millis(6250), "{d:?}");
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(125));

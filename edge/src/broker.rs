@@ -53,10 +53,7 @@ pub fn start(bind: IpAddr, tcp_port: u16, ws_port: u16) -> Result<EmbeddedBroker
             max_segment_count: SEGMENT_COUNT,
             ..Default::default()
         },
-        v4: Some(HashMap::from([(
-            "tcp".to_string(),
-            server("mqtt-tcp", tcp),
-        )])),
+        v4: Some(HashMap::from([("tcp".to_string(), server("mqtt-tcp", tcp))])),
         ws: Some(HashMap::from([("ws".to_string(), server("mqtt-ws", ws))])),
         ..Default::default()
     };
@@ -100,11 +97,8 @@ pub fn reserve(
     flag: &'static str,
 ) -> Result<SocketAddr, EdgeError> {
     let addr = SocketAddr::new(bind, port);
-    let listener =
-        TcpListener::bind(addr).map_err(|source| EdgeError::listen(what, addr, flag, source))?;
-    listener
-        .local_addr()
-        .map_err(|source| EdgeError::listen(what, addr, flag, source))
+    let listener = TcpListener::bind(addr).map_err(|source| EdgeError::listen(what, addr, flag, source))?;
+    listener.local_addr().map_err(|source| EdgeError::listen(what, addr, flag, source))
 }
 
 /// Like [`reserve`], but never hands out the same free port as `other` when both are 0.
@@ -121,12 +115,7 @@ fn reserve_distinct(
             return Ok(addr);
         }
     }
-    Err(EdgeError::listen(
-        what,
-        SocketAddr::new(bind, port),
-        flag,
-        std::io::ErrorKind::AddrInUse.into(),
-    ))
+    Err(EdgeError::listen(what, SocketAddr::new(bind, port), flag, std::io::ErrorKind::AddrInUse.into()))
 }
 
 fn reachable(ip: IpAddr) -> IpAddr {
@@ -162,9 +151,7 @@ fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(EdgeError::Broker(format!(
-        "not accepting MQTT on {addr} after 5 s: {last_error}"
-    )))
+    Err(EdgeError::Broker(format!("not accepting MQTT on {addr} after 5 s: {last_error}")))
 }
 
 /// Waits until something (the broker's WebSocket thread) holds `addr`. Probing with a
@@ -177,7 +164,5 @@ fn wait_bound(addr: SocketAddr) -> Result<(), EdgeError> {
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-    Err(EdgeError::Broker(format!(
-        "WebSocket listener did not start on {addr}"
-    )))
+    Err(EdgeError::Broker(format!("WebSocket listener did not start on {addr}")))
 }

@@ -40,6 +40,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=64))]
     pub encoders: u32,
 
+    /// Shift every timestamp the edge writes by this many ms. For testing that viewers
+    /// correct for clock offset; never useful in production.
+    #[arg(long, default_value_t = 0, hide = true, allow_negative_numbers = true, env = "EDGE_CLOCK_SKEW_MS")]
+    pub clock_skew_ms: i64,
+
     /// List the video devices with their formats, sizes and frame rates, and exit.
     #[arg(long)]
     pub list_devices: bool,
@@ -128,9 +133,8 @@ impl FromStr for SourceSpec {
         if s.starts_with("/dev/") {
             return Ok(SourceSpec::Device(PathBuf::from(s)));
         }
-        if let Some(n) = s
-            .strip_prefix("video")
-            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        if let Some(n) =
+            s.strip_prefix("video").filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         {
             return Ok(SourceSpec::Device(PathBuf::from(format!("/dev/video{n}"))));
         }
@@ -157,19 +161,15 @@ impl FromStr for Size {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("size must look like 640x480, got {s:?}");
         let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
-        let (width, height): (usize, usize) = (
-            w.trim().parse().map_err(|_| bad())?,
-            h.trim().parse().map_err(|_| bad())?,
-        );
+        let (width, height): (usize, usize) =
+            (w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?);
         if !(16..=MAX_SIDE).contains(&width) || !(16..=MAX_SIDE).contains(&height) {
             return Err(format!(
                 "size {width}x{height} is impossible: each side must be 16 to {MAX_SIDE} pixels"
             ));
         }
         if width % 2 != 0 || height % 2 != 0 {
-            return Err(format!(
-                "size {width}x{height} is impossible: 4:2:0 JPEG needs even sides"
-            ));
+            return Err(format!("size {width}x{height} is impossible: 4:2:0 JPEG needs even sides"));
         }
         Ok(Size { width, height })
     }
@@ -198,9 +198,8 @@ impl FromStr for BrokerUrl {
         let (host, port) = match authority.strip_prefix('[') {
             // [v6-address]:port
             Some(v6) => {
-                let (h, after) = v6
-                    .split_once(']')
-                    .ok_or_else(|| format!("broker URL {s:?} has an unclosed '['"))?;
+                let (h, after) =
+                    v6.split_once(']').ok_or_else(|| format!("broker URL {s:?} has an unclosed '['"))?;
                 let port = match after.strip_prefix(':') {
                     Some(p) => Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
                     None if after.is_empty() => None,
@@ -209,10 +208,7 @@ impl FromStr for BrokerUrl {
                 (h.to_string(), port)
             }
             None => match authority.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_string(),
-                    Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
-                ),
+                Some((h, p)) => (h.to_string(), Some(p.parse::<u16>().map_err(|_| bad_port(p))?)),
                 None => (authority.to_string(), None),
             },
         };
@@ -220,14 +216,9 @@ impl FromStr for BrokerUrl {
             return Err(format!("broker URL {s:?} has no host"));
         }
         match scheme {
-            "mqtt" | "tcp" => Ok(BrokerUrl::Tcp {
-                host,
-                port: port.unwrap_or(1883),
-            }),
+            "mqtt" | "tcp" => Ok(BrokerUrl::Tcp { host, port: port.unwrap_or(1883) }),
             "ws" => Ok(BrokerUrl::Ws { url: s.to_string() }),
-            other => Err(format!(
-                "broker URL scheme {other:?} is not supported: use mqtt:// or ws://"
-            )),
+            other => Err(format!("broker URL scheme {other:?} is not supported: use mqtt:// or ws://")),
         }
     }
 }
@@ -247,9 +238,7 @@ impl std::fmt::Display for BrokerUrl {
 /// One topic level: not empty, and none of MQTT's separators or wildcards.
 fn parse_topic_level(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > 64 || s.contains(['/', '+', '#', '\0']) {
-        return Err(format!(
-            "{s:?} is not a usable topic level: 1 to 64 characters, no '/', '+', '#'"
-        ));
+        return Err(format!("{s:?} is not a usable topic level: 1 to 64 characters, no '/', '+', '#'"));
     }
     Ok(s.to_string())
 }
@@ -260,13 +249,7 @@ mod tests {
 
     #[test]
     fn sizes_parse_and_impossible_ones_are_refused() {
-        assert_eq!(
-            "1280x720".parse::<Size>().unwrap(),
-            Size {
-                width: 1280,
-                height: 720
-            }
-        );
+        assert_eq!("1280x720".parse::<Size>().unwrap(), Size { width: 1280, height: 720 });
         assert!("1280".parse::<Size>().is_err());
         assert!("0x0".parse::<Size>().is_err());
         assert!("99999x10".parse::<Size>().is_err());
@@ -277,30 +260,19 @@ mod tests {
     fn broker_urls_parse_by_scheme() {
         assert_eq!(
             "mqtt://broker.local".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Tcp {
-                host: "broker.local".into(),
-                port: 1883
-            }
+            BrokerUrl::Tcp { host: "broker.local".into(), port: 1883 }
         );
         assert_eq!(
             "tcp://10.0.0.2:1884".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Tcp {
-                host: "10.0.0.2".into(),
-                port: 1884
-            }
+            BrokerUrl::Tcp { host: "10.0.0.2".into(), port: 1884 }
         );
         assert_eq!(
             "mqtt://[::1]:1883".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Tcp {
-                host: "::1".into(),
-                port: 1883
-            }
+            BrokerUrl::Tcp { host: "::1".into(), port: 1883 }
         );
         assert_eq!(
             "ws://h:9001/mqtt".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Ws {
-                url: "ws://h:9001/mqtt".into()
-            }
+            BrokerUrl::Ws { url: "ws://h:9001/mqtt".into() }
         );
         assert!("http://h".parse::<BrokerUrl>().is_err());
         assert!("h:1883".parse::<BrokerUrl>().is_err());
@@ -310,26 +282,12 @@ mod tests {
 
     #[test]
     fn sources_parse_by_shape() {
-        assert_eq!(
-            "pattern".parse::<SourceSpec>().unwrap(),
-            SourceSpec::Pattern
-        );
-        assert_eq!(
-            "/dev/video2".parse::<SourceSpec>().unwrap(),
-            SourceSpec::Device("/dev/video2".into())
-        );
-        assert_eq!(
-            "video1".parse::<SourceSpec>().unwrap(),
-            SourceSpec::Device("/dev/video1".into())
-        );
+        assert_eq!("pattern".parse::<SourceSpec>().unwrap(), SourceSpec::Pattern);
+        assert_eq!("/dev/video2".parse::<SourceSpec>().unwrap(), SourceSpec::Device("/dev/video2".into()));
+        assert_eq!("video1".parse::<SourceSpec>().unwrap(), SourceSpec::Device("/dev/video1".into()));
         let here = std::env::temp_dir();
-        assert_eq!(
-            here.to_str().unwrap().parse::<SourceSpec>().unwrap(),
-            SourceSpec::Replay(here)
-        );
-        let err = "camera-that-does-not-exist"
-            .parse::<SourceSpec>()
-            .unwrap_err();
+        assert_eq!(here.to_str().unwrap().parse::<SourceSpec>().unwrap(), SourceSpec::Replay(here));
+        let err = "camera-that-does-not-exist".parse::<SourceSpec>().unwrap_err();
         assert!(err.contains("unknown source"), "{err}");
     }
 

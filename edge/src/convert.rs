@@ -11,16 +11,8 @@ use crate::yuv::Yuv420;
 /// Why a buffer cannot be converted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConvertError {
-    #[error(
-        "{format} buffer of {len} bytes is too small for {width}x{height} with stride {stride}"
-    )]
-    TooSmall {
-        format: &'static str,
-        len: usize,
-        width: usize,
-        height: usize,
-        stride: usize,
-    },
+    #[error("{format} buffer of {len} bytes is too small for {width}x{height} with stride {stride}")]
+    TooSmall { format: &'static str, len: usize, width: usize, height: usize, stride: usize },
 }
 
 /// Sample range of the source.
@@ -40,17 +32,13 @@ struct Tables {
 
 impl Tables {
     fn new(range: Range) -> Tables {
-        let mut t = Tables {
-            y: [0; 256],
-            c: [0; 256],
-        };
+        let mut t = Tables { y: [0; 256], c: [0; 256] };
         for v in 0..256usize {
             let (y, c) = match range {
                 Range::Full => (v as f64, v as f64),
-                Range::Limited => (
-                    (v as f64 - 16.0) * 255.0 / 219.0,
-                    (v as f64 - 128.0) * 255.0 / 224.0 + 128.0,
-                ),
+                Range::Limited => {
+                    ((v as f64 - 16.0) * 255.0 / 219.0, (v as f64 - 128.0) * 255.0 / 224.0 + 128.0)
+                }
             };
             t.y[v] = y.round().clamp(0.0, 255.0) as u8;
             t.c[v] = c.round().clamp(0.0, 255.0) as u8;
@@ -68,13 +56,7 @@ fn check(
     needed: usize,
 ) -> Result<(), ConvertError> {
     if len < needed {
-        return Err(ConvertError::TooSmall {
-            format,
-            len,
-            width,
-            height,
-            stride,
-        });
+        return Err(ConvertError::TooSmall { format, len, width, height, stride });
     }
     Ok(())
 }
@@ -88,14 +70,7 @@ pub fn yuyv_to_yuv420(
     range: Range,
 ) -> Result<Yuv420, ConvertError> {
     let stride = stride.max(width * 2);
-    check(
-        "YUYV",
-        src.len(),
-        width,
-        height,
-        stride,
-        stride * height.saturating_sub(1) + width * 2,
-    )?;
+    check("YUYV", src.len(), width, height, stride, stride * height.saturating_sub(1) + width * 2)?;
     let t = Tables::new(range);
     let mut out = Yuv420::new(width, height);
     let (ys, cs) = (out.y_stride(), out.c_stride());
@@ -119,11 +94,8 @@ pub fn yuyv_to_yuv420(
         let l1 = &src[r1 * stride..r1 * stride + pairs * 4];
         let cb = &mut out.cb[crow * cs..crow * cs + pairs];
         let cr = &mut out.cr[crow * cs..crow * cs + pairs];
-        for (((a, b), u), v) in l0
-            .chunks_exact(4)
-            .zip(l1.chunks_exact(4))
-            .zip(cb.iter_mut())
-            .zip(cr.iter_mut())
+        for (((a, b), u), v) in
+            l0.chunks_exact(4).zip(l1.chunks_exact(4)).zip(cb.iter_mut()).zip(cr.iter_mut())
         {
             *u = t.c[(a[1] as usize + b[1] as usize + 1) >> 1];
             *v = t.c[(a[3] as usize + b[3] as usize + 1) >> 1];
@@ -150,9 +122,8 @@ pub fn nv12_to_yuv420(
     let mut out = Yuv420::new(width, height);
     let (ys, cs) = (out.y_stride(), out.c_stride());
     for row in 0..height {
-        for (d, s) in out.y[row * ys..row * ys + width]
-            .iter_mut()
-            .zip(&src[row * stride..row * stride + width])
+        for (d, s) in
+            out.y[row * ys..row * ys + width].iter_mut().zip(&src[row * stride..row * stride + width])
         {
             *d = t.y[*s as usize];
         }
@@ -175,14 +146,10 @@ mod tests {
 
     /// BT.601 limited → full range, straight from the formula, independent of the tables.
     fn full_y(y: u8) -> u8 {
-        ((y as f64 - 16.0) * 255.0 / 219.0)
-            .round()
-            .clamp(0.0, 255.0) as u8
+        ((y as f64 - 16.0) * 255.0 / 219.0).round().clamp(0.0, 255.0) as u8
     }
     fn full_c(c: u8) -> u8 {
-        ((c as f64 - 128.0) * 255.0 / 224.0 + 128.0)
-            .round()
-            .clamp(0.0, 255.0) as u8
+        ((c as f64 - 128.0) * 255.0 / 224.0 + 128.0).round().clamp(0.0, 255.0) as u8
     }
 
     #[test]
@@ -203,14 +170,8 @@ mod tests {
         ];
         let out = yuyv_to_yuv420(&src, 4, 2, 8, Range::Limited).unwrap();
         let ys = out.y_stride();
-        assert_eq!(
-            &out.y[..4],
-            &[full_y(50), full_y(60), full_y(70), full_y(80)]
-        );
-        assert_eq!(
-            &out.y[ys..ys + 4],
-            &[full_y(90), full_y(95), full_y(100), full_y(105)]
-        );
+        assert_eq!(&out.y[..4], &[full_y(50), full_y(60), full_y(70), full_y(80)]);
+        assert_eq!(&out.y[ys..ys + 4], &[full_y(90), full_y(95), full_y(100), full_y(105)]);
         // Chroma is the rounded-up mean of the two rows, then rescaled.
         assert_eq!(&out.cb[..2], &[full_c(110), full_c(120)]);
         assert_eq!(&out.cr[..2], &[full_c(160), full_c(170)]);
@@ -251,10 +212,7 @@ mod tests {
 
     #[test]
     fn short_buffers_are_errors_not_panics() {
-        assert!(matches!(
-            yuyv_to_yuv420(&[0; 10], 4, 2, 8, Range::Full),
-            Err(ConvertError::TooSmall { .. })
-        ));
+        assert!(matches!(yuyv_to_yuv420(&[0; 10], 4, 2, 8, Range::Full), Err(ConvertError::TooSmall { .. })));
         assert!(nv12_to_yuv420(&[0; 10], 4, 2, 4, Range::Full).is_err());
     }
 }

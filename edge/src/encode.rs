@@ -27,9 +27,7 @@ pub struct Encoder {
 impl Encoder {
     /// `quality` is the usual 1–100 JPEG scale (clamped).
     pub fn new(quality: u8) -> Self {
-        Encoder {
-            quality: quality.clamp(1, 100),
-        }
+        Encoder { quality: quality.clamp(1, 100) }
     }
 
     /// Appends the JPEG of `image` to `out` and returns it.
@@ -55,9 +53,7 @@ fn encode_raw(image: &Yuv420, quality: u8, out: Vec<u8>) -> Result<Vec<u8>, Enco
     c.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
     let mut started = c.start_compress(out)?;
     if !started.write_raw_data(&[&image.y, &image.cb, &image.cr]) {
-        return Err(EncodeError::Failed(
-            "encoder stopped before the last row".into(),
-        ));
+        return Err(EncodeError::Failed("encoder stopped before the last row".into()));
     }
     Ok(started.finish()?)
 }
@@ -86,10 +82,7 @@ mod tests {
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
         assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9]);
         // A baseline (SOF0) frame header, not progressive (SOF2).
-        let sof0 = jpeg
-            .windows(2)
-            .position(|w| w == [0xFF, 0xC0])
-            .expect("SOF0 marker");
+        let sof0 = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("SOF0 marker");
         assert!(!jpeg.windows(2).any(|w| w == [0xFF, 0xC2]));
         let h = u16::from_be_bytes([jpeg[sof0 + 5], jpeg[sof0 + 6]]);
         let w = u16::from_be_bytes([jpeg[sof0 + 7], jpeg[sof0 + 8]]);

@@ -90,13 +90,7 @@ pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
             }
             0xDA => {
                 let (width, height) = size.ok_or(JpegError::NoFrameHeader)?;
-                return Ok(JpegInfo {
-                    width,
-                    height,
-                    has_tables,
-                    scan_at: pos,
-                    len,
-                });
+                return Ok(JpegInfo { width, height, has_tables, scan_at: pos, len });
             }
             _ => {}
         }
@@ -107,10 +101,7 @@ pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
 /// Position just after the last EOI marker, looking only near the end.
 fn end_of_image(data: &[u8]) -> Option<usize> {
     let from = data.len().saturating_sub(END_SLACK).max(2);
-    data[from..]
-        .windows(2)
-        .rposition(|w| w == [0xFF, 0xD9])
-        .map(|i| from + i + 2)
+    data[from..].windows(2).rposition(|w| w == [0xFF, 0xD9]).map(|i| from + i + 2)
 }
 
 /// The JPEG with the standard Huffman tables (ITU T.81 Annex K.3) inserted before the
@@ -211,10 +202,7 @@ mod tests {
     fn a_whole_frame_passes_with_its_size() {
         let j = sample_jpeg();
         let info = inspect(&j).unwrap();
-        assert_eq!(
-            (info.width, info.height, info.has_tables, info.len),
-            (48, 32, true, j.len())
-        );
+        assert_eq!((info.width, info.height, info.has_tables, info.len), (48, 32, true, j.len()));
     }
 
     #[test]

@@ -55,18 +55,12 @@ use source::{camera::CameraSource, device::Want, pattern::Pattern, replay::Repla
 /// Why the edge could not start. Each message is meant to be read by a person.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
-    #[error("{what} port {addr} is already in use (another edge or broker running?); choose another with {flag}")]
-    PortInUse {
-        what: &'static str,
-        addr: SocketAddr,
-        flag: &'static str,
-    },
+    #[error(
+        "{what} port {addr} is already in use (another edge or broker running?); choose another with {flag}"
+    )]
+    PortInUse { what: &'static str, addr: SocketAddr, flag: &'static str },
     #[error("cannot listen on {addr} for {what}: {source}")]
-    Listen {
-        what: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("embedded broker: {0}")]
     Broker(String),
     #[error("source: {0}")]
@@ -76,12 +70,7 @@ pub enum EdgeError {
 }
 
 impl EdgeError {
-    fn listen(
-        what: &'static str,
-        addr: SocketAddr,
-        flag: &'static str,
-        source: std::io::Error,
-    ) -> Self {
+    fn listen(what: &'static str, addr: SocketAddr, flag: &'static str, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::AddrInUse {
             EdgeError::PortInUse { what, addr, flag }
         } else {
@@ -93,28 +82,19 @@ impl EdgeError {
 /// Opens the configured source. `auto` falls back to the test pattern and says so.
 fn open_source(config: &Config) -> Result<Box<dyn Source>, EdgeError> {
     let (width, height) = (config.size.width, config.size.height);
-    let want = Want {
-        width: width as u32,
-        height: height as u32,
-        fps: config.fps,
-        format: config.format,
-    };
+    let want = Want { width: width as u32, height: height as u32, fps: config.fps, format: config.format };
     Ok(match &config.source {
         SourceSpec::Pattern => Box::new(Pattern::new(width, height, config.fps)),
         SourceSpec::Replay(path) => {
             Box::new(Replay::open(path, config.fps).map_err(|e| EdgeError::Source(e.to_string()))?)
         }
         #[cfg(target_os = "linux")]
-        SourceSpec::Device(path) => Box::new(CameraSource::new(
-            Box::new(source::v4l2::V4l2Opener::new(path)),
-            want,
-        )),
+        SourceSpec::Device(path) => {
+            Box::new(CameraSource::new(Box::new(source::v4l2::V4l2Opener::new(path)), want))
+        }
         #[cfg(not(target_os = "linux"))]
         SourceSpec::Device(path) => {
-            return Err(EdgeError::Source(format!(
-                "{}: V4L2 cameras need Linux",
-                path.display()
-            )))
+            return Err(EdgeError::Source(format!("{}: V4L2 cameras need Linux", path.display())))
         }
         SourceSpec::Auto => {
             #[cfg(target_os = "linux")]
@@ -153,10 +133,7 @@ pub fn list_devices() -> String {
 /// Runs the edge until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
     let source = open_source(&config)?;
-    let topics = publish::Topics {
-        frame: topic::frame(&config.topic_prefix, &config.camera),
-        status: topic::status(&config.topic_prefix, &config.camera),
-    };
+    let topics = publish::Topics::new(&config.topic_prefix, &config.camera);
     let frame_topic = topics.frame.clone();
 
     // The broker first: the publisher and the site both need its addresses.
@@ -166,10 +143,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let publish_to = match (&config.broker, &embedded) {
         (Some(url), _) => url.clone(),
-        (None, Some(b)) => BrokerUrl::Tcp {
-            host: b.local_tcp().ip().to_string(),
-            port: b.tcp.port(),
-        },
+        (None, Some(b)) => BrokerUrl::Tcp { host: b.local_tcp().ip().to_string(), port: b.tcp.port() },
         (None, None) => unreachable!("either an external or the embedded broker"),
     };
 
@@ -188,20 +162,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let http = tokio::spawn(site::serve(listener, site));
 
     let meter = Arc::new(meter::Meter::default());
-    let (frames_tx, frames_rx) = tokio::sync::watch::channel(None);
+    let frames = Arc::new(publish::FrameSlot::default());
     let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
     let described = source.describe();
     let workers = match config.encoders {
-        0 => std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4),
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
         n => n as usize,
     };
     let pipeline = pipeline::Pipeline::start(
         source,
         encode::Encoder::new(config.quality),
         workers,
-        Arc::new(pipeline::Output::new(frames_tx)),
+        Arc::new(pipeline::Output::new(frames.clone())),
         status_tx,
         meter.clone(),
     )?;
@@ -212,21 +184,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         publish::options(&publish_to, &client_id),
         config.send_buffer_kb * 1024,
         topics,
-        frames_rx,
+        frames,
         status_rx,
         meter.clone(),
         shutdown_rx,
     ));
     let reporter = tokio::spawn(meter::report(meter, frame_topic.clone()));
 
-    print_banner(
-        &config,
-        &described,
-        &frame_topic,
-        http_addr,
-        embedded.as_ref(),
-        &publish_to,
-    );
+    print_banner(&config, &described, &frame_topic, http_addr, embedded.as_ref(), &publish_to);
     tracing::info!(source = %described, topic = %frame_topic, encoders = workers, "streaming");
 
     shutdown.await;
@@ -240,11 +205,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 }
 
 /// `/edge.json`: how a page served by this edge finds the broker and the stream.
-fn edge_json(
-    config: &Config,
-    frame_topic: &str,
-    embedded: Option<&broker::EmbeddedBroker>,
-) -> String {
+fn edge_json(config: &Config, frame_topic: &str, embedded: Option<&broker::EmbeddedBroker>) -> String {
     // The page builds ws://<its own host>:<ws_port>/mqtt when no full URL is given,
     // so a phone that reached the site by LAN address reaches the broker the same way.
     let broker = match (&config.viewer_broker, &config.broker) {
@@ -279,17 +240,11 @@ fn print_banner(
     publish_to: &BrokerUrl,
 ) {
     let shown = |addr: SocketAddr| SocketAddr::new(shown_ip(addr.ip()), addr.port());
-    let mut out = format!(
-        "edge: camera {:?}: {source}, JPEG quality {}\n",
-        config.camera, config.quality
-    );
+    let mut out = format!("edge: camera {:?}: {source}, JPEG quality {}\n", config.camera, config.quality);
     out += &format!("  viewer:     http://{}/\n", shown(http));
     if http.ip().is_unspecified() {
         if let Some(lan) = lan_ip() {
-            out += &format!(
-                "  on the LAN: http://{}/\n",
-                SocketAddr::new(lan, http.port())
-            );
+            out += &format!("  on the LAN: http://{}/\n", SocketAddr::new(lan, http.port()));
         }
     }
     match embedded {
@@ -344,9 +299,6 @@ mod tests {
     fn edge_json_names_an_external_websocket_broker() {
         let c = Config::try_parse_from(["edge", "--broker", "ws://b:8083/mqtt"]).unwrap();
         let j = edge_json(&c, "t", None);
-        assert!(
-            j.contains(r#""broker":"ws://b:8083/mqtt""#) && j.contains(r#""ws_port":null"#),
-            "{j}"
-        );
+        assert!(j.contains(r#""broker":"ws://b:8083/mqtt""#) && j.contains(r#""ws_port":null"#), "{j}");
     }
 }

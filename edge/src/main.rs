@@ -5,24 +5,18 @@ use tracing_subscriber::EnvFilter;
 
 fn main() {
     let config = edge::config::Config::parse();
+    edge::clock::set_skew_ms(config.clock_skew_ms);
     if config.list_devices {
         print!("{}", edge::list_devices());
         return;
     }
     // Info for our own lines. rumqttd logs routine events (a client closing, a probe)
     // at error level, so it is silent unless asked for, e.g. RUST_LOG=info,rumqttd=info.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => fail(&format!("cannot start the async runtime: {e}")),
     };

@@ -132,10 +132,7 @@ mod tests {
 
     #[test]
     fn a_stalled_stream_reads_zero_not_a_stale_rate() {
-        let a = Snapshot {
-            published: 40,
-            ..Default::default()
-        };
+        let a = Snapshot { published: 40, ..Default::default() };
         let r = Rates::between(&a, &a, Duration::from_secs(1));
         assert_eq!((r.fps, r.kb_per_frame, r.encode_ms), (0.0, 0.0, 0.0));
     }

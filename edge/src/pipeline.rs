@@ -19,7 +19,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use tokio::sync::watch;
 use wire::{FrameHeader, HEADER_LEN};
 
@@ -30,7 +29,7 @@ use crate::{
     encode::Encoder,
     jpeg,
     meter::Meter,
-    publish::EncodedFrame,
+    publish::{EncodedFrame, FrameSlot},
     slot::Slot,
     source::{Captured, Picture, Source},
 };
@@ -74,24 +73,12 @@ pub fn process(job: Job, encoder: &Encoder, size_hint: usize) -> Result<Vec<u8>,
             out = encoder.encode_into(&img, out)?;
             (img.width(), img.height())
         }
-        Picture::Yuyv {
-            data,
-            width,
-            height,
-            stride,
-            range,
-        } => {
+        Picture::Yuyv { data, width, height, stride, range } => {
             let img = yuyv_to_yuv420(&data, width, height, stride, range)?;
             out = encoder.encode_into(&img, out)?;
             (width, height)
         }
-        Picture::Nv12 {
-            data,
-            width,
-            height,
-            stride,
-            range,
-        } => {
+        Picture::Nv12 { data, width, height, stride, range } => {
             let img = nv12_to_yuv420(&data, width, height, stride, range)?;
             out = encoder.encode_into(&img, out)?;
             (width, height)
@@ -112,6 +99,8 @@ pub fn process(job: Job, encoder: &Encoder, size_hint: usize) -> Result<Vec<u8>,
         encoded_us: clock::now_us(),
         width: width as u32,
         height: height as u32,
+        // Stamped by the publisher when it hands the frame to MQTT.
+        published_us: 0,
     };
     header.write_to(&mut out);
     Ok(out)
@@ -119,16 +108,13 @@ pub fn process(job: Job, encoder: &Encoder, size_hint: usize) -> Result<Vec<u8>,
 
 /// Where finished frames go: the newest one wins, and only if it is newer than the last.
 pub struct Output {
-    frames: watch::Sender<Option<Arc<EncodedFrame>>>,
+    frames: Arc<FrameSlot>,
     last: Mutex<Option<u64>>,
 }
 
 impl Output {
-    pub fn new(frames: watch::Sender<Option<Arc<EncodedFrame>>>) -> Self {
-        Output {
-            frames,
-            last: Mutex::new(None),
-        }
+    pub fn new(frames: Arc<FrameSlot>) -> Self {
+        Output { frames, last: Mutex::new(None) }
     }
 
     /// Hands the frame on unless a newer one already went; returns whether it did.
@@ -138,10 +124,7 @@ impl Output {
             return false;
         }
         *last = Some(sequence);
-        self.frames.send_replace(Some(Arc::new(EncodedFrame {
-            sequence,
-            payload: Bytes::from(payload),
-        })));
+        self.frames.put(EncodedFrame { sequence, payload });
         true
     }
 }
@@ -182,11 +165,7 @@ impl Pipeline {
                 .name("capture".into())
                 .spawn(move || capture(source, &jobs2, &status, &meter, &stop2))?,
         );
-        Ok(Pipeline {
-            stop,
-            jobs,
-            threads,
-        })
+        Ok(Pipeline { stop, jobs, threads })
     }
 
     /// Stops the threads and waits for them (a blocked camera read ends within its timeout).
@@ -208,11 +187,7 @@ fn capture(
     stop: &AtomicBool,
 ) {
     let mut sequence = 0u64;
-    let mut backoff = Backoff::new(
-        Duration::from_millis(250),
-        Duration::from_secs(10),
-        std::process::id(),
-    );
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10), std::process::id());
     let mut failures = 0u32;
     while !stop.load(Relaxed) {
         match source.next_frame() {
@@ -317,12 +292,8 @@ mod tests {
     }
 
     fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        let mse: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum::<f64>()
-            / a.len() as f64;
+        let mse: f64 =
+            a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
         10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
     }
 
@@ -339,29 +310,11 @@ mod tests {
             },
             capture_us: 1,
         };
-        let payload = process(
-            Job {
-                sequence: 5,
-                captured,
-            },
-            &Encoder::new(90),
-            0,
-        )
-        .unwrap();
+        let payload = process(Job { sequence: 5, captured }, &Encoder::new(90), 0).unwrap();
         let (header, jpeg) = wire::parse(&payload).unwrap();
-        assert_eq!(
-            (
-                header.sequence,
-                header.capture_us,
-                header.width,
-                header.height
-            ),
-            (5, 1, 64, 32)
-        );
+        assert_eq!((header.sequence, header.capture_us, header.width, header.height), (5, 1, 64, 32));
         // Expected: the full-range ramp, computed from BT.601 here, independently.
-        let want: Vec<u8> = (0..h)
-            .flat_map(|_| (0..w).map(|x| (x * 255 / (w - 1)) as u8))
-            .collect();
+        let want: Vec<u8> = (0..h).flat_map(|_| (0..w).map(|x| (x * 255 / (w - 1)) as u8)).collect();
         let got = decode_gray(jpeg);
         let p = psnr(&want, &got);
         assert!(p > 35.0, "PSNR {p:.1} dB");
@@ -373,19 +326,8 @@ mod tests {
         let original = jpeg_of(&img);
         let mut padded = original.clone();
         padded.extend_from_slice(&[0; 32]); // cameras pad buffers
-        let captured = Captured {
-            picture: Picture::Jpeg(padded),
-            capture_us: 9,
-        };
-        let payload = process(
-            Job {
-                sequence: 1,
-                captured,
-            },
-            &Encoder::new(10),
-            0,
-        )
-        .unwrap();
+        let captured = Captured { picture: Picture::Jpeg(padded), capture_us: 9 };
+        let payload = process(Job { sequence: 1, captured }, &Encoder::new(10), 0).unwrap();
         let (h, jpeg) = wire::parse(&payload).unwrap();
         assert_eq!(jpeg, &original[..]);
         assert_eq!((h.width, h.height), (32, 16));
@@ -394,40 +336,26 @@ mod tests {
     #[test]
     fn truncated_camera_jpegs_are_rejected() {
         let original = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
-        let captured = Captured {
-            picture: Picture::Jpeg(original[..original.len() - 40].to_vec()),
-            capture_us: 0,
-        };
-        let err = process(
-            Job {
-                sequence: 1,
-                captured,
-            },
-            &Encoder::new(10),
-            0,
-        )
-        .unwrap_err();
+        let captured =
+            Captured { picture: Picture::Jpeg(original[..original.len() - 40].to_vec()), capture_us: 0 };
+        let err = process(Job { sequence: 1, captured }, &Encoder::new(10), 0).unwrap_err();
         assert!(matches!(err, FrameError::BadJpeg(_)), "{err}");
     }
 
     #[test]
     fn the_output_never_goes_backwards() {
-        let (tx, rx) = watch::channel(None);
-        let out = Output::new(tx);
+        let slot = Arc::new(FrameSlot::default());
+        let out = Output::new(slot.clone());
         assert!(out.offer(2, vec![2]));
         assert!(!out.offer(1, vec![1]), "older than what went out");
         assert!(!out.offer(2, vec![2]));
         assert!(out.offer(7, vec![7]));
-        assert_eq!(rx.borrow().as_ref().unwrap().sequence, 7);
+        let newest = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(slot.take());
+        assert_eq!(newest.sequence, 7);
     }
 
     fn mjpeg_modes() -> Vec<Mode> {
-        vec![Mode {
-            fourcc: Fourcc::Mjpeg,
-            width: 32,
-            height: 16,
-            fps: vec![30.0],
-        }]
+        vec![Mode { fourcc: Fourcc::Mjpeg, width: 32, height: 16, fps: vec![30.0] }]
     }
 
     /// Runs a pipeline on `source` until `frames` have been handed on, or 5 s.
@@ -436,30 +364,30 @@ mod tests {
         workers: usize,
         frames: u64,
     ) -> (Vec<u64>, Arc<Meter>, Vec<SourceStatus>) {
-        let (tx, mut rx) = watch::channel(None);
+        let slot = Arc::new(FrameSlot::default());
         let (status_tx, mut status_rx) = watch::channel(SourceStatus::Starting);
         let meter = Arc::new(Meter::default());
         let p = Pipeline::start(
             source,
             Encoder::new(50),
             workers,
-            Arc::new(Output::new(tx)),
+            Arc::new(Output::new(slot.clone())),
             status_tx,
             meter.clone(),
         )
         .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let (mut seen, mut statuses) = (Vec::new(), Vec::new());
         let deadline = Instant::now() + Duration::from_secs(5);
         while (seen.len() as u64) < frames && Instant::now() < deadline {
             if status_rx.has_changed().unwrap_or(false) {
                 statuses.push(status_rx.borrow_and_update().clone());
             }
-            if rx.has_changed().unwrap_or(false) {
-                if let Some(f) = rx.borrow_and_update().as_ref() {
-                    seen.push(f.sequence);
-                }
+            let next =
+                rt.block_on(async { tokio::time::timeout(Duration::from_millis(1), slot.take()).await });
+            if let Ok(f) = next {
+                seen.push(f.sequence);
             }
-            std::thread::sleep(Duration::from_millis(1));
         }
         p.stop();
         (seen, meter, statuses)
@@ -471,12 +399,7 @@ mod tests {
         let pace = Step::Sleep(Duration::from_millis(5));
         let first = FakeCamera::new(
             mjpeg_modes(),
-            vec![
-                Step::Frame(good.clone()),
-                pace.clone(),
-                Step::Frame(good.clone()),
-                Step::Gone,
-            ],
+            vec![Step::Frame(good.clone()), pace.clone(), Step::Frame(good.clone()), Step::Gone],
         );
         let second = FakeCamera::new(
             mjpeg_modes(),
@@ -490,26 +413,12 @@ mod tests {
             ],
         );
         let opener = FakeOpener::new(vec![Ok(first), Err("unplugged".into()), Ok(second)]);
-        let want = Want {
-            width: 32,
-            height: 16,
-            fps: 30,
-            format: FormatPreference::Auto,
-        };
-        let (seen, meter, statuses) =
-            run_until(Box::new(CameraSource::new(Box::new(opener), want)), 1, 4);
+        let want = Want { width: 32, height: 16, fps: 30, format: FormatPreference::Auto };
+        let (seen, meter, statuses) = run_until(Box::new(CameraSource::new(Box::new(opener), want)), 1, 4);
         assert!(seen.len() >= 4, "frames resumed: {seen:?}");
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order: {seen:?}");
-        assert!(
-            statuses
-                .iter()
-                .any(|s| matches!(s, SourceStatus::Offline(_))),
-            "{statuses:?}"
-        );
-        assert!(
-            matches!(statuses.last(), Some(SourceStatus::Online(_))),
-            "{statuses:?}"
-        );
+        assert!(statuses.iter().any(|s| matches!(s, SourceStatus::Offline(_))), "{statuses:?}");
+        assert!(matches!(statuses.last(), Some(SourceStatus::Online(_))), "{statuses:?}");
         assert_eq!(meter.bad_frames.load(Relaxed), 0);
     }
 
@@ -528,18 +437,9 @@ mod tests {
             pace,
         ];
         let opener = FakeOpener::new(vec![Ok(FakeCamera::new(mjpeg_modes(), script))]);
-        let want = Want {
-            width: 32,
-            height: 16,
-            fps: 30,
-            format: FormatPreference::Mjpeg,
-        };
+        let want = Want { width: 32, height: 16, fps: 30, format: FormatPreference::Mjpeg };
         let (seen, meter, _) = run_until(Box::new(CameraSource::new(Box::new(opener), want)), 1, 2);
-        assert_eq!(
-            seen,
-            vec![0, 3],
-            "the two good frames, with their capture sequence numbers"
-        );
+        assert_eq!(seen, vec![0, 3], "the two good frames, with their capture sequence numbers");
         assert_eq!(meter.bad_frames.load(Relaxed), 2);
     }
 
@@ -558,10 +458,7 @@ mod tests {
                 stride: 2560,
                 range: crate::convert::Range::Limited,
             };
-            Ok(Captured {
-                picture,
-                capture_us: clock::now_us(),
-            })
+            Ok(Captured { picture, capture_us: clock::now_us() })
         }
     }
 
@@ -569,10 +466,7 @@ mod tests {
     fn several_workers_keep_the_output_in_order_when_overloaded() {
         let (seen, meter, _) = run_until(Box::new(Flood(yuyv_ramp(1280, 720))), 3, 40);
         assert!(seen.len() >= 40, "{}", seen.len());
-        assert!(
-            seen.windows(2).all(|w| w[0] < w[1]),
-            "never backwards: {seen:?}"
-        );
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "never backwards: {seen:?}");
         let captured = meter.captured.load(Relaxed);
         assert!(
             captured > meter.encoded.load(Relaxed),

@@ -17,25 +17,29 @@ use std::{
 };
 
 use bytes::Bytes;
-use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
-};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
 use tokio::sync::watch;
 
 use crate::{
-    backoff::Backoff, broker::MAX_PAYLOAD, clock, config::BrokerUrl, meter::Meter,
-    pipeline::SourceStatus,
+    backoff::Backoff, broker::MAX_PAYLOAD, clock, config::BrokerUrl, meter::Meter, pipeline::SourceStatus,
+    slot::AsyncSlot,
 };
 
 /// An encoded frame ready to publish: header + JPEG in one buffer.
-#[derive(Debug)]
 pub struct EncodedFrame {
     pub sequence: u64,
-    pub payload: Bytes,
+    pub payload: Vec<u8>,
 }
 
-/// The newest encoded frame, written by the capture thread, read by the publisher.
-pub type FrameSlot = watch::Receiver<Option<Arc<EncodedFrame>>>;
+impl std::fmt::Debug for EncodedFrame {
+    // The size, not a hundred kilobytes of JPEG.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncodedFrame {{ sequence: {}, {} bytes }}", self.sequence, self.payload.len())
+    }
+}
+
+/// The newest encoded frame, put by the encoder threads, taken by the publisher.
+pub type FrameSlot = AsyncSlot<EncodedFrame>;
 
 /// rumqttc options for a broker URL.
 pub fn options(url: &BrokerUrl, client_id: &str) -> MqttOptions {
@@ -58,9 +62,38 @@ pub fn options(url: &BrokerUrl, client_id: &str) -> MqttOptions {
 /// Topics one edge publishes on.
 #[derive(Debug, Clone)]
 pub struct Topics {
+    pub prefix: String,
+    pub camera: String,
     pub frame: String,
     /// Retained online/offline status; also the last will.
     pub status: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str, camera: &str) -> Self {
+        Topics {
+            prefix: prefix.to_string(),
+            camera: camera.to_string(),
+            frame: crate::topic::frame(prefix, camera),
+            status: crate::topic::status(prefix, camera),
+        }
+    }
+}
+
+/// Largest clock request echoed back; anything bigger is not a clock request.
+const MAX_CLOCK_REQUEST: usize = 64;
+
+/// The reply to a clock-offset request: receive time, send time (edge clock, µs, LE),
+/// then the request's own bytes, which carry the viewer's send time back to it.
+pub fn clock_reply(request: &[u8], received_us: u64, sent_us: u64) -> Option<Vec<u8>> {
+    if request.len() > MAX_CLOCK_REQUEST {
+        return None;
+    }
+    let mut out = Vec::with_capacity(16 + request.len());
+    out.extend_from_slice(&received_us.to_le_bytes());
+    out.extend_from_slice(&sent_us.to_le_bytes());
+    out.extend_from_slice(request);
+    Some(out)
 }
 
 /// The retained status message for a source state.
@@ -104,11 +137,7 @@ impl Link {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Sent {
         let before = *self.written.borrow_and_update();
-        if client
-            .publish_bytes(topic, qos, retain, payload)
-            .await
-            .is_err()
-        {
+        if client.publish_bytes(topic, qos, retain, payload).await.is_err() {
             return Sent::Shutdown; // the event loop is gone
         }
         loop {
@@ -126,21 +155,17 @@ pub async fn run(
     mut opts: MqttOptions,
     send_buffer: u32,
     topics: Topics,
-    mut slot: FrameSlot,
+    slot: Arc<FrameSlot>,
     mut status: watch::Receiver<SourceStatus>,
     meter: Arc<Meter>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let gone = status_payload(&SourceStatus::Offline("edge disconnected".into()));
-    opts.set_last_will(LastWill::new(
-        topics.status.clone(),
-        gone,
-        QoS::AtLeastOnce,
-        true,
-    ));
+    opts.set_last_will(LastWill::new(topics.status.clone(), gone, QoS::AtLeastOnce, true));
     let broker = format!("{}:{}", opts.broker_address().0, opts.broker_address().1);
-    // Request queue of 1: the slot, not rumqttc, is where frames wait.
-    let (client, mut eventloop) = AsyncClient::new(opts, 1);
+    // A short request queue: frames wait in the slot, not in rumqttc (the publisher
+    // sends one and waits for it to be written); the spare places are for clock replies.
+    let (client, mut eventloop) = AsyncClient::new(opts, 4);
     // Nagle would hold each frame's last partial segment until the previous one is
     // acknowledged (up to a delayed-ACK timeout): latency for nothing.
     let mut network = eventloop.network_options();
@@ -153,7 +178,8 @@ pub async fn run(
     eventloop.set_network_options(network);
     let (session_tx, session) = watch::channel(None);
     let (written_tx, written) = watch::channel(0u64);
-    let driver = tokio::spawn(drive(eventloop, broker, session_tx, written_tx));
+    let driver =
+        tokio::spawn(drive(eventloop, client.clone(), topics.clone(), broker, session_tx, written_tx));
     let mut link = Link { session, written };
 
     let mut last_sequence: Option<u64> = None;
@@ -170,14 +196,7 @@ pub async fn run(
         if status_session != Some(session) || status.has_changed().unwrap_or(false) {
             let payload = status_payload(&status.borrow_and_update());
             match link
-                .send(
-                    &client,
-                    &topics.status,
-                    QoS::AtLeastOnce,
-                    true,
-                    payload.into(),
-                    &mut shutdown,
-                )
+                .send(&client, &topics.status, QoS::AtLeastOnce, true, payload.into(), &mut shutdown)
                 .await
             {
                 Sent::Written => status_session = Some(session),
@@ -186,40 +205,25 @@ pub async fn run(
             }
             continue;
         }
-        tokio::select! {
-            r = slot.changed() => if r.is_err() { break },
+        let mut frame = tokio::select! {
+            f = slot.take() => f,
             _ = status.changed() => continue,
             _ = shutdown.changed() => break,
             // Re-check the connection if it drops while no frame comes.
             _ = link.session.changed() => continue,
-        }
-        let Some(frame) = slot.borrow_and_update().clone() else {
-            continue;
         };
         if let Some(last) = last_sequence {
-            meter
-                .dropped
-                .fetch_add(frame.sequence.saturating_sub(last + 1), Relaxed);
+            meter.dropped.fetch_add(frame.sequence.saturating_sub(last + 1), Relaxed);
         }
         last_sequence = Some(frame.sequence);
+        wire::FrameHeader::stamp_published(&mut frame.payload, clock::now_us());
+        let (bytes, payload) = (frame.payload.len() as u64, Bytes::from(frame.payload));
         // Waiting until this frame is on the socket before taking the next one is the
         // "at most one frame in flight" rule.
-        match link
-            .send(
-                &client,
-                &topics.frame,
-                QoS::AtMostOnce,
-                false,
-                frame.payload.clone(),
-                &mut shutdown,
-            )
-            .await
-        {
+        match link.send(&client, &topics.frame, QoS::AtMostOnce, false, payload, &mut shutdown).await {
             Sent::Written => {
                 meter.published.fetch_add(1, Relaxed);
-                meter
-                    .published_bytes
-                    .fetch_add(frame.payload.len() as u64, Relaxed);
+                meter.published_bytes.fetch_add(bytes, Relaxed);
             }
             Sent::Disconnected => continue 'frames,
             Sent::Shutdown => break 'frames,
@@ -232,15 +236,7 @@ pub async fn run(
         if link.session.borrow().is_some() {
             let stopped = status_payload(&SourceStatus::Offline("edge stopped".into()));
             let (_keep, mut never) = watch::channel(false);
-            link.send(
-                &client,
-                &topics.status,
-                QoS::AtLeastOnce,
-                true,
-                stopped.into(),
-                &mut never,
-            )
-            .await;
+            link.send(&client, &topics.status, QoS::AtLeastOnce, true, stopped.into(), &mut never).await;
         }
         let _ = client.disconnect().await;
         let _ = driver.await;
@@ -252,15 +248,13 @@ pub async fn run(
 /// reports the session and how many PUBLISH packets have been written.
 async fn drive(
     mut eventloop: EventLoop,
+    client: AsyncClient,
+    topics: Topics,
     broker: String,
     session: watch::Sender<Option<u64>>,
     written: watch::Sender<u64>,
 ) {
-    let mut backoff = Backoff::new(
-        Duration::from_millis(100),
-        Duration::from_secs(5),
-        std::process::id(),
-    );
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5), std::process::id());
     let (mut failures, mut sessions) = (0u32, 0u64);
     loop {
         match eventloop.poll().await {
@@ -270,6 +264,23 @@ async fn drive(
                 failures = 0;
                 sessions += 1;
                 session.send_replace(Some(sessions));
+                // rumqttc does not resubscribe after a reconnect.
+                let _ = client.try_subscribe(
+                    crate::topic::clock_requests(&topics.prefix, &topics.camera),
+                    QoS::AtMostOnce,
+                );
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                // A clock-offset request: answer at once, stamping receive and send time.
+                let received_us = clock::now_us();
+                if let Some(reply_to) = crate::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
+                {
+                    if let Some(reply) = clock_reply(&p.payload, received_us, clock::now_us()) {
+                        // Never waits: a reply that finds the queue full is dropped and
+                        // the viewer asks again.
+                        let _ = client.try_publish(reply_to, QoS::AtMostOnce, false, reply);
+                    }
+                }
             }
             Ok(Event::Outgoing(Outgoing::Publish(_))) => {
                 written.send_modify(|n| *n += 1);
@@ -298,22 +309,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_clock_reply_carries_both_times_then_the_request() {
+        let r = clock_reply(&[9, 8, 7], 0x0102, 0x0304).unwrap();
+        assert_eq!(&r[..8], &0x0102u64.to_le_bytes());
+        assert_eq!(&r[8..16], &0x0304u64.to_le_bytes());
+        assert_eq!(&r[16..], &[9, 8, 7]);
+        assert!(clock_reply(&[0; 65], 1, 2).is_none(), "oversized requests are ignored");
+    }
+
+    #[test]
     fn websocket_urls_become_ws_transport() {
-        let o = options(
-            &BrokerUrl::Ws {
-                url: "ws://h:9001/mqtt".into(),
-            },
-            "id",
-        );
+        let o = options(&BrokerUrl::Ws { url: "ws://h:9001/mqtt".into() }, "id");
         assert!(matches!(o.transport(), Transport::Ws));
         assert_eq!(o.broker_address().0, "ws://h:9001/mqtt");
-        let o = options(
-            &BrokerUrl::Tcp {
-                host: "h".into(),
-                port: 1884,
-            },
-            "id",
-        );
+        let o = options(&BrokerUrl::Tcp { host: "h".into(), port: 1884 }, "id");
         assert_eq!(o.broker_address(), ("h".to_string(), 1884));
     }
 }

@@ -86,10 +86,7 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
         }
         total += n;
         if total > MAX_HEAD {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "request head too large",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request head too large"));
         }
         let l = line.trim_end();
         if request_line.is_none() {
@@ -112,54 +109,27 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
     if parts.next() == Some("HTTP/1.0") {
         close = true;
     }
-    Ok(Some(Head {
-        method,
-        path,
-        close,
-    }))
+    Ok(Some(Head { method, path, close }))
 }
 
 async fn respond(site: &Site, head: &Head) -> Vec<u8> {
     let head_only = head.method == "HEAD";
     if head.method != "GET" && !head_only {
-        return response(
-            405,
-            "text/plain; charset=utf-8",
-            b"method not allowed\n".to_vec(),
-            head_only,
-        );
+        return response(405, "text/plain; charset=utf-8", b"method not allowed\n".to_vec(), head_only);
     }
     let path = head.path.split(['?', '#']).next().unwrap_or("/");
     if path == "/edge.json" {
-        return response(
-            200,
-            "application/json",
-            site.edge_json.clone().into_bytes(),
-            head_only,
-        );
+        return response(200, "application/json", site.edge_json.clone().into_bytes(), head_only);
     }
     let Some(file) = resolve(&site.root, path) else {
-        return response(
-            404,
-            "text/plain; charset=utf-8",
-            b"not found\n".to_vec(),
-            head_only,
-        );
+        return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only);
     };
     match tokio::fs::read(&file).await {
         Ok(body) => response(200, content_type(&file), body, head_only),
-        Err(_) if path == "/" || path == "/index.html" => response(
-            200,
-            "text/html; charset=utf-8",
-            not_built(&site.root).into_bytes(),
-            head_only,
-        ),
-        Err(_) => response(
-            404,
-            "text/plain; charset=utf-8",
-            b"not found\n".to_vec(),
-            head_only,
-        ),
+        Err(_) if path == "/" || path == "/index.html" => {
+            response(200, "text/html; charset=utf-8", not_built(&site.root).into_bytes(), head_only)
+        }
+        Err(_) => response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only),
     }
 }
 
@@ -171,21 +141,14 @@ fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
         return None;
     }
     let rel = Path::new(rel);
-    if !rel
-        .components()
-        .all(|c| matches!(c, Component::Normal(s) if !s.to_string_lossy().starts_with('.')))
-    {
+    if !rel.components().all(|c| matches!(c, Component::Normal(s) if !s.to_string_lossy().starts_with('.'))) {
         return None;
     }
     Some(root.join(rel))
 }
 
 fn content_type(path: &Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-    {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
         // Browsers compile streamed wasm only with this exact type.
@@ -238,13 +201,7 @@ mod tests {
         let root = Path::new("/srv/site");
         assert_eq!(resolve(root, "/"), Some(root.join("index.html")));
         assert_eq!(resolve(root, "/app-1.wasm"), Some(root.join("app-1.wasm")));
-        for bad in [
-            "/../etc/passwd",
-            "/a/../../x",
-            "/.git/config",
-            "/%2e%2e/x",
-            "/a\\b",
-        ] {
+        for bad in ["/../etc/passwd", "/a/../../x", "/.git/config", "/%2e%2e/x", "/a\\b"] {
             assert_eq!(resolve(root, bad), None, "{bad}");
         }
     }
@@ -259,29 +216,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("edge-site-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("index.html"), "<p>hi").unwrap();
-        let site = Site {
-            root: dir.clone(),
-            edge_json: "{\"a\":1}".into(),
-        };
-        let get = |path: &str| Head {
-            method: "GET".into(),
-            path: path.into(),
-            close: false,
-        };
+        let site = Site { root: dir.clone(), edge_json: "{\"a\":1}".into() };
+        let get = |path: &str| Head { method: "GET".into(), path: path.into(), close: false };
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("<p>hi"), "{r}");
         let r = String::from_utf8(respond(&site, &get("/edge.json")).await).unwrap();
         assert!(r.contains("application/json") && r.ends_with("{\"a\":1}"));
         let r = String::from_utf8(respond(&site, &get("/missing.js")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 404"));
-        let post = Head {
-            method: "POST".into(),
-            path: "/".into(),
-            close: false,
-        };
-        assert!(String::from_utf8(respond(&site, &post).await)
-            .unwrap()
-            .starts_with("HTTP/1.1 405"));
+        let post = Head { method: "POST".into(), path: "/".into(), close: false };
+        assert!(String::from_utf8(respond(&site, &post).await).unwrap().starts_with("HTTP/1.1 405"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -19,13 +19,7 @@ struct State<T> {
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
-        Slot {
-            state: Mutex::new(State {
-                value: None,
-                closed: false,
-            }),
-            ready: Condvar::new(),
-        }
+        Slot { state: Mutex::new(State { value: None, closed: false }), ready: Condvar::new() }
     }
 }
 
@@ -103,5 +97,61 @@ mod tests {
         for t in takers {
             assert_eq!(t.join().unwrap(), None);
         }
+    }
+}
+
+/// The async twin of [`Slot`], between the encoder threads and the publisher task:
+/// `put` from any thread, `take` with `.await`. The publisher owns what it takes, so it
+/// can stamp the frame's published time in place without a copy.
+pub struct AsyncSlot<T> {
+    value: Mutex<Option<T>>,
+    ready: tokio::sync::Notify,
+}
+
+impl<T> Default for AsyncSlot<T> {
+    fn default() -> Self {
+        AsyncSlot { value: Mutex::new(None), ready: tokio::sync::Notify::new() }
+    }
+}
+
+impl<T> AsyncSlot<T> {
+    /// Stores `value`, returning the one it replaced.
+    pub fn put(&self, value: T) -> Option<T> {
+        let replaced = self.value.lock().unwrap_or_else(|e| e.into_inner()).replace(value);
+        // Stores a permit when nobody waits, so a put between a taker's check and its
+        // wait is not lost.
+        self.ready.notify_one();
+        replaced
+    }
+
+    /// Waits for a value and takes it.
+    pub async fn take(&self) -> T {
+        loop {
+            if let Some(v) = self.value.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return v;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod async_tests {
+    use super::*;
+    use std::{sync::Arc, time::Duration};
+
+    #[tokio::test]
+    async fn take_waits_and_the_newest_wins() {
+        let s = Arc::new(AsyncSlot::default());
+        let taker = {
+            let s = s.clone();
+            tokio::spawn(async move { s.take().await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        s.put(1);
+        assert_eq!(taker.await.unwrap(), 1);
+        assert_eq!(s.put(2), None);
+        assert_eq!(s.put(3), Some(2));
+        assert_eq!(s.take().await, 3);
     }
 }

@@ -4,6 +4,10 @@
 //! <prefix>/<camera>/frame    one frame per message (wire format), QoS 0, not retained
 //! <prefix>/<camera>/status   {"state":"online"|"offline"|"starting","detail":…,"at_us":…},
 //!                            retained, QoS 1; the last will says offline
+//! <prefix>/<camera>/clock/req/<viewer>   viewer → edge: clock-offset request (≤ 64 bytes,
+//!                                        echoed back); the only topics viewers write
+//! <prefix>/<camera>/clock/res/<viewer>   edge → viewer: u64 LE receive time, u64 LE send
+//!                                        time (µs, edge clock), then the request's bytes
 //! ```
 
 /// The topic a camera's frames are published on.
@@ -14,4 +18,36 @@ pub fn frame(prefix: &str, camera: &str) -> String {
 /// The retained status topic of a camera.
 pub fn status(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/status")
+}
+
+/// The filter the edge subscribes to for clock-offset requests.
+pub fn clock_requests(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/clock/req/+")
+}
+
+/// The reply topic for a request topic, or `None` if it is not a request topic of this
+/// camera or names no usable viewer.
+pub fn clock_reply_to(request_topic: &str, prefix: &str, camera: &str) -> Option<String> {
+    let viewer = request_topic.strip_prefix(&format!("{prefix}/{camera}/clock/req/"))?;
+    if viewer.is_empty() || viewer.len() > 64 || viewer.contains(['/', '+', '#']) {
+        return None;
+    }
+    Some(format!("{prefix}/{camera}/clock/res/{viewer}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_requests_map_to_the_viewers_reply_topic() {
+        assert_eq!(clock_requests("mqcam", "door"), "mqcam/door/clock/req/+");
+        assert_eq!(
+            clock_reply_to("mqcam/door/clock/req/v-1234", "mqcam", "door").as_deref(),
+            Some("mqcam/door/clock/res/v-1234")
+        );
+        assert_eq!(clock_reply_to("mqcam/door/clock/req/", "mqcam", "door"), None);
+        assert_eq!(clock_reply_to("mqcam/door/frame", "mqcam", "door"), None);
+        assert_eq!(clock_reply_to("mqcam/other/clock/req/v", "mqcam", "door"), None);
+    }
 }

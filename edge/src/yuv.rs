@@ -20,11 +20,8 @@ pub struct Yuv420 {
 impl Yuv420 {
     /// A black image (Y = 16 would be limited range; JPEG uses full range, so Y = 0).
     pub fn new(width: usize, height: usize) -> Self {
-        let (y_stride, c_stride, rows) = (
-            Self::y_stride_for(width),
-            Self::c_stride_for(width),
-            Self::rows_for(height),
-        );
+        let (y_stride, c_stride, rows) =
+            (Self::y_stride_for(width), Self::c_stride_for(width), Self::rows_for(height));
         Yuv420 {
             width,
             height,
@@ -95,17 +92,11 @@ mod tests {
     #[test]
     fn strides_and_rows_match_libjpeg_raw_layout() {
         let img = Yuv420::new(1920, 1080);
-        assert_eq!(
-            (img.y_stride(), img.c_stride(), img.padded_rows()),
-            (1920, 960, 1088)
-        );
+        assert_eq!((img.y_stride(), img.c_stride(), img.padded_rows()), (1920, 960, 1088));
         assert_eq!(img.y.len(), 1920 * 1088);
         assert_eq!(img.cb.len(), 960 * 544);
         let odd = Yuv420::new(1000, 250);
-        assert_eq!(
-            (odd.y_stride(), odd.c_stride(), odd.padded_rows()),
-            (1000, 504, 256)
-        );
+        assert_eq!((odd.y_stride(), odd.c_stride(), odd.padded_rows()), (1000, 504, 256));
     }
 
     #[test]

@@ -28,54 +28,27 @@ impl Drop for Edge {
 
 fn start_edge(args: &[&str]) -> Edge {
     let edge = spawn_edge(args);
-    assert!(
-        edge.tcp_port != 0 && !edge.ws_url.is_empty(),
-        "embedded broker addresses printed"
-    );
+    assert!(edge.tcp_port != 0 && !edge.ws_url.is_empty(), "embedded broker addresses printed");
     edge
 }
 
 /// Starts the edge and reads its banner up to the topic line (the last one).
 fn spawn_edge(args: &[&str]) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--http-port",
-            "0",
-            "--ws-port",
-            "0",
-            "--tcp-port",
-            "0",
-        ])
+        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", "0"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("edge starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut edge = Edge {
-        child,
-        tcp_port: 0,
-        ws_url: String::new(),
-        topic: String::new(),
-        external: None,
-    };
+    let mut edge = Edge { child, tcp_port: 0, ws_url: String::new(), topic: String::new(), external: None };
     while edge.topic.is_empty() {
         let line = lines.next().expect("edge prints its addresses").unwrap();
         let mut words = line.split_whitespace();
-        let (key, value) = (
-            words.next().unwrap_or_default(),
-            words.next().unwrap_or_default().to_string(),
-        );
+        let (key, value) = (words.next().unwrap_or_default(), words.next().unwrap_or_default().to_string());
         match key {
-            "mqtt-tcp:" => {
-                edge.tcp_port = value
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap()
-            }
+            "mqtt-tcp:" => edge.tcp_port = value.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap(),
             "mqtt-ws:" => edge.ws_url = value,
             "broker:" => edge.external = Some(value),
             "topic:" => edge.topic = value,
@@ -86,10 +59,7 @@ fn spawn_edge(args: &[&str]) -> Edge {
 }
 
 fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
 }
 
 /// Subscribes and collects `n` frame payloads (with their receive times) within 15 s.
@@ -101,15 +71,9 @@ async fn collect(mut opts: MqttOptions, topic: &str, n: usize) -> Vec<(Vec<u8>, 
     let mut frames = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(15);
     while frames.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} frames in 15 s",
-            frames.len()
-        );
+        assert!(Instant::now() < deadline, "only {} of {n} frames in 15 s", frames.len());
         match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                frames.push((p.payload.to_vec(), now_us()))
-            }
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => frames.push((p.payload.to_vec(), now_us())),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => panic!("subscriber connection failed: {e}"),
             Err(_) => panic!("no MQTT event for 5 s"),
@@ -131,21 +95,14 @@ fn check_frames(frames: &[(Vec<u8>, u64)], width: u32, height: u32) {
         assert_eq!((info.width as u32, info.height as u32), (width, height));
         assert_eq!(pixels.len(), width as usize * height as usize * 3);
         assert!(h.capture_us <= h.encoded_us, "captured before encoded");
-        assert!(
-            h.encoded_us <= *received_us + 1000,
-            "encoded before received"
-        );
+        assert!(h.encoded_us <= *received_us + 1000, "encoded before received");
         assert!(
             received_us - h.capture_us < 2_000_000,
             "frame is recent: {} µs old",
             received_us - h.capture_us
         );
         if let Some(last) = last_seq {
-            assert!(
-                h.sequence > last,
-                "sequence increases: {} after {last}",
-                h.sequence
-            );
+            assert!(h.sequence > last, "sequence increases: {} after {last}", h.sequence);
         }
         last_seq = Some(h.sequence);
     }
@@ -160,16 +117,10 @@ async fn frames_reach_a_tcp_subscriber_as_decodable_jpeg_with_sane_timestamps() 
     let frames = collect(opts, &edge.topic, 45).await;
     check_frames(&frames, 320, 240);
     // 45 frames at 30 fps: about 1.5 s, not much less (no burst) and not much more.
-    let (first, last) = (
-        wire::parse(&frames[0].0).unwrap().0,
-        wire::parse(&frames[44].0).unwrap().0,
-    );
+    let (first, last) = (wire::parse(&frames[0].0).unwrap().0, wire::parse(&frames[44].0).unwrap().0);
     let span_s = (last.capture_us - first.capture_us) as f64 / 1e6;
     let rate = (last.sequence - first.sequence) as f64 / span_s;
-    assert!(
-        (25.0..=35.0).contains(&rate),
-        "capture rate {rate:.1} fps over {span_s:.2} s"
-    );
+    assert!((25.0..=35.0).contains(&rate), "capture rate {rate:.1} fps over {span_s:.2} s");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -187,28 +138,15 @@ async fn an_external_broker_replaces_the_embedded_one() {
     // One edge provides the broker; the second publishes to it and runs none itself.
     let host = start_edge(&["--size", "160x120", "--fps", "10"]);
     let url = format!("mqtt://127.0.0.1:{}", host.tcp_port);
-    let guest = spawn_edge(&[
-        "--broker", &url, "--camera", "guest", "--size", "320x240", "--fps", "20",
-    ]);
+    let guest = spawn_edge(&["--broker", &url, "--camera", "guest", "--size", "320x240", "--fps", "20"]);
     assert_eq!(guest.external.as_deref(), Some(url.as_str()));
-    assert_eq!(
-        (guest.tcp_port, guest.ws_url.as_str()),
-        (0, ""),
-        "no embedded broker"
-    );
+    assert_eq!((guest.tcp_port, guest.ws_url.as_str()), (0, ""), "no embedded broker");
     let opts = MqttOptions::new("it-ext", "127.0.0.1", host.tcp_port);
     let frames = collect(opts, "mqcam/guest/frame", 10).await;
     check_frames(&frames, 320, 240);
 
     // The same over MQTT-over-WebSocket, chosen by the URL's scheme.
-    let ws_guest = spawn_edge(&[
-        "--broker",
-        &host.ws_url,
-        "--camera",
-        "wsguest",
-        "--size",
-        "240x160",
-    ]);
+    let ws_guest = spawn_edge(&["--broker", &host.ws_url, "--camera", "wsguest", "--size", "240x160"]);
     assert_eq!(ws_guest.external.as_deref(), Some(host.ws_url.as_str()));
     let opts = MqttOptions::new("it-ext-ws", "127.0.0.1", host.tcp_port);
     let frames = collect(opts, "mqcam/wsguest/frame", 10).await;
@@ -224,10 +162,7 @@ fn bad_options_exit_non_zero_with_one_clear_line() {
         (&["--broker", "http://x"][..], "mqtt://"),
         (&["--camera", "a/b"][..], "topic level"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_edge"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_edge")).args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?} must fail");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");
@@ -240,24 +175,12 @@ fn a_port_in_use_is_a_clear_error_not_a_panic() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--http-port",
-            "0",
-            "--ws-port",
-            "0",
-            "--tcp-port",
-            &port,
-        ])
+        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", &port])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("already in use") && err.contains("--tcp-port"),
-        "{err}"
-    );
+    assert!(err.contains("already in use") && err.contains("--tcp-port"), "{err}");
     assert!(!err.contains("panicked"));
 }
 
@@ -273,9 +196,7 @@ async fn slow_uplink(to: u16, bytes_per_sec: usize) -> u16 {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            let server = tokio::net::TcpStream::connect(("127.0.0.1", to))
-                .await
-                .unwrap();
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", to)).await.unwrap();
             let (mut cr, mut cw) = client.into_split();
             let (mut sr, mut sw) = server.into_split();
             tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
@@ -306,35 +227,22 @@ async fn on_a_slow_uplink_frames_are_dropped_and_latency_stays_bounded() {
     let broker = start_edge(&["--size", "160x120", "--fps", "5", "--camera", "unused"]);
     let uplink = slow_uplink(broker.tcp_port, 200_000).await;
     let url = format!("mqtt://127.0.0.1:{uplink}");
-    let edge = spawn_edge(&[
-        "--broker", &url, "--camera", "slow", "--size", "320x240", "--fps", "30",
-    ]);
+    let edge = spawn_edge(&["--broker", &url, "--camera", "slow", "--size", "320x240", "--fps", "30"]);
     let opts = MqttOptions::new("it-slow", "127.0.0.1", broker.tcp_port);
     // About 8 s of stream at the throttled rate.
     let frames = collect(opts, "mqcam/slow/frame", 40).await;
-    let headers: Vec<(wire::FrameHeader, u64)> = frames
-        .iter()
-        .map(|(p, at)| (wire::parse(p).unwrap().0, *at))
-        .collect();
+    let headers: Vec<(wire::FrameHeader, u64)> =
+        frames.iter().map(|(p, at)| (wire::parse(p).unwrap().0, *at)).collect();
     let span = headers.last().unwrap().0.sequence - headers[0].0.sequence + 1;
     let dropped = span - headers.len() as u64;
-    assert!(
-        dropped > span / 2,
-        "most frames must be dropped: {dropped} of {span}"
-    );
+    assert!(dropped > span / 2, "most frames must be dropped: {dropped} of {span}");
     let latency_ms = |(h, at): &(wire::FrameHeader, u64)| (at - h.capture_us) as f64 / 1000.0;
-    let last: Vec<f64> = headers[headers.len() - 10..]
-        .iter()
-        .map(latency_ms)
-        .collect();
+    let last: Vec<f64> = headers[headers.len() - 10..].iter().map(latency_ms).collect();
     let worst = last.iter().cloned().fold(0.0, f64::max);
     eprintln!("slow uplink: {dropped} of {span} dropped; last latencies {last:.0?} ms");
     // What remains is the kernel's send buffer draining at 200 KB/s (~0.7 s); a queueing
     // publisher would be several seconds behind by now and falling further.
-    assert!(
-        worst < 1500.0,
-        "latency must not grow: last 10 frames {last:?} ms"
-    );
+    assert!(worst < 1500.0, "latency must not grow: last 10 frames {last:?} ms");
     drop(edge);
 }
 
@@ -362,9 +270,8 @@ async fn wait_for_message(opts: MqttOptions, topic: &str, needle: &str) -> Strin
 async fn the_camera_status_is_retained_online_and_says_offline_when_the_edge_stops() {
     let host = start_edge(&["--size", "160x120", "--fps", "5", "--camera", "host"]);
     let url = format!("mqtt://127.0.0.1:{}", host.tcp_port);
-    let mut cam = spawn_edge(&[
-        "--broker", &url, "--camera", "door", "--source", "pattern", "--size", "160x120",
-    ]);
+    let mut cam =
+        spawn_edge(&["--broker", &url, "--camera", "door", "--source", "pattern", "--size", "160x120"]);
     // A subscriber that arrives later still learns the state: the message is retained.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let online = wait_for_message(
@@ -377,11 +284,7 @@ async fn the_camera_status_is_retained_online_and_says_offline_when_the_edge_sto
 
     // SIGTERM: a clean stop publishes offline before disconnecting.
     let pid = cam.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = cam.child.wait().unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
     let offline = wait_for_message(
@@ -399,10 +302,7 @@ fn listing_devices_without_any_says_so_and_succeeds() {
     if std::path::Path::new("/dev/video0").exists() {
         return; // a machine with a camera lists it instead
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .arg("--list-devices")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edge")).arg("--list-devices").output().unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -419,37 +319,19 @@ async fn a_directory_of_jpegs_is_replayed_byte_for_byte_in_order() {
     let source = start_edge(&["--size", "96x64", "--fps", "30", "--camera", "rec"]);
     let opts = MqttOptions::new("it-rec", "127.0.0.1", source.tcp_port);
     let recorded = collect(opts, "mqcam/rec/frame", 3).await;
-    let jpegs: Vec<Vec<u8>> = recorded
-        .iter()
-        .map(|(p, _)| wire::parse(p).unwrap().1.to_vec())
-        .collect();
+    let jpegs: Vec<Vec<u8>> = recorded.iter().map(|(p, _)| wire::parse(p).unwrap().1.to_vec()).collect();
     for (i, j) in jpegs.iter().enumerate() {
         std::fs::write(dir.join(format!("frame{i}.jpg")), j).unwrap();
     }
     drop(source);
 
-    let replay = start_edge(&[
-        "--source",
-        dir.to_str().unwrap(),
-        "--fps",
-        "20",
-        "--camera",
-        "play",
-    ]);
+    let replay = start_edge(&["--source", dir.to_str().unwrap(), "--fps", "20", "--camera", "play"]);
     let opts = MqttOptions::new("it-play", "127.0.0.1", replay.tcp_port);
     let frames = collect(opts, "mqcam/play/frame", 7).await;
     check_frames(&frames, 96, 64);
-    let played: Vec<&[u8]> = frames
-        .iter()
-        .map(|(p, _)| wire::parse(p).unwrap().1)
-        .collect();
+    let played: Vec<&[u8]> = frames.iter().map(|(p, _)| wire::parse(p).unwrap().1).collect();
     // Consecutive frames follow the directory order, looping.
-    let index = |j: &[u8]| {
-        jpegs
-            .iter()
-            .position(|x| x == j)
-            .expect("a recorded frame, unchanged")
-    };
+    let index = |j: &[u8]| jpegs.iter().position(|x| x == j).expect("a recorded frame, unchanged");
     for w in played.windows(2) {
         assert_eq!((index(w[0]) + 1) % 3, index(w[1]), "in order, looping");
     }

@@ -15,8 +15,8 @@ use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    BinaryType, Blob, BlobPropertyBag, CanvasRenderingContext2d, CloseEvent, HtmlCanvasElement,
-    HtmlElement, ImageBitmap, MessageEvent, WebSocket,
+    BinaryType, Blob, BlobPropertyBag, CanvasRenderingContext2d, CloseEvent, HtmlCanvasElement, HtmlElement,
+    ImageBitmap, MessageEvent, WebSocket,
 };
 
 use crate::{
@@ -138,12 +138,7 @@ pub async fn run() -> Result<(), JsValue> {
     let location = window().location();
     let query = read_query(&location.search()?)?;
     let edge = fetch_edge_info().await;
-    match target::resolve(
-        &query,
-        edge.as_ref(),
-        &location.protocol()?,
-        &location.hostname()?,
-    ) {
+    match target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?) {
         Ok(t) => {
             app.borrow_mut().target = Some(t);
             open(&app);
@@ -159,28 +154,18 @@ pub async fn run() -> Result<(), JsValue> {
 
 fn read_query(search: &str) -> Result<Query, JsValue> {
     let p = web_sys::UrlSearchParams::new_with_str(search)?;
-    Ok(Query {
-        broker: p.get("broker"),
-        topic: p.get("topic"),
-        camera: p.get("camera"),
-    })
+    Ok(Query { broker: p.get("broker"), topic: p.get("topic"), camera: p.get("camera") })
 }
 
 /// `edge.json` next to the page, if an edge served it; `None` on any static host.
 async fn fetch_edge_info() -> Option<EdgeInfo> {
-    let resp = JsFuture::from(window().fetch_with_str("edge.json"))
-        .await
-        .ok()?;
+    let resp = JsFuture::from(window().fetch_with_str("edge.json")).await.ok()?;
     let resp: web_sys::Response = resp.dyn_into().ok()?;
     if !resp.ok() {
         return None;
     }
     let json = JsFuture::from(resp.json().ok()?).await.ok()?;
-    let string = |k: &str| {
-        Reflect::get(&json, &k.into())
-            .ok()
-            .and_then(|v| v.as_string())
-    };
+    let string = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_string());
     let number = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_f64());
     Some(EdgeInfo {
         broker: string("broker"),
@@ -198,8 +183,7 @@ fn open(app: &Shared) {
     let ws = match WebSocket::new_with_str(&target.broker, "mqtt") {
         Ok(ws) => ws,
         Err(e) => {
-            app.borrow_mut().link =
-                Link::Stopped(format!("cannot open {}: {}", target.broker, js_text(&e)));
+            app.borrow_mut().link = Link::Stopped(format!("cannot open {}: {}", target.broker, js_text(&e)));
             return;
         }
     };
@@ -210,10 +194,7 @@ fn open(app: &Shared) {
         move || {
             let Some(app) = weak.upgrade() else { return };
             let client_id = format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32);
-            send(
-                &app.borrow(),
-                &mqtt::connect(&client_id, KEEP_ALIVE_S, None),
-            );
+            send(&app.borrow(), &mqtt::connect(&client_id, KEEP_ALIVE_S, None));
         }
     });
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
@@ -227,11 +208,8 @@ fn open(app: &Shared) {
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
         let Some(app) = weak.upgrade() else { return };
-        let reason = if e.reason().is_empty() {
-            format!("connection closed ({})", e.code())
-        } else {
-            e.reason()
-        };
+        let reason =
+            if e.reason().is_empty() { format!("connection closed ({})", e.code()) } else { e.reason() };
         lost(&app, reason);
     });
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -242,12 +220,7 @@ fn open(app: &Shared) {
     a.ping_outstanding = false;
     a.last_ping_ms = now_ms();
     a.link = Link::Connecting;
-    a.socket = Some(Socket {
-        ws,
-        _on_open: on_open,
-        _on_message: on_message,
-        _on_close: on_close,
-    });
+    a.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
 }
 
 fn send(app: &App, bytes: &[u8]) {
@@ -276,8 +249,8 @@ fn lost(app: &Shared, reason: String) {
             open(&app);
         }
     });
-    let _ = window()
-        .set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
+    let _ =
+        window().set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
 }
 
 /// Bytes from the socket: decode every whole MQTT packet in them.
@@ -287,11 +260,7 @@ fn received(app: &Shared, bytes: &[u8]) {
         let mut guard = app.borrow_mut();
         let a = &mut *guard;
         a.decoder.push(bytes);
-        let topic = a
-            .target
-            .as_ref()
-            .map(|t| t.topic.clone())
-            .unwrap_or_default();
+        let topic = a.target.as_ref().map(|t| t.topic.clone()).unwrap_or_default();
         let mut replies: Vec<Vec<u8>> = Vec::new();
         let mut frames: Vec<Pending> = Vec::new();
         let mut bad = 0u64;
@@ -302,10 +271,7 @@ fn received(app: &Shared, bytes: &[u8]) {
                     replies.push(mqtt::subscribe(1, &topic, 0));
                 }
                 Ok(Some(Packet::ConnAck { code, .. })) => {
-                    failure = Some(format!(
-                        "broker refused the connection: {}",
-                        mqtt::connack_reason(code)
-                    ));
+                    failure = Some(format!("broker refused the connection: {}", mqtt::connack_reason(code)));
                     break;
                 }
                 Ok(Some(Packet::SubAck { codes, .. })) => {
@@ -316,12 +282,7 @@ fn received(app: &Shared, bytes: &[u8]) {
                     a.link = Link::Live;
                     a.retry_ms = RETRY_FIRST_MS;
                 }
-                Ok(Some(Packet::Publish {
-                    topic: t,
-                    payload,
-                    packet_id,
-                    ..
-                })) => {
+                Ok(Some(Packet::Publish { topic: t, payload, packet_id, .. })) => {
                     if let Some(id) = packet_id {
                         replies.push(mqtt::puback(id));
                     }
@@ -369,10 +330,7 @@ fn frame(payload: &[u8]) -> Option<Pending> {
     if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
         return None;
     }
-    Some(Pending {
-        header,
-        jpeg: Uint8Array::from(jpeg),
-    })
+    Some(Pending { header, jpeg: Uint8Array::from(jpeg) })
 }
 
 /// Starts decoding the pending frame unless a decode is already running.
@@ -389,8 +347,7 @@ fn decode_next(app: &Shared) {
     let promise = (|| -> Result<js_sys::Promise, JsValue> {
         let options = BlobPropertyBag::new();
         options.set_type("image/jpeg");
-        let blob =
-            Blob::new_with_u8_array_sequence_and_options(&Array::of1(&pending.jpeg), &options)?;
+        let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&pending.jpeg), &options)?;
         window().create_image_bitmap_with_blob(&blob)
     })();
     let app = app.clone();
@@ -452,10 +409,7 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
             lost(&app, "broker stopped answering pings".into());
         }
     });
-    window().set_interval_with_callback_and_timeout_and_arguments_0(
-        tick.as_ref().unchecked_ref(),
-        250,
-    )?;
+    window().set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 250)?;
     // The timer runs for the life of the page.
     tick.forget();
     Ok(())
@@ -490,14 +444,7 @@ fn render(a: &mut App) {
     let set = |k: &str, v: &str| {
         let _ = el.set_attribute(k, v);
     };
-    set(
-        "data-connected",
-        if a.link == Link::Live {
-            "true"
-        } else {
-            "false"
-        },
-    );
+    set("data-connected", if a.link == Link::Live { "true" } else { "false" });
     set("data-frames", &a.stats.frames.to_string());
     set("data-fps", &format!("{fps:.1}"));
     set("data-latency-p50-ms", &fmt(p50));
@@ -506,11 +453,7 @@ fn render(a: &mut App) {
     set("data-errors", &a.stats.errors.to_string());
     set("data-width", &a.stats.width.to_string());
     set("data-height", &a.stats.height.to_string());
-    let topic = a
-        .target
-        .as_ref()
-        .map(|t| t.topic.as_str())
-        .unwrap_or_default();
+    let topic = a.target.as_ref().map(|t| t.topic.as_str()).unwrap_or_default();
     let state = match &a.link {
         Link::Connecting => "connecting…".to_string(),
         Link::Live => format!("● live · {topic}"),
@@ -533,9 +476,6 @@ fn render(a: &mut App) {
 
 fn js_text(v: &JsValue) -> String {
     v.as_string()
-        .or_else(|| {
-            v.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
+        .or_else(|| v.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
         .unwrap_or_else(|| format!("{v:?}"))
 }

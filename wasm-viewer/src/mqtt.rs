@@ -13,24 +13,10 @@ use core::fmt;
 /// the decoder's buffer: the caller copies the payload once, into JavaScript.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Packet<'a> {
-    ConnAck {
-        session_present: bool,
-        code: u8,
-    },
-    Publish {
-        topic: &'a str,
-        payload: &'a [u8],
-        qos: u8,
-        packet_id: Option<u16>,
-        retain: bool,
-    },
-    SubAck {
-        packet_id: u16,
-        codes: &'a [u8],
-    },
-    UnsubAck {
-        packet_id: u16,
-    },
+    ConnAck { session_present: bool, code: u8 },
+    Publish { topic: &'a str, payload: &'a [u8], qos: u8, packet_id: Option<u16>, retain: bool },
+    SubAck { packet_id: u16, codes: &'a [u8] },
+    UnsubAck { packet_id: u16 },
     PingResp,
 }
 
@@ -51,9 +37,7 @@ pub enum MqttError {
 impl fmt::Display for MqttError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MqttError::BadRemainingLength => {
-                f.write_str("MQTT remaining length longer than 4 bytes")
-            }
+            MqttError::BadRemainingLength => f.write_str("MQTT remaining length longer than 4 bytes"),
             MqttError::TooLarge { len, max } => {
                 write!(f, "MQTT packet of {len} bytes exceeds the {max}-byte limit")
             }
@@ -87,11 +71,7 @@ pub struct Decoder {
 impl Decoder {
     /// `max_packet` bounds memory: a larger packet is an error, not an allocation.
     pub fn new(max_packet: usize) -> Self {
-        Decoder {
-            buf: Vec::new(),
-            consumed: 0,
-            max_packet,
-        }
+        Decoder { buf: Vec::new(), consumed: 0, max_packet }
     }
 
     /// Appends bytes received from the broker.
@@ -117,10 +97,7 @@ impl Decoder {
         };
         let total = header_len + body_len;
         if total > self.max_packet {
-            return Err(MqttError::TooLarge {
-                len: total,
-                max: self.max_packet,
-            });
+            return Err(MqttError::TooLarge { len: total, max: self.max_packet });
         }
         if data.len() < total {
             return Ok(None);
@@ -164,10 +141,7 @@ fn parse(first: u8, body: &[u8]) -> Result<Packet<'_>, MqttError> {
             if flags != 0 || body.len() != 2 || body[0] > 1 {
                 return Err(MqttError::Malformed("CONNACK"));
             }
-            Ok(Packet::ConnAck {
-                session_present: body[0] == 1,
-                code: body[1],
-            })
+            Ok(Packet::ConnAck { session_present: body[0] == 1, code: body[1] })
         }
         3 => {
             let qos = (flags >> 1) & 0b11;
@@ -175,11 +149,9 @@ fn parse(first: u8, body: &[u8]) -> Result<Packet<'_>, MqttError> {
                 return Err(MqttError::Malformed("PUBLISH with QoS 3"));
             }
             let topic_len = u16_at(0)? as usize;
-            let topic = body
-                .get(2..2 + topic_len)
-                .ok_or(MqttError::Malformed("PUBLISH topic past end"))?;
-            let topic = core::str::from_utf8(topic)
-                .map_err(|_| MqttError::Malformed("PUBLISH topic not UTF-8"))?;
+            let topic = body.get(2..2 + topic_len).ok_or(MqttError::Malformed("PUBLISH topic past end"))?;
+            let topic =
+                core::str::from_utf8(topic).map_err(|_| MqttError::Malformed("PUBLISH topic not UTF-8"))?;
             let mut at = 2 + topic_len;
             let packet_id = if qos > 0 {
                 let id = u16_at(at)?;
@@ -188,30 +160,19 @@ fn parse(first: u8, body: &[u8]) -> Result<Packet<'_>, MqttError> {
             } else {
                 None
             };
-            Ok(Packet::Publish {
-                topic,
-                payload: &body[at..],
-                qos,
-                packet_id,
-                retain: flags & 1 == 1,
-            })
+            Ok(Packet::Publish { topic, payload: &body[at..], qos, packet_id, retain: flags & 1 == 1 })
         }
         9 => {
             if flags != 0 || body.len() < 3 {
                 return Err(MqttError::Malformed("SUBACK"));
             }
-            Ok(Packet::SubAck {
-                packet_id: u16_at(0)?,
-                codes: &body[2..],
-            })
+            Ok(Packet::SubAck { packet_id: u16_at(0)?, codes: &body[2..] })
         }
         11 => {
             if flags != 0 || body.len() != 2 {
                 return Err(MqttError::Malformed("UNSUBACK"));
             }
-            Ok(Packet::UnsubAck {
-                packet_id: u16_at(0)?,
-            })
+            Ok(Packet::UnsubAck { packet_id: u16_at(0)? })
         }
         13 => {
             if flags != 0 || !body.is_empty() {
@@ -314,10 +275,7 @@ mod tests {
     #[test]
     fn connect_matches_the_spec_bytes() {
         let p = connect("v1", 30, None);
-        assert_eq!(
-            p,
-            [0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30, 0, 2, b'v', b'1']
-        );
+        assert_eq!(p, [0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30, 0, 2, b'v', b'1']);
     }
 
     #[test]
@@ -329,10 +287,7 @@ mod tests {
 
     #[test]
     fn subscribe_has_the_reserved_flag_bits() {
-        assert_eq!(
-            subscribe(7, "a/b", 0),
-            [0x82, 8, 0, 7, 0, 3, b'a', b'/', b'b', 0]
-        );
+        assert_eq!(subscribe(7, "a/b", 0), [0x82, 8, 0, 7, 0, 3, b'a', b'/', b'b', 0]);
         assert_eq!(unsubscribe(7, "a")[0], 0xA2);
     }
 
@@ -411,24 +366,9 @@ mod tests {
         bytes.extend([0xD0, 0]);
         let mut d = Decoder::new(1024);
         d.push(&bytes);
-        assert_eq!(
-            d.next_packet().unwrap(),
-            Some(Packet::ConnAck {
-                session_present: false,
-                code: 0
-            })
-        );
-        assert!(matches!(
-            d.next_packet().unwrap(),
-            Some(Packet::Publish { topic: "a", .. })
-        ));
-        assert_eq!(
-            d.next_packet().unwrap(),
-            Some(Packet::SubAck {
-                packet_id: 1,
-                codes: &[0]
-            })
-        );
+        assert_eq!(d.next_packet().unwrap(), Some(Packet::ConnAck { session_present: false, code: 0 }));
+        assert!(matches!(d.next_packet().unwrap(), Some(Packet::Publish { topic: "a", .. })));
+        assert_eq!(d.next_packet().unwrap(), Some(Packet::SubAck { packet_id: 1, codes: &[0] }));
         assert_eq!(d.next_packet().unwrap(), Some(Packet::PingResp));
         assert_eq!(d.next_packet().unwrap(), None);
     }
@@ -444,13 +384,7 @@ mod tests {
     fn a_packet_over_the_limit_is_refused_before_it_is_buffered() {
         let mut d = Decoder::new(1000);
         d.push(&[0x30, 0x80, 0x80, 0x01]); // announces 16 KiB
-        assert_eq!(
-            d.next_packet(),
-            Err(MqttError::TooLarge {
-                len: 16_388,
-                max: 1000
-            })
-        );
+        assert_eq!(d.next_packet(), Err(MqttError::TooLarge { len: 16_388, max: 1000 }));
     }
 
     #[test]

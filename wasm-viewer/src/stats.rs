@@ -40,11 +40,7 @@ impl Stats {
     }
 
     fn expire(&mut self, now_ms: f64) {
-        while self
-            .draws
-            .front()
-            .is_some_and(|&t| t <= now_ms - FPS_WINDOW_MS)
-        {
+        while self.draws.front().is_some_and(|&t| t <= now_ms - FPS_WINDOW_MS) {
             self.draws.pop_front();
         }
     }

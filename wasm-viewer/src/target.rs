@@ -46,19 +46,15 @@ pub fn resolve(
             let e = edge?;
             let port = e.ws_port?;
             // A page over https may only open wss:// sockets.
-            let scheme = if page_protocol == "https:" {
-                "wss"
-            } else {
-                "ws"
-            };
+            let scheme = if page_protocol == "https:" { "wss" } else { "ws" };
             let path = e.ws_path.as_deref().unwrap_or("/mqtt");
             Some(format!("{scheme}://{page_host}:{port}{path}"))
         })
-        .ok_or_else(|| {
-            "no broker known: open the page with ?broker=ws://HOST:9001/mqtt".to_string()
-        })?;
+        .ok_or_else(|| "no broker known: open the page with ?broker=ws://HOST:9001/mqtt".to_string())?;
     if !(broker.starts_with("ws://") || broker.starts_with("wss://")) {
-        return Err(format!("broker {broker:?} is not a ws:// or wss:// URL; browsers speak MQTT only over WebSocket"));
+        return Err(format!(
+            "broker {broker:?} is not a ws:// or wss:// URL; browsers speak MQTT only over WebSocket"
+        ));
     }
     let topic = nonempty(&query.topic)
         .or_else(|| nonempty(&query.camera).map(|c| format!("{DEFAULT_PREFIX}/{c}/frame")))
@@ -82,31 +78,16 @@ mod tests {
 
     #[test]
     fn the_edge_port_is_combined_with_the_page_host() {
-        let t = resolve(
-            &Query::default(),
-            Some(&edge(9001)),
-            "http:",
-            "192.168.1.20",
-        )
-        .unwrap();
+        let t = resolve(&Query::default(), Some(&edge(9001)), "http:", "192.168.1.20").unwrap();
         assert_eq!(
             t,
-            Target {
-                broker: "ws://192.168.1.20:9001/mqtt".into(),
-                topic: "mqcam/door/frame".into()
-            }
+            Target { broker: "ws://192.168.1.20:9001/mqtt".into(), topic: "mqcam/door/frame".into() }
         );
     }
 
     #[test]
     fn https_pages_use_wss() {
-        let t = resolve(
-            &Query::default(),
-            Some(&edge(9001)),
-            "https:",
-            "cam.example",
-        )
-        .unwrap();
+        let t = resolve(&Query::default(), Some(&edge(9001)), "https:", "cam.example").unwrap();
         assert_eq!(t.broker, "wss://cam.example:9001/mqtt");
     }
 
@@ -118,50 +99,23 @@ mod tests {
             ..Default::default()
         };
         let t = resolve(&q, Some(&edge(9001)), "http:", "h").unwrap();
-        assert_eq!(
-            t,
-            Target {
-                broker: "ws://other:8083/mqtt".into(),
-                topic: "mqcam/garage/frame".into()
-            }
-        );
-        let q = Query {
-            topic: Some("x/y".into()),
-            camera: Some("ignored".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            resolve(&q, Some(&edge(1)), "http:", "h").unwrap().topic,
-            "x/y"
-        );
+        assert_eq!(t, Target { broker: "ws://other:8083/mqtt".into(), topic: "mqcam/garage/frame".into() });
+        let q = Query { topic: Some("x/y".into()), camera: Some("ignored".into()), ..Default::default() };
+        assert_eq!(resolve(&q, Some(&edge(1)), "http:", "h").unwrap().topic, "x/y");
     }
 
     #[test]
     fn an_external_broker_named_by_the_edge_is_used_as_is() {
-        let e = EdgeInfo {
-            broker: Some("ws://b:8083/mqtt".into()),
-            ..Default::default()
-        };
+        let e = EdgeInfo { broker: Some("ws://b:8083/mqtt".into()), ..Default::default() };
         let t = resolve(&Query::default(), Some(&e), "http:", "h").unwrap();
-        assert_eq!(
-            t,
-            Target {
-                broker: "ws://b:8083/mqtt".into(),
-                topic: "mqcam/cam1/frame".into()
-            }
-        );
+        assert_eq!(t, Target { broker: "ws://b:8083/mqtt".into(), topic: "mqcam/cam1/frame".into() });
     }
 
     #[test]
     fn without_any_broker_the_error_says_what_to_do() {
         let err = resolve(&Query::default(), None, "http:", "h").unwrap_err();
         assert!(err.contains("?broker="), "{err}");
-        let q = Query {
-            broker: Some("mqtt://b:1883".into()),
-            ..Default::default()
-        };
-        assert!(resolve(&q, None, "http:", "h")
-            .unwrap_err()
-            .contains("WebSocket"));
+        let q = Query { broker: Some("mqtt://b:1883".into()), ..Default::default() };
+        assert!(resolve(&q, None, "http:", "h").unwrap_err().contains("WebSocket"));
     }
 }

@@ -20,11 +20,15 @@
 //! | 24     | 8    | encoded time   | when JPEG encoding finished (µs since epoch)          |
 //! | 32     | 4    | width          | image width in pixels (u32)                           |
 //! | 36     | 4    | height         | image height in pixels (u32)                          |
-//! | 40     | n    | (future)       | fields added later; readers skip to `header length`   |
+//! | 40     | 8    | published time | when the edge handed the frame to MQTT (µs since epoch); |
+//! |        |      |                | present when header length `>= 48`, else read as 0    |
+//! | 48     | n    | (future)       | fields added later; readers skip to `header length`   |
 //! | hlen   | rest | JPEG           | the image, `FF D8` ... `FF D9`                          |
 //!
-//! Growth rule: new fields are appended after offset 40 and the header length grows;
-//! a version-1 reader skips what it does not know. The version changes only when an
+//! This crate writes 48-byte headers. Growth rule: new fields are appended and the
+//! header length grows; a version-1 reader skips what it does not know, and reads a
+//! field beyond a shorter header as 0 (the 40-byte header of the first writers had no
+//! published time). The version changes only when an
 //! existing field changes meaning. Sequence numbers are per edge process: gaps mean
 //! frames the edge dropped (it never queues stale frames), a restart starts again at 0.
 //!
@@ -42,8 +46,12 @@ use core::fmt;
 pub const MAGIC: [u8; 4] = *b"MQCF";
 /// The version this crate writes and reads.
 pub const VERSION: u8 = 1;
-/// Length of the version-1 header this crate writes; also the smallest valid one.
-pub const HEADER_LEN: usize = 40;
+/// Length of the version-1 header this crate writes.
+pub const HEADER_LEN: usize = 48;
+/// The smallest valid header: the first version-1 writers' 40 bytes.
+pub const MIN_HEADER_LEN: usize = 40;
+/// Offset of the published time, which the publisher writes last, in place.
+pub const PUBLISHED_AT: usize = 40;
 
 /// The metadata carried in front of every JPEG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,6 +66,8 @@ pub struct FrameHeader {
     pub width: u32,
     /// Image height in pixels.
     pub height: u32,
+    /// Handed to MQTT, µs since the UNIX epoch (edge clock); 0 when not recorded.
+    pub published_us: u64,
 }
 
 /// Why a payload is not a frame. Each variant says what was wrong, for logs and counters.
@@ -70,30 +80,20 @@ pub enum WireError {
     /// A version this reader does not know.
     UnknownVersion(u8),
     /// The header length field is below the minimum or beyond the payload.
-    BadHeaderLength {
-        header_len: usize,
-        payload_len: usize,
-    },
+    BadHeaderLength { header_len: usize, payload_len: usize },
 }
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WireError::TooShort { len } => {
-                write!(
-                    f,
-                    "payload of {len} bytes is shorter than a frame header ({HEADER_LEN})"
-                )
+                write!(f, "payload of {len} bytes is shorter than a frame header ({HEADER_LEN})")
             }
             WireError::BadMagic => write!(f, "payload does not start with the frame magic MQCF"),
             WireError::UnknownVersion(v) => write!(f, "unknown frame format version {v}"),
-            WireError::BadHeaderLength {
-                header_len,
-                payload_len,
-            } => write!(
-                f,
-                "header length {header_len} is impossible for a {payload_len}-byte payload"
-            ),
+            WireError::BadHeaderLength { header_len, payload_len } => {
+                write!(f, "header length {header_len} is impossible for a {payload_len}-byte payload")
+            }
         }
     }
 }
@@ -116,6 +116,14 @@ impl FrameHeader {
         out[24..32].copy_from_slice(&self.encoded_us.to_le_bytes());
         out[32..36].copy_from_slice(&self.width.to_le_bytes());
         out[36..40].copy_from_slice(&self.height.to_le_bytes());
+        out[40..48].copy_from_slice(&self.published_us.to_le_bytes());
+    }
+
+    /// Sets the published time of an already written payload, in place.
+    ///
+    /// Panics if `payload` is shorter than [`HEADER_LEN`].
+    pub fn stamp_published(payload: &mut [u8], published_us: u64) {
+        payload[PUBLISHED_AT..PUBLISHED_AT + 8].copy_from_slice(&published_us.to_le_bytes());
     }
 
     /// Returns a whole payload: this header followed by `jpeg`.
@@ -132,7 +140,7 @@ impl FrameHeader {
 /// Accepts headers longer than [`HEADER_LEN`] (fields from a newer writer are skipped).
 /// Does not look inside the JPEG: decoding it is the reader's job.
 pub fn parse(payload: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
-    if payload.len() < HEADER_LEN {
+    if payload.len() < MIN_HEADER_LEN {
         return Err(WireError::TooShort { len: payload.len() });
     }
     if payload[0..4] != MAGIC {
@@ -142,11 +150,8 @@ pub fn parse(payload: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
         return Err(WireError::UnknownVersion(payload[4]));
     }
     let header_len = u16::from_le_bytes([payload[6], payload[7]]) as usize;
-    if header_len < HEADER_LEN || header_len > payload.len() {
-        return Err(WireError::BadHeaderLength {
-            header_len,
-            payload_len: payload.len(),
-        });
+    if header_len < MIN_HEADER_LEN || header_len > payload.len() {
+        return Err(WireError::BadHeaderLength { header_len, payload_len: payload.len() });
     }
     let u64_at = |i: usize| {
         let mut b = [0u8; 8];
@@ -164,6 +169,7 @@ pub fn parse(payload: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
         encoded_us: u64_at(24),
         width: u32_at(32),
         height: u32_at(36),
+        published_us: if header_len >= PUBLISHED_AT + 8 { u64_at(PUBLISHED_AT) } else { 0 },
     };
     Ok((header, &payload[header_len..]))
 }
@@ -179,6 +185,7 @@ mod tests {
             encoded_us: 1_763_715_600_004_321,
             width: 1280,
             height: 720,
+            published_us: 1_763_715_600_004_999,
         }
     }
 
@@ -198,16 +205,34 @@ mod tests {
         assert_eq!(&p[0..4], b"MQCF");
         assert_eq!(p[4], 1);
         assert_eq!(p[5], 0);
-        assert_eq!(&p[6..8], &[40, 0]);
+        assert_eq!(&p[6..8], &[48, 0]);
         assert_eq!(&p[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(&p[32..36], &1280u32.to_le_bytes());
         assert_eq!(&p[36..40], &720u32.to_le_bytes());
+        assert_eq!(&p[40..48], &1_763_715_600_004_999u64.to_le_bytes());
+    }
+
+    #[test]
+    fn a_40_byte_header_from_the_first_writers_reads_published_as_zero() {
+        let mut p = sample().encode(&[0xFF, 0xD8]);
+        p.drain(40..48);
+        p[6..8].copy_from_slice(&40u16.to_le_bytes());
+        let (h, body) = parse(&p).unwrap();
+        assert_eq!(h, FrameHeader { published_us: 0, ..sample() });
+        assert_eq!(body, [0xFF, 0xD8]);
+    }
+
+    #[test]
+    fn the_published_time_is_stamped_in_place() {
+        let mut p = sample().encode(&[1]);
+        FrameHeader::stamp_published(&mut p, 42);
+        assert_eq!(parse(&p).unwrap().0.published_us, 42);
     }
 
     #[test]
     fn a_longer_header_from_a_newer_writer_is_skipped() {
         let mut p = sample().encode(&[]);
-        p[6..8].copy_from_slice(&48u16.to_le_bytes());
+        p[6..8].copy_from_slice(&56u16.to_le_bytes());
         p.extend_from_slice(&[0xAA; 8]); // the unknown new field
         p.extend_from_slice(&[0xFF, 0xD8]);
         let (h, body) = parse(&p).unwrap();
@@ -238,30 +263,21 @@ mod tests {
     #[test]
     fn a_header_length_beyond_the_payload_is_rejected() {
         let mut p = sample().encode(&[]);
-        p[6..8].copy_from_slice(&41u16.to_le_bytes());
-        assert_eq!(
-            parse(&p),
-            Err(WireError::BadHeaderLength {
-                header_len: 41,
-                payload_len: 40
-            })
-        );
+        p[6..8].copy_from_slice(&49u16.to_le_bytes());
+        assert_eq!(parse(&p), Err(WireError::BadHeaderLength { header_len: 49, payload_len: 48 }));
     }
 
     #[test]
     fn a_header_length_below_the_minimum_is_rejected() {
         let mut p = sample().encode(&[0; 16]);
         p[6..8].copy_from_slice(&8u16.to_le_bytes());
-        assert!(matches!(
-            parse(&p),
-            Err(WireError::BadHeaderLength { header_len: 8, .. })
-        ));
+        assert!(matches!(parse(&p), Err(WireError::BadHeaderLength { header_len: 8, .. })));
     }
 
     #[test]
     fn a_truncated_header_with_valid_prefix_is_rejected_not_panicking() {
         let p = sample().encode(&[]);
-        for n in 0..HEADER_LEN {
+        for n in 0..MIN_HEADER_LEN {
             assert!(parse(&p[..n]).is_err(), "prefix of {n} bytes");
         }
     }
@@ -292,13 +308,7 @@ mod tests {
 
     #[test]
     fn errors_read_as_sentences() {
-        let e = WireError::BadHeaderLength {
-            header_len: 99,
-            payload_len: 50,
-        };
-        assert_eq!(
-            e.to_string(),
-            "header length 99 is impossible for a 50-byte payload"
-        );
+        let e = WireError::BadHeaderLength { header_len: 99, payload_len: 50 };
+        assert_eq!(e.to_string(), "header length 99 is impossible for a 50-byte payload");
     }
 }

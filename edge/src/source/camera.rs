@@ -17,12 +17,7 @@ pub struct CameraSource {
 
 impl CameraSource {
     pub fn new(opener: Box<dyn Opener>, want: Want) -> Self {
-        CameraSource {
-            opener,
-            want,
-            open: None,
-            last_granted: None,
-        }
+        CameraSource { opener, want, open: None, last_granted: None }
     }
 
     /// Opens, negotiates and starts the device; logs what was granted.
@@ -30,20 +25,14 @@ impl CameraSource {
         let mut device = self.opener.open()?;
         let modes = device.modes()?;
         let choice = choose(&modes, &self.want).ok_or_else(|| {
-            DeviceError::Unsupported(format!(
-                "{} offers no MJPEG, YUYV or NV12 mode",
-                self.opener.name()
-            ))
+            DeviceError::Unsupported(format!("{} offers no MJPEG, YUYV or NV12 mode", self.opener.name()))
         })?;
         let granted = device.start(&choice)?;
         let exact = granted.width == self.want.width
             && granted.height == self.want.height
             && (self.want.fps == 0 || (granted.fps - self.want.fps as f64).abs() < 0.5);
-        let fps = if granted.fps > 0.0 {
-            format!("{:.1} fps", granted.fps)
-        } else {
-            "driver's rate".to_string()
-        };
+        let fps =
+            if granted.fps > 0.0 { format!("{:.1} fps", granted.fps) } else { "driver's rate".to_string() };
         let message = format!(
             "{} streaming {} {}x{} @ {fps}",
             self.opener.name(),
@@ -55,10 +44,7 @@ impl CameraSource {
             tracing::info!("{message}");
         } else {
             tracing::info!(
-                wanted = format_args!(
-                    "{}x{} @ {} fps",
-                    self.want.width, self.want.height, self.want.fps
-                ),
+                wanted = format_args!("{}x{} @ {} fps", self.want.width, self.want.height, self.want.fps),
                 "{message} (nearest the device offers)"
             );
         }
@@ -71,21 +57,14 @@ impl CameraSource {
 impl Source for CameraSource {
     fn describe(&self) -> String {
         match self.last_granted {
-            Some(g) => format!(
-                "camera {} {} {}x{}",
-                self.opener.name(),
-                g.fourcc,
-                g.width,
-                g.height
-            ),
+            Some(g) => format!("camera {} {} {}x{}", self.opener.name(), g.fourcc, g.width, g.height),
             None => format!("camera {}", self.opener.name()),
         }
     }
 
     fn next_frame(&mut self) -> Result<Captured, SourceError> {
         if self.open.is_none() {
-            self.start()
-                .map_err(|e| SourceError::Lost(format!("{}: {e}", self.opener.name())))?;
+            self.start().map_err(|e| SourceError::Lost(format!("{}: {e}", self.opener.name())))?;
         }
         let (device, granted) = self.open.as_mut().expect("opened above");
         let granted = *granted;
@@ -112,27 +91,12 @@ fn to_frame(buffer: &Buffer<'_>, g: &Granted) -> Captured {
     let range = g.range;
     let picture = match g.fourcc {
         Fourcc::Mjpeg => Picture::Jpeg(data),
-        Fourcc::Yuyv => Picture::Yuyv {
-            data,
-            width,
-            height,
-            stride,
-            range,
-        },
-        Fourcc::Nv12 => Picture::Nv12 {
-            data,
-            width,
-            height,
-            stride,
-            range,
-        },
+        Fourcc::Yuyv => Picture::Yuyv { data, width, height, stride, range },
+        Fourcc::Nv12 => Picture::Nv12 { data, width, height, stride, range },
         // `choose` never picks one; treat a driver that switched formats as a bad frame.
         Fourcc::Other(_) => Picture::Jpeg(Vec::new()),
     };
-    Captured {
-        picture,
-        capture_us,
-    }
+    Captured { picture, capture_us }
 }
 
 /// Converts a CLOCK_MONOTONIC timestamp to wall-clock time, given both clocks read now.
@@ -152,30 +116,17 @@ mod tests {
     };
 
     fn want() -> Want {
-        Want {
-            width: 4,
-            height: 2,
-            fps: 30,
-            format: FormatPreference::Auto,
-        }
+        Want { width: 4, height: 2, fps: 30, format: FormatPreference::Auto }
     }
 
     fn yuyv_modes() -> Vec<Mode> {
-        vec![Mode {
-            fourcc: Fourcc::Yuyv,
-            width: 4,
-            height: 2,
-            fps: vec![30.0],
-        }]
+        vec![Mode { fourcc: Fourcc::Yuyv, width: 4, height: 2, fps: vec![30.0] }]
     }
 
     #[test]
     fn the_monotonic_timestamp_becomes_wall_time_of_capture() {
         // Captured 8 ms before "now" on the monotonic clock.
-        assert_eq!(
-            monotonic_to_wall(1_000, 9_000, 1_700_000_000_000_000),
-            1_699_999_999_992_000
-        );
+        assert_eq!(monotonic_to_wall(1_000, 9_000, 1_700_000_000_000_000), 1_699_999_999_992_000);
         assert_eq!(monotonic_to_wall(10_000, 9_000, 500), 500);
     }
 
@@ -185,17 +136,8 @@ mod tests {
         let mut src = CameraSource::new(Box::new(FakeOpener::new(vec![Ok(cam)])), want());
         let f = src.next_frame().unwrap();
         match f.picture {
-            Picture::Yuyv {
-                data,
-                width,
-                height,
-                stride,
-                range,
-            } => {
-                assert_eq!(
-                    (data.len(), width, height, stride, range),
-                    (16, 4, 2, 8, Range::Limited)
-                );
+            Picture::Yuyv { data, width, height, stride, range } => {
+                assert_eq!((data.len(), width, height, stride, range), (16, 4, 2, 8, Range::Limited));
             }
             other => panic!("got {}", other.kind()),
         }
@@ -210,29 +152,18 @@ mod tests {
         let opener = FakeOpener::new(vec![Ok(first), Err("no such device".into()), Ok(second)]);
         let mut src = CameraSource::new(Box::new(opener), want());
         assert!(src.next_frame().is_ok());
-        assert!(
-            matches!(src.next_frame(), Err(SourceError::Lost(e)) if e.contains("No such device"))
-        );
-        assert!(
-            matches!(src.next_frame(), Err(SourceError::Lost(e)) if e.contains("no such device"))
-        );
+        assert!(matches!(src.next_frame(), Err(SourceError::Lost(e)) if e.contains("No such device")));
+        assert!(matches!(src.next_frame(), Err(SourceError::Lost(e)) if e.contains("no such device")));
         let f = src.next_frame().unwrap();
         assert!(matches!(f.picture, Picture::Yuyv { ref data, .. } if data[0] == 1));
     }
 
     #[test]
     fn a_device_without_usable_formats_says_so() {
-        let modes = vec![Mode {
-            fourcc: Fourcc::Other(*b"H264"),
-            width: 4,
-            height: 2,
-            fps: vec![],
-        }];
+        let modes = vec![Mode { fourcc: Fourcc::Other(*b"H264"), width: 4, height: 2, fps: vec![] }];
         let cam = FakeCamera::new(modes, vec![]);
         let mut src = CameraSource::new(Box::new(FakeOpener::new(vec![Ok(cam)])), want());
-        let Err(SourceError::Lost(e)) = src.next_frame() else {
-            panic!("must fail")
-        };
+        let Err(SourceError::Lost(e)) = src.next_frame() else { panic!("must fail") };
         assert!(e.contains("offers no MJPEG, YUYV or NV12"), "{e}");
     }
 }

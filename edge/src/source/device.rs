@@ -166,10 +166,7 @@ pub fn choose(modes: &[Mode], want: &Want) -> Option<Choice> {
     let size_cost = |m: &Mode| {
         let px = m.width as f64 * m.height as f64;
         let aspect = m.width as f64 / m.height.max(1) as f64;
-        (
-            (px - wanted_px).abs() / wanted_px,
-            (aspect - wanted_aspect).abs(),
-        )
+        ((px - wanted_px).abs() / wanted_px, (aspect - wanted_aspect).abs())
     };
     // A mode that cannot reach the wanted rate loses to one that can, at the same size.
     let rate_short = |m: &Mode| {
@@ -193,12 +190,7 @@ pub fn choose(modes: &[Mode], want: &Want) -> Option<Choice> {
             .min_by(|a, b| (a - f as f64).abs().total_cmp(&(b - f as f64).abs()))
             .unwrap_or(0.0),
     };
-    Some(Choice {
-        fourcc: best.fourcc,
-        width: best.width,
-        height: best.height,
-        fps,
-    })
+    Some(Choice { fourcc: best.fourcc, width: best.width, height: best.height, fps })
 }
 
 /// Lists modes for people: one line per format and size with its rates.
@@ -210,21 +202,12 @@ pub fn describe_modes(modes: &[Mode]) -> String {
         } else {
             m.fps
                 .iter()
-                .map(|f| {
-                    format!("{f:.4}")
-                        .trim_end_matches('0')
-                        .trim_end_matches('.')
-                        .to_string()
-                })
+                .map(|f| format!("{f:.4}").trim_end_matches('0').trim_end_matches('.').to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
                 + " fps"
         };
-        let note = if m.fourcc.usable() {
-            ""
-        } else {
-            "  (not supported here)"
-        };
+        let note = if m.fourcc.usable() { "" } else { "  (not supported here)" };
         out += &format!("    {} {}x{}: {rates}{note}\n", m.fourcc, m.width, m.height);
     }
     out
@@ -235,12 +218,7 @@ mod tests {
     use super::*;
 
     fn mode(f: Fourcc, w: u32, h: u32, fps: &[f64]) -> Mode {
-        Mode {
-            fourcc: f,
-            width: w,
-            height: h,
-            fps: fps.to_vec(),
-        }
+        Mode { fourcc: f, width: w, height: h, fps: fps.to_vec() }
     }
 
     /// A typical UVC webcam: MJPEG up to 1080p30, YUYV fast only when small.
@@ -257,40 +235,19 @@ mod tests {
     }
 
     fn want(w: u32, h: u32, fps: u32, format: FormatPreference) -> Want {
-        Want {
-            width: w,
-            height: h,
-            fps,
-            format,
-        }
+        Want { width: w, height: h, fps, format }
     }
 
     #[test]
     fn an_exact_match_is_taken_with_mjpeg_preferred() {
         let c = choose(&webcam(), &want(1280, 720, 30, FormatPreference::Auto)).unwrap();
-        assert_eq!(
-            c,
-            Choice {
-                fourcc: Fourcc::Mjpeg,
-                width: 1280,
-                height: 720,
-                fps: 30.0
-            }
-        );
+        assert_eq!(c, Choice { fourcc: Fourcc::Mjpeg, width: 1280, height: 720, fps: 30.0 });
     }
 
     #[test]
     fn a_format_preference_is_honoured_and_the_nearest_rate_granted() {
         let c = choose(&webcam(), &want(1280, 720, 30, FormatPreference::Yuyv)).unwrap();
-        assert_eq!(
-            c,
-            Choice {
-                fourcc: Fourcc::Yuyv,
-                width: 1280,
-                height: 720,
-                fps: 10.0
-            }
-        );
+        assert_eq!(c, Choice { fourcc: Fourcc::Yuyv, width: 1280, height: 720, fps: 10.0 });
     }
 
     #[test]
@@ -303,10 +260,7 @@ mod tests {
 
     #[test]
     fn a_mode_that_reaches_the_rate_beats_one_that_does_not() {
-        let modes = vec![
-            mode(Fourcc::Yuyv, 640, 480, &[30.0]),
-            mode(Fourcc::Mjpeg, 640, 480, &[15.0]),
-        ];
+        let modes = vec![mode(Fourcc::Yuyv, 640, 480, &[30.0]), mode(Fourcc::Mjpeg, 640, 480, &[15.0])];
         let c = choose(&modes, &want(640, 480, 30, FormatPreference::Auto)).unwrap();
         assert_eq!(c.fourcc, Fourcc::Yuyv);
     }
@@ -320,14 +274,8 @@ mod tests {
     #[test]
     fn nothing_usable_is_none() {
         let modes = vec![mode(Fourcc::Other(*b"H264"), 640, 480, &[30.0])];
-        assert_eq!(
-            choose(&modes, &want(640, 480, 30, FormatPreference::Auto)),
-            None
-        );
-        assert_eq!(
-            choose(&webcam(), &want(640, 480, 30, FormatPreference::Nv12)),
-            None
-        );
+        assert_eq!(choose(&modes, &want(640, 480, 30, FormatPreference::Auto)), None);
+        assert_eq!(choose(&webcam(), &want(640, 480, 30, FormatPreference::Nv12)), None);
     }
 
     #[test]

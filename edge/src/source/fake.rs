@@ -32,12 +32,7 @@ pub struct FakeCamera {
 
 impl FakeCamera {
     pub fn new(modes: Vec<Mode>, script: Vec<Step>) -> Self {
-        FakeCamera {
-            modes,
-            script: script.into(),
-            current: Vec::new(),
-            started: None,
-        }
+        FakeCamera { modes, script: script.into(), current: Vec::new(), started: None }
     }
 }
 
@@ -85,10 +80,7 @@ impl Device for FakeCamera {
                 Some(Step::Gone) | None => return Err(std::io::Error::from_raw_os_error(19).into()),
             }
         }
-        Ok(Buffer {
-            data: &self.current,
-            monotonic_us: Some(clock::monotonic_us()),
-        })
+        Ok(Buffer { data: &self.current, monotonic_us: Some(clock::monotonic_us()) })
     }
 }
 
@@ -99,9 +91,7 @@ pub struct FakeOpener {
 
 impl FakeOpener {
     pub fn new(devices: Vec<Result<FakeCamera, String>>) -> Self {
-        FakeOpener {
-            devices: devices.into(),
-        }
+        FakeOpener { devices: devices.into() }
     }
 }
 

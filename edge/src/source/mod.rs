@@ -29,21 +29,9 @@ pub enum Picture {
     /// Planar 4:2:0, ready for the encoder.
     Planar(Yuv420),
     /// Packed 4:2:2 (Y0 U Y1 V) from a camera.
-    Yuyv {
-        data: Vec<u8>,
-        width: usize,
-        height: usize,
-        stride: usize,
-        range: Range,
-    },
+    Yuyv { data: Vec<u8>, width: usize, height: usize, stride: usize, range: Range },
     /// 4:2:0 with interleaved chroma from a camera.
-    Nv12 {
-        data: Vec<u8>,
-        width: usize,
-        height: usize,
-        stride: usize,
-        range: Range,
-    },
+    Nv12 { data: Vec<u8>, width: usize, height: usize, stride: usize, range: Range },
     /// A finished JPEG (camera MJPEG or replay), published as it is after a check.
     Jpeg(Vec<u8>),
 }

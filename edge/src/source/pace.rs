@@ -51,10 +51,7 @@ mod tests {
         let mut p = Pacer::new(10);
         let t0 = Instant::now();
         assert_eq!(p.delay(t0), Duration::ZERO);
-        assert_eq!(
-            p.delay(t0 + Duration::from_millis(30)),
-            Duration::from_millis(70)
-        );
+        assert_eq!(p.delay(t0 + Duration::from_millis(30)), Duration::from_millis(70));
     }
 
     #[test]
@@ -64,10 +61,7 @@ mod tests {
         p.delay(t0);
         // Woke up 5 ms late for frame 1: frame 2 is still due at 200 ms.
         p.delay(t0 + Duration::from_millis(105));
-        assert_eq!(
-            p.delay(t0 + Duration::from_millis(110)),
-            Duration::from_millis(90)
-        );
+        assert_eq!(p.delay(t0 + Duration::from_millis(110)), Duration::from_millis(90));
     }
 
     #[test]

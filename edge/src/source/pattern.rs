@@ -21,14 +21,7 @@ pub struct Pattern {
 
 impl Pattern {
     pub fn new(width: usize, height: usize, fps: u32) -> Self {
-        Pattern {
-            width,
-            height,
-            fps,
-            base: texture(width, height),
-            n: 0,
-            pacer: Pacer::new(fps),
-        }
+        Pattern { width, height, fps, base: texture(width, height), n: 0, pacer: Pacer::new(fps) }
     }
 
     /// Draws frame `n` with `capture_us` printed on it.
@@ -37,14 +30,7 @@ impl Pattern {
         let mut frame = Yuv420::new(w, h);
         // Scroll by an even number of pixels so luma and chroma stay aligned.
         let shift = ((n as usize * 4) % w.max(2)) & !1;
-        scroll_rows(
-            &self.base.y,
-            &mut frame.y,
-            self.base.y_stride(),
-            w,
-            shift,
-            self.base.padded_rows(),
-        );
+        scroll_rows(&self.base.y, &mut frame.y, self.base.y_stride(), w, shift, self.base.padded_rows());
         let (cw, crows) = (w.div_ceil(2), self.base.padded_rows() / 2);
         let cs = self.base.c_stride();
         scroll_rows(&self.base.cb, &mut frame.cb, cs, cw, shift / 2, crows);
@@ -57,30 +43,16 @@ impl Pattern {
 
         let secs = capture_us / 1_000_000;
         let ms = (capture_us / 1000) % 1000;
-        let text = format!(
-            "#{n} {:02}:{:02}:{:02}.{ms:03}",
-            (secs / 3600) % 24,
-            (secs / 60) % 60,
-            secs % 60
-        );
+        let text = format!("#{n} {:02}:{:02}:{:02}.{ms:03}", (secs / 3600) % 24, (secs / 60) % 60, secs % 60);
         // Bottom-left: viewers put their own overlay at the top.
-        draw_text(
-            &mut frame,
-            &text,
-            2 * scale,
-            h.saturating_sub(10 * scale),
-            scale,
-        );
+        draw_text(&mut frame, &text, 2 * scale, h.saturating_sub(10 * scale), scale);
         frame
     }
 }
 
 impl Source for Pattern {
     fn describe(&self) -> String {
-        format!(
-            "test pattern {}x{} @ {} fps",
-            self.width, self.height, self.fps
-        )
+        format!("test pattern {}x{} @ {} fps", self.width, self.height, self.fps)
     }
 
     fn next_frame(&mut self) -> Result<Captured, SourceError> {
@@ -89,10 +61,7 @@ impl Source for Pattern {
         let n = self.n;
         self.n += 1;
         let picture = Picture::Planar(self.draw(n, capture_us));
-        Ok(Captured {
-            picture,
-            capture_us,
-        })
+        Ok(Captured { picture, capture_us })
     }
 }
 
@@ -125,10 +94,7 @@ fn texture(w: usize, h: usize) -> Yuv420 {
     let cs = img.c_stride();
     for row in 0..img.padded_rows() / 2 {
         for col in 0..w.div_ceil(2) {
-            let (fx, fy) = (
-                tri(col, w.div_ceil(2)) * 255 / w.div_ceil(2).max(1),
-                row * 2 * 255 / h.max(1),
-            );
+            let (fx, fy) = (tri(col, w.div_ceil(2)) * 255 / w.div_ceil(2).max(1), row * 2 * 255 / h.max(1));
             img.cb[row * cs + col] = (64 + fx / 2) as u8;
             img.cr[row * cs + col] = (64 + (fy.min(255)) / 2) as u8;
         }
@@ -140,10 +106,7 @@ fn texture(w: usize, h: usize) -> Yuv420 {
 fn scroll_rows(src: &[u8], dst: &mut [u8], stride: usize, width: usize, shift: usize, rows: usize) {
     let shift = shift.min(width);
     for r in 0..rows {
-        let (s, d) = (
-            &src[r * stride..r * stride + width],
-            &mut dst[r * stride..r * stride + width],
-        );
+        let (s, d) = (&src[r * stride..r * stride + width], &mut dst[r * stride..r * stride + width]);
         d[..width - shift].copy_from_slice(&s[shift..]);
         d[width - shift..].copy_from_slice(&s[..shift]);
     }
@@ -190,14 +153,7 @@ fn glyph(c: char) -> [u8; 7] {
 fn draw_text(img: &mut Yuv420, text: &str, x0: usize, y0: usize, scale: usize) {
     let advance = 6 * scale;
     let band_w = text.chars().count() * advance + 2 * scale;
-    fill_rect(
-        img,
-        x0.saturating_sub(scale),
-        y0.saturating_sub(scale),
-        band_w,
-        9 * scale,
-        16,
-    );
+    fill_rect(img, x0.saturating_sub(scale), y0.saturating_sub(scale), band_w, 9 * scale, 16);
     let (iw, ih, ys) = (img.width(), img.height(), img.y_stride());
     for (i, c) in text.chars().enumerate() {
         for (gy, bits) in glyph(c).iter().enumerate() {

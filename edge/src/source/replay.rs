@@ -16,10 +16,7 @@ use crate::clock;
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{0} holds no JPEG files (*.jpg, *.jpeg)")]
     EmptyDirectory(PathBuf),
     #[error("{0} holds no JPEG frames")]
@@ -30,10 +27,7 @@ enum Frames {
     /// Files are read when played, so a large directory costs no memory.
     Files(Vec<PathBuf>),
     /// The whole MJPEG file and where each frame lies in it.
-    Stream {
-        data: Vec<u8>,
-        frames: Vec<Range<usize>>,
-    },
+    Stream { data: Vec<u8>, frames: Vec<Range<usize>> },
 }
 
 pub struct Replay {
@@ -47,20 +41,13 @@ pub struct Replay {
 impl Replay {
     /// Opens a directory of JPEGs or an MJPEG file; `fps == 0` means 30.
     pub fn open(path: &Path, fps: u32) -> Result<Self, ReplayError> {
-        let read_err = |source| ReplayError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
+        let read_err = |source| ReplayError::Read { path: path.to_path_buf(), source };
         let frames = if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(read_err)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    let ext = p
-                        .extension()
-                        .and_then(|e| e.to_str())
-                        .unwrap_or_default()
-                        .to_ascii_lowercase();
+                    let ext = p.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
                     p.is_file() && (ext == "jpg" || ext == "jpeg")
                 })
                 .collect();
@@ -78,13 +65,7 @@ impl Replay {
             Frames::Stream { data, frames }
         };
         let fps = if fps == 0 { 30 } else { fps };
-        Ok(Replay {
-            path: path.to_path_buf(),
-            frames,
-            next: 0,
-            fps,
-            pacer: Pacer::new(fps),
-        })
+        Ok(Replay { path: path.to_path_buf(), frames, next: 0, fps, pacer: Pacer::new(fps) })
     }
 
     /// How many frames one loop has.
@@ -102,12 +83,7 @@ impl Replay {
 
 impl Source for Replay {
     fn describe(&self) -> String {
-        format!(
-            "replay of {} ({} frames) @ {} fps",
-            self.path.display(),
-            self.len(),
-            self.fps
-        )
+        format!("replay of {} ({} frames) @ {} fps", self.path.display(), self.len(), self.fps)
     }
 
     fn next_frame(&mut self) -> Result<Captured, SourceError> {
@@ -115,15 +91,11 @@ impl Source for Replay {
         let i = self.next;
         self.next = (self.next + 1) % self.len();
         let jpeg = match &self.frames {
-            Frames::Files(files) => std::fs::read(&files[i]).map_err(|e| {
-                SourceError::Lost(format!("cannot read {}: {e}", files[i].display()))
-            })?,
+            Frames::Files(files) => std::fs::read(&files[i])
+                .map_err(|e| SourceError::Lost(format!("cannot read {}: {e}", files[i].display())))?,
             Frames::Stream { data, frames } => data[frames[i].clone()].to_vec(),
         };
-        Ok(Captured {
-            picture: Picture::Jpeg(jpeg),
-            capture_us: clock::now_us(),
-        })
+        Ok(Captured { picture: Picture::Jpeg(jpeg), capture_us: clock::now_us() })
     }
 }
 
@@ -146,10 +118,7 @@ pub fn split_mjpeg(data: &[u8]) -> Vec<Range<usize>> {
 }
 
 fn find(data: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
-    data.get(from..)?
-        .windows(pat.len())
-        .position(|w| w == pat)
-        .map(|i| from + i)
+    data.get(from..)?.windows(pat.len()).position(|w| w == pat).map(|i| from + i)
 }
 
 /// End (exclusive) of the JPEG starting at `start`, if it is complete.
@@ -245,10 +214,7 @@ mod tests {
         let mut stream = a.clone();
         stream.extend_from_slice(&b[..b.len() / 2]);
         stream.extend_from_slice(&c);
-        let frames: Vec<&[u8]> = split_mjpeg(&stream)
-            .into_iter()
-            .map(|r| &stream[r])
-            .collect();
+        let frames: Vec<&[u8]> = split_mjpeg(&stream).into_iter().map(|r| &stream[r]).collect();
         assert_eq!(frames, vec![&a[..], &c[..]]);
     }
 

@@ -59,20 +59,14 @@ impl V4l2Device {
     fn open(path: &Path) -> Result<Self, DeviceError> {
         let device = v4l::Device::with_path(path)?;
         let caps = device.query_caps()?;
-        if !caps
-            .capabilities
-            .contains(v4l::capability::Flags::VIDEO_CAPTURE)
-        {
+        if !caps.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE) {
             return Err(DeviceError::Unsupported(format!(
                 "{} ({}) cannot capture video",
                 path.display(),
                 caps.card
             )));
         }
-        Ok(V4l2Device {
-            stream: None,
-            device,
-        })
+        Ok(V4l2Device { stream: None, device })
     }
 
     /// The card name the driver reports.
@@ -97,19 +91,11 @@ fn sizes(size: FrameSizeEnum) -> Vec<(u32, u32)> {
     match size {
         FrameSizeEnum::Discrete(d) => vec![(d.width, d.height)],
         FrameSizeEnum::Stepwise(s) => {
-            let common = [
-                (320, 240),
-                (640, 480),
-                (800, 600),
-                (1280, 720),
-                (1920, 1080),
-                (2560, 1440),
-                (3840, 2160),
-            ];
+            let common =
+                [(320, 240), (640, 480), (800, 600), (1280, 720), (1920, 1080), (2560, 1440), (3840, 2160)];
             let mut out = vec![(s.min_width, s.min_height)];
             out.extend(common.iter().copied().filter(|&(w, h)| {
-                (s.min_width..=s.max_width).contains(&w)
-                    && (s.min_height..=s.max_height).contains(&h)
+                (s.min_width..=s.max_width).contains(&w) && (s.min_height..=s.max_height).contains(&h)
             }));
             out.push((s.max_width, s.max_height));
             out.dedup();
@@ -154,12 +140,7 @@ impl Device for V4l2Device {
                         .collect();
                     fps.sort_by(|a, b| b.total_cmp(a));
                     fps.dedup();
-                    modes.push(Mode {
-                        fourcc,
-                        width,
-                        height,
-                        fps,
-                    });
+                    modes.push(Mode { fourcc, width, height, fps });
                 }
             }
         }
@@ -175,9 +156,7 @@ impl Device for V4l2Device {
         let got = self.device.set_format(&format)?;
         let mut fps = 0.0;
         if choice.fps > 0.0 {
-            let params = self
-                .device
-                .set_params(&Parameters::with_fps(choice.fps.round() as u32))?;
+            let params = self.device.set_params(&Parameters::with_fps(choice.fps.round() as u32))?;
             fps = fps_of(params.interval.numerator, params.interval.denominator);
         }
         let mut stream = MmapStream::with_buffers(&self.device, Type::VideoCapture, BUFFERS)?;
@@ -199,10 +178,7 @@ impl Device for V4l2Device {
     }
 
     fn dequeue(&mut self) -> Result<Buffer<'_>, DeviceError> {
-        let stream = self
-            .stream
-            .as_mut()
-            .ok_or_else(|| DeviceError::Unsupported("not streaming".into()))?;
+        let stream = self.stream.as_mut().ok_or_else(|| DeviceError::Unsupported("not streaming".into()))?;
         let (data, meta) = match stream.next() {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -214,10 +190,7 @@ impl Device for V4l2Device {
         let used = (meta.bytesused as usize).min(data.len());
         let (sec, usec) = (meta.timestamp.sec, meta.timestamp.usec);
         let monotonic_us = (sec > 0 || usec > 0).then(|| sec as u64 * 1_000_000 + usec as u64);
-        Ok(Buffer {
-            data: &data[..used],
-            monotonic_us,
-        })
+        Ok(Buffer { data: &data[..used], monotonic_us })
     }
 }
 
@@ -230,10 +203,8 @@ pub struct Listed {
 
 /// Every `/dev/video*` node that can capture, with its modes.
 pub fn list() -> Vec<Listed> {
-    let mut nodes: Vec<PathBuf> = v4l::context::enum_devices()
-        .into_iter()
-        .map(|n| n.path().to_path_buf())
-        .collect();
+    let mut nodes: Vec<PathBuf> =
+        v4l::context::enum_devices().into_iter().map(|n| n.path().to_path_buf()).collect();
     nodes.sort();
     nodes
         .into_iter()
