@@ -132,3 +132,36 @@ test('a replayed MJPEG file streams to the browser through the passthrough path'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('latency stays right when the edge clock is 5 s off: the offset is measured and corrected', async () => {
+  const measure = async (skewMs) => {
+    const edge = await startEdge(['--size', '320x240', '--fps', '30', '--clock-skew-ms', String(skewMs)]);
+    try {
+      const { page, problems } = await openViewer(browser, edge.viewer);
+      await waitForStats(page, (s) => s.connected && s.frames >= 10);
+      await page.waitForFunction(() => document.querySelector('#stats').dataset.clockSynced === 'true');
+      // Let the latency window fill with frames measured after the offset was known.
+      await sleep(3000);
+      const s = await readStats(page);
+      const clock = await page.$eval('#stats', (e) => ({
+        offset: Number(e.dataset.clockOffsetMs),
+        uncertainty: Number(e.dataset.clockUncertaintyMs),
+      }));
+      if (skewMs !== 0) await page.screenshot({ path: join(ARTIFACTS, `viewer-skew${skewMs > 0 ? '+' : ''}${skewMs}.png`) });
+      assert.deepEqual(problems, []);
+      return { ...s, ...clock };
+    } finally {
+      await edge.stop();
+    }
+  };
+  const base = await measure(0);
+  const ahead = await measure(5000);
+  const behind = await measure(-5000);
+  console.log('skew 0 / +5 s / -5 s:', JSON.stringify([base, ahead, behind].map((r) => ({
+    p50: r.p50, p95: r.p95, offset: r.offset, uncertainty: r.uncertainty }))));
+  for (const [r, skew] of [[ahead, 5000], [behind, -5000]]) {
+    assert.ok(Math.abs(r.offset - skew) <= Math.max(2, r.uncertainty), `offset ${r.offset} ms for a ${skew} ms skew`);
+    assert.ok(Math.abs(r.p50 - base.p50) <= 5, `corrected p50 ${r.p50} ms vs ${base.p50} ms unskewed`);
+  }
+  assert.ok(Math.abs(base.offset) <= 2, `same machine: offset ${base.offset} ms`);
+});

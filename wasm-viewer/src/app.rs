@@ -20,8 +20,9 @@ use web_sys::{
 };
 
 use crate::{
+    clock::{self, ClockSync},
     mqtt::{self, Packet},
-    stats::Stats,
+    stats::{FrameTimes, Stage, Stats},
     target::{self, EdgeInfo, Query, Target},
 };
 
@@ -29,6 +30,13 @@ use crate::{
 const KEEP_ALIVE_S: u16 = 30;
 /// Largest MQTT packet accepted from the broker (the edge's payload limit + headers).
 const MAX_PACKET: usize = 9 * 1024 * 1024;
+/// Clock-offset requests: quickly at first, then a refresh now and then.
+const CLOCK_FIRST_SAMPLES: usize = 8;
+const CLOCK_FAST_MS: f64 = 250.0;
+const CLOCK_REFRESH_MS: f64 = 5000.0;
+/// MQTT packet ids of our two subscriptions.
+const SUB_FRAMES: u16 = 1;
+const SUB_CLOCK: u16 = 2;
 /// Reconnect backoff bounds.
 const RETRY_FIRST_MS: f64 = 250.0;
 const RETRY_CAP_MS: f64 = 5000.0;
@@ -89,10 +97,34 @@ impl Drop for Socket {
 struct Pending {
     header: wire::FrameHeader,
     jpeg: Uint8Array,
+    /// When its last bytes arrived (viewer ms).
+    received_ms: f64,
+}
+
+/// The clock-offset topics of the camera being watched.
+#[derive(Clone)]
+struct ClockTopics {
+    request: String,
+    reply: String,
+}
+
+impl ClockTopics {
+    /// Derived from the frame topic `<prefix>/<camera>/frame`; none for other topics.
+    fn for_frames(frame_topic: &str, client_id: &str) -> Option<Self> {
+        let base = frame_topic.strip_suffix("/frame")?;
+        Some(ClockTopics {
+            request: format!("{base}/clock/req/{client_id}"),
+            reply: format!("{base}/clock/res/{client_id}"),
+        })
+    }
 }
 
 struct App {
     target: Option<Target>,
+    client_id: String,
+    clock_topics: Option<ClockTopics>,
+    clock: ClockSync,
+    last_clock_request_ms: f64,
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     stats_el: HtmlElement,
@@ -117,8 +149,13 @@ pub async fn run() -> Result<(), JsValue> {
         .get_context("2d")?
         .ok_or("canvas 2d context unavailable")?
         .dyn_into::<CanvasRenderingContext2d>()?;
+    let client_id = format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32);
     let app = Rc::new(RefCell::new(App {
         target: None,
+        client_id,
+        clock_topics: None,
+        clock: ClockSync::default(),
+        last_clock_request_ms: f64::NEG_INFINITY,
         canvas,
         ctx,
         stats_el: element("stats"),
@@ -140,7 +177,11 @@ pub async fn run() -> Result<(), JsValue> {
     let edge = fetch_edge_info().await;
     match target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?) {
         Ok(t) => {
-            app.borrow_mut().target = Some(t);
+            {
+                let mut a = app.borrow_mut();
+                a.clock_topics = ClockTopics::for_frames(&t.topic, &a.client_id);
+                a.target = Some(t);
+            }
             open(&app);
         }
         Err(e) => app.borrow_mut().link = Link::Stopped(e),
@@ -193,16 +234,18 @@ fn open(app: &Shared) {
         let weak = weak.clone();
         move || {
             let Some(app) = weak.upgrade() else { return };
-            let client_id = format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32);
-            send(&app.borrow(), &mqtt::connect(&client_id, KEEP_ALIVE_S, None));
+            let a = app.borrow();
+            send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, None));
         }
     });
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
         let weak = weak.clone();
         move |e: MessageEvent| {
+            // First thing: this is the "received" time of whatever the message completes.
+            let at = now_ms();
             let Some(app) = weak.upgrade() else { return };
             if let Ok(buf) = e.data().dyn_into::<js_sys::ArrayBuffer>() {
-                received(&app, &Uint8Array::new(&buf).to_vec());
+                received(&app, &Uint8Array::new(&buf).to_vec(), at);
             }
         }
     });
@@ -253,8 +296,8 @@ fn lost(app: &Shared, reason: String) {
         window().set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
 }
 
-/// Bytes from the socket: decode every whole MQTT packet in them.
-fn received(app: &Shared, bytes: &[u8]) {
+/// Bytes from the socket (arrived at `at`): decode every whole MQTT packet in them.
+fn received(app: &Shared, bytes: &[u8], at: f64) {
     let mut failure = None;
     {
         let mut guard = app.borrow_mut();
@@ -268,11 +311,20 @@ fn received(app: &Shared, bytes: &[u8]) {
             match a.decoder.next_packet() {
                 Ok(None) => break,
                 Ok(Some(Packet::ConnAck { code: 0, .. })) => {
-                    replies.push(mqtt::subscribe(1, &topic, 0));
+                    replies.push(mqtt::subscribe(SUB_FRAMES, &topic, 0));
+                    if let Some(c) = &a.clock_topics {
+                        replies.push(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
+                    }
                 }
                 Ok(Some(Packet::ConnAck { code, .. })) => {
                     failure = Some(format!("broker refused the connection: {}", mqtt::connack_reason(code)));
                     break;
+                }
+                Ok(Some(Packet::SubAck { packet_id: SUB_CLOCK, codes })) => {
+                    // Without clock replies latency assumes one clock (offset 0).
+                    if codes.first() == Some(&0x80) {
+                        a.clock_topics = None;
+                    }
                 }
                 Ok(Some(Packet::SubAck { codes, .. })) => {
                     if codes.first() == Some(&0x80) {
@@ -287,9 +339,17 @@ fn received(app: &Shared, bytes: &[u8]) {
                         replies.push(mqtt::puback(id));
                     }
                     if t == topic {
-                        match frame(payload) {
+                        match frame(payload, at) {
                             Some(f) => frames.push(f),
                             None => bad += 1,
+                        }
+                    } else if a.clock_topics.as_ref().is_some_and(|c| c.reply == t) {
+                        if let Some((t1, t2, t3)) = clock::parse_reply(payload) {
+                            let first = a.clock.is_empty();
+                            if a.clock.add(t1, t2, t3, at).is_some() && first {
+                                // Latencies so far assumed one clock; drop them.
+                                a.stats.clear_stages();
+                            }
                         }
                     }
                 }
@@ -325,12 +385,12 @@ fn received(app: &Shared, bytes: &[u8]) {
 }
 
 /// Checks a payload cheaply and copies the JPEG into JavaScript memory once.
-fn frame(payload: &[u8]) -> Option<Pending> {
+fn frame(payload: &[u8], received_ms: f64) -> Option<Pending> {
     let (header, jpeg) = wire::parse(payload).ok()?;
     if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
         return None;
     }
-    Some(Pending { header, jpeg: Uint8Array::from(jpeg) })
+    Some(Pending { header, jpeg: Uint8Array::from(jpeg), received_ms })
 }
 
 /// Starts decoding the pending frame unless a decode is already running.
@@ -360,7 +420,7 @@ fn decode_next(app: &Shared) {
             let mut a = app.borrow_mut();
             a.decoding = false;
             match result.and_then(|b| b.dyn_into::<ImageBitmap>()) {
-                Ok(bitmap) => draw(&mut a, &bitmap, &pending.header),
+                Ok(bitmap) => draw(&mut a, &bitmap, &pending),
                 Err(_) => {
                     a.stats.errors += 1;
                     warn_throttled(&mut a, "a frame's JPEG could not be decoded");
@@ -371,7 +431,8 @@ fn decode_next(app: &Shared) {
     });
 }
 
-fn draw(a: &mut App, bitmap: &ImageBitmap, header: &wire::FrameHeader) {
+fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
+    let decoded = now_ms();
     let (w, h) = (bitmap.width(), bitmap.height());
     if a.canvas.width() != w || a.canvas.height() != h {
         a.canvas.set_width(w);
@@ -381,9 +442,20 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, header: &wire::FrameHeader) {
     // Free the decoded pixels now rather than whenever the GC runs: at 30 fps of 720p
     // that is 100 MB a second.
     bitmap.close();
-    let now = now_ms();
-    let latency = now - header.capture_us as f64 / 1000.0;
-    a.stats.drawn(now, latency, w, h);
+    let drawn = now_ms();
+    // Edge times onto the viewer's clock.
+    let offset = a.clock.offset_ms();
+    let edge = |us: u64| us as f64 / 1000.0 - offset;
+    let hdr = &frame.header;
+    let times = FrameTimes {
+        captured: edge(hdr.capture_us),
+        encoded: edge(hdr.encoded_us),
+        published: (hdr.published_us != 0).then(|| edge(hdr.published_us)),
+        received: frame.received_ms,
+        decoded,
+        drawn,
+    };
+    a.stats.drawn(&times, w, h);
 }
 
 fn warn_throttled(a: &mut App, what: &str) {
@@ -402,6 +474,7 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
         let dead = {
             let mut a = app.borrow_mut();
             let dead = keep_alive(&mut a);
+            request_clock(&mut a);
             render(&mut a);
             dead
         };
@@ -413,6 +486,23 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
     // The timer runs for the life of the page.
     tick.forget();
     Ok(())
+}
+
+/// Asks the edge for its time: quickly until a few samples are in, then now and then
+/// to follow drift and catch a faster exchange.
+fn request_clock(a: &mut App) {
+    let Some(topics) = &a.clock_topics else { return };
+    if a.link != Link::Live {
+        return;
+    }
+    let now = now_ms();
+    let every = if a.clock.len() < CLOCK_FIRST_SAMPLES { CLOCK_FAST_MS } else { CLOCK_REFRESH_MS };
+    if now - a.last_clock_request_ms < every {
+        return;
+    }
+    a.last_clock_request_ms = now;
+    let packet = mqtt::publish(&topics.request, &clock::request(now_ms()));
+    send(a, &packet);
 }
 
 /// Sends PINGREQ at half the keep-alive; true when the last one went unanswered.
@@ -449,10 +539,21 @@ fn render(a: &mut App) {
     set("data-fps", &format!("{fps:.1}"));
     set("data-latency-p50-ms", &fmt(p50));
     set("data-latency-p95-ms", &fmt(p95));
+    set("data-latency-p99-ms", &fmt(a.stats.latency_percentile(99.0)));
     set("data-dropped", &a.stats.dropped.to_string());
     set("data-errors", &a.stats.errors.to_string());
     set("data-width", &a.stats.width.to_string());
     set("data-height", &a.stats.height.to_string());
+    let clock = a.clock.best();
+    set("data-clock-synced", if clock.is_some() { "true" } else { "false" });
+    set("data-clock-offset-ms", &fmt(clock.map(|c| c.offset_ms)));
+    set("data-clock-uncertainty-ms", &fmt(clock.map(|c| c.rtt_ms / 2.0)));
+    for stage in Stage::ALL {
+        for p in [50, 95, 99] {
+            let v = a.stats.percentile(stage, p as f64);
+            set(&format!("data-stage-{}-p{p}-ms", stage.name()), &fmt(v));
+        }
+    }
     let topic = a.target.as_ref().map(|t| t.topic.as_str()).unwrap_or_default();
     let state = match &a.link {
         Link::Connecting => "connecting…".to_string(),
@@ -465,9 +566,22 @@ fn render(a: &mut App) {
         (Some(p50), Some(p95)) => format!("{p50:.0} ms (p95 {p95:.0})"),
         _ => "–".to_string(),
     };
+    let clock_line = match clock {
+        Some(c) => format!("clock offset {:+.1} ms ± {:.1}", c.offset_ms, c.rtt_ms / 2.0),
+        None => "clock offset: not measured (same clock assumed)".to_string(),
+    };
+    let stages: Vec<String> = Stage::ALL[..5]
+        .iter()
+        .filter_map(|st| a.stats.percentile(*st, 50.0).map(|v| format!("{} {v:.1}", st.label())))
+        .collect();
     let text = format!(
-        "{state}\n{fps:.1} fps · latency {latency}\n{}×{} · {} frames · {} dropped · {} errors",
-        a.stats.width, a.stats.height, a.stats.frames, a.stats.dropped, a.stats.errors
+        "{state}\n{fps:.1} fps · latency {latency}\np50 ms: {}\n{clock_line}\n{}×{} · {} frames · {} dropped · {} errors",
+        if stages.is_empty() { "–".to_string() } else { stages.join(" · ") },
+        a.stats.width,
+        a.stats.height,
+        a.stats.frames,
+        a.stats.dropped,
+        a.stats.errors
     );
     if el.text_content().as_deref() != Some(text.as_str()) {
         el.set_text_content(Some(&text));

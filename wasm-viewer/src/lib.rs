@@ -5,7 +5,8 @@
 //! # Layout
 //! The dataflow: socket → `mqtt` → `wire` (shared crate) → decode → draw → `stats`.
 //! - [`mqtt`]: MQTT 3.1.1 client codec, I/O-free: packet builders and a reassembling decoder.
-//! - [`stats`]: frame rate over a short window and latency percentiles.
+//! - [`stats`]: frame rate over a short window; latency percentiles per stage.
+//! - [`clock`]: NTP-style estimate of the offset between this viewer's and the edge's clocks.
 //! - [`target`]: which broker URL and topic to use (query, `/edge.json`, defaults).
 //! - `app`: the only code that touches the browser: DOM, WebSocket, decode, canvas.
 //!
@@ -13,6 +14,7 @@
 //! The HTML and CSS live in `www/` at the repository root.
 
 mod app;
+pub mod clock;
 pub mod mqtt;
 pub mod stats;
 pub mod target;

@@ -1,19 +1,106 @@
-//! Frame rate and latency statistics. Pure arithmetic over timestamps the caller passes
-//! in (milliseconds), so it is tested natively and the numbers on screen can be trusted.
+//! Frame rate, end-to-end latency and where the time goes. Pure arithmetic over times
+//! the caller passes in (milliseconds on the viewer's clock), so it is tested natively
+//! and the numbers on screen can be trusted.
 
 use std::collections::VecDeque;
 
 /// Window the frame rate is measured over. Short enough to react within two seconds,
 /// long enough that 30 fps does not jitter by whole frames.
 const FPS_WINDOW_MS: f64 = 2000.0;
-/// How many recent latencies the percentiles are taken over.
-const LATENCY_SAMPLES: usize = 120;
+/// How many recent frames the percentiles are taken over.
+const SAMPLES: usize = 120;
+
+/// The stages a frame goes through, in order. The first two are measured on the edge's
+/// clock alone; the third crosses clocks and is corrected by the estimated offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    CaptureEncoded,
+    EncodedPublished,
+    PublishedReceived,
+    ReceivedDecoded,
+    DecodedDrawn,
+    /// Capture to drawn: the end-to-end latency.
+    Total,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::CaptureEncoded,
+        Stage::EncodedPublished,
+        Stage::PublishedReceived,
+        Stage::ReceivedDecoded,
+        Stage::DecodedDrawn,
+        Stage::Total,
+    ];
+
+    /// The name used in `#stats` attributes (`data-stage-<name>-p50-ms`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::CaptureEncoded => "capture-encoded",
+            Stage::EncodedPublished => "encoded-published",
+            Stage::PublishedReceived => "published-received",
+            Stage::ReceivedDecoded => "received-decoded",
+            Stage::DecodedDrawn => "decoded-drawn",
+            Stage::Total => "total",
+        }
+    }
+
+    /// A short label for the overlay.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::CaptureEncoded => "encode",
+            Stage::EncodedPublished => "publish",
+            Stage::PublishedReceived => "network",
+            Stage::ReceivedDecoded => "decode",
+            Stage::DecodedDrawn => "draw",
+            Stage::Total => "total",
+        }
+    }
+}
+
+/// When one frame passed each point. Edge times are already on the viewer's clock
+/// (offset applied); `published` is `None` from edges that do not stamp it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameTimes {
+    pub captured: f64,
+    pub encoded: f64,
+    pub published: Option<f64>,
+    pub received: f64,
+    pub decoded: f64,
+    pub drawn: f64,
+}
+
+impl FrameTimes {
+    fn stage(&self, stage: Stage) -> Option<f64> {
+        Some(match stage {
+            Stage::CaptureEncoded => self.encoded - self.captured,
+            Stage::EncodedPublished => self.published? - self.encoded,
+            Stage::PublishedReceived => self.received - self.published?,
+            Stage::ReceivedDecoded => self.decoded - self.received,
+            Stage::DecodedDrawn => self.drawn - self.decoded,
+            Stage::Total => self.drawn - self.captured,
+        })
+    }
+}
+
+/// Recent values of one quantity.
+#[derive(Debug, Default)]
+struct Window(VecDeque<f64>);
+
+impl Window {
+    fn push(&mut self, v: f64) {
+        if self.0.len() == SAMPLES {
+            self.0.pop_front();
+        }
+        self.0.push_back(v);
+    }
+}
 
 /// Everything the overlay and `#stats` show.
 #[derive(Debug, Default)]
 pub struct Stats {
     draws: VecDeque<f64>,
-    latencies: VecDeque<f64>,
+    stages: [Window; 6],
     /// Frames drawn since the page loaded.
     pub frames: u64,
     /// Frames received but replaced by a newer one before they could be decoded.
@@ -26,17 +113,18 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Records a frame drawn at `now_ms` that was captured `latency_ms` earlier.
-    pub fn drawn(&mut self, now_ms: f64, latency_ms: f64, width: u32, height: u32) {
+    /// Records a frame drawn at `t.drawn`.
+    pub fn drawn(&mut self, t: &FrameTimes, width: u32, height: u32) {
         self.frames += 1;
         self.width = width;
         self.height = height;
-        self.draws.push_back(now_ms);
-        self.expire(now_ms);
-        if self.latencies.len() == LATENCY_SAMPLES {
-            self.latencies.pop_front();
+        self.draws.push_back(t.drawn);
+        self.expire(t.drawn);
+        for (i, stage) in Stage::ALL.iter().enumerate() {
+            if let Some(v) = t.stage(*stage) {
+                self.stages[i].push(v);
+            }
         }
-        self.latencies.push_back(latency_ms);
     }
 
     fn expire(&mut self, now_ms: f64) {
@@ -45,16 +133,28 @@ impl Stats {
         }
     }
 
+    /// Forgets the stage samples, e.g. once the clock offset is first known: the ones
+    /// before were computed assuming no offset.
+    pub fn clear_stages(&mut self) {
+        self.stages.iter_mut().for_each(|w| w.0.clear());
+    }
+
     /// Frames per second over the last two seconds; 0 once frames stop.
     pub fn fps(&mut self, now_ms: f64) -> f64 {
         self.expire(now_ms);
         self.draws.len() as f64 * 1000.0 / FPS_WINDOW_MS
     }
 
-    /// The `p`-th percentile (0–100) of recent latencies, nearest-rank; `None` before
-    /// the first frame.
+    /// The `p`-th percentile (0–100) of a stage over recent frames, nearest-rank;
+    /// `None` before the first frame.
+    pub fn percentile(&self, stage: Stage, p: f64) -> Option<f64> {
+        let i = Stage::ALL.iter().position(|s| *s == stage).expect("every stage is listed");
+        percentile(self.stages[i].0.iter().copied(), p)
+    }
+
+    /// End-to-end latency percentile (capture → drawn).
     pub fn latency_percentile(&self, p: f64) -> Option<f64> {
-        percentile(self.latencies.iter().copied(), p)
+        self.percentile(Stage::Total, p)
     }
 }
 
@@ -73,13 +173,25 @@ pub fn percentile(values: impl Iterator<Item = f64>, p: f64) -> Option<f64> {
 mod tests {
     use super::*;
 
+    fn times(drawn: f64, total: f64) -> FrameTimes {
+        let captured = drawn - total;
+        FrameTimes {
+            captured,
+            encoded: captured + total * 0.2,
+            published: Some(captured + total * 0.3),
+            received: captured + total * 0.6,
+            decoded: captured + total * 0.9,
+            drawn,
+        }
+    }
+
     #[test]
     fn thirty_frames_a_second_read_thirty() {
         let mut s = Stats::default();
         let mut t = 0.0;
         for _ in 0..300 {
             t += 1000.0 / 30.0;
-            s.drawn(t, 10.0, 640, 480);
+            s.drawn(&times(t, 10.0), 640, 480);
         }
         assert!((s.fps(t) - 30.0).abs() <= 0.5, "{}", s.fps(t));
     }
@@ -88,7 +200,7 @@ mod tests {
     fn fps_reads_zero_when_frames_stop() {
         let mut s = Stats::default();
         for i in 0..60 {
-            s.drawn(i as f64 * 33.3, 5.0, 1, 1);
+            s.drawn(&times(i as f64 * 33.3, 5.0), 1, 1);
         }
         let last = 59.0 * 33.3;
         assert!(s.fps(last) > 25.0);
@@ -109,13 +221,40 @@ mod tests {
     #[test]
     fn latency_covers_only_recent_frames() {
         let mut s = Stats::default();
-        for i in 0..LATENCY_SAMPLES {
-            s.drawn(i as f64, 1000.0, 1, 1);
+        for i in 0..SAMPLES {
+            s.drawn(&times(i as f64, 1000.0), 1, 1);
         }
-        for i in 0..LATENCY_SAMPLES {
-            s.drawn(1000.0 + i as f64, 10.0, 1, 1);
+        for i in 0..SAMPLES {
+            s.drawn(&times(2000.0 + i as f64, 10.0), 1, 1);
         }
         assert_eq!(s.latency_percentile(95.0), Some(10.0));
-        assert_eq!(s.frames, 2 * LATENCY_SAMPLES as u64);
+        assert_eq!(s.frames, 2 * SAMPLES as u64);
+    }
+
+    #[test]
+    fn stages_add_up_to_the_total() {
+        let mut s = Stats::default();
+        s.drawn(&times(100.0, 20.0), 1, 1);
+        let parts: f64 = Stage::ALL[..5].iter().map(|st| s.percentile(*st, 50.0).unwrap()).sum();
+        assert!((parts - 20.0).abs() < 1e-9, "{parts}");
+        assert!((s.percentile(Stage::CaptureEncoded, 50.0).unwrap() - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn clearing_stages_keeps_the_counts() {
+        let mut s = Stats::default();
+        s.drawn(&times(100.0, 5000.0), 1, 1);
+        s.clear_stages();
+        assert_eq!(s.latency_percentile(50.0), None);
+        assert_eq!(s.frames, 1);
+    }
+
+    #[test]
+    fn frames_without_a_published_time_skip_those_two_stages() {
+        let mut s = Stats::default();
+        s.drawn(&FrameTimes { published: None, ..times(100.0, 20.0) }, 1, 1);
+        assert_eq!(s.percentile(Stage::EncodedPublished, 50.0), None);
+        assert_eq!(s.percentile(Stage::PublishedReceived, 50.0), None);
+        assert_eq!(s.latency_percentile(50.0), Some(20.0));
     }
 }
