@@ -152,16 +152,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| EdgeError::listen("HTTP", http_addr, "--http-port", e))?;
     let http_addr = listener.local_addr()?;
+    let meter = Arc::new(meter::Meter::default());
     let site = Arc::new(site::Site {
         root: config.site.clone(),
         edge_json: edge_json(&config, &frame_topic, embedded.as_ref()),
+        meter: Some(meter.clone()),
     });
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
     }
     let http = tokio::spawn(site::serve(listener, site));
 
-    let meter = Arc::new(meter::Meter::default());
     let frames = Arc::new(publish::FrameSlot::default());
     let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
     let described = source.describe();

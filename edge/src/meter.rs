@@ -46,6 +46,23 @@ impl Meter {
     }
 }
 
+impl Snapshot {
+    /// The counters as a JSON object (served at `/stats.json`).
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"at_us\":{}}}",
+            self.captured,
+            self.encoded,
+            self.bad_frames,
+            self.encode_us,
+            self.published,
+            self.published_bytes,
+            self.dropped,
+            crate::clock::now_us()
+        )
+    }
+}
+
 /// What happened between two snapshots, as rates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates {

@@ -1,5 +1,6 @@
 //! The viewer site over HTTP: static files plus `/edge.json`, which tells the page where
-//! the broker is so it connects without any query parameters.
+//! the broker is so it connects without any query parameters, and `/stats.json`, the
+//! edge's counters for monitoring and benchmarks.
 //!
 //! A deliberately small HTTP/1.1 server (GET and HEAD, keep-alive, no directory
 //! listings): it only ever serves a handful of files to a handful of browsers, and the
@@ -21,6 +22,8 @@ pub struct Site {
     pub root: PathBuf,
     /// Body of `/edge.json`.
     pub edge_json: String,
+    /// Source of `/stats.json`.
+    pub meter: Option<std::sync::Arc<crate::meter::Meter>>,
 }
 
 /// Largest request head accepted; browsers send well under 2 KB.
@@ -121,6 +124,9 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
     if path == "/edge.json" {
         return response(200, "application/json", site.edge_json.clone().into_bytes(), head_only);
     }
+    if let ("/stats.json", Some(meter)) = (path, &site.meter) {
+        return response(200, "application/json", meter.snapshot().to_json().into_bytes(), head_only);
+    }
     let Some(file) = resolve(&site.root, path) else {
         return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only);
     };
@@ -216,12 +222,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("edge-site-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("index.html"), "<p>hi").unwrap();
-        let site = Site { root: dir.clone(), edge_json: "{\"a\":1}".into() };
+        let meter = std::sync::Arc::new(crate::meter::Meter::default());
+        meter.published.store(7, std::sync::atomic::Ordering::Relaxed);
+        let site = Site { root: dir.clone(), edge_json: "{\"a\":1}".into(), meter: Some(meter) };
         let get = |path: &str| Head { method: "GET".into(), path: path.into(), close: false };
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("<p>hi"), "{r}");
         let r = String::from_utf8(respond(&site, &get("/edge.json")).await).unwrap();
         assert!(r.contains("application/json") && r.ends_with("{\"a\":1}"));
+        let r = String::from_utf8(respond(&site, &get("/stats.json")).await).unwrap();
+        assert!(r.contains("\"published\":7"), "{r}");
         let r = String::from_utf8(respond(&site, &get("/missing.js")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 404"));
         let post = Head { method: "POST".into(), path: "/".into(), close: false };

@@ -455,6 +455,12 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         decoded,
         drawn,
     };
+    if a.stats.frames == 0 {
+        // Time from navigation start to the first picture, for page-load measurements.
+        if let Some(p) = window().performance() {
+            let _ = a.stats_el.set_attribute("data-first-frame-ms", &format!("{:.1}", p.now()));
+        }
+    }
     a.stats.drawn(&times, w, h);
 }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the whole system on this machine, side by side with the seed pipeline, and writes
+# BENCHMARKS.md (the tables are printed too). Takes about 5 minutes after the builds.
+# Installs what it needs: everything ./test.sh needs, plus Debian's Mosquitto and the
+# seed's Python packages (in a virtualenv under ~/.cache/mqcam).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+source scripts/env.sh
+
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "bench: installing Debian's mosquitto" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
+fi
+# The package starts a system broker on 1883; the benchmark starts its own on free ports.
+export PATH="$PATH:/usr/sbin"
+
+VENV="${MQCAM_VENV:-$HOME/.cache/mqcam/venv}"
+if ! "$VENV/bin/python" -c 'import paho.mqtt, cv2, numpy' 2>/dev/null; then
+  echo "bench: installing the seed pipeline's Python packages into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet paho-mqtt opencv-python-headless numpy
+fi
+
+scripts/build.sh
+cargo build --release --locked -p wasm-viewer --example fanout
+BENCH_PYTHON="$VENV/bin/python" node tests/bench.mjs

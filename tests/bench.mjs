@@ -1,0 +1,287 @@
+// The whole system, measured on this machine, side by side with the seed pipeline.
+// Run by ../bench.sh (which installs and builds what it needs); writes ../BENCHMARKS.md
+// and prints the same tables.
+//
+// Rows:
+//   - ours, in headless Chromium: each size at 30 fps and unthrottled. Delivered fps,
+//     drops (edge / viewer), latency p50/p95/p99 per stage and in total (from #stats),
+//     edge CPU and RSS, browser main-thread time per frame (CDP Performance metrics).
+//   - fan-out at 1280x720@30: 1, 10, 50 viewers (one Chromium + native WebSocket
+//     subscribers using the viewer's codec: target/release/examples/fanout).
+//   - the seed: shared/peers/paho_baseline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
+//     same sizes, rates and JPEG quality.
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { ROOT, startEdge, startBrowser, readStats, waitForStats, sleep } from './util.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SIZES = ['640x480', '1280x720', '1920x1080'];
+const QUALITY = 75;
+const PYTHON = process.env.BENCH_PYTHON ?? 'python3';
+const SEED = process.env.SEED_PIPELINE ?? join(ROOT, '..', 'shared', 'peers', 'paho_baseline.py');
+const FANOUT = join(ROOT, 'target', 'release', 'examples', 'fanout');
+const STAGES = ['capture-encoded', 'encoded-published', 'published-received', 'received-decoded', 'decoded-drawn', 'total'];
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+function cpuTicks(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+async function edgeCounters(edge) {
+  const r = await fetch(new URL('stats.json', edge.viewer));
+  return r.json();
+}
+
+async function pageStages(page) {
+  return page.$eval('#stats', (el, stages) => {
+    const out = {};
+    for (const s of stages) {
+      out[s] = [50, 95, 99].map((p) => Number(el.dataset[`stage${s.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('')}P${p}Ms`]));
+    }
+    return out;
+  }, STAGES);
+}
+
+async function mainThreadSeconds(cdp) {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  return metrics.find((m) => m.name === 'TaskDuration')?.value ?? NaN;
+}
+
+/** One browser row: the edge at `size`/`fps`, one Chromium viewer, SECONDS of steady state. */
+async function browserRow(browser, size, fps, extraViewers = 0) {
+  const edge = await startEdge(['--size', size, '--fps', String(fps), '--quality', String(QUALITY)]);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    await page.goto(edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 10, 20000);
+    await page.waitForFunction(() => document.querySelector('#stats').dataset.clockSynced === 'true');
+    await sleep(2000);
+    let fanout = null;
+    if (extraViewers > 0) {
+      fanout = runFanout(edge.ws, edge.topic, extraViewers, SECONDS);
+      await sleep(500); // let them connect before the window starts
+    }
+    const [s0, e0, c0, m0, t0] = [await readStats(page), await edgeCounters(edge), cpuTicks(edge.pid), await mainThreadSeconds(cdp), Date.now()];
+    const rss = [];
+    for (let i = 0; i < SECONDS; i++) {
+      await sleep(1000);
+      rss.push(edge.rssMb());
+    }
+    const [s1, e1, c1, m1, t1] = [await readStats(page), await edgeCounters(edge), cpuTicks(edge.pid), await mainThreadSeconds(cdp), Date.now()];
+    const secs = (t1 - t0) / 1000;
+    const frames = s1.frames - s0.frames;
+    const row = {
+      size, fps: fps || 'max',
+      published_fps: (e1.published - e0.published) / secs,
+      drawn_fps: frames / secs,
+      edge_dropped: e1.dropped - e0.dropped,
+      viewer_dropped: s1.dropped - s0.dropped,
+      errors: s1.errors,
+      kb_per_frame: (e1.published_bytes - e0.published_bytes) / Math.max(1, e1.published - e0.published) / 1000,
+      stages: await pageStages(page),
+      edge_cpu: ((c1 - c0) / TICK / secs) * 100,
+      edge_rss: Math.max(...rss),
+      main_ms_per_frame: ((m1 - m0) * 1000) / Math.max(1, frames),
+    };
+    if (fanout) row.fanout = await fanout;
+    await page.close();
+    return row;
+  } finally {
+    await edge.stop();
+  }
+}
+
+function runFanout(ws, topic, viewers, seconds) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(FANOUT, [ws, topic, String(viewers), String(seconds + 0.5)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fanout failed: ${err}`))));
+  });
+}
+
+/** Page load → first frame, with the edge already streaming; median of 5 loads. */
+async function firstFrameMs(browser) {
+  const edge = await startEdge(['--size', '640x480', '--fps', '30']);
+  try {
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const page = await browser.newPage();
+      await page.goto(edge.viewer);
+      await waitForStats(page, (s) => s.frames >= 1);
+      times.push(Number(await page.$eval('#stats', (e) => e.dataset.firstFrameMs)));
+      await page.close();
+    }
+    times.sort((a, b) => a - b);
+    return times[2];
+  } finally {
+    await edge.stop();
+  }
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function runJson(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').pop();
+      code === 0 ? resolve(JSON.parse(line)) : reject(new Error(`${cmd} ${args.join(' ')}: ${err}`));
+    });
+  });
+}
+
+/** The seed pipeline on Mosquitto (TCP): one publisher and one subscriber. */
+async function seedRow(size, fps) {
+  const port = await freePort();
+  const broker = spawn('mosquitto', ['-p', String(port)], { stdio: 'ignore' });
+  try {
+    await sleep(500);
+    const common = ['--port', String(port), '--topic', 'bench/seed', '--seconds'];
+    const sub = runJson(PYTHON, [SEED, 'sub', ...common, String(SECONDS + 2)]);
+    await sleep(1000);
+    const pub = await runJson(PYTHON, [SEED, 'pub', ...common, String(SECONDS), '--size', size, '--fps', String(fps), '--quality', String(QUALITY)]);
+    const s = await sub;
+    return { size, fps: fps || 'max', pub, sub: s };
+  } finally {
+    broker.kill('SIGTERM');
+  }
+}
+
+function machine() {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const kernel = execFileSync('uname', ['-sr']).toString().trim();
+  let chromium = '';
+  try { chromium = execFileSync('/usr/bin/chromium', ['--version']).toString().trim(); } catch { /* not fatal */ }
+  return `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${kernel}, ${chromium}`;
+}
+
+const f1 = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(1));
+const lines = [];
+const say = (l = '') => { lines.push(l); console.log(l); };
+
+const browser = await startBrowser();
+const rows = [];
+for (const size of SIZES) {
+  for (const fps of [30, 0]) {
+    process.stderr.write(`ours ${size}@${fps || 'max'}…\n`);
+    rows.push(await browserRow(browser, size, fps));
+  }
+}
+const fan = [];
+for (const n of [1, 10, 50]) {
+  process.stderr.write(`fan-out ${n}…\n`);
+  fan.push({ viewers: n, row: await browserRow(browser, '1280x720', 30, n - 1) });
+}
+process.stderr.write('page load…\n');
+const firstFrame = await firstFrameMs(browser);
+await browser.close();
+
+const seed = [];
+for (const size of SIZES) {
+  for (const fps of [30, 0]) {
+    process.stderr.write(`seed ${size}@${fps || 'max'}…\n`);
+    seed.push(await seedRow(size, fps));
+  }
+}
+
+const dist = join(ROOT, 'dist');
+let siteGzip = 0;
+for (const f of readdirSync(dist)) if (/\.(wasm|js)$/.test(f)) siteGzip += gzipSync(readFileSync(join(dist, f)), { level: 9 }).length;
+
+say('# Benchmarks');
+say();
+say(`Generated by \`./bench.sh\` on ${new Date().toISOString().slice(0, 10)}: ${machine()}.`);
+say(`Everything on one machine over loopback; ${SECONDS} s of steady state per row; JPEG quality ${QUALITY}; test pattern source.`);
+say('Latency is capture → drawn in headless Chromium (software rendering), from the timestamps in each frame, offset-corrected.');
+say();
+say('## Ours: edge (embedded broker) → headless Chromium');
+say();
+say('| size @ fps | published fps | drawn fps | dropped edge / viewer | KB/frame | total p50 / p95 / p99 ms | edge CPU % | edge RSS MB | main thread ms/frame |');
+say('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const t = r.stages.total;
+  say(`| ${r.size} @ ${r.fps} | ${f1(r.published_fps)} | ${f1(r.drawn_fps)} | ${r.edge_dropped} / ${r.viewer_dropped} | ${f1(r.kb_per_frame)} | ${f1(t[0])} / ${f1(t[1])} / ${f1(t[2])} | ${f1(r.edge_cpu)} | ${f1(r.edge_rss)} | ${f1(r.main_ms_per_frame)} |`);
+}
+say();
+say('Per stage, p50 / p95 / p99 ms:');
+say();
+say(`| size @ fps | ${STAGES.slice(0, 5).join(' | ')} |`);
+say(`|---|${STAGES.slice(0, 5).map(() => '---').join('|')}|`);
+for (const r of rows) {
+  say(`| ${r.size} @ ${r.fps} | ${STAGES.slice(0, 5).map((s) => r.stages[s].map(f1).join(' / ')).join(' | ')} |`);
+}
+say();
+say('## Fan-out: 1280x720 @ 30, one Chromium viewer + native WebSocket viewers');
+say();
+say('| viewers | Chromium drawn fps | Chromium p95 ms | native viewers: min fps | native p95 ms (all frames) | worst native viewer p95 ms | failures | edge CPU % | edge RSS MB |');
+say('|---|---|---|---|---|---|---|---|---|');
+for (const { viewers, row } of fan) {
+  const n = row.fanout;
+  say(`| ${viewers} | ${f1(row.drawn_fps)} | ${f1(row.stages.total[1])} | ${n ? f1(n.fps_min) : '–'} | ${n ? f1(n.latency_ms_p95) : '–'} | ${n ? f1(n.worst_viewer_p95_ms) : '–'} | ${n ? n.failures : 0} | ${f1(row.edge_cpu)} | ${f1(row.edge_rss)} |`);
+}
+say();
+say('## The seed pipeline (paho-mqtt + OpenCV, Mosquitto over TCP) and ratios');
+say();
+say('Seed latency is capture → decoded (it draws nothing); ours is capture → drawn in a browser. Ratios are ours / seed (lower latency and higher fps are better).');
+say();
+say('| size @ fps | seed published fps | seed received fps | seed p50 / p95 / p99 ms | ours p50 / p95 ms | p50 ratio | p95 ratio | fps ratio |');
+say('|---|---|---|---|---|---|---|---|');
+const ratio = (a, b) => (b > 0 ? (a / b).toFixed(2) : '–');
+for (const s of seed) {
+  const ours = rows.find((r) => r.size === s.size && r.fps === s.fps);
+  say(`| ${s.size} @ ${s.fps} | ${f1(s.pub.fps)} | ${f1(s.sub.fps)} | ${f1(s.sub.latency_ms_p50)} / ${f1(s.sub.latency_ms_p95)} / ${f1(s.sub.latency_ms_p99)} | ${f1(ours.stages.total[0])} / ${f1(ours.stages.total[1])} | ${ratio(ours.stages.total[0], s.sub.latency_ms_p50)} | ${ratio(ours.stages.total[1], s.sub.latency_ms_p95)} | ${ratio(ours.drawn_fps, s.sub.fps)} |`);
+}
+say();
+say('## Targets');
+say();
+const pass = (ok) => (ok ? 'PASS' : 'FAIL');
+const targets = [];
+const ours = (size, fps) => rows.find((r) => r.size === size && r.fps === fps);
+const seed480 = seed.find((s) => s.size === '640x480' && s.fps === 30);
+targets.push(['640x480@30: our capture→drawn p50 ≤ the seed\'s capture→decoded p50',
+  `${f1(ours('640x480', 30).stages.total[0])} ms vs ${f1(seed480.sub.latency_ms_p50)} ms`,
+  ours('640x480', 30).stages.total[0] <= seed480.sub.latency_ms_p50]);
+for (const size of SIZES) {
+  const r = ours(size, 'max');
+  const interval = 1000 / Math.max(r.drawn_fps, 1e-9);
+  targets.push([`${size} unthrottled: p95 ≤ 3 frame intervals`, `${f1(r.stages.total[1])} ms vs ${f1(3 * interval)} ms (${f1(r.drawn_fps)} fps)`, r.stages.total[1] <= 3 * interval]);
+}
+const r1080 = ours('1920x1080', 30);
+targets.push(['1920x1080@30 sustained with no edge drops', `${f1(r1080.published_fps)} fps published, ${r1080.edge_dropped} dropped`, r1080.published_fps >= 29 && r1080.edge_dropped === 0]);
+const r720 = ours('1280x720', 'max');
+targets.push(['1280x720 at ≥ 60 fps', `${f1(r720.drawn_fps)} fps drawn (${f1(r720.published_fps)} published)`, r720.drawn_fps >= 60]);
+const f50 = fan.find((f) => f.viewers === 50).row;
+const lossless = f50.fanout.failures === 0 && f50.fanout.fps_min >= 29 && f50.drawn_fps >= 29;
+targets.push(['50 viewers at 1280x720@30: no loss, p95 ≤ 50 ms', `min ${f1(f50.fanout.fps_min)} fps native / ${f1(f50.drawn_fps)} Chromium; p95 worst native ${f1(f50.fanout.worst_viewer_p95_ms)} ms, Chromium ${f1(f50.stages.total[1])} ms`,
+  lossless && f50.fanout.worst_viewer_p95_ms <= 50 && f50.stages.total[1] <= 50]);
+targets.push(['Page load → first frame ≤ 150 ms (broker streaming)', `${f1(firstFrame)} ms (median of 5)`, firstFrame <= 150]);
+const rss720 = ours('1280x720', 30).edge_rss;
+targets.push(['Edge RSS ≤ 64 MB at 1280x720@30 with the embedded broker', `${f1(rss720)} MB`, rss720 <= 64]);
+targets.push(['wasm + JS glue ≤ 100 KB gzip', `${f1(siteGzip / 1000)} KB`, siteGzip <= 100_000]);
+say('| target | measured | result |');
+say('|---|---|---|');
+for (const [what, measured, ok] of targets) say(`| ${what} | ${measured} | ${pass(ok)} |`);
+
+writeFileSync(join(ROOT, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);
+process.stderr.write('wrote BENCHMARKS.md\n');
