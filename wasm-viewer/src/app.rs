@@ -576,13 +576,21 @@ fn render(a: &mut App) {
         Some(c) => format!("clock offset {:+.1} ms ± {:.1}", c.offset_ms, c.rtt_ms / 2.0),
         None => "clock offset: not measured (same clock assumed)".to_string(),
     };
-    let stages: Vec<String> = Stage::ALL[..5]
-        .iter()
-        .filter_map(|st| a.stats.percentile(*st, 50.0).map(|v| format!("{} {v:.1}", st.label())))
-        .collect();
+    let stages = |p: f64| {
+        let parts: Vec<String> = Stage::ALL[..5]
+            .iter()
+            .filter_map(|st| a.stats.percentile(*st, p).map(|v| format!("{} {v:.1}", st.label())))
+            .collect();
+        if parts.is_empty() {
+            "–".to_string()
+        } else {
+            parts.join(" · ")
+        }
+    };
     let text = format!(
-        "{state}\n{fps:.1} fps · latency {latency}\np50 ms: {}\n{clock_line}\n{}×{} · {} frames · {} dropped · {} errors",
-        if stages.is_empty() { "–".to_string() } else { stages.join(" · ") },
+        "{state}\n{fps:.1} fps · latency {latency}\np50 ms: {}\np95 ms: {}\n{clock_line}\n{}×{} · {} frames · {} dropped · {} errors",
+        stages(50.0),
+        stages(95.0),
         a.stats.width,
         a.stats.height,
         a.stats.frames,
