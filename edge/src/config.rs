@@ -99,6 +99,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(4..=65536))]
     pub send_buffer_kb: u32,
 
+    /// Flow control: frames a viewer may have unacknowledged before the edge holds back
+    /// (dropping, never queueing), so a viewer slower than the camera keeps its latency
+    /// bounded. Viewers may ask for more (far away ones do); 0 turns flow control off.
+    /// Viewers silent for 0.5 s stop counting.
+    #[arg(long, default_value_t = 1, env = "EDGE_VIEWER_WINDOW",
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub viewer_window: u32,
+
     /// The broker WebSocket URL viewers should use, when it is not the one the page can
     /// work out by itself (e.g. an external broker, or a proxy in front).
     #[arg(long, env = "EDGE_VIEWER_BROKER")]

@@ -31,6 +31,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod encode;
+pub mod flow;
 pub mod jpeg;
 pub mod meter;
 pub mod pipeline;
@@ -181,15 +182,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let client_id = format!("edge-{}-{}", config.camera, std::process::id());
-    let publisher = tokio::spawn(publish::run(
-        publish::options(&publish_to, &client_id),
-        config.send_buffer_kb * 1024,
+    let settings = publish::Settings {
+        opts: publish::options(&publish_to, &client_id),
+        send_buffer: config.send_buffer_kb * 1024,
         topics,
-        frames,
-        status_rx,
-        meter.clone(),
-        shutdown_rx,
-    ));
+        viewer_window: config.viewer_window as usize,
+    };
+    let publisher = tokio::spawn(publish::run(settings, frames, status_rx, meter.clone(), shutdown_rx));
     let reporter = tokio::spawn(meter::report(meter, frame_topic.clone()));
 
     print_banner(&config, &described, &frame_topic, http_addr, embedded.as_ref(), &publish_to);

@@ -117,6 +117,12 @@ impl Output {
         Output { frames, last: Mutex::new(None) }
     }
 
+    /// Whether the last frame handed on is still waiting for the publisher, i.e. the
+    /// network or the viewers are slower than the camera right now.
+    pub fn backed_up(&self) -> bool {
+        self.frames.is_full()
+    }
+
     /// Hands the frame on unless a newer one already went; returns whether it did.
     pub fn offer(&self, sequence: u64, payload: Vec<u8>) -> bool {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
@@ -159,11 +165,11 @@ impl Pipeline {
                     .spawn(move || work(&jobs, &encoder, &output, &meter))?,
             );
         }
-        let (stop2, jobs2) = (stop.clone(), jobs.clone());
+        let (stop2, jobs2, output) = (stop.clone(), jobs.clone(), output.clone());
         threads.push(
             std::thread::Builder::new()
                 .name("capture".into())
-                .spawn(move || capture(source, &jobs2, &status, &meter, &stop2))?,
+                .spawn(move || capture(source, &jobs2, &output, &status, &meter, &stop2))?,
         );
         Ok(Pipeline { stop, jobs, threads })
     }
@@ -182,6 +188,7 @@ impl Pipeline {
 fn capture(
     mut source: Box<dyn Source>,
     jobs: &Slot<Job>,
+    output: &Output,
     status: &watch::Sender<SourceStatus>,
     meter: &Meter,
     stop: &AtomicBool,
@@ -201,7 +208,12 @@ fn capture(
                     backoff.reset();
                 }
                 meter.captured.fetch_add(1, Relaxed);
-                jobs.put(Job { sequence, captured });
+                // Encoding a frame only for it to be replaced before it is sent wastes the
+                // CPU that the rest of the machine (or the encoder, later) could use. The
+                // sequence number still advances, so the skipped frame counts as dropped.
+                if !output.backed_up() {
+                    jobs.put(Job { sequence, captured });
+                }
                 sequence += 1;
             }
             Err(e) => {

@@ -12,16 +12,24 @@
 //! can tell a stopped camera from a frozen picture.
 
 use std::{
-    sync::{atomic::Ordering::Relaxed, Arc},
-    time::Duration,
+    sync::{atomic::Ordering::Relaxed, Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
-use tokio::sync::watch;
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter, Transport,
+};
+use tokio::sync::{watch, Notify};
 
 use crate::{
-    backoff::Backoff, broker::MAX_PAYLOAD, clock, config::BrokerUrl, meter::Meter, pipeline::SourceStatus,
+    backoff::Backoff,
+    broker::MAX_PAYLOAD,
+    clock,
+    config::BrokerUrl,
+    flow::{parse_ack, Gate, Viewers},
+    meter::Meter,
+    pipeline::SourceStatus,
     slot::AsyncSlot,
 };
 
@@ -78,6 +86,21 @@ impl Topics {
             status: crate::topic::status(prefix, camera),
         }
     }
+}
+
+/// How the publisher connects and behaves.
+pub struct Settings {
+    pub opts: MqttOptions,
+    /// Socket send buffer in bytes (bounds what waits in the kernel).
+    pub send_buffer: u32,
+    pub topics: Topics,
+    /// Frames each acknowledging viewer may have unacknowledged (0 = no flow control).
+    pub viewer_window: usize,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Largest clock request echoed back; anything bigger is not a clock request.
@@ -152,9 +175,7 @@ impl Link {
 
 /// Publishes frames from `slot` and the source's status until `shutdown` turns true.
 pub async fn run(
-    mut opts: MqttOptions,
-    send_buffer: u32,
-    topics: Topics,
+    Settings { mut opts, send_buffer, topics, viewer_window }: Settings,
     slot: Arc<FrameSlot>,
     mut status: watch::Receiver<SourceStatus>,
     meter: Arc<Meter>,
@@ -178,8 +199,18 @@ pub async fn run(
     eventloop.set_network_options(network);
     let (session_tx, session) = watch::channel(None);
     let (written_tx, written) = watch::channel(0u64);
-    let driver =
-        tokio::spawn(drive(eventloop, client.clone(), topics.clone(), broker, session_tx, written_tx));
+    let viewers = Arc::new(Mutex::new(Viewers::new(viewer_window)));
+    let acked = Arc::new(Notify::new());
+    let driver = tokio::spawn(drive(
+        eventloop,
+        client.clone(),
+        topics.clone(),
+        viewers.clone(),
+        acked.clone(),
+        broker,
+        session_tx,
+        written_tx,
+    ));
     let mut link = Link { session, written };
 
     let mut last_sequence: Option<u64> = None;
@@ -212,10 +243,23 @@ pub async fn run(
             // Re-check the connection if it drops while no frame comes.
             _ = link.session.changed() => continue,
         };
+        // Flow control: while a viewer is `viewer_window` frames behind, hold on, and let
+        // newer frames replace this one.
+        loop {
+            let gate = lock(&viewers).gate(Instant::now());
+            let Gate::Wait(until) = gate else { break };
+            tokio::select! {
+                _ = acked.notified() => {}
+                _ = tokio::time::sleep_until(until.into()) => {}
+                newer = slot.take() => frame = newer,
+                _ = shutdown.changed() => break 'frames,
+            }
+        }
         if let Some(last) = last_sequence {
             meter.dropped.fetch_add(frame.sequence.saturating_sub(last + 1), Relaxed);
         }
         last_sequence = Some(frame.sequence);
+        let sequence = frame.sequence;
         wire::FrameHeader::stamp_published(&mut frame.payload, clock::now_us());
         let (bytes, payload) = (frame.payload.len() as u64, Bytes::from(frame.payload));
         // Waiting until this frame is on the socket before taking the next one is the
@@ -224,6 +268,7 @@ pub async fn run(
             Sent::Written => {
                 meter.published.fetch_add(1, Relaxed);
                 meter.published_bytes.fetch_add(bytes, Relaxed);
+                lock(&viewers).published(sequence);
             }
             Sent::Disconnected => continue 'frames,
             Sent::Shutdown => break 'frames,
@@ -246,10 +291,13 @@ pub async fn run(
 
 /// Polls the rumqttc event loop until our DISCONNECT: reconnects with backoff and
 /// reports the session and how many PUBLISH packets have been written.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     mut eventloop: EventLoop,
     client: AsyncClient,
     topics: Topics,
+    viewers: Arc<Mutex<Viewers>>,
+    acked: Arc<Notify>,
     broker: String,
     session: watch::Sender<Option<u64>>,
     written: watch::Sender<u64>,
@@ -265,16 +313,24 @@ async fn drive(
                 sessions += 1;
                 session.send_replace(Some(sessions));
                 // rumqttc does not resubscribe after a reconnect.
-                let _ = client.try_subscribe(
+                let filters = [
                     crate::topic::clock_requests(&topics.prefix, &topics.camera),
-                    QoS::AtMostOnce,
-                );
+                    crate::topic::acks(&topics.prefix, &topics.camera),
+                ];
+                let _ = client.try_subscribe_many(filters.map(|f| SubscribeFilter::new(f, QoS::AtMostOnce)));
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                // A clock-offset request: answer at once, stamping receive and send time.
                 let received_us = clock::now_us();
-                if let Some(reply_to) = crate::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
+                if let Some(viewer) = crate::topic::ack_viewer(&p.topic, &topics.prefix, &topics.camera) {
+                    if let Some((seq, window)) = parse_ack(&p.payload) {
+                        tracing::trace!(target: "edge::frame", viewer, seq, ?window, "ack");
+                        lock(&viewers).ack(viewer, seq, window, Instant::now());
+                        acked.notify_one();
+                    }
+                } else if let Some(reply_to) =
+                    crate::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
                 {
+                    // A clock-offset request: answer at once, stamping receive and send time.
                     if let Some(reply) = clock_reply(&p.payload, received_us, clock::now_us()) {
                         // Never waits: a reply that finds the queue full is dropped and
                         // the viewer asks again.

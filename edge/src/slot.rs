@@ -124,6 +124,11 @@ impl<T> AsyncSlot<T> {
         replaced
     }
 
+    /// Whether a value is waiting to be taken.
+    pub fn is_full(&self) -> bool {
+        self.value.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// Waits for a value and takes it.
     pub async fn take(&self) -> T {
         loop {

@@ -8,7 +8,11 @@
 //!                                        echoed back); the only topics viewers write
 //! <prefix>/<camera>/clock/res/<viewer>   edge → viewer: u64 LE receive time, u64 LE send
 //!                                        time (µs, edge clock), then the request's bytes
+//! <prefix>/<camera>/ack/<viewer>         viewer → edge: u64 LE sequence of the newest frame
+//!                                        received (flow control, see `flow`)
 //! ```
+//!
+//! Viewers write only to `clock/req/+` and `ack/+`; everything else is the edge's.
 
 /// The topic a camera's frames are published on.
 pub fn frame(prefix: &str, camera: &str) -> String {
@@ -35,6 +39,17 @@ pub fn clock_reply_to(request_topic: &str, prefix: &str, camera: &str) -> Option
     Some(format!("{prefix}/{camera}/clock/res/{viewer}"))
 }
 
+/// The filter the edge subscribes to for viewers' frame acknowledgements.
+pub fn acks(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/ack/+")
+}
+
+/// The viewer an acknowledgement topic names, if it is one of this camera's.
+pub fn ack_viewer<'a>(topic: &'a str, prefix: &str, camera: &str) -> Option<&'a str> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?.strip_prefix(camera)?.strip_prefix("/ack/")?;
+    (!rest.is_empty() && rest.len() <= 64 && !rest.contains(['/', '+', '#'])).then_some(rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +64,13 @@ mod tests {
         assert_eq!(clock_reply_to("mqcam/door/clock/req/", "mqcam", "door"), None);
         assert_eq!(clock_reply_to("mqcam/door/frame", "mqcam", "door"), None);
         assert_eq!(clock_reply_to("mqcam/other/clock/req/v", "mqcam", "door"), None);
+    }
+
+    #[test]
+    fn ack_topics_name_the_viewer() {
+        assert_eq!(acks("mqcam", "door"), "mqcam/door/ack/+");
+        assert_eq!(ack_viewer("mqcam/door/ack/v-1", "mqcam", "door"), Some("v-1"));
+        assert_eq!(ack_viewer("mqcam/door/ack/", "mqcam", "door"), None);
+        assert_eq!(ack_viewer("mqcam/doorbell/ack/v", "mqcam", "door"), None);
     }
 }

@@ -337,3 +337,59 @@ async fn a_directory_of_jpegs_is_replayed_byte_for_byte_in_order() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_slow_acknowledging_viewer_gets_fresh_frames_not_a_queue() {
+    // The camera runs at 60 fps; this viewer takes 100 ms per frame and acknowledges
+    // each one it draws, as the browser viewer does. The edge must send it only about
+    // what it can draw (dropping the rest at the edge), so nothing queues on the way and
+    // every frame it draws is fresh.
+    let edge = start_edge(&["--size", "320x240", "--fps", "60", "--camera", "slowview"]);
+    let mut opts = MqttOptions::new("it-slowview", "127.0.0.1", edge.tcp_port);
+    opts.set_max_packet_size(16 << 20, 16 << 20);
+    let (client, mut eventloop) = AsyncClient::new(opts, 10);
+    client.subscribe("mqcam/slowview/frame", QoS::AtMostOnce).await.unwrap();
+    // The network side reads eagerly and keeps only the newest frame, like the browser.
+    let (latest_tx, mut latest) = tokio::sync::watch::channel(None);
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    latest_tx.send_replace(Some(p.payload));
+                }
+                Ok(_) => {}
+                Err(e) => panic!("subscriber failed: {e}"),
+            }
+        }
+    });
+    let mut ages_ms = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        tokio::time::timeout(Duration::from_secs(2), latest.changed())
+            .await
+            .expect("a frame within 2 s: the edge must not wait forever for acks")
+            .unwrap();
+        let payload = latest.borrow_and_update().clone().unwrap();
+        let (h, _) = wire::parse(&payload).unwrap();
+        ages_ms.push((now_us() - h.capture_us) as f64 / 1000.0);
+        tokio::time::sleep(Duration::from_millis(100)).await; // decoding and drawing
+        let ack = h.sequence.to_le_bytes().to_vec();
+        client.publish("mqcam/slowview/ack/it", QoS::AtMostOnce, false, ack).await.unwrap();
+    }
+    let received = received.load(std::sync::atomic::Ordering::Relaxed);
+    let last: Vec<f64> = ages_ms.iter().rev().take(10).copied().collect();
+    eprintln!(
+        "slow viewer: drew {}, received {received} frames in 4 s (60 fps camera); last ages {last:.0?} ms",
+        ages_ms.len()
+    );
+    // Without flow control it would receive all ~240 frames of the 4 s.
+    assert!(
+        received <= 2 * ages_ms.len() + 10,
+        "the edge sent {received} frames for {} drawn",
+        ages_ms.len()
+    );
+    assert!(last.iter().all(|&a| a < 150.0), "drawn frames are fresh: {last:?}");
+}

@@ -22,7 +22,7 @@ use web_sys::{
 use crate::{
     clock::{self, ClockSync},
     mqtt::{self, Packet},
-    stats::{FrameTimes, Stage, Stats},
+    stats::{flow_window, FrameTimes, Stage, Stats},
     target::{self, EdgeInfo, Query, Target},
 };
 
@@ -101,11 +101,13 @@ struct Pending {
     received_ms: f64,
 }
 
-/// The clock-offset topics of the camera being watched.
+/// This viewer's own topics at the camera being watched: clock-offset requests and
+/// replies, and frame acknowledgements (the edge's flow control).
 #[derive(Clone)]
 struct ClockTopics {
     request: String,
     reply: String,
+    ack: String,
 }
 
 impl ClockTopics {
@@ -115,6 +117,7 @@ impl ClockTopics {
         Some(ClockTopics {
             request: format!("{base}/clock/req/{client_id}"),
             reply: format!("{base}/clock/res/{client_id}"),
+            ack: format!("{base}/ack/{client_id}"),
         })
     }
 }
@@ -462,6 +465,20 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         }
     }
     a.stats.drawn(&times, w, h);
+    // Tell the edge how far we got: it holds frames back (instead of letting them queue
+    // in the broker) while we are behind. Acknowledging drawn rather than received frames
+    // covers a slow decoder too; the edge's window keeps the next frame already on its way.
+    if let Some(c) = &a.clock_topics {
+        let per_frame = a
+            .stats
+            .percentile(Stage::ReceivedDecoded, 50.0)
+            .map(|d| d + a.stats.percentile(Stage::DecodedDrawn, 50.0).unwrap_or(0.0));
+        let window = flow_window(a.clock.best().map(|c| c.rtt_ms), per_frame);
+        let mut ack = [0u8; 9];
+        ack[..8].copy_from_slice(&hdr.sequence.to_le_bytes());
+        ack[8] = window;
+        send(a, &mqtt::publish(&c.ack, &ack));
+    }
 }
 
 fn warn_throttled(a: &mut App, what: &str) {

@@ -158,6 +158,18 @@ impl Stats {
     }
 }
 
+/// The flow-control window to ask the edge for: frames allowed on their way to us
+/// unacknowledged. One keeps latency lowest; a long round trip needs more to keep the
+/// frame rate: 1 + round trip / time we spend per frame (decode + draw), at most 8.
+pub fn flow_window(rtt_ms: Option<f64>, per_frame_ms: Option<f64>) -> u8 {
+    match (rtt_ms, per_frame_ms) {
+        (Some(rtt), Some(per_frame)) if rtt.is_finite() && per_frame.is_finite() => {
+            (1.0 + (rtt / per_frame.max(1.0)).floor()).clamp(1.0, 8.0) as u8
+        }
+        _ => 1,
+    }
+}
+
 /// Nearest-rank percentile of `values`; `None` when empty.
 pub fn percentile(values: impl Iterator<Item = f64>, p: f64) -> Option<f64> {
     let mut v: Vec<f64> = values.collect();
@@ -238,6 +250,14 @@ mod tests {
         let parts: f64 = Stage::ALL[..5].iter().map(|st| s.percentile(*st, 50.0).unwrap()).sum();
         assert!((parts - 20.0).abs() < 1e-9, "{parts}");
         assert!((s.percentile(Stage::CaptureEncoded, 50.0).unwrap() - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_flow_window_grows_with_the_round_trip() {
+        assert_eq!(flow_window(Some(1.0), Some(10.0)), 1, "LAN");
+        assert_eq!(flow_window(Some(100.0), Some(20.0)), 6, "far away");
+        assert_eq!(flow_window(Some(5000.0), Some(1.0)), 8, "capped");
+        assert_eq!(flow_window(None, Some(10.0)), 1, "unknown round trip");
     }
 
     #[test]

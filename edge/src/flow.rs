@@ -1,0 +1,206 @@
+//! Flow control towards viewers: do not publish faster than the viewers can take.
+//!
+//! MQTT brokers queue QoS 0 messages for a slow subscriber in their per-connection buffers
+//! and the socket's, so a viewer that reads slower than the camera publishes sees its
+//! latency grow without bound. Viewers therefore acknowledge each frame they draw (a few
+//! bytes on `<prefix>/<camera>/ack/<viewer>`), and the publisher keeps at most a window
+//! of frames unacknowledged per viewer: when a viewer falls behind, frames are dropped at
+//! the edge (the newest still wins) instead of queueing on the way.
+//!
+//! The window is the viewer's to choose (one byte after the sequence number): one frame
+//! keeps latency lowest on a LAN, while a viewer far away needs a few frames on the way
+//! to keep its frame rate (it asks for 1 + round trip / time per frame). Viewers that do
+//! not say get the edge's `--viewer-window`.
+//!
+//! A viewer that stops acknowledging for [`Viewers::STALL`] (closed tab, stalled phone)
+//! stops counting, so it cannot freeze the stream for everyone else. Subscribers that
+//! never acknowledge (other MQTT tools) are not flow-controlled at all.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+/// Published sequence numbers remembered to count what is in flight.
+const REMEMBERED: usize = 256;
+
+#[derive(Debug)]
+pub struct Viewers {
+    window: usize,
+    /// Per viewer: last acknowledged sequence, its own window (0 = the default), when.
+    acks: HashMap<String, Ack>,
+    published: VecDeque<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ack {
+    sequence: u64,
+    window: usize,
+    at: Instant,
+}
+
+/// An acknowledgement as viewers send it: u64 LE sequence, then optionally one byte with
+/// the window the viewer wants. `None` if the payload is not one.
+pub fn parse_ack(payload: &[u8]) -> Option<(u64, Option<usize>)> {
+    let seq = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+    match payload.len() {
+        8 => Some((seq, None)),
+        9 => Some((seq, Some(payload[8] as usize).filter(|w| *w > 0))),
+        _ => None,
+    }
+}
+
+/// Whether the next frame may go out now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// Blocked by a viewer that is behind; re-check at this time at the latest (when
+    /// that viewer would count as stalled).
+    Wait(Instant),
+}
+
+impl Viewers {
+    /// A viewer silent this long no longer holds the stream back.
+    pub const STALL: Duration = Duration::from_millis(500);
+
+    /// `window` frames may be unacknowledged per viewer; 0 turns flow control off.
+    pub fn new(window: usize) -> Self {
+        Viewers { window, acks: HashMap::new(), published: VecDeque::new() }
+    }
+
+    /// A viewer drew the frame with this sequence number; `window` is what it asks for.
+    pub fn ack(&mut self, viewer: &str, sequence: u64, window: Option<usize>, now: Instant) {
+        // Forget viewers gone for long, so the map stays the size of the audience.
+        self.acks.retain(|_, a| now.duration_since(a.at) < Self::STALL * 20);
+        // The latest, not the largest: after an edge restart sequences start at 0.
+        let ack = Ack { sequence, window: window.unwrap_or(0).min(64), at: now };
+        if let Some(a) = self.acks.get_mut(viewer) {
+            *a = ack;
+        } else if self.acks.len() < 10_000 {
+            self.acks.insert(viewer.to_string(), ack);
+        }
+    }
+
+    /// A frame went out.
+    pub fn published(&mut self, sequence: u64) {
+        if self.published.len() == REMEMBERED {
+            self.published.pop_front();
+        }
+        self.published.push_back(sequence);
+    }
+
+    /// Frames published after the viewer's last acknowledged one.
+    fn in_flight(&self, acked: u64) -> usize {
+        self.published.iter().rev().take_while(|&&s| s > acked).count()
+    }
+
+    /// May the next frame be published now?
+    pub fn gate(&self, now: Instant) -> Gate {
+        if self.window == 0 {
+            return Gate::Open;
+        }
+        let mut until: Option<Instant> = None;
+        for a in self.acks.values() {
+            let stalls_at = a.at + Self::STALL;
+            let window = if a.window > 0 { a.window } else { self.window };
+            if now < stalls_at && self.in_flight(a.sequence) >= window {
+                until = Some(until.map_or(stalls_at, |u| u.min(stalls_at)));
+            }
+        }
+        until.map_or(Gate::Open, Gate::Wait)
+    }
+
+    /// Viewers that acknowledged recently.
+    pub fn active(&self, now: Instant) -> usize {
+        self.acks.values().filter(|a| now < a.at + Self::STALL).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_acknowledging_viewers_frames_flow_freely() {
+        let mut v = Viewers::new(2);
+        let now = Instant::now();
+        for s in 0..10 {
+            assert_eq!(v.gate(now), Gate::Open);
+            v.published(s);
+        }
+    }
+
+    #[test]
+    fn a_viewer_behind_by_the_window_holds_the_next_frame() {
+        let mut v = Viewers::new(2);
+        let t = Instant::now();
+        v.ack("phone", 0, None, t);
+        v.published(1);
+        assert_eq!(v.gate(t), Gate::Open, "one in flight");
+        v.published(2);
+        assert_eq!(v.gate(t), Gate::Wait(t + Viewers::STALL), "two in flight");
+        v.ack("phone", 1, None, t);
+        assert_eq!(v.gate(t), Gate::Open);
+    }
+
+    #[test]
+    fn the_slowest_active_viewer_decides_but_a_stalled_one_does_not() {
+        let mut v = Viewers::new(1);
+        let t = Instant::now();
+        v.ack("fast", 0, None, t);
+        v.ack("slow", 0, None, t);
+        v.published(1);
+        v.ack("fast", 1, None, t);
+        assert!(matches!(v.gate(t), Gate::Wait(_)), "slow still has frame 1 in flight");
+        let later = t + Viewers::STALL + Duration::from_millis(1);
+        v.ack("fast", 1, None, later);
+        assert_eq!(v.gate(later), Gate::Open, "slow went quiet: it no longer counts");
+        assert_eq!(v.active(later), 1);
+    }
+
+    #[test]
+    fn acks_from_before_a_restart_do_not_block() {
+        let mut v = Viewers::new(2);
+        let t = Instant::now();
+        v.ack("old", 90_000, None, t); // sequence of the previous edge process
+        for s in 0..5 {
+            v.published(s);
+        }
+        assert_eq!(v.gate(t), Gate::Open);
+    }
+
+    #[test]
+    fn a_viewer_far_away_gets_the_window_it_asks_for() {
+        let mut v = Viewers::new(1);
+        let t = Instant::now();
+        v.ack("remote", 0, Some(3), t);
+        v.published(1);
+        v.published(2);
+        assert_eq!(v.gate(t), Gate::Open, "2 in flight, window 3");
+        v.published(3);
+        assert!(matches!(v.gate(t), Gate::Wait(_)));
+    }
+
+    #[test]
+    fn acks_parse_with_and_without_a_window() {
+        assert_eq!(parse_ack(&7u64.to_le_bytes()), Some((7, None)));
+        let mut p = 7u64.to_le_bytes().to_vec();
+        p.push(4);
+        assert_eq!(parse_ack(&p), Some((7, Some(4))));
+        p[8] = 0;
+        assert_eq!(parse_ack(&p), Some((7, None)));
+        assert_eq!(parse_ack(&[1, 2, 3]), None);
+        assert_eq!(parse_ack(&[0; 10]), None);
+    }
+
+    #[test]
+    fn zero_window_turns_flow_control_off() {
+        let mut v = Viewers::new(0);
+        let t = Instant::now();
+        v.ack("x", 0, None, t);
+        for s in 1..10 {
+            v.published(s);
+        }
+        assert_eq!(v.gate(t), Gate::Open);
+    }
+}
