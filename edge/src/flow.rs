@@ -12,8 +12,10 @@
 //! to keep its frame rate (it asks for 1 + round trip / time per frame). Viewers that do
 //! not say get the edge's `--viewer-window`.
 //!
-//! A viewer that stops acknowledging for [`Viewers::STALL`] (closed tab, stalled phone)
-//! stops counting, so it cannot freeze the stream for everyone else. Subscribers that
+//! A viewer that leaves says so through its MQTT last will (an empty acknowledgement the
+//! broker publishes when its connection drops), and one that stops acknowledging for
+//! [`Viewers::STALL`] (stalled phone) stops counting, so neither freezes the stream for
+//! everyone else. Subscribers that
 //! never acknowledge (other MQTT tools) are not flow-controlled at all.
 
 use std::{
@@ -79,6 +81,11 @@ impl Viewers {
         } else if self.acks.len() < 10_000 {
             self.acks.insert(viewer.to_string(), ack);
         }
+    }
+
+    /// A viewer said goodbye (its last will: an empty acknowledgement).
+    pub fn leave(&mut self, viewer: &str) {
+        self.acks.remove(viewer);
     }
 
     /// A frame went out.
@@ -156,6 +163,17 @@ mod tests {
         v.ack("fast", 1, None, later);
         assert_eq!(v.gate(later), Gate::Open, "slow went quiet: it no longer counts");
         assert_eq!(v.active(later), 1);
+    }
+
+    #[test]
+    fn a_viewer_that_leaves_stops_counting_at_once() {
+        let mut v = Viewers::new(1);
+        let t = Instant::now();
+        v.ack("gone", 0, None, t);
+        v.published(1);
+        assert!(matches!(v.gate(t), Gate::Wait(_)));
+        v.leave("gone");
+        assert_eq!(v.gate(t), Gate::Open);
     }
 
     #[test]

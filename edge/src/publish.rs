@@ -264,7 +264,9 @@ pub async fn run(
         let (bytes, payload) = (frame.payload.len() as u64, Bytes::from(frame.payload));
         // Waiting until this frame is on the socket before taking the next one is the
         // "at most one frame in flight" rule.
-        match link.send(&client, &topics.frame, QoS::AtMostOnce, false, payload, &mut shutdown).await {
+        // Retained, so a viewer that opens the page gets a picture at once instead of
+        // waiting for the next capture (the broker keeps only the newest).
+        match link.send(&client, &topics.frame, QoS::AtMostOnce, true, payload, &mut shutdown).await {
             Sent::Written => {
                 meter.published.fetch_add(1, Relaxed);
                 meter.published_bytes.fetch_add(bytes, Relaxed);
@@ -281,6 +283,9 @@ pub async fn run(
         if link.session.borrow().is_some() {
             let stopped = status_payload(&SourceStatus::Offline("edge stopped".into()));
             let (_keep, mut never) = watch::channel(false);
+            // Clear the retained frame: a stopped camera should not greet new viewers
+            // with an old picture.
+            link.send(&client, &topics.frame, QoS::AtMostOnce, true, Bytes::new(), &mut never).await;
             link.send(&client, &topics.status, QoS::AtLeastOnce, true, stopped.into(), &mut never).await;
         }
         let _ = client.disconnect().await;
@@ -322,7 +327,11 @@ async fn drive(
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let received_us = clock::now_us();
                 if let Some(viewer) = crate::topic::ack_viewer(&p.topic, &topics.prefix, &topics.camera) {
-                    if let Some((seq, window)) = parse_ack(&p.payload) {
+                    if p.payload.is_empty() {
+                        // The viewer's last will: it is gone.
+                        lock(&viewers).leave(viewer);
+                        acked.notify_one();
+                    } else if let Some((seq, window)) = parse_ack(&p.payload) {
                         tracing::trace!(target: "edge::frame", viewer, seq, ?window, "ack");
                         lock(&viewers).ack(viewer, seq, window, Instant::now());
                         acked.notify_one();

@@ -35,7 +35,7 @@ fn viewer(url: &str, topic: &str, id: usize, seconds: f64) -> Result<Vec<f64>, S
     let send = |ws: &mut WebSocket<MaybeTlsStream<TcpStream>>, b: Vec<u8>| {
         ws.send(Message::Binary(b.into())).map_err(|e| format!("viewer {id}: {e}"))
     };
-    send(&mut ws, mqtt::connect(&format!("fanout-{id}-{}", std::process::id()), 60, None))?;
+    send(&mut ws, mqtt::connect(&format!("fanout-{id}-{}", std::process::id()), 60, None, None))?;
     send(&mut ws, mqtt::subscribe(1, topic, 0))?;
     let mut decoder = Decoder::new(16 << 20);
     let mut latencies = Vec::new();

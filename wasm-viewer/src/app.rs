@@ -238,7 +238,14 @@ fn open(app: &Shared) {
         move || {
             let Some(app) = weak.upgrade() else { return };
             let a = app.borrow();
-            send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, None));
+            // If this page goes away without a word (tab closed, phone asleep), the broker
+            // tells the edge at once with an empty acknowledgement, so the edge stops
+            // waiting for this viewer straight away.
+            let will = a.clock_topics.as_ref().map(|c| mqtt::Will { topic: &c.ack, payload: b"" });
+            send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, will, None));
+            // MQTT lets a client send more before the CONNACK: subscribing now saves a
+            // round trip before the first frame.
+            send(&a, &subscriptions(&a));
         }
     });
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
@@ -267,6 +274,18 @@ fn open(app: &Shared) {
     a.last_ping_ms = now_ms();
     a.link = Link::Connecting;
     a.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+}
+
+/// The SUBSCRIBE packets for the frame topic and this viewer's clock replies.
+fn subscriptions(a: &App) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(t) = &a.target {
+        out.extend(mqtt::subscribe(SUB_FRAMES, &t.topic, 0));
+    }
+    if let Some(c) = &a.clock_topics {
+        out.extend(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
+    }
+    out
 }
 
 fn send(app: &App, bytes: &[u8]) {
@@ -313,12 +332,7 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
         loop {
             match a.decoder.next_packet() {
                 Ok(None) => break,
-                Ok(Some(Packet::ConnAck { code: 0, .. })) => {
-                    replies.push(mqtt::subscribe(SUB_FRAMES, &topic, 0));
-                    if let Some(c) = &a.clock_topics {
-                        replies.push(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
-                    }
-                }
+                Ok(Some(Packet::ConnAck { code: 0, .. })) => {}
                 Ok(Some(Packet::ConnAck { code, .. })) => {
                     failure = Some(format!("broker refused the connection: {}", mqtt::connack_reason(code)));
                     break;
@@ -341,7 +355,9 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
                     if let Some(id) = packet_id {
                         replies.push(mqtt::puback(id));
                     }
-                    if t == topic {
+                    if t == topic && payload.is_empty() {
+                        // The edge cleared its retained frame as it stopped: no picture.
+                    } else if t == topic {
                         match frame(payload, at) {
                             Some(f) => frames.push(f),
                             None => bad += 1,

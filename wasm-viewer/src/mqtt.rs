@@ -212,18 +212,38 @@ fn packet(first: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A last will: published by the broker (QoS 0, not retained) when the connection drops
+/// without a DISCONNECT.
+#[derive(Debug, Clone, Copy)]
+pub struct Will<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+}
+
 /// CONNECT with a clean session. `login` is (user name, password).
-pub fn connect(client_id: &str, keep_alive_secs: u16, login: Option<(&str, &str)>) -> Vec<u8> {
+pub fn connect(
+    client_id: &str,
+    keep_alive_secs: u16,
+    will: Option<Will<'_>>,
+    login: Option<(&str, &str)>,
+) -> Vec<u8> {
     let mut body = Vec::with_capacity(32 + client_id.len());
     put_str(&mut body, b"MQTT");
     body.push(4); // protocol level 3.1.1
     let mut flags = 0b0000_0010; // clean session
+    if will.is_some() {
+        flags |= 0b0000_0100; // will flag; will QoS 0, not retained
+    }
     if login.is_some() {
         flags |= 0b1100_0000;
     }
     body.push(flags);
     body.extend_from_slice(&keep_alive_secs.to_be_bytes());
     put_str(&mut body, client_id.as_bytes());
+    if let Some(w) = will {
+        put_str(&mut body, w.topic.as_bytes());
+        put_str(&mut body, w.payload);
+    }
     if let Some((user, pass)) = login {
         put_str(&mut body, user.as_bytes());
         put_str(&mut body, pass.as_bytes());
@@ -274,15 +294,23 @@ mod tests {
 
     #[test]
     fn connect_matches_the_spec_bytes() {
-        let p = connect("v1", 30, None);
+        let p = connect("v1", 30, None, None);
         assert_eq!(p, [0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30, 0, 2, b'v', b'1']);
     }
 
     #[test]
     fn connect_with_login_sets_both_flags_and_appends_credentials() {
-        let p = connect("c", 10, Some(("u", "pw")));
+        let p = connect("c", 10, None, Some(("u", "pw")));
         assert_eq!(p[9], 0b1100_0010);
         assert_eq!(&p[p.len() - 7..], &[0, 1, b'u', 0, 2, b'p', b'w']);
+    }
+
+    #[test]
+    fn connect_with_a_will_carries_its_topic_and_payload_after_the_client_id() {
+        let p = connect("c", 10, Some(Will { topic: "a/b", payload: b"" }), None);
+        assert_eq!(p[9], 0b0000_0110);
+        assert_eq!(&p[12..], &[0, 1, b'c', 0, 3, b'a', b'/', b'b', 0, 0]);
+        assert_eq!(p[1] as usize, p.len() - 2, "remaining length counts the will");
     }
 
     #[test]
