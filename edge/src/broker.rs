@@ -68,7 +68,7 @@ pub fn start(bind: IpAddr, tcp_port: u16, ws_port: u16) -> Result<EmbeddedBroker
         .map_err(|e| EdgeError::Broker(format!("cannot start its thread: {e}")))?;
     let started = EmbeddedBroker { tcp, ws };
     wait_accepting_mqtt(started.local_tcp())?;
-    wait_bound(ws)?;
+    wait_accepting_ws(ws)?;
     Ok(started)
 }
 
@@ -154,15 +154,17 @@ fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
     Err(EdgeError::Broker(format!("not accepting MQTT on {addr} after 5 s: {last_error}")))
 }
 
-/// Waits until something (the broker's WebSocket thread) holds `addr`. Probing with a
-/// WebSocket handshake would make the broker log a failed connection.
-fn wait_bound(addr: SocketAddr) -> Result<(), EdgeError> {
+/// Waits until the broker's WebSocket listener accepts connections. A bare TCP connect:
+/// probing by binding the port ourselves could take it from the broker at the wrong
+/// moment. (The broker may note the aborted handshake; its logs are off by default.)
+fn wait_accepting_ws(addr: SocketAddr) -> Result<(), EdgeError> {
     let deadline = Instant::now() + Duration::from_secs(5);
+    let addr = SocketAddr::new(reachable(addr.ip()), addr.port());
     while Instant::now() < deadline {
-        match TcpListener::bind(addr) {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(()),
-            _ => std::thread::sleep(Duration::from_millis(20)),
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
     Err(EdgeError::Broker(format!("WebSocket listener did not start on {addr}")))
 }
