@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep } from './util.mjs';
+import { ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep, publishRaw } from './util.mjs';
 
 let browser;
 before(async () => { browser = await startBrowser(); });
@@ -164,4 +164,49 @@ test('latency stays right when the edge clock is 5 s off: the offset is measured
     assert.ok(Math.abs(r.p50 - base.p50) <= 5, `corrected p50 ${r.p50} ms vs ${base.p50} ms unskewed`);
   }
   assert.ok(Math.abs(base.offset) <= 2, `same machine: offset ${base.offset} ms`);
+});
+
+/** A valid 48-byte frame header (little-endian) for `jpegLength` bytes of JPEG. */
+function header({ magic = 'MQCF', version = 1, headerLen = 48, sequence = 1 } = {}) {
+  const h = Buffer.alloc(48);
+  h.write(magic, 0, 'latin1');
+  h[4] = version;
+  h.writeUInt16LE(headerLen, 6);
+  h.writeBigUInt64LE(BigInt(sequence), 8);
+  const now = BigInt(Date.now()) * 1000n;
+  h.writeBigUInt64LE(now, 16);
+  h.writeBigUInt64LE(now, 24);
+  h.writeUInt32LE(64, 32);
+  h.writeUInt32LE(48, 36);
+  return h;
+}
+
+test('garbage on the frame topic is counted, never thrown, and the next good frame draws', async () => {
+  const edge = await startEdge(['--size', '320x240', '--fps', '20']);
+  try {
+    const { page, problems } = await openViewer(browser, edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 5);
+    const random = (n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919 + 13) & 255));
+    const bad = [
+      random(1000), // random bytes
+      header().subarray(0, 20), // truncated header
+      Buffer.concat([header({ magic: 'XXXX' }), Buffer.from([0xff, 0xd8, 0xff, 0xd9])]), // wrong magic
+      Buffer.concat([header({ version: 9 }), Buffer.from([0xff, 0xd8, 0xff, 0xd9])]), // unknown version
+      Buffer.concat([header({ headerLen: 4000 }), Buffer.from([0xff, 0xd8])]), // header longer than payload
+      Buffer.concat([header(), Buffer.from([0xff, 0xd8, 0xff, 0xe0]), random(5000)]), // valid header, corrupt JPEG
+      Buffer.concat([header(), Buffer.from([0xff, 0xd8]), random(4 * 1024 * 1024)]), // several MB of corrupt JPEG
+    ];
+    const before = await readStats(page);
+    // One at a time: several in one burst would leave only the newest for the decoder.
+    for (const p of bad) {
+      await publishRaw(edge.tcpHost, edge.tcpPort, edge.topic, [p]);
+      await sleep(150);
+    }
+    const after = await waitForStats(page, (s) => s.errors >= before.errors + bad.length && s.frames >= before.frames + 20, 10000);
+    assert.equal(after.errors - before.errors, bad.length, 'each bad payload counted once');
+    assert.ok(after.connected, 'still connected');
+    assert.deepEqual(problems, [], 'nothing thrown to the console');
+  } finally {
+    await edge.stop();
+  }
 });

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import net from 'node:net';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -121,3 +122,31 @@ export async function canvasSpread(page) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** MQTT remaining-length bytes. */
+function remainingLength(n) {
+  const out = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+
+/** Publishes raw payloads (QoS 0) from a separate, minimal MQTT 3.1.1 client over TCP. */
+export async function publishRaw(host, port, topic, payloads) {
+  const sock = net.connect(port, host);
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  const str = (s) => { const b = Buffer.from(s); return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]); };
+  const connect = Buffer.concat([str('MQTT'), Buffer.from([4, 2, 0, 30]), str(`raw-${process.pid}-${Date.now()}`)]);
+  sock.write(Buffer.concat([Buffer.from([0x10]), remainingLength(connect.length), connect]));
+  await new Promise((resolve) => sock.once('data', resolve)); // CONNACK
+  for (const p of payloads) {
+    const body = Buffer.concat([str(topic), p]);
+    sock.write(Buffer.concat([Buffer.from([0x30]), remainingLength(body.length), body]));
+  }
+  sock.end(Buffer.from([0xe0, 0]));
+  await new Promise((resolve) => sock.once('close', resolve));
+}
