@@ -15,8 +15,7 @@ import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
-import { ROOT, startEdge, startBrowser, readStats, waitForStats, sleep } from './util.mjs';
+import { ROOT, startEdge, startBrowser, readStats, waitForStats, sleep, freePort } from './util.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = ['640x480', '1280x720', '1920x1080'];
@@ -126,15 +125,6 @@ async function firstFrameMs(browser) {
   } finally {
     await edge.stop();
   }
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function runJson(cmd, args) {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep, publishRaw } from './util.mjs';
+import { ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep, publishRaw, freePort } from './util.mjs';
 
 let browser;
 before(async () => { browser = await startBrowser(); });
@@ -206,6 +206,27 @@ test('garbage on the frame topic is counted, never thrown, and the next good fra
     assert.equal(after.errors - before.errors, bad.length, 'each bad payload counted once');
     assert.ok(after.connected, 'still connected');
     assert.deepEqual(problems, [], 'nothing thrown to the console');
+  } finally {
+    await edge.stop();
+  }
+});
+
+test('when the broker goes away the viewer says so, and frames resume without a reload', async () => {
+  const ports = { http: await freePort(), ws: await freePort(), tcp: await freePort() };
+  let edge = await startEdge(['--size', '320x240', '--fps', '20'], ports);
+  try {
+    const { page, problems } = await openViewer(browser, edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 5);
+    // The edge and its embedded broker stop (as on a restart or a crash of the host).
+    await edge.stop();
+    const down = await waitForStats(page, (s) => !s.connected, 10000);
+    assert.match(down.state, /reconnecting/);
+    edge = await startEdge(['--size', '320x240', '--fps', '20'], ports);
+    const t0 = Date.now();
+    const back = await waitForStats(page, (s) => s.connected && s.frames >= down.frames + 10, 15000);
+    console.log(`frames resumed ${Date.now() - t0} ms after the broker was back`);
+    assert.ok(back.frames > down.frames);
+    assert.deepEqual(problems.filter((p) => !p.includes('WebSocket')), [], 'nothing but the refused reconnects');
   } finally {
     await edge.stop();
   }

@@ -14,10 +14,23 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const EDGE_BIN = process.env.EDGE_BIN ?? join(ROOT, 'target', 'release', 'edge');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** Starts the edge on loopback with every port 0; resolves once it printed its URLs. */
-export async function startEdge(args = []) {
-  const child = spawn(EDGE_BIN, ['--bind', '127.0.0.1', '--http-port', '0', '--ws-port', '0',
-    '--tcp-port', '0', '--site', join(ROOT, 'dist'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A port that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the edge on loopback, on free ports unless `ports` ({ http, ws, tcp }) says
+ * otherwise; resolves once it printed its URLs.
+ */
+export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }) {
+  const child = spawn(EDGE_BIN, ['--bind', '127.0.0.1', '--http-port', String(ports.http), '--ws-port', String(ports.ws),
+    '--tcp-port', String(ports.tcp), '--site', join(ROOT, 'dist'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
