@@ -231,3 +231,44 @@ test('when the broker goes away the viewer says so, and frames resume without a 
     await edge.stop();
   }
 });
+
+test('a camera that stops is shown offline, with the age of the last frame', async () => {
+  const host = await startEdge(['--size', '160x120', '--fps', '5']);
+  const cam = await startEdge(['--broker', `mqtt://${host.tcpHost}:${host.tcpPort}`, '--camera', 'door', '--size', '320x240', '--fps', '20']);
+  try {
+    const { page, problems } = await openViewer(browser, `${host.viewer}?camera=door`);
+    await waitForStats(page, (s) => s.connected && s.frames >= 5);
+    assert.equal(await page.$eval('#stats', (e) => e.dataset.camera), 'online');
+    await cam.stop();
+    const s = await waitForStats(page, (st) => st.state.includes('camera offline'), 10000);
+    assert.match(s.state, /edge stopped.*last frame \d+ s ago/);
+    assert.equal(await page.$eval('#stats', (e) => e.dataset.camera), 'offline');
+    await page.screenshot({ path: join(ARTIFACTS, 'viewer-offline.png') });
+    assert.deepEqual(problems, []);
+  } finally {
+    await cam.stop();
+    await host.stop();
+  }
+});
+
+test('a hidden tab disconnects and a shown one picks the stream up again', async () => {
+  const edge = await startEdge(['--size', '320x240', '--fps', '20']);
+  try {
+    const { page, problems } = await openViewer(browser, edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 5);
+    const setHidden = (hidden) => page.evaluate((h) => {
+      Object.defineProperty(document, 'hidden', { value: h, configurable: true });
+      Object.defineProperty(document, 'visibilityState', { value: h ? 'hidden' : 'visible', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+    await setHidden(true);
+    const paused = await waitForStats(page, (s) => !s.connected && /paused/.test(s.state), 5000);
+    await sleep(1000);
+    assert.ok((await readStats(page)).frames <= paused.frames + 1, 'no frames while hidden');
+    await setHidden(false);
+    await waitForStats(page, (s) => s.connected && s.frames >= paused.frames + 10, 10000);
+    assert.deepEqual(problems, []);
+  } finally {
+    await edge.stop();
+  }
+});

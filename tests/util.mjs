@@ -42,9 +42,10 @@ export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }) {
       const ws = stdout.match(/mqtt-ws:\s+(\S+)/);
       const tcp = stdout.match(/mqtt-tcp:\s+mqtt:\/\/(\S+):(\d+)/);
       const topic = stdout.match(/topic:\s+(\S+)/);
-      if (viewer && ws && tcp && topic) {
+      // The topic line comes last; the broker lines are missing with an external broker.
+      if (viewer && topic) {
         clearTimeout(timer);
-        resolveUrls({ viewer: viewer[1], ws: ws[1], tcpHost: tcp[1], tcpPort: Number(tcp[2]), topic: topic[1] });
+        resolveUrls({ viewer: viewer[1], ws: ws?.[1], tcpHost: tcp?.[1], tcpPort: tcp ? Number(tcp[2]) : undefined, topic: topic[1] });
       }
     });
     child.on('exit', (code) => {

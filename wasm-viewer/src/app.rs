@@ -37,6 +37,7 @@ const CLOCK_REFRESH_MS: f64 = 5000.0;
 /// MQTT packet ids of our two subscriptions.
 const SUB_FRAMES: u16 = 1;
 const SUB_CLOCK: u16 = 2;
+const SUB_STATUS: u16 = 3;
 /// Reconnect backoff bounds.
 const RETRY_FIRST_MS: f64 = 250.0;
 const RETRY_CAP_MS: f64 = 5000.0;
@@ -74,6 +75,15 @@ enum Link {
     Down(String),
     /// Nothing to retry: a configuration problem the user must fix.
     Stopped(String),
+    /// The tab is hidden: disconnected on purpose until it is shown again.
+    Paused,
+}
+
+/// What the camera's retained status message says.
+#[derive(Debug, Clone, PartialEq)]
+struct CameraStatus {
+    state: String,
+    detail: String,
 }
 
 /// A WebSocket and the callbacks it calls; dropping it closes the socket.
@@ -108,6 +118,8 @@ struct ClockTopics {
     request: String,
     reply: String,
     ack: String,
+    /// The camera's retained online/offline status.
+    status: String,
 }
 
 impl ClockTopics {
@@ -118,6 +130,7 @@ impl ClockTopics {
             request: format!("{base}/clock/req/{client_id}"),
             reply: format!("{base}/clock/res/{client_id}"),
             ack: format!("{base}/ack/{client_id}"),
+            status: format!("{base}/status"),
         })
     }
 }
@@ -128,6 +141,8 @@ struct App {
     clock_topics: Option<ClockTopics>,
     clock: ClockSync,
     last_clock_request_ms: f64,
+    camera: Option<CameraStatus>,
+    last_frame_ms: Option<f64>,
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     stats_el: HtmlElement,
@@ -159,6 +174,8 @@ pub async fn run() -> Result<(), JsValue> {
         clock_topics: None,
         clock: ClockSync::default(),
         last_clock_request_ms: f64::NEG_INFINITY,
+        camera: None,
+        last_frame_ms: None,
         canvas,
         ctx,
         stats_el: element("stats"),
@@ -185,7 +202,12 @@ pub async fn run() -> Result<(), JsValue> {
                 a.clock_topics = ClockTopics::for_frames(&t.topic, &a.client_id);
                 a.target = Some(t);
             }
-            open(&app);
+            watch_visibility(&app)?;
+            if document().hidden() {
+                app.borrow_mut().link = Link::Paused;
+            } else {
+                open(&app);
+            }
         }
         Err(e) => app.borrow_mut().link = Link::Stopped(e),
     }
@@ -219,8 +241,38 @@ async fn fetch_edge_info() -> Option<EdgeInfo> {
     })
 }
 
+/// A hidden tab disconnects and a shown one reconnects: a phone in a pocket should not
+/// spend its data plan and battery on frames nobody sees, and background tabs' throttled
+/// timers would miss keep-alives anyway. The listener lives as long as the page.
+fn watch_visibility(app: &Shared) -> Result<(), JsValue> {
+    let weak = Rc::downgrade(app);
+    let on_change = Closure::<dyn FnMut()>::new(move || {
+        let Some(app) = weak.upgrade() else { return };
+        if document().hidden() {
+            let mut a = app.borrow_mut();
+            a.link = Link::Paused;
+            // Dropping the socket closes it; its close handler is gone, so no retry.
+            a.socket = None;
+        } else if app.borrow().link == Link::Paused {
+            {
+                let mut a = app.borrow_mut();
+                a.link = Link::Connecting;
+                a.retry_ms = RETRY_FIRST_MS;
+            }
+            open(&app);
+        }
+        render(&mut app.borrow_mut());
+    });
+    document().add_event_listener_with_callback("visibilitychange", on_change.as_ref().unchecked_ref())?;
+    on_change.forget();
+    Ok(())
+}
+
 /// Opens a socket to the target broker; MQTT CONNECT goes out when it opens.
 fn open(app: &Shared) {
+    if app.borrow().link == Link::Paused {
+        return; // a retry timer that fired after the tab was hidden
+    }
     let Some(target) = app.borrow().target.clone() else {
         return;
     };
@@ -284,6 +336,7 @@ fn subscriptions(a: &App) -> Vec<u8> {
     }
     if let Some(c) = &a.clock_topics {
         out.extend(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
+        out.extend(mqtt::subscribe(SUB_STATUS, &c.status, 0));
     }
     out
 }
@@ -300,7 +353,7 @@ fn lost(app: &Shared, reason: String) {
     let delay = {
         let mut a = app.borrow_mut();
         a.socket = None;
-        if matches!(a.link, Link::Stopped(_)) {
+        if matches!(a.link, Link::Stopped(_) | Link::Paused) {
             return;
         }
         a.link = Link::Down(reason);
@@ -362,6 +415,8 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
                             Some(f) => frames.push(f),
                             None => bad += 1,
                         }
+                    } else if a.clock_topics.as_ref().is_some_and(|c| c.status == t) {
+                        a.camera = parse_status(payload);
                     } else if a.clock_topics.as_ref().is_some_and(|c| c.reply == t) {
                         if let Some((t1, t2, t3)) = clock::parse_reply(payload) {
                             let first = a.clock.is_empty();
@@ -401,6 +456,14 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
         return;
     }
     decode_next(app);
+}
+
+/// The camera status JSON (`{"state":…,"detail":…}`); `None` if it is not that.
+fn parse_status(payload: &[u8]) -> Option<CameraStatus> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let json = js_sys::JSON::parse(text).ok()?;
+    let field = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_string());
+    Some(CameraStatus { state: field("state")?, detail: field("detail").unwrap_or_default() })
 }
 
 /// Checks a payload cheaply and copies the JPEG into JavaScript memory once.
@@ -474,6 +537,7 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         decoded,
         drawn,
     };
+    a.last_frame_ms = Some(drawn);
     if a.stats.frames == 0 {
         // Time from navigation start to the first picture, for page-load measurements.
         if let Some(p) = window().performance() {
@@ -594,12 +658,24 @@ fn render(a: &mut App) {
         }
     }
     let topic = a.target.as_ref().map(|t| t.topic.as_str()).unwrap_or_default();
-    let state = match &a.link {
-        Link::Connecting => "connecting…".to_string(),
-        Link::Live => format!("● live · {topic}"),
-        Link::Down(r) => format!("reconnecting: {r}"),
-        Link::Stopped(r) => r.clone(),
+    let age = a.last_frame_ms.map(|t| (now - t) / 1000.0);
+    let ago = match age {
+        Some(s) if s < 90.0 => format!("last frame {s:.0} s ago"),
+        Some(s) if s < 5400.0 => format!("last frame {:.0} min ago", s / 60.0),
+        Some(s) => format!("last frame {:.1} h ago", s / 3600.0),
+        None => "no frame yet".to_string(),
     };
+    let camera_offline = a.camera.as_ref().filter(|c| c.state == "offline");
+    let state = match (&a.link, camera_offline) {
+        (Link::Live, Some(c)) => format!("camera offline ({}) · {ago}", c.detail),
+        (Link::Live, None) => format!("● live · {topic}"),
+        (Link::Connecting, _) => "connecting…".to_string(),
+        (Link::Down(r), _) => format!("reconnecting: {r} · {ago}"),
+        (Link::Stopped(r), _) => r.clone(),
+        (Link::Paused, _) => "paused while the tab is hidden".to_string(),
+    };
+    set("data-camera", a.camera.as_ref().map_or("unknown", |c| c.state.as_str()));
+    set("data-last-frame-age-s", &fmt(age));
     set("data-state", &state);
     let latency = match (p50, p95) {
         (Some(p50), Some(p95)) => format!("{p50:.0} ms (p95 {p95:.0})"),
