@@ -30,10 +30,11 @@ use crate::{
 const KEEP_ALIVE_S: u16 = 30;
 /// Largest MQTT packet accepted from the broker (the edge's payload limit + headers).
 const MAX_PACKET: usize = 9 * 1024 * 1024;
-/// Clock-offset requests: quickly at first, then a refresh now and then.
-const CLOCK_FIRST_SAMPLES: usize = 8;
-const CLOCK_FAST_MS: f64 = 250.0;
-const CLOCK_REFRESH_MS: f64 = 5000.0;
+/// Clock-offset requests: a quick burst first (the more exchanges, the likelier one
+/// was not delayed by a busy CPU or network), then a refresh now and then.
+const CLOCK_FIRST_SAMPLES: usize = 20;
+const CLOCK_FAST_MS: f64 = 100.0;
+const CLOCK_REFRESH_MS: f64 = 2000.0;
 /// MQTT packet ids of our two subscriptions.
 const SUB_FRAMES: u16 = 1;
 const SUB_CLOCK: u16 = 2;
@@ -649,6 +650,7 @@ fn render(a: &mut App) {
     set("data-height", &a.stats.height.to_string());
     let clock = a.clock.best();
     set("data-clock-synced", if clock.is_some() { "true" } else { "false" });
+    set("data-clock-samples", &a.clock.len().to_string());
     set("data-clock-offset-ms", &fmt(clock.map(|c| c.offset_ms)));
     set("data-clock-uncertainty-ms", &fmt(clock.map(|c| c.rtt_ms / 2.0)));
     for stage in Stage::ALL {

@@ -14,8 +14,9 @@
 
 use std::collections::VecDeque;
 
-/// Samples kept; at one refresh every few seconds this follows slow drift.
-const SAMPLES: usize = 16;
+/// Samples kept: the best of the last minute or so (one refresh every 2 s), which
+/// follows slow drift and forgets a lucky outlier eventually.
+const SAMPLES: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
