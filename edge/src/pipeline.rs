@@ -30,7 +30,7 @@ use crate::{
     jpeg,
     meter::Meter,
     publish::{EncodedFrame, FrameSlot},
-    slot::Slot,
+    slot::{lock, Slot},
     source::{Captured, Picture, Source},
 };
 
@@ -125,7 +125,7 @@ impl Output {
 
     /// Hands the frame on unless a newer one already went; returns whether it did.
     pub fn offer(&self, sequence: u64, payload: Vec<u8>) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&self.last);
         if last.is_some_and(|l| sequence <= l) {
             return false;
         }

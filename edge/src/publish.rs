@@ -30,7 +30,7 @@ use crate::{
     flow::{parse_ack, Gate, Viewers},
     meter::Meter,
     pipeline::SourceStatus,
-    slot::AsyncSlot,
+    slot::{lock, AsyncSlot},
 };
 
 /// An encoded frame ready to publish: header + JPEG in one buffer.
@@ -96,11 +96,6 @@ pub struct Settings {
     pub topics: Topics,
     /// Frames each acknowledging viewer may have unacknowledged (0 = no flow control).
     pub viewer_window: usize,
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Largest clock request echoed back; anything bigger is not a clock request.

@@ -23,6 +23,12 @@ impl<T> Default for Slot<T> {
     }
 }
 
+/// Locks a mutex whose data stays consistent even if a holder panicked (every update
+/// behind these locks is a single assignment), so poisoning is ignored.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl<T> Slot<T> {
     /// Stores `value`, returning the one it replaced (which nobody will see now).
     pub fn put(&self, value: T) -> Option<T> {
@@ -52,9 +58,7 @@ impl<T> Slot<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
-        // A panic elsewhere while holding the lock cannot leave the state inconsistent
-        // (every update is one assignment), so poisoning is ignored.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -117,7 +121,7 @@ impl<T> Default for AsyncSlot<T> {
 impl<T> AsyncSlot<T> {
     /// Stores `value`, returning the one it replaced.
     pub fn put(&self, value: T) -> Option<T> {
-        let replaced = self.value.lock().unwrap_or_else(|e| e.into_inner()).replace(value);
+        let replaced = lock(&self.value).replace(value);
         // Stores a permit when nobody waits, so a put between a taker's check and its
         // wait is not lost.
         self.ready.notify_one();
@@ -126,13 +130,13 @@ impl<T> AsyncSlot<T> {
 
     /// Whether a value is waiting to be taken.
     pub fn is_full(&self) -> bool {
-        self.value.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        lock(&self.value).is_some()
     }
 
     /// Waits for a value and takes it.
     pub async fn take(&self) -> T {
         loop {
-            if let Some(v) = self.value.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(v) = lock(&self.value).take() {
                 return v;
             }
             self.ready.notified().await;

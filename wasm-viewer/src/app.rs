@@ -115,7 +115,7 @@ struct Pending {
 /// This viewer's own topics at the camera being watched: clock-offset requests and
 /// replies, and frame acknowledgements (the edge's flow control).
 #[derive(Clone)]
-struct ClockTopics {
+struct ViewerTopics {
     request: String,
     reply: String,
     ack: String,
@@ -123,11 +123,11 @@ struct ClockTopics {
     status: String,
 }
 
-impl ClockTopics {
+impl ViewerTopics {
     /// Derived from the frame topic `<prefix>/<camera>/frame`; none for other topics.
     fn for_frames(frame_topic: &str, client_id: &str) -> Option<Self> {
         let base = frame_topic.strip_suffix("/frame")?;
-        Some(ClockTopics {
+        Some(ViewerTopics {
             request: format!("{base}/clock/req/{client_id}"),
             reply: format!("{base}/clock/res/{client_id}"),
             ack: format!("{base}/ack/{client_id}"),
@@ -139,7 +139,7 @@ impl ClockTopics {
 struct App {
     target: Option<Target>,
     client_id: String,
-    clock_topics: Option<ClockTopics>,
+    viewer_topics: Option<ViewerTopics>,
     clock: ClockSync,
     last_clock_request_ms: f64,
     camera: Option<CameraStatus>,
@@ -172,7 +172,7 @@ pub async fn run() -> Result<(), JsValue> {
     let app = Rc::new(RefCell::new(App {
         target: None,
         client_id,
-        clock_topics: None,
+        viewer_topics: None,
         clock: ClockSync::default(),
         last_clock_request_ms: f64::NEG_INFINITY,
         camera: None,
@@ -200,7 +200,7 @@ pub async fn run() -> Result<(), JsValue> {
         Ok(t) => {
             {
                 let mut a = app.borrow_mut();
-                a.clock_topics = ClockTopics::for_frames(&t.topic, &a.client_id);
+                a.viewer_topics = ViewerTopics::for_frames(&t.topic, &a.client_id);
                 a.target = Some(t);
             }
             watch_visibility(&app)?;
@@ -294,7 +294,7 @@ fn open(app: &Shared) {
             // If this page goes away without a word (tab closed, phone asleep), the broker
             // tells the edge at once with an empty acknowledgement, so the edge stops
             // waiting for this viewer straight away.
-            let will = a.clock_topics.as_ref().map(|c| mqtt::Will { topic: &c.ack, payload: b"" });
+            let will = a.viewer_topics.as_ref().map(|c| mqtt::Will { topic: &c.ack, payload: b"" });
             send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, will, None));
             // MQTT lets a client send more before the CONNACK: subscribing now saves a
             // round trip before the first frame.
@@ -335,7 +335,7 @@ fn subscriptions(a: &App) -> Vec<u8> {
     if let Some(t) = &a.target {
         out.extend(mqtt::subscribe(SUB_FRAMES, &t.topic, 0));
     }
-    if let Some(c) = &a.clock_topics {
+    if let Some(c) = &a.viewer_topics {
         out.extend(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
         out.extend(mqtt::subscribe(SUB_STATUS, &c.status, 0));
     }
@@ -394,7 +394,7 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
                 Ok(Some(Packet::SubAck { packet_id: SUB_CLOCK, codes })) => {
                     // Without clock replies latency assumes one clock (offset 0).
                     if codes.first() == Some(&0x80) {
-                        a.clock_topics = None;
+                        a.viewer_topics = None;
                     }
                 }
                 Ok(Some(Packet::SubAck { codes, .. })) => {
@@ -416,9 +416,9 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
                             Some(f) => frames.push(f),
                             None => bad += 1,
                         }
-                    } else if a.clock_topics.as_ref().is_some_and(|c| c.status == t) {
+                    } else if a.viewer_topics.as_ref().is_some_and(|c| c.status == t) {
                         a.camera = parse_status(payload);
-                    } else if a.clock_topics.as_ref().is_some_and(|c| c.reply == t) {
+                    } else if a.viewer_topics.as_ref().is_some_and(|c| c.reply == t) {
                         if let Some((t1, t2, t3)) = clock::parse_reply(payload) {
                             let first = a.clock.is_empty();
                             if a.clock.add(t1, t2, t3, at).is_some() && first {
@@ -549,7 +549,7 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     // Tell the edge how far we got: it holds frames back (instead of letting them queue
     // in the broker) while we are behind. Acknowledging drawn rather than received frames
     // covers a slow decoder too; the edge's window keeps the next frame already on its way.
-    if let Some(c) = &a.clock_topics {
+    if let Some(c) = &a.viewer_topics {
         let per_frame = a
             .stats
             .percentile(Stage::ReceivedDecoded, 50.0)
@@ -595,7 +595,7 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
 /// Asks the edge for its time: quickly until a few samples are in, then now and then
 /// to follow drift and catch a faster exchange.
 fn request_clock(a: &mut App) {
-    let Some(topics) = &a.clock_topics else { return };
+    let Some(topics) = &a.viewer_topics else { return };
     if a.link != Link::Live {
         return;
     }
