@@ -184,10 +184,12 @@ function header({ magic = 'MQCF', version = 1, headerLen = 48, sequence = 1 } = 
 }
 
 test('garbage on the frame topic is counted, never thrown, and the next good frame draws', async () => {
-  const edge = await startEdge(['--size', '320x240', '--fps', '20']);
+  // A slow camera: a bad JPEG waiting behind a decode could otherwise be replaced by the
+  // next good frame before it is tried (counted as dropped, correctly, not as an error).
+  const edge = await startEdge(['--size', '320x240', '--fps', '5']);
   try {
     const { page, problems } = await openViewer(browser, edge.viewer);
-    await waitForStats(page, (s) => s.connected && s.frames >= 5);
+    await waitForStats(page, (s) => s.connected && s.frames >= 3);
     const random = (n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919 + 13) & 255));
     const bad = [
       random(1000), // random bytes
@@ -204,7 +206,7 @@ test('garbage on the frame topic is counted, never thrown, and the next good fra
       await publishRaw(edge.tcpHost, edge.tcpPort, edge.topic, [p]);
       await sleep(150);
     }
-    const after = await waitForStats(page, (s) => s.errors >= before.errors + bad.length && s.frames >= before.frames + 20, 10000);
+    const after = await waitForStats(page, (s) => s.errors >= before.errors + bad.length && s.frames >= before.frames + 8, 15000);
     assert.equal(after.errors - before.errors, bad.length, 'each bad payload counted once');
     assert.ok(after.connected, 'still connected');
     assert.deepEqual(problems, [], 'nothing thrown to the console');
