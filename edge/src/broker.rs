@@ -120,7 +120,9 @@ fn reserve_distinct(
     Err(EdgeError::listen(what, SocketAddr::new(bind, port), flag, std::io::ErrorKind::AddrInUse.into()))
 }
 
-fn reachable(ip: IpAddr) -> IpAddr {
+/// An address this machine can connect to for a listener bound to `ip`: loopback for
+/// the unspecified address.
+pub(crate) fn reachable(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),

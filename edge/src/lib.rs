@@ -239,7 +239,7 @@ fn print_banner(
     embedded: Option<&broker::EmbeddedBroker>,
     publish_to: &BrokerUrl,
 ) {
-    let shown = |addr: SocketAddr| SocketAddr::new(shown_ip(addr.ip()), addr.port());
+    let shown = |addr: SocketAddr| SocketAddr::new(broker::reachable(addr.ip()), addr.port());
     let mut out = format!("edge: camera {:?}: {source}, JPEG quality {}\n", config.camera, config.quality);
     out += &format!("  viewer:     http://{}/\n", shown(http));
     if http.ip().is_unspecified() {
@@ -258,14 +258,6 @@ fn print_banner(
     print!("{out}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
-}
-
-fn shown_ip(ip: IpAddr) -> IpAddr {
-    if ip.is_unspecified() {
-        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
-    } else {
-        ip
-    }
 }
 
 /// The address other machines on the LAN most likely reach this one at: the source

@@ -4,7 +4,7 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
@@ -58,9 +58,7 @@ fn spawn_edge(args: &[&str]) -> Edge {
     edge
 }
 
-fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
-}
+use edge::clock::now_us;
 
 /// Subscribes and collects `n` frame payloads (with their receive times) within 15 s.
 async fn collect(mut opts: MqttOptions, topic: &str, n: usize) -> Vec<(Vec<u8>, u64)> {
