@@ -3,7 +3,8 @@
 //! ```text
 //! <prefix>/<camera>/frame    one frame per message (wire format), QoS 0, retained (the
 //!                            newest, so a new viewer sees a picture at once; cleared
-//!                            with an empty message when the edge stops)
+//!                            with an empty message when the edge stops; a subscriber
+//!                            may get the newest frame twice, retained and live)
 //! <prefix>/<camera>/status   {"state":"online"|"offline"|"starting","detail":…,"at_us":…},
 //!                            retained, QoS 1; the last will says offline
 //! <prefix>/<camera>/clock/req/<viewer>   viewer → edge: clock-offset request (≤ 64 bytes,

@@ -144,6 +144,8 @@ struct App {
     last_clock_request_ms: f64,
     camera: Option<CameraStatus>,
     last_frame_ms: Option<f64>,
+    /// (sequence, capture time) of the last frame received, to skip a duplicate.
+    last_received: Option<(u64, u64)>,
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     stats_el: HtmlElement,
@@ -177,6 +179,7 @@ pub async fn run() -> Result<(), JsValue> {
         last_clock_request_ms: f64::NEG_INFINITY,
         camera: None,
         last_frame_ms: None,
+        last_received: None,
         canvas,
         ctx,
         stats_el: element("stats"),
@@ -413,7 +416,13 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
                         // The edge cleared its retained frame as it stopped: no picture.
                     } else if t == topic {
                         match frame(payload, at) {
-                            Some(f) => frames.push(f),
+                            // Subscribing while a frame is published can bring it twice:
+                            // the broker's retained copy and the live one.
+                            Some(f) if a.last_received == Some((f.header.sequence, f.header.capture_us)) => {}
+                            Some(f) => {
+                                a.last_received = Some((f.header.sequence, f.header.capture_us));
+                                frames.push(f);
+                            }
                             None => bad += 1,
                         }
                     } else if a.viewer_topics.as_ref().is_some_and(|c| c.status == t) {
