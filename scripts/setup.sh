@@ -4,6 +4,8 @@
 #
 #   - Debian packages: nasm (mozjpeg's SIMD; without it encoding is 5-9x slower),
 #     libclang-dev (the v4l crate generates its V4L2 bindings at build time),
+#     mosquitto (edge/tests/mosquitto.rs runs the edge against a real external broker;
+#     the tests start their own mosquitto process, never the system service),
 #     chromium (browser tests only; skipped with MQCAM_NO_BROWSER=1)
 #   - the wasm32-unknown-unknown Rust target
 #   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
@@ -27,6 +29,8 @@ as_root() {
 }
 
 packages=(nasm libclang-dev)
+# The CI test against a real external broker (edge/tests/mosquitto.rs starts its own).
+packages+=(mosquitto)
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do

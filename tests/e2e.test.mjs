@@ -186,7 +186,8 @@ function header({ magic = 'MQCF', version = 1, headerLen = 48, sequence = 1 } = 
 test('garbage on the frame topic is counted, never thrown, and the next good frame draws', async () => {
   // A slow camera: a bad JPEG waiting behind a decode could otherwise be replaced by the
   // next good frame before it is tried (counted as dropped, correctly, not as an error).
-  const edge = await startEdge(['--size', '320x240', '--fps', '5']);
+  const publisher = { username: 'e2e-pub', password: 'e2e-secret' };
+  const edge = await startEdge(['--size', '320x240', '--fps', '5', '--publisher-login', `${publisher.username}:${publisher.password}`]);
   try {
     const { page, problems } = await openViewer(browser, edge.viewer);
     await waitForStats(page, (s) => s.connected && s.frames >= 3);
@@ -203,7 +204,7 @@ test('garbage on the frame topic is counted, never thrown, and the next good fra
     const before = await readStats(page);
     // One at a time: several in one burst would leave only the newest for the decoder.
     for (const p of bad) {
-      await publishRaw(edge.tcpHost, edge.tcpPort, edge.topic, [p]);
+      await publishRaw(edge.tcpHost, edge.tcpPort, edge.topic, [p], publisher);
       await sleep(150);
     }
     const after = await waitForStats(page, (s) => s.errors >= before.errors + bad.length && s.frames >= before.frames + 8, 15000);
@@ -272,6 +273,63 @@ test('a hidden tab disconnects and a shown one picks the stream up again', async
     await setHidden(false);
     await waitForStats(page, (s) => s.connected && s.frames >= paused.frames + 10, 10000);
     assert.deepEqual(problems, []);
+  } finally {
+    await edge.stop();
+  }
+});
+
+test('a camera with a login: the page asks for it, refuses a wrong one, and takes one from the URL fragment', async () => {
+  const password = 'correct horse:battery';
+  const edge = await startEdge(['--size', '320x240', '--fps', '15', '--username', 'viewer', '--password', password]);
+  try {
+    // Nothing served to the browser carries the password.
+    for (const path of ['', 'edge.json', 'index.html']) {
+      const body = await (await fetch(edge.viewer + path)).text();
+      assert.ok(!body.includes(password) && !body.includes('battery'), `/${path} leaks the password`);
+    }
+
+    const { page, problems } = await openViewer(browser, edge.viewer, { width: 390, height: 844 });
+    let s = await waitForStats(page, (st) => /login needed/.test(st.state), 10000);
+    assert.equal(s.frames, 0);
+    assert.ok(await page.isVisible('#login'), 'the login form shows');
+    await page.screenshot({ path: join(ARTIFACTS, 'viewer-login.png') });
+
+    await page.fill('#login-user', 'viewer');
+    await page.fill('#login-password', 'wrong');
+    await page.click('#login button');
+    s = await waitForStats(page, (st) => /refused the login/.test(st.state), 10000);
+    assert.ok(await page.isVisible('#login'), 'asked again after a wrong password');
+
+    await page.fill('#login-password', password);
+    await page.click('#login button');
+    s = await waitForStats(page, (st) => st.connected && st.frames >= 5, 15000);
+    assert.ok(!(await page.isVisible('#login')), 'the form goes away');
+    assert.deepEqual(problems, [], 'console stays clean');
+
+    // The fragment is never sent to the server; a bookmarked URL logs in by itself.
+    const fragment = `#username=viewer&password=${encodeURIComponent(password)}`;
+    const direct = await openViewer(browser, edge.viewer + fragment);
+    await waitForStats(direct.page, (st) => st.connected && st.frames >= 5, 15000);
+    assert.ok(!(await direct.page.isVisible('#login')));
+  } finally {
+    await edge.stop();
+  }
+});
+
+test('a viewer that tries to write a camera topic is cut off; the others keep watching', async () => {
+  const edge = await startEdge(['--size', '320x240', '--fps', '15']);
+  try {
+    const { page, problems } = await openViewer(browser, edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 5);
+    const before = await readStats(page);
+    // No login: the gate treats this client as a viewer, and viewers may not publish frames.
+    const rogue = Buffer.concat([header(), Buffer.from([0xff, 0xd8, 0xff, 0xd9])]);
+    await publishRaw(edge.tcpHost, edge.tcpPort, edge.topic, [rogue, rogue, rogue]);
+    const after = await waitForStats(page, (s) => s.frames >= before.frames + 15, 15000);
+    assert.equal(after.errors, before.errors, 'the rogue frames never reached the viewer');
+    assert.ok(after.connected);
+    assert.match(edge.log(), /gate: closed a connection.*may not publish/);
+    assert.deepEqual(problems, [], 'console stays clean');
   } finally {
     await edge.stop();
   }

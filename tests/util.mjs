@@ -40,7 +40,7 @@ export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }) {
       stdout += d;
       const viewer = stdout.match(/viewer:\s+(\S+)/);
       const ws = stdout.match(/mqtt-ws:\s+(\S+)/);
-      const tcp = stdout.match(/mqtt-tcp:\s+mqtt:\/\/(\S+):(\d+)/);
+      const tcp = stdout.match(/mqtt-tcp:\s+mqtts?:\/\/(\S+):(\d+)/);
       const topic = stdout.match(/topic:\s+(\S+)/);
       // The topic line comes last; the broker lines are missing with an external broker.
       if (viewer && topic) {
@@ -149,12 +149,20 @@ function remainingLength(n) {
   return Buffer.from(out);
 }
 
-/** Publishes raw payloads (QoS 0) from a separate, minimal MQTT 3.1.1 client over TCP. */
-export async function publishRaw(host, port, topic, payloads) {
+/**
+ * Publishes raw payloads (QoS 0) from a separate, minimal MQTT 3.1.1 client over TCP,
+ * logged in as `login` ({ username, password }) if given: the edge's gate lets only its
+ * --publisher-login write camera topics.
+ */
+export async function publishRaw(host, port, topic, payloads, login) {
   const sock = net.connect(port, host);
   await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  // The gate may cut this client off mid-write (that is what some tests check).
+  sock.on('error', () => {});
   const str = (s) => { const b = Buffer.from(s); return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]); };
-  const connect = Buffer.concat([str('MQTT'), Buffer.from([4, 2, 0, 30]), str(`raw-${process.pid}-${Date.now()}`)]);
+  const flags = login ? 0xc2 : 0x02;
+  const credentials = login ? [str(login.username), str(login.password)] : [];
+  const connect = Buffer.concat([str('MQTT'), Buffer.from([4, flags, 0, 30]), str(`raw-${process.pid}-${Date.now()}`), ...credentials]);
   sock.write(Buffer.concat([Buffer.from([0x10]), remainingLength(connect.length), connect]));
   await new Promise((resolve) => sock.once('data', resolve)); // CONNACK
   for (const p of payloads) {
@@ -163,4 +171,113 @@ export async function publishRaw(host, port, topic, payloads) {
   }
   sock.end(Buffer.from([0xe0, 0]));
   await new Promise((resolve) => sock.once('close', resolve));
+}
+
+/** One MQTT packet: the fixed header's first byte, the remaining length, the body. */
+export function mqttPacket(first, body = Buffer.alloc(0)) {
+  return Buffer.concat([Buffer.from([first]), remainingLength(body.length), body]);
+}
+
+/** An MQTT string: two length bytes, then the UTF-8 bytes. */
+export function mqttString(s) {
+  const b = Buffer.from(s);
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]);
+}
+
+/**
+ * Splits the whole MQTT packets off the front of `buf`: `{ packets: [{ type, flags, body }],
+ * rest }`, `rest` being the bytes of an incomplete packet. Throws on a remaining length
+ * longer than four bytes.
+ */
+export function splitMqtt(buf) {
+  const packets = [];
+  let at = 0;
+  for (;;) {
+    let len = 0;
+    let i = 0;
+    let complete = false;
+    for (; i < 4 && at + 1 + i < buf.length; i++) {
+      const b = buf[at + 1 + i];
+      len += (b & 0x7f) * 128 ** i;
+      if (!(b & 0x80)) { complete = true; break; }
+    }
+    if (!complete) {
+      if (i === 4) throw new Error('MQTT remaining length longer than 4 bytes');
+      break;
+    }
+    const start = at + 2 + i;
+    if (buf.length < start + len) break;
+    packets.push({ type: buf[at] >> 4, flags: buf[at] & 15, body: buf.subarray(start, start + len) });
+    at = start + len;
+  }
+  return { packets, rest: buf.subarray(at) };
+}
+
+/**
+ * A minimal MQTT 3.1.1 client over TCP, connected (CONNACK received) when this resolves.
+ * `next(type)` waits for the next packet of that type (others are skipped);
+ * `subscribe(filters)` waits for the SUBACK; `stall()` stops reading the socket for good
+ * while it stays open, as a stuck subscriber does.
+ */
+export async function mqttTcpClient(host, port, { clientId = `raw-${process.pid}-${Date.now()}`, keepAlive = 60 } = {}) {
+  const sock = net.connect(port, host);
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  sock.on('error', () => {}); // reported through `closed`
+  let buf = Buffer.alloc(0);
+  const queue = [];
+  let wake = () => {};
+  let closed = false;
+  const onData = (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    const { packets, rest } = splitMqtt(buf);
+    buf = Buffer.from(rest);
+    queue.push(...packets);
+    wake();
+  };
+  sock.on('data', onData);
+  sock.on('close', () => { closed = true; wake(); });
+  let nextId = 1;
+  const client = {
+    sock,
+    get closed() { return closed; },
+    send: (bytes) => sock.write(bytes),
+    async next(type, timeoutMs = 10000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        while (queue.length) {
+          const p = queue.shift();
+          if (p.type === type) return p;
+        }
+        if (closed) throw new Error(`connection closed while waiting for MQTT packet type ${type}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no MQTT packet of type ${type} in ${timeoutMs} ms`);
+        await new Promise((r) => { const t = setTimeout(r, left); wake = () => { clearTimeout(t); r(); }; });
+      }
+    },
+    async subscribe(filters, qos = 0) {
+      const id = nextId++;
+      const body = Buffer.concat([Buffer.from([id >> 8, id & 255]), ...filters.map((f) => Buffer.concat([mqttString(f), Buffer.from([qos])]))]);
+      sock.write(mqttPacket(0x82, body));
+      const ack = await client.next(9);
+      return [...ack.body.subarray(2)];
+    },
+    stall() {
+      sock.off('data', onData);
+      sock.pause();
+    },
+    close() { sock.destroy(); },
+  };
+  const connect = Buffer.concat([mqttString('MQTT'), Buffer.from([4, 2, keepAlive >> 8, keepAlive & 255]), mqttString(clientId)]);
+  sock.write(mqttPacket(0x10, connect));
+  const ack = await client.next(2);
+  if (ack.body[1] !== 0) throw new Error(`broker refused the connection: code ${ack.body[1]}`);
+  return client;
+}
+
+/** Parses a PUBLISH packet from `splitMqtt`: `{ topic, payload, retain }` (QoS 0 or 1). */
+export function parsePublish(p) {
+  const topicLen = p.body.readUInt16BE(0);
+  const topic = p.body.subarray(2, 2 + topicLen).toString();
+  const qos = (p.flags >> 1) & 3;
+  return { topic, payload: p.body.subarray(2 + topicLen + (qos ? 2 : 0)), retain: (p.flags & 1) === 1 };
 }

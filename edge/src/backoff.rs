@@ -1,7 +1,15 @@
 //! Retry delays: doubling from a first step up to a cap, with jitter so many clients
 //! restarted together (a broker reboot, a power cut) do not retry in lockstep.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A jitter seed that differs between processes, even between edges that all run as
+/// PID 1 in their containers (with the PID alone they would retry in lockstep): the
+/// process id mixed with the clock's nanoseconds.
+pub fn seed() -> u32 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    std::process::id().rotate_left(16) ^ nanos
+}
 
 pub struct Backoff {
     first: Duration,
@@ -46,5 +54,18 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(125));
+    }
+
+    #[test]
+    fn two_processes_with_the_same_pid_still_retry_at_different_times() {
+        let delays = |seed| {
+            let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5), seed);
+            (0..10).map(|_| b.next_delay()).collect::<Vec<_>>()
+        };
+        let first = seed();
+        std::thread::sleep(Duration::from_millis(2));
+        let second = seed();
+        assert_ne!(first | 1, second | 1, "same PID, started apart: different seeds");
+        assert_ne!(delays(first), delays(second));
     }
 }

@@ -1,9 +1,13 @@
 //! The embedded MQTT broker (rumqttd), so one command works on one machine.
 //!
-//! rumqttd binds its listeners on its own threads and only logs when that fails, so the
-//! ports are checked (and `0` resolved to a free port) here first, which turns "port in
-//! use" into a clear startup error. The small window between that check and rumqttd's
-//! bind is accepted; the readiness probe afterwards catches a lost race.
+//! rumqttd listens on a free loopback port only. What the network sees are the gate's
+//! listeners (MQTT over TCP and over WebSocket, optionally TLS; see `gate`), which check
+//! logins and topic permissions that rumqttd cannot express, then relay to rumqttd. The
+//! edge's own publisher connects to rumqttd directly.
+//!
+//! rumqttd binds its listener on its own thread and only logs when that fails, so the
+//! port is picked free here first; the readiness probe afterwards catches a lost race.
+//! The gate's listeners are bound here, so a busy port is a clear startup error.
 //!
 //! Limits differ from rumqttd's sample config on purpose: payloads up to
 //! [`MAX_PAYLOAD`] (video frames, not sensor readings) and small commit-log segments, so
@@ -18,7 +22,10 @@ use std::{
 
 use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-use crate::EdgeError;
+use crate::{
+    gate::{self, Flavour, Gate, Policy},
+    EdgeError,
+};
 
 /// Largest MQTT payload the broker accepts: a 4K JPEG at high quality fits.
 pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
@@ -29,21 +36,29 @@ const SEGMENT_COUNT: usize = 2;
 /// Where the embedded broker listens.
 #[derive(Debug, Clone, Copy)]
 pub struct EmbeddedBroker {
+    /// The gate's MQTT listener (mqtt://, or mqtts:// with TLS).
     pub tcp: SocketAddr,
+    /// The gate's MQTT-over-WebSocket listener (ws://, or wss:// with TLS).
     pub ws: SocketAddr,
+    /// rumqttd itself, on loopback: only the edge's own publisher connects here.
+    pub internal: SocketAddr,
+    pub tls: bool,
 }
 
-impl EmbeddedBroker {
-    /// The address the edge itself connects to (loopback when bound to every interface).
-    pub fn local_tcp(&self) -> SocketAddr {
-        SocketAddr::new(reachable(self.tcp.ip()), self.tcp.port())
-    }
-}
-
-/// Starts rumqttd with a TCP and a WebSocket listener and waits until it accepts.
-pub fn start(bind: IpAddr, tcp_port: u16, ws_port: u16) -> Result<EmbeddedBroker, EdgeError> {
-    let tcp = reserve(bind, tcp_port, "MQTT TCP", "--tcp-port")?;
-    let ws = reserve_distinct(bind, ws_port, tcp, "MQTT WebSocket", "--ws-port")?;
+/// Starts rumqttd on loopback and the gate's TCP and WebSocket listeners in front of it,
+/// and waits until rumqttd accepts. Must run inside the tokio runtime (the gate's tasks
+/// are spawned on it).
+pub fn start(
+    bind: IpAddr,
+    tcp_port: u16,
+    ws_port: u16,
+    policy: Policy,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> Result<EmbeddedBroker, EdgeError> {
+    let tcp_listener = listen(bind, tcp_port, "MQTT TCP", "--tcp-port")?;
+    let ws_listener = listen(bind, ws_port, "MQTT WebSocket", "--ws-port")?;
+    let (tcp, ws) = (tcp_listener.local_addr()?, ws_listener.local_addr()?);
+    let internal = reserve(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, "internal MQTT", "--tcp-port")?;
     let config = Config {
         id: 0,
         router: RouterConfig {
@@ -53,8 +68,7 @@ pub fn start(bind: IpAddr, tcp_port: u16, ws_port: u16) -> Result<EmbeddedBroker
             max_segment_count: SEGMENT_COUNT,
             ..Default::default()
         },
-        v4: Some(HashMap::from([("tcp".to_string(), server("mqtt-tcp", tcp))])),
-        ws: Some(HashMap::from([("ws".to_string(), server("mqtt-ws", ws))])),
+        v4: Some(HashMap::from([("internal".to_string(), server("mqtt-internal", internal))])),
         ..Default::default()
     };
     let mut broker = rumqttd::Broker::new(config);
@@ -68,10 +82,29 @@ pub fn start(bind: IpAddr, tcp_port: u16, ws_port: u16) -> Result<EmbeddedBroker
         .map_err(|e| EdgeError::Broker(format!("cannot start its thread: {e}")))?;
     #[cfg(target_os = "linux")]
     keep_nodelay();
-    let started = EmbeddedBroker { tcp, ws };
-    wait_accepting_mqtt(started.local_tcp())?;
-    wait_accepting_ws(ws)?;
-    Ok(started)
+    wait_accepting_mqtt(internal)?;
+    let gate = std::sync::Arc::new(Gate {
+        policy: std::sync::Arc::new(policy),
+        upstream: internal,
+        tls: tls.clone().map(tokio_rustls::TlsAcceptor::from),
+    });
+    tokio::spawn(gate::serve(tcp_listener, gate.clone(), Flavour::Tcp));
+    tokio::spawn(gate::serve(ws_listener, gate, Flavour::WebSocket));
+    Ok(EmbeddedBroker { tcp, ws, internal, tls: tls.is_some() })
+}
+
+/// Binds a listener for the tokio runtime; a busy port says which option moves it.
+pub fn listen(
+    bind: IpAddr,
+    port: u16,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<tokio::net::TcpListener, EdgeError> {
+    let addr = SocketAddr::new(bind, port);
+    let fail = |source| EdgeError::listen(what, addr, flag, source);
+    let listener = TcpListener::bind(addr).map_err(fail)?;
+    listener.set_nonblocking(true).map_err(fail)?;
+    tokio::net::TcpListener::from_std(listener).map_err(fail)
 }
 
 fn server(name: &str, listen: SocketAddr) -> ServerSettings {
@@ -101,23 +134,6 @@ pub fn reserve(
     let addr = SocketAddr::new(bind, port);
     let listener = TcpListener::bind(addr).map_err(|source| EdgeError::listen(what, addr, flag, source))?;
     listener.local_addr().map_err(|source| EdgeError::listen(what, addr, flag, source))
-}
-
-/// Like [`reserve`], but never hands out the same free port as `other` when both are 0.
-fn reserve_distinct(
-    bind: IpAddr,
-    port: u16,
-    other: SocketAddr,
-    what: &'static str,
-    flag: &'static str,
-) -> Result<SocketAddr, EdgeError> {
-    for _ in 0..10 {
-        let addr = reserve(bind, port, what, flag)?;
-        if addr.port() != other.port() {
-            return Ok(addr);
-        }
-    }
-    Err(EdgeError::listen(what, SocketAddr::new(bind, port), flag, std::io::ErrorKind::AddrInUse.into()))
 }
 
 /// An address this machine can connect to for a listener bound to `ip`: loopback for
@@ -156,21 +172,6 @@ fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(EdgeError::Broker(format!("not accepting MQTT on {addr} after 5 s: {last_error}")))
-}
-
-/// Waits until the broker's WebSocket listener accepts connections. A bare TCP connect:
-/// probing by binding the port ourselves could take it from the broker at the wrong
-/// moment. (The broker may note the aborted handshake; its logs are off by default.)
-fn wait_accepting_ws(addr: SocketAddr) -> Result<(), EdgeError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let addr = SocketAddr::new(reachable(addr.ip()), addr.port());
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err(EdgeError::Broker(format!("WebSocket listener did not start on {addr}")))
 }
 
 /// Turns Nagle's algorithm off on every TCP socket of this process, now and every

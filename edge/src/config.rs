@@ -87,10 +87,43 @@ pub struct Config {
     #[arg(long, default_value_t = 1883, env = "EDGE_TCP_PORT")]
     pub tcp_port: u16,
 
-    /// Publish to this external broker instead of running one: mqtt://host[:port] or
-    /// ws://host[:port][/path]. Turns the embedded broker off.
+    /// Publish to this external broker instead of running one: mqtt://host[:port],
+    /// mqtts://host[:port] (TLS), ws://host[:port][/path] or wss://… (TLS). Turns the
+    /// embedded broker off.
     #[arg(long, env = "EDGE_BROKER")]
     pub broker: Option<BrokerUrl>,
+
+    /// PEM file of the CA(s) to trust for an external broker's TLS certificate, instead of
+    /// the system's.
+    #[arg(long, env = "EDGE_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
+    /// MQTT username. With --broker: the edge's login there. With the embedded broker:
+    /// the login every viewer must give (the page asks, or reads it from the URL
+    /// fragment #username=…&password=…); without it anyone may view.
+    #[arg(long, env = "EDGE_USERNAME", requires = "password")]
+    pub username: Option<String>,
+
+    /// MQTT password for --username. Prefer the EDGE_PASSWORD variable: the command line
+    /// is visible to every user of the machine.
+    #[arg(long, env = "EDGE_PASSWORD", requires = "username", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Embedded broker: a login, USER:PASSWORD, that may publish to any topic (another
+    /// edge using this one's broker, a test tool). Without it only this edge publishes;
+    /// viewers may only write clock requests and frame acknowledgements.
+    #[arg(long, env = "EDGE_PUBLISHER_LOGIN", value_name = "USER:PASSWORD",
+          value_parser = parse_login, hide_env_values = true)]
+    pub publisher_login: Option<(String, String)>,
+
+    /// PEM certificate chain to serve TLS with: the embedded broker then speaks mqtts://
+    /// and wss://, and the site https://. Needs --tls-key.
+    #[arg(long, env = "EDGE_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "EDGE_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Socket send buffer towards the broker, in KiB. It bounds how much video can wait
     /// in the kernel on a slow uplink (latency); raise it for fast links with long round
@@ -186,10 +219,10 @@ impl FromStr for Size {
 /// How to reach a broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerUrl {
-    /// MQTT over TCP.
-    Tcp { host: String, port: u16 },
-    /// MQTT over WebSocket; `url` is the whole `ws://` URL.
-    Ws { url: String },
+    /// MQTT over TCP, over TLS if `tls` (mqtts://).
+    Tcp { host: String, port: u16, tls: bool },
+    /// MQTT over WebSocket; `url` is the whole `ws://` or `wss://` URL.
+    Ws { url: String, tls: bool },
 }
 
 impl FromStr for BrokerUrl {
@@ -224,9 +257,13 @@ impl FromStr for BrokerUrl {
             return Err(format!("broker URL {s:?} has no host"));
         }
         match scheme {
-            "mqtt" | "tcp" => Ok(BrokerUrl::Tcp { host, port: port.unwrap_or(1883) }),
-            "ws" => Ok(BrokerUrl::Ws { url: s.to_string() }),
-            other => Err(format!("broker URL scheme {other:?} is not supported: use mqtt:// or ws://")),
+            "mqtt" | "tcp" => Ok(BrokerUrl::Tcp { host, port: port.unwrap_or(1883), tls: false }),
+            "mqtts" | "ssl" => Ok(BrokerUrl::Tcp { host, port: port.unwrap_or(8883), tls: true }),
+            "ws" => Ok(BrokerUrl::Ws { url: s.to_string(), tls: false }),
+            "wss" => Ok(BrokerUrl::Ws { url: s.to_string(), tls: true }),
+            other => Err(format!(
+                "broker URL scheme {other:?} is not supported: use mqtt://, mqtts://, ws:// or wss://"
+            )),
         }
     }
 }
@@ -234,12 +271,25 @@ impl FromStr for BrokerUrl {
 impl std::fmt::Display for BrokerUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BrokerUrl::Tcp { host, port } if host.contains(':') => {
-                write!(f, "mqtt://[{host}]:{port}")
+            BrokerUrl::Tcp { host, port, tls } => {
+                let scheme = if *tls { "mqtts" } else { "mqtt" };
+                match host.contains(':') {
+                    true => write!(f, "{scheme}://[{host}]:{port}"),
+                    false => write!(f, "{scheme}://{host}:{port}"),
+                }
             }
-            BrokerUrl::Tcp { host, port } => write!(f, "mqtt://{host}:{port}"),
-            BrokerUrl::Ws { url } => f.write_str(url),
+            BrokerUrl::Ws { url, .. } => f.write_str(url),
         }
+    }
+}
+
+/// USER:PASSWORD; the password may hold ':'.
+fn parse_login(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+            Ok((user.to_string(), password.to_string()))
+        }
+        _ => Err("a login must look like USER:PASSWORD, both non-empty".to_string()),
     }
 }
 
@@ -268,20 +318,29 @@ mod tests {
     fn broker_urls_parse_by_scheme() {
         assert_eq!(
             "mqtt://broker.local".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Tcp { host: "broker.local".into(), port: 1883 }
+            BrokerUrl::Tcp { host: "broker.local".into(), port: 1883, tls: false }
         );
         assert_eq!(
             "tcp://10.0.0.2:1884".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Tcp { host: "10.0.0.2".into(), port: 1884 }
+            BrokerUrl::Tcp { host: "10.0.0.2".into(), port: 1884, tls: false }
         );
         assert_eq!(
             "mqtt://[::1]:1883".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Tcp { host: "::1".into(), port: 1883 }
+            BrokerUrl::Tcp { host: "::1".into(), port: 1883, tls: false }
         );
         assert_eq!(
             "ws://h:9001/mqtt".parse::<BrokerUrl>().unwrap(),
-            BrokerUrl::Ws { url: "ws://h:9001/mqtt".into() }
+            BrokerUrl::Ws { url: "ws://h:9001/mqtt".into(), tls: false }
         );
+        assert_eq!(
+            "mqtts://h".parse::<BrokerUrl>().unwrap(),
+            BrokerUrl::Tcp { host: "h".into(), port: 8883, tls: true }
+        );
+        assert_eq!(
+            "wss://h/mqtt".parse::<BrokerUrl>().unwrap(),
+            BrokerUrl::Ws { url: "wss://h/mqtt".into(), tls: true }
+        );
+        assert_eq!("mqtts://h:8884".parse::<BrokerUrl>().unwrap().to_string(), "mqtts://h:8884");
         assert!("http://h".parse::<BrokerUrl>().is_err());
         assert!("h:1883".parse::<BrokerUrl>().is_err());
         assert!("mqtt://h:notaport".parse::<BrokerUrl>().is_err());
@@ -314,5 +373,15 @@ mod tests {
         assert_eq!(c.source, SourceSpec::Auto);
         assert!(Config::try_parse_from(["edge", "--quality", "0"]).is_err());
         assert!(Config::try_parse_from(["edge", "--fps", "1000"]).is_err());
+    }
+
+    #[test]
+    fn logins_and_tls_files_come_in_pairs() {
+        assert!(Config::try_parse_from(["edge", "--username", "u"]).is_err(), "password missing");
+        assert!(Config::try_parse_from(["edge", "--tls-cert", "c.pem"]).is_err(), "key missing");
+        let c = Config::try_parse_from(["edge", "--publisher-login", "pub:a:b"]).unwrap();
+        assert_eq!(c.publisher_login, Some(("pub".into(), "a:b".into())));
+        assert!(Config::try_parse_from(["edge", "--publisher-login", "nocolon"]).is_err());
+        assert!(Config::try_parse_from(["edge", "--publisher-login", ":pw"]).is_err());
     }
 }

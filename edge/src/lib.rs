@@ -19,8 +19,11 @@
 //! - [`pipeline`]: capture thread → newest-frame [`slot`] → encoder workers → output;
 //!   source status and retries.
 //! - [`publish`]: rumqttc client with one-frame-in-flight flow control and reconnects.
-//! - [`broker`]: the embedded rumqttd broker (TCP + WebSocket listeners).
-//! - [`site`]: the HTTP server for the viewer site and `/edge.json`.
+//! - [`broker`]: the embedded rumqttd broker, on loopback.
+//! - [`gate`]: what the network sees of it: TCP and WebSocket listeners, optionally TLS,
+//!   that check logins and topic permissions (viewers may not publish camera topics).
+//! - [`tls`]: certificates served and trusted (rustls).
+//! - [`site`]: the HTTP(S) server for the viewer site and `/edge.json`.
 //! - [`meter`]: counters and the once-a-second log line.
 //! - [`backoff`]: retry delays with jitter.
 //! - [`topic`]: the topic layout.
@@ -32,6 +35,8 @@ pub mod config;
 pub mod convert;
 pub mod encode;
 pub mod flow;
+#[cfg(feature = "embedded-broker")]
+pub mod gate;
 pub mod jpeg;
 pub mod meter;
 pub mod pipeline;
@@ -39,6 +44,7 @@ pub mod publish;
 pub mod site;
 pub mod slot;
 pub mod source;
+pub mod tls;
 pub mod topic;
 pub mod yuv;
 
@@ -66,6 +72,10 @@ pub enum EdgeError {
     Broker(String),
     #[error("source: {0}")]
     Source(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Config(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -133,20 +143,42 @@ pub fn list_devices() -> String {
 
 /// Runs the edge until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
+    // Files and settings first, so a mistake stops the edge before anything starts.
+    let served_tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let client_tls = match &config.broker {
+        Some(BrokerUrl::Tcp { tls: true, .. } | BrokerUrl::Ws { tls: true, .. }) => {
+            Some(tls::client_config(config.ca_file.as_deref())?)
+        }
+        _ => None,
+    };
     let source = open_source(&config)?;
     let topics = publish::Topics::new(&config.topic_prefix, &config.camera);
     let frame_topic = topics.frame.clone();
 
-    // The broker first: the publisher and the site both need its addresses.
+    // The broker next: the publisher and the site both need its addresses.
     let embedded = match &config.broker {
         Some(_) => None,
-        None => Some(broker::start(config.bind, config.tcp_port, config.ws_port)?),
+        None => Some(start_embedded(&config, served_tls.clone())?),
     };
-    let publish_to = match (&config.broker, &embedded) {
-        (Some(url), _) => url.clone(),
-        (None, Some(b)) => BrokerUrl::Tcp { host: b.local_tcp().ip().to_string(), port: b.tcp.port() },
+    let (publish_to, login) = match (&config.broker, &embedded) {
+        (Some(url), _) => (url.clone(), config.username.clone().zip(config.password.clone())),
+        (None, Some(b)) => {
+            let host = b.internal.ip().to_string();
+            (BrokerUrl::Tcp { host, port: b.internal.port(), tls: false }, None)
+        }
         (None, None) => unreachable!("either an external or the embedded broker"),
     };
+    let client_id = format!("edge-{}-{}", config.camera, std::process::id());
+    let opts = publish::options(&publish_to, &client_id, login, client_tls);
+    if config.broker.is_some() {
+        // Probed once at startup: a wrong host, port, certificate or password is a
+        // mistake to report, not an outage to wait out. Once running, a lost broker is
+        // retried forever.
+        publish::probe(&opts).await?;
+    }
 
     let http_addr = SocketAddr::new(config.bind, config.http_port);
     let listener = tokio::net::TcpListener::bind(http_addr)
@@ -162,7 +194,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
     }
-    let http = tokio::spawn(site::serve(listener, site));
+    let https = served_tls.is_some();
+    let http = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
 
     let frames = Arc::new(publish::FrameSlot::default());
     let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
@@ -181,9 +214,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )?;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let client_id = format!("edge-{}-{}", config.camera, std::process::id());
     let settings = publish::Settings {
-        opts: publish::options(&publish_to, &client_id),
+        opts,
         send_buffer: config.send_buffer_kb * 1024,
         topics,
         viewer_window: config.viewer_window as usize,
@@ -191,7 +223,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let publisher = tokio::spawn(publish::run(settings, frames, status_rx, meter.clone(), shutdown_rx));
     let reporter = tokio::spawn(meter::report(meter, frame_topic.clone()));
 
-    print_banner(&config, &described, &frame_topic, http_addr, embedded.as_ref(), &publish_to);
+    print_banner(&config, &described, &frame_topic, http_addr, https, embedded.as_ref(), &publish_to);
     tracing::info!(source = %described, topic = %frame_topic, encoders = workers, "streaming");
 
     shutdown.await;
@@ -202,6 +234,29 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     http.abort();
     let _ = tokio::task::spawn_blocking(move || pipeline.stop()).await;
     Ok(())
+}
+
+/// The embedded broker with the gate's policy from the options.
+#[cfg(feature = "embedded-broker")]
+fn start_embedded(
+    config: &Config,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<broker::EmbeddedBroker, EdgeError> {
+    let login = |(username, password)| gate::Login { username, password };
+    let policy = gate::Policy {
+        prefix: config.topic_prefix.clone(),
+        viewer: config.username.clone().zip(config.password.clone()).map(login),
+        publisher: config.publisher_login.clone().map(login),
+    };
+    broker::start(config.bind, config.tcp_port, config.ws_port, policy, tls)
+}
+
+#[cfg(not(feature = "embedded-broker"))]
+fn start_embedded(
+    _: &Config,
+    _: Option<Arc<rustls::ServerConfig>>,
+) -> Result<broker::EmbeddedBroker, EdgeError> {
+    Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
 }
 
 /// `/edge.json`: how a page served by this edge finds the broker and the stream.
@@ -236,21 +291,26 @@ fn print_banner(
     source: &str,
     frame_topic: &str,
     http: SocketAddr,
+    https: bool,
     embedded: Option<&broker::EmbeddedBroker>,
     publish_to: &BrokerUrl,
 ) {
+    let (web, ws, mqtt) = if https { ("https", "wss", "mqtts") } else { ("http", "ws", "mqtt") };
     let shown = |addr: SocketAddr| SocketAddr::new(broker::reachable(addr.ip()), addr.port());
     let mut out = format!("edge: camera {:?}: {source}, JPEG quality {}\n", config.camera, config.quality);
-    out += &format!("  viewer:     http://{}/\n", shown(http));
+    out += &format!("  viewer:     {web}://{}/\n", shown(http));
     if http.ip().is_unspecified() {
         if let Some(lan) = lan_ip() {
-            out += &format!("  on the LAN: http://{}/\n", SocketAddr::new(lan, http.port()));
+            out += &format!("  on the LAN: {web}://{}/\n", SocketAddr::new(lan, http.port()));
         }
     }
     match embedded {
         Some(b) => {
-            out += &format!("  mqtt-ws:    ws://{}/mqtt\n", shown(b.ws));
-            out += &format!("  mqtt-tcp:   mqtt://{}\n", shown(b.tcp));
+            out += &format!("  mqtt-ws:    {ws}://{}/mqtt\n", shown(b.ws));
+            out += &format!("  mqtt-tcp:   {mqtt}://{}\n", shown(b.tcp));
+            if config.username.is_some() {
+                out += "  login:      required (--username/--password)\n";
+            }
         }
         None => out += &format!("  broker:     {publish_to} (external)\n"),
     }
@@ -280,6 +340,8 @@ mod tests {
         let b = broker::EmbeddedBroker {
             tcp: "0.0.0.0:1883".parse().unwrap(),
             ws: "0.0.0.0:9011".parse().unwrap(),
+            internal: "127.0.0.1:40000".parse().unwrap(),
+            tls: false,
         };
         assert_eq!(
             edge_json(&c, "mqcam/door/frame", Some(&b)),

@@ -18,7 +18,8 @@ use std::{
 
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter, Transport,
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
+    TlsConfiguration, Transport,
 };
 use tokio::sync::{watch, Notify};
 
@@ -49,22 +50,79 @@ impl std::fmt::Debug for EncodedFrame {
 /// The newest encoded frame, put by the encoder threads, taken by the publisher.
 pub type FrameSlot = AsyncSlot<EncodedFrame>;
 
-/// rumqttc options for a broker URL.
-pub fn options(url: &BrokerUrl, client_id: &str) -> MqttOptions {
+/// rumqttc options for a broker URL, a login and, for mqtts:// and wss://, the TLS
+/// client settings (required for those).
+pub fn options(
+    url: &BrokerUrl,
+    client_id: &str,
+    login: Option<(String, String)>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> MqttOptions {
+    let tls = || TlsConfiguration::Rustls(tls.clone().expect("TLS settings for a TLS broker URL"));
     let mut opts = match url {
-        BrokerUrl::Tcp { host, port } => MqttOptions::new(client_id, host.clone(), *port),
-        BrokerUrl::Ws { url } => {
+        BrokerUrl::Tcp { host, port, tls: secure } => {
+            let mut o = MqttOptions::new(client_id, host.clone(), *port);
+            if *secure {
+                o.set_transport(Transport::Tls(tls()));
+            }
+            o
+        }
+        BrokerUrl::Ws { url, tls: secure } => {
             // rumqttc takes the whole URL as the host for WebSocket and ignores the port.
             let mut o = MqttOptions::new(client_id, url.clone(), 0);
-            o.set_transport(Transport::Ws);
+            o.set_transport(if *secure { Transport::Wss(tls()) } else { Transport::Ws });
             o
         }
     };
+    if let Some((username, password)) = login {
+        opts.set_credentials(username, password);
+    }
     // rumqttd's WebSocket listener refuses keep-alive 0; 15 s notices a dead broker soon.
     opts.set_keep_alive(Duration::from_secs(15));
     // rumqttc's default limit is 10 KiB: a frame is 100× that.
     opts.set_max_packet_size(MAX_PAYLOAD + 1024, MAX_PAYLOAD + 1024);
     opts
+}
+
+/// Connects to an external broker once, with the edge's settings, and says in one line
+/// why that failed: unreachable, TLS, or a refused login.
+pub async fn probe(opts: &MqttOptions) -> Result<(), crate::EdgeError> {
+    let mut opts = opts.clone();
+    opts.set_client_id(format!("{}-probe", opts.client_id()));
+    opts.set_clean_session(true);
+    let (host, port) = opts.broker_address();
+    let (client, mut eventloop) = AsyncClient::new(opts, 1);
+    let broker = if port == 0 { host } else { format!("{host}:{port}") };
+    let outcome = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    let reason = match outcome {
+        Ok(Ok(())) => {
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
+            return Ok(());
+        }
+        Err(_) => "no answer within 10 s".to_string(),
+        Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => match code {
+            rumqttc::ConnectReturnCode::BadUserNamePassword => {
+                "it refused the login: wrong --username or --password".to_string()
+            }
+            rumqttc::ConnectReturnCode::NotAuthorized => {
+                "it refused the connection: not authorized (a login needed? --username/--password)"
+                    .to_string()
+            }
+            other => format!("it refused the connection: {other:?}"),
+        },
+        Ok(Err(e)) => e.to_string(),
+    };
+    Err(crate::EdgeError::Config(format!("cannot connect to broker {broker}: {reason}")))
 }
 
 /// Topics one edge publishes on.
@@ -212,6 +270,8 @@ pub async fn run(
     // The session the retained status was last published in; a new session (reconnect)
     // publishes it again, since the last will may have replaced it meanwhile.
     let mut status_session: Option<u64> = None;
+    // The session whose frames are being published; see below.
+    let mut frames_session: Option<u64> = None;
     'frames: loop {
         let Some(session) = *link.session.borrow_and_update() else {
             tokio::select! {
@@ -219,6 +279,14 @@ pub async fn run(
                 _ = shutdown.changed() => break,
             }
         };
+        if frames_session != Some(session) {
+            // A frame waiting in the slot now was put there before this connection
+            // began: while the broker was away nobody took it, and the pipeline encodes
+            // nothing new while one waits, so it is as old as the outage (seconds).
+            // Drop it; the next one is fresh.
+            slot.try_take();
+            frames_session = Some(session);
+        }
         if status_session != Some(session) || status.has_changed().unwrap_or(false) {
             let payload = status_payload(&status.borrow_and_update());
             match link
@@ -233,7 +301,12 @@ pub async fn run(
         }
         let mut frame = tokio::select! {
             f = slot.take() => f,
-            _ = status.changed() => continue,
+            // `changed()` marks the new status seen: mark it unseen again, or the check
+            // above would never publish it.
+            _ = status.changed() => {
+                status.mark_changed();
+                continue;
+            }
             _ = shutdown.changed() => break,
             // Re-check the connection if it drops while no frame comes.
             _ = link.session.changed() => continue,
@@ -302,7 +375,8 @@ async fn drive(
     session: watch::Sender<Option<u64>>,
     written: watch::Sender<u64>,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5), std::process::id());
+    let mut backoff =
+        Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
     let (mut failures, mut sessions) = (0u32, 0u64);
     loop {
         match eventloop.poll().await {
@@ -359,9 +433,20 @@ async fn drive(
                     tracing::debug!(%broker, error = %e, retry_in_ms = delay.as_millis() as u64, "still no broker");
                 }
                 tokio::time::sleep(delay).await;
+                forget_queued(&mut eventloop);
             }
         }
     }
+}
+
+/// Forgets the requests queued for the broker while it was away, before connecting
+/// again. rumqttc would send them first on the next connection: a frame the publisher
+/// handed over just as the connection failed would arrive seconds late (the status is
+/// published again, and the subscriptions made again, on every new connection).
+fn forget_queued(eventloop: &mut EventLoop) {
+    // Moves what waits in the request channel to `pending`, then drops it all.
+    eventloop.clean();
+    eventloop.pending.clear();
 }
 
 #[cfg(test)]
@@ -379,10 +464,213 @@ mod tests {
 
     #[test]
     fn websocket_urls_become_ws_transport() {
-        let o = options(&BrokerUrl::Ws { url: "ws://h:9001/mqtt".into() }, "id");
+        let o = options(&BrokerUrl::Ws { url: "ws://h:9001/mqtt".into(), tls: false }, "id", None, None);
         assert!(matches!(o.transport(), Transport::Ws));
         assert_eq!(o.broker_address().0, "ws://h:9001/mqtt");
-        let o = options(&BrokerUrl::Tcp { host: "h".into(), port: 1884 }, "id");
+        let o = options(&BrokerUrl::Tcp { host: "h".into(), port: 1884, tls: false }, "id", None, None);
         assert_eq!(o.broker_address(), ("h".to_string(), 1884));
+        assert!(o.credentials().is_none());
+    }
+
+    #[test]
+    fn tls_urls_and_logins_reach_rumqttc() {
+        let tls = Some(crate::tls::client_config(None).unwrap_or_else(|_| {
+            // No system roots on this machine: any CA file will do for this check.
+            let key = rcgen::KeyPair::generate().unwrap();
+            let ca = rcgen::CertificateParams::new(vec!["x".into()]).unwrap().self_signed(&key).unwrap();
+            let path = std::env::temp_dir().join(format!("edge-publish-test-ca-{}.pem", std::process::id()));
+            std::fs::write(&path, ca.pem()).unwrap();
+            crate::tls::client_config(Some(&path)).unwrap()
+        }));
+        let login = Some(("u".to_string(), "p".to_string()));
+        let o =
+            options(&BrokerUrl::Tcp { host: "h".into(), port: 8883, tls: true }, "id", login, tls.clone());
+        assert!(matches!(o.transport(), Transport::Tls(TlsConfiguration::Rustls(_))));
+        assert_eq!(o.credentials().map(|l| (l.username, l.password)), Some(("u".into(), "p".into())));
+        let o = options(&BrokerUrl::Ws { url: "wss://h/mqtt".into(), tls: true }, "id", None, tls);
+        assert!(matches!(o.transport(), Transport::Wss(TlsConfiguration::Rustls(_))));
+    }
+
+    /// A minimal MQTT 3.1.1 broker for the publisher's tests: answers CONNECT, SUBSCRIBE,
+    /// PINGREQ and QoS 1 PUBLISH, and reports every PUBLISH it gets. While `up` is false
+    /// it closes every connection at once (an outage).
+    struct FakeBroker {
+        port: u16,
+        up: watch::Sender<bool>,
+        published: tokio::sync::mpsc::UnboundedReceiver<rumqttc::Publish>,
+    }
+
+    impl FakeBroker {
+        async fn start() -> Self {
+            use rumqttc::{
+                mqttbytes::Error as WireError, ConnAck, ConnectReturnCode, PingResp, PubAck, SubAck,
+            };
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let (up, up_rx) = watch::channel(true);
+            let (tx, published) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let (mut up, tx) = (up_rx.clone(), tx.clone());
+                    if !*up.borrow_and_update() {
+                        continue; // dropped: closed before any CONNACK
+                    }
+                    tokio::spawn(async move {
+                        let (mut inbox, mut out) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+                        loop {
+                            loop {
+                                let reply = match Packet::read(&mut inbox, 1 << 24) {
+                                    Ok(Packet::Connect(_)) => {
+                                        ConnAck::new(ConnectReturnCode::Success, false).write(&mut out)
+                                    }
+                                    Ok(Packet::Subscribe(s)) => {
+                                        let ok = rumqttc::SubscribeReasonCode::Success(QoS::AtMostOnce);
+                                        SubAck::new(s.pkid, s.filters.iter().map(|_| ok).collect())
+                                            .write(&mut out)
+                                    }
+                                    Ok(Packet::Publish(p)) => {
+                                        let ack = (p.qos == QoS::AtLeastOnce).then(|| PubAck::new(p.pkid));
+                                        let _ = tx.send(p);
+                                        match ack {
+                                            Some(a) => a.write(&mut out),
+                                            None => continue,
+                                        }
+                                    }
+                                    Ok(Packet::PingReq) => PingResp.write(&mut out),
+                                    Ok(_) => continue,
+                                    Err(WireError::InsufficientBytes(_)) => break,
+                                    Err(_) => return,
+                                };
+                                reply.unwrap();
+                            }
+                            if !out.is_empty() && socket.write_all(&out.split()).await.is_err() {
+                                return;
+                            }
+                            tokio::select! {
+                                n = socket.read_buf(&mut inbox) => if !matches!(n, Ok(n) if n > 0) { return },
+                                _ = up.changed() => return, // an outage: drop the connection
+                            }
+                        }
+                    });
+                }
+            });
+            FakeBroker { port, up, published }
+        }
+
+        /// The next PUBLISH on `topic` within 5 s.
+        async fn next_on(&mut self, topic: &str) -> rumqttc::Publish {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                match tokio::time::timeout_at(deadline, self.published.recv()).await {
+                    Ok(Some(p)) if p.topic == topic => return p,
+                    Ok(Some(_)) => {}
+                    _ => panic!("nothing published on {topic} within 5 s"),
+                }
+            }
+        }
+
+        fn forget_published(&mut self) {
+            while self.published.try_recv().is_ok() {}
+        }
+    }
+
+    /// A publisher for camera `t` connected to a [`FakeBroker`], and what drives it.
+    struct Publisher {
+        slot: Arc<FrameSlot>,
+        status: watch::Sender<SourceStatus>,
+        shutdown: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Publisher {
+        fn start(broker: &FakeBroker) -> Self {
+            let mut opts = MqttOptions::new("t", "127.0.0.1", broker.port);
+            opts.set_max_packet_size(1 << 20, 1 << 20);
+            let settings = Settings {
+                opts,
+                send_buffer: 64 * 1024,
+                topics: Topics::new("mqcam", "t"),
+                viewer_window: 0,
+            };
+            let slot = Arc::new(FrameSlot::default());
+            let (status, status_rx) = watch::channel(SourceStatus::Starting);
+            let (shutdown, shutdown_rx) = watch::channel(false);
+            let meter = Arc::new(Meter::default());
+            let task = tokio::spawn(run(settings, slot.clone(), status_rx, meter, shutdown_rx));
+            Publisher { slot, status, shutdown, task }
+        }
+
+        async fn stop(self) {
+            self.shutdown.send_replace(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        }
+    }
+
+    #[test]
+    fn requests_queued_while_the_broker_is_away_are_forgotten() {
+        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 2);
+        let frame = |n: u8| client.try_publish("mqcam/t/frame", QoS::AtMostOnce, true, vec![n]);
+        frame(1).unwrap();
+        frame(2).unwrap();
+        assert!(frame(3).is_err(), "the request queue is full");
+        forget_queued(&mut eventloop);
+        assert!(eventloop.pending.is_empty(), "nothing left to send on reconnecting");
+        frame(4).unwrap();
+        frame(5).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_status_change_while_no_frame_comes_is_published() {
+        let mut broker = FakeBroker::start().await;
+        let publisher = Publisher::start(&broker);
+        let first = broker.next_on("mqcam/t/status").await;
+        assert!(String::from_utf8_lossy(&first.payload).contains("\"starting\""));
+        // Let the publisher settle into waiting for a frame; then the source comes up,
+        // before its first frame is ready (as a camera or the test pattern does).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        publisher.status.send_replace(SourceStatus::Online("test".into()));
+        let next = broker.next_on("mqcam/t/status").await;
+        let text = String::from_utf8_lossy(&next.payload).into_owned();
+        assert!(text.contains("\"online\"") && next.retain, "{text}");
+        publisher.stop().await;
+    }
+
+    #[tokio::test]
+    async fn after_an_outage_no_frame_from_before_it_is_published() {
+        let mut broker = FakeBroker::start().await;
+        let publisher = Publisher::start(&broker);
+        // A 100 fps camera that, like the pipeline, encodes a new frame only once the
+        // publisher has taken the last one.
+        let slot = publisher.slot.clone();
+        let camera = tokio::spawn(async move {
+            for sequence in 0.. {
+                if !slot.is_full() {
+                    let header =
+                        wire::FrameHeader { sequence, capture_us: clock::now_us(), ..Default::default() };
+                    slot.put(EncodedFrame { sequence, payload: header.encode(&[0xff, 0xd8, 0xff, 0xd9]) });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        broker.next_on("mqcam/t/frame").await;
+        broker.next_on("mqcam/t/frame").await;
+
+        broker.up.send_replace(false);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        broker.forget_published();
+        let back_us = clock::now_us();
+        broker.up.send_replace(true);
+        let status = broker.next_on("mqcam/t/status").await;
+        assert!(status.retain, "the retained status is published again on reconnecting");
+        let frame = broker.next_on("mqcam/t/frame").await;
+        let (header, _) = wire::parse(&frame.payload).unwrap();
+        assert!(
+            header.capture_us >= back_us,
+            "the first frame after the outage was captured {} ms before it ended",
+            (back_us - header.capture_us) / 1000
+        );
+        camera.abort();
+        publisher.stop().await;
     }
 }

@@ -13,8 +13,8 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::{TcpListener, TcpStream},
+    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    net::TcpListener,
 };
 
 /// What the site serves.
@@ -31,14 +31,23 @@ const MAX_HEAD: usize = 16 * 1024;
 /// An idle keep-alive connection is closed after this long.
 const IDLE: Duration = Duration::from_secs(30);
 
-/// Serves connections from `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, site: Arc<Site>) {
+/// Serves connections from `listener` until the task is dropped; HTTPS with `tls`.
+pub async fn serve(listener: TcpListener, site: Arc<Site>, tls: Option<tokio_rustls::TlsAcceptor>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let site = site.clone();
+                let _ = stream.set_nodelay(true);
+                let (site, tls) = (site.clone(), tls.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, &site).await {
+                    let served = match tls {
+                        None => connection(stream, &site).await,
+                        Some(tls) => match tokio::time::timeout(IDLE, tls.accept(stream)).await {
+                            Ok(Ok(secure)) => connection(secure, &site).await,
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => Ok(()),
+                        },
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(%peer, error = %e, "http connection ended");
                     }
                 });
@@ -52,9 +61,11 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>) {
     }
 }
 
-async fn connection(stream: TcpStream, site: &Site) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
+async fn connection<S>(stream: S, site: &Site) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read, mut write) = tokio::io::split(stream);
     let mut read = BufReader::new(read);
     loop {
         let Ok(head) = tokio::time::timeout(IDLE, read_head(&mut read)).await else {
@@ -64,7 +75,8 @@ async fn connection(stream: TcpStream, site: &Site) -> std::io::Result<()> {
         let response = respond(site, &head).await;
         write.write_all(&response).await?;
         if head.close {
-            return Ok(());
+            // Over TLS this sends close_notify, so the client sees a clean end.
+            return write.shutdown().await;
         }
     }
 }

@@ -133,6 +133,11 @@ impl<T> AsyncSlot<T> {
         lock(&self.value).is_some()
     }
 
+    /// Takes the value if one is waiting, without waiting.
+    pub fn try_take(&self) -> Option<T> {
+        lock(&self.value).take()
+    }
+
     /// Waits for a value and takes it.
     pub async fn take(&self) -> T {
         loop {
@@ -162,5 +167,9 @@ mod async_tests {
         assert_eq!(s.put(2), None);
         assert_eq!(s.put(3), Some(2));
         assert_eq!(s.take().await, 3);
+        assert_eq!(s.try_take(), None);
+        s.put(4);
+        assert_eq!(s.try_take(), Some(4));
+        assert!(!s.is_full());
     }
 }

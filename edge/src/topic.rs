@@ -15,7 +15,8 @@
 //!                                        received (flow control, see `flow`)
 //! ```
 //!
-//! Viewers write only to `clock/req/+` and `ack/+`; everything else is the edge's.
+//! Viewers write only to `clock/req/+` and `ack/+`; everything else is the edge's. The
+//! embedded broker's gate enforces that ([`viewer_may_publish`]).
 
 /// The topic a camera's frames are published on.
 pub fn frame(prefix: &str, camera: &str) -> String {
@@ -53,9 +54,40 @@ pub fn ack_viewer<'a>(topic: &'a str, prefix: &str, camera: &str) -> Option<&'a 
     (!rest.is_empty() && rest.len() <= 64 && !rest.contains(['/', '+', '#'])).then_some(rest)
 }
 
+/// Whether a viewer may publish to `topic`: a clock request or a frame acknowledgement
+/// of any camera under `prefix`, and nothing else. What the gate enforces.
+pub fn viewer_may_publish(prefix: &str, topic: &str) -> bool {
+    let Some(rest) = topic.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else { return false };
+    let levels: Vec<&str> = rest.split('/').collect();
+    let usable = |l: &str| !l.is_empty() && l.len() <= 64 && !l.contains(['+', '#']);
+    match levels.as_slice() {
+        [camera, "clock", "req", viewer] | [camera, "ack", viewer] => usable(camera) && usable(viewer),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn viewers_may_publish_only_clock_requests_and_acks() {
+        assert!(viewer_may_publish("mqcam", "mqcam/door/clock/req/v1"));
+        assert!(viewer_may_publish("mqcam", "mqcam/door/ack/v1"));
+        for bad in [
+            "mqcam/door/frame",
+            "mqcam/door/status",
+            "mqcam/door/clock/res/v1",
+            "mqcam/door/ack/",
+            "mqcam/door/ack/v1/x",
+            "mqcam//ack/v1",
+            "mqcamx/door/ack/v1",
+            "other/door/ack/v1",
+            "mqcam",
+        ] {
+            assert!(!viewer_may_publish("mqcam", bad), "{bad}");
+        }
+    }
 
     #[test]
     fn clock_requests_map_to_the_viewers_reply_topic() {

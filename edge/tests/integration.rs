@@ -1,114 +1,21 @@
 //! The edge binary end to end, natively: started on free ports with its embedded broker,
 //! checked by real MQTT subscribers (TCP and WebSocket) that decode every JPEG.
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
+use common::{check_frames, collect, slow_uplink, spawn_edge, start_edge, wait_for_message};
+use edge::clock::now_us;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
 
-/// A running edge process, killed on drop.
-struct Edge {
-    child: Child,
-    tcp_port: u16,
-    ws_url: String,
-    topic: String,
-    /// The external broker's URL, when the edge was pointed at one.
-    external: Option<String>,
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_edge(args: &[&str]) -> Edge {
-    let edge = spawn_edge(args);
-    assert!(edge.tcp_port != 0 && !edge.ws_url.is_empty(), "embedded broker addresses printed");
-    edge
-}
-
-/// Starts the edge and reads its banner up to the topic line (the last one).
-fn spawn_edge(args: &[&str]) -> Edge {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("edge starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut edge = Edge { child, tcp_port: 0, ws_url: String::new(), topic: String::new(), external: None };
-    while edge.topic.is_empty() {
-        let line = lines.next().expect("edge prints its addresses").unwrap();
-        let mut words = line.split_whitespace();
-        let (key, value) = (words.next().unwrap_or_default(), words.next().unwrap_or_default().to_string());
-        match key {
-            "mqtt-tcp:" => edge.tcp_port = value.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap(),
-            "mqtt-ws:" => edge.ws_url = value,
-            "broker:" => edge.external = Some(value),
-            "topic:" => edge.topic = value,
-            _ => {}
-        }
-    }
-    edge
-}
-
-use edge::clock::now_us;
-
-/// Subscribes and collects `n` frame payloads (with their receive times) within 15 s.
-async fn collect(mut opts: MqttOptions, topic: &str, n: usize) -> Vec<(Vec<u8>, u64)> {
-    opts.set_max_packet_size(16 << 20, 16 << 20);
-    opts.set_keep_alive(Duration::from_secs(10));
-    let (client, mut eventloop) = AsyncClient::new(opts, 10);
-    client.subscribe(topic, QoS::AtMostOnce).await.unwrap();
-    let mut frames = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while frames.len() < n {
-        assert!(Instant::now() < deadline, "only {} of {n} frames in 15 s", frames.len());
-        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
-            // Subscribing while a frame is published can bring it twice (the retained
-            // copy and the live one); a viewer skips the repeat, and so does this one.
-            Ok(Ok(Event::Incoming(Packet::Publish(p))))
-                if frames.last().is_some_and(|(f, _): &(Vec<u8>, u64)| f[..] == p.payload[..]) => {}
-            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => frames.push((p.payload.to_vec(), now_us())),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("subscriber connection failed: {e}"),
-            Err(_) => panic!("no MQTT event for 5 s"),
-        }
-    }
-    frames
-}
-
-/// Checks every frame: header parses, JPEG decodes to the header's size, sequence
-/// numbers increase, timestamps are ordered and recent.
-fn check_frames(frames: &[(Vec<u8>, u64)], width: u32, height: u32) {
-    let mut last_seq = None;
-    for (payload, received_us) in frames {
-        let (h, jpeg) = wire::parse(payload).expect("payload is a frame");
-        assert_eq!((h.width, h.height), (width, height));
-        let mut decoder = jpeg_decoder::Decoder::new(jpeg);
-        let pixels = decoder.decode().expect("JPEG decodes");
-        let info = decoder.info().unwrap();
-        assert_eq!((info.width as u32, info.height as u32), (width, height));
-        assert_eq!(pixels.len(), width as usize * height as usize * 3);
-        assert!(h.capture_us <= h.encoded_us, "captured before encoded");
-        assert!(h.encoded_us <= *received_us + 1000, "encoded before received");
-        assert!(
-            received_us - h.capture_us < 2_000_000,
-            "frame is recent: {} µs old",
-            received_us - h.capture_us
-        );
-        if let Some(last) = last_seq {
-            assert!(h.sequence > last, "sequence increases: {} after {last}", h.sequence);
-        }
-        last_seq = Some(h.sequence);
-    }
-}
+/// An edge used as another's broker lets that one publish with this login (its gate
+/// refuses camera topics from everyone else).
+const PUBLISHER: &str = "it-pub:it-secret";
+const LOGIN: [&str; 4] = ["--username", "it-pub", "--password", "it-secret"];
 
 #[tokio::test]
 async fn frames_reach_a_tcp_subscriber_as_decodable_jpeg_with_sane_timestamps() {
@@ -138,9 +45,12 @@ async fn frames_reach_a_websocket_subscriber_too() {
 #[tokio::test]
 async fn an_external_broker_replaces_the_embedded_one() {
     // One edge provides the broker; the second publishes to it and runs none itself.
-    let host = start_edge(&["--size", "160x120", "--fps", "10"]);
+    let host = start_edge(&["--size", "160x120", "--fps", "10", "--publisher-login", PUBLISHER]);
     let url = format!("mqtt://127.0.0.1:{}", host.tcp_port);
-    let guest = spawn_edge(&["--broker", &url, "--camera", "guest", "--size", "320x240", "--fps", "20"]);
+    let guest = spawn_edge(&[
+        "--broker", &url, "--camera", "guest", "--size", "320x240", "--fps", "20", LOGIN[0], LOGIN[1],
+        LOGIN[2], LOGIN[3],
+    ]);
     assert_eq!(guest.external.as_deref(), Some(url.as_str()));
     assert_eq!((guest.tcp_port, guest.ws_url.as_str()), (0, ""), "no embedded broker");
     let opts = MqttOptions::new("it-ext", "127.0.0.1", host.tcp_port);
@@ -148,7 +58,18 @@ async fn an_external_broker_replaces_the_embedded_one() {
     check_frames(&frames, 320, 240);
 
     // The same over MQTT-over-WebSocket, chosen by the URL's scheme.
-    let ws_guest = spawn_edge(&["--broker", &host.ws_url, "--camera", "wsguest", "--size", "240x160"]);
+    let ws_guest = spawn_edge(&[
+        "--broker",
+        &host.ws_url,
+        "--camera",
+        "wsguest",
+        "--size",
+        "240x160",
+        LOGIN[0],
+        LOGIN[1],
+        LOGIN[2],
+        LOGIN[3],
+    ]);
     assert_eq!(ws_guest.external.as_deref(), Some(host.ws_url.as_str()));
     let opts = MqttOptions::new("it-ext-ws", "127.0.0.1", host.tcp_port);
     let frames = collect(opts, "mqcam/wsguest/frame", 10).await;
@@ -186,50 +107,28 @@ fn a_port_in_use_is_a_clear_error_not_a_panic() {
     assert!(!err.contains("panicked"));
 }
 
-/// A TCP proxy that forwards client→server bytes at `bytes_per_sec` (server→client
-/// unthrottled): a slow uplink between the edge and its broker. Its receive buffer is
-/// small, as a real slow link's would be, so the edge cannot hide megabytes in it.
-async fn slow_uplink(to: u16, bytes_per_sec: usize) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = socket.listen(8).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let server = tokio::net::TcpStream::connect(("127.0.0.1", to)).await.unwrap();
-            let (mut cr, mut cw) = client.into_split();
-            let (mut sr, mut sw) = server.into_split();
-            tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
-            tokio::spawn(async move {
-                let chunk = 4096;
-                let pause = Duration::from_secs_f64(chunk as f64 / bytes_per_sec as f64);
-                let mut buf = vec![0u8; chunk];
-                loop {
-                    let n = match cr.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if sw.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                    tokio::time::sleep(pause.mul_f64(n as f64 / chunk as f64)).await;
-                }
-            });
-        }
-    });
-    port
-}
-
-#[tokio::test]
+// Multi-threaded: the throttling proxy must run while this thread blocks reading the
+// edge's banner (the edge checks the broker before printing it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_slow_uplink_frames_are_dropped_and_latency_stays_bounded() {
     // ~20 KB frames at 30 fps is ~600 KB/s; the uplink carries 200 KB/s. A queueing
     // publisher would fall behind by 3 s every second; this one must drop instead.
-    let broker = start_edge(&["--size", "160x120", "--fps", "5", "--camera", "unused"]);
+    let broker = start_edge(&[
+        "--size",
+        "160x120",
+        "--fps",
+        "5",
+        "--camera",
+        "unused",
+        "--publisher-login",
+        PUBLISHER,
+    ]);
     let uplink = slow_uplink(broker.tcp_port, 200_000).await;
     let url = format!("mqtt://127.0.0.1:{uplink}");
-    let edge = spawn_edge(&["--broker", &url, "--camera", "slow", "--size", "320x240", "--fps", "30"]);
+    let edge = spawn_edge(&[
+        "--broker", &url, "--camera", "slow", "--size", "320x240", "--fps", "30", LOGIN[0], LOGIN[1],
+        LOGIN[2], LOGIN[3],
+    ]);
     let opts = MqttOptions::new("it-slow", "127.0.0.1", broker.tcp_port);
     // About 8 s of stream at the throttled rate.
     let frames = collect(opts, "mqcam/slow/frame", 40).await;
@@ -248,32 +147,15 @@ async fn on_a_slow_uplink_frames_are_dropped_and_latency_stays_bounded() {
     drop(edge);
 }
 
-/// Waits for the next retained-or-live message on `topic` whose payload contains `needle`.
-async fn wait_for_message(opts: MqttOptions, topic: &str, needle: &str) -> String {
-    let (client, mut eventloop) = AsyncClient::new(opts, 10);
-    client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) =
-            tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await
-        {
-            let text = String::from_utf8_lossy(&p.payload).to_string();
-            if text.contains(needle) {
-                return text;
-            }
-            seen.push(text);
-        }
-    }
-    panic!("no message containing {needle:?} on {topic}; saw {seen:?}");
-}
-
 #[tokio::test]
 async fn the_camera_status_is_retained_online_and_says_offline_when_the_edge_stops() {
-    let host = start_edge(&["--size", "160x120", "--fps", "5", "--camera", "host"]);
+    let host =
+        start_edge(&["--size", "160x120", "--fps", "5", "--camera", "host", "--publisher-login", PUBLISHER]);
     let url = format!("mqtt://127.0.0.1:{}", host.tcp_port);
-    let mut cam =
-        spawn_edge(&["--broker", &url, "--camera", "door", "--source", "pattern", "--size", "160x120"]);
+    let mut cam = spawn_edge(&[
+        "--broker", &url, "--camera", "door", "--source", "pattern", "--size", "160x120", LOGIN[0], LOGIN[1],
+        LOGIN[2], LOGIN[3],
+    ]);
     // A subscriber that arrives later still learns the state: the message is retained.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let online = wait_for_message(

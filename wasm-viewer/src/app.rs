@@ -78,6 +78,8 @@ enum Link {
     Stopped(String),
     /// The tab is hidden: disconnected on purpose until it is shown again.
     Paused,
+    /// The broker refused the login (or wants one): waiting for the form.
+    NeedLogin(String),
 }
 
 /// What the camera's retained status message says.
@@ -139,6 +141,8 @@ impl ViewerTopics {
 struct App {
     target: Option<Target>,
     client_id: String,
+    /// Username and password for the broker, from the URL fragment or the form.
+    login: Option<(String, String)>,
     viewer_topics: Option<ViewerTopics>,
     clock: ClockSync,
     last_clock_request_ms: f64,
@@ -174,6 +178,7 @@ pub async fn run() -> Result<(), JsValue> {
     let app = Rc::new(RefCell::new(App {
         target: None,
         client_id,
+        login: initial_login(),
         viewer_topics: None,
         clock: ClockSync::default(),
         last_clock_request_ms: f64::NEG_INFINITY,
@@ -195,6 +200,7 @@ pub async fn run() -> Result<(), JsValue> {
         last_warning_ms: f64::NEG_INFINITY,
     }));
     start_timers(&app)?;
+    watch_login_form(&app)?;
 
     let location = window().location();
     let query = read_query(&location.search()?)?;
@@ -220,6 +226,62 @@ pub async fn run() -> Result<(), JsValue> {
     // alive: it lives exactly as long as the page.
     std::mem::forget(app);
     Ok(())
+}
+
+/// Session-storage keys of the login typed into the form: kept for this tab only.
+const STORED_USER: &str = "mqcam-username";
+const STORED_PASSWORD: &str = "mqcam-password";
+
+/// A login from the URL fragment (`#username=…&password=…`: browsers never send the
+/// fragment to the server), else one typed earlier in this tab.
+fn initial_login() -> Option<(String, String)> {
+    let hash = window().location().hash().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
+    if let (Some(u), Some(p)) = (params.get("username"), params.get("password")) {
+        return Some((u, p));
+    }
+    let store = window().session_storage().ok()??;
+    Some((store.get_item(STORED_USER).ok()??, store.get_item(STORED_PASSWORD).ok()??))
+}
+
+/// The login form: shown when the broker refuses, it connects again with what is typed.
+fn watch_login_form(app: &Shared) -> Result<(), JsValue> {
+    let form: web_sys::HtmlFormElement = element("login");
+    let weak = Rc::downgrade(app);
+    let on_submit = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        e.prevent_default();
+        let Some(app) = weak.upgrade() else { return };
+        let user = element::<web_sys::HtmlInputElement>("login-user").value();
+        let password = element::<web_sys::HtmlInputElement>("login-password").value();
+        if let Ok(Some(store)) = window().session_storage() {
+            let _ = store.set_item(STORED_USER, &user);
+            let _ = store.set_item(STORED_PASSWORD, &password);
+        }
+        element::<HtmlElement>("login").set_hidden(true);
+        {
+            let mut a = app.borrow_mut();
+            a.login = Some((user, password));
+            a.link = Link::Connecting;
+            a.retry_ms = RETRY_FIRST_MS;
+        }
+        open(&app);
+        render(&mut app.borrow_mut());
+    });
+    form.add_event_listener_with_callback("submit", on_submit.as_ref().unchecked_ref())?;
+    on_submit.forget();
+    Ok(())
+}
+
+/// Stops retrying and asks for a login, saying why.
+fn ask_login(app: &Shared, why: String) {
+    let mut a = app.borrow_mut();
+    a.socket = None;
+    element::<HtmlElement>("login-why").set_text_content(Some(&why));
+    if let Some((user, _)) = &a.login {
+        element::<web_sys::HtmlInputElement>("login-user").set_value(user);
+    }
+    element::<HtmlElement>("login").set_hidden(false);
+    a.link = Link::NeedLogin(why);
 }
 
 fn read_query(search: &str) -> Result<Query, JsValue> {
@@ -254,6 +316,9 @@ fn watch_visibility(app: &Shared) -> Result<(), JsValue> {
         let Some(app) = weak.upgrade() else { return };
         if document().hidden() {
             let mut a = app.borrow_mut();
+            if matches!(a.link, Link::NeedLogin(_) | Link::Stopped(_)) {
+                return; // nothing is connected or retrying
+            }
             a.link = Link::Paused;
             // Dropping the socket closes it; its close handler is gone, so no retry.
             a.socket = None;
@@ -298,7 +363,8 @@ fn open(app: &Shared) {
             // tells the edge at once with an empty acknowledgement, so the edge stops
             // waiting for this viewer straight away.
             let will = a.viewer_topics.as_ref().map(|c| mqtt::Will { topic: &c.ack, payload: b"" });
-            send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, will, None));
+            let login = a.login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, will, login));
             // MQTT lets a client send more before the CONNACK: subscribing now saves a
             // round trip before the first frame.
             send(&a, &subscriptions(&a));
@@ -357,7 +423,7 @@ fn lost(app: &Shared, reason: String) {
     let delay = {
         let mut a = app.borrow_mut();
         a.socket = None;
-        if matches!(a.link, Link::Stopped(_) | Link::Paused) {
+        if matches!(a.link, Link::Stopped(_) | Link::Paused | Link::NeedLogin(_)) {
             return;
         }
         a.link = Link::Down(reason);
@@ -378,6 +444,7 @@ fn lost(app: &Shared, reason: String) {
 /// Bytes from the socket (arrived at `at`): decode every whole MQTT packet in them.
 fn received(app: &Shared, bytes: &[u8], at: f64) {
     let mut failure = None;
+    let mut refused_login = None;
     {
         let mut guard = app.borrow_mut();
         let a = &mut *guard;
@@ -390,6 +457,14 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
             match a.decoder.next_packet() {
                 Ok(None) => break,
                 Ok(Some(Packet::ConnAck { code: 0, .. })) => {}
+                // Bad username or password, or not authorized: retrying cannot help.
+                Ok(Some(Packet::ConnAck { code: code @ (4 | 5), .. })) => {
+                    refused_login = Some(match a.login {
+                        Some(_) => format!("The broker refused the login ({}).", mqtt::connack_reason(code)),
+                        None => "This camera needs a login.".to_string(),
+                    });
+                    break;
+                }
                 Ok(Some(Packet::ConnAck { code, .. })) => {
                     failure = Some(format!("broker refused the connection: {}", mqtt::connack_reason(code)));
                     break;
@@ -460,6 +535,11 @@ fn received(app: &Shared, bytes: &[u8], at: f64) {
                 a.stats.dropped += 1;
             }
         }
+    }
+    if let Some(why) = refused_login {
+        ask_login(app, why);
+        render(&mut app.borrow_mut());
+        return;
     }
     if let Some(reason) = failure {
         lost(app, reason);
@@ -684,6 +764,7 @@ fn render(a: &mut App) {
         (Link::Down(r), _) => format!("reconnecting: {r} · {ago}"),
         (Link::Stopped(r), _) => r.clone(),
         (Link::Paused, _) => "paused while the tab is hidden".to_string(),
+        (Link::NeedLogin(why), _) => format!("login needed: {why}"),
     };
     set("data-camera", a.camera.as_ref().map_or("unknown", |c| c.state.as_str()));
     set("data-last-frame-age-s", &fmt(age));

@@ -1,0 +1,637 @@
+//! The gate: what the network sees of the embedded broker.
+//!
+//! rumqttd has no per-topic permissions, so it listens on loopback only and every outside
+//! connection (MQTT over TCP or WebSocket, either one optionally over TLS) goes through
+//! this small MQTT-aware proxy. It reads what clients send, a whole packet at a time, and:
+//! - checks the login in CONNECT (`--username`/`--password` for viewers,
+//!   `--publisher-login` for other publishers) and answers a bad one with CONNACK 4 or 5;
+//! - lets viewers subscribe under the topic prefix and publish only what viewers publish
+//!   (clock requests and frame acknowledgements, never retained, also as their last
+//!   will): anything else closes the connection (MQTT 3.1.1 has no way to refuse one
+//!   PUBLISH), and is logged;
+//! - passes a publisher's traffic through unparsed after its CONNECT.
+//!
+//! Broker-to-client traffic is copied through untouched. The edge's own publisher
+//! connects to rumqttd directly, as the trusted party. The parsing half ([`Inspector`])
+//! does no I/O and is unit-tested; the rest only moves bytes.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+};
+use tokio_rustls::TlsAcceptor;
+
+use crate::topic;
+
+/// A username and password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    // Never the password, in logs or panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Login {{ username: {:?}, password: <hidden> }}", self.username)
+    }
+}
+
+/// Who may do what through the gate.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The topic prefix: viewers read and write only below it.
+    pub prefix: String,
+    /// The login viewers must give; `None` lets anyone view.
+    pub viewer: Option<Login>,
+    /// The login that may publish anything (another edge, a test tool); `None`: nobody
+    /// but this edge publishes.
+    pub publisher: Option<Login>,
+}
+
+/// What a client connected as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Viewer,
+    Publisher,
+}
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The CONNACK return code to answer with, for a refused CONNECT.
+    pub connack: Option<u8>,
+    pub reason: String,
+}
+
+impl Refusal {
+    fn close(reason: impl Into<String>) -> Self {
+        Refusal { connack: None, reason: reason.into() }
+    }
+    fn connack(code: u8, reason: impl Into<String>) -> Self {
+        Refusal { connack: Some(code), reason: reason.into() }
+    }
+}
+
+/// CONNACK return codes of MQTT 3.1.1.
+const UNACCEPTABLE_PROTOCOL: u8 = 1;
+const BAD_LOGIN: u8 = 4;
+const NOT_AUTHORIZED: u8 = 5;
+
+/// Largest packet a viewer may send (they send acks and clock requests of a few bytes).
+const VIEWER_MAX_PACKET: usize = 64 * 1024;
+/// A client must finish its CONNECT within this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks one client's packets, whole packets at a time. I/O-free.
+pub struct Inspector {
+    policy: Arc<Policy>,
+    role: Option<Role>,
+    pending: Vec<u8>,
+}
+
+impl Inspector {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Inspector { policy, role: None, pending: Vec::new() }
+    }
+
+    /// The role, once CONNECT has been accepted.
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    /// Takes bytes from the client and appends what may go on to the broker to `out`
+    /// (whole packets only; the rest waits for more bytes).
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Refusal> {
+        if self.role == Some(Role::Publisher) && self.pending.is_empty() {
+            out.extend_from_slice(input);
+            return Ok(());
+        }
+        self.pending.extend_from_slice(input);
+        let mut start = 0;
+        let result = loop {
+            let rest = &self.pending[start..];
+            if self.role == Some(Role::Publisher) {
+                out.extend_from_slice(rest);
+                start = self.pending.len();
+                break Ok(());
+            }
+            let (header_len, body_len) = match fixed_header(rest) {
+                Ok(Some(h)) => h,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            let total = header_len + body_len;
+            if total > self.max_packet() {
+                break Err(Refusal::close(format!("packet of {total} bytes is over the limit")));
+            }
+            if rest.len() < total {
+                break Ok(());
+            }
+            let packet = &rest[..total];
+            match self.check(packet[0], &packet[header_len..]) {
+                Ok(Some(role)) => self.role = Some(role),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            out.extend_from_slice(packet);
+            start += total;
+        };
+        self.pending.drain(..start);
+        result
+    }
+
+    fn max_packet(&self) -> usize {
+        match self.role {
+            Some(Role::Publisher) => usize::MAX,
+            _ => VIEWER_MAX_PACKET,
+        }
+    }
+
+    /// Checks one whole packet; a CONNECT yields the client's role.
+    fn check(&self, first: u8, body: &[u8]) -> Result<Option<Role>, Refusal> {
+        let kind = first >> 4;
+        let Some(role) = self.role else {
+            if kind != 1 {
+                return Err(Refusal::close("the first packet must be CONNECT"));
+            }
+            return self.connect(body).map(Some);
+        };
+        debug_assert_eq!(role, Role::Viewer, "publishers are not parsed");
+        match kind {
+            1 => Err(Refusal::close("a second CONNECT")),
+            3 => {
+                let mut r = Reader(body);
+                let topic = r.string().ok_or_else(|| Refusal::close("malformed PUBLISH"))?;
+                let retained = first & 1 == 1;
+                if retained || !topic::viewer_may_publish(&self.policy.prefix, topic) {
+                    return Err(Refusal::close(format!(
+                        "viewers may not publish{} to {topic:?}",
+                        if retained { " retained" } else { "" }
+                    )));
+                }
+                Ok(None)
+            }
+            8 => {
+                let mut r = Reader(body);
+                r.u16().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
+                while !r.0.is_empty() {
+                    let filter = r.string().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
+                    r.u8().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
+                    if !filter.strip_prefix(self.policy.prefix.as_str()).is_some_and(|f| f.starts_with('/')) {
+                        return Err(Refusal::close(format!(
+                            "viewers may only subscribe below {}/, not to {filter:?}",
+                            self.policy.prefix
+                        )));
+                    }
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Checks a CONNECT body and decides the role.
+    fn connect(&self, body: &[u8]) -> Result<Role, Refusal> {
+        let malformed = || Refusal::close("malformed CONNECT");
+        let mut r = Reader(body);
+        let protocol = r.string().ok_or_else(malformed)?;
+        let level = r.u8().ok_or_else(malformed)?;
+        if !matches!((protocol, level), ("MQTT", 4) | ("MQIsdp", 3)) {
+            return Err(Refusal::connack(
+                UNACCEPTABLE_PROTOCOL,
+                format!("protocol {protocol:?} level {level}: only MQTT 3.1.1 and 3.1 are served"),
+            ));
+        }
+        let flags = r.u8().ok_or_else(malformed)?;
+        r.u16().ok_or_else(malformed)?; // keep-alive
+        let client_id = r.string().ok_or_else(malformed)?.to_string();
+        let will = if flags & 0x04 != 0 {
+            let topic = r.string().ok_or_else(malformed)?.to_string();
+            r.bytes().ok_or_else(malformed)?;
+            Some((topic, flags & 0x20 != 0))
+        } else {
+            None
+        };
+        let username = if flags & 0x80 != 0 { Some(r.string().ok_or_else(malformed)?) } else { None };
+        let password = if flags & 0x40 != 0 { Some(r.bytes().ok_or_else(malformed)?) } else { None };
+
+        let matches = |login: &Option<Login>| {
+            login.as_ref().is_some_and(|l| {
+                username == Some(l.username.as_str())
+                    && password.is_some_and(|p| same(p, l.password.as_bytes()))
+            })
+        };
+        // A known username with the wrong password is refused even where anonymous
+        // viewers are welcome: a publisher with a typo must hear so, not be demoted.
+        let known_user =
+            |login: &Option<Login>| login.as_ref().is_some_and(|l| username == Some(&l.username));
+        let role = if matches(&self.policy.publisher) {
+            Role::Publisher
+        } else if known_user(&self.policy.publisher) && !known_user(&self.policy.viewer) {
+            return Err(Refusal::connack(
+                BAD_LOGIN,
+                format!("client {client_id:?}: wrong publisher password"),
+            ));
+        } else if self.policy.viewer.is_none() || matches(&self.policy.viewer) {
+            Role::Viewer
+        } else if username.is_some() {
+            return Err(Refusal::connack(
+                BAD_LOGIN,
+                format!("client {client_id:?}: wrong username or password"),
+            ));
+        } else {
+            return Err(Refusal::connack(NOT_AUTHORIZED, format!("client {client_id:?}: no login given")));
+        };
+        if role == Role::Viewer {
+            if let Some((topic, retained)) = will {
+                if retained || !topic::viewer_may_publish(&self.policy.prefix, &topic) {
+                    return Err(Refusal::connack(
+                        NOT_AUTHORIZED,
+                        format!("client {client_id:?}: viewers may not leave a last will on {topic:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(role)
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The fixed header's length and the remaining length, once enough bytes are in.
+fn fixed_header(b: &[u8]) -> Result<Option<(usize, usize)>, Refusal> {
+    let mut len = 0usize;
+    for i in 0..4 {
+        let Some(&byte) = b.get(1 + i) else { return Ok(None) };
+        len |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Some((2 + i, len)));
+        }
+    }
+    Err(Refusal::close("malformed remaining length"))
+}
+
+/// Reads MQTT's big-endian integers and length-prefixed fields.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = tail;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u16()? as usize;
+        self.take(n)
+    }
+    fn string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+}
+
+/// Where the gate forwards to and what it enforces.
+pub struct Gate {
+    pub policy: Arc<Policy>,
+    /// rumqttd's loopback listener.
+    pub upstream: SocketAddr,
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Which protocol a listener speaks to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    Tcp,
+    WebSocket,
+}
+
+/// Accepts connections on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, gate: Arc<Gate>, flavour: Flavour) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = accept(stream, &gate, flavour).await {
+                        tracing::debug!(%peer, error = %e, "gate: connection ended");
+                    }
+                });
+            }
+            Err(e) => {
+                // Usually EMFILE: back off instead of spinning.
+                tracing::warn!(error = %e, "gate: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn accept(stream: TcpStream, gate: &Gate, flavour: Flavour) -> std::io::Result<()> {
+    let peer = stream.peer_addr()?;
+    stream.set_nodelay(true)?;
+    match (&gate.tls, flavour) {
+        (None, Flavour::Tcp) => relay(stream, gate, peer).await,
+        (None, Flavour::WebSocket) => relay(websocket(stream).await?, gate, peer).await,
+        (Some(tls), flavour) => {
+            let secure =
+                tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await.map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })??;
+            match flavour {
+                Flavour::Tcp => relay(secure, gate, peer).await,
+                Flavour::WebSocket => relay(websocket(secure).await?, gate, peer).await,
+            }
+        }
+    }
+}
+
+/// The server half of the WebSocket handshake, choosing the `mqtt` subprotocol when the
+/// client offers it (browsers fail the handshake otherwise), as a byte stream of
+/// binary messages.
+async fn websocket<S>(stream: S) -> std::io::Result<impl AsyncRead + AsyncWrite + Unpin + Send>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use async_tungstenite::tungstenite::handshake::server::{Request, Response};
+    // The error type is tungstenite's callback signature, not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    let choose_mqtt = |request: &Request, mut response: Response| {
+        let offered = request
+            .headers()
+            .get_all("sec-websocket-protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim().eq_ignore_ascii_case("mqtt"));
+        if offered {
+            response.headers_mut().insert("sec-websocket-protocol", "mqtt".parse().expect("static header"));
+        }
+        Ok(response)
+    };
+    let ws = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        async_tungstenite::tokio::accept_hdr_async(stream, choose_mqtt),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "WebSocket handshake timed out"))?
+    .map_err(std::io::Error::other)?;
+    Ok(ws_stream_tungstenite::WsStream::new(ws))
+}
+
+/// Checks the client's CONNECT, then relays both ways until either side closes.
+async fn relay<S>(client: S, gate: &Gate, peer: SocketAddr) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let mut inspector = Inspector::new(gate.policy.clone());
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::new();
+
+    // Nothing reaches the broker before the login is checked.
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        while inspector.role().is_none() {
+            let n = from_client.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(Err(Refusal::close("closed before CONNECT")));
+            }
+            if let Err(refusal) = inspector.feed(&buf[..n], &mut out) {
+                return Ok(Err(refusal));
+            }
+        }
+        Ok::<_, std::io::Error>(Ok(()))
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
+    if let Err(refusal) = first {
+        tracing::warn!(%peer, reason = %refusal.reason, "gate: refused");
+        if let Some(code) = refusal.connack {
+            to_client.write_all(&[0x20, 0x02, 0x00, code]).await?;
+            to_client.flush().await?;
+        }
+        let _ = to_client.shutdown().await;
+        return Ok(());
+    }
+
+    let upstream = TcpStream::connect(gate.upstream).await?;
+    upstream.set_nodelay(true)?;
+    let (from_broker, mut to_broker) = upstream.into_split();
+    to_broker.write_all(&out).await?;
+
+    let up = async {
+        loop {
+            let n = from_client.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.clear();
+            if let Err(refusal) = inspector.feed(&buf[..n], &mut out) {
+                tracing::warn!(%peer, reason = %refusal.reason, "gate: closed a connection");
+                return Ok(());
+            }
+            to_broker.write_all(&out).await?;
+        }
+    };
+    // Whatever the broker has ready goes out in one write (one WebSocket message), so a
+    // frame crosses in a few messages rather than many small ones.
+    let down = async {
+        let mut from_broker = BufReader::with_capacity(128 * 1024, from_broker);
+        tokio::io::copy_buf(&mut from_broker, &mut to_client).await.map(drop)
+    };
+    let result: std::io::Result<()> = tokio::select! {
+        r = up => r,
+        r = down => r,
+    };
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(viewer: Option<(&str, &str)>, publisher: Option<(&str, &str)>) -> Arc<Policy> {
+        let login = |(u, p): (&str, &str)| Login { username: u.into(), password: p.into() };
+        Arc::new(Policy {
+            prefix: "mqcam".into(),
+            viewer: viewer.map(login),
+            publisher: publisher.map(login),
+        })
+    }
+
+    fn string(s: &str) -> Vec<u8> {
+        let mut v = (s.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+        assert!(body.len() < 128 * 128);
+        let mut p = vec![first];
+        if body.len() < 128 {
+            p.push(body.len() as u8);
+        } else {
+            p.extend([(body.len() % 128) as u8 | 0x80, (body.len() / 128) as u8]);
+        }
+        p.extend_from_slice(body);
+        p
+    }
+
+    fn connect(login: Option<(&str, &str)>, will: Option<(&str, bool)>) -> Vec<u8> {
+        let mut flags = 0x02;
+        let mut tail = string("viewer-1");
+        if let Some((topic, retain)) = will {
+            flags |= 0x04 | if retain { 0x20 } else { 0 };
+            tail.extend(string(topic));
+            tail.extend(string(""));
+        }
+        if let Some((u, p)) = login {
+            flags |= 0xc0;
+            tail.extend(string(u));
+            tail.extend(string(p));
+        }
+        let mut body = string("MQTT");
+        body.extend([4, flags, 0, 30]);
+        body.extend(tail);
+        packet(0x10, &body)
+    }
+
+    fn publish(topic: &str, retain: bool) -> Vec<u8> {
+        let mut body = string(topic);
+        body.extend(b"payload");
+        packet(0x30 | u8::from(retain), &body)
+    }
+
+    fn subscribe(filter: &str) -> Vec<u8> {
+        let mut body = vec![0, 1];
+        body.extend(string(filter));
+        body.push(0);
+        packet(0x82, &body)
+    }
+
+    /// Feeds packets one byte at a time (the worst split) and returns what went through.
+    fn run(policy: Arc<Policy>, packets: &[Vec<u8>]) -> (Vec<u8>, Result<(), Refusal>) {
+        let mut inspector = Inspector::new(policy);
+        let mut out = Vec::new();
+        for byte in packets.concat() {
+            if let Err(e) = inspector.feed(&[byte], &mut out) {
+                return (out, Err(e));
+            }
+        }
+        (out, Ok(()))
+    }
+
+    #[test]
+    fn viewers_may_ack_ask_the_clock_and_subscribe_below_the_prefix() {
+        let packets = [
+            connect(None, Some(("mqcam/cam1/ack/viewer-1", false))),
+            subscribe("mqcam/cam1/frame"),
+            subscribe("mqcam/+/status"),
+            publish("mqcam/cam1/clock/req/viewer-1", false),
+            publish("mqcam/cam1/ack/viewer-1", false),
+            vec![0xc0, 0x00],
+        ];
+        let (out, result) = run(policy(None, None), &packets);
+        assert_eq!(result, Ok(()));
+        assert_eq!(out, packets.concat(), "everything passes unchanged");
+    }
+
+    #[test]
+    fn viewers_may_not_write_camera_topics() {
+        for bad in [
+            publish("mqcam/cam1/frame", false),
+            publish("mqcam/cam1/status", false),
+            publish("mqcam/cam1/clock/res/viewer-1", false),
+            publish("mqcam/cam1/ack/viewer-1", true),
+            publish("other/topic", false),
+        ] {
+            let (out, result) = run(policy(None, None), &[connect(None, None), bad.clone()]);
+            let refusal = result.unwrap_err();
+            assert_eq!(refusal.connack, None);
+            assert!(refusal.reason.contains("may not publish"), "{}", refusal.reason);
+            assert_eq!(out, connect(None, None), "the refused PUBLISH never reaches the broker");
+        }
+        for filter in ["#", "$SYS/#", "mqcamx/#", "+/cam1/frame"] {
+            let (_, result) = run(policy(None, None), &[connect(None, None), subscribe(filter)]);
+            assert!(result.unwrap_err().reason.contains("subscribe below"), "{filter}");
+        }
+        let (out, result) = run(policy(None, None), &[connect(None, Some(("mqcam/cam1/frame", false)))]);
+        assert_eq!(result.unwrap_err().connack, Some(NOT_AUTHORIZED), "a will on a camera topic");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn logins_are_checked() {
+        let p = policy(Some(("view", "secret")), Some(("pub", "s3")));
+        let (_, r) = run(p.clone(), &[connect(Some(("view", "secret")), None)]);
+        assert_eq!(r, Ok(()));
+        let (out, r) = run(p.clone(), &[connect(Some(("view", "wrong")), None)]);
+        assert_eq!((out.len(), r.unwrap_err().connack), (0, Some(BAD_LOGIN)));
+        let (_, r) = run(p.clone(), &[connect(Some(("view", "secretX")), None)]);
+        assert_eq!(r.unwrap_err().connack, Some(BAD_LOGIN));
+        let (_, r) = run(p.clone(), &[connect(None, None)]);
+        assert_eq!(r.unwrap_err().connack, Some(NOT_AUTHORIZED));
+        // Open to anonymous viewers, but a publisher's username with a wrong password
+        // is refused rather than treated as a viewer.
+        let open = policy(None, Some(("pub", "s3")));
+        assert_eq!(
+            run(open.clone(), &[connect(Some(("pub", "typo")), None)]).1.unwrap_err().connack,
+            Some(BAD_LOGIN)
+        );
+        assert_eq!(run(open.clone(), &[connect(Some(("someone", "x")), None)]).1, Ok(()));
+        assert_eq!(run(open, &[connect(None, None)]).1, Ok(()));
+        // A publisher may write camera topics, in any split, and large packets.
+        let big = {
+            let mut body = string("mqcam/cam1/frame");
+            body.extend(vec![7u8; 100_000]);
+            let mut p = vec![0x31, 0xa0 | 0x80, 0x8d, 0x06];
+            let len = body.len();
+            p[1] = (len % 128) as u8 | 0x80;
+            p[2] = ((len / 128) % 128) as u8 | 0x80;
+            p[3] = (len / 128 / 128) as u8;
+            p.extend(body);
+            p
+        };
+        let packets = [connect(Some(("pub", "s3")), None), publish("mqcam/cam1/status", true), big];
+        let (out, r) = run(p, &packets);
+        assert_eq!(r, Ok(()));
+        assert_eq!(out, packets.concat());
+    }
+
+    #[test]
+    fn protocol_errors_close_the_connection() {
+        let p = policy(None, None);
+        assert!(run(p.clone(), &[subscribe("mqcam/#")]).1.unwrap_err().reason.contains("first packet"));
+        assert!(run(p.clone(), &[connect(None, None), connect(None, None)]).1.is_err());
+        let bad_length = vec![0x10, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert!(run(p.clone(), &[bad_length]).1.unwrap_err().reason.contains("remaining length"));
+        let mut v5 = string("MQTT");
+        v5.extend([5, 2, 0, 30]);
+        v5.extend(string("id"));
+        let r = run(p.clone(), &[packet(0x10, &v5)]).1.unwrap_err();
+        assert_eq!(r.connack, Some(UNACCEPTABLE_PROTOCOL));
+        // A viewer cannot make the gate buffer without bound.
+        let mut huge = vec![0x30, 0xff, 0xff, 0x7f];
+        huge.extend(string("mqcam/cam1/ack/x"));
+        let r = run(p.clone(), &[connect(None, None), huge]).1.unwrap_err();
+        assert!(r.reason.contains("over the limit"), "{}", r.reason);
+        // Truncated fields inside a packet.
+        assert!(run(p, &[packet(0x10, &[0, 4, b'M'])]).1.unwrap_err().reason.contains("malformed"));
+    }
+
+    #[test]
+    fn secrets_compare_by_content_and_length() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd") && !same(b"abc", b"ab") && !same(b"", b"a"));
+    }
+}

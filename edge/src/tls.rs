@@ -1,0 +1,128 @@
+//! TLS, with rustls and ring: the certificate the edge serves (`--tls-cert`/`--tls-key`:
+//! mqtts:// and wss:// on the embedded broker's gate, https:// for the site) and the
+//! roots it trusts when it connects to an external broker over mqtts:// or wss://.
+//!
+//! Everything is loaded once at startup, so a missing file, a key that does not match
+//! the certificate or a PEM without certificates stops the edge with one line naming
+//! the file, instead of failing handshakes later.
+
+use std::{path::Path, sync::Arc};
+
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+
+use crate::EdgeError;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in a PEM file; at least one.
+fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, EdgeError> {
+    let bad =
+        |e: &dyn std::fmt::Display| EdgeError::Tls(format!("cannot read {what} {}: {e}", path.display()));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    if certs.is_empty() {
+        return Err(EdgeError::Tls(format!("{} holds no PEM certificate ({what})", path.display())));
+    }
+    Ok(certs)
+}
+
+/// The server side: a certificate chain (leaf first) and its private key, both PEM.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, EdgeError> {
+    let chain = certificates(cert, "certificate (--tls-cert)")?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| EdgeError::Tls(format!("cannot read private key (--tls-key) {}: {e}", key.display())))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| EdgeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| {
+            EdgeError::Tls(format!(
+                "certificate {} and key {} are not usable together: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    Ok(Arc::new(config))
+}
+
+/// The client side: trust the CAs in `ca` (PEM) if given, else the system's roots.
+pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, EdgeError> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in certificates(path, "CA file (--ca-file)")? {
+                roots.add(cert).map_err(|e| {
+                    EdgeError::Tls(format!(
+                        "CA file (--ca-file) {}: unusable certificate: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+        }
+        None => {
+            // Some system stores hold a few certificates rustls cannot parse; the rest
+            // are still good.
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(EdgeError::Tls(
+                    "no system CA certificates found to check the broker's certificate; pass --ca-file"
+                        .into(),
+                ));
+            }
+        }
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| EdgeError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str, contents: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("edge-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_generated_certificate_and_key_load() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let c = temp("ok-cert.pem", cert.pem().as_bytes());
+        let k = temp("ok-key.pem", key.serialize_pem().as_bytes());
+        server_config(&c, &k).unwrap();
+        client_config(Some(&c)).unwrap();
+    }
+
+    #[test]
+    fn bad_files_are_named_in_one_line() {
+        let missing = Path::new("/nonexistent/cert.pem");
+        let e = server_config(missing, missing).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/cert.pem") && e.contains("--tls-cert") && !e.contains('\n'), "{e}");
+        let junk = temp("junk.pem", b"not a certificate\n");
+        let e = client_config(Some(&junk)).unwrap_err().to_string();
+        assert!(e.contains("no PEM certificate") && e.contains("--ca-file"), "{e}");
+        // A key that belongs to another certificate.
+        let (k1, k2) = (rcgen::KeyPair::generate().unwrap(), rcgen::KeyPair::generate().unwrap());
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&k1).unwrap();
+        let c = temp("mismatch-cert.pem", cert.pem().as_bytes());
+        let k = temp("mismatch-key.pem", k2.serialize_pem().as_bytes());
+        let e = server_config(&c, &k).unwrap_err().to_string();
+        assert!(e.contains("not usable together"), "{e}");
+    }
+}
