@@ -6,6 +6,7 @@
 #     libclang-dev (the v4l crate generates its V4L2 bindings at build time),
 #     mosquitto (edge/tests/mosquitto.rs runs the edge against a real external broker;
 #     the tests start their own mosquitto process, never the system service),
+#     openssl (the browser TLS test makes a CA with it),
 #     chromium (browser tests only; skipped with MQCAM_NO_BROWSER=1)
 #   - the wasm32-unknown-unknown Rust target
 #   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
@@ -31,6 +32,8 @@ as_root() {
 packages=(nasm libclang-dev)
 # The CI test against a real external broker (edge/tests/mosquitto.rs starts its own).
 packages+=(mosquitto)
+# The browser TLS test makes its CA and certificate with the openssl command.
+packages+=(openssl)
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do

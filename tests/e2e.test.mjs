@@ -4,7 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate, createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep, publishRaw, freePort } from './util.mjs';
 
@@ -332,5 +334,39 @@ test('a viewer that tries to write a camera topic is cut off; the others keep wa
     assert.deepEqual(problems, [], 'console stays clean');
   } finally {
     await edge.stop();
+  }
+});
+
+test('over TLS: the page loads over https and streams over wss, with a CA made for this test', async () => {
+  // A throwaway CA and a certificate it signs for 127.0.0.1, made with openssl.
+  const dir = mkdtempSync(join(tmpdir(), 'mqcam-tls-'));
+  const f = (name) => join(dir, name);
+  const openssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=mqcam e2e CA');
+  openssl('req', ...ec, '-keyout', f('key.pem'), '-out', f('req.csr'), '-subj', '/CN=localhost');
+  writeFileSync(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  openssl('x509', '-req', '-in', f('req.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+    '-out', f('cert.pem'), '-days', '1', '-extfile', f('ext.cnf'));
+  // Chromium trusts exactly this certificate's key, nothing else.
+  const spki = new X509Certificate(readFileSync(f('cert.pem'))).publicKey.export({ type: 'spki', format: 'der' });
+  const pin = createHash('sha256').update(spki).digest('base64');
+  const tlsBrowser = await startBrowser([`--ignore-certificate-errors-spki-list=${pin}`]);
+  const edge = await startEdge(['--size', '320x240', '--fps', '15', '--tls-cert', f('cert.pem'), '--tls-key', f('key.pem'),
+    '--username', 'viewer', '--password', 'tls-secret']);
+  try {
+    assert.match(edge.viewer, /^https:\/\//);
+    assert.match(edge.ws, /^wss:\/\//);
+    const { page, problems } = await openViewer(tlsBrowser, `${edge.viewer}#username=viewer&password=tls-secret`);
+    const s = await waitForStats(page, (st) => st.connected && st.frames >= 10, 20000);
+    assert.equal(s.width, 320);
+    assert.deepEqual(problems, [], 'console stays clean');
+    // Without the pin, the same browser build refuses the certificate.
+    const { page: untrusting } = await openViewer(browser, 'about:blank');
+    await assert.rejects(untrusting.goto(edge.viewer), /ERR_CERT/);
+  } finally {
+    await edge.stop();
+    await tlsBrowser.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -73,12 +73,12 @@ export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }) {
 }
 
 /** Headless Chromium as these machines need it (see ENV.md). */
-export async function startBrowser() {
+export async function startBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...extraArgs],
   });
 }
 
