@@ -13,11 +13,13 @@ cargo fmt --all -- --check
 step "lints (native and wasm32)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked -p wasm-viewer -p wire --target wasm32-unknown-unknown -- -D warnings
+# The edge without the embedded broker (a build for external brokers only).
+cargo clippy --locked -p edge --no-default-features -- -D warnings
 step "unit and integration tests"
 cargo test --locked --workspace
 step "release build: edge and viewer site"
 scripts/build.sh
 step "end-to-end tests in headless Chromium"
-(cd tests && node --test --test-concurrency=1 e2e.test.mjs)
+(cd tests && node --test --test-concurrency=1 e2e.test.mjs robust.test.mjs)
 echo
 echo "all tests passed"

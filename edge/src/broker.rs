@@ -13,6 +13,9 @@
 //! [`MAX_PAYLOAD`] (video frames, not sensor readings) and small commit-log segments, so
 //! the broker's memory stays bounded at a few frames per topic even with stalled clients.
 
+// Without the embedded broker only the shared items (limits, addresses) are used.
+#![cfg_attr(not(feature = "embedded-broker"), allow(unused_imports, dead_code))]
+
 use std::{
     collections::HashMap,
     io::{Read, Write},
@@ -20,17 +23,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[cfg(feature = "embedded-broker")]
 use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-use crate::{
-    gate::{self, Flavour, Gate, Policy},
-    EdgeError,
-};
+#[cfg(feature = "embedded-broker")]
+use crate::gate::{self, Flavour, Gate, Policy};
+use crate::EdgeError;
 
 /// Largest MQTT payload the broker accepts: a 4K JPEG at high quality fits.
 pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
 /// Commit-log segment size and count per topic: what the broker keeps in memory.
+#[cfg(feature = "embedded-broker")]
 const SEGMENT_SIZE: usize = 4 * 1024 * 1024;
+#[cfg(feature = "embedded-broker")]
 const SEGMENT_COUNT: usize = 2;
 
 /// Where the embedded broker listens.
@@ -45,6 +50,7 @@ pub struct EmbeddedBroker {
     pub tls: bool,
 }
 
+#[cfg(feature = "embedded-broker")]
 /// Starts rumqttd on loopback and the gate's TCP and WebSocket listeners in front of it,
 /// and waits until rumqttd accepts. Must run inside the tokio runtime (the gate's tasks
 /// are spawned on it).
@@ -107,6 +113,7 @@ pub fn listen(
     tokio::net::TcpListener::from_std(listener).map_err(fail)
 }
 
+#[cfg(feature = "embedded-broker")]
 fn server(name: &str, listen: SocketAddr) -> ServerSettings {
     ServerSettings {
         name: name.to_string(),
@@ -146,6 +153,7 @@ pub(crate) fn reachable(ip: IpAddr) -> IpAddr {
     }
 }
 
+#[cfg(feature = "embedded-broker")]
 /// Waits until the broker answers an MQTT CONNECT on `addr`. A complete exchange, not a
 /// bare TCP connect, so the broker has nothing to log as an aborted connection.
 fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
@@ -182,7 +190,7 @@ fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
 /// waits for the frame's last segment to be acknowledged, which a delayed ACK can hold
 /// for up to 40 ms: round trips of ~13 ms instead of ~1 ms on one machine. The broker's
 /// sockets live in this process, so they can be set from here. Linux only.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "embedded-broker"))]
 pub fn keep_nodelay() {
     let spawned = std::thread::Builder::new().name("nodelay".into()).spawn(|| loop {
         set_nodelay_on_all_tcp_sockets();
@@ -193,7 +201,7 @@ pub fn keep_nodelay() {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "embedded-broker"))]
 fn set_nodelay_on_all_tcp_sockets() {
     use std::os::fd::RawFd;
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
@@ -230,7 +238,7 @@ fn set_nodelay_on_all_tcp_sockets() {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, target_os = "linux", feature = "embedded-broker"))]
 mod tests {
     use super::*;
 
