@@ -72,6 +72,7 @@ pub fn start(
             max_outgoing_packet_count: 200,
             max_segment_size: SEGMENT_SIZE,
             max_segment_count: SEGMENT_COUNT,
+            custom_segment: Some(small_message_logs(&policy.prefix)),
             ..Default::default()
         },
         v4: Some(HashMap::from([("internal".to_string(), server("mqtt-internal", internal))])),
@@ -97,6 +98,22 @@ pub fn start(
     tokio::spawn(gate::serve(tcp_listener, gate.clone(), Flavour::Tcp));
     tokio::spawn(gate::serve(ws_listener, gate, Flavour::WebSocket));
     Ok(EmbeddedBroker { tcp, ws, internal, tls: tls.is_some() })
+}
+
+/// Commit logs of a few KB for the small messages between viewers and the edge.
+///
+/// rumqttd keeps every message in a per-subscription log and counts a log's size by
+/// topic and payload bytes. A 9-byte acknowledgement counts ~45 bytes, but the message
+/// can pin the whole network read buffer it arrived in (KBs): with the frame logs'
+/// 4 MB segments, one viewer's acknowledgements grew the edge by ~8 MB a minute in a
+/// soak test. Nobody reads old acknowledgements or clock messages, so keep a few.
+#[cfg(feature = "embedded-broker")]
+fn small_message_logs(prefix: &str) -> HashMap<String, rumqttd::SegmentConfig> {
+    let small = || rumqttd::SegmentConfig { max_segment_size: 1024, max_segment_count: 2 };
+    ["ack/+", "clock/req/+", "clock/res/+"]
+        .iter()
+        .map(|tail| (format!("{prefix}/+/{tail}"), small()))
+        .collect()
 }
 
 /// Binds a listener for the tokio runtime; a busy port says which option moves it.

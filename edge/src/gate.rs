@@ -18,7 +18,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
 use tokio_rustls::TlsAcceptor;
@@ -443,17 +443,123 @@ where
             to_broker.write_all(&out).await?;
         }
     };
-    // Whatever the broker has ready goes out in one write (one WebSocket message), so a
-    // frame crosses in a few messages rather than many small ones.
-    let down = async {
-        let mut from_broker = BufReader::with_capacity(128 * 1024, from_broker);
-        tokio::io::copy_buf(&mut from_broker, &mut to_client).await.map(drop)
+    // Broker to client through an outbox that never holds more than a frame or two: a
+    // client that stops reading loses old frames here, instead of rumqttd queueing up
+    // to 200 of them for it (tens of MB per stalled client at 720p).
+    let outbox = std::sync::Mutex::new(Outbox::default());
+    let ready = tokio::sync::Notify::new();
+    let from_broker_to_outbox = async {
+        let mut from_broker = from_broker;
+        let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
+        loop {
+            let n = from_broker.read_buf(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            let mut pushed = false;
+            loop {
+                let (header_len, body_len) = match fixed_header(&buf) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => break,
+                    Err(e) => return Err(std::io::Error::other(e.reason)),
+                };
+                let total = header_len + body_len;
+                if buf.len() < total {
+                    buf.reserve(total - buf.len());
+                    break;
+                }
+                let dropped = lock(&outbox).push(buf.split_to(total).freeze());
+                if dropped > 0 {
+                    tracing::debug!(%peer, dropped, "gate: a slow client missed frames");
+                }
+                pushed = true;
+            }
+            if buf.capacity() - buf.len() < 16 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            if pushed {
+                ready.notify_one();
+            }
+        }
+    };
+    let outbox_to_client = async {
+        loop {
+            let batch = lock(&outbox).take(256 * 1024);
+            if batch.is_empty() {
+                ready.notified().await;
+                continue;
+            }
+            // One write per packet: over WebSocket, one message per MQTT packet.
+            for packet in batch {
+                to_client.write_all(&packet).await?;
+            }
+            to_client.flush().await?;
+        }
     };
     let result: std::io::Result<()> = tokio::select! {
         r = up => r,
-        r = down => r,
+        r = from_broker_to_outbox => r,
+        r = outbox_to_client => r,
     };
     result
+}
+
+fn lock(outbox: &std::sync::Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> {
+    outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Most a client's outbox holds before old frames give way to newer ones.
+const OUTBOX_BUDGET: usize = 1024 * 1024;
+
+/// Whole broker-to-client packets waiting for the client to read them.
+#[derive(Default)]
+struct Outbox {
+    packets: std::collections::VecDeque<bytes::Bytes>,
+    bytes: usize,
+}
+
+impl Outbox {
+    /// Queues a packet; over the budget, drops the oldest frames (QoS 0 PUBLISH to a
+    /// `…/frame` topic), never the newest packet and never anything else. Returns how
+    /// many were dropped.
+    fn push(&mut self, packet: bytes::Bytes) -> usize {
+        self.bytes += packet.len();
+        self.packets.push_back(packet);
+        let mut dropped = 0;
+        while self.bytes > OUTBOX_BUDGET {
+            let older = self.packets.len() - 1;
+            let Some(i) = self.packets.iter().take(older).position(|p| is_frame(p)) else { break };
+            let gone = self.packets.remove(i).expect("index from position");
+            self.bytes -= gone.len();
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Takes queued packets, at least one if any, up to about `max` bytes.
+    fn take(&mut self, max: usize) -> Vec<bytes::Bytes> {
+        let mut out = Vec::new();
+        let mut size = 0;
+        while let Some(p) = self.packets.front() {
+            if !out.is_empty() && size + p.len() > max {
+                break;
+            }
+            size += p.len();
+            self.bytes -= p.len();
+            out.extend(self.packets.pop_front());
+        }
+        out
+    }
+}
+
+/// A QoS 0 PUBLISH to a frame topic: safe to drop for a newer one.
+fn is_frame(packet: &[u8]) -> bool {
+    if packet[0] >> 4 != 3 || (packet[0] >> 1) & 3 != 0 {
+        return false;
+    }
+    let Ok(Some((header_len, _))) = fixed_header(packet) else { return false };
+    let mut r = Reader(&packet[header_len..]);
+    r.string().is_some_and(|topic| topic.ends_with("/frame"))
 }
 
 #[cfg(test)]
@@ -627,6 +733,45 @@ mod tests {
         assert!(r.reason.contains("over the limit"), "{}", r.reason);
         // Truncated fields inside a packet.
         assert!(run(p, &[packet(0x10, &[0, 4, b'M'])]).1.unwrap_err().reason.contains("malformed"));
+    }
+
+    #[test]
+    fn a_full_outbox_drops_old_frames_and_keeps_everything_else() {
+        let frame = |n: u8| bytes::Bytes::from(publish_sized("mqcam/cam1/frame", n, 300 * 1024));
+        let status = bytes::Bytes::from(publish("mqcam/cam1/status", false));
+        let qos1 = {
+            let mut p = publish_sized("mqcam/cam1/frame", 9, 300 * 1024);
+            p[0] |= 0x02;
+            bytes::Bytes::from(p)
+        };
+        let mut o = Outbox::default();
+        assert_eq!(o.push(frame(1)) + o.push(status.clone()) + o.push(frame(2)) + o.push(frame(3)), 0);
+        assert_eq!(o.push(frame(4)), 1, "the fourth 300 KB frame pushes the first out");
+        assert_eq!(o.push(qos1.clone()), 1, "a QoS 1 packet is never dropped; a frame gives way");
+        let left: Vec<_> = o.take(usize::MAX);
+        assert_eq!(left, vec![status, frame(3), frame(4), qos1], "oldest frames went first");
+        assert_eq!(o.bytes, 0);
+        // A single packet over the budget still goes out.
+        let mut o = Outbox::default();
+        assert_eq!(o.push(bytes::Bytes::from(publish_sized("mqcam/c/frame", 1, 3 << 20))), 0);
+        assert_eq!(o.take(1024).len(), 1, "at least one packet per take");
+    }
+
+    fn publish_sized(topic: &str, tag: u8, size: usize) -> Vec<u8> {
+        let mut body = string(topic);
+        body.extend(vec![tag; size]);
+        let mut p = vec![0x30];
+        let mut n = body.len();
+        loop {
+            let byte = (n % 128) as u8;
+            n /= 128;
+            p.push(if n > 0 { byte | 0x80 } else { byte });
+            if n == 0 {
+                break;
+            }
+        }
+        p.extend(body);
+        p
     }
 
     #[test]
