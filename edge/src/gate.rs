@@ -5,10 +5,10 @@
 //! this small MQTT-aware proxy. It reads what clients send, a whole packet at a time, and:
 //! - checks the login in CONNECT (`--username`/`--password` for viewers,
 //!   `--publisher-login` for other publishers) and answers a bad one with CONNACK 4 or 5;
-//! - lets viewers subscribe under the topic prefix and publish only what viewers publish
-//!   (clock requests and frame acknowledgements, never retained, also as their last
-//!   will): anything else closes the connection (MQTT 3.1.1 has no way to refuse one
-//!   PUBLISH), and is logged;
+//! - lets viewers subscribe only to frames, status and their own clock replies, and
+//!   publish only what viewers publish (clock requests and frame acknowledgements, never
+//!   retained, also as their last will): anything else closes the connection (MQTT
+//!   3.1.1 has no way to refuse one PUBLISH or SUBSCRIBE), and is logged;
 //! - passes a publisher's traffic through unparsed after its CONNECT.
 //!
 //! Broker-to-client traffic is copied through untouched. The edge's own publisher
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Login {
 /// Who may do what through the gate.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// The topic prefix: viewers read and write only below it.
+    /// The topic prefix: viewers read and write only below it (see `topic`).
     pub prefix: String,
     /// The login viewers must give; `None` lets anyone view.
     pub viewer: Option<Login>,
@@ -180,10 +180,9 @@ impl Inspector {
                 while !r.0.is_empty() {
                     let filter = r.string().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
                     r.u8().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
-                    if !filter.strip_prefix(self.policy.prefix.as_str()).is_some_and(|f| f.starts_with('/')) {
+                    if !topic::viewer_may_subscribe(&self.policy.prefix, filter) {
                         return Err(Refusal::close(format!(
-                            "viewers may only subscribe below {}/, not to {filter:?}",
-                            self.policy.prefix
+                            "viewers may only subscribe to frames, status and their clock replies, not {filter:?}"
                         )));
                     }
                 }
@@ -643,6 +642,7 @@ mod tests {
             connect(None, Some(("mqcam/cam1/ack/viewer-1", false))),
             subscribe("mqcam/cam1/frame"),
             subscribe("mqcam/+/status"),
+            subscribe("mqcam/cam1/clock/res/viewer-1"),
             publish("mqcam/cam1/clock/req/viewer-1", false),
             publish("mqcam/cam1/ack/viewer-1", false),
             vec![0xc0, 0x00],
@@ -667,9 +667,9 @@ mod tests {
             assert!(refusal.reason.contains("may not publish"), "{}", refusal.reason);
             assert_eq!(out, connect(None, None), "the refused PUBLISH never reaches the broker");
         }
-        for filter in ["#", "$SYS/#", "mqcamx/#", "+/cam1/frame"] {
+        for filter in ["#", "$SYS/#", "mqcam/#", "mqcam/cam1/ack/+", "mqcamx/cam1/frame", "+/cam1/frame"] {
             let (_, result) = run(policy(None, None), &[connect(None, None), subscribe(filter)]);
-            assert!(result.unwrap_err().reason.contains("subscribe below"), "{filter}");
+            assert!(result.unwrap_err().reason.contains("may only subscribe"), "{filter}");
         }
         let (out, result) = run(policy(None, None), &[connect(None, Some(("mqcam/cam1/frame", false)))]);
         assert_eq!(result.unwrap_err().connack, Some(NOT_AUTHORIZED), "a will on a camera topic");
@@ -717,7 +717,7 @@ mod tests {
     #[test]
     fn protocol_errors_close_the_connection() {
         let p = policy(None, None);
-        assert!(run(p.clone(), &[subscribe("mqcam/#")]).1.unwrap_err().reason.contains("first packet"));
+        assert!(run(p.clone(), &[subscribe("mqcam/c/frame")]).1.unwrap_err().reason.contains("first packet"));
         assert!(run(p.clone(), &[connect(None, None), connect(None, None)]).1.is_err());
         let bad_length = vec![0x10, 0xff, 0xff, 0xff, 0xff, 0x01];
         assert!(run(p.clone(), &[bad_length]).1.unwrap_err().reason.contains("remaining length"));

@@ -66,9 +66,45 @@ pub fn viewer_may_publish(prefix: &str, topic: &str) -> bool {
     }
 }
 
+/// Whether a viewer may subscribe to `filter`: frames and status of one camera or of all
+/// (`+`), and clock replies to one viewer; never `#`, acknowledgements or requests.
+///
+/// Besides privacy this bounds the broker's memory: rumqttd keeps a log per filter of
+/// every message matching it, and a viewer's `#` would keep every acknowledgement too.
+pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
+    let Some(rest) = filter.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else { return false };
+    let levels: Vec<&str> = rest.split('/').collect();
+    let name = |l: &str| !l.is_empty() && l.len() <= 64 && !l.contains(['+', '#']);
+    match levels.as_slice() {
+        [camera, "frame" | "status"] => *camera == "+" || name(camera),
+        [camera, "clock", "res", viewer] => name(camera) && name(viewer),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn viewers_may_subscribe_to_frames_status_and_their_clock_replies() {
+        for ok in ["mqcam/door/frame", "mqcam/+/frame", "mqcam/+/status", "mqcam/door/clock/res/v1"] {
+            assert!(viewer_may_subscribe("mqcam", ok), "{ok}");
+        }
+        for bad in [
+            "#",
+            "mqcam/#",
+            "mqcam/door/#",
+            "mqcam/door/ack/+",
+            "mqcam/door/clock/req/+",
+            "mqcam/door/clock/res/+",
+            "mqcam/+/clock/res/v1",
+            "other/door/frame",
+            "mqcam/do#r/frame",
+        ] {
+            assert!(!viewer_may_subscribe("mqcam", bad), "{bad}");
+        }
+    }
 
     #[test]
     fn viewers_may_publish_only_clock_requests_and_acks() {
