@@ -240,8 +240,10 @@ test('when the broker goes away the viewer says so, and frames resume without a 
 });
 
 test('a camera that stops is shown offline, with the age of the last frame', async () => {
-  const host = await startEdge(['--size', '160x120', '--fps', '5']);
-  const cam = await startEdge(['--broker', `mqtt://${host.tcpHost}:${host.tcpPort}`, '--camera', 'door', '--size', '320x240', '--fps', '20']);
+  // The host edge's broker lets the camera's edge publish with its publisher login.
+  const host = await startEdge(['--size', '160x120', '--fps', '5', '--publisher-login', 'door-edge:door-secret']);
+  const cam = await startEdge(['--broker', `mqtt://${host.tcpHost}:${host.tcpPort}`, '--camera', 'door', '--size', '320x240', '--fps', '20',
+    '--username', 'door-edge', '--password', 'door-secret']);
   try {
     const { page, problems } = await openViewer(browser, `${host.viewer}?camera=door`);
     await waitForStats(page, (s) => s.connected && s.frames >= 5);
