@@ -199,7 +199,11 @@ fn put_remaining_length(out: &mut Vec<u8>, mut len: usize) {
     }
 }
 
+/// A length-prefixed MQTT string. MQTT strings hold at most 65,535 bytes: a longer one
+/// (a huge `?topic=`) is cut there, so the packet stays well-formed instead of carrying a
+/// wrapped length.
 fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+    let s = &s[..s.len().min(usize::from(u16::MAX))];
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s);
 }
@@ -463,5 +467,19 @@ mod tests {
     #[test]
     fn connack_codes_read_as_reasons() {
         assert_eq!(connack_reason(4), "bad user name or password");
+    }
+
+    #[test]
+    fn strings_longer_than_mqtt_allows_are_cut_not_wrapped() {
+        let topic = "t".repeat(70_000);
+        let p = publish(&topic, b"x");
+        let mut d = Decoder::new(1 << 20);
+        d.push(&p);
+        match d.next_packet().unwrap() {
+            Some(Packet::Publish { topic, payload, .. }) => {
+                assert_eq!((topic.len(), payload), (65_535, &b"x"[..]))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
