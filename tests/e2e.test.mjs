@@ -189,7 +189,9 @@ test('garbage on the frame topic is counted, never thrown, and the next good fra
   // A slow camera: a bad JPEG waiting behind a decode could otherwise be replaced by the
   // next good frame before it is tried (counted as dropped, correctly, not as an error).
   const publisher = { username: 'e2e-pub', password: 'e2e-secret' };
-  const edge = await startEdge(['--size', '320x240', '--fps', '5', '--publisher-login', `${publisher.username}:${publisher.password}`]);
+  // Slow, too, so the gate's outbox (newest two frames win for a client that has not read
+  // them yet) never replaces the 4 MB payload before a loaded browser reads it.
+  const edge = await startEdge(['--size', '320x240', '--fps', '3', '--publisher-login', `${publisher.username}:${publisher.password}`]);
   try {
     const { page, problems } = await openViewer(browser, edge.viewer);
     await waitForStats(page, (s) => s.connected && s.frames >= 3);

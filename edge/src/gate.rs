@@ -507,7 +507,9 @@ fn lock(outbox: &std::sync::Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> 
     outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Most a client's outbox holds before old frames give way to newer ones.
+/// Most a client's outbox holds before old frames give way to newer ones (but see
+/// [`Outbox::push`]: the newest two frames stay, so the bound is two frames' size when
+/// frames are bigger than this).
 const OUTBOX_BUDGET: usize = 1024 * 1024;
 
 /// Whole broker-to-client packets waiting for the client to read them.
@@ -519,15 +521,18 @@ struct Outbox {
 
 impl Outbox {
     /// Queues a packet; over the budget, drops the oldest frames (QoS 0 PUBLISH to a
-    /// `…/frame` topic), never the newest packet and never anything else. Returns how
-    /// many were dropped.
+    /// `…/frame` topic), but keeps the newest two frames (so one big frame, a 4K picture
+    /// or a bad one, is not lost to the next straight away) and never drops anything
+    /// else. Returns how many were dropped.
     fn push(&mut self, packet: bytes::Bytes) -> usize {
         self.bytes += packet.len();
         self.packets.push_back(packet);
         let mut dropped = 0;
         while self.bytes > OUTBOX_BUDGET {
-            let older = self.packets.len() - 1;
-            let Some(i) = self.packets.iter().take(older).position(|p| is_frame(p)) else { break };
+            if self.packets.iter().filter(|p| is_frame(p)).count() <= 2 {
+                break;
+            }
+            let Some(i) = self.packets.iter().position(|p| is_frame(p)) else { break };
             let gone = self.packets.remove(i).expect("index from position");
             self.bytes -= gone.len();
             dropped += 1;
@@ -751,10 +756,13 @@ mod tests {
         let left: Vec<_> = o.take(usize::MAX);
         assert_eq!(left, vec![status, frame(3), frame(4), qos1], "oldest frames went first");
         assert_eq!(o.bytes, 0);
-        // A single packet over the budget still goes out.
+        // Frames bigger than the budget: the newest two stay, older ones go.
         let mut o = Outbox::default();
-        assert_eq!(o.push(bytes::Bytes::from(publish_sized("mqcam/c/frame", 1, 3 << 20))), 0);
-        assert_eq!(o.take(1024).len(), 1, "at least one packet per take");
+        let big = |n| bytes::Bytes::from(publish_sized("mqcam/c/frame", n, 3 << 20));
+        assert_eq!(o.push(big(1)) + o.push(big(2)), 0);
+        assert_eq!(o.push(big(3)), 1);
+        assert_eq!(o.take(1024), vec![big(2)], "at least one packet per take");
+        assert_eq!(o.take(usize::MAX), vec![big(3)]);
     }
 
     fn publish_sized(topic: &str, tag: u8, size: usize) -> Vec<u8> {
