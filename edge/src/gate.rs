@@ -23,7 +23,7 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
-use crate::topic;
+use crate::{slot::lock, topic};
 
 /// A username and password.
 #[derive(Clone, PartialEq, Eq)]
@@ -495,16 +495,11 @@ where
             to_client.flush().await?;
         }
     };
-    let result: std::io::Result<()> = tokio::select! {
+    tokio::select! {
         r = up => r,
         r = from_broker_to_outbox => r,
         r = outbox_to_client => r,
-    };
-    result
-}
-
-fn lock(outbox: &std::sync::Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> {
-    outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Most a client's outbox holds before old frames give way to newer ones (but see
