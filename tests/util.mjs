@@ -159,15 +159,13 @@ export async function publishRaw(host, port, topic, payloads, login) {
   await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
   // The gate may cut this client off mid-write (that is what some tests check).
   sock.on('error', () => {});
-  const str = (s) => { const b = Buffer.from(s); return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]); };
   const flags = login ? 0xc2 : 0x02;
-  const credentials = login ? [str(login.username), str(login.password)] : [];
-  const connect = Buffer.concat([str('MQTT'), Buffer.from([4, flags, 0, 30]), str(`raw-${process.pid}-${Date.now()}`), ...credentials]);
-  sock.write(Buffer.concat([Buffer.from([0x10]), remainingLength(connect.length), connect]));
+  const credentials = login ? [mqttString(login.username), mqttString(login.password)] : [];
+  sock.write(mqttPacket(0x10, Buffer.concat([mqttString('MQTT'), Buffer.from([4, flags, 0, 30]),
+    mqttString(`raw-${process.pid}-${Date.now()}`), ...credentials])));
   await new Promise((resolve) => sock.once('data', resolve)); // CONNACK
   for (const p of payloads) {
-    const body = Buffer.concat([str(topic), p]);
-    sock.write(Buffer.concat([Buffer.from([0x30]), remainingLength(body.length), body]));
+    sock.write(mqttPacket(0x30, Buffer.concat([mqttString(topic), p])));
   }
   sock.end(Buffer.from([0xe0, 0]));
   await new Promise((resolve) => sock.once('close', resolve));

@@ -507,11 +507,13 @@ where
 /// frames are bigger than this).
 const OUTBOX_BUDGET: usize = 1024 * 1024;
 
-/// Whole broker-to-client packets waiting for the client to read them.
+/// Whole broker-to-client packets waiting for the client to read them, each marked
+/// once, as it comes in, as a frame or not.
 #[derive(Default)]
 struct Outbox {
-    packets: std::collections::VecDeque<bytes::Bytes>,
+    packets: std::collections::VecDeque<(bytes::Bytes, bool)>,
     bytes: usize,
+    frames: usize,
 }
 
 impl Outbox {
@@ -520,16 +522,16 @@ impl Outbox {
     /// or a bad one, is not lost to the next straight away) and never drops anything
     /// else. Returns how many were dropped.
     fn push(&mut self, packet: bytes::Bytes) -> usize {
+        let frame = is_frame(&packet);
         self.bytes += packet.len();
-        self.packets.push_back(packet);
+        self.frames += usize::from(frame);
+        self.packets.push_back((packet, frame));
         let mut dropped = 0;
-        while self.bytes > OUTBOX_BUDGET {
-            if self.packets.iter().filter(|p| is_frame(p)).count() <= 2 {
-                break;
-            }
-            let Some(i) = self.packets.iter().position(|p| is_frame(p)) else { break };
-            let gone = self.packets.remove(i).expect("index from position");
+        while self.bytes > OUTBOX_BUDGET && self.frames > 2 {
+            let i = self.packets.iter().position(|(_, frame)| *frame).expect("frames counted");
+            let (gone, _) = self.packets.remove(i).expect("index from position");
             self.bytes -= gone.len();
+            self.frames -= 1;
             dropped += 1;
         }
         dropped
@@ -539,13 +541,15 @@ impl Outbox {
     fn take(&mut self, max: usize) -> Vec<bytes::Bytes> {
         let mut out = Vec::new();
         let mut size = 0;
-        while let Some(p) = self.packets.front() {
+        while let Some((p, _)) = self.packets.front() {
             if !out.is_empty() && size + p.len() > max {
                 break;
             }
             size += p.len();
+            let (p, frame) = self.packets.pop_front().expect("front exists");
             self.bytes -= p.len();
-            out.extend(self.packets.pop_front());
+            self.frames -= usize::from(frame);
+            out.push(p);
         }
         out
     }

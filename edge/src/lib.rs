@@ -180,10 +180,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         publish::probe(&opts).await?;
     }
 
-    let http_addr = SocketAddr::new(config.bind, config.http_port);
-    let listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|e| EdgeError::listen("HTTP", http_addr, "--http-port", e))?;
+    let listener = broker::listen(config.bind, config.http_port, "HTTP", "--http-port")?;
     let http_addr = listener.local_addr()?;
     let meter = Arc::new(meter::Meter::default());
     let site = Arc::new(site::Site {

@@ -221,7 +221,7 @@ async fn the_edge_publishes_to_a_tls_broker_with_a_login() {
 /// Runs the edge and expects it to stop at startup with exactly one error line.
 fn fails_with_one_line(args: &[&str], expect: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", "0"])
+        .args(common::LOOPBACK_ANY_PORTS)
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -14,6 +14,10 @@ use std::{
 use edge::clock::now_us;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+/// Loopback only, every port free: so tests run side by side.
+pub const LOOPBACK_ANY_PORTS: [&str; 8] =
+    ["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", "0"];
+
 /// A running edge process, killed on drop.
 pub struct Edge {
     pub child: Child,
@@ -55,7 +59,7 @@ pub fn spawn_edge(args: &[&str]) -> Edge {
 /// [`spawn_edge`] with the edge's log (stderr) sent to `stderr`, e.g. a file.
 pub fn spawn_edge_with_stderr(args: &[&str], stderr: impl Into<Stdio>) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", "0"])
+        .args(LOOPBACK_ANY_PORTS)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(stderr)
