@@ -29,8 +29,11 @@ export function freePort() {
  * otherwise; resolves once it printed its URLs.
  */
 export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }) {
+  // How viewers log in is always explicit: a test that does not say runs with --no-login.
+  const loginGiven = args.some((a) => ['--username', '--password', '--no-login', '--state-dir', '--broker'].includes(a));
   const child = spawn(EDGE_BIN, ['--bind', '127.0.0.1', '--http-port', String(ports.http), '--ws-port', String(ports.ws),
-    '--tcp-port', String(ports.tcp), '--site', join(ROOT, 'dist'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--tcp-port', String(ports.tcp), '--site', join(ROOT, 'dist'), ...(loginGiven ? [] : ['--no-login']), ...args],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });

@@ -26,9 +26,12 @@ use std::{
 #[cfg(feature = "embedded-broker")]
 use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-#[cfg(feature = "embedded-broker")]
-use crate::gate::{self, Flavour, Gate, Policy};
 use crate::EdgeError;
+#[cfg(feature = "embedded-broker")]
+use crate::{
+    gate::{self, Flavour, Gate, Policy},
+    origin::Origins,
+};
 
 /// Largest MQTT payload the broker accepts: a 4K JPEG at high quality fits.
 pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
@@ -59,6 +62,7 @@ pub fn start(
     tcp_port: u16,
     ws_port: u16,
     policy: Policy,
+    origins: Origins,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<EmbeddedBroker, EdgeError> {
     let tcp_listener = listen(bind, tcp_port, "MQTT TCP", "--tcp-port")?;
@@ -90,11 +94,12 @@ pub fn start(
     #[cfg(target_os = "linux")]
     keep_nodelay();
     wait_accepting_mqtt(internal)?;
-    let gate = std::sync::Arc::new(Gate {
-        policy: std::sync::Arc::new(policy),
-        upstream: internal,
-        tls: tls.clone().map(tokio_rustls::TlsAcceptor::from),
-    });
+    let gate = std::sync::Arc::new(Gate::new(
+        policy,
+        origins,
+        internal,
+        tls.clone().map(tokio_rustls::TlsAcceptor::from),
+    ));
     tokio::spawn(gate::serve(tcp_listener, gate.clone(), Flavour::Tcp));
     tokio::spawn(gate::serve(ws_listener, gate, Flavour::WebSocket));
     Ok(EmbeddedBroker { tcp, ws, internal, tls: tls.is_some() })

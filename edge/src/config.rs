@@ -100,14 +100,37 @@ pub struct Config {
 
     /// MQTT username. With --broker: the edge's login there. With the embedded broker:
     /// the login every viewer must give (the page asks, or reads it from the URL
-    /// fragment #username=…&password=…); without it anyone may view.
+    /// fragment #username=…&password=…); `viewer` when only a password is given.
     #[arg(long, env = "EDGE_USERNAME", requires = "password")]
     pub username: Option<String>,
 
-    /// MQTT password for --username. Prefer the EDGE_PASSWORD variable: the command line
-    /// is visible to every user of the machine.
-    #[arg(long, env = "EDGE_PASSWORD", requires = "username", hide_env_values = true)]
+    /// MQTT password. With the embedded broker, the viewers' password; without this (and
+    /// without --no-login) the edge makes one on first start and keeps it in --state-dir.
+    /// Prefer the EDGE_PASSWORD variable: the command line is visible to every user of
+    /// the machine.
+    #[arg(long, env = "EDGE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+
+    /// Embedded broker: let anyone who can reach this machine watch, without a login.
+    /// Only for a network where that is what you want.
+    #[arg(long, env = "EDGE_NO_LOGIN", conflicts_with_all = ["password", "broker"])]
+    pub no_login: bool,
+
+    /// Where the edge keeps its state (the generated viewer password).
+    /// Default: $XDG_STATE_HOME/mqcam, else ~/.local/state/mqcam.
+    #[arg(long, env = "EDGE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Print the viewer URL with the generated password (and a QR code of it) at start:
+    /// `auto` only when stdout is a terminal (not into a service's log), `always`, `never`.
+    #[arg(long, value_enum, default_value_t = PrintLogin::Auto, env = "EDGE_PRINT_LOGIN")]
+    pub print_login: PrintLogin,
+
+    /// A web origin, besides the edge's own site, whose pages may open the embedded
+    /// broker's WebSocket (the viewer hosted elsewhere): https://cams.example, or `*`
+    /// for any page. Repeatable, or comma-separated. Others get HTTP 403.
+    #[arg(long, env = "EDGE_ALLOW_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
+    pub allow_origin: Vec<crate::origin::Allowed>,
 
     /// Embedded broker: a login, USER:PASSWORD, that may publish to any topic (another
     /// edge using this one's broker, a test tool). Without it only this edge publishes;
@@ -148,6 +171,14 @@ pub struct Config {
     /// Directory of the built viewer site (`trunk build --release` writes `dist`).
     #[arg(long, default_value = "dist", env = "EDGE_SITE")]
     pub site: PathBuf,
+}
+
+/// When to print the generated viewer password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrintLogin {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Where frames come from.
@@ -383,5 +414,30 @@ mod tests {
         assert_eq!(c.publisher_login, Some(("pub".into(), "a:b".into())));
         assert!(Config::try_parse_from(["edge", "--publisher-login", "nocolon"]).is_err());
         assert!(Config::try_parse_from(["edge", "--publisher-login", ":pw"]).is_err());
+    }
+
+    #[test]
+    fn no_login_is_explicit_and_excludes_a_password() {
+        assert!(Config::try_parse_from(["edge", "--no-login"]).unwrap().no_login);
+        assert!(Config::try_parse_from(["edge", "--no-login", "--password", "p"]).is_err());
+        assert!(Config::try_parse_from(["edge", "--no-login", "--broker", "mqtt://b"]).is_err());
+        let c = Config::try_parse_from(["edge", "--password", "p"]).unwrap();
+        assert_eq!((c.username, c.password.as_deref()), (None, Some("p")));
+    }
+
+    #[test]
+    fn allowed_origins_repeat_or_come_comma_separated() {
+        use crate::origin::Allowed;
+        let c = Config::try_parse_from([
+            "edge",
+            "--allow-origin",
+            "https://a.example,http://b.example:3000",
+            "--allow-origin",
+            "*",
+        ])
+        .unwrap();
+        assert_eq!(c.allow_origin.len(), 3);
+        assert_eq!(c.allow_origin[2], Allowed::Any);
+        assert!(Config::try_parse_from(["edge", "--allow-origin", "a.example"]).is_err());
     }
 }

@@ -9,7 +9,9 @@
 //!   publish only what viewers publish (clock requests and frame acknowledgements, never
 //!   retained, also as their last will): anything else closes the connection (MQTT
 //!   3.1.1 has no way to refuse one PUBLISH or SUBSCRIBE), and is logged;
-//! - passes a publisher's traffic through unparsed after its CONNECT.
+//! - passes a publisher's traffic through unparsed after its CONNECT;
+//! - refuses WebSocket upgrades from other websites' pages (`origin`) with HTTP 403,
+//!   and holds back login attempts from an address that keeps failing (`throttle`).
 //!
 //! Broker-to-client traffic is copied through untouched. The edge's own publisher
 //! connects to rumqttd directly, as the trusted party. The parsing half ([`Inspector`])
@@ -23,7 +25,12 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
-use crate::{slot::lock, topic};
+use crate::{
+    origin::Origins,
+    slot::lock,
+    throttle::{Admission, Throttle},
+    topic,
+};
 
 /// A username and password.
 #[derive(Clone, PartialEq, Eq)]
@@ -89,17 +96,24 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Inspector {
     policy: Arc<Policy>,
     role: Option<Role>,
+    authenticated: bool,
     pending: Vec<u8>,
 }
 
 impl Inspector {
     pub fn new(policy: Arc<Policy>) -> Self {
-        Inspector { policy, role: None, pending: Vec::new() }
+        Inspector { policy, role: None, authenticated: false, pending: Vec::new() }
     }
 
     /// The role, once CONNECT has been accepted.
     pub fn role(&self) -> Option<Role> {
         self.role
+    }
+
+    /// Whether the accepted CONNECT carried a configured login (not merely an
+    /// anonymous viewer's made-up one, where anonymous viewers are welcome).
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
     }
 
     /// Takes bytes from the client and appends what may go on to the broker to `out`
@@ -132,7 +146,10 @@ impl Inspector {
             }
             let packet = &rest[..total];
             match self.check(packet[0], &packet[header_len..]) {
-                Ok(Some(role)) => self.role = Some(role),
+                Ok(Some((role, authenticated))) => {
+                    self.role = Some(role);
+                    self.authenticated = authenticated;
+                }
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
@@ -150,8 +167,9 @@ impl Inspector {
         }
     }
 
-    /// Checks one whole packet; a CONNECT yields the client's role.
-    fn check(&self, first: u8, body: &[u8]) -> Result<Option<Role>, Refusal> {
+    /// Checks one whole packet; a CONNECT yields the client's role and whether it gave
+    /// a configured login.
+    fn check(&self, first: u8, body: &[u8]) -> Result<Option<(Role, bool)>, Refusal> {
         let kind = first >> 4;
         let Some(role) = self.role else {
             if kind != 1 {
@@ -193,7 +211,7 @@ impl Inspector {
     }
 
     /// Checks a CONNECT body and decides the role.
-    fn connect(&self, body: &[u8]) -> Result<Role, Refusal> {
+    fn connect(&self, body: &[u8]) -> Result<(Role, bool), Refusal> {
         let malformed = || Refusal::close("malformed CONNECT");
         let mut r = Reader(body);
         let protocol = r.string().ok_or_else(malformed)?;
@@ -227,6 +245,7 @@ impl Inspector {
         // viewers are welcome: a publisher with a typo must hear so, not be demoted.
         let known_user =
             |login: &Option<Login>| login.as_ref().is_some_and(|l| username == Some(&l.username));
+        let authenticated = matches(&self.policy.publisher) || matches(&self.policy.viewer);
         let role = if matches(&self.policy.publisher) {
             Role::Publisher
         } else if known_user(&self.policy.publisher) && !known_user(&self.policy.viewer) {
@@ -254,8 +273,19 @@ impl Inspector {
                 }
             }
         }
-        Ok(role)
+        Ok((role, authenticated))
     }
+}
+
+/// Whether a whole CONNECT packet carries a password (a login attempt to hold back
+/// when its address keeps failing). Malformed packets say no: the inspector refuses them.
+fn carries_password(packet: &[u8]) -> bool {
+    let Ok(Some((header_len, _))) = fixed_header(packet) else { return false };
+    let mut r = Reader(&packet[header_len..]);
+    packet[0] >> 4 == 1
+        && r.string().is_some()
+        && r.u8().is_some()
+        && r.u8().is_some_and(|flags| flags & 0x40 != 0)
 }
 
 /// Compares two secrets in time that depends only on their lengths.
@@ -303,9 +333,40 @@ impl<'a> Reader<'a> {
 /// Where the gate forwards to and what it enforces.
 pub struct Gate {
     pub policy: Arc<Policy>,
+    /// Which web pages may open the WebSocket listener.
+    pub origins: Origins,
     /// rumqttd's loopback listener.
     pub upstream: SocketAddr,
     pub tls: Option<TlsAcceptor>,
+    /// Failed logins per address, over TCP and WebSocket alike.
+    pub throttle: std::sync::Mutex<Throttle>,
+    /// Origins refused so far: each is logged once, however often its pages retry.
+    pub refused_origins: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Gate {
+    pub fn new(policy: Policy, origins: Origins, upstream: SocketAddr, tls: Option<TlsAcceptor>) -> Self {
+        Gate {
+            policy: Arc::new(policy),
+            origins,
+            upstream,
+            tls,
+            throttle: Default::default(),
+            refused_origins: Default::default(),
+        }
+    }
+
+    /// Logs a refused origin the first time it is seen (at most a few hundred).
+    fn refused_origin(&self, origin: &str, peer: SocketAddr) {
+        let mut seen = lock(&self.refused_origins);
+        if seen.len() < 256 && seen.insert(origin.to_string()) {
+            tracing::warn!(
+                %peer,
+                origin,
+                "gate: refused a WebSocket from another website's page (allow it with --allow-origin)"
+            );
+        }
+    }
 }
 
 /// Which protocol a listener speaks to clients.
@@ -341,7 +402,7 @@ async fn accept(stream: TcpStream, gate: &Gate, flavour: Flavour) -> std::io::Re
     stream.set_nodelay(true)?;
     match (&gate.tls, flavour) {
         (None, Flavour::Tcp) => relay(stream, gate, peer).await,
-        (None, Flavour::WebSocket) => relay(websocket(stream).await?, gate, peer).await,
+        (None, Flavour::WebSocket) => relay(websocket(stream, gate, peer).await?, gate, peer).await,
         (Some(tls), flavour) => {
             let secure =
                 tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await.map_err(|_| {
@@ -349,23 +410,36 @@ async fn accept(stream: TcpStream, gate: &Gate, flavour: Flavour) -> std::io::Re
                 })??;
             match flavour {
                 Flavour::Tcp => relay(secure, gate, peer).await,
-                Flavour::WebSocket => relay(websocket(secure).await?, gate, peer).await,
+                Flavour::WebSocket => relay(websocket(secure, gate, peer).await?, gate, peer).await,
             }
         }
     }
 }
 
-/// The server half of the WebSocket handshake, choosing the `mqtt` subprotocol when the
-/// client offers it (browsers fail the handshake otherwise), as a byte stream of
-/// binary messages.
-async fn websocket<S>(stream: S) -> std::io::Result<impl AsyncRead + AsyncWrite + Unpin + Send>
+/// The server half of the WebSocket handshake, as a byte stream of binary messages:
+/// refuses pages of other websites (403), and chooses the `mqtt` subprotocol when the
+/// client offers it (browsers fail the handshake otherwise).
+async fn websocket<S>(
+    stream: S,
+    gate: &Gate,
+    peer: SocketAddr,
+) -> std::io::Result<impl AsyncRead + AsyncWrite + Unpin + Send>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    use async_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     // The error type is tungstenite's callback signature, not ours to shrink.
     #[allow(clippy::result_large_err)]
     let choose_mqtt = |request: &Request, mut response: Response| {
+        let header = |name| request.headers().get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let origin = header("origin");
+        if !gate.origins.allows(origin, header("host")) {
+            gate.refused_origin(origin.unwrap_or_default(), peer);
+            let mut refusal =
+                ErrorResponse::new(Some("this page's origin may not open the camera's broker\n".into()));
+            *refusal.status_mut() = async_tungstenite::tungstenite::http::StatusCode::FORBIDDEN;
+            return Err(refusal);
+        }
         let offered = request
             .headers()
             .get_all("sec-websocket-protocol")
@@ -398,22 +472,31 @@ where
     let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::new();
 
-    // Nothing reaches the broker before the login is checked.
-    let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
-        while inspector.role().is_none() {
-            let n = from_client.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(Err(Refusal::close("closed before CONNECT")));
+    // Nothing reaches the broker before the login is checked; an address that keeps
+    // giving wrong passwords waits before its next one is even looked at.
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, first_packet(&mut from_client, &mut buf))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
+    let guessed = carries_password(&first);
+    let outcome = match guessed.then(|| lock(&gate.throttle).admit(peer.ip(), std::time::Instant::now())) {
+        Some(Admission::Refuse { retry_in }) => Err(Refusal::connack(
+            NOT_AUTHORIZED,
+            format!(
+                "too many wrong logins from this address; the next is looked at in {} s",
+                retry_in.as_secs()
+            ),
+        )),
+        admission => {
+            if let Some(Admission::Check { wait, attempt }) = admission {
+                if !wait.is_zero() {
+                    tracing::info!(%peer, attempt, wait_ms = wait.as_millis() as u64, "gate: slowing down logins after failures");
+                    tokio::time::sleep(wait).await;
+                }
             }
-            if let Err(refusal) = inspector.feed(&buf[..n], &mut out) {
-                return Ok(Err(refusal));
-            }
+            check_connect(&mut inspector, &first, &mut from_client, &mut buf, &mut out).await?
         }
-        Ok::<_, std::io::Error>(Ok(()))
-    })
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
-    if let Err(refusal) = first {
+    };
+    if let Err(refusal) = outcome {
         tracing::warn!(%peer, reason = %refusal.reason, "gate: refused");
         if let Some(code) = refusal.connack {
             to_client.write_all(&[0x20, 0x02, 0x00, code]).await?;
@@ -421,6 +504,9 @@ where
         }
         let _ = to_client.shutdown().await;
         return Ok(());
+    }
+    if guessed && inspector.authenticated() {
+        lock(&gate.throttle).succeeded(peer.ip());
     }
 
     let upstream = TcpStream::connect(gate.upstream).await?;
@@ -500,6 +586,49 @@ where
         r = from_broker_to_outbox => r,
         r = outbox_to_client => r,
     }
+}
+
+/// Reads until the client's first packet is whole (or clearly too big or malformed, for
+/// the inspector to refuse); returns every byte read.
+async fn first_packet<R: AsyncRead + Unpin>(from_client: &mut R, buf: &mut [u8]) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    loop {
+        match fixed_header(&head) {
+            Ok(Some((h, b))) if head.len() >= h + b || h + b > VIEWER_MAX_PACKET => return Ok(head),
+            Err(_) => return Ok(head),
+            _ => {}
+        }
+        let n = from_client.read(buf).await?;
+        if n == 0 {
+            return Ok(head);
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Feeds the first bytes to the inspector, reading more until it decides on the CONNECT.
+async fn check_connect<R: AsyncRead + Unpin>(
+    inspector: &mut Inspector,
+    first: &[u8],
+    from_client: &mut R,
+    buf: &mut [u8],
+    out: &mut Vec<u8>,
+) -> std::io::Result<Result<(), Refusal>> {
+    if let Err(refusal) = inspector.feed(first, out) {
+        return Ok(Err(refusal));
+    }
+    while inspector.role().is_none() {
+        let n = tokio::time::timeout(CONNECT_TIMEOUT, from_client.read(buf))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
+        if n == 0 {
+            return Ok(Err(Refusal::close("closed before CONNECT")));
+        }
+        if let Err(refusal) = inspector.feed(&buf[..n], out) {
+            return Ok(Err(refusal));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Most a client's outbox holds before old frames give way to newer ones (but see

@@ -22,13 +22,18 @@
 //! - [`broker`]: the embedded rumqttd broker, on loopback.
 //! - [`gate`]: what the network sees of it: TCP and WebSocket listeners, optionally TLS,
 //!   that check logins and topic permissions (viewers may not publish camera topics).
+//! - [`origin`]: which web pages may open the WebSocket listener.
+//! - [`throttle`]: failed logins from one address slow down its next ones.
+//! - [`secret`]: the viewer password made on first start and kept in the state directory.
 //! - [`tls`]: certificates served and trusted (rustls).
 //! - [`site`]: the HTTP(S) server for the viewer site and `/edge.json`.
+//! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones).
 //! - [`meter`]: counters and the once-a-second log line.
 //! - [`backoff`]: retry delays with jitter.
 //! - [`topic`]: the topic layout.
 
 pub mod backoff;
+pub mod banner;
 pub mod broker;
 pub mod clock;
 pub mod config;
@@ -39,22 +44,21 @@ pub mod flow;
 pub mod gate;
 pub mod jpeg;
 pub mod meter;
+pub mod origin;
 pub mod pipeline;
 pub mod publish;
+pub mod secret;
 pub mod site;
 pub mod slot;
 pub mod source;
+pub mod throttle;
 pub mod tls;
 pub mod topic;
 pub mod yuv;
 
-use std::{
-    future::Future,
-    net::{IpAddr, SocketAddr},
-    sync::Arc,
-};
+use std::{future::Future, io::IsTerminal, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use config::{BrokerUrl, Config, SourceSpec};
+use config::{BrokerUrl, Config, PrintLogin, SourceSpec};
 #[cfg(target_os = "linux")]
 use source::device::Opener;
 use source::{camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source};
@@ -154,14 +158,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
         _ => None,
     };
+    let access = viewer_access(&config)?;
     let source = open_source(&config)?;
     let topics = publish::Topics::new(&config.topic_prefix, &config.camera);
     let frame_topic = topics.frame.clone();
 
+    // The site's port first: the gate lets the site's own pages open its WebSocket.
+    let listener = broker::listen(config.bind, config.http_port, "HTTP", "--http-port")?;
+    let http_addr = listener.local_addr()?;
+    let https = served_tls.is_some();
+    let origins = origin::Origins {
+        site_scheme: if https { "https" } else { "http" },
+        site_port: http_addr.port(),
+        allowed: config.allow_origin.clone(),
+    };
+
     // The broker next: the publisher and the site both need its addresses.
     let embedded = match &config.broker {
         Some(_) => None,
-        None => Some(start_embedded(&config, served_tls.clone())?),
+        None => Some(start_embedded(&config, &access, origins, served_tls.clone())?),
     };
     let (publish_to, login) = match (&config.broker, &embedded) {
         (Some(url), _) => (url.clone(), config.username.clone().zip(config.password.clone())),
@@ -180,8 +195,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         publish::probe(&opts).await?;
     }
 
-    let listener = broker::listen(config.bind, config.http_port, "HTTP", "--http-port")?;
-    let http_addr = listener.local_addr()?;
     let meter = Arc::new(meter::Meter::default());
     let site = Arc::new(site::Site {
         root: config.site.clone(),
@@ -191,7 +204,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
     }
-    let https = served_tls.is_some();
     let http = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
 
     let frames = Arc::new(publish::FrameSlot::default());
@@ -220,7 +232,29 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let publisher = tokio::spawn(publish::run(settings, frames, status_rx, meter.clone(), shutdown_rx));
     let reporter = tokio::spawn(meter::report(meter, frame_topic.clone()));
 
-    print_banner(&config, &described, &frame_topic, http_addr, https, embedded.as_ref(), &publish_to);
+    let show_password = match config.print_login {
+        PrintLogin::Always => true,
+        PrintLogin::Never => false,
+        // A terminal is a person; anything else may be a service's log, kept for long.
+        PrintLogin::Auto => std::io::stdout().is_terminal(),
+    };
+    banner::Banner {
+        camera: &config.camera,
+        quality: config.quality,
+        source: &described,
+        frame_topic: &frame_topic,
+        http: http_addr,
+        https,
+        lan: http_addr.ip().is_unspecified().then(banner::lan_ip).flatten(),
+        embedded: embedded.as_ref(),
+        publish_to: &publish_to,
+        access: &access,
+        show_password,
+    }
+    .print();
+    if matches!(access, Access::Open) && embedded.is_some() {
+        tracing::warn!("no login (--no-login): anyone who can reach this machine can watch the camera");
+    }
     tracing::info!(source = %described, topic = %frame_topic, encoders = workers, "streaming");
 
     shutdown.await;
@@ -233,24 +267,76 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
+/// Who may watch through the embedded broker.
+#[derive(Debug)]
+pub enum Access {
+    /// Anyone (`--no-login`), or not ours to decide (an external broker).
+    Open,
+    /// The login given with `--password` (and `--username`, else `viewer`).
+    Configured { username: String },
+    /// The password made on first start, user [`secret::USERNAME`].
+    Generated { password: String, file: PathBuf, made: bool },
+}
+
+/// The viewer login from the options, or the one kept in the state directory (made
+/// there on first start): the camera is never open unless `--no-login` says so.
+fn viewer_access(config: &Config) -> Result<Access, EdgeError> {
+    if config.broker.is_some() {
+        if config.password.is_some() && config.username.is_none() {
+            return Err(EdgeError::Config("--password needs --username with --broker".into()));
+        }
+        return Ok(Access::Open);
+    }
+    if config.no_login {
+        return Ok(Access::Open);
+    }
+    if config.password.is_some() {
+        let username = config.username.clone().unwrap_or_else(|| secret::USERNAME.to_string());
+        return Ok(Access::Configured { username });
+    }
+    let dir = config.state_dir.clone().or_else(secret::default_state_dir).ok_or_else(|| {
+        EdgeError::Config(
+            "no state directory for the viewer password (HOME is not set): give --state-dir, \
+             --password or --no-login"
+                .into(),
+        )
+    })?;
+    let (password, made) = secret::load_or_create(&dir)?;
+    Ok(Access::Generated { password, file: dir.join(secret::FILE), made })
+}
+
 /// The embedded broker with the gate's policy from the options.
 #[cfg(feature = "embedded-broker")]
 fn start_embedded(
     config: &Config,
+    access: &Access,
+    origins: origin::Origins,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     let login = |(username, password)| gate::Login { username, password };
+    let viewer = match access {
+        Access::Open => None,
+        Access::Configured { username } => Some(gate::Login {
+            username: username.clone(),
+            password: config.password.clone().unwrap_or_default(),
+        }),
+        Access::Generated { password, .. } => {
+            Some(gate::Login { username: secret::USERNAME.into(), password: password.clone() })
+        }
+    };
     let policy = gate::Policy {
         prefix: config.topic_prefix.clone(),
-        viewer: config.username.clone().zip(config.password.clone()).map(login),
+        viewer,
         publisher: config.publisher_login.clone().map(login),
     };
-    broker::start(config.bind, config.tcp_port, config.ws_port, policy, tls)
+    broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)
 }
 
 #[cfg(not(feature = "embedded-broker"))]
 fn start_embedded(
     _: &Config,
+    _: &Access,
+    _: origin::Origins,
     _: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
@@ -279,51 +365,6 @@ fn edge_json(config: &Config, frame_topic: &str, embedded: Option<&broker::Embed
 /// config refuses them), so escaping quotes and backslashes is enough.
 pub(crate) fn json_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// Tells the person who started the edge where to look. On stdout, one item per line,
-/// so scripts can pick the URLs out too.
-fn print_banner(
-    config: &Config,
-    source: &str,
-    frame_topic: &str,
-    http: SocketAddr,
-    https: bool,
-    embedded: Option<&broker::EmbeddedBroker>,
-    publish_to: &BrokerUrl,
-) {
-    let (web, ws, mqtt) = if https { ("https", "wss", "mqtts") } else { ("http", "ws", "mqtt") };
-    let shown = |addr: SocketAddr| SocketAddr::new(broker::reachable(addr.ip()), addr.port());
-    let mut out = format!("edge: camera {:?}: {source}, JPEG quality {}\n", config.camera, config.quality);
-    out += &format!("  viewer:     {web}://{}/\n", shown(http));
-    if http.ip().is_unspecified() {
-        if let Some(lan) = lan_ip() {
-            out += &format!("  on the LAN: {web}://{}/\n", SocketAddr::new(lan, http.port()));
-        }
-    }
-    match embedded {
-        Some(b) => {
-            out += &format!("  mqtt-ws:    {ws}://{}/mqtt\n", shown(b.ws));
-            out += &format!("  mqtt-tcp:   {mqtt}://{}\n", shown(b.tcp));
-            if config.username.is_some() {
-                out += "  login:      required (--username/--password)\n";
-            }
-        }
-        None => out += &format!("  broker:     {publish_to} (external)\n"),
-    }
-    out += &format!("  topic:      {frame_topic}\n");
-    print!("{out}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-}
-
-/// The address other machines on the LAN most likely reach this one at: the source
-/// address of the default route (a UDP "connect" sends nothing).
-fn lan_ip() -> Option<IpAddr> {
-    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect("192.0.2.1:9").ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 #[cfg(test)]

@@ -98,7 +98,17 @@ fn a_port_in_use_is_a_clear_error_not_a_panic() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(["--bind", "127.0.0.1", "--http-port", "0", "--ws-port", "0", "--tcp-port", &port])
+        .args([
+            "--no-login",
+            "--bind",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--ws-port",
+            "0",
+            "--tcp-port",
+            &port,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -232,15 +232,35 @@ pub async fn run() -> Result<(), JsValue> {
 const STORED_USER: &str = "mqcam-username";
 const STORED_PASSWORD: &str = "mqcam-password";
 
-/// A login from the URL fragment (`#username=…&password=…`: browsers never send the
-/// fragment to the server), else one typed earlier in this tab.
+/// The username when a link gives only a password (the edge's generated login).
+const DEFAULT_USER: &str = "viewer";
+
+/// A login from the URL fragment (`#password=…`, optionally `&username=…`: browsers
+/// never send the fragment to a server), else one given earlier in this tab. One from
+/// the fragment is kept for the tab and taken out of the address bar at once, so it
+/// does not stay on screen, in the history or in a link shared from there.
 fn initial_login() -> Option<(String, String)> {
-    let hash = window().location().hash().ok()?;
+    let location = window().location();
+    let hash = location.hash().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
-    if let (Some(u), Some(p)) = (params.get("username"), params.get("password")) {
-        return Some((u, p));
+    let store = window().session_storage().ok().flatten();
+    if let Some(password) = params.get("password") {
+        let user = params.get("username").unwrap_or_else(|| DEFAULT_USER.to_string());
+        if let Some(store) = &store {
+            let _ = store.set_item(STORED_USER, &user);
+            let _ = store.set_item(STORED_PASSWORD, &password);
+        }
+        params.delete("password");
+        params.delete("username");
+        let rest = String::from(params.to_string());
+        let rest = if rest.is_empty() { rest } else { format!("#{rest}") };
+        let url = format!("{}{}{rest}", location.pathname().ok()?, location.search().ok()?);
+        if let Ok(history) = window().history() {
+            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
+        }
+        return Some((user, password));
     }
-    let store = window().session_storage().ok()??;
+    let store = store?;
     Some((store.get_item(STORED_USER).ok()??, store.get_item(STORED_PASSWORD).ok()??))
 }
 
@@ -277,9 +297,8 @@ fn ask_login(app: &Shared, why: String) {
     let mut a = app.borrow_mut();
     a.socket = None;
     element::<HtmlElement>("login-why").set_text_content(Some(&why));
-    if let Some((user, _)) = &a.login {
-        element::<web_sys::HtmlInputElement>("login-user").set_value(user);
-    }
+    let user = a.login.as_ref().map_or(DEFAULT_USER, |(user, _)| user.as_str());
+    element::<web_sys::HtmlInputElement>("login-user").set_value(user);
     element::<HtmlElement>("login").set_hidden(false);
     a.link = Link::NeedLogin(why);
 }

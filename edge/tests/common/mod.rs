@@ -24,6 +24,8 @@ pub struct Edge {
     pub tcp_port: u16,
     /// The site's port (http or https).
     pub http_port: u16,
+    /// The viewer URL as printed (with `#password=…` when the edge prints its login).
+    pub viewer_url: String,
     pub ws_url: String,
     pub topic: String,
     /// The external broker's URL, when the edge was pointed at one.
@@ -51,7 +53,13 @@ pub fn start_edge(args: &[&str]) -> Edge {
     edge
 }
 
-/// Starts the edge and reads its banner up to the topic line (the last one).
+/// Whether `args` say how viewers log in; [`spawn_edge`] adds `--no-login` when not.
+pub fn login_given(args: &[&str]) -> bool {
+    args.iter().any(|a| ["--username", "--password", "--no-login", "--state-dir", "--broker"].contains(a))
+}
+
+/// Starts the edge and reads its banner up to the topic line. Without a login in `args`
+/// the edge runs with `--no-login`, explicitly: these tests are about other things.
 pub fn spawn_edge(args: &[&str]) -> Edge {
     spawn_edge_with_stderr(args, Stdio::null())
 }
@@ -60,6 +68,7 @@ pub fn spawn_edge(args: &[&str]) -> Edge {
 pub fn spawn_edge_with_stderr(args: &[&str], stderr: impl Into<Stdio>) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
         .args(LOOPBACK_ANY_PORTS)
+        .args(if login_given(args) { &[][..] } else { &["--no-login"][..] })
         .args(args)
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -70,18 +79,25 @@ pub fn spawn_edge_with_stderr(args: &[&str], stderr: impl Into<Stdio>) -> Edge {
         child,
         tcp_port: 0,
         http_port: 0,
+        viewer_url: String::new(),
         ws_url: String::new(),
         topic: String::new(),
         external: None,
     };
-    let port = |url: &str| url.trim_end_matches('/').rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    let port = |url: &str| {
+        let url = url.split('#').next().unwrap_or_default().trim_end_matches('/');
+        url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap()
+    };
     while edge.topic.is_empty() {
         let line = lines.next().expect("edge prints its addresses").unwrap();
         let mut words = line.split_whitespace();
         let (key, value) = (words.next().unwrap_or_default(), words.next().unwrap_or_default().to_string());
         match key {
             "mqtt-tcp:" => edge.tcp_port = port(&value),
-            "viewer:" => edge.http_port = port(&value),
+            "viewer:" => {
+                edge.http_port = port(&value);
+                edge.viewer_url = value;
+            }
             "mqtt-ws:" => edge.ws_url = value,
             "broker:" => edge.external = Some(value),
             "topic:" => edge.topic = value,

@@ -1,0 +1,188 @@
+//! What the edge prints at start: where to look, and how to log in.
+//!
+//! On stdout, one `key: value` item per line with the topic line last, so scripts can
+//! pick the URLs out. With a generated password (and a terminal, or `--print-login
+//! always`) the viewer URLs carry it in the fragment (`#password=…`, which browsers never
+//! send to a server) and a QR code of the LAN URL follows, so a phone opens the camera
+//! by scanning it. Otherwise the password is never printed: only where it lives.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::{broker, config::BrokerUrl, Access};
+
+/// Everything the banner shows.
+pub struct Banner<'a> {
+    pub camera: &'a str,
+    pub quality: u8,
+    pub source: &'a str,
+    pub frame_topic: &'a str,
+    /// The site's listener.
+    pub http: SocketAddr,
+    pub https: bool,
+    /// This machine's LAN address, when the site listens on every interface.
+    pub lan: Option<IpAddr>,
+    pub embedded: Option<&'a broker::EmbeddedBroker>,
+    pub publish_to: &'a BrokerUrl,
+    pub access: &'a Access,
+    /// Whether a generated password may be printed (a terminal, or asked for).
+    pub show_password: bool,
+}
+
+impl Banner<'_> {
+    /// The banner's text, QR code included.
+    pub fn text(&self) -> String {
+        let (web, ws, mqtt) = if self.https { ("https", "wss", "mqtts") } else { ("http", "ws", "mqtt") };
+        let shown = |addr: SocketAddr| SocketAddr::new(broker::reachable(addr.ip()), addr.port());
+        let printed_password = match self.access {
+            Access::Generated { password, .. } if self.show_password => Some(password.as_str()),
+            _ => None,
+        };
+        let fragment = printed_password.map(|p| format!("#password={}", escape(p))).unwrap_or_default();
+        let local = format!("{web}://{}/{fragment}", shown(self.http));
+        let lan = self.lan.map(|ip| format!("{web}://{}/{fragment}", SocketAddr::new(ip, self.http.port())));
+
+        let mut out =
+            format!("edge: camera {:?}: {}, JPEG quality {}\n", self.camera, self.source, self.quality);
+        out += &format!("  viewer:     {local}\n");
+        if let Some(lan) = &lan {
+            out += &format!("  on the LAN: {lan}\n");
+        }
+        match self.embedded {
+            Some(b) => {
+                out += &format!("  mqtt-ws:    {ws}://{}/mqtt\n", shown(b.ws));
+                out += &format!("  mqtt-tcp:   {mqtt}://{}\n", shown(b.tcp));
+                out += &format!("  login:      {}\n", self.login_line());
+            }
+            None => out += &format!("  broker:     {} (external)\n", self.publish_to),
+        }
+        out += &format!("  topic:      {}\n", self.frame_topic);
+        if printed_password.is_some() && self.embedded.is_some() {
+            let url = lan.as_deref().unwrap_or(&local);
+            if let Some(qr) = qr(url) {
+                out += &format!("\nScan with a phone to watch (the login is in the link):\n{qr}");
+            }
+        }
+        out
+    }
+
+    fn login_line(&self) -> String {
+        match self.access {
+            Access::Open => {
+                "NONE (--no-login): anyone who can reach this machine can watch the camera".into()
+            }
+            Access::Configured { username } => {
+                format!("user {username:?}, password from --password / EDGE_PASSWORD")
+            }
+            Access::Generated { file, made, .. } => {
+                let when = if *made { "made now" } else { "made on first start" };
+                let hint =
+                    if self.show_password { "" } else { "; --print-login always prints the URL with it" };
+                format!(
+                    "user \"viewer\", password in the URL ({when}, kept in {}; delete that file for a new one{hint})",
+                    file.display()
+                )
+            }
+        }
+    }
+
+    /// Prints the banner on stdout.
+    pub fn print(&self) {
+        use std::io::Write;
+        print!("{}", self.text());
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// A password for a URL fragment that `URLSearchParams` reads back unchanged.
+fn escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `url` as a QR code drawn with half blocks, two modules per character, light on dark
+/// (terminals are mostly dark; phone scanners read either way round).
+fn qr(url: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::L).ok()?;
+    let art = code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).build();
+    Some(art.lines().map(|l| format!("  {l}\n")).collect())
+}
+
+/// The address other machines on the LAN most likely reach this one at: the source
+/// address of the default route (a UDP "connect" sends nothing).
+pub fn lan_ip() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn banner<'a>(
+        access: &'a Access,
+        show: bool,
+        b: &'a broker::EmbeddedBroker,
+        to: &'a BrokerUrl,
+    ) -> String {
+        Banner {
+            camera: "cam1",
+            quality: 75,
+            source: "test pattern",
+            frame_topic: "mqcam/cam1/frame",
+            http: "0.0.0.0:8080".parse().unwrap(),
+            https: false,
+            lan: Some("192.168.1.20".parse().unwrap()),
+            embedded: Some(b),
+            publish_to: to,
+            access,
+            show_password: show,
+        }
+        .text()
+    }
+
+    fn embedded() -> broker::EmbeddedBroker {
+        broker::EmbeddedBroker {
+            tcp: "0.0.0.0:1883".parse().unwrap(),
+            ws: "0.0.0.0:9001".parse().unwrap(),
+            internal: "127.0.0.1:40000".parse().unwrap(),
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn a_generated_password_is_in_the_urls_and_the_qr_code_on_a_terminal_only() {
+        let access =
+            Access::Generated { password: "abcd-2345".into(), file: "/s/viewer-password".into(), made: true };
+        let (b, to) = (embedded(), BrokerUrl::Tcp { host: "127.0.0.1".into(), port: 1, tls: false });
+        let shown = banner(&access, true, &b, &to);
+        assert!(shown.contains("  viewer:     http://127.0.0.1:8080/#password=abcd-2345\n"), "{shown}");
+        assert!(shown.contains("  on the LAN: http://192.168.1.20:8080/#password=abcd-2345\n"));
+        assert!(shown.contains("Scan with a phone") && shown.contains('▀'), "{shown}");
+        let hidden = banner(&access, false, &b, &to);
+        assert!(!hidden.contains("abcd-2345") && !hidden.contains('▀'), "{hidden}");
+        assert!(hidden.contains("/s/viewer-password") && hidden.contains("--print-login always"));
+        // The topic line comes before the QR code: scripts read up to it.
+        assert!(shown.find("topic:").unwrap() < shown.find("Scan").unwrap());
+    }
+
+    #[test]
+    fn an_open_camera_says_so_and_a_configured_password_is_never_printed() {
+        let (b, to) = (embedded(), BrokerUrl::Tcp { host: "127.0.0.1".into(), port: 1, tls: false });
+        let open = banner(&Access::Open, true, &b, &to);
+        assert!(open.contains("NONE (--no-login): anyone who can reach this machine can watch"), "{open}");
+        let configured = banner(&Access::Configured { username: "family".into() }, true, &b, &to);
+        assert!(configured.contains("user \"family\"") && !configured.contains("#password"), "{configured}");
+    }
+
+    #[test]
+    fn passwords_of_ones_own_are_escaped_for_the_fragment() {
+        assert_eq!(escape("a b+c&d=é"), "a%20b%2Bc%26d%3D%C3%A9");
+    }
+}
