@@ -3,12 +3,14 @@
 // and `cargo build --release -p edge` first (./test.sh does both).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { join, extname } from 'node:path';
+import http from 'node:http';
+import jsQR from 'jsqr';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep, publishRaw, freePort } from './util.mjs';
+import { ROOT, ARTIFACTS, startEdge, startBrowser, openViewer, readStats, waitForStats, canvasSpread, sleep, publishRaw, freePort } from './util.mjs';
 
 let browser;
 before(async () => { browser = await startBrowser(); });
@@ -372,5 +374,125 @@ test('over TLS: the page loads over https and streams over wss, with a CA made f
     await edge.stop();
     await tlsBrowser.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Reads back the QR code the edge drew in the terminal with half blocks (light modules
+ * drawn, dark ones blank) as an image, and decodes it with jsQR, an independent decoder.
+ */
+function decodeTerminalQr(text) {
+  const rows = text.split('\n').filter((l) => /^ {2}[ █▀▄]+$/u.test(l)).map((l) => [...l.slice(2)]);
+  assert.ok(rows.length > 10, `no QR code in the banner:\n${text}`);
+  const scale = 4;
+  const width = Math.max(...rows.map((r) => r.length)) * scale;
+  const height = rows.length * 2 * scale;
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  rows.forEach((row, y) => row.forEach((ch, x) => {
+    const halves = [ch === '█' || ch === '▀', ch === '█' || ch === '▄'];
+    halves.forEach((light, half) => {
+      for (let dy = 0; dy < scale; dy++) {
+        for (let dx = 0; dx < scale; dx++) {
+          const i = (((y * 2 + half) * scale + dy) * width + x * scale + dx) * 4;
+          rgba.fill(light ? 255 : 0, i, i + 3);
+          rgba[i + 3] = 255;
+        }
+      }
+    });
+  }));
+  return jsQR(rgba, width, height)?.data;
+}
+
+test('first run: the printed link and its QR code open the camera on a phone with no typing; the camera is not open without it', async () => {
+  const state = mkdtempSync(join(tmpdir(), 'mqcam-state-'));
+  const edge = await startEdge(['--size', '320x240', '--fps', '15', '--state-dir', state, '--print-login', 'always']);
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  try {
+    const password = readFileSync(join(state, 'viewer-password'), 'utf8').trim();
+    assert.equal(edge.viewer, `${edge.viewer.split('#')[0]}#password=${password}`, 'the printed URL carries the stored password');
+    await sleep(200); // the QR code follows the topic line in the same write; let it arrive
+    const scanned = decodeTerminalQr(edge.stdout());
+    assert.equal(scanned, edge.viewer, 'the QR code is the printed link');
+
+    // Scanning it on a phone: the stream plays, nothing typed, and the password is gone
+    // from the address bar (and so from the history and links shared from there).
+    const page = await phone.newPage();
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(scanned);
+    const s = await waitForStats(page, (st) => st.connected && st.frames >= 10, 15000);
+    assert.equal(s.width, 320);
+    assert.ok(!page.url().includes('#') && !page.url().includes(password), `address bar: ${page.url()}`);
+    assert.ok(!(await page.isVisible('#login')), 'no login form');
+    await page.screenshot({ path: join(ARTIFACTS, 'viewer-phone-first-run.png') });
+    // A reload in the same tab keeps watching.
+    await page.reload();
+    await waitForStats(page, (st) => st.connected && st.frames >= 5, 15000);
+    assert.deepEqual(problems, [], 'console stays clean');
+
+    // The same page without the link's login: the camera asks for one.
+    const stranger = await phone.browser().newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const other = await stranger.newPage();
+    await other.goto(edge.viewer.split('#')[0]);
+    const refused = await waitForStats(other, (st) => /login needed/.test(st.state), 10000);
+    assert.equal(refused.frames, 0);
+    assert.equal(await other.inputValue('#login-user'), 'viewer', 'the form suggests the generated login\'s user');
+    await stranger.close();
+  } finally {
+    await phone.close();
+    await edge.stop();
+    rmSync(state, { recursive: true, force: true });
+  }
+});
+
+/** A static web server for the site on another port: another origin, as another host would be. */
+async function serveSiteElsewhere() {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+  const server = http.createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const file = join(ROOT, 'dist', path === '/' ? 'index.html' : path.replace(/\.\./g, ''));
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('a page from another website cannot watch the camera, even with no login; an origin given with --allow-origin can', async () => {
+  const elsewhere = await serveSiteElsewhere();
+  let edge = await startEdge(['--no-login', '--size', '320x240', '--fps', '15']);
+  try {
+    // The edge's own page plays.
+    const own = await openViewer(browser, edge.viewer);
+    await waitForStats(own.page, (s) => s.connected && s.frames >= 5);
+    // The same viewer from another origin, pointed at the edge's broker: refused.
+    const url = `${elsewhere.origin}/?broker=${encodeURIComponent(edge.ws)}&camera=cam1`;
+    const { page } = await openViewer(browser, url);
+    await sleep(4000);
+    const s = await readStats(page);
+    assert.equal(s.frames, 0, 'no frame reaches a page of another origin');
+    assert.ok(!s.connected);
+    assert.match(s.state, /cannot open the broker's WebSocket.*--allow-origin/, 'the page says what may be wrong');
+    await page.screenshot({ path: join(ARTIFACTS, 'viewer-other-origin-refused.png') });
+    assert.match(edge.log(), new RegExp(`refused a WebSocket.*${elsewhere.origin.replace(/[.]/g, '\\.')}`));
+    await page.close();
+    await edge.stop();
+
+    // Allowed on purpose: the viewer hosted on that other server works.
+    edge = await startEdge(['--no-login', '--size', '320x240', '--fps', '15', '--allow-origin', elsewhere.origin]);
+    const allowed = await openViewer(browser, `${elsewhere.origin}/?broker=${encodeURIComponent(edge.ws)}&camera=cam1`);
+    const ok = await waitForStats(allowed.page, (st) => st.connected && st.frames >= 10, 15000);
+    assert.equal(ok.width, 320);
+    assert.deepEqual(allowed.problems, [], 'console stays clean');
+  } finally {
+    await edge.stop();
+    await elsewhere.close();
   }
 });

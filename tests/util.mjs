@@ -60,6 +60,8 @@ export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }) {
     ...urls,
     pid: child.pid,
     log: () => stderr,
+    /** Everything the edge printed on stdout so far (the banner, QR code included). */
+    stdout: () => stdout,
     /** Resident memory of the edge process in MB (Linux). */
     rssMb() {
       const m = readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);

@@ -75,10 +75,12 @@ impl Banner<'_> {
             }
             Access::Generated { file, made, .. } => {
                 let when = if *made { "made now" } else { "made on first start" };
-                let hint =
-                    if self.show_password { "" } else { "; --print-login always prints the URL with it" };
+                let (shown, hint) = match self.show_password {
+                    true => ("in the URLs above, ", ""),
+                    false => ("", "; --print-login always prints the URL with it"),
+                };
                 format!(
-                    "user \"viewer\", password in the URL ({when}, kept in {}; delete that file for a new one{hint})",
+                    "user \"viewer\", password {shown}kept in {} ({when}; delete the file for a new one{hint})",
                     file.display()
                 )
             }

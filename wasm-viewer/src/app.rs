@@ -204,7 +204,10 @@ pub async fn run() -> Result<(), JsValue> {
 
     let location = window().location();
     let query = read_query(&location.search()?)?;
-    let edge = fetch_edge_info().await;
+    // A page told both the broker and the camera needs nothing from `edge.json` (and a
+    // static host has none: one request and a console error saved).
+    let told = query.broker.is_some() && (query.topic.is_some() || query.camera.is_some());
+    let edge = if told { None } else { fetch_edge_info().await };
     match target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?) {
         Ok(t) => {
             {
@@ -373,9 +376,12 @@ fn open(app: &Shared) {
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
     let weak = Rc::downgrade(app);
+    // A socket closed before it ever opened never reached MQTT: say what can cause that.
+    let opened = Rc::new(std::cell::Cell::new(false));
     let on_open = Closure::<dyn FnMut()>::new({
-        let weak = weak.clone();
+        let (weak, opened) = (weak.clone(), opened.clone());
         move || {
+            opened.set(true);
             let Some(app) = weak.upgrade() else { return };
             let a = app.borrow();
             // If this page goes away without a word (tab closed, phone asleep), the broker
@@ -402,8 +408,14 @@ fn open(app: &Shared) {
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
         let Some(app) = weak.upgrade() else { return };
-        let reason =
-            if e.reason().is_empty() { format!("connection closed ({})", e.code()) } else { e.reason() };
+        let reason = match (opened.get(), e.reason()) {
+            // The browser hides why (a refused origin, a closed port, a bad certificate).
+            (false, _) => "cannot open the broker's WebSocket (down, unreachable, or it does not \
+                           accept pages from this site: see --allow-origin)"
+                .to_string(),
+            (true, r) if r.is_empty() => format!("connection closed ({})", e.code()),
+            (true, r) => r,
+        };
         lost(&app, reason);
     });
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
