@@ -406,3 +406,49 @@ test('a stalled subscriber on the embedded broker neither slows a live viewer no
     await edge.stop();
   }
 });
+
+/** Resident memory of Chromium's renderer processes (pages and their workers), MB. */
+async function rendererRssMb(cdp) {
+  const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
+  let kb = 0;
+  for (const p of processInfo.filter((p) => p.type === 'renderer')) {
+    try {
+      kb += Number(readFileSync(`/proc/${p.id}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)[1]);
+    } catch { /* gone meanwhile */ }
+  }
+  return kb / 1024;
+}
+
+test('five minutes of 1920x1080 @ 30: the page\'s memory does not grow', { timeout: 8 * 60_000 }, async () => {
+  const minutes = Number(process.env.MEMORY_MINUTES ?? 5);
+  const own = await startBrowser();
+  const edge = await startEdge(['--size', '1920x1080', '--fps', '30']);
+  try {
+    const cdp = await own.newBrowserCDPSession();
+    const page = await own.newPage({ viewport: { width: 1280, height: 800 } });
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 30, 20000);
+    // The first minute settles the caches and the decoder's pools.
+    await sleep(60_000);
+    const samples = [];
+    const start = await readStats(page);
+    for (let i = 0; i < (minutes - 1) * 4; i++) {
+      await sleep(15_000);
+      samples.push(await rendererRssMb(cdp));
+    }
+    const end = await readStats(page);
+    const first = samples[0];
+    const last = Math.max(...samples.slice(-4));
+    console.log('renderer RSS MB over time:', samples.map((v) => v.toFixed(0)).join(' '),
+      `| ${end.frames - start.frames} frames, ${end.engine}`);
+    // Frames kept flowing (the rate itself is the benchmark's business, not this test's).
+    assert.ok(end.frames - start.frames > (minutes - 1) * 60 * 5, 'frames kept flowing');
+    assert.ok(last <= first + 64, `renderer memory grew from ${first.toFixed(0)} to ${last.toFixed(0)} MB`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await edge.stop();
+    await own.close();
+  }
+});

@@ -97,6 +97,82 @@ export async function openViewer(browser, url, viewport = { width: 800, height: 
   return { page, problems };
 }
 
+/**
+ * Slows the page's network down with Chromium's own emulation (CDP): every byte the page
+ * receives, WebSocket included, at `kbps` kbit/s each way, `latencyMs` added. `kbps`
+ * can be changed later by calling it again.
+ */
+export async function emulateLink(page, { kbps, latencyMs }) {
+  page.__cdp ??= await page.context().newCDPSession(page);
+  await page.__cdp.send('Network.enable');
+  const bytesPerSecond = (kbps * 1000) / 8;
+  await page.__cdp.send('Network.emulateNetworkConditions',
+    { offline: false, latency: latencyMs, downloadThroughput: bytesPerSecond, uploadThroughput: bytesPerSecond });
+}
+
+/**
+ * Watches #stats for `ms` and returns each newly shown frame's latency (ms) and the
+ * frames drawn meanwhile. The overlay refreshes 4 times a second, so at higher rates
+ * this samples frames rather than seeing every one.
+ */
+export async function sampleLatencies(page, ms) {
+  return page.evaluate((ms) => new Promise((resolve) => {
+    const el = document.querySelector('#stats');
+    const first = Number(el.dataset.frames);
+    let frames = first;
+    const latencies = [];
+    const seen = new MutationObserver(() => {
+      const n = Number(el.dataset.frames);
+      if (n !== frames && el.dataset.latencyLastMs !== '') latencies.push(Number(el.dataset.latencyLastMs));
+      frames = n;
+    });
+    seen.observe(el, { attributes: true });
+    setTimeout(() => { seen.disconnect(); resolve({ latencies, frames: frames - first }); }, ms);
+  }), ms);
+}
+
+/** Nearest-rank percentile of numbers. */
+export function percentile(values, p) {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length ? v[Math.min(v.length, Math.max(1, Math.ceil((p / 100) * v.length))) - 1] : null;
+}
+
+/**
+ * One phone on an emulated link: the edge at 640x480@30 (plus `edgeArgs`), a phone-sized
+ * page whose network runs at `kbps` with `latencyMs` added, `warmupMs` to settle, then
+ * `seconds` measured. `change` ({ atMs, kbps }) switches the link's rate mid-measurement.
+ * Returns drawn fps, latency p50/p95 (per frame), the smallest round trip, KB per frame.
+ */
+export async function slowLink(browser, { kbps, latencyMs, seconds = 10, warmupMs = 8000, edgeArgs = [], change }) {
+  const edge = await startEdge(['--size', '640x480', '--fps', '30', ...edgeArgs]);
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const page = await context.newPage();
+    await emulateLink(page, { kbps, latencyMs });
+    await page.goto(edge.viewer);
+    await waitForStats(page, (s) => s.connected && s.frames >= 3, 30000);
+    await sleep(warmupMs);
+    const e0 = await (await fetch(new URL('stats.json', edge.viewer))).json();
+    if (change) setTimeout(() => emulateLink(page, { kbps: change.kbps, latencyMs }), change.atMs);
+    const { latencies, frames } = await sampleLatencies(page, seconds * 1000);
+    const e1 = await (await fetch(new URL('stats.json', edge.viewer))).json();
+    const rttMs = 2 * Number(await page.$eval('#stats', (el) => el.dataset.clockUncertaintyMs));
+    const stats = await readStats(page);
+    return {
+      fps: frames / seconds,
+      p50: percentile(latencies, 50),
+      p95: percentile(latencies, 95),
+      rttMs,
+      kbPerFrame: (e1.published_bytes - e0.published_bytes) / Math.max(1, e1.published - e0.published) / 1000,
+      window: stats.window,
+      linkKbps: stats.linkKbps,
+    };
+  } finally {
+    await context.close();
+    await edge.stop();
+  }
+}
+
 /** The #stats element's data attributes, numbers parsed. */
 export async function readStats(page) {
   const raw = await page.$eval('#stats', (el) => ({ ...el.dataset }));
@@ -112,6 +188,9 @@ export async function readStats(page) {
     width: num(raw.width),
     height: num(raw.height),
     state: raw.state,
+    window: num(raw.flowWindow),
+    engine: raw.engine,
+    linkKbps: num(raw.linkKbps),
   };
 }
 
@@ -127,16 +206,26 @@ export async function waitForStats(page, predicate, timeoutMs = 15000) {
   throw new Error(`#stats never satisfied the condition; last: ${JSON.stringify(last)}`);
 }
 
-/** Spread of pixel values over the canvas: near 0 for a blank canvas. */
+/**
+ * Spread of pixel values over the picture on screen: near 0 for a blank one. Read
+ * through the viewer's own snapshot (the canvas may belong to its worker).
+ */
 export async function canvasSpread(page) {
-  return page.$eval('#view', (c) => {
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  return page.evaluate(async () => {
+    const blob = await window.wasmBindings.snapshot();
+    const bitmap = await createImageBitmap(blob);
+    const c = document.createElement('canvas'); // not OffscreenCanvas: a test may hide it
+    c.width = bitmap.width;
+    c.height = bitmap.height;
+    const g = c.getContext('2d');
+    g.drawImage(bitmap, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
     let min = 255, max = 0, distinct = new Set();
     for (let i = 0; i < d.length; i += 4 * 97) {
       const v = d[i] + d[i + 1] + d[i + 2];
       min = Math.min(min, v / 3); max = Math.max(max, v / 3); distinct.add(v);
     }
-    return { min, max, distinct: distinct.size };
+    return { min, max, distinct: distinct.size, width: c.width, height: c.height };
   });
 }
 

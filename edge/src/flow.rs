@@ -8,9 +8,10 @@
 //! the edge (the newest still wins) instead of queueing on the way.
 //!
 //! The window is the viewer's to choose (one byte after the sequence number): one frame
-//! keeps latency lowest on a LAN, while a viewer far away needs a few frames on the way
-//! to keep its frame rate (it asks for 1 + round trip / time per frame). Viewers that do
-//! not say get the edge's `--viewer-window`.
+//! keeps latency lowest on a LAN, while a viewer far away or a busy decoder needs a few
+//! frames on the way to keep its frame rate (the viewer works it out from the link's
+//! rate, its decode time and the smallest round trip). Viewers that do not say get the
+//! edge's `--viewer-window`.
 //!
 //! A viewer that leaves says so through its MQTT last will (an empty acknowledgement the
 //! broker publishes when its connection drops), and one that stops acknowledging for

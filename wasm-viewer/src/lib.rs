@@ -2,31 +2,56 @@
 //! MQTT-over-WebSocket, decodes each JPEG with `createImageBitmap`, draws it to a canvas
 //! and shows frame rate and end-to-end latency from the timestamps in each frame.
 //!
+//! The page (`ui`) keeps only the user interface; the engine (socket, MQTT, decode,
+//! draw, stats) runs in a dedicated worker that owns the canvas (`worker`), or on the
+//! page where a canvas cannot be handed to a worker.
+//!
 //! # Layout
 //! The dataflow: socket → `mqtt` → `wire` (shared crate) → decode → draw → `stats`.
+//! - `ui`: the page: target and login, `#stats`, the login form, tab visibility; starts
+//!   the engine in a worker or, failing that, on the page.
+//! - [`worker`]: the worker's entry point and the messages between page and worker.
+//! - `engine`: WebSocket, MQTT session, decode, draw, acknowledgements; no DOM.
 //! - [`mqtt`]: MQTT 3.1.1 client codec, I/O-free: packet builders and a reassembling decoder.
+//! - `scope` and `surface`: the globals and the canvas, page or worker.
+//! - [`flow`]: the flow-control window to ask the edge for, from the link's rate, the
+//!   decoder's time and the smallest round trip.
 //! - [`stats`]: frame rate over a short window; latency percentiles per stage.
 //! - [`clock`]: NTP-style estimate of the offset between this viewer's and the edge's clocks.
 //! - [`target`]: which broker URL and topic to use (query, `/edge.json`, defaults).
-//! - `app`: the only code that touches the browser: DOM, WebSocket, decode, canvas.
 //!
-//! Everything but `app` is plain Rust and unit-tested natively (`cargo test`).
-//! The HTML and CSS live in `www/` at the repository root.
+//! `mqtt`, `flow`, `stats`, `clock` and `target` are plain Rust and unit-tested natively
+//! (`cargo test`). The HTML, CSS and the worker's loader live in `www/`.
 
-mod app;
 pub mod clock;
+mod engine;
+pub mod flow;
 pub mod mqtt;
+mod scope;
 pub mod stats;
+mod surface;
 pub mod target;
+mod ui;
+pub mod worker;
 
 use wasm_bindgen::prelude::*;
 
-/// Runs when the module is instantiated (Trunk's loader calls it).
+/// Runs when the module is instantiated: on the page (Trunk's loader) it starts the
+/// viewer; in the worker (`worker.js`) it does nothing, and `worker_main` takes over.
 #[wasm_bindgen(start)]
 pub fn start() {
+    if !scope::Scope::current().is_page() {
+        return;
+    }
     wasm_bindgen_futures::spawn_local(async {
-        if let Err(e) = app::run().await {
+        if let Err(e) = ui::run().await {
             web_sys::console::error_2(&"mqcam viewer failed to start:".into(), &e);
         }
     });
+}
+
+/// The picture on screen now, as a JPEG `Blob` (for a snapshot button, and tests).
+#[wasm_bindgen]
+pub fn snapshot() -> js_sys::Promise {
+    ui::snapshot()
 }

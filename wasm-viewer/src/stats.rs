@@ -19,17 +19,22 @@ pub enum Stage {
     PublishedReceived,
     ReceivedDecoded,
     DecodedDrawn,
-    /// Capture to drawn: the end-to-end latency.
+    /// Drawn into the canvas → on screen: the next animation frame after the draw, when
+    /// the compositor takes the canvas.
+    DrawnPresented,
+    /// Capture to presented (to drawn where the browser gave no animation frame): the
+    /// end-to-end latency.
     Total,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::CaptureEncoded,
         Stage::EncodedPublished,
         Stage::PublishedReceived,
         Stage::ReceivedDecoded,
         Stage::DecodedDrawn,
+        Stage::DrawnPresented,
         Stage::Total,
     ];
 
@@ -41,6 +46,7 @@ impl Stage {
             Stage::PublishedReceived => "published-received",
             Stage::ReceivedDecoded => "received-decoded",
             Stage::DecodedDrawn => "decoded-drawn",
+            Stage::DrawnPresented => "drawn-presented",
             Stage::Total => "total",
         }
     }
@@ -53,6 +59,7 @@ impl Stage {
             Stage::PublishedReceived => "network",
             Stage::ReceivedDecoded => "decode",
             Stage::DecodedDrawn => "draw",
+            Stage::DrawnPresented => "present",
             Stage::Total => "total",
         }
     }
@@ -68,6 +75,8 @@ pub struct FrameTimes {
     pub received: f64,
     pub decoded: f64,
     pub drawn: f64,
+    /// The animation frame after the draw; `None` if the browser gave none in time.
+    pub presented: Option<f64>,
 }
 
 impl FrameTimes {
@@ -78,7 +87,8 @@ impl FrameTimes {
             Stage::PublishedReceived => self.received - self.published?,
             Stage::ReceivedDecoded => self.decoded - self.received,
             Stage::DecodedDrawn => self.drawn - self.decoded,
-            Stage::Total => self.drawn - self.captured,
+            Stage::DrawnPresented => self.presented? - self.drawn,
+            Stage::Total => self.presented.unwrap_or(self.drawn) - self.captured,
         })
     }
 }
@@ -100,13 +110,15 @@ impl Window {
 #[derive(Debug, Default)]
 pub struct Stats {
     draws: VecDeque<f64>,
-    stages: [Window; 6],
+    stages: [Window; 7],
     /// Frames drawn since the page loaded.
     pub frames: u64,
     /// Frames received but replaced by a newer one before they could be decoded.
     pub dropped: u64,
     /// Payloads that were not frames, or not decodable JPEG.
     pub errors: u64,
+    /// The newest frame's end-to-end latency.
+    pub last_latency: Option<f64>,
     /// Size of the last frame drawn.
     pub width: u32,
     pub height: u32,
@@ -116,6 +128,7 @@ impl Stats {
     /// Records a frame drawn at `t.drawn`.
     pub fn drawn(&mut self, t: &FrameTimes, width: u32, height: u32) {
         self.frames += 1;
+        self.last_latency = t.stage(Stage::Total);
         self.width = width;
         self.height = height;
         self.draws.push_back(t.drawn);
@@ -152,21 +165,9 @@ impl Stats {
         percentile(self.stages[i].0.iter().copied(), p)
     }
 
-    /// End-to-end latency percentile (capture → drawn).
+    /// End-to-end latency percentile (capture → presented).
     pub fn latency_percentile(&self, p: f64) -> Option<f64> {
         self.percentile(Stage::Total, p)
-    }
-}
-
-/// The flow-control window to ask the edge for: frames allowed on their way to us
-/// unacknowledged. One keeps latency lowest; a long round trip needs more to keep the
-/// frame rate: 1 + round trip / time we spend per frame (decode + draw), at most 8.
-pub fn flow_window(rtt_ms: Option<f64>, per_frame_ms: Option<f64>) -> u8 {
-    match (rtt_ms, per_frame_ms) {
-        (Some(rtt), Some(per_frame)) if rtt.is_finite() && per_frame.is_finite() => {
-            (1.0 + (rtt / per_frame.max(1.0)).floor()).clamp(1.0, 8.0) as u8
-        }
-        _ => 1,
     }
 }
 
@@ -185,15 +186,17 @@ pub fn percentile(values: impl Iterator<Item = f64>, p: f64) -> Option<f64> {
 mod tests {
     use super::*;
 
-    fn times(drawn: f64, total: f64) -> FrameTimes {
-        let captured = drawn - total;
+    /// A frame on screen at `presented`, `total` ms after its capture.
+    fn times(presented: f64, total: f64) -> FrameTimes {
+        let captured = presented - total;
         FrameTimes {
             captured,
             encoded: captured + total * 0.2,
             published: Some(captured + total * 0.3),
             received: captured + total * 0.6,
             decoded: captured + total * 0.9,
-            drawn,
+            drawn: captured + total * 0.95,
+            presented: Some(presented),
         }
     }
 
@@ -247,17 +250,18 @@ mod tests {
     fn stages_add_up_to_the_total() {
         let mut s = Stats::default();
         s.drawn(&times(100.0, 20.0), 1, 1);
-        let parts: f64 = Stage::ALL[..5].iter().map(|st| s.percentile(*st, 50.0).unwrap()).sum();
+        let parts: f64 = Stage::ALL[..6].iter().map(|st| s.percentile(*st, 50.0).unwrap()).sum();
         assert!((parts - 20.0).abs() < 1e-9, "{parts}");
         assert!((s.percentile(Stage::CaptureEncoded, 50.0).unwrap() - 4.0).abs() < 1e-9);
+        assert!((s.percentile(Stage::DrawnPresented, 50.0).unwrap() - 1.0).abs() < 1e-9);
     }
 
     #[test]
-    fn the_flow_window_grows_with_the_round_trip() {
-        assert_eq!(flow_window(Some(1.0), Some(10.0)), 1, "LAN");
-        assert_eq!(flow_window(Some(100.0), Some(20.0)), 6, "far away");
-        assert_eq!(flow_window(Some(5000.0), Some(1.0)), 8, "capped");
-        assert_eq!(flow_window(None, Some(10.0)), 1, "unknown round trip");
+    fn without_an_animation_frame_the_total_ends_at_the_draw() {
+        let mut s = Stats::default();
+        s.drawn(&FrameTimes { presented: None, ..times(100.0, 20.0) }, 1, 1);
+        assert_eq!(s.percentile(Stage::DrawnPresented, 50.0), None);
+        assert!((s.latency_percentile(50.0).unwrap() - 19.0).abs() < 1e-9);
     }
 
     #[test]

@@ -1,4 +1,10 @@
-//! The browser side: WebSocket ⇢ MQTT ⇢ wire ⇢ `createImageBitmap` ⇢ canvas ⇢ stats.
+//! The viewer's engine: WebSocket ⇢ MQTT ⇢ wire ⇢ `createImageBitmap` ⇢ canvas ⇢ stats.
+//!
+//! It runs in a dedicated worker drawing into the `OffscreenCanvas` the page handed it,
+//! or, where browsers have no `OffscreenCanvas`, on the page itself (`scope`,
+//! `surface`). It never touches the DOM: what the page shows (the overlay, `#stats`,
+//! the login form) goes out through a [`Sink`], and the page's input (a login typed,
+//! the tab hidden or shown) comes in through [`log_in`] and [`set_hidden`].
 //!
 //! All state lives in one [`App`] behind `Rc<RefCell<_>>`. Socket callbacks are owned
 //! by the [`Socket`] that registered them and are unregistered when it is dropped, so a
@@ -14,16 +20,16 @@ use std::{cell::RefCell, rc::Rc};
 use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{
-    BinaryType, Blob, BlobPropertyBag, CanvasRenderingContext2d, CloseEvent, HtmlCanvasElement, HtmlElement,
-    ImageBitmap, MessageEvent, WebSocket,
-};
+use web_sys::{BinaryType, Blob, BlobPropertyBag, CloseEvent, ImageBitmap, MessageEvent, WebSocket};
 
 use crate::{
     clock::{self, ClockSync},
+    flow::{Flow, Observed},
     mqtt::{self, Packet},
-    stats::{flow_window, FrameTimes, Stage, Stats},
-    target::{self, EdgeInfo, Query, Target},
+    scope::Scope,
+    stats::{FrameTimes, Stage, Stats},
+    surface::Surface,
+    target::Target,
 };
 
 /// MQTT keep-alive the viewer asks for; PINGREQ goes out at half of it.
@@ -43,29 +49,43 @@ const SUB_STATUS: u16 = 3;
 const RETRY_FIRST_MS: f64 = 250.0;
 const RETRY_CAP_MS: f64 = 5000.0;
 
-fn window() -> web_sys::Window {
-    web_sys::window().expect("the viewer runs in a page with a window")
+thread_local! {
+    static SCOPE: Scope = Scope::current();
 }
 
-fn document() -> web_sys::Document {
-    window().document().expect("the page has a document")
+fn scope() -> Scope {
+    SCOPE.with(Scope::clone)
 }
 
 /// Wall-clock now in ms since the epoch, with sub-ms precision (frames carry µs).
 fn now_ms() -> f64 {
-    match window().performance() {
-        Some(p) => p.time_origin() + p.now(),
-        None => js_sys::Date::now(),
-    }
+    SCOPE.with(Scope::now_ms)
 }
 
-fn element<T: JsCast>(id: &str) -> T {
-    document()
-        .get_element_by_id(id)
-        .unwrap_or_else(|| panic!("index.html has an element #{id}"))
-        .dyn_into::<T>()
-        .unwrap_or_else(|_| panic!("#{id} has the expected element type"))
+/// What the engine tells the page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// `#stats`'s data attributes and the overlay's text, 4 times a second.
+    View { attrs: Vec<(String, String)>, text: String },
+    /// Show the login form: why, and the username to suggest.
+    AskLogin { why: String, user: String },
 }
+
+/// Where the engine's [`Output`] goes: the page's DOM, or a message to the page.
+pub type Sink = Box<dyn Fn(Output)>;
+
+/// What the engine starts from: all the page worked out (where to connect, who we are).
+pub struct Init {
+    pub target: Result<Target, String>,
+    pub client_id: String,
+    pub login: Option<(String, String)>,
+    pub hidden: bool,
+    /// The page's `performance.timeOrigin`, for "navigation → first picture".
+    pub page_time_origin: f64,
+}
+
+/// The username suggested when none was given (the edge's generated login's).
+pub const DEFAULT_USER: &str = "viewer";
 
 /// Connection state shown to the user.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +132,8 @@ struct Pending {
     jpeg: Uint8Array,
     /// When its last bytes arrived (viewer ms).
     received_ms: f64,
+    /// The whole payload's size, for the link's rate.
+    bytes: usize,
 }
 
 /// This viewer's own topics at the camera being watched: clock-offset requests and
@@ -138,7 +160,7 @@ impl ViewerTopics {
     }
 }
 
-struct App {
+pub struct App {
     target: Option<Target>,
     client_id: String,
     /// Username and password for the broker, from the URL fragment or the form.
@@ -148,75 +170,91 @@ struct App {
     last_clock_request_ms: f64,
     camera: Option<CameraStatus>,
     last_frame_ms: Option<f64>,
+    /// Navigation → first picture (ms), once there is one.
+    first_frame_ms: Option<f64>,
     /// (sequence, capture time) of the last frame received, to skip a duplicate.
     last_received: Option<(u64, u64)>,
-    canvas: HtmlCanvasElement,
-    ctx: CanvasRenderingContext2d,
-    stats_el: HtmlElement,
+    surface: Surface,
+    sink: Sink,
+    page_time_origin: f64,
+    /// The last view sent, so an unchanged one is not sent again.
+    last_view: Option<(Vec<(String, String)>, String)>,
     stats: Stats,
     link: Link,
     socket: Option<Socket>,
     decoder: mqtt::Decoder,
     pending: Option<Pending>,
     decoding: bool,
+    /// When the running decode started: the decoder's own time, without waiting.
+    decode_started_ms: f64,
+    /// What the flow-control window is worked out from.
+    flow: Flow,
+    /// Frames drawn but not yet on screen (the next animation frame puts them there).
+    unpresented: Vec<(FrameTimes, u32, u32)>,
+    /// Acknowledgements still to send with window 1 before a clock request (`ack_window`).
+    probing: Option<u8>,
+    /// The animation-frame callback, made once; whether it is requested.
+    on_animation_frame: Option<Closure<dyn FnMut(f64)>>,
+    presenting: bool,
     retry_ms: f64,
     last_ping_ms: f64,
     ping_outstanding: bool,
     last_warning_ms: f64,
 }
 
-type Shared = Rc<RefCell<App>>;
+pub type Shared = Rc<RefCell<App>>;
 
-/// Entry point: finds the target, connects, and starts the stats timer.
-pub async fn run() -> Result<(), JsValue> {
-    let canvas: HtmlCanvasElement = element("view");
-    let ctx = canvas
-        .get_context("2d")?
-        .ok_or("canvas 2d context unavailable")?
-        .dyn_into::<CanvasRenderingContext2d>()?;
-    let client_id = format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32);
+/// Starts the engine: connects (unless the page is hidden) and starts its timers. The
+/// returned handle is the only strong reference: callbacks and timers hold weak ones,
+/// so the viewer lives exactly as long as the caller keeps it.
+pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue> {
     let app = Rc::new(RefCell::new(App {
         target: None,
-        client_id,
-        login: initial_login(),
+        client_id: init.client_id,
+        login: init.login,
         viewer_topics: None,
         clock: ClockSync::default(),
         last_clock_request_ms: f64::NEG_INFINITY,
         camera: None,
         last_frame_ms: None,
+        first_frame_ms: None,
         last_received: None,
-        canvas,
-        ctx,
-        stats_el: element("stats"),
+        surface,
+        sink,
+        page_time_origin: init.page_time_origin,
+        last_view: None,
         stats: Stats::default(),
         link: Link::Connecting,
         socket: None,
         decoder: mqtt::Decoder::new(MAX_PACKET),
         pending: None,
         decoding: false,
+        decode_started_ms: 0.0,
+        flow: Flow::default(),
+        unpresented: Vec::new(),
+        on_animation_frame: None,
+        probing: None,
+        presenting: false,
         retry_ms: RETRY_FIRST_MS,
         last_ping_ms: 0.0,
         ping_outstanding: false,
         last_warning_ms: f64::NEG_INFINITY,
     }));
     start_timers(&app)?;
-    watch_login_form(&app)?;
-
-    let location = window().location();
-    let query = read_query(&location.search()?)?;
-    // A page told both the broker and the camera needs nothing from `edge.json` (and a
-    // static host has none: one request and a console error saved).
-    let told = query.broker.is_some() && (query.topic.is_some() || query.camera.is_some());
-    let edge = if told { None } else { fetch_edge_info().await };
-    match target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?) {
+    let weak = Rc::downgrade(&app);
+    app.borrow_mut().on_animation_frame = Some(Closure::new(move |_: f64| {
+        if let Some(app) = weak.upgrade() {
+            presented(&mut app.borrow_mut(), Some(now_ms()));
+        }
+    }));
+    match init.target {
         Ok(t) => {
             {
                 let mut a = app.borrow_mut();
                 a.viewer_topics = ViewerTopics::for_frames(&t.topic, &a.client_id);
                 a.target = Some(t);
             }
-            watch_visibility(&app)?;
-            if document().hidden() {
+            if init.hidden {
                 app.borrow_mut().link = Link::Paused;
             } else {
                 open(&app);
@@ -225,138 +263,56 @@ pub async fn run() -> Result<(), JsValue> {
         Err(e) => app.borrow_mut().link = Link::Stopped(e),
     }
     render(&mut app.borrow_mut());
-    // Callbacks and timers hold only weak references, so this one keeps the viewer
-    // alive: it lives exactly as long as the page.
-    std::mem::forget(app);
-    Ok(())
+    Ok(app)
 }
 
-/// Session-storage keys of the login typed into the form: kept for this tab only.
-const STORED_USER: &str = "mqcam-username";
-const STORED_PASSWORD: &str = "mqcam-password";
-
-/// The username when a link gives only a password (the edge's generated login).
-const DEFAULT_USER: &str = "viewer";
-
-/// A login from the URL fragment (`#password=…`, optionally `&username=…`: browsers
-/// never send the fragment to a server), else one given earlier in this tab. One from
-/// the fragment is kept for the tab and taken out of the address bar at once, so it
-/// does not stay on screen, in the history or in a link shared from there.
-fn initial_login() -> Option<(String, String)> {
-    let location = window().location();
-    let hash = location.hash().ok()?;
-    let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
-    let store = window().session_storage().ok().flatten();
-    if let Some(password) = params.get("password") {
-        let user = params.get("username").unwrap_or_else(|| DEFAULT_USER.to_string());
-        if let Some(store) = &store {
-            let _ = store.set_item(STORED_USER, &user);
-            let _ = store.set_item(STORED_PASSWORD, &password);
-        }
-        params.delete("password");
-        params.delete("username");
-        let rest = String::from(params.to_string());
-        let rest = if rest.is_empty() { rest } else { format!("#{rest}") };
-        let url = format!("{}{}{rest}", location.pathname().ok()?, location.search().ok()?);
-        if let Ok(history) = window().history() {
-            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
-        }
-        return Some((user, password));
+/// A login typed into the page's form: connect again with it.
+pub fn log_in(app: &Shared, user: String, password: String) {
+    {
+        let mut a = app.borrow_mut();
+        a.login = Some((user, password));
+        a.link = Link::Connecting;
+        a.retry_ms = RETRY_FIRST_MS;
     }
-    let store = store?;
-    Some((store.get_item(STORED_USER).ok()??, store.get_item(STORED_PASSWORD).ok()??))
+    open(app);
+    render(&mut app.borrow_mut());
 }
 
-/// The login form: shown when the broker refuses, it connects again with what is typed.
-fn watch_login_form(app: &Shared) -> Result<(), JsValue> {
-    let form: web_sys::HtmlFormElement = element("login");
-    let weak = Rc::downgrade(app);
-    let on_submit = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-        e.prevent_default();
-        let Some(app) = weak.upgrade() else { return };
-        let user = element::<web_sys::HtmlInputElement>("login-user").value();
-        let password = element::<web_sys::HtmlInputElement>("login-password").value();
-        if let Ok(Some(store)) = window().session_storage() {
-            let _ = store.set_item(STORED_USER, &user);
-            let _ = store.set_item(STORED_PASSWORD, &password);
+/// A hidden tab disconnects and a shown one reconnects: a phone in a pocket should not
+/// spend its data plan and battery on frames nobody sees, and background tabs' throttled
+/// timers would miss keep-alives anyway.
+pub fn set_hidden(app: &Shared, hidden: bool) {
+    if hidden {
+        let mut a = app.borrow_mut();
+        if matches!(a.link, Link::NeedLogin(_) | Link::Stopped(_)) {
+            return; // nothing is connected or retrying
         }
-        element::<HtmlElement>("login").set_hidden(true);
+        a.link = Link::Paused;
+        // Dropping the socket closes it; its close handler is gone, so no retry.
+        a.socket = None;
+    } else if app.borrow().link == Link::Paused {
         {
             let mut a = app.borrow_mut();
-            a.login = Some((user, password));
             a.link = Link::Connecting;
             a.retry_ms = RETRY_FIRST_MS;
         }
-        open(&app);
-        render(&mut app.borrow_mut());
-    });
-    form.add_event_listener_with_callback("submit", on_submit.as_ref().unchecked_ref())?;
-    on_submit.forget();
-    Ok(())
+        open(app);
+    }
+    render(&mut app.borrow_mut());
+}
+
+/// The picture on screen now, as a JPEG `Blob` (a promise of one).
+pub fn snapshot(app: &Shared) -> Result<js_sys::Promise, JsValue> {
+    app.borrow().surface.snapshot()
 }
 
 /// Stops retrying and asks for a login, saying why.
 fn ask_login(app: &Shared, why: String) {
     let mut a = app.borrow_mut();
     a.socket = None;
-    element::<HtmlElement>("login-why").set_text_content(Some(&why));
-    let user = a.login.as_ref().map_or(DEFAULT_USER, |(user, _)| user.as_str());
-    element::<web_sys::HtmlInputElement>("login-user").set_value(user);
-    element::<HtmlElement>("login").set_hidden(false);
+    let user = a.login.as_ref().map_or(DEFAULT_USER, |(user, _)| user.as_str()).to_string();
+    (a.sink)(Output::AskLogin { why: why.clone(), user });
     a.link = Link::NeedLogin(why);
-}
-
-fn read_query(search: &str) -> Result<Query, JsValue> {
-    let p = web_sys::UrlSearchParams::new_with_str(search)?;
-    Ok(Query { broker: p.get("broker"), topic: p.get("topic"), camera: p.get("camera") })
-}
-
-/// `edge.json` next to the page, if an edge served it; `None` on any static host.
-async fn fetch_edge_info() -> Option<EdgeInfo> {
-    let resp = JsFuture::from(window().fetch_with_str("edge.json")).await.ok()?;
-    let resp: web_sys::Response = resp.dyn_into().ok()?;
-    if !resp.ok() {
-        return None;
-    }
-    let json = JsFuture::from(resp.json().ok()?).await.ok()?;
-    let string = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_string());
-    let number = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_f64());
-    Some(EdgeInfo {
-        broker: string("broker"),
-        ws_port: number("ws_port").map(|p| p as u16),
-        ws_path: string("ws_path"),
-        topic: string("topic"),
-    })
-}
-
-/// A hidden tab disconnects and a shown one reconnects: a phone in a pocket should not
-/// spend its data plan and battery on frames nobody sees, and background tabs' throttled
-/// timers would miss keep-alives anyway. The listener lives as long as the page.
-fn watch_visibility(app: &Shared) -> Result<(), JsValue> {
-    let weak = Rc::downgrade(app);
-    let on_change = Closure::<dyn FnMut()>::new(move || {
-        let Some(app) = weak.upgrade() else { return };
-        if document().hidden() {
-            let mut a = app.borrow_mut();
-            if matches!(a.link, Link::NeedLogin(_) | Link::Stopped(_)) {
-                return; // nothing is connected or retrying
-            }
-            a.link = Link::Paused;
-            // Dropping the socket closes it; its close handler is gone, so no retry.
-            a.socket = None;
-        } else if app.borrow().link == Link::Paused {
-            {
-                let mut a = app.borrow_mut();
-                a.link = Link::Connecting;
-                a.retry_ms = RETRY_FIRST_MS;
-            }
-            open(&app);
-        }
-        render(&mut app.borrow_mut());
-    });
-    document().add_event_listener_with_callback("visibilitychange", on_change.as_ref().unchecked_ref())?;
-    on_change.forget();
-    Ok(())
 }
 
 /// Opens a socket to the target broker; MQTT CONNECT goes out when it opens.
@@ -423,6 +379,8 @@ fn open(app: &Shared) {
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     let mut a = app.borrow_mut();
     a.decoder = mqtt::Decoder::new(MAX_PACKET);
+    a.flow.clear();
+    a.probing = None;
     a.ping_outstanding = false;
     a.last_ping_ms = now_ms();
     a.link = Link::Connecting;
@@ -468,8 +426,7 @@ fn lost(app: &Shared, reason: String) {
             open(&app);
         }
     });
-    let _ =
-        window().set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
+    scope().set_timeout(retry.unchecked_ref(), delay as i32);
 }
 
 /// Bytes from the socket (arrived at `at`): decode every whole MQTT packet in them.
@@ -593,7 +550,7 @@ fn frame(payload: &[u8], received_ms: f64) -> Option<Pending> {
     if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
         return None;
     }
-    Some(Pending { header, jpeg: Uint8Array::from(jpeg), received_ms })
+    Some(Pending { header, jpeg: Uint8Array::from(jpeg), received_ms, bytes: payload.len() })
 }
 
 /// Starts decoding the pending frame unless a decode is already running.
@@ -605,13 +562,14 @@ fn decode_next(app: &Shared) {
         }
         let Some(p) = a.pending.take() else { return };
         a.decoding = true;
+        a.decode_started_ms = now_ms();
         p
     };
     let promise = (|| -> Result<js_sys::Promise, JsValue> {
         let options = BlobPropertyBag::new();
         options.set_type("image/jpeg");
         let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&pending.jpeg), &options)?;
-        window().create_image_bitmap_with_blob(&blob)
+        scope().create_image_bitmap(&blob)
     })();
     let app = app.clone();
     spawn_local(async move {
@@ -637,11 +595,7 @@ fn decode_next(app: &Shared) {
 fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     let decoded = now_ms();
     let (w, h) = (bitmap.width(), bitmap.height());
-    if a.canvas.width() != w || a.canvas.height() != h {
-        a.canvas.set_width(w);
-        a.canvas.set_height(h);
-    }
-    let _ = a.ctx.draw_image_with_image_bitmap(bitmap, 0.0, 0.0);
+    a.surface.draw(bitmap);
     // Free the decoded pixels now rather than whenever the GC runs: at 30 fps of 720p
     // that is 100 MB a second.
     bitmap.close();
@@ -657,28 +611,88 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         received: frame.received_ms,
         decoded,
         drawn,
+        presented: None,
     };
-    a.last_frame_ms = Some(drawn);
-    if a.stats.frames == 0 {
+    if a.last_frame_ms.is_none() {
         // Time from navigation start to the first picture, for page-load measurements.
-        if let Some(p) = window().performance() {
-            let _ = a.stats_el.set_attribute("data-first-frame-ms", &format!("{:.1}", p.now()));
-        }
+        a.first_frame_ms = Some(drawn - a.page_time_origin);
     }
-    a.stats.drawn(&times, w, h);
+    a.last_frame_ms = Some(drawn);
+    a.flow.observe(Observed {
+        sequence: hdr.sequence,
+        captured: times.captured,
+        published: times.published,
+        received: times.received,
+        bytes: frame.bytes,
+        decode_ms: decoded - a.decode_started_ms,
+        draw_ms: drawn - decoded,
+    });
     // Tell the edge how far we got: it holds frames back (instead of letting them queue
-    // in the broker) while we are behind. Acknowledging drawn rather than received frames
-    // covers a slow decoder too; the edge's window keeps the next frame already on its way.
-    if let Some(c) = &a.viewer_topics {
-        let per_frame = a
-            .stats
-            .percentile(Stage::ReceivedDecoded, 50.0)
-            .map(|d| d + a.stats.percentile(Stage::DecodedDrawn, 50.0).unwrap_or(0.0));
-        let window = flow_window(a.clock.best().map(|c| c.rtt_ms), per_frame);
+    // in the broker) while we are behind, and lets as many be on their way as the link
+    // and the decoder need (`flow`). Acknowledging drawn rather than received frames
+    // covers a slow decoder too; waiting for the screen would cost a display frame.
+    if let Some(c) = a.viewer_topics.clone() {
+        let window = ack_window(a);
         let mut ack = [0u8; 9];
         ack[..8].copy_from_slice(&hdr.sequence.to_le_bytes());
         ack[8] = window;
         send(a, &mqtt::publish(&c.ack, &ack));
+    }
+    // On screen at the next animation frame, when the compositor takes the canvas.
+    a.unpresented.push((times, w, h));
+    if !a.presenting {
+        if let Some(cb) = &a.on_animation_frame {
+            a.presenting = scope().request_animation_frame(cb.as_ref().unchecked_ref());
+        }
+        if !a.presenting {
+            // No animation frames here (a worker in an older browser): as of the draw.
+            presented(a, None);
+        }
+    }
+}
+
+/// The window for the next acknowledgement, and a clock exchange when one is due.
+///
+/// A clock reply that queues behind frames on a slow link makes the round trip look
+/// long and the offset wrong (±0.45 s at 2 Mbit/s, measured), and the flow window is
+/// worked out from the smallest round trip. So clock requests go out only when the link
+/// is quiet: just before the acknowledgement of a frame when no other frame can be on
+/// its way. With one frame in flight that is every frame; with more, the window is
+/// first asked down to 1 for as many frames as were in flight (a brief probe every
+/// couple of seconds, as BBR probes for the round trip).
+fn ack_window(a: &mut App) -> u8 {
+    let computed = a.flow.window(a.clock.best().map(|c| c.rtt_ms));
+    let due = now_ms() - a.last_clock_request_ms >= clock_every(a);
+    match a.probing {
+        None if due && computed > 1 => {
+            a.probing = Some(computed - 2);
+            1
+        }
+        Some(left) if left > 0 => {
+            a.probing = Some(left - 1);
+            1
+        }
+        Some(_) => {
+            a.probing = None;
+            send_clock_request(a);
+            computed
+        }
+        None => {
+            if due {
+                send_clock_request(a);
+            }
+            computed
+        }
+    }
+}
+
+/// Frames drawn since the last animation frame reached the screen at `at` (or, with
+/// `None`, the browser gave no animation frame in time: counted as of their draw).
+fn presented(a: &mut App, at: Option<f64>) {
+    a.presenting = false;
+    for (mut times, w, h) in std::mem::take(&mut a.unpresented) {
+        times.presented = at;
+        a.stats.drawn(&times, w, h);
     }
 }
 
@@ -699,6 +713,11 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
             let mut a = app.borrow_mut();
             let dead = keep_alive(&mut a);
             request_clock(&mut a);
+            // No animation frame for half a second (a browser that throttles them):
+            // count those frames as of their draw rather than not at all.
+            if a.unpresented.first().is_some_and(|(t, ..)| now_ms() - t.drawn > 500.0) {
+                presented(&mut a, None);
+            }
             render(&mut a);
             dead
         };
@@ -706,7 +725,7 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
             lost(&app, "broker stopped answering pings".into());
         }
     });
-    window().set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 250)?;
+    scope().set_interval(tick.as_ref().unchecked_ref(), 250)?;
     // The timer runs for the life of the page.
     tick.forget();
     Ok(())
@@ -714,17 +733,29 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
 
 /// Asks the edge for its time: quickly until a few samples are in, then now and then
 /// to follow drift and catch a faster exchange.
+/// Clock requests from the timer: while frames flow they go with the acknowledgements
+/// instead (see [`ack_window`]), when the link is quiet.
 fn request_clock(a: &mut App) {
+    if a.link != Link::Live || a.last_frame_ms.is_some_and(|t| now_ms() - t < 1000.0) {
+        return;
+    }
+    if now_ms() - a.last_clock_request_ms >= clock_every(a) {
+        send_clock_request(a);
+    }
+}
+
+/// How often to refresh the clock offset: fast until it is known well.
+fn clock_every(a: &App) -> f64 {
+    if a.clock.len() < CLOCK_FIRST_SAMPLES {
+        CLOCK_FAST_MS
+    } else {
+        CLOCK_REFRESH_MS
+    }
+}
+
+fn send_clock_request(a: &mut App) {
     let Some(topics) = &a.viewer_topics else { return };
-    if a.link != Link::Live {
-        return;
-    }
-    let now = now_ms();
-    let every = if a.clock.len() < CLOCK_FIRST_SAMPLES { CLOCK_FAST_MS } else { CLOCK_REFRESH_MS };
-    if now - a.last_clock_request_ms < every {
-        return;
-    }
-    a.last_clock_request_ms = now;
+    a.last_clock_request_ms = now_ms();
     let packet = mqtt::publish(&topics.request, &clock::request(now_ms()));
     send(a, &packet);
 }
@@ -753,17 +784,16 @@ fn render(a: &mut App) {
     let fps = a.stats.fps(now);
     let p50 = a.stats.latency_percentile(50.0);
     let p95 = a.stats.latency_percentile(95.0);
-    let el = &a.stats_el;
     let fmt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
-    let set = |k: &str, v: &str| {
-        let _ = el.set_attribute(k, v);
-    };
+    let mut attrs: Vec<(String, String)> = Vec::with_capacity(48);
+    let mut set = |k: &str, v: &str| attrs.push((k.to_string(), v.to_string()));
     set("data-connected", if a.link == Link::Live { "true" } else { "false" });
     set("data-frames", &a.stats.frames.to_string());
     set("data-fps", &format!("{fps:.1}"));
     set("data-latency-p50-ms", &fmt(p50));
     set("data-latency-p95-ms", &fmt(p95));
     set("data-latency-p99-ms", &fmt(a.stats.latency_percentile(99.0)));
+    set("data-latency-last-ms", &fmt(a.stats.last_latency));
     set("data-dropped", &a.stats.dropped.to_string());
     set("data-errors", &a.stats.errors.to_string());
     set("data-width", &a.stats.width.to_string());
@@ -779,6 +809,10 @@ fn render(a: &mut App) {
             set(&format!("data-stage-{}-p{p}-ms", stage.name()), &fmt(v));
         }
     }
+    let flow = a.flow.estimate(clock.map(|c| c.rtt_ms));
+    set("data-flow-window", &flow.map_or(1, |f| f.window).to_string());
+    set("data-frame-interval-ms", &fmt(flow.map(|f| f.frame_interval_ms)));
+    set("data-link-kbps", &fmt(flow.and_then(|f| f.link_bytes_per_s).map(|b| b * 8.0 / 1000.0)));
     let topic = a.target.as_ref().map(|t| t.topic.as_str()).unwrap_or_default();
     let age = a.last_frame_ms.map(|t| (now - t) / 1000.0);
     let ago = match age {
@@ -800,16 +834,25 @@ fn render(a: &mut App) {
     set("data-camera", a.camera.as_ref().map_or("unknown", |c| c.state.as_str()));
     set("data-last-frame-age-s", &fmt(age));
     set("data-state", &state);
+    if let Some(ms) = a.first_frame_ms {
+        set("data-first-frame-ms", &format!("{ms:.1}"));
+    }
     let latency = match (p50, p95) {
         (Some(p50), Some(p95)) => format!("{p50:.0} ms (p95 {p95:.0})"),
         _ => "–".to_string(),
     };
-    let clock_line = match clock {
+    let mut clock_line = match clock {
         Some(c) => format!("clock offset {:+.1} ms ± {:.1}", c.offset_ms, c.rtt_ms / 2.0),
         None => "clock offset: not measured (same clock assumed)".to_string(),
     };
+    if let Some(f) = flow {
+        clock_line += &format!(" · {} in flight", f.window);
+        if let Some(b) = f.link_bytes_per_s {
+            clock_line += &format!(" · link {:.1} Mbit/s", b * 8.0 / 1e6);
+        }
+    }
     let stages = |p: f64| {
-        let parts: Vec<String> = Stage::ALL[..5]
+        let parts: Vec<String> = Stage::ALL[..6]
             .iter()
             .filter_map(|st| a.stats.percentile(*st, p).map(|v| format!("{} {v:.1}", st.label())))
             .collect();
@@ -829,8 +872,11 @@ fn render(a: &mut App) {
         a.stats.dropped,
         a.stats.errors
     );
-    if el.text_content().as_deref() != Some(text.as_str()) {
-        el.set_text_content(Some(&text));
+    // Only what changed goes out (4 times a second, even with nothing new).
+    let view = (attrs, text);
+    if a.last_view.as_ref() != Some(&view) {
+        (a.sink)(Output::View { attrs: view.0.clone(), text: view.1.clone() });
+        a.last_view = Some(view);
     }
 }
 

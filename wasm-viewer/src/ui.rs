@@ -1,0 +1,274 @@
+//! The page: works out what to watch and who we are (query, `/edge.json`, the URL
+//! fragment's login), shows what the engine reports (`#stats`, the overlay, the login
+//! form) and hands it the user's input (a login typed, the tab hidden or shown).
+//!
+//! The engine runs in a dedicated worker (`www/worker.js` → [`crate::worker`]) that owns
+//! the canvas, transferred as an `OffscreenCanvas`, so socket, decode and draw never
+//! take the main thread from taps, scrolling and layout. Where the browser cannot
+//! transfer a canvas to a worker (or with `?worker=0`), the engine runs here instead.
+
+use std::{cell::RefCell, rc::Rc};
+
+use js_sys::{Array, Promise, Reflect};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
+
+use crate::{
+    engine::{self, Init, Output, Shared, DEFAULT_USER},
+    surface::Surface,
+    target::{self, EdgeInfo, Query},
+    worker::{output_from_js, Start, ToWorker},
+};
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("the viewer runs in a page with a window")
+}
+
+fn document() -> web_sys::Document {
+    window().document().expect("the page has a document")
+}
+
+fn element<T: JsCast>(id: &str) -> T {
+    document()
+        .get_element_by_id(id)
+        .unwrap_or_else(|| panic!("index.html has an element #{id}"))
+        .dyn_into::<T>()
+        .unwrap_or_else(|_| panic!("#{id} has the expected element type"))
+}
+
+/// Where the engine runs.
+enum Engine {
+    /// Here, on the page's main thread.
+    Page(Shared),
+    /// In a worker; a snapshot asked for and not yet answered waits in `snapshot`.
+    Worker { worker: Worker, snapshot: RefCell<Option<js_sys::Function>> },
+}
+
+impl Engine {
+    fn log_in(&self, user: String, password: String) {
+        match self {
+            Engine::Page(app) => engine::log_in(app, user, password),
+            Engine::Worker { worker, .. } => {
+                let _ = worker.post_message(&ToWorker::LogIn { user, password }.to_js());
+            }
+        }
+    }
+
+    fn set_hidden(&self, hidden: bool) {
+        match self {
+            Engine::Page(app) => engine::set_hidden(app, hidden),
+            Engine::Worker { worker, .. } => {
+                let _ = worker.post_message(&ToWorker::Hidden(hidden).to_js());
+            }
+        }
+    }
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
+}
+
+/// Entry point: finds the target and the login, then starts the engine.
+pub async fn run() -> Result<(), JsValue> {
+    let login = initial_login();
+    let location = window().location();
+    let params = web_sys::UrlSearchParams::new_with_str(&location.search()?)?;
+    let query =
+        Query { broker: params.get("broker"), topic: params.get("topic"), camera: params.get("camera") };
+    // A page told both the broker and the camera needs nothing from `edge.json` (and a
+    // static host has none: one request and a console error saved).
+    let told = query.broker.is_some() && (query.topic.is_some() || query.camera.is_some());
+    let edge = if told { None } else { fetch_edge_info().await };
+    let init = Init {
+        target: target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?),
+        client_id: format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32),
+        login,
+        hidden: document().hidden(),
+        page_time_origin: window().performance().map_or(0.0, |p| p.time_origin()),
+    };
+    let canvas: HtmlCanvasElement = element("view");
+    let use_worker = params.get("worker").as_deref() != Some("0") && can_transfer(&canvas);
+    let engine = match use_worker.then(|| start_worker(&init, &canvas)).transpose()? {
+        Some(engine) => engine,
+        None => Engine::Page(engine::start(init, Surface::element(canvas)?, Box::new(show))?),
+    };
+    let engine = Rc::new(engine);
+    let _ = element::<HtmlElement>("stats").set_attribute(
+        "data-engine",
+        if matches!(*engine, Engine::Worker { .. }) { "worker" } else { "page" },
+    );
+    watch_login_form(&engine)?;
+    watch_visibility(&engine)?;
+    // Kept for the life of the page.
+    ENGINE.with(|e| *e.borrow_mut() = Some(engine));
+    Ok(())
+}
+
+/// Whether this browser can hand the canvas to a worker (Chrome 69+, Firefox 105+,
+/// Safari 16.4+), and this page knows where its own module is for the worker to load.
+fn can_transfer(canvas: &HtmlCanvasElement) -> bool {
+    let has = |o: &JsValue, k: &str| Reflect::has(o, &k.into()).unwrap_or(false);
+    has(&window(), "OffscreenCanvas")
+        && has(&window(), "Worker")
+        && has(canvas, "transferControlToOffscreen")
+        && glue_url().is_some()
+}
+
+/// The URL of this module's JavaScript glue (Trunk preloads it), for the worker.
+fn glue_url() -> Option<String> {
+    let link = document().query_selector("link[rel=modulepreload]").ok()??;
+    Some(link.dyn_into::<web_sys::HtmlLinkElement>().ok()?.href())
+}
+
+/// Starts the worker and hands it the canvas.
+fn start_worker(init: &Init, canvas: &HtmlCanvasElement) -> Result<Engine, JsValue> {
+    let options = web_sys::WorkerOptions::new();
+    options.set_type(web_sys::WorkerType::Module);
+    let worker = Worker::new_with_options("worker.js", &options)?;
+    let offscreen = canvas.transfer_control_to_offscreen()?;
+    let glue = glue_url().ok_or("no module URL for the worker")?;
+    let start = Start { glue: &glue, canvas: &offscreen, init }.to_js();
+    let on_message =
+        Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| match output_from_js(&e.data()) {
+            Some(Ok(out)) => show(out),
+            Some(Err(blob)) => ENGINE.with(|engine| {
+                if let Some(Engine::Worker { snapshot, .. }) = engine.borrow().as_deref() {
+                    if let Some(resolve) = snapshot.borrow_mut().take() {
+                        let _ = resolve.call1(&JsValue::NULL, &blob);
+                    }
+                }
+            }),
+            None => {}
+        });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(|e: web_sys::ErrorEvent| {
+        let why = format!("the viewer's worker failed: {}", e.message());
+        web_sys::console::error_1(&why.clone().into());
+        let el = element::<HtmlElement>("stats");
+        let _ = el.set_attribute("data-state", &why);
+        el.set_text_content(Some(&why));
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    // Both live as long as the worker, which lives as long as the page.
+    on_message.forget();
+    on_error.forget();
+    worker.post_message_with_transfer(&start, &Array::of1(&offscreen))?;
+    Ok(Engine::Worker { worker, snapshot: RefCell::new(None) })
+}
+
+/// The picture on screen now, as a JPEG `Blob`.
+pub fn snapshot() -> Promise {
+    ENGINE.with(|engine| match engine.borrow().as_deref() {
+        Some(Engine::Page(app)) => engine::snapshot(app).unwrap_or_else(|e| Promise::reject(&e)),
+        Some(Engine::Worker { worker, snapshot }) => Promise::new(&mut |resolve, _| {
+            *snapshot.borrow_mut() = Some(resolve);
+            let _ = worker.post_message(&ToWorker::Snapshot.to_js());
+        }),
+        None => Promise::reject(&"the viewer has not started".into()),
+    })
+}
+
+/// Shows what the engine reports: `#stats` and the overlay, or the login form.
+fn show(out: Output) {
+    match out {
+        Output::View { attrs, text } => {
+            let el = element::<HtmlElement>("stats");
+            for (k, v) in attrs {
+                if el.get_attribute(&k).as_deref() != Some(v.as_str()) {
+                    let _ = el.set_attribute(&k, &v);
+                }
+            }
+            if el.text_content().as_deref() != Some(text.as_str()) {
+                el.set_text_content(Some(&text));
+            }
+        }
+        Output::AskLogin { why, user } => {
+            element::<HtmlElement>("login-why").set_text_content(Some(&why));
+            element::<web_sys::HtmlInputElement>("login-user").set_value(&user);
+            element::<HtmlElement>("login").set_hidden(false);
+        }
+    }
+}
+
+/// Session-storage keys of the login: kept for this tab only.
+const STORED_USER: &str = "mqcam-username";
+const STORED_PASSWORD: &str = "mqcam-password";
+
+/// A login from the URL fragment (`#password=…`, optionally `&username=…`: browsers
+/// never send the fragment to a server), else one given earlier in this tab. One from
+/// the fragment is kept for the tab and taken out of the address bar at once, so it
+/// does not stay on screen, in the history or in a link shared from there.
+fn initial_login() -> Option<(String, String)> {
+    let location = window().location();
+    let hash = location.hash().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
+    let store = window().session_storage().ok().flatten();
+    if let Some(password) = params.get("password") {
+        let user = params.get("username").unwrap_or_else(|| DEFAULT_USER.to_string());
+        if let Some(store) = &store {
+            let _ = store.set_item(STORED_USER, &user);
+            let _ = store.set_item(STORED_PASSWORD, &password);
+        }
+        params.delete("password");
+        params.delete("username");
+        let rest = String::from(params.to_string());
+        let rest = if rest.is_empty() { rest } else { format!("#{rest}") };
+        let url = format!("{}{}{rest}", location.pathname().ok()?, location.search().ok()?);
+        if let Ok(history) = window().history() {
+            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
+        }
+        return Some((user, password));
+    }
+    let store = store?;
+    Some((store.get_item(STORED_USER).ok()??, store.get_item(STORED_PASSWORD).ok()??))
+}
+
+/// The login form: shown when the broker refuses, it connects again with what is typed.
+fn watch_login_form(engine: &Rc<Engine>) -> Result<(), JsValue> {
+    let form: web_sys::HtmlFormElement = element("login");
+    let engine = engine.clone();
+    let on_submit = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        e.prevent_default();
+        let user = element::<web_sys::HtmlInputElement>("login-user").value();
+        let password = element::<web_sys::HtmlInputElement>("login-password").value();
+        if let Ok(Some(store)) = window().session_storage() {
+            let _ = store.set_item(STORED_USER, &user);
+            let _ = store.set_item(STORED_PASSWORD, &password);
+        }
+        element::<HtmlElement>("login").set_hidden(true);
+        engine.log_in(user, password);
+    });
+    form.add_event_listener_with_callback("submit", on_submit.as_ref().unchecked_ref())?;
+    // The form lives as long as the page.
+    on_submit.forget();
+    Ok(())
+}
+
+/// `edge.json` next to the page, if an edge served it; `None` on any static host.
+async fn fetch_edge_info() -> Option<EdgeInfo> {
+    let resp = JsFuture::from(window().fetch_with_str("edge.json")).await.ok()?;
+    let resp: web_sys::Response = resp.dyn_into().ok()?;
+    if !resp.ok() {
+        return None;
+    }
+    let json = JsFuture::from(resp.json().ok()?).await.ok()?;
+    let string = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_string());
+    let number = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_f64());
+    Some(EdgeInfo {
+        broker: string("broker"),
+        ws_port: number("ws_port").map(|p| p as u16),
+        ws_path: string("ws_path"),
+        topic: string("topic"),
+    })
+}
+
+/// The engine hears when the tab is hidden or shown (it disconnects while hidden).
+fn watch_visibility(engine: &Rc<Engine>) -> Result<(), JsValue> {
+    let engine = engine.clone();
+    let on_change = Closure::<dyn FnMut()>::new(move || engine.set_hidden(document().hidden()));
+    document().add_event_listener_with_callback("visibilitychange", on_change.as_ref().unchecked_ref())?;
+    // The listener lives as long as the page.
+    on_change.forget();
+    Ok(())
+}

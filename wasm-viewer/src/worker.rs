@@ -1,0 +1,194 @@
+//! The engine in a dedicated worker, and the messages between it and the page.
+//!
+//! `www/worker.js` imports this same module (the page tells it where the glue is and
+//! hands it the compiled `WebAssembly.Module`, so nothing is downloaded twice) and calls
+//! [`worker_main`] with the page's first message: the `OffscreenCanvas` transferred from
+//! the page's `<canvas>`, and what the page worked out (broker and topic, client id,
+//! login, whether the tab is hidden). After that:
+//!
+//! ```text
+//! page → worker   {type: "login", user, password}   a login typed into the form
+//!                 {type: "hidden", hidden}          the tab was hidden or shown
+//!                 {type: "snapshot"}                asks for the picture on screen
+//! worker → page   {type: "view", attrs: [k, v, …], text}   #stats and the overlay
+//!                 {type: "login", why, user}                show the login form
+//!                 {type: "snapshot", blob}                  the picture, a JPEG Blob
+//! ```
+//!
+//! Both sides build and read them here, and nowhere else.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{prelude::*, JsCast};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, OffscreenCanvas};
+
+use crate::{
+    engine::{self, Init, Output},
+    surface::Surface,
+    target::Target,
+};
+
+/// Messages from the page to the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToWorker {
+    LogIn { user: String, password: String },
+    Hidden(bool),
+    Snapshot,
+}
+
+/// Messages from the worker to the page, besides a snapshot's `Blob`.
+pub type ToPage = Output;
+
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in fields {
+        let _ = Reflect::set(&o, &(*k).into(), v);
+    }
+    o.into()
+}
+
+fn field(o: &JsValue, k: &str) -> JsValue {
+    Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn string(o: &JsValue, k: &str) -> String {
+    field(o, k).as_string().unwrap_or_default()
+}
+
+impl ToWorker {
+    pub fn to_js(&self) -> JsValue {
+        match self {
+            ToWorker::LogIn { user, password } => {
+                object(&[("type", "login".into()), ("user", user.into()), ("password", password.into())])
+            }
+            ToWorker::Hidden(hidden) => object(&[("type", "hidden".into()), ("hidden", (*hidden).into())]),
+            ToWorker::Snapshot => object(&[("type", "snapshot".into())]),
+        }
+    }
+
+    pub fn from_js(v: &JsValue) -> Option<ToWorker> {
+        Some(match string(v, "type").as_str() {
+            "login" => ToWorker::LogIn { user: string(v, "user"), password: string(v, "password") },
+            "hidden" => ToWorker::Hidden(field(v, "hidden").as_bool()?),
+            "snapshot" => ToWorker::Snapshot,
+            _ => return None,
+        })
+    }
+}
+
+pub fn output_to_js(out: &ToPage) -> JsValue {
+    match out {
+        Output::View { attrs, text } => {
+            let flat: Array = attrs.iter().flat_map(|(k, v)| [JsValue::from(k), JsValue::from(v)]).collect();
+            object(&[("type", "view".into()), ("attrs", flat.into()), ("text", text.into())])
+        }
+        Output::AskLogin { why, user } => {
+            object(&[("type", "login".into()), ("why", why.into()), ("user", user.into())])
+        }
+    }
+}
+
+/// A message from the worker: an [`Output`], or a snapshot's `Blob` (`Err`).
+pub fn output_from_js(v: &JsValue) -> Option<Result<ToPage, JsValue>> {
+    Some(Ok(match string(v, "type").as_str() {
+        "view" => {
+            let flat: Array = field(v, "attrs").dyn_into().ok()?;
+            let items: Vec<String> = flat.iter().map(|x| x.as_string().unwrap_or_default()).collect();
+            let attrs = items.chunks(2).map(|kv| (kv[0].clone(), kv.get(1).cloned().unwrap_or_default()));
+            Output::View { attrs: attrs.collect(), text: string(v, "text") }
+        }
+        "login" => Output::AskLogin { why: string(v, "why"), user: string(v, "user") },
+        "snapshot" => return Some(Err(field(v, "blob"))),
+        _ => return None,
+    }))
+}
+
+/// The page's first message, as the page builds it.
+pub struct Start<'a> {
+    pub glue: &'a str,
+    pub canvas: &'a OffscreenCanvas,
+    pub init: &'a Init,
+}
+
+impl Start<'_> {
+    pub fn to_js(&self) -> JsValue {
+        let i = self.init;
+        let (broker, topic, error) = match &i.target {
+            Ok(t) => (JsValue::from(&t.broker), JsValue::from(&t.topic), JsValue::NULL),
+            Err(e) => (JsValue::NULL, JsValue::NULL, JsValue::from(e)),
+        };
+        let login = match &i.login {
+            Some((u, p)) => Array::of2(&u.into(), &p.into()).into(),
+            None => JsValue::NULL,
+        };
+        object(&[
+            ("glue", self.glue.into()),
+            ("module", wasm_bindgen::module()),
+            ("canvas", self.canvas.into()),
+            ("broker", broker),
+            ("topic", topic),
+            ("error", error),
+            ("clientId", (&i.client_id).into()),
+            ("login", login),
+            ("hidden", i.hidden.into()),
+            ("pageTimeOrigin", i.page_time_origin.into()),
+        ])
+    }
+}
+
+fn init_from_js(v: &JsValue) -> Init {
+    let target = match field(v, "error").as_string() {
+        Some(e) => Err(e),
+        None => Ok(Target { broker: string(v, "broker"), topic: string(v, "topic") }),
+    };
+    let login = field(v, "login")
+        .dyn_into::<Array>()
+        .ok()
+        .map(|a| (a.get(0).as_string().unwrap_or_default(), a.get(1).as_string().unwrap_or_default()));
+    Init {
+        target,
+        client_id: string(v, "clientId"),
+        login,
+        hidden: field(v, "hidden").as_bool().unwrap_or(false),
+        page_time_origin: field(v, "pageTimeOrigin").as_f64().unwrap_or(0.0),
+    }
+}
+
+/// The worker's entry point (called by `worker.js`): starts the engine on the
+/// transferred canvas, handles the messages that came early, then listens.
+#[wasm_bindgen]
+pub fn worker_main(start: JsValue, early: Array) -> Result<(), JsValue> {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
+    let canvas: OffscreenCanvas = field(&start, "canvas").dyn_into()?;
+    let post = scope.clone();
+    let sink = Box::new(move |out: Output| {
+        let _ = post.post_message(&output_to_js(&out));
+    });
+    let app = engine::start(init_from_js(&start), Surface::offscreen(canvas)?, sink)?;
+    let post = scope.clone();
+    let handle: Rc<dyn Fn(JsValue)> = Rc::new(move |data: JsValue| match ToWorker::from_js(&data) {
+        Some(ToWorker::LogIn { user, password }) => engine::log_in(&app, user, password),
+        Some(ToWorker::Hidden(hidden)) => engine::set_hidden(&app, hidden),
+        Some(ToWorker::Snapshot) => {
+            let (promise, post) = (engine::snapshot(&app), post.clone());
+            spawn_local(async move {
+                let blob = match promise {
+                    Ok(p) => JsFuture::from(p).await.unwrap_or(JsValue::NULL),
+                    Err(_) => JsValue::NULL,
+                };
+                let _ = post.post_message(&object(&[("type", "snapshot".into()), ("blob", blob)]));
+            });
+        }
+        None => {}
+    });
+    for message in early.iter() {
+        handle(message);
+    }
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| handle(e.data()));
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler (and through it the engine) lives as long as the worker.
+    on_message.forget();
+    Ok(())
+}
