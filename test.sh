@@ -21,5 +21,7 @@ step "release build: edge and viewer site"
 scripts/build.sh
 step "end-to-end tests in headless Chromium"
 (cd tests && node --test --test-concurrency=1 e2e.test.mjs robust.test.mjs)
+step "the viewer in WebKit and Firefox (W3C WebDriver)"
+(cd tests && node --test --test-concurrency=1 engines.test.mjs)
 echo
 echo "all tests passed"

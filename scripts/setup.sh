@@ -7,10 +7,13 @@
 #     mosquitto (edge/tests/mosquitto.rs runs the edge against a real external broker;
 #     the tests start their own mosquitto process, never the system service),
 #     openssl (the browser TLS test makes a CA with it),
-#     chromium (browser tests only; skipped with MQCAM_NO_BROWSER=1)
+#     chromium, and for the viewer's tests in the other engines xvfb, webkit2gtk-driver
+#     (WebKitGTK's MiniBrowser and WebDriver) and firefox-esr (browser tests only;
+#     skipped with MQCAM_NO_BROWSER=1)
 #   - the wasm32-unknown-unknown Rust target
 #   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
-#     built with cargo into $MQCAM_TOOLS (default ~/.cache/mqcam/tools)
+#     and geckodriver (Firefox's WebDriver) for the browser tests, built with cargo into
+#     $MQCAM_TOOLS (default ~/.cache/mqcam/tools)
 #   - wasm-opt from npm's binaryen 132 (Debian's wasm-opt 108 breaks the module)
 #   - the browser tests' npm packages (tests/node_modules)
 #
@@ -34,7 +37,7 @@ packages=(nasm libclang-dev)
 packages+=(mosquitto)
 # The browser TLS test makes its CA and certificate with the openssl command.
 packages+=(openssl)
-[ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium)
+[ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium xvfb webkit2gtk-driver firefox-esr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -63,6 +66,7 @@ cargo_tool() { # crate version binary [--locked]
 cargo_tool trunk "$TRUNK_VERSION" trunk --locked
 # Not --locked: its lockfile names a crate version the registry mirror lacks.
 cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+[ "${MQCAM_NO_BROWSER:-0}" = 1 ] || cargo_tool geckodriver 0.37.1 geckodriver --locked
 
 if ! "$MQCAM_TOOLS/npm/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
   say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)"

@@ -190,7 +190,7 @@ process.stderr.write('page load…\n');
 const firstFrame = await firstFrameMs(browser);
 const links = [];
 for (const link of [{ name: '2 Mbit/s, 80 ms', kbps: 2000, latencyMs: 80 }, { name: '8 Mbit/s, 40 ms', kbps: 8000, latencyMs: 40 },
-  { name: '20 → 2 Mbit/s after 5 s, 80 ms', kbps: 20000, latencyMs: 80, change: { atMs: 5000, kbps: 2000 }, seconds: 20, bottleneck: 2000 }]) {
+  { name: '20 → 2 Mbit/s (measured from the drop), 80 ms', kbps: 20000, latencyMs: 80, change: { atMs: 0, kbps: 2000 }, seconds: 15, bottleneck: 2000 }]) {
   process.stderr.write(`slow link ${link.name}…\n`);
   const carries = await slowLink(browser, { kbps: link.bottleneck ?? link.kbps, latencyMs: link.latencyMs, edgeArgs: ['--viewer-window', '0'] });
   const ours = await slowLink(browser, { ...link, seconds: link.seconds ?? SECONDS });
@@ -279,8 +279,16 @@ for (const size of SIZES) {
   const interval = 1000 / Math.max(r.drawn_fps, 1e-9);
   targets.push([`${size} unthrottled: p95 ≤ 3 frame intervals`, `${f1(r.stages.total[1])} ms vs ${f1(3 * interval)} ms (${f1(r.drawn_fps)} fps)`, r.stages.total[1] <= 3 * interval]);
 }
+for (const size of SIZES) {
+  const r = ours(size, 30);
+  targets.push([`${size}@30: browser main thread ≤ 2 ms per frame`, `${f1(r.main_ms_per_frame)} ms`, r.main_ms_per_frame <= 2]);
+}
 const r1080 = ours('1920x1080', 30);
-targets.push(['1920x1080@30 sustained with no edge drops', `${f1(r1080.published_fps)} fps published, ${r1080.edge_dropped} dropped`, r1080.published_fps >= 29 && r1080.edge_dropped === 0]);
+const ok1080 = r1080.published_fps >= 29 && r1080.edge_dropped === 0 && r1080.drawn_fps >= 29.5;
+// When it is not, say which per-frame stage needs more than a frame interval.
+const slowest = ['capture-encoded', 'received-decoded'].map((st) => [st, r1080.stages[st][0]]).sort((a, b) => b[1] - a[1])[0];
+const why1080 = ok1080 ? '' : `; ${slowest[0]} p50 ${f1(slowest[1])} ms against a 33.3 ms interval${slowest[1] > 33.3 ? ': that stage ran out of time on this machine' : ''}`;
+targets.push(['1920x1080@30: ≥ 29.5 fps drawn, no edge drops', `${f1(r1080.drawn_fps)} fps drawn, ${f1(r1080.published_fps)} published, ${r1080.edge_dropped} dropped${why1080}`, ok1080]);
 const r720 = ours('1280x720', 'max');
 targets.push(['1280x720 at ≥ 60 fps', `${f1(r720.drawn_fps)} fps drawn (${f1(r720.published_fps)} published)`, r720.drawn_fps >= 60]);
 const f50 = fan.find((f) => f.viewers === 50).row;

@@ -1,10 +1,15 @@
 // Loads the viewer's engine into this dedicated worker (see wasm-viewer/src/worker.rs).
 // The page's first message says where its WebAssembly glue is and carries the compiled
-// module, so nothing is fetched or compiled twice, and the canvas to draw into.
+// module (nothing is fetched or compiled twice), sent as soon as the page starts so the
+// worker loads while the page is still finding the broker. The next message starts the
+// engine with the canvas to draw into; any after it are for the engine.
 const early = [];
-self.onmessage = async ({ data }) => {
-  self.onmessage = (e) => early.push(e.data); // until the engine listens
-  const glue = await import(data.glue);
-  await glue.default({ module_or_path: data.module });
-  glue.worker_main(data, early);
+let waiting = null; // resolves with the start message
+self.onmessage = async ({ data: load }) => {
+  self.onmessage = ({ data }) => (waiting ? (waiting(data), (waiting = null)) : early.push(data));
+  const glue = await import(load.glue);
+  await glue.default({ module_or_path: load.module });
+  const start = early.length ? early.shift() : await new Promise((resolve) => { waiting = resolve; });
+  self.onmessage = ({ data }) => early.push(data); // until the engine listens
+  glue.worker_main(start, early);
 };

@@ -5,20 +5,26 @@
 //!
 //! With `W` frames in flight and one frame's full cycle `C` (publish → across the link →
 //! decoded and drawn → acknowledgement back at the edge), the rate is `W / C`, and the
-//! pipeline can go no faster than its slowest part, the period `P` = the largest of the
-//! camera's frame interval, one frame's transfer time and one decode. So
-//! `W = ⌈C / P⌉`, between 1 and [`MAX_WINDOW`]; a quarter frame more where the camera or
-//! the decoder sets the pace (jitter), 10 % less where the link does (a frame too many
-//! waits a whole transfer there).
+//! pipeline can go no faster than its slowest part: the camera's frame interval, one
+//! frame's transfer time or one decode.
+//! - Where the camera sets the pace, a frame in flight beyond the first waits for
+//!   nothing, so the window covers the slow cycles too: `W = ⌈C₉₅ / interval⌉` (a 1080p
+//!   decode of 25 ms that sometimes takes 35 leaves a 33 ms interval short; one more
+//!   frame in flight keeps the camera's rate).
+//! - Where the link or the decoder sets the pace, a frame too many waits a whole transfer
+//!   or decode in a queue, so the window is the smallest that carries [`SHARE`] of what
+//!   that part can: `W = ⌈0.85 · C / P⌉`, `P` its time per frame. On a LAN the decoder
+//!   then gets the next frame a fraction of a millisecond after asking for it.
+//!
+//! `W` is between 1 and [`MAX_WINDOW`].
 //!
 //! Every input is measured without the queue's own feedback, so a big window cannot
 //! talk itself into a bigger one:
 //! - the round trip is the *smallest* seen by the clock exchanges (the caller's
 //!   [`crate::clock::ClockSync::best`]), not the current one, which grows with the queue;
-//! - the link's rate comes from each frame's one-way time (published → received, on
-//!   the corrected clock) less half that round trip, over its size; the fastest frames
-//!   of the last seconds count (queued ones read slower), and a queue inflates `C` and
-//!   `P` alike, so the ratio stays put;
+//! - the link's rate comes from each frame's size over the time its bytes took to arrive:
+//!   from its publication plus half that round trip (on the corrected clock), or, if it
+//!   queued behind the frame before, from that one's arrival;
 //! - decode and draw are the decoder's service times (decode start → decoded), not the
 //!   time a frame waited behind another.
 //!
@@ -36,17 +42,10 @@ const RECENT: usize = 60;
 const RECENT_MS: f64 = 2000.0;
 /// Frames needed before the window grows beyond 1.
 const ENOUGH: usize = 4;
-/// Decode and draw times vary most (another tab, the edge encoding on the same cores):
-/// they count a quarter more than measured, so a slow frame does not starve the next.
-const DECODE_MARGIN: f64 = 1.25;
-/// Headroom, in frames, where the camera or the decoder sets the pace: a cycle that just
-/// fits one period on average overruns it half the time, and each overrun makes the next
-/// frame wait at the edge (or be dropped), while a frame too many only waits behind the
-/// decoder for a few milliseconds.
-const HEADROOM: f64 = 0.25;
-/// Where the link sets the pace, a frame too many waits a whole transfer in it: the
-/// window is the smallest that carries this share of what the link can.
-const LINK_SHARE: f64 = 0.9;
+/// Where the link or the decoder sets the pace, the window is the smallest that carries
+/// this share of what it can: above the 80 % a viewer should get of a slow link, and
+/// each frame more would wait a whole transfer or decode.
+const SHARE: f64 = 0.85;
 
 /// What the viewer saw of one frame, in ms on its own clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,7 +69,8 @@ pub struct Estimate {
     pub frame_interval_ms: f64,
     /// What the link carries, bytes per second; `None` when it is too fast to time.
     pub link_bytes_per_s: Option<f64>,
-    /// One frame's cycle, publish to acknowledgement (with margins).
+    /// One frame's cycle, publish to acknowledgement (its p95 where the camera sets the
+    /// pace).
     pub cycle_ms: f64,
     /// The slowest part's period.
     pub period_ms: f64,
@@ -117,12 +117,13 @@ impl Flow {
         });
         let frame_interval_ms = percentile(intervals, 50.0)?;
 
-        // Per frame: bytes over (one way − half the round trip). The fast end is the
-        // link's rate; the frames that waited behind another are the slow end.
-        let rates = self.frames.iter().filter_map(|f| {
-            let one_way = f.received - f.published?;
-            let transfer = one_way - rtt / 2.0;
-            Some(f.bytes as f64 / transfer.max(0.5) * 1000.0)
+        // Per frame: bytes over the time its bytes took to arrive, which began when it
+        // was published plus half the round trip, or, when it queued behind the frame
+        // before, when that one had arrived. Queueing therefore never reads as a slow link.
+        let previous = std::iter::once(None).chain(self.frames.iter().map(|f| Some(f.received)));
+        let rates = self.frames.iter().zip(previous).filter_map(|(f, before)| {
+            let start = (f.published? + rtt / 2.0).max(before.unwrap_or(f64::NEG_INFINITY));
+            Some(f.bytes as f64 / (f.received - start).max(0.5) * 1000.0)
         });
         let link_bytes_per_s = percentile(rates, 75.0);
         let bytes = |p| percentile(self.frames.iter().map(|f| f.bytes as f64), p).unwrap_or(0.0);
@@ -133,11 +134,13 @@ impl Flow {
         };
 
         let period_ms = frame_interval_ms.max(transfer(50.0)).max(service(50.0));
-        let cycle_ms = rtt + transfer(95.0) + DECODE_MARGIN * service(95.0);
-        let link_bound = transfer(50.0) >= frame_interval_ms.max(service(50.0));
-        let frames = match link_bound {
-            true => LINK_SHARE * cycle_ms / period_ms,
-            false => cycle_ms / period_ms + HEADROOM,
+        let camera_paced = frame_interval_ms >= transfer(50.0).max(service(50.0));
+        let (cycle_ms, frames) = if camera_paced {
+            let cycle = rtt + transfer(95.0) + service(95.0);
+            (cycle, cycle / frame_interval_ms)
+        } else {
+            let cycle = rtt + transfer(50.0) + service(50.0);
+            (cycle, SHARE * cycle / period_ms)
         };
         let window = frames.ceil().clamp(1.0, MAX_WINDOW as f64) as u8;
         // Under a millisecond per frame the link is not what limits: no rate to show.
@@ -155,98 +158,145 @@ fn percentile(values: impl Iterator<Item = f64>, p: f64) -> Option<f64> {
 mod tests {
     use super::*;
 
-    /// A steady stream: a frame every `interval` ms of `bytes`, crossing a link of
-    /// `rate` bytes/s with `rtt` ms round trip, each waiting `queued` ms in the link,
-    /// decoded in `decode` ms. The clock offset is assumed corrected.
-    fn stream(interval: f64, bytes: usize, rate: f64, rtt: f64, queued: f64, decode: f64) -> Flow {
-        let mut flow = Flow::default();
-        for i in 0..40u64 {
-            let captured = i as f64 * interval;
-            let published = captured + 2.0;
-            let received = published + rtt / 2.0 + queued + bytes as f64 / rate * 1000.0;
-            flow.observe(Observed {
-                sequence: i,
-                captured,
-                published: Some(published),
-                received,
-                bytes,
-                decode_ms: decode,
-                draw_ms: 0.3,
-            });
-        }
-        flow
+    const MBIT: f64 = 1e6 / 8.0;
+
+    /// A camera, an edge that keeps at most `window` frames unacknowledged, one link
+    /// (one frame at a time, `rate` bytes/s, `rtt` ms round trip) and one decoder, in
+    /// viewer ms with the clock offset corrected: what a viewer would observe.
+    struct Sim {
+        flow: Flow,
+        interval: f64,
+        bytes: usize,
+        rtt: f64,
+        decode: fn(u64) -> f64,
+        captured: u64,
+        link_free: f64,
+        decoder_free: f64,
+        /// When the edge hears each unacknowledged frame's acknowledgement.
+        acks: std::collections::VecDeque<f64>,
+        n: u64,
     }
 
-    const MBIT: f64 = 1e6 / 8.0;
+    impl Sim {
+        fn new(interval: f64, bytes: usize, rtt: f64, decode: fn(u64) -> f64) -> Sim {
+            Sim {
+                flow: Flow::default(),
+                interval,
+                bytes,
+                rtt,
+                decode,
+                captured: 0,
+                link_free: 0.0,
+                decoder_free: 0.0,
+                acks: Default::default(),
+                n: 0,
+            }
+        }
+
+        /// Sends `frames` more frames over a link of `rate` with `window` in flight.
+        fn run(mut self, frames: u64, rate: f64, window: usize) -> Sim {
+            for _ in 0..frames {
+                let free_at = if self.acks.len() < window { 0.0 } else { self.acks.pop_front().unwrap() };
+                // The newest frame captured by then (or the next one), as the edge's slot does.
+                let c = (self.captured + 1).max((free_at / self.interval).floor() as u64);
+                let captured = c as f64 * self.interval;
+                let published = (captured + 2.0).max(free_at);
+                let received =
+                    (published + self.rtt / 2.0).max(self.link_free) + self.bytes as f64 / rate * 1000.0;
+                let decode_ms = (self.decode)(self.n);
+                let decoded = received.max(self.decoder_free) + decode_ms;
+                self.decoder_free = decoded + 0.3;
+                self.link_free = received;
+                self.acks.push_back(decoded + 0.3 + self.rtt / 2.0);
+                self.flow.observe(Observed {
+                    sequence: c,
+                    captured,
+                    published: Some(published),
+                    received,
+                    bytes: self.bytes,
+                    decode_ms,
+                    draw_ms: 0.3,
+                });
+                self.captured = c;
+                self.n += 1;
+            }
+            self
+        }
+
+        fn window(&self) -> u8 {
+            self.flow.window(Some(self.rtt))
+        }
+    }
 
     #[test]
     fn a_lan_with_time_to_spare_keeps_one_frame_in_flight() {
         // 640x480@30: 72 KB in a fraction of a millisecond, decoded in 5 ms.
-        let f = stream(33.3, 72_000, 1e9, 0.4, 0.0, 5.0);
-        assert_eq!(f.window(Some(0.4)), 1);
-        assert_eq!(f.estimate(Some(0.4)).unwrap().link_bytes_per_s, None, "too fast to time");
+        let s = Sim::new(33.3, 72_000, 0.4, |_| 5.0).run(40, 1e9, 1);
+        assert_eq!(s.window(), 1);
+        assert_eq!(s.flow.estimate(Some(0.4)).unwrap().link_bytes_per_s, None, "too fast to time");
     }
 
     #[test]
-    fn a_busy_decoder_gets_the_next_frame_waiting() {
-        // 1080p30: decode ~25 ms of the 33 ms interval; a frame that has to wait for
-        // the acknowledgement before it is even sent would leave the decoder idle.
-        let f = stream(33.3, 434_000, 1e9, 0.4, 0.0, 25.0);
-        assert_eq!(f.window(Some(0.4)), 2);
-        // Unthrottled camera at 640x480: the decoder is the bottleneck.
-        let f = stream(4.0, 72_000, 1e9, 0.4, 0.0, 5.0);
-        assert_eq!(f.window(Some(0.4)), 2);
+    fn slow_decodes_get_a_second_frame_in_flight_where_the_camera_sets_the_pace() {
+        // 1080p30: decode ~25 ms of the 33 ms interval, one in five 34 ms: with one frame
+        // in flight those would make the next frame wait at the edge, or be dropped.
+        let s = Sim::new(33.3, 434_000, 0.4, |i| if i % 5 == 0 { 34.0 } else { 25.0 }).run(40, 1e9, 1);
+        assert_eq!(s.window(), 2);
+        // Steady 25 ms decodes fit the interval: one is enough.
+        assert_eq!(Sim::new(33.3, 434_000, 0.4, |_| 25.0).run(40, 1e9, 1).window(), 1);
+    }
+
+    #[test]
+    fn a_decoder_that_sets_the_pace_on_a_lan_gets_no_queue() {
+        // Unthrottled camera at 640x480: the decoder is the bottleneck, and the next
+        // frame reaches it within a millisecond of its acknowledgement: a second one in
+        // flight would only wait behind the decoder (latency) or be replaced (waste).
+        let s = Sim::new(4.0, 72_000, 0.4, |_| 5.0).run(40, 1e9, 1);
+        assert_eq!(s.window(), 1);
+        // Far from the edge, the same decoder would sit idle for the round trip.
+        assert_eq!(Sim::new(4.0, 72_000, 5.0, |_| 5.0).run(40, 1e9, 1).window(), 2);
     }
 
     #[test]
     fn a_slow_link_keeps_it_busy_without_a_queue() {
-        // 2 Mbit/s, 80 ms: 72 KB take 288 ms. Two in flight keep the link busy.
-        let f = stream(33.3, 72_000, 2.0 * MBIT, 80.0, 0.0, 5.0);
-        let e = f.estimate(Some(80.0)).unwrap();
+        // 2 Mbit/s, 80 ms: 72 KB take 288 ms; one frame in flight would leave the link
+        // idle for the round trip (77 % of its rate), two keep it busy.
+        let s = Sim::new(33.3, 72_000, 80.0, |_| 5.0).run(30, 2.0 * MBIT, 1);
+        let e = s.flow.estimate(Some(80.0)).unwrap();
         assert_eq!(e.window, 2, "{e:?}");
         let kbit = e.link_bytes_per_s.unwrap() * 8.0 / 1000.0;
         assert!((1900.0..2100.0).contains(&kbit), "{kbit} kbit/s");
         // 8 Mbit/s, 40 ms: 72 ms per frame.
-        assert_eq!(stream(33.3, 72_000, 8.0 * MBIT, 40.0, 0.0, 5.0).window(Some(40.0)), 2);
+        assert_eq!(Sim::new(33.3, 72_000, 40.0, |_| 5.0).run(30, 8.0 * MBIT, 1).window(), 2);
         // Chromium's "2 Mbit/s, 80 ms" as measured: 1.3 Mbit/s of frames, 10 ms round
         // trip. One frame in flight carries 95 % of what the link can, at half the
         // latency of two.
-        let f = stream(33.3, 72_000, 1.3 * MBIT, 10.0, 0.0, 10.0);
-        assert_eq!(f.window(Some(10.0)), 1);
-        // And two frames queueing behind each other do not keep it at two.
-        let f = stream(33.3, 72_000, 1.3 * MBIT, 10.0, 444.0, 10.0);
-        assert_eq!(f.window(Some(10.0)), 1);
+        assert_eq!(Sim::new(33.3, 72_000, 10.0, |_| 10.0).run(30, 1.3 * MBIT, 1).window(), 1);
     }
 
     #[test]
-    fn the_queue_a_window_makes_does_not_grow_the_window() {
-        // With two in flight on a link-bound path every frame waits ~one transfer behind
+    fn the_queue_a_window_makes_does_not_change_the_window() {
+        // With two in flight on a link-bound path every frame waits a transfer behind
         // the other; the old rule read that as a longer round trip and asked for 8.
-        let f = stream(33.3, 72_000, 2.0 * MBIT, 80.0, 250.0, 5.0);
-        assert_eq!(f.window(Some(80.0)), 2);
-        // Far away on a fast link: the round trip itself needs frames in flight.
-        assert_eq!(stream(33.3, 72_000, 100.0 * MBIT, 150.0, 0.0, 5.0).window(Some(150.0)), 6);
-        // Capped.
-        assert_eq!(stream(5.0, 10_000, 1e9, 2000.0, 0.0, 1.0).window(Some(2000.0)), MAX_WINDOW);
+        assert_eq!(Sim::new(33.3, 72_000, 80.0, |_| 5.0).run(30, 2.0 * MBIT, 2).window(), 2);
+        assert_eq!(Sim::new(33.3, 72_000, 80.0, |_| 5.0).run(30, 2.0 * MBIT, 6).window(), 2);
+        assert_eq!(Sim::new(33.3, 72_000, 10.0, |_| 10.0).run(30, 1.3 * MBIT, 2).window(), 1);
+    }
+
+    #[test]
+    fn far_away_the_round_trip_needs_frames_in_flight_up_to_a_cap() {
+        let s = Sim::new(33.3, 72_000, 150.0, |_| 5.0).run(40, 100.0 * MBIT, 5);
+        assert_eq!(s.window(), 5);
+        assert_eq!(Sim::new(5.0, 10_000, 2000.0, |_| 1.0).run(40, 1e9, 8).window(), MAX_WINDOW);
     }
 
     #[test]
     fn a_link_that_slows_down_is_noticed_within_seconds() {
-        let mut f = stream(33.3, 72_000, 20.0 * MBIT, 80.0, 0.0, 5.0);
-        assert!(f.window(Some(80.0)) >= 3);
-        let last = f.frames.back().copied().unwrap();
-        // Now 2 Mbit/s: frames arrive every ~290 ms.
-        for i in 1..=8u64 {
-            let received = last.received + i as f64 * 290.0;
-            f.observe(Observed {
-                sequence: last.sequence + i * 9,
-                captured: received - 330.0,
-                published: Some(received - 328.0),
-                received,
-                ..last
-            });
-        }
-        assert_eq!(f.window(Some(80.0)), 2, "{:?}", f.estimate(Some(80.0)));
+        let s = Sim::new(33.3, 72_000, 80.0, |_| 5.0).run(60, 20.0 * MBIT, 4);
+        assert!(s.window() >= 3, "{}", s.window());
+        // Now 2 Mbit/s, still four in flight: within eight frames (2.3 s) it asks for 2.
+        let s = s.run(8, 2.0 * MBIT, 4);
+        assert_eq!(s.window(), 2, "{:?}", s.flow.estimate(Some(80.0)));
     }
 
     #[test]
@@ -263,6 +313,7 @@ mod tests {
             draw_ms: 0.1,
         });
         assert_eq!(f.window(Some(1.0)), 1);
-        assert_eq!(stream(33.3, 72_000, 1e9, 0.4, 0.0, 5.0).window(None), 1, "no round trip yet");
+        let s = Sim::new(33.3, 72_000, 0.4, |_| 5.0).run(40, 1e9, 1);
+        assert_eq!(s.flow.window(None), 1, "no round trip yet");
     }
 }

@@ -18,7 +18,7 @@ use crate::{
     engine::{self, Init, Output, Shared, DEFAULT_USER},
     surface::Surface,
     target::{self, EdgeInfo, Query},
-    worker::{output_from_js, Start, ToWorker},
+    worker::{load, output_from_js, Start, ToWorker},
 };
 
 fn window() -> web_sys::Window {
@@ -71,9 +71,15 @@ thread_local! {
 
 /// Entry point: finds the target and the login, then starts the engine.
 pub async fn run() -> Result<(), JsValue> {
+    let canvas: HtmlCanvasElement = element("view");
+    let params = web_sys::UrlSearchParams::new_with_str(&window().location().search()?)?;
+    // The worker loads the module while the page finds the broker (edge.json).
+    let worker = match params.get("worker").as_deref() != Some("0") && can_transfer(&canvas) {
+        true => Some(load_worker()?),
+        false => None,
+    };
     let login = initial_login();
     let location = window().location();
-    let params = web_sys::UrlSearchParams::new_with_str(&location.search()?)?;
     let query =
         Query { broker: params.get("broker"), topic: params.get("topic"), camera: params.get("camera") };
     // A page told both the broker and the camera needs nothing from `edge.json` (and a
@@ -87,10 +93,8 @@ pub async fn run() -> Result<(), JsValue> {
         hidden: document().hidden(),
         page_time_origin: window().performance().map_or(0.0, |p| p.time_origin()),
     };
-    let canvas: HtmlCanvasElement = element("view");
-    let use_worker = params.get("worker").as_deref() != Some("0") && can_transfer(&canvas);
-    let engine = match use_worker.then(|| start_worker(&init, &canvas)).transpose()? {
-        Some(engine) => engine,
+    let engine = match worker {
+        Some(worker) => start_worker(worker, &init, &canvas)?,
         None => Engine::Page(engine::start(init, Surface::element(canvas)?, Box::new(show))?),
     };
     let engine = Rc::new(engine);
@@ -121,14 +125,19 @@ fn glue_url() -> Option<String> {
     Some(link.dyn_into::<web_sys::HtmlLinkElement>().ok()?.href())
 }
 
-/// Starts the worker and hands it the canvas.
-fn start_worker(init: &Init, canvas: &HtmlCanvasElement) -> Result<Engine, JsValue> {
+/// Creates the worker and has it load this module.
+fn load_worker() -> Result<Worker, JsValue> {
     let options = web_sys::WorkerOptions::new();
     options.set_type(web_sys::WorkerType::Module);
     let worker = Worker::new_with_options("worker.js", &options)?;
+    worker.post_message(&load(&glue_url().ok_or("no module URL for the worker")?))?;
+    Ok(worker)
+}
+
+/// Starts the engine in the worker and hands it the canvas.
+fn start_worker(worker: Worker, init: &Init, canvas: &HtmlCanvasElement) -> Result<Engine, JsValue> {
     let offscreen = canvas.transfer_control_to_offscreen()?;
-    let glue = glue_url().ok_or("no module URL for the worker")?;
-    let start = Start { glue: &glue, canvas: &offscreen, init }.to_js();
+    let start = Start { canvas: &offscreen, init }.to_js();
     let on_message =
         Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| match output_from_js(&e.data()) {
             Some(Ok(out)) => show(out),

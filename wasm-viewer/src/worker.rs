@@ -1,10 +1,11 @@
 //! The engine in a dedicated worker, and the messages between it and the page.
 //!
-//! `www/worker.js` imports this same module (the page tells it where the glue is and
-//! hands it the compiled `WebAssembly.Module`, so nothing is downloaded twice) and calls
-//! [`worker_main`] with the page's first message: the `OffscreenCanvas` transferred from
-//! the page's `<canvas>`, and what the page worked out (broker and topic, client id,
-//! login, whether the tab is hidden). After that:
+//! `www/worker.js` imports this same module: the page's first message ([`load`]) says
+//! where the glue is and hands over the compiled `WebAssembly.Module`, so nothing is
+//! downloaded twice, and goes out as soon as the page starts, so the worker loads while
+//! the page finds the broker. The second ([`Start`]) starts [`worker_main`] with the
+//! `OffscreenCanvas` transferred from the page's `<canvas>` and what the page worked out
+//! (broker and topic, client id, login, whether the tab is hidden). After that:
 //!
 //! ```text
 //! page → worker   {type: "login", user, password}   a login typed into the form
@@ -105,9 +106,13 @@ pub fn output_from_js(v: &JsValue) -> Option<Result<ToPage, JsValue>> {
     }))
 }
 
-/// The page's first message, as the page builds it.
+/// The page's first message: where this module's glue is, and the module itself.
+pub fn load(glue: &str) -> JsValue {
+    object(&[("glue", glue.into()), ("module", wasm_bindgen::module())])
+}
+
+/// The page's second message, as the page builds it.
 pub struct Start<'a> {
-    pub glue: &'a str,
     pub canvas: &'a OffscreenCanvas,
     pub init: &'a Init,
 }
@@ -124,8 +129,6 @@ impl Start<'_> {
             None => JsValue::NULL,
         };
         object(&[
-            ("glue", self.glue.into()),
-            ("module", wasm_bindgen::module()),
             ("canvas", self.canvas.into()),
             ("broker", broker),
             ("topic", topic),
