@@ -40,6 +40,19 @@ struct Ack {
     sequence: u64,
     window: usize,
     at: Instant,
+    /// The usual time between this viewer's acknowledgements (a moving average).
+    gap: Duration,
+}
+
+impl Ack {
+    /// When this viewer counts as stalled: [`Viewers::STALL`] after its last word, or
+    /// four of its usual gaps if longer. On a slow link acknowledgements come ~0.45 s
+    /// apart (2 Mbit/s, 72 KB frames): a fixed 0.5 s counted such a viewer as gone
+    /// whenever one frame took a little longer, and the frame then sent unasked queued
+    /// behind the one on its way (latency spikes of 1.3 s, measured).
+    fn stalls_at(&self) -> Instant {
+        self.at + (self.gap * 4).clamp(Viewers::STALL, Viewers::MAX_STALL)
+    }
 }
 
 /// An acknowledgement as viewers send it: u64 LE sequence, then optionally one byte with
@@ -63,8 +76,11 @@ pub enum Gate {
 }
 
 impl Viewers {
-    /// A viewer silent this long no longer holds the stream back.
+    /// A viewer silent this long no longer holds the stream back (longer for a viewer
+    /// whose acknowledgements come further apart; see `Ack::stalls_at`).
     pub const STALL: Duration = Duration::from_millis(500);
+    /// The longest a silent viewer holds the stream back.
+    pub const MAX_STALL: Duration = Duration::from_secs(5);
 
     /// `window` frames may be unacknowledged per viewer; 0 turns flow control off.
     pub fn new(window: usize) -> Self {
@@ -76,8 +92,9 @@ impl Viewers {
         // Forget viewers gone for long, so the map stays the size of the audience.
         self.acks.retain(|_, a| now.duration_since(a.at) < Self::STALL * 20);
         // The latest, not the largest: after an edge restart sequences start at 0.
-        let ack = Ack { sequence, window: window.unwrap_or(0).min(64), at: now };
+        let mut ack = Ack { sequence, window: window.unwrap_or(0).min(64), at: now, gap: Duration::ZERO };
         if let Some(a) = self.acks.get_mut(viewer) {
+            ack.gap = (a.gap * 3 + now.saturating_duration_since(a.at)) / 4;
             *a = ack;
         } else if self.acks.len() < 10_000 {
             self.acks.insert(viewer.to_string(), ack);
@@ -109,7 +126,7 @@ impl Viewers {
         }
         let mut until: Option<Instant> = None;
         for a in self.acks.values() {
-            let stalls_at = a.at + Self::STALL;
+            let stalls_at = a.stalls_at();
             let window = if a.window > 0 { a.window } else { self.window };
             if now < stalls_at && self.in_flight(a.sequence) >= window {
                 until = Some(until.map_or(stalls_at, |u| u.min(stalls_at)));
@@ -120,7 +137,7 @@ impl Viewers {
 
     /// Viewers that acknowledged recently.
     pub fn active(&self, now: Instant) -> usize {
-        self.acks.values().filter(|a| now < a.at + Self::STALL).count()
+        self.acks.values().filter(|a| now < a.stalls_at()).count()
     }
 }
 
@@ -164,6 +181,24 @@ mod tests {
         v.ack("fast", 1, None, later);
         assert_eq!(v.gate(later), Gate::Open, "slow went quiet: it no longer counts");
         assert_eq!(v.active(later), 1);
+    }
+
+    #[test]
+    fn a_viewer_on_a_slow_link_is_not_taken_for_stalled_between_its_frames() {
+        let mut v = Viewers::new(1);
+        let t = Instant::now();
+        // Acknowledgements 450 ms apart: one frame across a 2 Mbit/s link each.
+        for i in 0..10u64 {
+            v.ack("phone", i, None, t + Duration::from_millis(450 * i));
+            v.published(i + 1);
+        }
+        let last = t + Duration::from_millis(450 * 9);
+        // 600 ms after its last word (one frame was slow) it still holds the next frame.
+        let slow_frame = last + Duration::from_millis(600);
+        assert!(matches!(v.gate(slow_frame), Gate::Wait(_)));
+        // Four of its gaps later it counts as stalled.
+        assert_eq!(v.gate(last + Duration::from_millis(1900)), Gate::Open);
+        assert_eq!(v.active(last + Duration::from_millis(1900)), 0);
     }
 
     #[test]
