@@ -255,7 +255,7 @@ for (const { viewers, row } of fan) {
 say();
 say('## The seed pipeline (paho-mqtt + OpenCV, Mosquitto over TCP) and ratios');
 say();
-say('Seed latency is capture → decoded (it draws nothing); ours is capture → drawn in a browser. Ratios are ours / seed (lower latency and higher fps are better).');
+say('Seed latency is capture → decoded (it draws nothing); ours is capture → presented (on screen) in a browser. Ratios are ours / seed (lower latency and higher fps are better).');
 say();
 say('| size @ fps | seed published fps | seed received fps | seed p50 / p95 / p99 ms | ours p50 / p95 ms | p50 ratio | p95 ratio | fps ratio |');
 say('|---|---|---|---|---|---|---|---|');
@@ -271,7 +271,7 @@ const pass = (ok) => (ok ? 'PASS' : 'FAIL');
 const targets = [];
 const ours = (size, fps) => rows.find((r) => r.size === size && r.fps === fps);
 const seed480 = seed.find((s) => s.size === '640x480' && s.fps === 30);
-targets.push(['640x480@30: our capture→drawn p50 ≤ the seed\'s capture→decoded p50',
+targets.push(['640x480@30: our capture→presented p50 ≤ the seed\'s capture→decoded p50',
   `${f1(ours('640x480', 30).stages.total[0])} ms vs ${f1(seed480.sub.latency_ms_p50)} ms`,
   ours('640x480', 30).stages.total[0] <= seed480.sub.latency_ms_p50]);
 for (const size of SIZES) {
