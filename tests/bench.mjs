@@ -11,7 +11,7 @@
 //   - a phone on slow links (Chromium's network emulation): 2 Mbit/s at 80 ms, 8 Mbit/s
 //     at 40 ms, and 20 → 2 Mbit/s mid-stream; each beside what the link carries when
 //     the edge fills it without flow control.
-//   - the seed: shared/peers/paho_baseline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
+//   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
@@ -24,7 +24,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = ['640x480', '1280x720', '1920x1080'];
 const QUALITY = 75;
 const PYTHON = process.env.BENCH_PYTHON ?? 'python3';
-const SEED = process.env.SEED_PIPELINE ?? join(ROOT, '..', 'shared', 'peers', 'paho_baseline.py');
+const SEED = process.env.SEED_PIPELINE ?? join(ROOT, 'tests', 'seed_pipeline.py');
 const FANOUT = join(ROOT, 'target', 'release', 'examples', 'fanout');
 const STAGES = ['capture-encoded', 'encoded-published', 'published-received', 'received-decoded', 'decoded-drawn', 'drawn-presented', 'total'];
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
