@@ -1,6 +1,6 @@
 // The whole system, measured on this machine, side by side with the seed pipeline.
 // Run by ../bench.sh (which installs and builds what it needs); writes ../BENCHMARKS.md
-// and prints the same tables.
+// and prints the same tables. BENCH_ROWS picks a few browser rows for a quick look.
 //
 // Rows:
 //   - ours, in headless Chromium: each size at 30 fps and unthrottled. Delivered fps,
@@ -174,6 +174,16 @@ const lines = [];
 const say = (l = '') => { lines.push(l); console.log(l); };
 
 const browser = await startBrowser();
+// BENCH_ROWS=640x480@30,640x480@max: only those browser rows, printed as JSON (for a
+// quick look while working; BENCHMARKS.md is left alone).
+if (process.env.BENCH_ROWS) {
+  for (const r of process.env.BENCH_ROWS.split(',')) {
+    const [size, fps] = r.split('@');
+    console.log(JSON.stringify(await browserRow(browser, size, fps === 'max' ? 0 : Number(fps))));
+  }
+  await browser.close();
+  process.exit(0);
+}
 const rows = [];
 for (const size of SIZES) {
   for (const fps of [30, 0]) {

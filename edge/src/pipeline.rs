@@ -13,7 +13,7 @@
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering::Relaxed},
-        Arc, Mutex,
+        Arc, Condvar, Mutex,
     },
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -110,11 +110,39 @@ pub fn process(job: Job, encoder: &Encoder, size_hint: usize) -> Result<Vec<u8>,
 pub struct Output {
     frames: Arc<FrameSlot>,
     last: Mutex<Option<u64>>,
+    /// The newest sequence the encoders are done with (handed on, dropped or failed),
+    /// and its signal: a source that makes frames on request waits for its frame.
+    settled: Mutex<Option<u64>>,
+    settled_signal: Condvar,
 }
 
 impl Output {
     pub fn new(frames: Arc<FrameSlot>) -> Self {
-        Output { frames, last: Mutex::new(None) }
+        Output { frames, last: Mutex::new(None), settled: Mutex::new(None), settled_signal: Condvar::new() }
+    }
+
+    /// The encoders are done with frame `sequence`, whatever became of it.
+    fn settle(&self, sequence: u64) {
+        let mut settled = lock(&self.settled);
+        if settled.is_none_or(|s| s < sequence) {
+            *settled = Some(sequence);
+        }
+        self.settled_signal.notify_all();
+    }
+
+    /// Waits (at most `timeout`) until the encoders are done with frame `sequence`.
+    fn wait_settled(&self, sequence: u64, timeout: Duration) {
+        let settled = lock(&self.settled);
+        let _ = self
+            .settled_signal
+            .wait_timeout_while(settled, timeout, |s| s.is_none_or(|s| s < sequence))
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// Waits (at most `timeout`) until the publisher would take a frame now; returns
+    /// whether it would.
+    fn wait_wanted(&self, timeout: Duration) -> bool {
+        self.frames.wait_wanted(timeout)
     }
 
     /// Whether the last frame handed on is still waiting for the publisher, i.e. the
@@ -125,13 +153,18 @@ impl Output {
 
     /// Hands the frame on unless a newer one already went; returns whether it did.
     pub fn offer(&self, sequence: u64, payload: Vec<u8>) -> bool {
-        let mut last = lock(&self.last);
-        if last.is_some_and(|l| sequence <= l) {
-            return false;
-        }
-        *last = Some(sequence);
-        self.frames.put(EncodedFrame { sequence, payload });
-        true
+        let handed_on = {
+            let mut last = lock(&self.last);
+            if last.is_some_and(|l| sequence <= l) {
+                false
+            } else {
+                *last = Some(sequence);
+                self.frames.put(EncodedFrame { sequence, payload });
+                true
+            }
+        };
+        self.settle(sequence);
+        handed_on
     }
 }
 
@@ -196,7 +229,14 @@ fn capture(
     let mut sequence = 0u64;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10), std::process::id());
     let mut failures = 0u32;
+    // A source that makes frames on request makes one only when the publisher would
+    // take it, and the next only once the encoders are done with it: made sooner, it
+    // would be replaced unseen (and, unthrottled, spin a core doing so).
+    let on_request = source.on_request();
     while !stop.load(Relaxed) {
+        if on_request && !output.wait_wanted(Duration::from_millis(50)) {
+            continue;
+        }
         match source.next_frame() {
             Ok(captured) => {
                 if failures > 0 || !matches!(*status.borrow(), SourceStatus::Online(_)) {
@@ -213,6 +253,9 @@ fn capture(
                 // sequence number still advances, so the skipped frame counts as dropped.
                 if !output.backed_up() {
                     jobs.put(Job { sequence, captured });
+                    if on_request {
+                        output.wait_settled(sequence, Duration::from_secs(1));
+                    }
                 }
                 sequence += 1;
             }
@@ -261,6 +304,7 @@ fn work(jobs: &Slot<Job>, encoder: &Encoder, output: &Output, meter: &Meter) {
                 }
             }
             Err(e) => {
+                output.settle(sequence);
                 meter.bad_frames.fetch_add(1, Relaxed);
                 if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
                     tracing::warn!(sequence, error = %e, "frame dropped");
@@ -484,5 +528,31 @@ mod tests {
             captured > meter.encoded.load(Relaxed),
             "the encoders cannot keep up, so frames were dropped, not queued"
         );
+    }
+
+    #[test]
+    fn an_unthrottled_pattern_makes_frames_only_when_one_can_go_out() {
+        let slot = Arc::new(FrameSlot::default());
+        let output = Arc::new(Output::new(slot.clone()));
+        let meter = Arc::new(Meter::default());
+        let (status, _) = watch::channel(SourceStatus::Starting);
+        let source = Box::new(crate::source::pattern::Pattern::new(64, 48, 0));
+        let pipeline = Pipeline::start(source, Encoder::new(75), 2, output, status, meter.clone()).unwrap();
+        // Nobody takes the frame: one is made, then the pattern waits.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(meter.captured.load(Relaxed), 1, "made only what can go out");
+        // The publisher takes it and holds it (a viewer is behind): still none.
+        assert!(slot.try_take().is_some());
+        slot.set_holding(true);
+        std::thread::sleep(Duration::from_millis(200));
+        let held = meter.captured.load(Relaxed);
+        assert!(held <= 2, "a frame may have been made between the take and the hold: {held}");
+        // The viewer catches up: exactly the next frame is made, encoded and waiting.
+        slot.set_holding(false);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(slot.is_full());
+        assert!(meter.captured.load(Relaxed) <= held + 1);
+        assert_eq!(meter.captured.load(Relaxed), meter.encoded.load(Relaxed), "none made to be dropped");
+        pipeline.stop();
     }
 }

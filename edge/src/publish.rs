@@ -299,8 +299,17 @@ pub async fn run(
             }
             continue;
         }
+        // While a viewer is behind, no frame is wanted yet: a source that makes frames on
+        // request makes the next when it can go out, not to wait here getting older.
+        let closed_until = match lock(&viewers).gate(Instant::now()) {
+            Gate::Wait(until) => Some(until),
+            _ => None,
+        };
+        slot.set_holding(closed_until.is_some());
         let mut frame = tokio::select! {
             f = slot.take() => f,
+            _ = acked.notified(), if closed_until.is_some() => continue,
+            _ = tokio::time::sleep_until(closed_until.unwrap_or_else(Instant::now).into()), if closed_until.is_some() => continue,
             // `changed()` marks the new status seen: mark it unseen again, or the check
             // above would never publish it.
             _ = status.changed() => {
@@ -313,6 +322,7 @@ pub async fn run(
         };
         // Flow control: while a viewer is `viewer_window` frames behind, hold on, and let
         // newer frames replace this one.
+        // (Holding a frame, the publisher wants none: the top of the loop says when.)
         loop {
             let gate = lock(&viewers).gate(Instant::now());
             let Gate::Wait(until) = gate else { break };

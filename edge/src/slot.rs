@@ -5,7 +5,13 @@
 //! back to the producer (to count it as dropped) instead of queueing: a slow encoder
 //! costs frames, never latency.
 
-use std::sync::{Condvar, Mutex};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering::Relaxed},
+        Condvar, Mutex,
+    },
+    time::Duration,
+};
 
 pub struct Slot<T> {
     state: Mutex<State<T>>,
@@ -107,14 +113,29 @@ mod tests {
 /// The async twin of [`Slot`], between the encoder threads and the publisher task:
 /// `put` from any thread, `take` with `.await`. The publisher owns what it takes, so it
 /// can stamp the frame's published time in place without a copy.
+///
+/// It also carries *demand* back to the producer: whether the consumer would take a value
+/// now (nothing waiting, and the consumer not holding one it cannot send yet). A source
+/// that makes frames on request (the test pattern unthrottled) waits for demand instead
+/// of making frames only to drop them: that spun a core at 8000 frames a second on a
+/// 2-core machine whose other core was the viewer's.
 pub struct AsyncSlot<T> {
     value: Mutex<Option<T>>,
     ready: tokio::sync::Notify,
+    /// The consumer holds a value it cannot pass on yet (flow control).
+    holding: AtomicBool,
+    /// Signalled whenever demand may have appeared (a take, or the end of a hold).
+    demand: Condvar,
 }
 
 impl<T> Default for AsyncSlot<T> {
     fn default() -> Self {
-        AsyncSlot { value: Mutex::new(None), ready: tokio::sync::Notify::new() }
+        AsyncSlot {
+            value: Mutex::new(None),
+            ready: tokio::sync::Notify::new(),
+            holding: AtomicBool::new(false),
+            demand: Condvar::new(),
+        }
     }
 }
 
@@ -133,19 +154,54 @@ impl<T> AsyncSlot<T> {
         lock(&self.value).is_some()
     }
 
-    /// Takes the value if one is waiting, without waiting.
+    /// Takes the value if one is waiting, without waiting (to throw it away: the
+    /// consumer's demand is unchanged).
     pub fn try_take(&self) -> Option<T> {
-        lock(&self.value).take()
+        let v = lock(&self.value).take();
+        self.demand.notify_all();
+        v
     }
 
-    /// Waits for a value and takes it.
+    /// Waits for a value and takes it. The consumer then holds it (no demand) until it
+    /// says otherwise with [`set_holding`](Self::set_holding): demand between the take
+    /// and that decision would make a frame that waits, getting older.
     pub async fn take(&self) -> T {
         loop {
-            if let Some(v) = lock(&self.value).take() {
-                return v;
+            // In a block: the guard must be gone before the await.
+            {
+                let mut value = lock(&self.value);
+                if let Some(v) = value.take() {
+                    self.holding.store(true, Relaxed);
+                    return v;
+                }
             }
             self.ready.notified().await;
         }
+    }
+
+    /// The consumer says it holds a value it cannot pass on yet (`true`), or no longer.
+    pub fn set_holding(&self, holding: bool) {
+        // Under the lock, so a producer between its check and its wait cannot miss it.
+        let _guard = lock(&self.value);
+        self.holding.store(holding, Relaxed);
+        self.demand.notify_all();
+    }
+
+    /// Whether the consumer would take a value now.
+    pub fn wanted(&self) -> bool {
+        let value = lock(&self.value);
+        value.is_none() && !self.holding.load(Relaxed)
+    }
+
+    /// Blocks until the consumer would take a value, or `timeout` passes; returns whether
+    /// it would. For producers on plain threads.
+    pub fn wait_wanted(&self, timeout: Duration) -> bool {
+        let value = lock(&self.value);
+        let (value, _) = self
+            .demand
+            .wait_timeout_while(value, timeout, |v| v.is_some() || self.holding.load(Relaxed))
+            .unwrap_or_else(|e| e.into_inner());
+        value.is_none() && !self.holding.load(Relaxed)
     }
 }
 

@@ -76,12 +76,20 @@ impl Decoder {
 
     /// Appends bytes received from the broker.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.push_with(bytes.len(), |dst| dst.copy_from_slice(bytes));
+    }
+
+    /// Like [`push`](Self::push) for `len` bytes that `fill` writes in place: bytes
+    /// from JavaScript land in the buffer with one copy instead of two.
+    pub fn push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
         // Drop what was already decoded before growing, so the buffer stays one packet big.
         if self.consumed > 0 {
             self.buf.drain(..self.consumed);
             self.consumed = 0;
         }
-        self.buf.extend_from_slice(bytes);
+        let start = self.buf.len();
+        self.buf.resize(start + len, 0);
+        fill(&mut self.buf[start..]);
     }
 
     /// Bytes held that are not yet part of a returned packet.
@@ -372,6 +380,23 @@ mod tests {
                 retain: false
             })
         );
+    }
+
+    #[test]
+    fn bytes_written_in_place_decode_like_pushed_ones() {
+        let packet = publish_packet("cam/frame", &[1, 2, 3]);
+        let mut d = Decoder::new(1024);
+        let (a, b) = packet.split_at(4);
+        d.push_with(a.len(), |dst| dst.copy_from_slice(a));
+        assert!(matches!(d.next_packet(), Ok(None)));
+        d.push_with(b.len(), |dst| dst.copy_from_slice(b));
+        match d.next_packet() {
+            Ok(Some(Packet::Publish { topic, payload, .. })) => {
+                assert_eq!((topic, payload), ("cam/frame", &[1u8, 2, 3][..]))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.buffered(), 0);
     }
 
     #[test]

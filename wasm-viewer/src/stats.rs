@@ -117,6 +117,10 @@ pub struct Stats {
     pub dropped: u64,
     /// Payloads that were not frames, or not decodable JPEG.
     pub errors: u64,
+    /// Frames drawn, then drawn over before the screen showed them (more frames than
+    /// the display's refresh, or a busy compositor). Counted in `frames`, never in the
+    /// latency: they did not reach the screen.
+    pub overdrawn: u64,
     /// The newest frame's end-to-end latency.
     pub last_latency: Option<f64>,
     /// Size of the last frame drawn.
@@ -125,15 +129,26 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Records a frame drawn at `t.drawn`.
+    /// Records a frame drawn at `t.drawn` (and on screen at `t.presented`).
     pub fn drawn(&mut self, t: &FrameTimes, width: u32, height: u32) {
-        self.frames += 1;
         self.last_latency = t.stage(Stage::Total);
+        self.record(t, width, height, &Stage::ALL);
+    }
+
+    /// Records a frame drawn at `t.drawn` and drawn over by a newer one before the
+    /// screen showed it: its stages up to the draw, no latency.
+    pub fn drawn_over(&mut self, t: &FrameTimes, width: u32, height: u32) {
+        self.overdrawn += 1;
+        self.record(t, width, height, &Stage::ALL[..5]);
+    }
+
+    fn record(&mut self, t: &FrameTimes, width: u32, height: u32, stages: &[Stage]) {
+        self.frames += 1;
         self.width = width;
         self.height = height;
         self.draws.push_back(t.drawn);
         self.expire(t.drawn);
-        for (i, stage) in Stage::ALL.iter().enumerate() {
+        for (i, stage) in stages.iter().enumerate() {
             if let Some(v) = t.stage(*stage) {
                 self.stages[i].push(v);
             }
@@ -262,6 +277,18 @@ mod tests {
         s.drawn(&FrameTimes { presented: None, ..times(100.0, 20.0) }, 1, 1);
         assert_eq!(s.percentile(Stage::DrawnPresented, 50.0), None);
         assert!((s.latency_percentile(50.0).unwrap() - 19.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_frame_drawn_over_counts_as_drawn_but_not_in_the_latency() {
+        let mut s = Stats::default();
+        s.drawn(&times(100.0, 20.0), 1, 1);
+        s.drawn_over(&FrameTimes { presented: None, ..times(300.0, 250.0) }, 1, 1);
+        assert_eq!((s.frames, s.overdrawn), (2, 1));
+        assert_eq!(s.latency_percentile(99.0), Some(20.0), "it never reached the screen");
+        assert_eq!(s.percentile(Stage::DrawnPresented, 99.0), Some(1.0));
+        assert_eq!(s.percentile(Stage::ReceivedDecoded, 99.0), Some(75.0), "its earlier stages count");
+        assert_eq!(s.last_latency, Some(20.0));
     }
 
     #[test]

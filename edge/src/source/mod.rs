@@ -69,4 +69,10 @@ pub trait Source: Send {
     fn describe(&self) -> String;
     /// Blocks until the next frame and returns it.
     fn next_frame(&mut self) -> Result<Captured, SourceError>;
+    /// Whether it makes a frame the moment it is asked, with no clock of its own (the
+    /// test pattern unthrottled): then it is asked only when a frame can go out. A
+    /// camera is never asked to wait: its driver would hand over stale frames after.
+    fn on_request(&self) -> bool {
+        false
+    }
 }

@@ -55,6 +55,10 @@ impl Source for Pattern {
         format!("test pattern {}x{} @ {} fps", self.width, self.height, self.fps)
     }
 
+    fn on_request(&self) -> bool {
+        self.fps == 0
+    }
+
     fn next_frame(&mut self) -> Result<Captured, SourceError> {
         self.pacer.wait();
         let capture_us = clock::now_us();
