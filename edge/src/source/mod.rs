@@ -12,10 +12,14 @@
 //! - [`camera`]: a V4L2-style camera behind the [`device::Device`] trait: negotiation,
 //!   buffers → frames, reopening after a failure. [`v4l2`] implements the trait with
 //!   real ioctls, [`fake`] with scripted buffers for tests.
+//! - [`http`]: network cameras: an HTTP MJPEG stream or a JPEG snapshot URL ([`multipart`]
+//!   splits the stream without I/O).
 
 pub mod camera;
 pub mod device;
 pub mod fake;
+pub mod http;
+pub mod multipart;
 pub mod pace;
 pub mod pattern;
 pub mod replay;

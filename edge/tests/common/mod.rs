@@ -7,7 +7,9 @@
 
 use std::{
     io::{BufRead, BufReader},
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -217,4 +219,56 @@ pub async fn slow_uplink(to: u16, bytes_per_sec: usize) -> u16 {
         }
     });
     port
+}
+
+/// A running `tests/camera_server.py` (a stand-in network camera in another process,
+/// serving the JPEGs of a directory); killed when dropped.
+pub struct CameraServer {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl CameraServer {
+    /// Starts it on `port` (0: any free one) with the server's own `args`.
+    pub fn start_on(port: u16, jpegs: &Path, args: &[&str]) -> CameraServer {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/camera_server.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .args(["--port", &port.to_string(), "--jpegs"])
+            .arg(jpegs)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 must be installed to run the network camera tests");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(10)).expect("camera_server.py did not start");
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("camera_server.py said {line:?}"));
+        CameraServer { child, port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for CameraServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
