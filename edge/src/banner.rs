@@ -10,12 +10,19 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::{broker, config::BrokerUrl, Access};
 
+/// One camera as the banner shows it.
+pub struct Camera {
+    pub name: String,
+    /// What its source is ("test pattern 640x480 @ 30 fps"), passwords hidden.
+    pub source: String,
+    pub quality: u8,
+    pub frame_topic: String,
+}
+
 /// Everything the banner shows.
 pub struct Banner<'a> {
-    pub camera: &'a str,
-    pub quality: u8,
-    pub source: &'a str,
-    pub frame_topic: &'a str,
+    /// At least one.
+    pub cameras: &'a [Camera],
     /// The site's listener.
     pub http: SocketAddr,
     pub https: bool,
@@ -41,8 +48,10 @@ impl Banner<'_> {
         let local = format!("{web}://{}/{fragment}", shown(self.http));
         let lan = self.lan.map(|ip| format!("{web}://{}/{fragment}", SocketAddr::new(ip, self.http.port())));
 
-        let mut out =
-            format!("edge: camera {:?}: {}, JPEG quality {}\n", self.camera, self.source, self.quality);
+        let mut out = String::new();
+        for c in self.cameras {
+            out += &format!("edge: camera {:?}: {}, JPEG quality {}\n", c.name, c.source, c.quality);
+        }
         out += &format!("  viewer:     {local}\n");
         if let Some(lan) = &lan {
             out += &format!("  on the LAN: {lan}\n");
@@ -55,7 +64,13 @@ impl Banner<'_> {
             }
             None => out += &format!("  broker:     {} (external)\n", self.publish_to),
         }
-        out += &format!("  topic:      {}\n", self.frame_topic);
+        if self.cameras.len() > 1 {
+            let names: Vec<&str> = self.cameras.iter().map(|c| c.name.as_str()).collect();
+            out += &format!("  cameras:    {} (open one with ?camera=NAME)\n", names.join(" "));
+        }
+        // The first camera's: the one the viewer shows when the URL names none.
+        let first = self.cameras.first().map_or("", |c| c.frame_topic.as_str());
+        out += &format!("  topic:      {first}\n");
         if printed_password.is_some() && self.embedded.is_some() {
             let url = lan.as_deref().unwrap_or(&local);
             if let Some(qr) = qr(url) {
@@ -133,11 +148,14 @@ mod tests {
         b: &'a broker::EmbeddedBroker,
         to: &'a BrokerUrl,
     ) -> String {
-        Banner {
-            camera: "cam1",
+        let cameras = [Camera {
+            name: "cam1".into(),
             quality: 75,
-            source: "test pattern",
-            frame_topic: "mqcam/cam1/frame",
+            source: "test pattern".into(),
+            frame_topic: "mqcam/cam1/frame".into(),
+        }];
+        Banner {
+            cameras: &cameras,
             http: "0.0.0.0:8080".parse().unwrap(),
             https: false,
             lan: Some("192.168.1.20".parse().unwrap()),

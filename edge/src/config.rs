@@ -63,9 +63,20 @@ pub struct Config {
           value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
 
-    /// Camera name: the topic level that tells this camera apart from others.
-    #[arg(long, default_value = "cam1", env = "EDGE_CAMERA", value_parser = parse_topic_level)]
-    pub camera: String,
+    /// A camera: NAME=SOURCE[,size=WxH][,fps=N][,quality=Q][,format=F]; repeat it for
+    /// more cameras (or separate them with `;`). SOURCE is anything --source takes, an
+    /// HTTP MJPEG stream (http://user:pass@cam/video) or a JPEG snapshot URL polled at the
+    /// camera's fps (snapshot:http://cam/snap.jpg). Options left out come from --size,
+    /// --fps, --quality and --format. A bare NAME names the one camera of --source.
+    /// Default: one camera, cam1.
+    #[arg(long, env = "EDGE_CAMERA", value_delimiter = ';', value_name = "NAME[=SOURCE,…]")]
+    pub camera: Vec<CameraArg>,
+
+    /// A TOML file of these options (same names, `_` or `-`) and one `[[camera]]` table
+    /// per camera (name, source, size, fps, quality, format). Flags and EDGE_* variables
+    /// override it; --camera flags replace its cameras.
+    #[arg(long, env = "EDGE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// First topic level, shared by all cameras of one installation.
     #[arg(long, default_value = "mqcam", env = "EDGE_TOPIC_PREFIX", value_parser = parse_topic_level)]
@@ -181,8 +192,11 @@ pub enum PrintLogin {
     Never,
 }
 
+/// Most cameras one edge runs (each has a capture thread and a broker connection).
+pub const MAX_CAMERAS: usize = 64;
+
 /// Where frames come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     /// The first camera that works, else the test pattern.
     Auto,
@@ -192,6 +206,37 @@ pub enum SourceSpec {
     Device(PathBuf),
     /// A directory of JPEGs or an MJPEG file, looped.
     Replay(PathBuf),
+    /// A network camera's MJPEG stream over HTTP (`multipart/x-mixed-replace`).
+    HttpMjpeg(String),
+    /// A network camera's JPEG snapshot URL, polled at the camera's fps.
+    HttpSnapshot(String),
+}
+
+/// `http://user:password@host/…` with the password hidden, for anything printed.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+        }
+        None => url.to_string(),
+    }
+}
+
+// By hand: a camera URL's password must not reach a log through `{:?}`.
+impl std::fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::Auto => f.write_str("Auto"),
+            SourceSpec::Pattern => f.write_str("Pattern"),
+            SourceSpec::Device(p) => write!(f, "Device({p:?})"),
+            SourceSpec::Replay(p) => write!(f, "Replay({p:?})"),
+            SourceSpec::HttpMjpeg(u) => write!(f, "HttpMjpeg({:?})", redact_url(u)),
+            SourceSpec::HttpSnapshot(u) => write!(f, "HttpSnapshot({:?})", redact_url(u)),
+        }
+    }
 }
 
 impl FromStr for SourceSpec {
@@ -201,6 +246,28 @@ impl FromStr for SourceSpec {
             "auto" => return Ok(SourceSpec::Auto),
             "pattern" | "test" => return Ok(SourceSpec::Pattern),
             _ => {}
+        }
+        let (snapshot, url) = match s.strip_prefix("snapshot:") {
+            Some(url) => (true, url),
+            None => (false, s),
+        };
+        if url.starts_with("https://") {
+            return Err(format!(
+                "{}: https cameras are not supported yet; use the camera's http:// URL on the LAN",
+                redact_url(url)
+            ));
+        }
+        if let Some(rest) = url.strip_prefix("http://") {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(format!("{}: the camera URL has no host", redact_url(url)));
+            }
+            return Ok(match snapshot {
+                true => SourceSpec::HttpSnapshot(url.to_string()),
+                false => SourceSpec::HttpMjpeg(url.to_string()),
+            });
+        }
+        if snapshot {
+            return Err(format!("snapshot: needs an http:// URL, got {:?}", redact_url(url)));
         }
         if s.starts_with("/dev/") {
             return Ok(SourceSpec::Device(PathBuf::from(s)));
@@ -215,9 +282,167 @@ impl FromStr for SourceSpec {
             return Ok(SourceSpec::Replay(path));
         }
         Err(format!(
-            "unknown source {s:?}: use auto, pattern, a camera like /dev/video0, \
-             or an existing directory of JPEGs / MJPEG file"
+            "unknown source {s:?}: use auto, pattern, a camera like /dev/video0, an http:// \
+             MJPEG or snapshot:http:// URL, or an existing directory of JPEGs / MJPEG file"
         ))
+    }
+}
+
+/// One `--camera` value: a full camera, or only the name of the `--source` camera.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CameraArg {
+    Name(String),
+    Spec(CameraSpec),
+}
+
+impl FromStr for CameraArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some((name, rest)) = s.split_once('=') else {
+            return Ok(CameraArg::Name(parse_camera_name(s.trim())?));
+        };
+        let mut parts = rest.split(',');
+        let source = parts.next().unwrap_or_default().trim();
+        let mut spec = CameraSpec::new(name.trim(), source)?;
+        for part in parts.map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) =
+                part.split_once('=').ok_or_else(|| format!("camera {name}: {part:?} should be KEY=VALUE"))?;
+            spec.set(key.trim(), value.trim()).map_err(|e| format!("camera {name}: {e}"))?;
+        }
+        Ok(CameraArg::Spec(spec))
+    }
+}
+
+/// A camera as configured; options left out take the edge-wide ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraSpec {
+    pub name: String,
+    pub source: SourceSpec,
+    pub size: Option<Size>,
+    pub fps: Option<u32>,
+    pub quality: Option<u8>,
+    pub format: Option<FormatPreference>,
+}
+
+impl CameraSpec {
+    pub fn new(name: &str, source: &str) -> Result<CameraSpec, String> {
+        let name = parse_camera_name(name)?;
+        if source.is_empty() {
+            return Err(format!("camera {name} needs a source: {name}=SOURCE"));
+        }
+        let source = source.parse().map_err(|e| format!("camera {name}: {e}"))?;
+        Ok(CameraSpec { name, source, size: None, fps: None, quality: None, format: None })
+    }
+
+    /// The keys a camera takes besides its name and source, and their values' forms.
+    pub const KEYS: &'static str = "size, fps, quality, format";
+
+    /// Sets one option from its text.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "size" => self.size = Some(value.parse()?),
+            "fps" => {
+                self.fps =
+                    Some(
+                        value.parse().ok().filter(|f| *f <= 240).ok_or_else(|| {
+                            format!("fps must be a whole number from 0 to 240, got {value:?}")
+                        })?,
+                    )
+            }
+            "quality" => {
+                self.quality =
+                    Some(value.parse().ok().filter(|q| (1..=100).contains(q)).ok_or_else(|| {
+                        format!("quality must be a whole number from 1 to 100, got {value:?}")
+                    })?)
+            }
+            "format" => {
+                self.format =
+                    Some(<FormatPreference as clap::ValueEnum>::from_str(value, true).map_err(|_| {
+                        format!("format must be one of auto, mjpeg, yuyv, nv12, got {value:?}")
+                    })?)
+            }
+            other => return Err(format!("unknown camera option {other:?} (known: {})", Self::KEYS)),
+        }
+        Ok(())
+    }
+}
+
+/// A camera with every option decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Camera {
+    pub name: String,
+    pub source: SourceSpec,
+    pub size: Size,
+    pub fps: u32,
+    pub quality: u8,
+    pub format: FormatPreference,
+}
+
+impl Config {
+    /// The cameras to run: the `--camera` specs (or the file's), else the one camera of
+    /// `--source` under the given or default name.
+    pub fn cameras(&self) -> Result<Vec<Camera>, String> {
+        let specs: Vec<&CameraSpec> = self
+            .camera
+            .iter()
+            .filter_map(|c| match c {
+                CameraArg::Spec(s) => Some(s),
+                CameraArg::Name(_) => None,
+            })
+            .collect();
+        let names: Vec<&str> = self
+            .camera
+            .iter()
+            .filter_map(|c| match c {
+                CameraArg::Name(n) => Some(n.as_str()),
+                CameraArg::Spec(_) => None,
+            })
+            .collect();
+        let whole = |spec: &CameraSpec| Camera {
+            name: spec.name.clone(),
+            source: spec.source.clone(),
+            size: spec.size.unwrap_or(self.size),
+            fps: spec.fps.unwrap_or(self.fps),
+            quality: spec.quality.unwrap_or(self.quality),
+            format: spec.format.unwrap_or(self.format),
+        };
+        match (specs.len(), names.as_slice()) {
+            (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
+            (0, [name]) => Ok(vec![whole(&CameraSpec { name: name.to_string(), ..self.source_camera() })]),
+            (0, _) => Err("--camera NAME names the one --source camera: give it once, or give each \
+                           camera as NAME=SOURCE"
+                .into()),
+            (_, [name, ..]) => Err(format!(
+                "--camera {name} has no source, but other cameras are given as NAME=SOURCE: \
+                 write {name}=SOURCE"
+            )),
+            (n, []) if n > MAX_CAMERAS => Err(format!("{n} cameras: one edge runs at most {MAX_CAMERAS}")),
+            (_, []) => {
+                let mut seen = std::collections::HashSet::new();
+                for s in &specs {
+                    if !seen.insert(s.name.as_str()) {
+                        return Err(format!("camera {} is given twice: names must differ", s.name));
+                    }
+                }
+                if specs.len() > 1 && specs.iter().any(|s| s.source == SourceSpec::Auto) {
+                    return Err("source auto picks the first camera that works: with several \
+                                cameras, name each one's device"
+                        .into());
+                }
+                Ok(specs.into_iter().map(whole).collect())
+            }
+        }
+    }
+
+    fn source_camera(&self) -> CameraSpec {
+        CameraSpec {
+            name: String::new(),
+            source: self.source.clone(),
+            size: None,
+            fps: None,
+            quality: None,
+            format: None,
+        }
     }
 }
 
@@ -324,6 +549,16 @@ fn parse_login(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A camera's name: a topic level not starting with `_` (the system's levels, like
+/// the directory's `_dir`), and without `.` (RabbitMQ turns `/` into `.` inside).
+fn parse_camera_name(s: &str) -> Result<String, String> {
+    let name = parse_topic_level(s)?;
+    if name.starts_with('_') || name.contains('.') {
+        return Err(format!("camera name {name:?} may not start with '_' or hold a '.'"));
+    }
+    Ok(name)
+}
+
 /// One topic level: not empty, and none of MQTT's separators or wildcards.
 fn parse_topic_level(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > 64 || s.contains(['/', '+', '#', '\0']) {
@@ -390,6 +625,74 @@ mod tests {
     }
 
     #[test]
+    fn network_camera_urls_are_sources_and_their_passwords_stay_hidden() {
+        let s: SourceSpec = "http://admin:hunter2@10.0.0.9/video".parse().unwrap();
+        assert_eq!(s, SourceSpec::HttpMjpeg("http://admin:hunter2@10.0.0.9/video".into()));
+        assert!(!format!("{s:?}").contains("hunter2"), "{s:?}");
+        assert_eq!(redact_url("http://admin:hunter2@cam/x"), "http://admin:***@cam/x");
+        assert_eq!(redact_url("http://cam/a@b"), "http://cam/a@b", "an @ in the path is not a login");
+        let snap: SourceSpec = "snapshot:http://cam/snap.jpg".parse().unwrap();
+        assert_eq!(snap, SourceSpec::HttpSnapshot("http://cam/snap.jpg".into()));
+        let err = "https://u:pw@cam/v".parse::<SourceSpec>().unwrap_err();
+        assert!(err.contains("https") && !err.contains("pw@"), "{err}");
+        assert!("http://".parse::<SourceSpec>().is_err());
+        assert!("snapshot:/tmp".parse::<SourceSpec>().is_err());
+    }
+
+    #[test]
+    fn cameras_come_from_specs_with_the_edge_wide_options_as_defaults() {
+        let c = Config::try_parse_from([
+            "edge",
+            "--fps",
+            "15",
+            "--camera",
+            "door=pattern,size=320x240,quality=60",
+            "--camera",
+            "yard=http://cam/video;gate=snapshot:http://g/s.jpg,fps=2",
+        ])
+        .unwrap();
+        let cams = c.cameras().unwrap();
+        assert_eq!(cams.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["door", "yard", "gate"]);
+        assert_eq!((cams[0].size.width, cams[0].fps, cams[0].quality), (320, 15, 60));
+        assert_eq!((cams[1].size.width, cams[1].fps, cams[1].quality), (640, 15, 75));
+        assert_eq!(cams[2].fps, 2);
+    }
+
+    #[test]
+    fn the_single_camera_flags_are_a_one_camera_config() {
+        let c = Config::try_parse_from(["edge", "--source", "pattern", "--size", "320x240"]).unwrap();
+        let cams = c.cameras().unwrap();
+        assert_eq!((cams.len(), cams[0].name.as_str(), cams[0].size.width), (1, "cam1", 320));
+        let c = Config::try_parse_from(["edge", "--camera", "door", "--source", "pattern"]).unwrap();
+        assert_eq!(c.cameras().unwrap()[0].name, "door");
+    }
+
+    #[test]
+    fn bad_camera_lists_say_what_is_wrong() {
+        let cams = |args: &[&str]| {
+            let mut all = vec!["edge"];
+            all.extend(args);
+            Config::try_parse_from(all).map_err(|e| e.to_string()).and_then(|c| c.cameras())
+        };
+        let err = cams(&["--camera", "a=pattern", "--camera", "a=pattern"]).unwrap_err();
+        assert!(err.contains("twice"), "{err}");
+        let err = cams(&["--camera", "a=pattern", "--camera", "b"]).unwrap_err();
+        assert!(err.contains("b=SOURCE"), "{err}");
+        let err = cams(&["--camera", "a=auto", "--camera", "b=auto"]).unwrap_err();
+        assert!(err.contains("auto"), "{err}");
+        let err = cams(&["--camera", "a=pattern,fps=999"]).unwrap_err();
+        assert!(err.contains("fps"), "{err}");
+        let err = cams(&["--camera", "a=pattern,zoom=2"]).unwrap_err();
+        assert!(err.contains("zoom") && err.contains("size, fps"), "{err}");
+        let err = cams(&["--camera", "a/b=pattern"]).unwrap_err();
+        assert!(err.contains("topic level"), "{err}");
+        let err = cams(&["--camera", "_dir=pattern"]).unwrap_err();
+        assert!(err.contains("'_'"), "{err}");
+        let err = cams(&["--camera", "a="]).unwrap_err();
+        assert!(err.contains("needs a source"), "{err}");
+    }
+
+    #[test]
     fn topic_levels_refuse_wildcards_and_separators() {
         assert!(parse_topic_level("garage").is_ok());
         for bad in ["", "a/b", "+", "#", "x#"] {
@@ -402,6 +705,7 @@ mod tests {
         let c = Config::try_parse_from(["edge"]).unwrap();
         assert_eq!((c.size.width, c.fps, c.quality), (640, 30, 75));
         assert_eq!(c.source, SourceSpec::Auto);
+        assert_eq!(c.cameras().unwrap()[0].name, "cam1");
         assert!(Config::try_parse_from(["edge", "--quality", "0"]).is_err());
         assert!(Config::try_parse_from(["edge", "--fps", "1000"]).is_err());
     }

@@ -9,7 +9,8 @@
 //! The dataflow, in module order: `source` → `pipeline` (capture thread, `slot`,
 //! `convert`/`encode` or `jpeg` passthrough on worker threads) → `publish` ⇢ broker ⇢
 //! viewers.
-//! - [`config`]: command-line options and their validation.
+//! - [`config`]: command-line options and their validation; [`config_file`]: the same in
+//!   a TOML file, with `[[camera]]` tables.
 //! - [`source`]: the `Source` seam: test pattern, replay, V4L2 cameras (behind a
 //!   `Device` trait with a fake for tests), format negotiation, pacing.
 //! - [`convert`]: camera YUYV/NV12 to planar 4:2:0, limited to full range.
@@ -27,6 +28,7 @@
 //! - [`secret`]: the viewer password made on first start and kept in the state directory.
 //! - [`tls`]: certificates served and trusted (rustls).
 //! - [`site`]: the HTTP(S) server for the viewer site and `/edge.json`.
+//! - [`directory`]: the cameras of this edge, retained and answered on request.
 //! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones).
 //! - [`meter`]: counters and the once-a-second log line.
 //! - [`backoff`]: retry delays with jitter.
@@ -37,7 +39,9 @@ pub mod banner;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod convert;
+pub mod directory;
 pub mod encode;
 pub mod flow;
 #[cfg(feature = "embedded-broker")]
@@ -58,7 +62,7 @@ pub mod yuv;
 
 use std::{future::Future, io::IsTerminal, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use config::{BrokerUrl, Config, PrintLogin, SourceSpec};
+use config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec};
 #[cfg(target_os = "linux")]
 use source::device::Opener;
 use source::{camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source};
@@ -94,14 +98,17 @@ impl EdgeError {
     }
 }
 
-/// Opens the configured source. `auto` falls back to the test pattern and says so.
-fn open_source(config: &Config) -> Result<Box<dyn Source>, EdgeError> {
-    let (width, height) = (config.size.width, config.size.height);
-    let want = Want { width: width as u32, height: height as u32, fps: config.fps, format: config.format };
-    Ok(match &config.source {
-        SourceSpec::Pattern => Box::new(Pattern::new(width, height, config.fps)),
-        SourceSpec::Replay(path) => {
-            Box::new(Replay::open(path, config.fps).map_err(|e| EdgeError::Source(e.to_string()))?)
+/// Opens a camera's source. `auto` falls back to the test pattern and says so.
+fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
+    let (width, height) = (camera.size.width, camera.size.height);
+    let want = Want { width: width as u32, height: height as u32, fps: camera.fps, format: camera.format };
+    let failed = |e: &dyn std::fmt::Display| EdgeError::Source(format!("camera {}: {e}", camera.name));
+    Ok(match &camera.source {
+        SourceSpec::Pattern => Box::new(Pattern::new(width, height, camera.fps)),
+        SourceSpec::Replay(path) => Box::new(Replay::open(path, camera.fps).map_err(|e| failed(&e))?),
+        SourceSpec::HttpMjpeg(url) => Box::new(source::http::HttpMjpeg::new(url).map_err(|e| failed(&e))?),
+        SourceSpec::HttpSnapshot(url) => {
+            Box::new(source::http::HttpSnapshot::new(url, camera.fps).map_err(|e| failed(&e))?)
         }
         #[cfg(target_os = "linux")]
         SourceSpec::Device(path) => {
@@ -109,7 +116,7 @@ fn open_source(config: &Config) -> Result<Box<dyn Source>, EdgeError> {
         }
         #[cfg(not(target_os = "linux"))]
         SourceSpec::Device(path) => {
-            return Err(EdgeError::Source(format!("{}: V4L2 cameras need Linux", path.display())))
+            return Err(failed(&format!("{}: V4L2 cameras need Linux", path.display())))
         }
         SourceSpec::Auto => {
             #[cfg(target_os = "linux")]
@@ -118,7 +125,7 @@ fn open_source(config: &Config) -> Result<Box<dyn Source>, EdgeError> {
                 return Ok(Box::new(CameraSource::new(Box::new(opener), want)));
             }
             tracing::info!("no camera found; streaming the test pattern");
-            Box::new(Pattern::new(width, height, config.fps))
+            Box::new(Pattern::new(width, height, camera.fps))
         }
     })
 }
@@ -159,9 +166,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         _ => None,
     };
     let access = viewer_access(&config)?;
-    let source = open_source(&config)?;
-    let topics = publish::Topics::new(&config.topic_prefix, &config.camera);
-    let frame_topic = topics.frame.clone();
+    let cameras = config.cameras().map_err(EdgeError::Config)?;
+    let sources = cameras.iter().map(open_source).collect::<Result<Vec<_>, _>>()?;
+    let topics: Vec<publish::Topics> =
+        cameras.iter().map(|c| publish::Topics::new(&config.topic_prefix, &c.name)).collect();
 
     // The site's port first: the gate lets the site's own pages open its WebSocket.
     let listener = broker::listen(config.bind, config.http_port, "HTTP", "--http-port")?;
@@ -186,51 +194,100 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
         (None, None) => unreachable!("either an external or the embedded broker"),
     };
-    let client_id = format!("edge-{}-{}", config.camera, std::process::id());
-    let opts = publish::options(&publish_to, &client_id, login, client_tls);
+    // One connection per camera: each has its own last will (the broker marks exactly
+    // that camera offline if the edge vanishes), and one camera's large frame on the wire
+    // never holds back another camera's (no head-of-line blocking between cameras).
+    let options: Vec<_> = cameras
+        .iter()
+        .map(|c| {
+            let client_id = format!("edge-{}-{}", c.name, std::process::id());
+            publish::options(&publish_to, &client_id, login.clone(), client_tls.clone())
+        })
+        .collect();
     if config.broker.is_some() {
         // Probed once at startup: a wrong host, port, certificate or password is a
         // mistake to report, not an outage to wait out. Once running, a lost broker is
         // retried forever.
-        publish::probe(&opts).await?;
+        publish::probe(&options[0]).await?;
     }
 
-    let meter = Arc::new(meter::Meter::default());
+    let meters: Vec<(String, Arc<meter::Meter>)> =
+        cameras.iter().map(|c| (c.name.clone(), Arc::new(meter::Meter::default()))).collect();
     let site = Arc::new(site::Site {
         root: config.site.clone(),
-        edge_json: edge_json(&config, &frame_topic, embedded.as_ref()),
-        meter: Some(meter.clone()),
+        edge_json: edge_json(&config, &cameras, embedded.as_ref()),
+        meters: meters.clone(),
     });
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
     }
     let http = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
 
-    let frames = Arc::new(publish::FrameSlot::default());
-    let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
-    let described = source.describe();
+    // One pool of encoders for every camera, never more threads than cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = match config.encoders {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
-        n => n as usize,
+        0 => cores.min(4),
+        n => (n as usize).min(cores),
     };
-    let pipeline = pipeline::Pipeline::start(
-        source,
-        encode::Encoder::new(config.quality),
-        workers,
-        Arc::new(pipeline::Output::new(frames.clone())),
-        status_tx,
-        meter.clone(),
-    )?;
-
+    let encoders = pipeline::Encoders::start(workers)?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let settings = publish::Settings {
-        opts,
-        send_buffer: config.send_buffer_kb * 1024,
-        topics,
-        viewer_window: config.viewer_window as usize,
-    };
-    let publisher = tokio::spawn(publish::run(settings, frames, status_rx, meter.clone(), shutdown_rx));
-    let reporter = tokio::spawn(meter::report(meter, frame_topic.clone()));
+    let mut captures = Vec::new();
+    let mut publishers = Vec::new();
+    let mut reporters = Vec::new();
+    let mut shown = Vec::new();
+    let mut listed = Vec::new();
+    for ((((camera, source), topics), opts), (_, meter)) in
+        cameras.iter().zip(sources).zip(topics).zip(options).zip(&meters)
+    {
+        let frames = Arc::new(publish::FrameSlot::default());
+        let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
+        let described = source.describe();
+        let (width, height) = (camera.size.width, camera.size.height);
+        let entry = directory::Listed { name: camera.name.clone(), width, height, fps: camera.fps };
+        listed.push((entry, status_rx.clone()));
+        let lane = encoders.lane(
+            encode::Encoder::new(camera.quality),
+            Arc::new(pipeline::Output::new(frames.clone())),
+            meter.clone(),
+        );
+        captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
+        let frame_topic = topics.frame.clone();
+        let settings = publish::Settings {
+            opts,
+            send_buffer: config.send_buffer_kb * 1024,
+            topics,
+            viewer_window: config.viewer_window as usize,
+        };
+        publishers.push(tokio::spawn(publish::run(
+            settings,
+            frames,
+            status_rx,
+            meter.clone(),
+            shutdown_rx.clone(),
+        )));
+        reporters.push(tokio::spawn(meter::report(meter.clone(), frame_topic.clone())));
+        tracing::info!(camera = %camera.name, source = %described, topic = %frame_topic, "streaming");
+        shown.push(banner::Camera {
+            name: camera.name.clone(),
+            source: described,
+            quality: camera.quality,
+            frame_topic,
+        });
+    }
+
+    let directory_opts = publish::options(
+        &publish_to,
+        &format!("edge-directory-{}", std::process::id()),
+        login.clone(),
+        client_tls.clone(),
+    );
+    let directory = tokio::spawn(directory::run(
+        directory_opts,
+        config.topic_prefix.clone(),
+        directory::edge_id(),
+        listed,
+        shutdown_rx.clone(),
+    ));
 
     let show_password = match config.print_login {
         PrintLogin::Always => true,
@@ -239,10 +296,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         PrintLogin::Auto => std::io::stdout().is_terminal(),
     };
     banner::Banner {
-        camera: &config.camera,
-        quality: config.quality,
-        source: &described,
-        frame_topic: &frame_topic,
+        cameras: &shown,
         http: http_addr,
         https,
         lan: http_addr.ip().is_unspecified().then(banner::lan_ip).flatten(),
@@ -253,17 +307,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     .print();
     if matches!(access, Access::Open) && embedded.is_some() {
-        tracing::warn!("no login (--no-login): anyone who can reach this machine can watch the camera");
+        tracing::warn!("no login (--no-login): anyone who can reach this machine can watch the cameras");
     }
-    tracing::info!(source = %described, topic = %frame_topic, encoders = workers, "streaming");
+    tracing::info!(cameras = shown.len(), encoders = workers, "running");
 
     shutdown.await;
     tracing::info!("shutting down");
     shutdown_tx.send_replace(true);
-    let _ = publisher.await;
-    reporter.abort();
+    for p in publishers {
+        let _ = p.await;
+    }
+    let _ = directory.await;
+    reporters.iter().for_each(|r| r.abort());
     http.abort();
-    let _ = tokio::task::spawn_blocking(move || pipeline.stop()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        captures.into_iter().for_each(pipeline::Capture::stop);
+        encoders.stop();
+    })
+    .await;
     Ok(())
 }
 
@@ -342,8 +403,9 @@ fn start_embedded(
     Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
 }
 
-/// `/edge.json`: how a page served by this edge finds the broker and the stream.
-fn edge_json(config: &Config, frame_topic: &str, embedded: Option<&broker::EmbeddedBroker>) -> String {
+/// `/edge.json`: how a page served by this edge finds the broker and the cameras. The
+/// first camera's `camera` and `topic` are what a page shows when the URL names none.
+fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::EmbeddedBroker>) -> String {
     // The page builds ws://<its own host>:<ws_port>/mqtt when no full URL is given,
     // so a phone that reached the site by LAN address reaches the broker the same way.
     let broker = match (&config.viewer_broker, &config.broker) {
@@ -354,10 +416,27 @@ fn edge_json(config: &Config, frame_topic: &str, embedded: Option<&broker::Embed
         (None, Some(b)) => b.ws.port().to_string(),
         _ => "null".to_string(),
     };
+    let prefix = &config.topic_prefix;
+    let list: Vec<String> = cameras
+        .iter()
+        .map(|c| {
+            format!(
+                "{{\"name\":{},\"topic\":{},\"width\":{},\"height\":{},\"fps\":{}}}",
+                json_string(&c.name),
+                json_string(&topic::frame(prefix, &c.name)),
+                c.size.width,
+                c.size.height,
+                c.fps
+            )
+        })
+        .collect();
+    let first = cameras.first().map_or("cam1", |c| c.name.as_str());
     format!(
-        "{{\"camera\":{},\"topic\":{},\"broker\":{broker},\"ws_port\":{ws_port},\"ws_path\":\"/mqtt\"}}",
-        json_string(&config.camera),
-        json_string(frame_topic)
+        "{{\"camera\":{},\"topic\":{},\"prefix\":{},\"cameras\":[{}],\"broker\":{broker},\"ws_port\":{ws_port},\"ws_path\":\"/mqtt\"}}",
+        json_string(first),
+        json_string(&topic::frame(prefix, first)),
+        json_string(prefix),
+        list.join(",")
     )
 }
 
@@ -374,7 +453,7 @@ mod tests {
 
     #[test]
     fn edge_json_points_pages_at_the_embedded_ws_port() {
-        let c = Config::try_parse_from(["edge", "--camera", "door"]).unwrap();
+        let c = Config::try_parse_from(["edge", "--camera", "door", "--source", "pattern"]).unwrap();
         let b = broker::EmbeddedBroker {
             tcp: "0.0.0.0:1883".parse().unwrap(),
             ws: "0.0.0.0:9011".parse().unwrap(),
@@ -382,15 +461,15 @@ mod tests {
             tls: false,
         };
         assert_eq!(
-            edge_json(&c, "mqcam/door/frame", Some(&b)),
-            r#"{"camera":"door","topic":"mqcam/door/frame","broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
+            edge_json(&c, &c.cameras().unwrap(), Some(&b)),
+            r#"{"camera":"door","topic":"mqcam/door/frame","prefix":"mqcam","cameras":[{"name":"door","topic":"mqcam/door/frame","width":640,"height":480,"fps":30}],"broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
         );
     }
 
     #[test]
     fn edge_json_names_an_external_websocket_broker() {
         let c = Config::try_parse_from(["edge", "--broker", "ws://b:8083/mqtt"]).unwrap();
-        let j = edge_json(&c, "t", None);
+        let j = edge_json(&c, &[], None);
         assert!(j.contains(r#""broker":"ws://b:8083/mqtt""#) && j.contains(r#""ws_port":null"#), "{j}");
     }
 }

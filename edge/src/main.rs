@@ -1,10 +1,16 @@
-//! `edge`: parse options, set up logging, run until Ctrl-C or SIGTERM.
+//! `edge`: parse options (flags, `EDGE_*` variables, `--config` file), set up logging,
+//! run until Ctrl-C or SIGTERM.
 
-use clap::Parser;
+use edge::config_file::{self, LoadError};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let config = edge::config::Config::parse();
+    let config = match config_file::load(std::env::args_os()) {
+        Ok(config) => config,
+        // Clap prints the usage (or --help, --version) and picks the status.
+        Err(LoadError::Flags(e)) => e.exit(),
+        Err(e @ LoadError::File(_)) => fail(&e.to_string()),
+    };
     edge::clock::set_skew_ms(config.clock_skew_ms);
     if config.list_devices {
         print!("{}", edge::list_devices());

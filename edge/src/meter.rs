@@ -47,7 +47,17 @@ impl Meter {
 }
 
 impl Snapshot {
-    /// The counters as a JSON object (served at `/stats.json`).
+    fn add(&mut self, o: &Snapshot) {
+        self.captured += o.captured;
+        self.encoded += o.encoded;
+        self.bad_frames += o.bad_frames;
+        self.encode_us += o.encode_us;
+        self.published += o.published;
+        self.published_bytes += o.published_bytes;
+        self.dropped += o.dropped;
+    }
+
+    /// The counters as a JSON object.
     pub fn to_json(&self) -> String {
         format!(
             "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"at_us\":{}}}",
@@ -61,6 +71,20 @@ impl Snapshot {
             crate::clock::now_us()
         )
     }
+}
+
+/// `/stats.json`: every camera's counters summed at the top level (what a one-camera
+/// edge always served), and each camera's under `cameras`.
+pub fn cameras_json(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
+    let mut total = Snapshot::default();
+    let mut each = Vec::new();
+    for (name, meter) in meters {
+        let s = meter.snapshot();
+        total.add(&s);
+        each.push(format!("{}:{}", crate::json_string(name), s.to_json()));
+    }
+    let total = total.to_json();
+    format!("{},\"cameras\":{{{}}}}}", &total[..total.len() - 1], each.join(","))
 }
 
 /// What happened between two snapshots, as rates.
@@ -145,6 +169,22 @@ mod tests {
         assert_eq!(r.kb_per_frame, 50.0);
         assert_eq!(r.encode_ms, 2.0);
         assert_eq!(r.dropped, 3);
+    }
+
+    #[test]
+    fn stats_json_sums_the_cameras_and_lists_each() {
+        let (a, b) = (std::sync::Arc::new(Meter::default()), std::sync::Arc::new(Meter::default()));
+        a.published.store(3, Relaxed);
+        b.published.store(4, Relaxed);
+        let json = cameras_json(&[("a".into(), a), ("b".into(), b)]);
+        assert!(
+            json.starts_with(
+                "{\"captured\":0,\"encoded\":0,\"bad_frames\":0,\"encode_us\":0,\"published\":7,"
+            ),
+            "{json}"
+        );
+        assert!(json.contains(",\"cameras\":{\"a\":{\"captured\":0,") && json.contains("\"b\":{"), "{json}");
+        assert!(json.ends_with("}}}"), "{json}");
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! The frame pipeline on plain threads: capture → newest-frame slot → encoder workers →
-//! the publisher's newest-frame slot.
+//! The frame pipeline on plain threads: each camera's capture → its place in the job
+//! slot → the shared encoder workers → the camera's newest-frame slot.
 //!
 //! ```text
-//!  source ──put──▶ [jobs: 1 slot] ──take──▶ worker 1..N ──(newer than last?)──▶ [frames: 1 slot] ⇢ publish
+//!  source A ──put──▶ [jobs: 1 place per camera] ──take (in turn)──▶ worker 1..N
+//!  source B ──put──▶ [                       ]      ──(newer than last?)──▶ [A's frames: 1 slot] ⇢ publish A
+//!                                                                           [B's frames: 1 slot] ⇢ publish B
 //! ```
 //!
 //! Each hand-over keeps only the newest frame, so nothing queues anywhere. Workers run in
-//! parallel when one core cannot keep up (1080p60), and a result older than one already
-//! handed on is dropped: frames never go backwards and a slow worker cannot add latency.
-//! A failing source is retried with backoff while the camera is reported offline.
+//! parallel when one core cannot keep up (1080p60, or many cameras), never more of them
+//! than cores however many cameras there are, and a result older than one already handed
+//! on is dropped: frames never go backwards and a slow worker cannot add latency. A
+//! failing source is retried with backoff while its camera is reported offline.
 
 use std::{
     sync::{
@@ -168,11 +171,90 @@ impl Output {
     }
 }
 
-/// The running threads.
-pub struct Pipeline {
-    stop: Arc<AtomicBool>,
-    jobs: Arc<Slot<Job>>,
+/// One camera's way through the shared encoders: how to encode its frames, where they
+/// go and what is counted.
+pub struct Lane {
+    /// The camera's place in the shared job slot.
+    key: usize,
+    pub encoder: Encoder,
+    pub output: Arc<Output>,
+    pub meter: Arc<Meter>,
+}
+
+/// A captured frame on its way to an encoder.
+struct Work {
+    lane: Arc<Lane>,
+    job: Job,
+}
+
+/// The encoder threads every camera shares: never more than the machine has cores,
+/// however many cameras there are.
+pub struct Encoders {
+    jobs: Arc<Slot<Work>>,
+    lanes: std::sync::atomic::AtomicUsize,
     threads: Vec<JoinHandle<()>>,
+}
+
+impl Encoders {
+    /// Starts `workers` encoder threads (at least one).
+    pub fn start(workers: usize) -> std::io::Result<Encoders> {
+        let jobs: Arc<Slot<Work>> = Arc::new(Slot::default());
+        let mut threads = Vec::new();
+        for i in 0..workers.max(1) {
+            let jobs = jobs.clone();
+            threads.push(std::thread::Builder::new().name(format!("encode-{i}")).spawn(move || work(&jobs))?);
+        }
+        Ok(Encoders { jobs, lanes: Default::default(), threads })
+    }
+
+    /// A lane for one more camera.
+    pub fn lane(&self, encoder: Encoder, output: Arc<Output>, meter: Arc<Meter>) -> Arc<Lane> {
+        let key = self.lanes.fetch_add(1, Relaxed);
+        Arc::new(Lane { key, encoder, output, meter })
+    }
+
+    /// Stops the threads once the frames waiting are encoded; stop the captures first.
+    pub fn stop(self) {
+        self.jobs.close();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One camera's capture thread.
+pub struct Capture {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Capture {
+    /// Starts capturing from `source` into the shared encoders along `lane`.
+    pub fn start(
+        source: Box<dyn Source>,
+        lane: Arc<Lane>,
+        encoders: &Encoders,
+        status: watch::Sender<SourceStatus>,
+    ) -> std::io::Result<Capture> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, jobs) = (stop.clone(), encoders.jobs.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("capture-{}", lane.key))
+            .spawn(move || capture(source, &jobs, &lane, &status, &stop2))?;
+        Ok(Capture { stop, thread })
+    }
+
+    /// Stops the thread and waits for it (a blocked camera read ends within its timeout).
+    pub fn stop(self) {
+        self.stop.store(true, Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+/// One camera with encoders of its own: what tests and benchmarks run.
+pub struct Pipeline {
+    capture: Capture,
+    encoders: Encoders,
 }
 
 impl Pipeline {
@@ -185,47 +267,29 @@ impl Pipeline {
         status: watch::Sender<SourceStatus>,
         meter: Arc<Meter>,
     ) -> std::io::Result<Pipeline> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let jobs: Arc<Slot<Job>> = Arc::new(Slot::default());
-        let encoder = Arc::new(encoder);
-        let mut threads = Vec::new();
-        for i in 0..workers.max(1) {
-            let (jobs, output, meter, encoder) =
-                (jobs.clone(), output.clone(), meter.clone(), encoder.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("encode-{i}"))
-                    .spawn(move || work(&jobs, &encoder, &output, &meter))?,
-            );
-        }
-        let (stop2, jobs2, output) = (stop.clone(), jobs.clone(), output.clone());
-        threads.push(
-            std::thread::Builder::new()
-                .name("capture".into())
-                .spawn(move || capture(source, &jobs2, &output, &status, &meter, &stop2))?,
-        );
-        Ok(Pipeline { stop, jobs, threads })
+        let encoders = Encoders::start(workers)?;
+        let lane = encoders.lane(encoder, output, meter);
+        let capture = Capture::start(source, lane, &encoders, status)?;
+        Ok(Pipeline { capture, encoders })
     }
 
-    /// Stops the threads and waits for them (a blocked camera read ends within its timeout).
+    /// Stops the threads and waits for them.
     pub fn stop(self) {
-        self.stop.store(true, Relaxed);
-        self.jobs.close();
-        for t in self.threads {
-            let _ = t.join();
-        }
+        self.capture.stop();
+        self.encoders.stop();
     }
 }
 
-/// The capture loop: frames into the job slot, failures into the status.
+/// The capture loop: frames into the camera's place in the job slot, failures into the
+/// status.
 fn capture(
     mut source: Box<dyn Source>,
-    jobs: &Slot<Job>,
-    output: &Output,
+    jobs: &Slot<Work>,
+    lane: &Arc<Lane>,
     status: &watch::Sender<SourceStatus>,
-    meter: &Meter,
     stop: &AtomicBool,
 ) {
+    let (output, meter) = (&lane.output, &lane.meter);
     let mut sequence = 0u64;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10), std::process::id());
     let mut failures = 0u32;
@@ -252,7 +316,7 @@ fn capture(
                 // CPU that the rest of the machine (or the encoder, later) could use. The
                 // sequence number still advances, so the skipped frame counts as dropped.
                 if !output.backed_up() {
-                    jobs.put(Job { sequence, captured });
+                    jobs.put(lane.key, Work { lane: lane.clone(), job: Job { sequence, captured } });
                     if on_request {
                         output.wait_settled(sequence, Duration::from_secs(1));
                     }
@@ -285,19 +349,25 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     }
 }
 
-/// An encoder worker: job slot → payload → output, until the slot closes.
-fn work(jobs: &Slot<Job>, encoder: &Encoder, output: &Output, meter: &Meter) {
-    let mut size_hint = 64 * 1024;
+/// An encoder worker: job slot → payload → the camera's output, until the slot closes.
+/// Each camera's frames are encoded at its own quality and counted in its own meter.
+fn work(jobs: &Slot<Work>) {
+    // Per camera: the size of its last frame, so its next buffer is allocated once.
+    let mut size_hints: Vec<usize> = Vec::new();
     let mut last_warning: Option<Instant> = None;
-    while let Some(job) = jobs.take() {
+    while let Some(Work { lane, job }) = jobs.take() {
         let (sequence, kind) = (job.sequence, job.captured.picture.kind());
+        let (output, meter) = (&lane.output, &lane.meter);
+        if size_hints.len() <= lane.key {
+            size_hints.resize(lane.key + 1, 64 * 1024);
+        }
         let started = Instant::now();
-        match process(job, encoder, size_hint) {
+        match process(job, &lane.encoder, size_hints[lane.key]) {
             Ok(payload) => {
                 let took = started.elapsed().as_micros() as u64;
                 meter.encoded.fetch_add(1, Relaxed);
                 meter.encode_us.fetch_add(took, Relaxed);
-                size_hint = payload.len() + payload.len() / 4;
+                size_hints[lane.key] = payload.len() + payload.len() / 4;
                 tracing::debug!(target: "edge::frame", sequence, kind, encode_us = took, bytes = payload.len(), "encoded");
                 if !output.offer(sequence, payload) {
                     tracing::debug!(target: "edge::frame", sequence, "dropped: a newer frame went first");

@@ -23,7 +23,8 @@ pub struct Site {
     /// Body of `/edge.json`.
     pub edge_json: String,
     /// Source of `/stats.json`.
-    pub meter: Option<std::sync::Arc<crate::meter::Meter>>,
+    /// Each camera's counters (by name).
+    pub meters: Vec<(String, std::sync::Arc<crate::meter::Meter>)>,
 }
 
 /// Largest request head accepted; browsers send well under 2 KB.
@@ -136,8 +137,9 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
     if path == "/edge.json" {
         return response(200, "application/json", site.edge_json.clone().into_bytes(), head_only);
     }
-    if let ("/stats.json", Some(meter)) = (path, &site.meter) {
-        return response(200, "application/json", meter.snapshot().to_json().into_bytes(), head_only);
+    if path == "/stats.json" && !site.meters.is_empty() {
+        let json = crate::meter::cameras_json(&site.meters);
+        return response(200, "application/json", json.into_bytes(), head_only);
     }
     let Some(file) = resolve(&site.root, path) else {
         return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only);
@@ -236,7 +238,8 @@ mod tests {
         std::fs::write(dir.join("index.html"), "<p>hi").unwrap();
         let meter = std::sync::Arc::new(crate::meter::Meter::default());
         meter.published.store(7, std::sync::atomic::Ordering::Relaxed);
-        let site = Site { root: dir.clone(), edge_json: "{\"a\":1}".into(), meter: Some(meter) };
+        let site =
+            Site { root: dir.clone(), edge_json: "{\"a\":1}".into(), meters: vec![("door".into(), meter)] };
         let get = |path: &str| Head { method: "GET".into(), path: path.into(), close: false };
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("<p>hi"), "{r}");

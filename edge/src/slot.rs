@@ -1,9 +1,13 @@
-//! A one-place mailbox where the newest value wins, for plain threads.
+//! Mailboxes where the newest value wins.
 //!
-//! Between capture and encode: the camera thread [`Slot::put`]s every frame, encoder
-//! workers [`Slot::take`] them. A frame nobody took before the next one arrived is handed
-//! back to the producer (to count it as dropped) instead of queueing: a slow encoder
-//! costs frames, never latency.
+//! [`Slot`], between the capture threads and the shared encoder workers: one place per
+//! camera. A camera's thread [`Slot::put`]s every frame in its place; workers
+//! [`Slot::take`] from the places in turn, so a busy camera cannot starve a quiet one. A
+//! frame nobody took before its camera's next one arrived is handed back to the producer
+//! (to count it as dropped) instead of queueing: a slow encoder costs frames, never
+//! latency.
+//!
+//! [`AsyncSlot`], between the encoders and a camera's publisher task.
 
 use std::{
     sync::{
@@ -19,13 +23,19 @@ pub struct Slot<T> {
 }
 
 struct State<T> {
-    value: Option<T>,
+    /// One place per key (camera).
+    places: Vec<Option<T>>,
+    /// The place the next take looks at first.
+    next: usize,
     closed: bool,
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
-        Slot { state: Mutex::new(State { value: None, closed: false }), ready: Condvar::new() }
+        Slot {
+            state: Mutex::new(State { places: Vec::new(), next: 0, closed: false }),
+            ready: Condvar::new(),
+        }
     }
 }
 
@@ -36,19 +46,30 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<T> Slot<T> {
-    /// Stores `value`, returning the one it replaced (which nobody will see now).
-    pub fn put(&self, value: T) -> Option<T> {
-        let replaced = self.lock().value.replace(value);
+    /// Stores `value` in place `key`, returning the one it replaced (which nobody will
+    /// see now).
+    pub fn put(&self, key: usize, value: T) -> Option<T> {
+        let mut state = self.lock();
+        if state.places.len() <= key {
+            state.places.resize_with(key + 1, || None);
+        }
+        let replaced = state.places[key].replace(value);
         self.ready.notify_one();
         replaced
     }
 
-    /// Waits for a value; `None` once the slot is closed and empty.
+    /// Waits for a value in any place, taking the places in turn; `None` once the slot
+    /// is closed and empty.
     pub fn take(&self) -> Option<T> {
         let mut state = self.lock();
         loop {
-            if let Some(v) = state.value.take() {
-                return Some(v);
+            let n = state.places.len();
+            for i in 0..n {
+                let key = (state.next + i) % n;
+                if let Some(v) = state.places[key].take() {
+                    state.next = (key + 1) % n;
+                    return Some(v);
+                }
             }
             if state.closed {
                 return None;
@@ -76,9 +97,22 @@ mod tests {
     #[test]
     fn the_newest_value_wins_and_the_replaced_one_is_returned() {
         let s = Slot::default();
-        assert_eq!(s.put(1), None);
-        assert_eq!(s.put(2), Some(1));
+        assert_eq!(s.put(0, 1), None);
+        assert_eq!(s.put(0, 2), Some(1));
         assert_eq!(s.take(), Some(2));
+    }
+
+    #[test]
+    fn each_camera_has_its_own_place_and_they_are_taken_in_turn() {
+        let s = Slot::default();
+        s.put(0, "a1");
+        s.put(2, "c1");
+        assert_eq!(s.take(), Some("a1"));
+        s.put(0, "a2");
+        assert_eq!(s.take(), Some("c1"), "not a again before c");
+        assert_eq!(s.put(2, "c2"), None);
+        assert_eq!(s.take(), Some("a2"));
+        assert_eq!(s.take(), Some("c2"));
     }
 
     #[test]
@@ -89,7 +123,7 @@ mod tests {
             thread::spawn(move || s.take())
         };
         thread::sleep(Duration::from_millis(20));
-        s.put(7);
+        s.put(3, 7);
         assert_eq!(t.join().unwrap(), Some(7));
     }
 

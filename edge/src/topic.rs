@@ -13,10 +13,18 @@
 //!                                        time (µs, edge clock), then the request's bytes
 //! <prefix>/<camera>/ack/<viewer>         viewer → edge: u64 LE sequence of the newest frame
 //!                                        received (flow control, see `flow`)
+//! <prefix>/<camera>/alarm    {"active":true|false,"reason":…,"at_us":…,"source":…} from
+//!                            any client with the publisher login (a detector, a door
+//!                            sensor bridge), retained while active; never from viewers
+//! <prefix>/_dir/edges/<edge>  the edge's cameras (`directory`), retained: the fast path
+//! <prefix>/_dir/req/<viewer>  viewer → every edge: "which cameras do you have?"
+//! <prefix>/_dir/res/<viewer>  edge → viewer: the same JSON, one reply per edge; works on
+//!                             brokers that deliver no retained message to wildcards
 //! ```
 //!
-//! Viewers write only to `clock/req/+` and `ack/+`; everything else is the edge's. The
-//! embedded broker's gate enforces that ([`viewer_may_publish`]).
+//! Camera names never start with `_`: those levels are the system's. Viewers write only
+//! to `clock/req/+`, `ack/+` and `_dir/req/+`; everything else is the edge's (or a
+//! publisher's). The embedded broker's gate enforces that ([`viewer_may_publish`]).
 
 /// The topic a camera's frames are published on.
 pub fn frame(prefix: &str, camera: &str) -> String {
@@ -26,6 +34,33 @@ pub fn frame(prefix: &str, camera: &str) -> String {
 /// The retained status topic of a camera.
 pub fn status(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/status")
+}
+
+/// The topic a camera's alarms are raised and cleared on.
+pub fn alarm(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/alarm")
+}
+
+/// The level under the prefix that holds the camera directory.
+pub const DIRECTORY: &str = "_dir";
+
+/// Where an edge keeps its retained directory entry.
+pub fn directory_entry(prefix: &str, edge: &str) -> String {
+    format!("{prefix}/{DIRECTORY}/edges/{edge}")
+}
+
+/// The filter edges subscribe to for directory requests.
+pub fn directory_requests(prefix: &str) -> String {
+    format!("{prefix}/{DIRECTORY}/req/+")
+}
+
+/// The reply topic for a directory request topic, or `None` if it is not one.
+pub fn directory_reply_to(request_topic: &str, prefix: &str) -> Option<String> {
+    let viewer = request_topic.strip_prefix(prefix)?.strip_prefix(&format!("/{DIRECTORY}/req/"))?;
+    if viewer.is_empty() || viewer.len() > 64 || viewer.contains(['/', '+', '#']) {
+        return None;
+    }
+    Some(format!("{prefix}/{DIRECTORY}/res/{viewer}"))
 }
 
 /// The filter the edge subscribes to for clock-offset requests.
@@ -61,7 +96,10 @@ pub fn viewer_may_publish(prefix: &str, topic: &str) -> bool {
     let levels: Vec<&str> = rest.split('/').collect();
     let usable = |l: &str| !l.is_empty() && l.len() <= 64 && !l.contains(['+', '#']);
     match levels.as_slice() {
-        [camera, "clock", "req", viewer] | [camera, "ack", viewer] => usable(camera) && usable(viewer),
+        [DIRECTORY, "req", viewer] => usable(viewer),
+        [camera, "clock", "req", viewer] | [camera, "ack", viewer] => {
+            usable(camera) && !camera.starts_with('_') && usable(viewer)
+        }
         _ => false,
     }
 }
@@ -76,8 +114,12 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
     let levels: Vec<&str> = rest.split('/').collect();
     let name = |l: &str| !l.is_empty() && l.len() <= 64 && !l.contains(['+', '#']);
     match levels.as_slice() {
-        [camera, "frame" | "status"] => *camera == "+" || name(camera),
-        [camera, "clock", "res", viewer] => name(camera) && name(viewer),
+        [DIRECTORY, "edges", "+"] => true,
+        [DIRECTORY, "res", viewer] => name(viewer),
+        [camera, "frame" | "status" | "alarm"] => {
+            *camera == "+" || (name(camera) && !camera.starts_with('_'))
+        }
+        [camera, "clock", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
         _ => false,
     }
 }
@@ -88,7 +130,16 @@ mod tests {
 
     #[test]
     fn viewers_may_subscribe_to_frames_status_and_their_clock_replies() {
-        for ok in ["mqcam/door/frame", "mqcam/+/frame", "mqcam/+/status", "mqcam/door/clock/res/v1"] {
+        for ok in [
+            "mqcam/door/frame",
+            "mqcam/+/frame",
+            "mqcam/+/status",
+            "mqcam/door/clock/res/v1",
+            "mqcam/+/alarm",
+            "mqcam/door/alarm",
+            "mqcam/_dir/edges/+",
+            "mqcam/_dir/res/v1",
+        ] {
             assert!(viewer_may_subscribe("mqcam", ok), "{ok}");
         }
         for bad in [
@@ -101,6 +152,10 @@ mod tests {
             "mqcam/+/clock/res/v1",
             "other/door/frame",
             "mqcam/do#r/frame",
+            "mqcam/_dir/req/+",
+            "mqcam/_dir/res/+",
+            "mqcam/_dir/#",
+            "mqcam/_dir/frame",
         ] {
             assert!(!viewer_may_subscribe("mqcam", bad), "{bad}");
         }
@@ -110,7 +165,12 @@ mod tests {
     fn viewers_may_publish_only_clock_requests_and_acks() {
         assert!(viewer_may_publish("mqcam", "mqcam/door/clock/req/v1"));
         assert!(viewer_may_publish("mqcam", "mqcam/door/ack/v1"));
+        assert!(viewer_may_publish("mqcam", "mqcam/_dir/req/v1"));
         for bad in [
+            "mqcam/door/alarm",
+            "mqcam/_dir/res/v1",
+            "mqcam/_dir/edges/e1",
+            "mqcam/_dir/ack/v1",
             "mqcam/door/frame",
             "mqcam/door/status",
             "mqcam/door/clock/res/v1",
@@ -135,6 +195,15 @@ mod tests {
         assert_eq!(clock_reply_to("mqcam/door/clock/req/", "mqcam", "door"), None);
         assert_eq!(clock_reply_to("mqcam/door/frame", "mqcam", "door"), None);
         assert_eq!(clock_reply_to("mqcam/other/clock/req/v", "mqcam", "door"), None);
+    }
+
+    #[test]
+    fn directory_requests_map_to_the_viewers_reply_topic() {
+        assert_eq!(directory_requests("home"), "home/_dir/req/+");
+        assert_eq!(directory_reply_to("home/_dir/req/v-9", "home").as_deref(), Some("home/_dir/res/v-9"));
+        assert_eq!(directory_reply_to("home/_dir/req/", "home"), None);
+        assert_eq!(directory_reply_to("home/door/clock/req/v", "home"), None);
+        assert_eq!(directory_reply_to("homes/_dir/req/v", "home"), None);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct EdgeInfo {
     pub ws_port: Option<u16>,
     pub ws_path: Option<String>,
     pub topic: Option<String>,
+    /// The edge's topic prefix, for `?camera=` (edges before it had none: `mqcam`).
+    pub prefix: Option<String>,
 }
 
 /// The page's query parameters that matter here.
@@ -57,7 +59,10 @@ pub fn resolve(
         ));
     }
     let topic = nonempty(&query.topic)
-        .or_else(|| nonempty(&query.camera).map(|c| format!("{DEFAULT_PREFIX}/{c}/frame")))
+        .or_else(|| {
+            let prefix = edge.and_then(|e| nonempty(&e.prefix)).unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+            nonempty(&query.camera).map(|c| format!("{prefix}/{c}/frame"))
+        })
         .or_else(|| edge.and_then(|e| nonempty(&e.topic)))
         .unwrap_or_else(|| format!("{DEFAULT_PREFIX}/{DEFAULT_CAMERA}/frame"));
     Ok(Target { broker, topic })
@@ -83,6 +88,14 @@ mod tests {
             t,
             Target { broker: "ws://192.168.1.20:9001/mqtt".into(), topic: "mqcam/door/frame".into() }
         );
+    }
+
+    #[test]
+    fn a_camera_in_the_url_is_found_under_the_edges_prefix() {
+        let query = Query { camera: Some("yard".into()), ..Default::default() };
+        let home = EdgeInfo { prefix: Some("home".into()), ..edge(9001) };
+        assert_eq!(resolve(&query, Some(&home), "http:", "h").unwrap().topic, "home/yard/frame");
+        assert_eq!(resolve(&query, Some(&edge(9001)), "http:", "h").unwrap().topic, "mqcam/yard/frame");
     }
 
     #[test]

@@ -269,6 +269,7 @@ async fn fetch_edge_info() -> Option<EdgeInfo> {
         ws_port: number("ws_port").map(|p| p as u16),
         ws_path: string("ws_path"),
         topic: string("topic"),
+        prefix: string("prefix"),
     })
 }
 
