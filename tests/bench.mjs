@@ -14,9 +14,9 @@
 //   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { cpus, totalmem } from 'node:os';
+import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startEdge, startBrowser, readStats, waitForStats, sleep, freePort, slowLink } from './util.mjs';
 
@@ -161,6 +161,63 @@ async function seedRow(size, fps) {
   }
 }
 
+/** A camera_server.py (a stand-in IP camera in its own process) serving `dir`'s JPEGs. */
+function startCameraServer(dir, fps) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', [join(ROOT, 'tests', 'camera_server.py'), '--port', '0', '--jpegs', dir, '--fps', String(fps)],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.once('data', (d) => {
+      const m = String(d).match(/listening on (\d+)/);
+      m ? resolve({ url: `http://127.0.0.1:${m[1]}/stream`, stop: () => child.kill('SIGTERM') }) : reject(new Error(`camera_server: ${d}`));
+    });
+    child.on('error', reject);
+  });
+}
+
+/**
+ * One edge with `n` network cameras (640x480@15 MJPEG over HTTP, each served by its own
+ * camera_server.py): edge CPU and RSS, and every camera's published rate.
+ */
+async function camerasRow(n, jpegDir) {
+  const servers = [];
+  for (let i = 0; i < n; i++) servers.push(await startCameraServer(jpegDir, 15));
+  const args = servers.flatMap((s, i) => ['--camera', `cam${i + 1}=${s.url}`]);
+  const edge = await startEdge(args);
+  try {
+    await sleep(3000);
+    const [e0, c0, t0] = [await edgeCounters(edge), cpuTicks(edge.pid), Date.now()];
+    const rss = [];
+    for (let i = 0; i < SECONDS; i++) {
+      await sleep(1000);
+      rss.push(edge.rssMb());
+    }
+    const [e1, c1, t1] = [await edgeCounters(edge), cpuTicks(edge.pid), Date.now()];
+    const secs = (t1 - t0) / 1000;
+    const fps = Object.keys(e1.cameras).map((c) => (e1.cameras[c].published - e0.cameras[c].published) / secs);
+    return { cameras: n, edge_cpu: ((c1 - c0) / TICK / secs) * 100, edge_rss: Math.max(...rss), min_fps: Math.min(...fps), max_fps: Math.max(...fps) };
+  } finally {
+    await edge.stop();
+    servers.forEach((s) => s.stop());
+  }
+}
+
+/** 30 JPEGs of 640x480 (a moving gradient with grain, quality 75), made with OpenCV. */
+function cameraJpegs() {
+  const dir = join(tmpdir(), `mqcam-bench-jpegs-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  execFileSync(PYTHON, ['-c', `
+import cv2, numpy as np, sys
+h, w = 480, 640
+y, x = np.mgrid[0:h, 0:w]
+rng = np.random.default_rng(1)
+for i in range(30):
+    img = np.dstack([(x + 8 * i) % 256, (y * 255 // h), ((x + y + 4 * i) % 256)]).astype(np.uint8)
+    img = cv2.add(img, rng.integers(0, 24, img.shape, dtype=np.uint8))
+    cv2.imwrite(f"{sys.argv[1]}/{i:02d}.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 75])
+`, dir]);
+  return dir;
+}
+
 function machine() {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const kernel = execFileSync('uname', ['-sr']).toString().trim();
@@ -173,6 +230,13 @@ const f1 = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Nu
 const lines = [];
 const say = (l = '') => { lines.push(l); console.log(l); };
 
+// BENCH_CAMERAS=1,4: only the many-cameras rows, printed as JSON.
+if (process.env.BENCH_CAMERAS) {
+  const dir = cameraJpegs();
+  for (const n of process.env.BENCH_CAMERAS.split(',')) console.log(JSON.stringify(await camerasRow(Number(n), dir)));
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
 const browser = await startBrowser();
 // BENCH_ROWS=640x480@30,640x480@max: only those browser rows, printed as JSON (for a
 // quick look while working; BENCHMARKS.md is left alone).
@@ -207,6 +271,14 @@ for (const link of [{ name: '2 Mbit/s, 80 ms', kbps: 2000, latencyMs: 80 }, { na
   links.push({ ...link, carries, ours });
 }
 await browser.close();
+
+const camerasDir = cameraJpegs();
+const many = [];
+for (const n of [1, 4, 8]) {
+  process.stderr.write(`${n} network cameras…\n`);
+  many.push(await camerasRow(n, camerasDir));
+}
+rmSync(camerasDir, { recursive: true, force: true });
 
 const seed = [];
 for (const size of SIZES) {
@@ -262,6 +334,14 @@ for (const { viewers, row } of fan) {
   const n = row.fanout;
   say(`| ${viewers} | ${f1(row.drawn_fps)} | ${f1(row.stages.total[1])} | ${n ? f1(n.fps_min) : '–'} | ${n ? f1(n.latency_ms_p95) : '–'} | ${n ? f1(n.worst_viewer_p95_ms) : '–'} | ${n ? n.failures : 0} | ${f1(row.edge_cpu)} | ${f1(row.edge_rss)} |`);
 }
+say();
+say('## Many cameras on one edge: 640x480 @ 15 MJPEG over HTTP, each camera served by its own process');
+say();
+say('Each camera is a `tests/camera_server.py` streaming `multipart/x-mixed-replace`; the edge passes every JPEG through (no decode, no encode) and publishes it to its embedded broker.');
+say();
+say('| cameras | edge CPU % | edge RSS MB | published fps per camera (min / max) |');
+say('|---|---|---|---|');
+for (const r of many) say(`| ${r.cameras} | ${f1(r.edge_cpu)} | ${f1(r.edge_rss)} | ${f1(r.min_fps)} / ${f1(r.max_fps)} |`);
 say();
 say('## The seed pipeline (paho-mqtt + OpenCV, Mosquitto over TCP) and ratios');
 say();
