@@ -63,6 +63,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
 
+    /// Width of each camera's preview (the small rendition for grid tiles, on
+    /// <prefix>/<camera>/preview), at most; 0 = no previews.
+    #[arg(long, default_value_t = 320, env = "EDGE_PREVIEW_WIDTH",
+          value_parser = clap::value_parser!(u32).range(0..=1280))]
+    pub preview_width: u32,
+
+    /// Previews per second.
+    #[arg(long, default_value_t = 2, env = "EDGE_PREVIEW_FPS",
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub preview_fps: u32,
+
     /// A camera: NAME=SOURCE[,size=WxH][,fps=N][,quality=Q][,format=F]; repeat it for
     /// more cameras (or separate them with `;`). SOURCE is anything --source takes, an
     /// HTTP MJPEG stream (http://user:pass@cam/video) or a JPEG snapshot URL polled at the
@@ -322,6 +333,8 @@ pub struct CameraSpec {
     pub fps: Option<u32>,
     pub quality: Option<u8>,
     pub format: Option<FormatPreference>,
+    pub preview_width: Option<u32>,
+    pub preview_fps: Option<u32>,
 }
 
 impl CameraSpec {
@@ -331,11 +344,20 @@ impl CameraSpec {
             return Err(format!("camera {name} needs a source: {name}=SOURCE"));
         }
         let source = source.parse().map_err(|e| format!("camera {name}: {e}"))?;
-        Ok(CameraSpec { name, source, size: None, fps: None, quality: None, format: None })
+        Ok(CameraSpec {
+            name,
+            source,
+            size: None,
+            fps: None,
+            quality: None,
+            format: None,
+            preview_width: None,
+            preview_fps: None,
+        })
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
-    pub const KEYS: &'static str = "size, fps, quality, format";
+    pub const KEYS: &'static str = "size, fps, quality, format, preview_width, preview_fps";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -361,6 +383,17 @@ impl CameraSpec {
                         format!("format must be one of auto, mjpeg, yuyv, nv12, got {value:?}")
                     })?)
             }
+            "preview_width" => {
+                self.preview_width = Some(value.parse().ok().filter(|w| *w <= 1280).ok_or_else(|| {
+                    format!("preview_width must be a whole number from 0 (none) to 1280, got {value:?}")
+                })?)
+            }
+            "preview_fps" => {
+                self.preview_fps =
+                    Some(value.parse().ok().filter(|f| (1..=30).contains(f)).ok_or_else(|| {
+                        format!("preview_fps must be a whole number from 1 to 30, got {value:?}")
+                    })?)
+            }
             other => return Err(format!("unknown camera option {other:?} (known: {})", Self::KEYS)),
         }
         Ok(())
@@ -376,6 +409,9 @@ pub struct Camera {
     pub fps: u32,
     pub quality: u8,
     pub format: FormatPreference,
+    /// 0: no previews.
+    pub preview_width: u32,
+    pub preview_fps: u32,
 }
 
 impl Config {
@@ -405,6 +441,8 @@ impl Config {
             fps: spec.fps.unwrap_or(self.fps),
             quality: spec.quality.unwrap_or(self.quality),
             format: spec.format.unwrap_or(self.format),
+            preview_width: spec.preview_width.unwrap_or(self.preview_width),
+            preview_fps: spec.preview_fps.unwrap_or(self.preview_fps),
         };
         match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
@@ -442,6 +480,8 @@ impl Config {
             fps: None,
             quality: None,
             format: None,
+            preview_width: None,
+            preview_fps: None,
         }
     }
 }
@@ -648,7 +688,7 @@ mod tests {
             "--camera",
             "door=pattern,size=320x240,quality=60",
             "--camera",
-            "yard=http://cam/video;gate=snapshot:http://g/s.jpg,fps=2",
+            "yard=http://cam/video;gate=snapshot:http://g/s.jpg,fps=2,preview_width=0",
         ])
         .unwrap();
         let cams = c.cameras().unwrap();
@@ -656,6 +696,7 @@ mod tests {
         assert_eq!((cams[0].size.width, cams[0].fps, cams[0].quality), (320, 15, 60));
         assert_eq!((cams[1].size.width, cams[1].fps, cams[1].quality), (640, 15, 75));
         assert_eq!(cams[2].fps, 2);
+        assert_eq!((cams[0].preview_width, cams[0].preview_fps, cams[2].preview_width), (320, 2, 0));
     }
 
     #[test]

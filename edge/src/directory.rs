@@ -9,7 +9,7 @@
 //!
 //! ```json
 //! {"edge":"pi-kitchen-812","at_us":…,"cameras":[{"name":"door","frame":"home/door/frame",
-//!  "status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,
+//!  "preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,
 //!  "fps":15,"state":"online","detail":"MJPEG 1280x720 …"}]}
 //! ```
 //!
@@ -30,6 +30,8 @@ pub struct Listed {
     pub width: usize,
     pub height: usize,
     pub fps: u32,
+    /// The preview's widest width and rate, if the camera has one.
+    pub preview: Option<(u32, u32)>,
 }
 
 /// The directory JSON for `cameras` in their current states.
@@ -42,8 +44,15 @@ pub fn json(prefix: &str, edge: &str, cameras: &[(Listed, SourceStatus)], at_us:
                 SourceStatus::Online(d) => ("online", d.as_str()),
                 SourceStatus::Offline(d) => ("offline", d.as_str()),
             };
+            let preview = match c.preview {
+                Some((max_width, fps)) => format!(
+                    "{{\"topic\":{},\"max_width\":{max_width},\"fps\":{fps}}}",
+                    json_string(&topic::preview(prefix, &c.name))
+                ),
+                None => "null".into(),
+            };
             format!(
-                "{{\"name\":{},\"frame\":{},\"status\":{},\"alarm\":{},\"width\":{},\"height\":{},\"fps\":{},\"state\":\"{state}\",\"detail\":{}}}",
+                "{{\"name\":{},\"frame\":{},\"preview\":{preview},\"status\":{},\"alarm\":{},\"width\":{},\"height\":{},\"fps\":{},\"state\":\"{state}\",\"detail\":{}}}",
                 json_string(&c.name),
                 json_string(&topic::frame(prefix, &c.name)),
                 json_string(&topic::status(prefix, &c.name)),
@@ -151,8 +160,8 @@ mod tests {
 
     #[test]
     fn the_directory_lists_each_camera_with_its_topics_and_state() {
-        let door = Listed { name: "door".into(), width: 1280, height: 720, fps: 15 };
-        let yard = Listed { name: "yard".into(), width: 640, height: 480, fps: 5 };
+        let door = Listed { name: "door".into(), width: 1280, height: 720, fps: 15, preview: Some((320, 2)) };
+        let yard = Listed { name: "yard".into(), width: 640, height: 480, fps: 5, preview: None };
         let j = json(
             "home",
             "pi-1",
@@ -164,7 +173,7 @@ mod tests {
         );
         assert_eq!(
             j,
-            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\""},{"name":"yard","frame":"home/yard/frame","status":"home/yard/status","alarm":"home/yard/alarm","width":640,"height":480,"fps":5,"state":"offline","detail":"gone"}]}"#
+            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\""},{"name":"yard","frame":"home/yard/frame","preview":null,"status":"home/yard/status","alarm":"home/yard/alarm","width":640,"height":480,"fps":5,"state":"offline","detail":"gone"}]}"#
         );
     }
 

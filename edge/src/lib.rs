@@ -19,6 +19,8 @@
 //! - [`encode`]: mozjpeg with fast settings, panics contained.
 //! - [`pipeline`]: capture thread → newest-frame [`slot`] → encoder workers → output;
 //!   source status and retries.
+//! - [`preview`]: each camera's small rendition for grid tiles, from the encoder's planes
+//!   or a reduced-scale decode of the camera's JPEG.
 //! - [`publish`]: rumqttc client with one-frame-in-flight flow control and reconnects.
 //! - [`broker`]: the embedded rumqttd broker, on loopback.
 //! - [`gate`]: what the network sees of it: TCP and WebSocket listeners, optionally TLS,
@@ -50,6 +52,7 @@ pub mod jpeg;
 pub mod meter;
 pub mod origin;
 pub mod pipeline;
+pub mod preview;
 pub mod publish;
 pub mod secret;
 pub mod site;
@@ -240,15 +243,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         cameras.iter().zip(sources).zip(topics).zip(options).zip(&meters)
     {
         let frames = Arc::new(publish::FrameSlot::default());
+        let previews = Arc::new(publish::FrameSlot::default());
         let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
         let described = source.describe();
         let (width, height) = (camera.size.width, camera.size.height);
-        let entry = directory::Listed { name: camera.name.clone(), width, height, fps: camera.fps };
+        let preview = (camera.preview_width > 0).then_some((camera.preview_width, camera.preview_fps));
+        let entry = directory::Listed { name: camera.name.clone(), width, height, fps: camera.fps, preview };
         listed.push((entry, status_rx.clone()));
+        // Tiles are small: a lower quality costs little there and halves their bytes.
+        let preview = (camera.preview_width > 0).then(|| {
+            let quality = camera.quality.min(60);
+            pipeline::Preview::new(
+                camera.preview_width as usize,
+                camera.preview_fps,
+                quality,
+                previews.clone(),
+            )
+        });
         let lane = encoders.lane(
             encode::Encoder::new(camera.quality),
             Arc::new(pipeline::Output::new(frames.clone())),
             meter.clone(),
+            preview,
         );
         captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
         let frame_topic = topics.frame.clone();
@@ -261,6 +277,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         publishers.push(tokio::spawn(publish::run(
             settings,
             frames,
+            previews,
             status_rx,
             meter.clone(),
             shutdown_rx.clone(),

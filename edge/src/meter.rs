@@ -18,6 +18,8 @@ pub struct Meter {
     pub published_bytes: AtomicU64,
     /// Frames captured but never published (replaced by a newer one, or bad).
     pub dropped: AtomicU64,
+    /// Previews published.
+    pub previews: AtomicU64,
 }
 
 /// A reading of all counters at one time.
@@ -30,6 +32,7 @@ pub struct Snapshot {
     pub published: u64,
     pub published_bytes: u64,
     pub dropped: u64,
+    pub previews: u64,
 }
 
 impl Meter {
@@ -42,6 +45,7 @@ impl Meter {
             published: self.published.load(Relaxed),
             published_bytes: self.published_bytes.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
+            previews: self.previews.load(Relaxed),
         }
     }
 }
@@ -55,12 +59,13 @@ impl Snapshot {
         self.published += o.published;
         self.published_bytes += o.published_bytes;
         self.dropped += o.dropped;
+        self.previews += o.previews;
     }
 
     /// The counters as a JSON object.
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"at_us\":{}}}",
+            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"previews\":{},\"at_us\":{}}}",
             self.captured,
             self.encoded,
             self.bad_frames,
@@ -68,6 +73,7 @@ impl Snapshot {
             self.published,
             self.published_bytes,
             self.dropped,
+            self.previews,
             crate::clock::now_us()
         )
     }

@@ -32,6 +32,7 @@ use crate::{
     encode::Encoder,
     jpeg,
     meter::Meter,
+    preview::{Full, Previewer},
     publish::{EncodedFrame, FrameSlot},
     slot::{lock, Slot},
     source::{Captured, Picture, Source},
@@ -65,25 +66,53 @@ pub enum FrameError {
     BadJpeg(#[from] jpeg::JpegError),
 }
 
-/// Turns a captured frame into a published payload: header + JPEG.
-pub fn process(job: Job, encoder: &Encoder, size_hint: usize) -> Result<Vec<u8>, FrameError> {
+/// A frame's published payload (header + JPEG) and, when asked for, its preview's.
+pub struct Processed {
+    pub payload: Vec<u8>,
+    pub preview: Option<Vec<u8>>,
+}
+
+/// Turns a captured frame into a published payload: header + JPEG; with `preview`, also
+/// a preview payload, made from the planes the encoder reads or from a reduced-scale
+/// decode of the camera's JPEG (never a full decode and resize).
+pub fn process(
+    job: Job,
+    encoder: &Encoder,
+    size_hint: usize,
+    preview: Option<&Previewer>,
+) -> Result<Processed, FrameError> {
     let Job { sequence, captured } = job;
     // Room for the header in front, so the JPEG is written where the payload wants it.
     let mut out = Vec::with_capacity(HEADER_LEN + size_hint);
     out.resize(HEADER_LEN, 0);
+    let small;
+    let shrink = |full: Full<'_>| {
+        let maker = preview?;
+        match maker.make_into(full, vec![0; HEADER_LEN]) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                // The full frame still goes out; the preview waits for the next one.
+                tracing::debug!(sequence, error = %e, "no preview of this frame");
+                None
+            }
+        }
+    };
     let (width, height) = match captured.picture {
         Picture::Planar(img) => {
             out = encoder.encode_into(&img, out)?;
+            small = shrink(Full::Planes(&img));
             (img.width(), img.height())
         }
         Picture::Yuyv { data, width, height, stride, range } => {
             let img = yuyv_to_yuv420(&data, width, height, stride, range)?;
             out = encoder.encode_into(&img, out)?;
+            small = shrink(Full::Planes(&img));
             (width, height)
         }
         Picture::Nv12 { data, width, height, stride, range } => {
             let img = nv12_to_yuv420(&data, width, height, stride, range)?;
             out = encoder.encode_into(&img, out)?;
+            small = shrink(Full::Planes(&img));
             (width, height)
         }
         Picture::Jpeg(data) => {
@@ -93,20 +122,58 @@ pub fn process(job: Job, encoder: &Encoder, size_hint: usize) -> Result<Vec<u8>,
             } else {
                 out.extend_from_slice(&jpeg::with_standard_tables(&data, &info));
             }
+            small = shrink(Full::Jpeg(&out[HEADER_LEN..]));
             (info.width as usize, info.height as usize)
         }
     };
-    let header = FrameHeader {
-        sequence,
-        capture_us: captured.capture_us,
-        encoded_us: clock::now_us(),
-        width: width as u32,
-        height: height as u32,
-        // Stamped by the publisher when it hands the frame to MQTT.
-        published_us: 0,
+    let stamp = |out: &mut Vec<u8>, width: u32, height: u32| {
+        let header = FrameHeader {
+            sequence,
+            capture_us: captured.capture_us,
+            encoded_us: clock::now_us(),
+            width,
+            height,
+            // Stamped by the publisher when it hands the frame to MQTT.
+            published_us: 0,
+        };
+        header.write_to(out);
     };
-    header.write_to(&mut out);
-    Ok(out)
+    stamp(&mut out, width as u32, height as u32);
+    let preview = small.map(|(mut p, w, h)| {
+        stamp(&mut p, w, h);
+        p
+    });
+    Ok(Processed { payload: out, preview })
+}
+
+/// A camera's preview: how it is made, where it goes, how often.
+pub struct Preview {
+    maker: Previewer,
+    slot: Arc<FrameSlot>,
+    every_us: u64,
+    /// When the next one is due (capture time, µs; 0 = at once).
+    next_us: std::sync::atomic::AtomicU64,
+}
+
+impl Preview {
+    pub fn new(max_width: usize, fps: u32, quality: u8, slot: Arc<FrameSlot>) -> Preview {
+        let every_us = 1_000_000 / u64::from(fps.max(1));
+        Preview { maker: Previewer::new(max_width, quality), slot, every_us, next_us: Default::default() }
+    }
+
+    /// Whether the frame captured at `capture_us` makes the next preview; claims it, so
+    /// two encoder threads never both make one. On a fixed schedule, so the rate is the
+    /// preview's own whatever the camera's; after a stall (or a clock step) it restarts.
+    fn claim(&self, capture_us: u64) -> bool {
+        let next = self.next_us.load(Relaxed);
+        let restart =
+            next == 0 || capture_us >= next + self.every_us || next > capture_us + 2 * self.every_us;
+        if !restart && capture_us < next {
+            return false;
+        }
+        let then = if restart { capture_us + self.every_us } else { next + self.every_us };
+        self.next_us.compare_exchange(next, then, Relaxed, Relaxed).is_ok()
+    }
 }
 
 /// Where finished frames go: the newest one wins, and only if it is newer than the last.
@@ -179,6 +246,7 @@ pub struct Lane {
     pub encoder: Encoder,
     pub output: Arc<Output>,
     pub meter: Arc<Meter>,
+    pub preview: Option<Preview>,
 }
 
 /// A captured frame on its way to an encoder.
@@ -208,9 +276,15 @@ impl Encoders {
     }
 
     /// A lane for one more camera.
-    pub fn lane(&self, encoder: Encoder, output: Arc<Output>, meter: Arc<Meter>) -> Arc<Lane> {
+    pub fn lane(
+        &self,
+        encoder: Encoder,
+        output: Arc<Output>,
+        meter: Arc<Meter>,
+        preview: Option<Preview>,
+    ) -> Arc<Lane> {
         let key = self.lanes.fetch_add(1, Relaxed);
-        Arc::new(Lane { key, encoder, output, meter })
+        Arc::new(Lane { key, encoder, output, meter, preview })
     }
 
     /// Stops the threads once the frames waiting are encoded; stop the captures first.
@@ -268,7 +342,7 @@ impl Pipeline {
         meter: Arc<Meter>,
     ) -> std::io::Result<Pipeline> {
         let encoders = Encoders::start(workers)?;
-        let lane = encoders.lane(encoder, output, meter);
+        let lane = encoders.lane(encoder, output, meter, None);
         let capture = Capture::start(source, lane, &encoders, status)?;
         Ok(Pipeline { capture, encoders })
     }
@@ -362,8 +436,12 @@ fn work(jobs: &Slot<Work>) {
             size_hints.resize(lane.key + 1, 64 * 1024);
         }
         let started = Instant::now();
-        match process(job, &lane.encoder, size_hints[lane.key]) {
-            Ok(payload) => {
+        let preview = lane.preview.as_ref().filter(|p| p.claim(job.captured.capture_us));
+        match process(job, &lane.encoder, size_hints[lane.key], preview.map(|p| &p.maker)) {
+            Ok(Processed { payload, preview: small }) => {
+                if let (Some(p), Some(small)) = (preview, small) {
+                    p.slot.put(EncodedFrame { sequence, payload: small });
+                }
                 let took = started.elapsed().as_micros() as u64;
                 meter.encoded.fetch_add(1, Relaxed);
                 meter.encode_us.fetch_add(took, Relaxed);
@@ -436,7 +514,7 @@ mod tests {
             },
             capture_us: 1,
         };
-        let payload = process(Job { sequence: 5, captured }, &Encoder::new(90), 0).unwrap();
+        let payload = process(Job { sequence: 5, captured }, &Encoder::new(90), 0, None).unwrap().payload;
         let (header, jpeg) = wire::parse(&payload).unwrap();
         assert_eq!((header.sequence, header.capture_us, header.width, header.height), (5, 1, 64, 32));
         // Expected: the full-range ramp, computed from BT.601 here, independently.
@@ -453,10 +531,37 @@ mod tests {
         let mut padded = original.clone();
         padded.extend_from_slice(&[0; 32]); // cameras pad buffers
         let captured = Captured { picture: Picture::Jpeg(padded), capture_us: 9 };
-        let payload = process(Job { sequence: 1, captured }, &Encoder::new(10), 0).unwrap();
+        let payload = process(Job { sequence: 1, captured }, &Encoder::new(10), 0, None).unwrap().payload;
         let (h, jpeg) = wire::parse(&payload).unwrap();
         assert_eq!(jpeg, &original[..]);
         assert_eq!((h.width, h.height), (32, 16));
+    }
+
+    #[test]
+    fn a_preview_comes_with_the_frame_that_claims_it_from_planes_or_from_the_cameras_jpeg() {
+        let maker = Previewer::new(320, 60);
+        let img = crate::yuv::Yuv420::new(1280, 720);
+        let planar = Captured { picture: Picture::Planar(img.clone()), capture_us: 7 };
+        let camera = Captured { picture: Picture::Jpeg(jpeg_of(&img)), capture_us: 8 };
+        for (i, captured) in [planar, camera].into_iter().enumerate() {
+            let out =
+                process(Job { sequence: i as u64, captured }, &Encoder::new(75), 0, Some(&maker)).unwrap();
+            let full = wire::parse(&out.payload).unwrap().0;
+            let preview = out.preview.expect("a preview was asked for");
+            let (h, jpeg) = wire::parse(&preview).unwrap();
+            assert_eq!((h.sequence, h.capture_us, h.width, h.height), (i as u64, full.capture_us, 320, 180));
+            let mut d = jpeg_decoder::Decoder::new(jpeg);
+            d.decode().expect("the preview decodes");
+            assert_eq!(d.info().map(|i| (i.width, i.height)), Some((320, 180)));
+        }
+    }
+
+    #[test]
+    fn previews_are_claimed_at_their_own_rate_whatever_the_cameras() {
+        let p = Preview::new(320, 2, 60, Arc::new(FrameSlot::default()));
+        // 30 fps for two seconds: four previews, one each half second.
+        let claimed = (0..60u64).filter(|i| p.claim(1_000_000 + i * 33_333)).count();
+        assert_eq!(claimed, 4);
     }
 
     #[test]
@@ -464,7 +569,7 @@ mod tests {
         let original = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
         let captured =
             Captured { picture: Picture::Jpeg(original[..original.len() - 40].to_vec()), capture_us: 0 };
-        let err = process(Job { sequence: 1, captured }, &Encoder::new(10), 0).unwrap_err();
+        let err = process(Job { sequence: 1, captured }, &Encoder::new(10), 0, None).err().unwrap();
         assert!(matches!(err, FrameError::BadJpeg(_)), "{err}");
     }
 

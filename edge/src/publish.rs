@@ -131,6 +131,8 @@ pub struct Topics {
     pub prefix: String,
     pub camera: String,
     pub frame: String,
+    /// The small, slow rendition for grid tiles.
+    pub preview: String,
     /// Retained online/offline status; also the last will.
     pub status: String,
 }
@@ -141,6 +143,7 @@ impl Topics {
             prefix: prefix.to_string(),
             camera: camera.to_string(),
             frame: crate::topic::frame(prefix, camera),
+            preview: crate::topic::preview(prefix, camera),
             status: crate::topic::status(prefix, camera),
         }
     }
@@ -226,10 +229,12 @@ impl Link {
     }
 }
 
-/// Publishes frames from `slot` and the source's status until `shutdown` turns true.
+/// Publishes frames from `slot`, previews from `previews` and the source's status until
+/// `shutdown` turns true.
 pub async fn run(
     Settings { mut opts, send_buffer, topics, viewer_window }: Settings,
     slot: Arc<FrameSlot>,
+    previews: Arc<FrameSlot>,
     mut status: watch::Receiver<SourceStatus>,
     meter: Arc<Meter>,
     mut shutdown: watch::Receiver<bool>,
@@ -308,6 +313,19 @@ pub async fn run(
         slot.set_holding(closed_until.is_some());
         let mut frame = tokio::select! {
             f = slot.take() => f,
+            // Previews are small and few (a grid's tiles): no flow control, retained so
+            // a grid fills at once.
+            p = previews.take() => {
+                let mut payload = p.payload;
+                wire::FrameHeader::stamp_published(&mut payload, clock::now_us());
+                let payload = Bytes::from(payload);
+                match link.send(&client, &topics.preview, QoS::AtMostOnce, true, payload, &mut shutdown).await {
+                    Sent::Written => meter.previews.fetch_add(1, Relaxed),
+                    Sent::Disconnected => continue 'frames,
+                    Sent::Shutdown => break 'frames,
+                };
+                continue;
+            }
             _ = acked.notified(), if closed_until.is_some() => continue,
             _ = tokio::time::sleep_until(closed_until.unwrap_or_else(Instant::now).into()), if closed_until.is_some() => continue,
             // `changed()` marks the new status seen: mark it unseen again, or the check
@@ -364,6 +382,7 @@ pub async fn run(
             // Clear the retained frame: a stopped camera should not greet new viewers
             // with an old picture.
             link.send(&client, &topics.frame, QoS::AtMostOnce, true, Bytes::new(), &mut never).await;
+            link.send(&client, &topics.preview, QoS::AtMostOnce, true, Bytes::new(), &mut never).await;
             link.send(&client, &topics.status, QoS::AtLeastOnce, true, stopped.into(), &mut never).await;
         }
         let _ = client.disconnect().await;
@@ -607,7 +626,14 @@ mod tests {
             let (status, status_rx) = watch::channel(SourceStatus::Starting);
             let (shutdown, shutdown_rx) = watch::channel(false);
             let meter = Arc::new(Meter::default());
-            let task = tokio::spawn(run(settings, slot.clone(), status_rx, meter, shutdown_rx));
+            let task = tokio::spawn(run(
+                settings,
+                slot.clone(),
+                Arc::new(FrameSlot::default()),
+                status_rx,
+                meter,
+                shutdown_rx,
+            ));
             Publisher { slot, status, shutdown, task }
         }
 

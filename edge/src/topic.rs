@@ -5,6 +5,8 @@
 //!                            newest, so a new viewer sees a picture at once; cleared
 //!                            with an empty message when the edge stops; a subscriber
 //!                            may get the newest frame twice, retained and live)
+//! <prefix>/<camera>/preview  the same format, at most 320 px wide and a few fps (grid
+//!                            tiles), retained; only while the camera has a preview
 //! <prefix>/<camera>/status   {"state":"online"|"offline"|"starting","detail":…,"at_us":…},
 //!                            retained, QoS 1; the last will says offline
 //! <prefix>/<camera>/clock/req/<viewer>   viewer → edge: clock-offset request (≤ 64 bytes,
@@ -29,6 +31,11 @@
 /// The topic a camera's frames are published on.
 pub fn frame(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/frame")
+}
+
+/// The topic a camera's preview (small, a few fps: grid tiles) is published on.
+pub fn preview(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/preview")
 }
 
 /// The retained status topic of a camera.
@@ -116,7 +123,7 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
     match levels.as_slice() {
         [DIRECTORY, "edges", "+"] => true,
         [DIRECTORY, "res", viewer] => name(viewer),
-        [camera, "frame" | "status" | "alarm"] => {
+        [camera, "frame" | "preview" | "status" | "alarm"] => {
             *camera == "+" || (name(camera) && !camera.starts_with('_'))
         }
         [camera, "clock", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
@@ -137,6 +144,7 @@ mod tests {
             "mqcam/door/clock/res/v1",
             "mqcam/+/alarm",
             "mqcam/door/alarm",
+            "mqcam/+/preview",
             "mqcam/_dir/edges/+",
             "mqcam/_dir/res/v1",
         ] {

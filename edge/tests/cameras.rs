@@ -82,7 +82,7 @@ fps = 5
 [[camera]]
 name = "door"
 source = "pattern"
-size = "320x240"
+size = "640x480"
 
 [[camera]]
 name = "yard"
@@ -104,11 +104,18 @@ source = "{}"
     let edge = start_edge(&["--config", file.to_str().unwrap()]);
     assert_eq!(edge.topic, "home/porch/frame", "the first camera is the page's default");
     let all =
-        [("porch", 128, 96), ("gate", 128, 96), ("door", 320, 240), ("yard", 160, 120), ("shed", 96, 64)];
+        [("porch", 128, 96), ("gate", 128, 96), ("door", 640, 480), ("yard", 160, 120), ("shed", 96, 64)];
     for (camera, w, h) in all {
         let opts = MqttOptions::new(format!("it-{camera}"), "127.0.0.1", edge.tcp_port);
         let frames = collect(opts, &format!("home/{camera}/frame"), 8).await;
         check_frames(&frames, w, h);
+    }
+
+    // Every camera has a preview for grid tiles: at most 320 wide (never enlarged), made
+    // from the planes (the pattern) or from the camera's JPEG (the network camera).
+    for (camera, w, h) in [("door", 320, 240), ("porch", 128, 96)] {
+        let opts = MqttOptions::new(format!("it-{camera}-preview"), "127.0.0.1", edge.tcp_port);
+        check_frames(&collect(opts, &format!("home/{camera}/preview"), 2).await, w, h);
     }
 
     // The network cameras' JPEGs are passed through untouched.
