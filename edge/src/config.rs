@@ -69,6 +69,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=1280))]
     pub preview_width: u32,
 
+    /// Capture and encode a camera's full stream only while someone watches it (the
+    /// preview goes on): `auto` = yes with the embedded broker (it sees who subscribes),
+    /// no with --broker (there consumers must acknowledge or send `watch` messages).
+    #[arg(long, value_enum, default_value_t = OnDemand::Auto, env = "EDGE_ON_DEMAND")]
+    pub on_demand: OnDemand,
+
     /// Previews per second.
     #[arg(long, default_value_t = 2, env = "EDGE_PREVIEW_FPS",
           value_parser = clap::value_parser!(u32).range(1..=30))]
@@ -193,6 +199,14 @@ pub struct Config {
     /// Directory of the built viewer site (`trunk build --release` writes `dist`).
     #[arg(long, default_value = "dist", env = "EDGE_SITE")]
     pub site: PathBuf,
+}
+
+/// Whether a camera's full stream runs only while watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnDemand {
+    Auto,
+    Yes,
+    No,
 }
 
 /// When to print the generated viewer password.
@@ -335,6 +349,7 @@ pub struct CameraSpec {
     pub format: Option<FormatPreference>,
     pub preview_width: Option<u32>,
     pub preview_fps: Option<u32>,
+    pub on_demand: Option<OnDemand>,
 }
 
 impl CameraSpec {
@@ -353,11 +368,12 @@ impl CameraSpec {
             format: None,
             preview_width: None,
             preview_fps: None,
+            on_demand: None,
         })
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
-    pub const KEYS: &'static str = "size, fps, quality, format, preview_width, preview_fps";
+    pub const KEYS: &'static str = "size, fps, quality, format, preview_width, preview_fps, on_demand";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -394,6 +410,14 @@ impl CameraSpec {
                         format!("preview_fps must be a whole number from 1 to 30, got {value:?}")
                     })?)
             }
+            "on_demand" => {
+                self.on_demand = Some(match value {
+                    "auto" => OnDemand::Auto,
+                    "yes" | "true" => OnDemand::Yes,
+                    "no" | "false" => OnDemand::No,
+                    _ => return Err(format!("on_demand must be auto, yes or no, got {value:?}")),
+                })
+            }
             other => return Err(format!("unknown camera option {other:?} (known: {})", Self::KEYS)),
         }
         Ok(())
@@ -412,6 +436,8 @@ pub struct Camera {
     /// 0: no previews.
     pub preview_width: u32,
     pub preview_fps: u32,
+    /// The full stream only while watched.
+    pub on_demand: bool,
 }
 
 impl Config {
@@ -443,6 +469,11 @@ impl Config {
             format: spec.format.unwrap_or(self.format),
             preview_width: spec.preview_width.unwrap_or(self.preview_width),
             preview_fps: spec.preview_fps.unwrap_or(self.preview_fps),
+            on_demand: match spec.on_demand.unwrap_or(self.on_demand) {
+                OnDemand::Yes => true,
+                OnDemand::No => false,
+                OnDemand::Auto => self.broker.is_none(),
+            },
         };
         match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
@@ -482,6 +513,7 @@ impl Config {
             format: None,
             preview_width: None,
             preview_fps: None,
+            on_demand: None,
         }
     }
 }
@@ -697,6 +729,19 @@ mod tests {
         assert_eq!((cams[1].size.width, cams[1].fps, cams[1].quality), (640, 15, 75));
         assert_eq!(cams[2].fps, 2);
         assert_eq!((cams[0].preview_width, cams[0].preview_fps, cams[2].preview_width), (320, 2, 0));
+        assert!(cams[0].on_demand, "with the embedded broker, cameras run while watched");
+        let c = Config::try_parse_from([
+            "edge",
+            "--broker",
+            "mqtt://b",
+            "--camera",
+            "a=pattern",
+            "--camera",
+            "b=pattern,on_demand=yes",
+        ])
+        .unwrap();
+        let cams = c.cameras().unwrap();
+        assert_eq!((cams[0].on_demand, cams[1].on_demand), (false, true), "opt-in with an external broker");
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Policy {
     /// The login that may publish anything (another edge, a test tool); `None`: nobody
     /// but this edge publishes.
     pub publisher: Option<Login>,
+    /// Told of every viewer's frame subscriptions: who watches which camera.
+    pub watchers: Option<Arc<crate::watch::Watchers>>,
 }
 
 /// What a client connected as.
@@ -98,11 +100,22 @@ pub struct Inspector {
     role: Option<Role>,
     authenticated: bool,
     pending: Vec<u8>,
+    /// The filters this client subscribed to, told to the watchers (and untold when it
+    /// unsubscribes or goes).
+    subscriptions: Vec<String>,
+}
+
+impl Drop for Inspector {
+    fn drop(&mut self) {
+        if let Some(w) = &self.policy.watchers {
+            self.subscriptions.iter().for_each(|f| w.unsubscribed(f));
+        }
+    }
 }
 
 impl Inspector {
     pub fn new(policy: Arc<Policy>) -> Self {
-        Inspector { policy, role: None, authenticated: false, pending: Vec::new() }
+        Inspector { policy, role: None, authenticated: false, pending: Vec::new(), subscriptions: Vec::new() }
     }
 
     /// The role, once CONNECT has been accepted.
@@ -124,12 +137,14 @@ impl Inspector {
             return Ok(());
         }
         self.pending.extend_from_slice(input);
+        // Out of `self` while packets in it are checked (which may note subscriptions).
+        let mut pending = std::mem::take(&mut self.pending);
         let mut start = 0;
         let result = loop {
-            let rest = &self.pending[start..];
+            let rest = &pending[start..];
             if self.role == Some(Role::Publisher) {
                 out.extend_from_slice(rest);
-                start = self.pending.len();
+                start = pending.len();
                 break Ok(());
             }
             let (header_len, body_len) = match fixed_header(rest) {
@@ -156,7 +171,8 @@ impl Inspector {
             out.extend_from_slice(packet);
             start += total;
         };
-        self.pending.drain(..start);
+        pending.drain(..start);
+        self.pending = pending;
         result
     }
 
@@ -169,7 +185,7 @@ impl Inspector {
 
     /// Checks one whole packet; a CONNECT yields the client's role and whether it gave
     /// a configured login.
-    fn check(&self, first: u8, body: &[u8]) -> Result<Option<(Role, bool)>, Refusal> {
+    fn check(&mut self, first: u8, body: &[u8]) -> Result<Option<(Role, bool)>, Refusal> {
         let kind = first >> 4;
         let Some(role) = self.role else {
             if kind != 1 {
@@ -202,6 +218,24 @@ impl Inspector {
                         return Err(Refusal::close(format!(
                             "viewers may only subscribe to frames, status and their clock replies, not {filter:?}"
                         )));
+                    }
+                    if let Some(w) = &self.policy.watchers {
+                        w.subscribed(filter);
+                        self.subscriptions.push(filter.to_string());
+                    }
+                }
+                Ok(None)
+            }
+            10 => {
+                let mut r = Reader(body);
+                r.u16().ok_or_else(|| Refusal::close("malformed UNSUBSCRIBE"))?;
+                while !r.0.is_empty() {
+                    let filter = r.string().ok_or_else(|| Refusal::close("malformed UNSUBSCRIBE"))?;
+                    if let Some(at) = self.subscriptions.iter().position(|f| f == filter) {
+                        self.subscriptions.swap_remove(at);
+                        if let Some(w) = &self.policy.watchers {
+                            w.unsubscribed(filter);
+                        }
                     }
                 }
                 Ok(None)
@@ -701,6 +735,7 @@ mod tests {
     fn policy(viewer: Option<(&str, &str)>, publisher: Option<(&str, &str)>) -> Arc<Policy> {
         let login = |(u, p): (&str, &str)| Login { username: u.into(), password: p.into() };
         Arc::new(Policy {
+            watchers: None,
             prefix: "mqcam".into(),
             viewer: viewer.map(login),
             publisher: publisher.map(login),

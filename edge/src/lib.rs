@@ -35,6 +35,8 @@
 //! - [`meter`]: counters and the once-a-second log line.
 //! - [`backoff`]: retry delays with jitter.
 //! - [`topic`]: the topic layout.
+//! - [`watch`]: who watches which camera (subscriptions, acknowledgements, `watch`
+//!   messages), so a camera nobody watches encodes only its preview.
 
 pub mod backoff;
 pub mod banner;
@@ -61,6 +63,7 @@ pub mod source;
 pub mod throttle;
 pub mod tls;
 pub mod topic;
+pub mod watch;
 pub mod yuv;
 
 use std::{future::Future, io::IsTerminal, net::SocketAddr, path::PathBuf, sync::Arc};
@@ -185,9 +188,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
 
     // The broker next: the publisher and the site both need its addresses.
+    let watchers = Arc::new(watch::Watchers::new(&config.topic_prefix));
     let embedded = match &config.broker {
         Some(_) => None,
-        None => Some(start_embedded(&config, &access, origins, served_tls.clone())?),
+        None => Some(start_embedded(&config, &access, origins, served_tls.clone(), watchers.clone())?),
     };
     let (publish_to, login) = match (&config.broker, &embedded) {
         (Some(url), _) => (url.clone(), config.username.clone().zip(config.password.clone())),
@@ -265,6 +269,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             Arc::new(pipeline::Output::new(frames.clone())),
             meter.clone(),
             preview,
+            camera.on_demand.then(|| (watchers.clone(), camera.name.clone())),
         );
         captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
         let frame_topic = topics.frame.clone();
@@ -273,6 +278,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             send_buffer: config.send_buffer_kb * 1024,
             topics,
             viewer_window: config.viewer_window as usize,
+            watchers: Some(watchers.clone()),
         };
         publishers.push(tokio::spawn(publish::run(
             settings,
@@ -390,6 +396,7 @@ fn start_embedded(
     access: &Access,
     origins: origin::Origins,
     tls: Option<Arc<rustls::ServerConfig>>,
+    watchers: Arc<watch::Watchers>,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     let login = |(username, password)| gate::Login { username, password };
     let viewer = match access {
@@ -406,6 +413,7 @@ fn start_embedded(
         prefix: config.topic_prefix.clone(),
         viewer,
         publisher: config.publisher_login.clone().map(login),
+        watchers: Some(watchers),
     };
     broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)
 }
@@ -416,6 +424,7 @@ fn start_embedded(
     _: &Access,
     _: origin::Origins,
     _: Option<Arc<rustls::ServerConfig>>,
+    _: Arc<watch::Watchers>,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
 }

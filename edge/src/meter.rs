@@ -20,6 +20,8 @@ pub struct Meter {
     pub dropped: AtomicU64,
     /// Previews published.
     pub previews: AtomicU64,
+    /// Frames captured and neither encoded nor previewed: nobody watched.
+    pub unwatched: AtomicU64,
 }
 
 /// A reading of all counters at one time.
@@ -33,6 +35,7 @@ pub struct Snapshot {
     pub published_bytes: u64,
     pub dropped: u64,
     pub previews: u64,
+    pub unwatched: u64,
 }
 
 impl Meter {
@@ -46,6 +49,7 @@ impl Meter {
             published_bytes: self.published_bytes.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             previews: self.previews.load(Relaxed),
+            unwatched: self.unwatched.load(Relaxed),
         }
     }
 }
@@ -60,12 +64,13 @@ impl Snapshot {
         self.published_bytes += o.published_bytes;
         self.dropped += o.dropped;
         self.previews += o.previews;
+        self.unwatched += o.unwatched;
     }
 
     /// The counters as a JSON object.
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"previews\":{},\"at_us\":{}}}",
+            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"previews\":{},\"unwatched\":{},\"at_us\":{}}}",
             self.captured,
             self.encoded,
             self.bad_frames,
@@ -74,6 +79,7 @@ impl Snapshot {
             self.published_bytes,
             self.dropped,
             self.previews,
+            self.unwatched,
             crate::clock::now_us()
         )
     }

@@ -36,6 +36,7 @@ use crate::{
     publish::{EncodedFrame, FrameSlot},
     slot::{lock, Slot},
     source::{Captured, Picture, Source},
+    watch::Watchers,
 };
 
 /// Whether the source is delivering, as published on the camera's status topic.
@@ -66,18 +67,20 @@ pub enum FrameError {
     BadJpeg(#[from] jpeg::JpegError),
 }
 
-/// A frame's published payload (header + JPEG) and, when asked for, its preview's.
+/// A frame's published payload (header + JPEG), unless only its preview was asked for,
+/// and, when asked for, its preview's.
 pub struct Processed {
-    pub payload: Vec<u8>,
+    pub payload: Option<Vec<u8>>,
     pub preview: Option<Vec<u8>>,
 }
 
-/// Turns a captured frame into a published payload: header + JPEG; with `preview`, also
-/// a preview payload, made from the planes the encoder reads or from a reduced-scale
-/// decode of the camera's JPEG (never a full decode and resize).
+/// Turns a captured frame into a published payload: header + JPEG (with an `encoder`;
+/// `None` when nobody watches the full stream); with `preview`, also a preview payload,
+/// made from the planes the encoder reads or from a reduced-scale decode of the camera's
+/// JPEG (never a full decode and resize).
 pub fn process(
     job: Job,
-    encoder: &Encoder,
+    encoder: Option<&Encoder>,
     size_hint: usize,
     preview: Option<&Previewer>,
 ) -> Result<Processed, FrameError> {
@@ -99,19 +102,25 @@ pub fn process(
     };
     let (width, height) = match captured.picture {
         Picture::Planar(img) => {
-            out = encoder.encode_into(&img, out)?;
+            if let Some(encoder) = encoder {
+                out = encoder.encode_into(&img, out)?;
+            }
             small = shrink(Full::Planes(&img));
             (img.width(), img.height())
         }
         Picture::Yuyv { data, width, height, stride, range } => {
             let img = yuyv_to_yuv420(&data, width, height, stride, range)?;
-            out = encoder.encode_into(&img, out)?;
+            if let Some(encoder) = encoder {
+                out = encoder.encode_into(&img, out)?;
+            }
             small = shrink(Full::Planes(&img));
             (width, height)
         }
         Picture::Nv12 { data, width, height, stride, range } => {
             let img = nv12_to_yuv420(&data, width, height, stride, range)?;
-            out = encoder.encode_into(&img, out)?;
+            if let Some(encoder) = encoder {
+                out = encoder.encode_into(&img, out)?;
+            }
             small = shrink(Full::Planes(&img));
             (width, height)
         }
@@ -143,7 +152,7 @@ pub fn process(
         stamp(&mut p, w, h);
         p
     });
-    Ok(Processed { payload: out, preview })
+    Ok(Processed { payload: encoder.is_some().then_some(out), preview })
 }
 
 /// A camera's preview: how it is made, where it goes, how often.
@@ -247,12 +256,26 @@ pub struct Lane {
     pub output: Arc<Output>,
     pub meter: Arc<Meter>,
     pub preview: Option<Preview>,
+    /// On demand: the full stream only while someone watches (see `watch`); `None`:
+    /// always on.
+    pub watch: Option<(Arc<Watchers>, String)>,
+}
+
+impl Lane {
+    /// Whether the full stream is wanted now.
+    fn full_wanted(&self) -> bool {
+        self.watch.as_ref().is_none_or(|(w, camera)| w.watched(camera, clock::now_us()))
+    }
 }
 
 /// A captured frame on its way to an encoder.
 struct Work {
     lane: Arc<Lane>,
     job: Job,
+    /// Encode the full frame (someone watches), or only make its preview.
+    full: bool,
+    /// Make its preview (claimed when captured).
+    preview: bool,
 }
 
 /// The encoder threads every camera shares: never more than the machine has cores,
@@ -282,9 +305,10 @@ impl Encoders {
         output: Arc<Output>,
         meter: Arc<Meter>,
         preview: Option<Preview>,
+        watch: Option<(Arc<Watchers>, String)>,
     ) -> Arc<Lane> {
         let key = self.lanes.fetch_add(1, Relaxed);
-        Arc::new(Lane { key, encoder, output, meter, preview })
+        Arc::new(Lane { key, encoder, output, meter, preview, watch })
     }
 
     /// Stops the threads once the frames waiting are encoded; stop the captures first.
@@ -342,7 +366,7 @@ impl Pipeline {
         meter: Arc<Meter>,
     ) -> std::io::Result<Pipeline> {
         let encoders = Encoders::start(workers)?;
-        let lane = encoders.lane(encoder, output, meter, None);
+        let lane = encoders.lane(encoder, output, meter, None, None);
         let capture = Capture::start(source, lane, &encoders, status)?;
         Ok(Pipeline { capture, encoders })
     }
@@ -389,11 +413,17 @@ fn capture(
                 // Encoding a frame only for it to be replaced before it is sent wastes the
                 // CPU that the rest of the machine (or the encoder, later) could use. The
                 // sequence number still advances, so the skipped frame counts as dropped.
-                if !output.backed_up() {
-                    jobs.put(lane.key, Work { lane: lane.clone(), job: Job { sequence, captured } });
-                    if on_request {
+                // Nobody watching: only the preview, when one is due.
+                let full = lane.full_wanted() && !output.backed_up();
+                let preview = lane.preview.as_ref().is_some_and(|p| p.claim(captured.capture_us));
+                if full || preview {
+                    let work = Work { lane: lane.clone(), job: Job { sequence, captured }, full, preview };
+                    jobs.put(lane.key, work);
+                    if on_request && full {
                         output.wait_settled(sequence, Duration::from_secs(1));
                     }
+                } else if !lane.full_wanted() {
+                    meter.unwatched.fetch_add(1, Relaxed);
                 }
                 sequence += 1;
             }
@@ -429,19 +459,21 @@ fn work(jobs: &Slot<Work>) {
     // Per camera: the size of its last frame, so its next buffer is allocated once.
     let mut size_hints: Vec<usize> = Vec::new();
     let mut last_warning: Option<Instant> = None;
-    while let Some(Work { lane, job }) = jobs.take() {
+    while let Some(Work { lane, job, full, preview }) = jobs.take() {
         let (sequence, kind) = (job.sequence, job.captured.picture.kind());
         let (output, meter) = (&lane.output, &lane.meter);
         if size_hints.len() <= lane.key {
             size_hints.resize(lane.key + 1, 64 * 1024);
         }
         let started = Instant::now();
-        let preview = lane.preview.as_ref().filter(|p| p.claim(job.captured.capture_us));
-        match process(job, &lane.encoder, size_hints[lane.key], preview.map(|p| &p.maker)) {
+        let preview = lane.preview.as_ref().filter(|_| preview);
+        let encoder = full.then_some(&lane.encoder);
+        match process(job, encoder, size_hints[lane.key], preview.map(|p| &p.maker)) {
             Ok(Processed { payload, preview: small }) => {
                 if let (Some(p), Some(small)) = (preview, small) {
                     p.slot.put(EncodedFrame { sequence, payload: small });
                 }
+                let Some(payload) = payload else { continue };
                 let took = started.elapsed().as_micros() as u64;
                 meter.encoded.fetch_add(1, Relaxed);
                 meter.encode_us.fetch_add(took, Relaxed);
@@ -514,7 +546,10 @@ mod tests {
             },
             capture_us: 1,
         };
-        let payload = process(Job { sequence: 5, captured }, &Encoder::new(90), 0, None).unwrap().payload;
+        let payload = process(Job { sequence: 5, captured }, Some(&Encoder::new(90)), 0, None)
+            .unwrap()
+            .payload
+            .unwrap();
         let (header, jpeg) = wire::parse(&payload).unwrap();
         assert_eq!((header.sequence, header.capture_us, header.width, header.height), (5, 1, 64, 32));
         // Expected: the full-range ramp, computed from BT.601 here, independently.
@@ -531,7 +566,10 @@ mod tests {
         let mut padded = original.clone();
         padded.extend_from_slice(&[0; 32]); // cameras pad buffers
         let captured = Captured { picture: Picture::Jpeg(padded), capture_us: 9 };
-        let payload = process(Job { sequence: 1, captured }, &Encoder::new(10), 0, None).unwrap().payload;
+        let payload = process(Job { sequence: 1, captured }, Some(&Encoder::new(10)), 0, None)
+            .unwrap()
+            .payload
+            .unwrap();
         let (h, jpeg) = wire::parse(&payload).unwrap();
         assert_eq!(jpeg, &original[..]);
         assert_eq!((h.width, h.height), (32, 16));
@@ -544,9 +582,9 @@ mod tests {
         let planar = Captured { picture: Picture::Planar(img.clone()), capture_us: 7 };
         let camera = Captured { picture: Picture::Jpeg(jpeg_of(&img)), capture_us: 8 };
         for (i, captured) in [planar, camera].into_iter().enumerate() {
-            let out =
-                process(Job { sequence: i as u64, captured }, &Encoder::new(75), 0, Some(&maker)).unwrap();
-            let full = wire::parse(&out.payload).unwrap().0;
+            let out = process(Job { sequence: i as u64, captured }, Some(&Encoder::new(75)), 0, Some(&maker))
+                .unwrap();
+            let full = wire::parse(out.payload.as_ref().unwrap()).unwrap().0;
             let preview = out.preview.expect("a preview was asked for");
             let (h, jpeg) = wire::parse(&preview).unwrap();
             assert_eq!((h.sequence, h.capture_us, h.width, h.height), (i as u64, full.capture_us, 320, 180));
@@ -569,7 +607,7 @@ mod tests {
         let original = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
         let captured =
             Captured { picture: Picture::Jpeg(original[..original.len() - 40].to_vec()), capture_us: 0 };
-        let err = process(Job { sequence: 1, captured }, &Encoder::new(10), 0, None).err().unwrap();
+        let err = process(Job { sequence: 1, captured }, Some(&Encoder::new(10)), 0, None).err().unwrap();
         assert!(matches!(err, FrameError::BadJpeg(_)), "{err}");
     }
 

@@ -157,6 +157,8 @@ pub struct Settings {
     pub topics: Topics,
     /// Frames each acknowledging viewer may have unacknowledged (0 = no flow control).
     pub viewer_window: usize,
+    /// Told of acknowledgements and `watch` messages: who watches this camera.
+    pub watchers: Option<Arc<crate::watch::Watchers>>,
 }
 
 /// Largest clock request echoed back; anything bigger is not a clock request.
@@ -232,7 +234,7 @@ impl Link {
 /// Publishes frames from `slot`, previews from `previews` and the source's status until
 /// `shutdown` turns true.
 pub async fn run(
-    Settings { mut opts, send_buffer, topics, viewer_window }: Settings,
+    Settings { mut opts, send_buffer, topics, viewer_window, watchers }: Settings,
     slot: Arc<FrameSlot>,
     previews: Arc<FrameSlot>,
     mut status: watch::Receiver<SourceStatus>,
@@ -263,6 +265,7 @@ pub async fn run(
         eventloop,
         client.clone(),
         topics.clone(),
+        watchers,
         viewers.clone(),
         acked.clone(),
         broker,
@@ -398,6 +401,7 @@ async fn drive(
     mut eventloop: EventLoop,
     client: AsyncClient,
     topics: Topics,
+    watchers: Option<Arc<crate::watch::Watchers>>,
     viewers: Arc<Mutex<Viewers>>,
     acked: Arc<Notify>,
     broker: String,
@@ -419,6 +423,7 @@ async fn drive(
                 let filters = [
                     crate::topic::clock_requests(&topics.prefix, &topics.camera),
                     crate::topic::acks(&topics.prefix, &topics.camera),
+                    crate::topic::watch(&topics.prefix, &topics.camera),
                 ];
                 let _ = client.try_subscribe_many(filters.map(|f| SubscribeFilter::new(f, QoS::AtMostOnce)));
             }
@@ -431,8 +436,15 @@ async fn drive(
                         acked.notify_one();
                     } else if let Some((seq, window)) = parse_ack(&p.payload) {
                         tracing::trace!(target: "edge::frame", viewer, seq, ?window, "ack");
+                        if let Some(w) = &watchers {
+                            w.seen(&topics.camera, received_us, crate::watch::ACK_HOLD_US);
+                        }
                         lock(&viewers).ack(viewer, seq, window, Instant::now());
                         acked.notify_one();
+                    }
+                } else if p.topic == crate::topic::watch(&topics.prefix, &topics.camera) {
+                    if let Some(w) = &watchers {
+                        w.seen(&topics.camera, received_us, crate::watch::WATCH_HOLD_US);
                     }
                 } else if let Some(reply_to) =
                     crate::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
@@ -621,6 +633,7 @@ mod tests {
                 send_buffer: 64 * 1024,
                 topics: Topics::new("mqcam", "t"),
                 viewer_window: 0,
+                watchers: None,
             };
             let slot = Arc::new(FrameSlot::default());
             let (status, status_rx) = watch::channel(SourceStatus::Starting);

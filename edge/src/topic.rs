@@ -18,6 +18,8 @@
 //! <prefix>/<camera>/alarm    {"active":true|false,"reason":…,"at_us":…,"source":…} from
 //!                            any client with the publisher login (a detector, a door
 //!                            sensor bridge), retained while active; never from viewers
+//! <prefix>/<camera>/watch    any client → edge: "I watch this camera" (any payload); keeps
+//!                            an on-demand camera's full stream going for 30 s
 //! <prefix>/_dir/edges/<edge>  the edge's cameras (`directory`), retained: the fast path
 //! <prefix>/_dir/req/<viewer>  viewer → every edge: "which cameras do you have?"
 //! <prefix>/_dir/res/<viewer>  edge → viewer: the same JSON, one reply per edge; works on
@@ -25,7 +27,7 @@
 //! ```
 //!
 //! Camera names never start with `_`: those levels are the system's. Viewers write only
-//! to `clock/req/+`, `ack/+` and `_dir/req/+`; everything else is the edge's (or a
+//! to `clock/req/+`, `ack/+`, `watch` and `_dir/req/+`; everything else is the edge's (or a
 //! publisher's). The embedded broker's gate enforces that ([`viewer_may_publish`]).
 
 /// The topic a camera's frames are published on.
@@ -70,6 +72,11 @@ pub fn directory_reply_to(request_topic: &str, prefix: &str) -> Option<String> {
     Some(format!("{prefix}/{DIRECTORY}/res/{viewer}"))
 }
 
+/// The topic any client sends to say it watches a camera (see `watch`).
+pub fn watch(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/watch")
+}
+
 /// The filter the edge subscribes to for clock-offset requests.
 pub fn clock_requests(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/clock/req/+")
@@ -107,6 +114,7 @@ pub fn viewer_may_publish(prefix: &str, topic: &str) -> bool {
         [camera, "clock", "req", viewer] | [camera, "ack", viewer] => {
             usable(camera) && !camera.starts_with('_') && usable(viewer)
         }
+        [camera, "watch"] => usable(camera) && !camera.starts_with('_'),
         _ => false,
     }
 }
@@ -174,10 +182,13 @@ mod tests {
         assert!(viewer_may_publish("mqcam", "mqcam/door/clock/req/v1"));
         assert!(viewer_may_publish("mqcam", "mqcam/door/ack/v1"));
         assert!(viewer_may_publish("mqcam", "mqcam/_dir/req/v1"));
+        assert!(viewer_may_publish("mqcam", "mqcam/door/watch"));
         for bad in [
             "mqcam/door/alarm",
             "mqcam/_dir/res/v1",
             "mqcam/_dir/edges/e1",
+            "mqcam/+/watch",
+            "mqcam/_dir/watch",
             "mqcam/_dir/ack/v1",
             "mqcam/door/frame",
             "mqcam/door/status",

@@ -292,3 +292,60 @@ async fn a_network_camera_that_goes_away_is_published_offline_and_comes_back_by_
     common::wait_for_message(opts("online"), "mqcam/porch/status", r#""state":"online""#).await;
     check_frames(&collect(opts("after"), "mqcam/porch/frame", 3).await, 64, 48);
 }
+
+/// A camera's counters from `/stats.json`: (encoded full frames, previews, unwatched).
+fn counters(port: u16, camera: &str) -> (u64, u64, u64) {
+    let stats = get(port, "/stats.json");
+    let at = stats.find(&format!(r#""{camera}":{{"#)).unwrap_or_else(|| panic!("{camera} in {stats}"));
+    let field = |k: &str| -> u64 {
+        stats[at..]
+            .split(&format!(r#""{k}":"#))
+            .nth(1)
+            .unwrap()
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (field("encoded"), field("previews"), field("unwatched"))
+}
+
+#[tokio::test]
+async fn a_camera_nobody_watches_makes_only_its_preview_and_wakes_for_a_subscriber_or_a_watch_message() {
+    let edge = start_edge(&["--camera", "door=pattern,size=320x240,fps=20"]);
+    let opts = |id: &str| MqttOptions::new(id, "127.0.0.1", edge.tcp_port);
+    let second = std::time::Duration::from_secs(1);
+
+    // Nobody watches: no full frames, the preview goes on.
+    tokio::time::sleep(second).await;
+    let (e0, p0, u0) = counters(edge.http_port, "door");
+    tokio::time::sleep(second).await;
+    let (e1, p1, u1) = counters(edge.http_port, "door");
+    assert_eq!(e1, e0, "no full frame encoded while nobody watches");
+    assert!(p1 > p0, "the preview goes on");
+    assert!(u1 - u0 >= 10, "frames captured and skipped: {}", u1 - u0);
+
+    // A subscriber to the frames wakes it: fresh frames within a frame interval or so.
+    let asked = edge::clock::now_us();
+    let frames = collect(opts("watcher"), "mqcam/door/frame", 10).await;
+    let fresh =
+        frames.iter().find(|(p, _)| wire::parse(p).unwrap().0.capture_us > asked).expect("a fresh frame");
+    let woke_ms = (fresh.1 - asked) as f64 / 1000.0;
+    assert!(woke_ms < 1000.0, "first fresh frame {woke_ms:.0} ms after subscribing");
+    check_frames(&frames[frames.len() - 5..], 320, 240);
+
+    // Gone again (the subscriber disconnected): the full stream stops.
+    tokio::time::sleep(second).await;
+    let (e2, ..) = counters(edge.http_port, "door");
+    tokio::time::sleep(second).await;
+    assert_eq!(counters(edge.http_port, "door").0, e2, "stopped once the watcher left");
+
+    // A `watch` message, as any consumer on any broker can send, wakes it too.
+    let (client, mut events) = rumqttc::AsyncClient::new(opts("consumer"), 10);
+    client.publish("mqcam/door/watch", rumqttc::QoS::AtMostOnce, false, Vec::new()).await.unwrap();
+    let _ = tokio::time::timeout(second, async { while events.poll().await.is_ok() {} }).await;
+    let (e3, ..) = counters(edge.http_port, "door");
+    tokio::time::sleep(second).await;
+    assert!(counters(edge.http_port, "door").0 - e3 >= 10, "encoding for the watch message");
+}

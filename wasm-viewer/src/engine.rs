@@ -135,6 +135,9 @@ struct Pending {
     received_ms: f64,
     /// The whole payload's size, for the link's rate.
     bytes: usize,
+    /// The broker's stored copy (retained), not a live frame: shown, but its age says
+    /// how long the camera was idle, not how fast the system is, so it is no sample.
+    stored: bool,
 }
 
 /// This viewer's own topics at the camera being watched: clock-offset requests and
@@ -488,14 +491,14 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                     a.link = Link::Live;
                     a.retry_ms = RETRY_FIRST_MS;
                 }
-                Ok(Some(Packet::Publish { topic: t, payload, packet_id, .. })) => {
+                Ok(Some(Packet::Publish { topic: t, payload, packet_id, retain, .. })) => {
                     if let Some(id) = packet_id {
                         replies.push(mqtt::puback(id));
                     }
                     if t == topic && payload.is_empty() {
                         // The edge cleared its retained frame as it stopped: no picture.
                     } else if t == topic {
-                        match frame(payload, at) {
+                        match frame(payload, at, retain) {
                             // Subscribing while a frame is published can bring it twice:
                             // the broker's retained copy and the live one.
                             Some(f) if a.last_received == Some((f.header.sequence, f.header.capture_us)) => {}
@@ -562,12 +565,12 @@ fn parse_status(payload: &[u8]) -> Option<CameraStatus> {
 }
 
 /// Checks a payload cheaply and keeps its JPEG until the decoder is free.
-fn frame(payload: &[u8], received_ms: f64) -> Option<Pending> {
+fn frame(payload: &[u8], received_ms: f64, stored: bool) -> Option<Pending> {
     let (header, jpeg) = wire::parse(payload).ok()?;
     if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
         return None;
     }
-    Some(Pending { header, jpeg: jpeg.to_vec(), received_ms, bytes: payload.len() })
+    Some(Pending { header, jpeg: jpeg.to_vec(), received_ms, bytes: payload.len(), stored })
 }
 
 /// A JPEG `Blob` of `jpeg`, copied straight out of WASM memory.
@@ -640,26 +643,17 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         a.first_frame_ms = Some(drawn - a.page_time_origin);
     }
     a.last_frame_ms = Some(drawn);
-    a.flow.observe(Observed {
-        sequence: hdr.sequence,
-        captured: times.captured,
-        published: times.published,
-        received: times.received,
-        bytes: frame.bytes,
-        decode_ms: decoded - a.decode_started_ms,
-        draw_ms: drawn - decoded,
-    });
-    // Tell the edge how far we got: it holds frames back (instead of letting them queue
-    // in the broker) while we are behind, and lets as many be on their way as the link
-    // and the decoder need (`flow`). Acknowledging drawn rather than received frames
-    // covers a slow decoder too; waiting for the screen would cost a display frame.
-    if let Some(c) = a.viewer_topics.clone() {
-        let window = ack_window(a);
-        let mut ack = [0u8; 9];
-        ack[..8].copy_from_slice(&hdr.sequence.to_le_bytes());
-        ack[8] = window;
-        send(a, &mqtt::publish(&c.ack, &ack));
+    if !frame.stored {
+        observe(a, &times, frame, decoded, drawn);
     }
+    ack(a, hdr.sequence);
+    if frame.stored {
+        // The last picture, kept by the broker: on screen until the live ones come.
+        a.stats.width = w;
+        a.stats.height = h;
+        return;
+    }
+
     // On screen at the next animation frame, when the compositor takes the canvas.
     a.unpresented.push((times, w, h));
     if !a.presenting {
@@ -746,6 +740,34 @@ fn presented(a: &mut App, at: Option<f64>) {
     if let Some((mut times, w, h)) = newest {
         times.presented = at;
         a.stats.drawn(&times, w, h);
+    }
+}
+
+/// What the flow window is worked out from: this live frame's times and sizes.
+fn observe(a: &mut App, times: &FrameTimes, frame: &Pending, decoded: f64, drawn: f64) {
+    let hdr = &frame.header;
+    a.flow.observe(Observed {
+        sequence: hdr.sequence,
+        captured: times.captured,
+        published: times.published,
+        received: times.received,
+        bytes: frame.bytes,
+        decode_ms: decoded - a.decode_started_ms,
+        draw_ms: drawn - decoded,
+    });
+}
+
+/// Tells the edge how far we got: it holds frames back (instead of letting them queue in
+/// the broker) while we are behind, and lets as many be on their way as the link and the
+/// decoder need (`flow`). Acknowledging drawn rather than received frames covers a slow
+/// decoder too; waiting for the screen would cost a display frame.
+fn ack(a: &mut App, sequence: u64) {
+    if let Some(c) = a.viewer_topics.clone() {
+        let window = ack_window(a);
+        let mut ack = [0u8; 9];
+        ack[..8].copy_from_slice(&sequence.to_le_bytes());
+        ack[8] = window;
+        send(a, &mqtt::publish(&c.ack, &ack));
     }
 }
 
