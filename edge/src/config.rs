@@ -359,7 +359,12 @@ impl CameraSpec {
             return Err(format!("camera {name} needs a source: {name}=SOURCE"));
         }
         let source = source.parse().map_err(|e| format!("camera {name}: {e}"))?;
-        Ok(CameraSpec {
+        Ok(CameraSpec::bare(name, source))
+    }
+
+    /// A camera with every option left to the edge-wide ones.
+    fn bare(name: String, source: SourceSpec) -> CameraSpec {
+        CameraSpec {
             name,
             source,
             size: None,
@@ -369,7 +374,7 @@ impl CameraSpec {
             preview_width: None,
             preview_fps: None,
             on_demand: None,
-        })
+        }
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
@@ -504,17 +509,7 @@ impl Config {
     }
 
     fn source_camera(&self) -> CameraSpec {
-        CameraSpec {
-            name: String::new(),
-            source: self.source.clone(),
-            size: None,
-            fps: None,
-            quality: None,
-            format: None,
-            preview_width: None,
-            preview_fps: None,
-            on_demand: None,
-        }
+        CameraSpec::bare(String::new(), self.source.clone())
     }
 }
 

@@ -58,7 +58,8 @@ fn encode_raw(image: &Yuv420, quality: u8, out: Vec<u8>) -> Result<Vec<u8>, Enco
     Ok(started.finish()?)
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// What a caught panic said (libjpeg reports errors by panicking through mozjpeg).
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

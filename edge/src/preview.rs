@@ -151,7 +151,7 @@ pub fn from_jpeg(data: &[u8], max_width: usize) -> Result<Yuv420, PreviewError> 
                 Ok(downscale(&image, w, h))
             }
         }
-        Err(panic) => Err(PreviewError::Decode(panic_message(&panic))),
+        Err(panic) => Err(PreviewError::Decode(crate::encode::panic_message(&panic))),
     }
 }
 
@@ -472,16 +472,6 @@ fn fill_right_padding(img: &mut Yuv420) {
     fill(&mut img.y, ys, w, h);
     fill(&mut img.cb, cs, cw, ch);
     fill(&mut img.cr, cs, cw, ch);
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic without a message".to_string()
-    }
 }
 
 #[cfg(test)]
