@@ -259,6 +259,8 @@ pub struct Lane {
     /// On demand: the full stream only while someone watches (see `watch`); `None`:
     /// always on.
     pub watch: Option<(Arc<Watchers>, String)>,
+    /// How long an unwatched camera without a preview keeps its device open.
+    pub rest_after: Duration,
 }
 
 impl Lane {
@@ -308,7 +310,7 @@ impl Encoders {
         watch: Option<(Arc<Watchers>, String)>,
     ) -> Arc<Lane> {
         let key = self.lanes.fetch_add(1, Relaxed);
-        Arc::new(Lane { key, encoder, output, meter, preview, watch })
+        Arc::new(Lane { key, encoder, output, meter, preview, watch, rest_after: REST_AFTER })
     }
 
     /// Stops the threads once the frames waiting are encoded; stop the captures first.
@@ -399,6 +401,12 @@ fn capture(
         if on_request && !output.wait_wanted(Duration::from_millis(50)) {
             continue;
         }
+        // A camera without a preview that nobody watches needs no frames at all: wait,
+        // and after a while let go of the device.
+        if lane.preview.is_none() && !lane.full_wanted() {
+            rest_until_watched(source.as_mut(), lane, stop);
+            continue;
+        }
         match source.next_frame() {
             Ok(captured) => {
                 if failures > 0 || !matches!(*status.borrow(), SourceStatus::Online(_)) {
@@ -439,6 +447,25 @@ fn capture(
                 sleep_unless_stopped(delay, stop);
             }
         }
+    }
+}
+
+/// How long a camera nobody watches (and without a preview) keeps its device open: a
+/// viewer flicking away and back should not wait for the device to reopen.
+pub const REST_AFTER: Duration = Duration::from_secs(5);
+
+/// Waits while nobody watches `lane`'s camera; lets go of the source after
+/// [`Lane::rest_after`]. Polls: the gate and the publishers change who watches, and a
+/// wake-up within a few ms is well inside a frame interval.
+fn rest_until_watched(source: &mut dyn Source, lane: &Lane, stop: &AtomicBool) {
+    let since = Instant::now();
+    let mut resting = false;
+    while !stop.load(Relaxed) && !lane.full_wanted() {
+        if !resting && since.elapsed() >= lane.rest_after {
+            source.rest();
+            resting = true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -767,5 +794,53 @@ mod tests {
         assert!(meter.captured.load(Relaxed) <= held + 1);
         assert_eq!(meter.captured.load(Relaxed), meter.encoded.load(Relaxed), "none made to be dropped");
         pipeline.stop();
+    }
+
+    /// A source that counts frames made and rests taken.
+    struct Counting(Arc<std::sync::atomic::AtomicU64>, Arc<std::sync::atomic::AtomicU64>);
+    impl Source for Counting {
+        fn describe(&self) -> String {
+            "counting".into()
+        }
+        fn next_frame(&mut self) -> Result<Captured, SourceError> {
+            std::thread::sleep(Duration::from_millis(10));
+            self.0.fetch_add(1, Relaxed);
+            Ok(Captured {
+                picture: Picture::Planar(crate::yuv::Yuv420::new(16, 16)),
+                capture_us: clock::now_us(),
+            })
+        }
+        fn rest(&mut self) {
+            self.1.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_camera_without_a_preview_that_nobody_watches_rests_and_wakes_when_watched() {
+        let (made, rests): (Arc<std::sync::atomic::AtomicU64>, Arc<std::sync::atomic::AtomicU64>) =
+            Default::default();
+        let watchers = Arc::new(Watchers::new("home"));
+        let encoders = Encoders::start(1).unwrap();
+        let output = Arc::new(Output::new(Arc::new(FrameSlot::default())));
+        let lane = Lane {
+            key: 0,
+            encoder: Encoder::new(75),
+            output,
+            meter: Arc::new(Meter::default()),
+            preview: None,
+            watch: Some((watchers.clone(), "door".into())),
+            rest_after: Duration::from_millis(100),
+        };
+        let (status, _) = watch::channel(SourceStatus::Starting);
+        let source = Box::new(Counting(made.clone(), rests.clone()));
+        let capture = Capture::start(source, Arc::new(lane), &encoders, status).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(made.load(Relaxed), 0, "no frame made for nobody");
+        assert_eq!(rests.load(Relaxed), 1, "the device let go of once");
+        watchers.subscribed("home/door/frame");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(made.load(Relaxed) >= 5, "frames again once watched: {}", made.load(Relaxed));
+        capture.stop();
+        encoders.stop();
     }
 }

@@ -62,6 +62,12 @@ impl Source for CameraSource {
         }
     }
 
+    fn rest(&mut self) {
+        if self.open.take().is_some() {
+            tracing::info!(camera = %self.opener.name(), "nobody watching: device closed until someone does");
+        }
+    }
+
     fn next_frame(&mut self) -> Result<Captured, SourceError> {
         if self.open.is_none() {
             self.start().map_err(|e| SourceError::Lost(format!("{}: {e}", self.opener.name())))?;

@@ -609,6 +609,11 @@ impl Stream {
 }
 
 impl Source for HttpMjpeg {
+    fn rest(&mut self) {
+        // Closing the stream stops the camera sending (and the link carrying) frames.
+        self.stream = None;
+    }
+
     fn describe(&self) -> String {
         format!("MJPEG stream {}", self.url)
     }

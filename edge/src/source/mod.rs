@@ -79,4 +79,8 @@ pub trait Source: Send {
     fn on_request(&self) -> bool {
         false
     }
+    /// Nobody needs frames for a while: let go of the device or the connection (a
+    /// camera's LED goes off, a network camera stops sending). The next `next_frame`
+    /// opens it again.
+    fn rest(&mut self) {}
 }
