@@ -404,7 +404,7 @@ fn capture(
         // A camera without a preview that nobody watches needs no frames at all: wait,
         // and after a while let go of the device.
         if lane.preview.is_none() && !lane.full_wanted() {
-            rest_until_watched(source.as_mut(), lane, stop);
+            rest_until_watched(source.as_mut(), lane, status, stop);
             continue;
         }
         match source.next_frame() {
@@ -457,15 +457,29 @@ pub const REST_AFTER: Duration = Duration::from_secs(5);
 /// Waits while nobody watches `lane`'s camera; lets go of the source after
 /// [`Lane::rest_after`]. Polls: the gate and the publishers change who watches, and a
 /// wake-up within a few ms is well inside a frame interval.
-fn rest_until_watched(source: &mut dyn Source, lane: &Lane, stop: &AtomicBool) {
+fn rest_until_watched(
+    source: &mut dyn Source,
+    lane: &Lane,
+    status: &watch::Sender<SourceStatus>,
+    stop: &AtomicBool,
+) {
     let since = Instant::now();
     let mut resting = false;
     while !stop.load(Relaxed) && !lane.full_wanted() {
         if !resting && since.elapsed() >= lane.rest_after {
             source.rest();
             resting = true;
+            // Usable, just not running: a page shows it as such, not as "starting".
+            status.send_replace(SourceStatus::Online(format!(
+                "{}, idle until someone watches",
+                source.describe()
+            )));
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+    if resting {
+        // Opening again: the next frame says it is back.
+        status.send_replace(SourceStatus::Starting);
     }
 }
 
@@ -831,15 +845,17 @@ mod tests {
             watch: Some((watchers.clone(), "door".into())),
             rest_after: Duration::from_millis(100),
         };
-        let (status, _) = watch::channel(SourceStatus::Starting);
+        let (status, status_rx) = watch::channel(SourceStatus::Starting);
         let source = Box::new(Counting(made.clone(), rests.clone()));
         let capture = Capture::start(source, Arc::new(lane), &encoders, status).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(made.load(Relaxed), 0, "no frame made for nobody");
         assert_eq!(rests.load(Relaxed), 1, "the device let go of once");
+        assert_eq!(*status_rx.borrow(), SourceStatus::Online("counting, idle until someone watches".into()));
         watchers.subscribed("home/door/frame");
         std::thread::sleep(Duration::from_millis(200));
         assert!(made.load(Relaxed) >= 5, "frames again once watched: {}", made.load(Relaxed));
+        assert_eq!(*status_rx.borrow(), SourceStatus::Online("counting".into()));
         capture.stop();
         encoders.stop();
     }
