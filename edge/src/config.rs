@@ -384,20 +384,8 @@ impl CameraSpec {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "size" => self.size = Some(value.parse()?),
-            "fps" => {
-                self.fps =
-                    Some(
-                        value.parse().ok().filter(|f| *f <= 240).ok_or_else(|| {
-                            format!("fps must be a whole number from 0 to 240, got {value:?}")
-                        })?,
-                    )
-            }
-            "quality" => {
-                self.quality =
-                    Some(value.parse().ok().filter(|q| (1..=100).contains(q)).ok_or_else(|| {
-                        format!("quality must be a whole number from 1 to 100, got {value:?}")
-                    })?)
-            }
+            "fps" => self.fps = Some(whole("fps", value, 0..=240, "0")?),
+            "quality" => self.quality = Some(whole("quality", value, 1..=100, "1")?),
             "format" => {
                 self.format =
                     Some(<FormatPreference as clap::ValueEnum>::from_str(value, true).map_err(|_| {
@@ -405,16 +393,9 @@ impl CameraSpec {
                     })?)
             }
             "preview_width" => {
-                self.preview_width = Some(value.parse().ok().filter(|w| *w <= 1280).ok_or_else(|| {
-                    format!("preview_width must be a whole number from 0 (none) to 1280, got {value:?}")
-                })?)
+                self.preview_width = Some(whole("preview_width", value, 0..=1280, "0 (none)")?)
             }
-            "preview_fps" => {
-                self.preview_fps =
-                    Some(value.parse().ok().filter(|f| (1..=30).contains(f)).ok_or_else(|| {
-                        format!("preview_fps must be a whole number from 1 to 30, got {value:?}")
-                    })?)
-            }
+            "preview_fps" => self.preview_fps = Some(whole("preview_fps", value, 1..=30, "1")?),
             "on_demand" => {
                 self.on_demand = Some(match value {
                     "auto" => OnDemand::Auto,
@@ -427,6 +408,18 @@ impl CameraSpec {
         }
         Ok(())
     }
+}
+
+/// A camera option's whole number within `range` (`low` is how the low end reads).
+fn whole<T>(key: &str, value: &str, range: std::ops::RangeInclusive<T>, low: &str) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+{
+    value
+        .parse()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| format!("{key} must be a whole number from {low} to {}, got {value:?}", range.end()))
 }
 
 /// A camera with every option decided.

@@ -422,7 +422,8 @@ fn capture(
                 // CPU that the rest of the machine (or the encoder, later) could use. The
                 // sequence number still advances, so the skipped frame counts as dropped.
                 // Nobody watching: only the preview, when one is due.
-                let full = lane.full_wanted() && !output.backed_up();
+                let wanted = lane.full_wanted();
+                let full = wanted && !output.backed_up();
                 let preview = lane.preview.as_ref().is_some_and(|p| p.claim(captured.capture_us));
                 if full || preview {
                     let work = Work { lane: lane.clone(), job: Job { sequence, captured }, full, preview };
@@ -430,7 +431,7 @@ fn capture(
                     if on_request && full {
                         output.wait_settled(sequence, Duration::from_secs(1));
                     }
-                } else if !lane.full_wanted() {
+                } else if !wanted {
                     meter.unwatched.fetch_add(1, Relaxed);
                 }
                 sequence += 1;
