@@ -288,6 +288,13 @@ process.stderr.write('8 network cameras, nobody watching…\n');
 many.push(await camerasRow(8, camerasDir, false));
 rmSync(camerasDir, { recursive: true, force: true });
 
+// The preview's cost per frame, from the edge's own timing test (it runs the preview code
+// itself on the test pattern's planes and on its JPEG; prints a Markdown table).
+process.stderr.write('preview cost per frame…\n');
+const previewTable = execFileSync('cargo', ['test', '--release', '--locked', '-q', '-p', 'edge', '--lib',
+  'preview::tests::cost', '--', '--ignored', '--nocapture', '--test-threads', '1'], { cwd: ROOT, encoding: 'utf8' })
+  .split('\n').filter((l) => l.startsWith('|'));
+
 const seed = [];
 for (const size of SIZES) {
   for (const fps of [30, 0]) {
@@ -352,6 +359,12 @@ say();
 say('| cameras | watched | edge CPU % | edge RSS MB | published fps per camera (min / max) | preview fps per camera (min / max) |');
 say('|---|---|---|---|---|---|');
 for (const r of many) say(`| ${r.cameras} | ${r.watched ? 'yes' : 'nobody'} | ${f1(r.edge_cpu)} | ${f1(r.edge_rss)} | ${f1(r.min_fps)} / ${f1(r.max_fps)} | ${f1(r.min_preview_fps)} / ${f1(r.max_preview_fps)} |`);
+say();
+say('### Preview cost per frame, raw and JPEG sources (one core, ms)');
+say();
+say('Raw sources (test pattern, YUYV cameras) downscale their 4:2:0 planes and encode the preview; JPEG sources (MJPEG cameras, network cameras) decode at n/8 scale (libjpeg\'s DCT scaling), downscale the rest of the way and encode. A full decode is shown for comparison: the preview never does one.');
+say();
+for (const l of previewTable) say(l);
 say();
 say('## The seed pipeline (paho-mqtt + OpenCV, Mosquitto over TCP) and ratios');
 say();

@@ -9,7 +9,8 @@
 //!   publish only what viewers publish (clock requests and frame acknowledgements, never
 //!   retained, also as their last will): anything else closes the connection (MQTT
 //!   3.1.1 has no way to refuse one PUBLISH or SUBSCRIBE), and is logged;
-//! - passes a publisher's traffic through unparsed after its CONNECT;
+//! - passes a publisher's traffic through after its CONNECT, reading only packet headers
+//!   and its subscriptions (a detector with the publisher login watches cameras too);
 //! - refuses WebSocket upgrades from other websites' pages (`origin`) with HTTP 403,
 //!   and holds back login attempts from an address that keeps failing (`throttle`).
 //!
@@ -56,7 +57,7 @@ pub struct Policy {
     /// The login that may publish anything (another edge, a test tool); `None`: nobody
     /// but this edge publishes.
     pub publisher: Option<Login>,
-    /// Told of every viewer's frame subscriptions: who watches which camera.
+    /// Told of every client's frame subscriptions: who watches which camera.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
 }
 
@@ -103,6 +104,8 @@ pub struct Inspector {
     /// The filters this client subscribed to, told to the watchers (and untold when it
     /// unsubscribes or goes).
     subscriptions: Vec<String>,
+    /// A publisher's bytes of the current packet still to pass through unread.
+    skip: usize,
 }
 
 impl Drop for Inspector {
@@ -115,7 +118,14 @@ impl Drop for Inspector {
 
 impl Inspector {
     pub fn new(policy: Arc<Policy>) -> Self {
-        Inspector { policy, role: None, authenticated: false, pending: Vec::new(), subscriptions: Vec::new() }
+        Inspector {
+            policy,
+            role: None,
+            authenticated: false,
+            pending: Vec::new(),
+            subscriptions: Vec::new(),
+            skip: 0,
+        }
     }
 
     /// The role, once CONNECT has been accepted.
@@ -132,8 +142,8 @@ impl Inspector {
     /// Takes bytes from the client and appends what may go on to the broker to `out`
     /// (whole packets only; the rest waits for more bytes).
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Refusal> {
-        if self.role == Some(Role::Publisher) && self.pending.is_empty() {
-            out.extend_from_slice(input);
+        if self.role == Some(Role::Publisher) {
+            self.feed_publisher(input, out);
             return Ok(());
         }
         self.pending.extend_from_slice(input);
@@ -143,8 +153,6 @@ impl Inspector {
         let result = loop {
             let rest = &pending[start..];
             if self.role == Some(Role::Publisher) {
-                out.extend_from_slice(rest);
-                start = pending.len();
                 break Ok(());
             }
             let (header_len, body_len) = match fixed_header(rest) {
@@ -172,8 +180,59 @@ impl Inspector {
             start += total;
         };
         pending.drain(..start);
-        self.pending = pending;
+        if self.role == Some(Role::Publisher) {
+            // What followed the CONNECT in the same read.
+            self.feed_publisher(&pending, out);
+        } else {
+            self.pending = pending;
+        }
         result
+    }
+
+    /// A publisher's bytes: passed through as they come, a PUBLISH's body (a frame, maybe
+    /// megabytes) without being held; only SUBSCRIBE and UNSUBSCRIBE (a few bytes) are
+    /// gathered whole, to tell the watchers. Publishers may subscribe to anything.
+    fn feed_publisher(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        loop {
+            if self.skip > 0 {
+                let n = self.skip.min(input.len());
+                out.extend_from_slice(&input[..n]);
+                self.skip -= n;
+                input = &input[n..];
+            }
+            match fixed_header(&self.pending) {
+                Ok(Some((header_len, body_len))) => {
+                    let kind = self.pending[0] >> 4;
+                    let total = header_len + body_len;
+                    if !matches!(kind, 8 | 10) || total > VIEWER_MAX_PACKET {
+                        out.append(&mut self.pending);
+                        self.skip = body_len;
+                        continue;
+                    }
+                    let n = (total - self.pending.len()).min(input.len());
+                    self.pending.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                    if self.pending.len() < total {
+                        return;
+                    }
+                    let packet = std::mem::take(&mut self.pending);
+                    // A malformed one goes on all the same: rumqttd closes the connection.
+                    let _ = self.note_filters(kind, &packet[header_len..], false);
+                    out.extend_from_slice(&packet);
+                }
+                Ok(None) if input.is_empty() => return,
+                // The fixed header comes a byte at a time (at most five).
+                Ok(None) => {
+                    self.pending.push(input[0]);
+                    input = &input[1..];
+                }
+                Err(_) => {
+                    // Not MQTT any more: rumqttd closes the connection; pass the rest on.
+                    out.append(&mut self.pending);
+                    self.skip = usize::MAX;
+                }
+            }
+        }
     }
 
     fn max_packet(&self) -> usize {
@@ -208,40 +267,41 @@ impl Inspector {
                 }
                 Ok(None)
             }
-            8 => {
-                let mut r = Reader(body);
-                r.u16().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
-                while !r.0.is_empty() {
-                    let filter = r.string().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
-                    r.u8().ok_or_else(|| Refusal::close("malformed SUBSCRIBE"))?;
-                    if !topic::viewer_may_subscribe(&self.policy.prefix, filter) {
-                        return Err(Refusal::close(format!(
-                            "viewers may only subscribe to frames, status and their clock replies, not {filter:?}"
-                        )));
-                    }
-                    if let Some(w) = &self.policy.watchers {
-                        w.subscribed(filter);
-                        self.subscriptions.push(filter.to_string());
-                    }
-                }
-                Ok(None)
-            }
-            10 => {
-                let mut r = Reader(body);
-                r.u16().ok_or_else(|| Refusal::close("malformed UNSUBSCRIBE"))?;
-                while !r.0.is_empty() {
-                    let filter = r.string().ok_or_else(|| Refusal::close("malformed UNSUBSCRIBE"))?;
-                    if let Some(at) = self.subscriptions.iter().position(|f| f == filter) {
-                        self.subscriptions.swap_remove(at);
-                        if let Some(w) = &self.policy.watchers {
-                            w.unsubscribed(filter);
-                        }
-                    }
-                }
-                Ok(None)
-            }
+            8 | 10 => self.note_filters(kind, body, true).map(|()| None),
             _ => Ok(None),
         }
+    }
+
+    /// Reads a SUBSCRIBE's (8) or UNSUBSCRIBE's (10) filters, checking them against the
+    /// viewers' policy if `viewer`, and tells the watchers.
+    fn note_filters(&mut self, kind: u8, body: &[u8], viewer: bool) -> Result<(), Refusal> {
+        let what = if kind == 8 { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+        let malformed = || Refusal::close(format!("malformed {what}"));
+        let mut r = Reader(body);
+        r.u16().ok_or_else(malformed)?;
+        while !r.0.is_empty() {
+            let filter = r.string().ok_or_else(malformed)?;
+            if kind == 10 {
+                if let Some(at) = self.subscriptions.iter().position(|f| f == filter) {
+                    self.subscriptions.swap_remove(at);
+                    if let Some(w) = &self.policy.watchers {
+                        w.unsubscribed(filter);
+                    }
+                }
+                continue;
+            }
+            r.u8().ok_or_else(malformed)?;
+            if viewer && !topic::viewer_may_subscribe(&self.policy.prefix, filter) {
+                return Err(Refusal::close(format!(
+                    "viewers may only subscribe to frames, status and their clock replies, not {filter:?}"
+                )));
+            }
+            if let Some(w) = &self.policy.watchers {
+                w.subscribed(filter);
+                self.subscriptions.push(filter.to_string());
+            }
+        }
+        Ok(())
     }
 
     /// Checks a CONNECT body and decides the role.
@@ -901,6 +961,49 @@ mod tests {
         assert!(r.reason.contains("over the limit"), "{}", r.reason);
         // Truncated fields inside a packet.
         assert!(run(p, &[packet(0x10, &[0, 4, b'M'])]).1.unwrap_err().reason.contains("malformed"));
+    }
+
+    #[test]
+    fn a_publishers_frame_subscriptions_watch_however_its_bytes_are_split() {
+        let mut big = string("mqcam/cam1/frame");
+        big.extend(vec![7u8; 16_000]);
+        let unsubscribe = {
+            let mut body = vec![0, 2];
+            body.extend(string("mqcam/cam1/frame"));
+            packet(0xa2, &body)
+        };
+        let packets = [
+            connect(Some(("pub", "s3")), None),
+            packet(0x30, &big),
+            subscribe("mqcam/cam1/frame"),
+            vec![0xc0, 0x00],
+            packet(0x30, &big),
+            subscribe("mqcam/cam2/preview"),
+        ];
+        let whole = packets.concat();
+        for chunk in [1, 3, 7, 1000, whole.len()] {
+            let watchers = Arc::new(crate::watch::Watchers::new("mqcam"));
+            let p = Arc::new(Policy {
+                watchers: Some(watchers.clone()),
+                ..(*policy(None, Some(("pub", "s3")))).clone()
+            });
+            let mut inspector = Inspector::new(p);
+            let mut out = Vec::new();
+            for piece in whole.chunks(chunk) {
+                inspector.feed(piece, &mut out).unwrap();
+            }
+            assert_eq!(out, whole, "everything passes unchanged, in pieces of {chunk}");
+            assert_eq!(inspector.role(), Some(Role::Publisher));
+            assert!(watchers.watched("cam1", 0), "in pieces of {chunk}");
+            assert!(!watchers.watched("cam2", 0), "a preview is not the full stream");
+            for piece in unsubscribe.chunks(chunk) {
+                inspector.feed(piece, &mut out).unwrap();
+            }
+            assert!(!watchers.watched("cam1", 0), "unsubscribed, in pieces of {chunk}");
+            inspector.feed(&subscribe("mqcam/cam1/frame"), &mut out).unwrap();
+            drop(inspector);
+            assert!(!watchers.watched("cam1", 0), "a publisher that goes stops watching");
+        }
     }
 
     #[test]
