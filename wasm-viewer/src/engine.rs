@@ -15,7 +15,7 @@
 //! the newest received frame waits behind it; a frame replaced while waiting is counted
 //! as dropped. A slow phone therefore shows fewer frames, never older ones.
 
-use std::{cell::RefCell, rc::Rc};
+use std::{cell::RefCell, collections::HashMap, rc::Rc};
 
 use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -29,7 +29,7 @@ use crate::{
     scope::Scope,
     stats::{FrameTimes, Stage, Stats},
     surface::Surface,
-    target::Target,
+    target::{self, Bus, Target},
 };
 
 /// MQTT keep-alive the viewer asks for; PINGREQ goes out at half of it.
@@ -41,10 +41,14 @@ const MAX_PACKET: usize = 9 * 1024 * 1024;
 const CLOCK_FIRST_SAMPLES: usize = 20;
 const CLOCK_FAST_MS: f64 = 100.0;
 const CLOCK_REFRESH_MS: f64 = 2000.0;
-/// MQTT packet ids of our two subscriptions.
+/// MQTT packet ids of our subscriptions: the frames (a refusal is fatal), the clock
+/// replies (a refusal means one clock is assumed), the camera's status, and the bus's
+/// wildcards (previews, status, alarms, the directory: refused ones are done without).
 const SUB_FRAMES: u16 = 1;
 const SUB_CLOCK: u16 = 2;
 const SUB_STATUS: u16 = 3;
+const SUB_BUS: u16 = 4;
+const UNSUB: u16 = 5;
 /// Reconnect backoff bounds.
 const RETRY_FIRST_MS: f64 = 250.0;
 const RETRY_CAP_MS: f64 = 5000.0;
@@ -69,6 +73,24 @@ pub enum Output {
     View { attrs: Vec<(String, String)>, text: String },
     /// Show the login form: why, and the username to suggest.
     AskLogin { why: String, user: String },
+    /// Every camera on the bus and how it is (tiles, alarms): at once when an alarm or a
+    /// camera's state changes, else with the view.
+    Cameras(Vec<CameraInfo>),
+}
+
+/// One camera as a tile shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraInfo {
+    pub name: String,
+    /// `live`, `idle`, `offline` or `starting`.
+    pub state: String,
+    pub detail: String,
+    /// Preview pictures drawn into its tile so far.
+    pub previews: u32,
+    /// Seconds since its newest picture was taken (preview or frame), if there is one.
+    pub age_s: Option<f64>,
+    /// Its active alarm: reason, raised at (edge µs), by whom.
+    pub alarm: Option<(String, u64, String)>,
 }
 
 /// Where the engine's [`Output`] goes: the page's DOM, or a message to the page.
@@ -82,6 +104,8 @@ pub struct Init {
     pub hidden: bool,
     /// The page's `performance.timeOrigin`, for "navigation → first picture".
     pub page_time_origin: f64,
+    /// Start on the grid: no camera's full stream until the page shows one.
+    pub grid: bool,
 }
 
 /// The username suggested when none was given (the edge's generated login's).
@@ -138,6 +162,73 @@ struct Pending {
     /// The broker's stored copy (retained), not a live frame: shown, but its age says
     /// how long the camera was idle, not how fast the system is, so it is no sample.
     stored: bool,
+    /// The switch it arrived in ([`App::generation`]): a frame of the camera left
+    /// behind is never drawn.
+    generation: u32,
+}
+
+/// A camera on the bus: what its tile shows, and its newest preview, kept decoded so a
+/// switch to it puts a picture on screen at once.
+struct Cam {
+    name: String,
+    status: Option<CameraStatus>,
+    alarm: Option<(String, u64, String)>,
+    tile: Option<Surface>,
+    /// The newest preview, decoded, and when it was captured (edge µs).
+    preview: Option<(ImageBitmap, u64)>,
+    pending: Option<Pending>,
+    decoding: bool,
+    previews: u32,
+    /// Capture time (viewer ms) of its newest picture, preview or frame.
+    newest_ms: Option<f64>,
+}
+
+impl Cam {
+    fn new(name: &str) -> Cam {
+        Cam {
+            name: name.to_string(),
+            status: None,
+            alarm: None,
+            tile: None,
+            preview: None,
+            pending: None,
+            decoding: false,
+            previews: 0,
+            newest_ms: None,
+        }
+    }
+
+    fn info(&self, now: f64) -> CameraInfo {
+        let (state, detail) = match &self.status {
+            Some(s) if s.state == "online" && s.detail.contains("idle") => ("idle", s.detail.clone()),
+            Some(s) if s.state == "online" => ("live", s.detail.clone()),
+            Some(s) if s.state == "offline" => ("offline", s.detail.clone()),
+            Some(s) => ("starting", s.detail.clone()),
+            None => ("starting", String::new()),
+        };
+        CameraInfo {
+            name: self.name.clone(),
+            state: state.to_string(),
+            detail,
+            previews: self.previews,
+            // Whole seconds: the list goes to the page only when something in it changed.
+            age_s: self.newest_ms.map(|t| ((now - t) / 1000.0).max(0.0).floor()),
+            alarm: self.alarm.clone(),
+        }
+    }
+}
+
+/// The time of the last switch, from the user's input to the first picture on screen.
+#[derive(Debug, Default)]
+struct Switch {
+    count: u32,
+    /// The input event (viewer ms) of the switch under way.
+    at_ms: f64,
+    /// A picture of the new camera was drawn and is waiting for the screen; a full frame.
+    first_drawn: bool,
+    full_drawn: bool,
+    first_ms: Option<f64>,
+    full_ms: Option<f64>,
 }
 
 /// This viewer's own topics at the camera being watched: clock-offset requests and
@@ -166,6 +257,25 @@ impl ViewerTopics {
 
 pub struct App {
     target: Option<Target>,
+    /// The bus's topic prefix when the frame topic is `<prefix>/<camera>/frame`: then
+    /// the page has every camera's previews, status and alarms, and can switch.
+    prefix: Option<String>,
+    /// The frame topic subscribed to: the camera shown (none in the grid or paused).
+    frames: Option<String>,
+    /// The camera shown, by name (multi-camera), even while paused.
+    shown: Option<String>,
+    paused: bool,
+    /// Counts switches, so decodes started before one are not drawn after it.
+    generation: u32,
+    cams: Vec<Cam>,
+    /// Clock offsets of cameras watched before (cameras on other edges have other clocks).
+    clocks: HashMap<String, ClockSync>,
+    switch: Switch,
+    /// Capture time (edge µs) of the picture on the main canvas, and whether it is a
+    /// full frame: a preview or stored frame never replaces a newer picture.
+    main_capture_us: u64,
+    main_full: bool,
+    last_cameras: Option<Vec<CameraInfo>>,
     client_id: String,
     /// Username and password for the broker, from the URL fragment or the form.
     login: Option<(String, String)>,
@@ -217,6 +327,17 @@ pub type Shared = Rc<RefCell<App>>;
 pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue> {
     let app = Rc::new(RefCell::new(App {
         target: None,
+        prefix: None,
+        frames: None,
+        shown: None,
+        paused: false,
+        generation: 0,
+        cams: Vec::new(),
+        clocks: HashMap::new(),
+        switch: Switch::default(),
+        main_capture_us: 0,
+        main_full: false,
+        last_cameras: None,
         client_id: init.client_id,
         login: init.login,
         viewer_topics: None,
@@ -260,7 +381,19 @@ pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue
         Ok(t) => {
             {
                 let mut a = app.borrow_mut();
-                a.viewer_topics = ViewerTopics::for_frames(&t.topic, &a.client_id);
+                match target::split_frame_topic(&t.topic) {
+                    Some((prefix, camera)) => {
+                        a.prefix = Some(prefix.to_string());
+                        if !init.grid {
+                            a.shown = Some(camera.to_string());
+                            a.cams.push(Cam::new(camera));
+                            a.frames = Some(t.topic.clone());
+                        }
+                    }
+                    // A topic of the page's own: that one stream, no grid.
+                    None => a.frames = Some(t.topic.clone()),
+                }
+                a.viewer_topics = a.frames.as_ref().and_then(|f| ViewerTopics::for_frames(f, &a.client_id));
                 a.target = Some(t);
             }
             if init.hidden {
@@ -315,6 +448,133 @@ pub fn snapshot(app: &Shared) -> Result<js_sys::Promise, JsValue> {
     app.borrow().surface.snapshot()
 }
 
+/// The page shows `camera` full-size (`None`: the grid, no full stream), because of the
+/// user's input (or an alarm's arrival) at `at_ms`: leave the camera shown, put the new
+/// one's newest preview on screen at once, and subscribe to its frames.
+pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
+    let mut a = app.borrow_mut();
+    if a.prefix.is_none() || a.shown == camera {
+        return; // one stream of the page's own topic, or no change
+    }
+    leave_stream(&mut a);
+    a.generation = a.generation.wrapping_add(1);
+    a.stats = Stats::default();
+    a.flow.clear();
+    a.pending = None;
+    a.unpresented.clear();
+    a.last_received = None;
+    a.last_frame_ms = None;
+    a.main_capture_us = 0;
+    a.main_full = false;
+    a.shown = camera.clone();
+    if let Some(name) = &camera {
+        let i = cam_index(&mut a.cams, name);
+        a.camera = a.cams[i].status.clone();
+        a.switch = Switch { count: a.switch.count + 1, at_ms, ..Switch::default() };
+        let a = &mut *a;
+        if let Some((bitmap, capture_us)) = &a.cams[i].preview {
+            a.surface.draw(bitmap);
+            a.main_capture_us = *capture_us;
+            a.switch.first_drawn = true;
+            request_present(a);
+        }
+        if !a.paused {
+            join_stream(a);
+        }
+    }
+    render(&mut a);
+}
+
+/// Pauses the camera shown (its last picture stays) or goes on with it.
+pub fn set_paused(app: &Shared, paused: bool) {
+    let mut a = app.borrow_mut();
+    if a.paused == paused || a.prefix.is_none() {
+        return;
+    }
+    a.paused = paused;
+    if paused {
+        leave_stream(&mut a);
+    } else if a.shown.is_some() {
+        a.generation = a.generation.wrapping_add(1);
+        a.flow.clear();
+        a.last_received = None;
+        join_stream(&mut a);
+    }
+    render(&mut a);
+}
+
+/// The tile of `camera`: its previews are drawn there from now on.
+pub fn add_tile(app: &Shared, camera: &str, surface: Surface) {
+    let mut a = app.borrow_mut();
+    let i = cam_index(&mut a.cams, camera);
+    if let Some((bitmap, _)) = &a.cams[i].preview {
+        surface.draw(bitmap);
+    }
+    a.cams[i].tile = Some(surface);
+}
+
+/// The index of `name` in the camera list, added if new.
+fn cam_index(cams: &mut Vec<Cam>, name: &str) -> usize {
+    match cams.iter().position(|c| c.name == name) {
+        Some(i) => i,
+        None => {
+            cams.push(Cam::new(name));
+            cams.len() - 1
+        }
+    }
+}
+
+/// Subscribes to the frames of the camera shown and says hello to its edge.
+fn join_stream(a: &mut App) {
+    let (Some(prefix), Some(camera)) = (&a.prefix, &a.shown) else { return };
+    let topic = target::camera_topic(prefix, camera, "frame");
+    a.viewer_topics = ViewerTopics::for_frames(&topic, &a.client_id);
+    a.frames = Some(topic);
+    if let Some(clock) = a.clocks.remove(camera) {
+        a.clock = clock;
+    }
+    a.last_clock_request_ms = f64::NEG_INFINITY;
+    a.probing = None;
+    a.window_asked = 1;
+    a.acks_at_window = 0;
+    if a.socket.as_ref().is_some_and(|s| s.ws.ready_state() == WebSocket::OPEN) {
+        say_hello(a);
+        let subs = subscriptions(a, false);
+        send(a, &subs);
+    }
+}
+
+/// Unsubscribes from the frames shown, and tells their edge this viewer has gone (an
+/// empty acknowledgement, as its last will would), so it stops waiting for it.
+fn leave_stream(a: &mut App) {
+    if let Some(topic) = a.frames.take() {
+        let mut out = mqtt::unsubscribe(UNSUB, &topic);
+        if let Some(c) = a.viewer_topics.take() {
+            out.extend(mqtt::unsubscribe(UNSUB, &c.reply));
+            out.extend(mqtt::publish(&c.ack, b""));
+        }
+        send(a, &out);
+    }
+    if let Some(camera) = a.shown.clone() {
+        let clock = std::mem::take(&mut a.clock);
+        if !clock.is_empty() {
+            a.clocks.insert(camera, clock);
+        }
+    }
+}
+
+/// Tells the edge this viewer has nothing yet and wants one frame in flight: until its
+/// first acknowledgement it would otherwise not be flow-controlled, and on a slow link
+/// the frames sent meanwhile queued 4 s of video in front of the live picture (measured
+/// at 2 Mbit/s).
+fn say_hello(a: &App) {
+    if let Some(c) = &a.viewer_topics {
+        let mut hello = [0u8; 9];
+        hello[8] = 1;
+        send(a, &mqtt::publish(&c.ack, &hello));
+    }
+}
+
 /// Stops retrying and asks for a login, saying why.
 fn ask_login(app: &Shared, why: String) {
     let mut a = app.borrow_mut();
@@ -355,18 +615,14 @@ fn open(app: &Shared) {
             let will = a.viewer_topics.as_ref().map(|c| mqtt::Will { topic: &c.ack, payload: b"" });
             let login = a.login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
             send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, will, login));
-            // Before subscribing, tell the edge this viewer has nothing yet and wants one
-            // frame in flight: until its first acknowledgement it would otherwise not be
-            // flow-controlled, and on a slow link the frames sent meanwhile queued 4 s of
-            // video in front of the live picture (measured at 2 Mbit/s).
-            if let Some(c) = &a.viewer_topics {
-                let mut hello = [0u8; 9];
-                hello[8] = 1;
-                send(&a, &mqtt::publish(&c.ack, &hello));
-            }
+            // Before subscribing (`say_hello`).
+            say_hello(&a);
             // MQTT lets a client send more before the CONNACK: subscribing now saves a
             // round trip before the first frame.
-            send(&a, &subscriptions(&a));
+            send(&a, &subscriptions(&a, true));
+            if let Some(prefix) = &a.prefix {
+                send(&a, &mqtt::publish(&target::directory_request(prefix, &a.client_id), b""));
+            }
         }
     });
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
@@ -407,15 +663,27 @@ fn open(app: &Shared) {
     a.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
 }
 
-/// The SUBSCRIBE packets for the frame topic and this viewer's clock replies.
-fn subscriptions(a: &App) -> Vec<u8> {
+/// The SUBSCRIBE packets for the frames shown and this viewer's clock replies, and
+/// (`bus`, once per connection) the camera's status or, with a prefix, the whole bus's
+/// previews, status, alarms and directory.
+fn subscriptions(a: &App, bus: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    if let Some(t) = &a.target {
-        out.extend(mqtt::subscribe(SUB_FRAMES, &t.topic, 0));
+    if let Some(topic) = &a.frames {
+        out.extend(mqtt::subscribe(SUB_FRAMES, topic, 0));
     }
     if let Some(c) = &a.viewer_topics {
         out.extend(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
-        out.extend(mqtt::subscribe(SUB_STATUS, &c.status, 0));
+    }
+    if bus {
+        match (&a.prefix, &a.viewer_topics) {
+            (Some(prefix), _) => {
+                for filter in target::bus_filters(prefix, &a.client_id) {
+                    out.extend(mqtt::subscribe(SUB_BUS, &filter, 0));
+                }
+            }
+            (None, Some(c)) => out.extend(mqtt::subscribe(SUB_STATUS, &c.status, 0)),
+            (None, None) => {}
+        }
     }
     out
 }
@@ -453,11 +721,14 @@ fn lost(app: &Shared, reason: String) {
 fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
     let mut failure = None;
     let mut refused_login = None;
+    let mut cameras_changed = false;
+    let mut previews: Vec<String> = Vec::new();
+    let mut bus_bad = None;
     {
         let mut guard = app.borrow_mut();
         let a = &mut *guard;
         a.decoder.push_with(bytes.length() as usize, |dst| bytes.copy_to(dst));
-        let topic = a.target.as_ref().map(|t| t.topic.clone()).unwrap_or_default();
+        let topic = a.frames.clone().unwrap_or_default();
         let mut replies: Vec<Vec<u8>> = Vec::new();
         let mut frames: Vec<Pending> = Vec::new();
         let mut bad = 0u64;
@@ -483,8 +754,10 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                         a.viewer_topics = None;
                     }
                 }
-                Ok(Some(Packet::SubAck { codes, .. })) => {
-                    if codes.first() == Some(&0x80) {
+                Ok(Some(Packet::SubAck { packet_id, codes })) => {
+                    // Without the bus's wildcards (a broker's ACL) there is no grid, but
+                    // the camera asked for still plays.
+                    if codes.first() == Some(&0x80) && packet_id != SUB_BUS {
                         failure = Some(format!("broker refused the subscription to {topic}"));
                         break;
                     }
@@ -495,10 +768,49 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                     if let Some(id) = packet_id {
                         replies.push(mqtt::puback(id));
                     }
+                    let bus = a.prefix.as_deref().and_then(|p| target::bus_topic(p, t));
                     if t == topic && payload.is_empty() {
                         // The edge cleared its retained frame as it stopped: no picture.
+                    } else if let Some(bus) = bus {
+                        match bus {
+                            Bus::Preview(camera) => match frame(payload, at, retain, a.generation) {
+                                Some(f) => {
+                                    let known = a.cams.len();
+                                    let i = cam_index(&mut a.cams, camera);
+                                    cameras_changed |= a.cams.len() > known;
+                                    a.cams[i].pending = Some(f);
+                                    if !previews.iter().any(|c| c == camera) {
+                                        previews.push(camera.to_string());
+                                    }
+                                }
+                                None => bus_bad = Some("a preview is not a frame"),
+                            },
+                            Bus::Status(camera) => {
+                                let status = parse_status(payload);
+                                let i = cam_index(&mut a.cams, camera);
+                                if a.shown.as_deref() == Some(camera) {
+                                    a.camera = status.clone();
+                                }
+                                a.cams[i].status = status;
+                                cameras_changed = true;
+                            }
+                            Bus::Alarm(camera) => {
+                                let i = cam_index(&mut a.cams, camera);
+                                match parse_alarm(payload) {
+                                    Ok(alarm) => a.cams[i].alarm = alarm,
+                                    Err(()) => bus_bad = Some("an alarm message is not the alarm JSON"),
+                                }
+                                cameras_changed = true;
+                            }
+                            Bus::Directory => {
+                                for name in parse_directory(payload) {
+                                    cam_index(&mut a.cams, &name);
+                                }
+                                cameras_changed = true;
+                            }
+                        }
                     } else if t == topic {
-                        match frame(payload, at, retain) {
+                        match frame(payload, at, retain, a.generation) {
                             // Subscribing while a frame is published can bring it twice:
                             // the broker's retained copy and the live one.
                             Some(f) if a.last_received == Some((f.header.sequence, f.header.capture_us)) => {}
@@ -531,6 +843,9 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
         for r in replies {
             send(a, &r);
         }
+        if let Some(what) = bus_bad {
+            bad_bus(a, what);
+        }
         if bad > 0 {
             a.stats.errors += bad;
             warn_throttled(a, "payload on the frame topic is not a frame");
@@ -553,7 +868,132 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
         lost(app, reason);
         return;
     }
+    if cameras_changed {
+        send_cameras(&mut app.borrow_mut());
+    }
+    for camera in previews {
+        decode_preview(app, camera);
+    }
     decode_next(app);
+}
+
+/// Something on the bus that is not what its topic says: counted, never fatal.
+fn bad_bus(a: &mut App, what: &str) {
+    warn_throttled(a, what);
+}
+
+/// An alarm message: `Some((reason, at_us, source))` when active, `None` when cleared
+/// (also an empty payload: a retained alarm taken back).
+fn parse_alarm(payload: &[u8]) -> Result<Option<(String, u64, String)>, ()> {
+    if payload.is_empty() {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(payload).map_err(|_| ())?;
+    let json = js_sys::JSON::parse(text).map_err(|_| ())?;
+    let field = |k: &str| Reflect::get(&json, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let active = field("active").as_bool().ok_or(())?;
+    Ok(active.then(|| {
+        (
+            field("reason").as_string().unwrap_or_default(),
+            field("at_us").as_f64().unwrap_or(0.0) as u64,
+            field("source").as_string().unwrap_or_default(),
+        )
+    }))
+}
+
+/// The camera names in an edge's directory entry (empty when it is cleared or bad).
+fn parse_directory(payload: &[u8]) -> Vec<String> {
+    let Some(json) = std::str::from_utf8(payload).ok().and_then(|t| js_sys::JSON::parse(t).ok()) else {
+        return Vec::new();
+    };
+    let Ok(list) = Reflect::get(&json, &"cameras".into()).and_then(|l| l.dyn_into::<Array>()) else {
+        return Vec::new();
+    };
+    list.iter().filter_map(|c| Reflect::get(&c, &"name".into()).ok()?.as_string()).collect()
+}
+
+/// The camera list to the page, if anything in it changed.
+fn send_cameras(a: &mut App) {
+    let now = now_ms();
+    let list: Vec<CameraInfo> = a.cams.iter().map(|c| c.info(now)).collect();
+    if a.last_cameras.as_ref() != Some(&list) {
+        (a.sink)(Output::Cameras(list.clone()));
+        a.last_cameras = Some(list);
+    }
+}
+
+/// Starts decoding `camera`'s newest preview unless one of its decodes is running.
+fn decode_preview(app: &Shared, camera: String) {
+    let pending = {
+        let mut a = app.borrow_mut();
+        let Some(cam) = a.cams.iter_mut().find(|c| c.name == camera) else { return };
+        if cam.decoding {
+            return;
+        }
+        let Some(p) = cam.pending.take() else { return };
+        cam.decoding = true;
+        p
+    };
+    let promise = jpeg_blob(&pending.jpeg).and_then(|blob| scope().create_image_bitmap(&blob));
+    let app = app.clone();
+    spawn_local(async move {
+        let result = match promise {
+            Ok(p) => JsFuture::from(p).await,
+            Err(e) => Err(e),
+        };
+        {
+            let mut a = app.borrow_mut();
+            let a = &mut *a;
+            let Some(i) = a.cams.iter().position(|c| c.name == camera) else { return };
+            a.cams[i].decoding = false;
+            match result.and_then(|b| b.dyn_into::<ImageBitmap>()) {
+                Ok(bitmap) => preview_drawn(a, i, bitmap, &pending),
+                Err(_) => bad_bus(a, "a preview's JPEG could not be decoded"),
+            }
+        }
+        decode_preview(&app, camera);
+    });
+}
+
+/// A decoded preview: into its tile, onto the main canvas if its camera is shown and no
+/// newer picture is there (the first picture of a switch), and kept for the next switch.
+fn preview_drawn(a: &mut App, i: usize, bitmap: ImageBitmap, frame: &Pending) {
+    let capture_us = frame.header.capture_us;
+    let offset = a.clock.offset_ms();
+    let cam = &mut a.cams[i];
+    if let Some(tile) = &cam.tile {
+        tile.draw(&bitmap);
+    }
+    cam.previews += 1;
+    let captured = capture_us as f64 / 1000.0 - offset;
+    cam.newest_ms = Some(cam.newest_ms.map_or(captured, |t| t.max(captured)));
+    if let Some((old, _)) = cam.preview.replace((bitmap, capture_us)) {
+        old.close();
+    }
+    let shown = a.shown.as_deref() == Some(a.cams[i].name.as_str());
+    if shown && !a.main_full && capture_us > a.main_capture_us {
+        if let Some((bitmap, _)) = &a.cams[i].preview {
+            a.surface.draw(bitmap);
+        }
+        a.main_capture_us = capture_us;
+        if a.switch.first_ms.is_none() {
+            a.switch.first_drawn = true;
+            request_present(a);
+        }
+    }
+}
+
+/// Asks for the next animation frame, when the pictures drawn reach the screen.
+fn request_present(a: &mut App) {
+    if !a.presenting {
+        if let Some(cb) = &a.on_animation_frame {
+            a.presenting = scope().request_animation_frame(cb.as_ref().unchecked_ref());
+        }
+        if !a.presenting {
+            // No animation frames here (a worker in an older browser): as of the draw.
+            presented(a, None);
+        }
+    }
 }
 
 /// The camera status JSON (`{"state":…,"detail":…}`); `None` if it is not that.
@@ -565,12 +1005,12 @@ fn parse_status(payload: &[u8]) -> Option<CameraStatus> {
 }
 
 /// Checks a payload cheaply and keeps its JPEG until the decoder is free.
-fn frame(payload: &[u8], received_ms: f64, stored: bool) -> Option<Pending> {
+fn frame(payload: &[u8], received_ms: f64, stored: bool, generation: u32) -> Option<Pending> {
     let (header, jpeg) = wire::parse(payload).ok()?;
     if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
         return None;
     }
-    Some(Pending { header, jpeg: jpeg.to_vec(), received_ms, bytes: payload.len(), stored })
+    Some(Pending { header, jpeg: jpeg.to_vec(), received_ms, bytes: payload.len(), stored, generation })
 }
 
 /// A JPEG `Blob` of `jpeg`, copied straight out of WASM memory.
@@ -606,6 +1046,8 @@ fn decode_next(app: &Shared) {
             let mut a = app.borrow_mut();
             a.decoding = false;
             match result.and_then(|b| b.dyn_into::<ImageBitmap>()) {
+                // A frame of the camera left behind (or from before a pause).
+                Ok(bitmap) if pending.generation != a.generation => bitmap.close(),
                 Ok(bitmap) => draw(&mut a, &bitmap, &pending),
                 Err(_) => {
                     a.stats.errors += 1;
@@ -620,7 +1062,14 @@ fn decode_next(app: &Shared) {
 fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     let decoded = now_ms();
     let (w, h) = (bitmap.width(), bitmap.height());
-    a.surface.draw(bitmap);
+    let capture_us = frame.header.capture_us;
+    // The broker's stored frame can be older than the preview already on screen (a camera
+    // nobody watched kept making previews): never a step back in time.
+    let older = frame.stored && capture_us <= a.main_capture_us;
+    if !older {
+        a.surface.draw(bitmap);
+        a.main_capture_us = a.main_capture_us.max(capture_us);
+    }
     // Free the decoded pixels now rather than whenever the GC runs: at 30 fps of 720p
     // that is 100 MB a second.
     bitmap.close();
@@ -638,11 +1087,18 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         drawn,
         presented: None,
     };
-    if a.last_frame_ms.is_none() {
+    if a.first_frame_ms.is_none() {
         // Time from navigation start to the first picture, for page-load measurements.
         a.first_frame_ms = Some(drawn - a.page_time_origin);
     }
     a.last_frame_ms = Some(drawn);
+    if let Some(i) = a.shown.as_deref().and_then(|s| a.cams.iter().position(|c| c.name == s)) {
+        let captured = times.captured;
+        a.cams[i].newest_ms = Some(a.cams[i].newest_ms.map_or(captured, |t| t.max(captured)));
+    }
+    if !older && a.switch.first_ms.is_none() {
+        a.switch.first_drawn = true;
+    }
     if !frame.stored {
         observe(a, &times, frame, decoded, drawn);
     }
@@ -651,20 +1107,19 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         // The last picture, kept by the broker: on screen until the live ones come.
         a.stats.width = w;
         a.stats.height = h;
+        if a.switch.first_drawn {
+            request_present(a);
+        }
         return;
+    }
+    a.main_full = true;
+    if a.switch.full_ms.is_none() {
+        a.switch.full_drawn = true;
     }
 
     // On screen at the next animation frame, when the compositor takes the canvas.
     a.unpresented.push((times, w, h));
-    if !a.presenting {
-        if let Some(cb) = &a.on_animation_frame {
-            a.presenting = scope().request_animation_frame(cb.as_ref().unchecked_ref());
-        }
-        if !a.presenting {
-            // No animation frames here (a worker in an older browser): as of the draw.
-            presented(a, None);
-        }
-    }
+    request_present(a);
 }
 
 /// The window for the next acknowledgement, and a clock exchange when one is due.
@@ -729,6 +1184,15 @@ fn paced(a: &mut App, estimate: u8) -> u8 {
 /// skipped a beat read as 300 ms at p95 for frames nobody saw).
 fn presented(a: &mut App, at: Option<f64>) {
     a.presenting = false;
+    // A switch's first picture, and its first full frame, are on screen now.
+    let on_screen = at.unwrap_or_else(now_ms);
+    let sw = &mut a.switch;
+    if sw.first_drawn && sw.first_ms.is_none() && sw.count > 0 {
+        sw.first_ms = Some(on_screen - sw.at_ms);
+    }
+    if sw.full_drawn && sw.full_ms.is_none() && sw.count > 0 {
+        sw.full_ms = Some(on_screen - sw.at_ms);
+    }
     let mut frames = std::mem::take(&mut a.unpresented);
     let newest = frames.pop();
     for (times, w, h) in frames {
@@ -889,7 +1353,11 @@ fn render(a: &mut App) {
     set("data-flow-window", &flow.map_or(1, |f| f.window).to_string());
     set("data-frame-interval-ms", &fmt(flow.map(|f| f.frame_interval_ms)));
     set("data-link-kbps", &fmt(flow.and_then(|f| f.link_bytes_per_s).map(|b| b * 8.0 / 1000.0)));
-    let topic = a.target.as_ref().map(|t| t.topic.as_str()).unwrap_or_default();
+    let topic = match (&a.shown, &a.frames) {
+        (Some(camera), _) => camera.clone(),
+        (None, Some(topic)) => topic.clone(),
+        (None, None) => format!("{} cameras", a.cams.len()),
+    };
     let age = a.last_frame_ms.map(|t| (now - t) / 1000.0);
     let ago = match age {
         Some(s) if s < 90.0 => format!("last frame {s:.0} s ago"),
@@ -907,7 +1375,12 @@ fn render(a: &mut App) {
         (Link::Paused, _) => "paused while the tab is hidden".to_string(),
         (Link::NeedLogin(why), _) => format!("login needed: {why}"),
     };
-    set("data-camera", a.camera.as_ref().map_or("unknown", |c| c.state.as_str()));
+    set("data-camera-state", a.camera.as_ref().map_or("unknown", |c| c.state.as_str()));
+    set("data-camera", a.shown.as_deref().unwrap_or_default());
+    set("data-paused", if a.paused { "true" } else { "false" });
+    set("data-switches", &a.switch.count.to_string());
+    set("data-switch-ms", &fmt(a.switch.first_ms));
+    set("data-switch-full-ms", &fmt(a.switch.full_ms));
     set("data-last-frame-age-s", &fmt(age));
     set("data-state", &state);
     if let Some(ms) = a.first_frame_ms {
@@ -948,6 +1421,9 @@ fn render(a: &mut App) {
         a.stats.dropped,
         a.stats.errors
     );
+    if a.prefix.is_some() {
+        send_cameras(a);
+    }
     // Only what changed goes out (4 times a second, even with nothing new).
     let view = (attrs, text);
     if a.last_view.as_ref() != Some(&view) {

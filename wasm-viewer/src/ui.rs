@@ -11,25 +11,26 @@ use std::{cell::RefCell, rc::Rc};
 
 use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
 
 use crate::{
     engine::{self, Init, Output, Shared, DEFAULT_USER},
+    screen,
     surface::Surface,
     target::{self, EdgeInfo, Query},
     worker::{load, output_from_js, Start, ToWorker},
 };
 
-fn window() -> web_sys::Window {
+pub(crate) fn window() -> web_sys::Window {
     web_sys::window().expect("the viewer runs in a page with a window")
 }
 
-fn document() -> web_sys::Document {
+pub(crate) fn document() -> web_sys::Document {
     window().document().expect("the page has a document")
 }
 
-fn element<T: JsCast>(id: &str) -> T {
+pub(crate) fn element<T: JsCast>(id: &str) -> T {
     document()
         .get_element_by_id(id)
         .unwrap_or_else(|| panic!("index.html has an element #{id}"))
@@ -38,7 +39,7 @@ fn element<T: JsCast>(id: &str) -> T {
 }
 
 /// Where the engine runs.
-enum Engine {
+pub enum Engine {
     /// Here, on the page's main thread.
     Page(Shared),
     /// In a worker; a snapshot asked for and not yet answered waits in `snapshot`.
@@ -56,14 +57,54 @@ impl Engine {
     }
 
     fn set_hidden(&self, hidden: bool) {
+        self.tell(ToWorker::Hidden(hidden));
+    }
+
+    /// Shows `camera` full-size (`None`: the grid), asked for at `at_ms`.
+    pub fn show(&self, camera: Option<String>, at_ms: f64) {
+        self.tell(ToWorker::Show { camera, at_ms });
+    }
+
+    pub fn pause(&self, paused: bool) {
+        self.tell(ToWorker::Pause(paused));
+    }
+
+    /// A tile's canvas for `camera`'s previews: handed to the engine (transferred to the
+    /// worker, which draws into it from then on).
+    pub fn add_tile(&self, camera: &str, canvas: HtmlCanvasElement) {
         match self {
-            Engine::Page(app) => engine::set_hidden(app, hidden),
+            Engine::Page(app) => {
+                if let Ok(surface) = Surface::element(canvas) {
+                    engine::add_tile(app, camera, surface);
+                }
+            }
             Engine::Worker { worker, .. } => {
-                let _ = worker.post_message(&ToWorker::Hidden(hidden).to_js());
+                let Ok(offscreen) = canvas.transfer_control_to_offscreen() else { return };
+                let message = ToWorker::Tile { camera: camera.to_string(), canvas: offscreen.clone() };
+                let _ = worker.post_message_with_transfer(&message.to_js(), &Array::of1(&offscreen));
+            }
+        }
+    }
+
+    /// One message to the engine, wherever it runs.
+    fn tell(&self, message: ToWorker) {
+        match self {
+            Engine::Page(app) => match message {
+                ToWorker::Hidden(hidden) => engine::set_hidden(app, hidden),
+                ToWorker::Show { camera, at_ms } => engine::show(app, camera, at_ms),
+                ToWorker::Pause(paused) => engine::set_paused(app, paused),
+                ToWorker::LogIn { user, password } => engine::log_in(app, user, password),
+                ToWorker::Snapshot | ToWorker::Tile { .. } => {}
+            },
+            Engine::Worker { worker, .. } => {
+                let _ = worker.post_message(&message.to_js());
             }
         }
     }
 }
+
+/// The engine, as the page's parts hold it.
+pub type EngineHandle = Rc<Engine>;
 
 thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
@@ -86,16 +127,31 @@ pub async fn run() -> Result<(), JsValue> {
     // static host has none: one request and a console error saved).
     let told = query.broker.is_some() && (query.topic.is_some() || query.camera.is_some());
     let edge = if told { None } else { fetch_edge_info().await };
+    let target = target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?);
+    // Several cameras and none named: the grid. A topic of the page's own: that stream.
+    let multi = target.as_ref().is_ok_and(|t| target::split_frame_topic(&t.topic).is_some());
+    let cameras = edge.as_ref().map(|e| e.cameras.clone()).unwrap_or_default();
+    let grid = multi && query.camera.is_none() && query.topic.is_none() && cameras.len() > 1;
+    let open = match &target {
+        Ok(t) if !grid => target::split_frame_topic(&t.topic).map(|(_, c)| c.to_string()),
+        _ => None,
+    };
     let init = Init {
-        target: target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?),
+        target,
         client_id: format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32),
         login,
         hidden: document().hidden(),
         page_time_origin: window().performance().map_or(0.0, |p| p.time_origin()),
+        grid,
     };
     let engine = match worker {
         Some(worker) => start_worker(worker, &init, &canvas)?,
-        None => Engine::Page(engine::start(init, Surface::element(canvas)?, Box::new(show))?),
+        // Its reports wait for the call that caused them to return, as a worker's do.
+        None => Engine::Page(engine::start(
+            init,
+            Surface::element(canvas)?,
+            Box::new(|out| spawn_local(async move { show(out) })),
+        )?),
     };
     let engine = Rc::new(engine);
     let _ = element::<HtmlElement>("stats").set_attribute(
@@ -105,7 +161,8 @@ pub async fn run() -> Result<(), JsValue> {
     watch_login_form(&engine)?;
     watch_visibility(&engine)?;
     // Kept for the life of the page.
-    ENGINE.with(|e| *e.borrow_mut() = Some(engine));
+    ENGINE.with(|e| *e.borrow_mut() = Some(engine.clone()));
+    screen::start(engine, multi, &cameras, open)?;
     Ok(())
 }
 
@@ -181,7 +238,9 @@ pub fn snapshot() -> Promise {
 /// Shows what the engine reports: `#stats` and the overlay, or the login form.
 fn show(out: Output) {
     match out {
+        Output::Cameras(list) => screen::cameras(list),
         Output::View { attrs, text } => {
+            screen::view(&attrs);
             let el = element::<HtmlElement>("stats");
             for (k, v) in attrs {
                 if el.get_attribute(&k).as_deref() != Some(v.as_str()) {
@@ -270,13 +329,21 @@ async fn fetch_edge_info() -> Option<EdgeInfo> {
         ws_path: string("ws_path"),
         topic: string("topic"),
         prefix: string("prefix"),
+        cameras: Reflect::get(&json, &"cameras".into())
+            .ok()
+            .and_then(|l| l.dyn_into::<Array>().ok())
+            .map(|l| l.iter().filter_map(|c| Reflect::get(&c, &"name".into()).ok()?.as_string()).collect())
+            .unwrap_or_default(),
     })
 }
 
 /// The engine hears when the tab is hidden or shown (it disconnects while hidden).
 fn watch_visibility(engine: &Rc<Engine>) -> Result<(), JsValue> {
     let engine = engine.clone();
-    let on_change = Closure::<dyn FnMut()>::new(move || engine.set_hidden(document().hidden()));
+    let on_change = Closure::<dyn FnMut()>::new(move || {
+        engine.set_hidden(document().hidden());
+        screen::visibility_changed();
+    });
     document().add_event_listener_with_callback("visibilitychange", on_change.as_ref().unchecked_ref())?;
     // The listener lives as long as the page.
     on_change.forget();

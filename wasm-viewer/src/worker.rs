@@ -11,8 +11,12 @@
 //! page → worker   {type: "login", user, password}   a login typed into the form
 //!                 {type: "hidden", hidden}          the tab was hidden or shown
 //!                 {type: "snapshot"}                asks for the picture on screen
+//!                 {type: "show", camera, at}        show a camera (null: the grid), asked at `at`
+//!                 {type: "pause", paused}           pause or go on
+//!                 {type: "tile", camera, canvas}    a tile's OffscreenCanvas, transferred
 //! worker → page   {type: "view", attrs: [k, v, …], text}   #stats and the overlay
 //!                 {type: "login", why, user}                show the login form
+//!                 {type: "cameras", list: [{name, state, detail, previews, age, alarm}]}
 //!                 {type: "snapshot", blob}                  the picture, a JPEG Blob
 //! ```
 //!
@@ -26,7 +30,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, OffscreenCanvas};
 
 use crate::{
-    engine::{self, Init, Output},
+    engine::{self, CameraInfo, Init, Output},
     surface::Surface,
     target::Target,
 };
@@ -37,6 +41,9 @@ pub enum ToWorker {
     LogIn { user: String, password: String },
     Hidden(bool),
     Snapshot,
+    Show { camera: Option<String>, at_ms: f64 },
+    Pause(bool),
+    Tile { camera: String, canvas: OffscreenCanvas },
 }
 
 /// Messages from the worker to the page, besides a snapshot's `Blob`.
@@ -66,6 +73,15 @@ impl ToWorker {
             }
             ToWorker::Hidden(hidden) => object(&[("type", "hidden".into()), ("hidden", (*hidden).into())]),
             ToWorker::Snapshot => object(&[("type", "snapshot".into())]),
+            ToWorker::Show { camera, at_ms } => object(&[
+                ("type", "show".into()),
+                ("camera", camera.as_deref().map_or(JsValue::NULL, JsValue::from)),
+                ("at", (*at_ms).into()),
+            ]),
+            ToWorker::Pause(paused) => object(&[("type", "pause".into()), ("paused", (*paused).into())]),
+            ToWorker::Tile { camera, canvas } => {
+                object(&[("type", "tile".into()), ("camera", camera.into()), ("canvas", canvas.into())])
+            }
         }
     }
 
@@ -74,6 +90,13 @@ impl ToWorker {
             "login" => ToWorker::LogIn { user: string(v, "user"), password: string(v, "password") },
             "hidden" => ToWorker::Hidden(field(v, "hidden").as_bool()?),
             "snapshot" => ToWorker::Snapshot,
+            "show" => {
+                ToWorker::Show { camera: field(v, "camera").as_string(), at_ms: field(v, "at").as_f64()? }
+            }
+            "pause" => ToWorker::Pause(field(v, "paused").as_bool()?),
+            "tile" => {
+                ToWorker::Tile { camera: string(v, "camera"), canvas: field(v, "canvas").dyn_into().ok()? }
+            }
             _ => return None,
         })
     }
@@ -88,6 +111,48 @@ pub fn output_to_js(out: &ToPage) -> JsValue {
         Output::AskLogin { why, user } => {
             object(&[("type", "login".into()), ("why", why.into()), ("user", user.into())])
         }
+        Output::Cameras(list) => {
+            let list: Array = list
+                .iter()
+                .map(|c| {
+                    let alarm = match &c.alarm {
+                        Some((reason, at_us, source)) => object(&[
+                            ("reason", reason.into()),
+                            ("at_us", (*at_us as f64).into()),
+                            ("source", source.into()),
+                        ]),
+                        None => JsValue::NULL,
+                    };
+                    object(&[
+                        ("name", (&c.name).into()),
+                        ("state", (&c.state).into()),
+                        ("detail", (&c.detail).into()),
+                        ("previews", c.previews.into()),
+                        ("age", c.age_s.map_or(JsValue::NULL, JsValue::from)),
+                        ("alarm", alarm),
+                    ])
+                })
+                .collect();
+            object(&[("type", "cameras".into()), ("list", list.into())])
+        }
+    }
+}
+
+fn camera_from_js(c: &JsValue) -> CameraInfo {
+    let alarm = field(c, "alarm");
+    CameraInfo {
+        name: string(c, "name"),
+        state: string(c, "state"),
+        detail: string(c, "detail"),
+        previews: field(c, "previews").as_f64().unwrap_or(0.0) as u32,
+        age_s: field(c, "age").as_f64(),
+        alarm: (!alarm.is_null() && !alarm.is_undefined()).then(|| {
+            (
+                string(&alarm, "reason"),
+                field(&alarm, "at_us").as_f64().unwrap_or(0.0) as u64,
+                string(&alarm, "source"),
+            )
+        }),
     }
 }
 
@@ -101,6 +166,10 @@ pub fn output_from_js(v: &JsValue) -> Option<Result<ToPage, JsValue>> {
             Output::View { attrs: attrs.collect(), text: string(v, "text") }
         }
         "login" => Output::AskLogin { why: string(v, "why"), user: string(v, "user") },
+        "cameras" => {
+            let list: Array = field(v, "list").dyn_into().ok()?;
+            Output::Cameras(list.iter().map(|c| camera_from_js(&c)).collect())
+        }
         "snapshot" => return Some(Err(field(v, "blob"))),
         _ => return None,
     }))
@@ -137,6 +206,7 @@ impl Start<'_> {
             ("login", login),
             ("hidden", i.hidden.into()),
             ("pageTimeOrigin", i.page_time_origin.into()),
+            ("grid", i.grid.into()),
         ])
     }
 }
@@ -156,6 +226,7 @@ fn init_from_js(v: &JsValue) -> Init {
         login,
         hidden: field(v, "hidden").as_bool().unwrap_or(false),
         page_time_origin: field(v, "pageTimeOrigin").as_f64().unwrap_or(0.0),
+        grid: field(v, "grid").as_bool().unwrap_or(false),
     }
 }
 
@@ -174,6 +245,13 @@ pub fn worker_main(start: JsValue, early: Array) -> Result<(), JsValue> {
     let handle: Rc<dyn Fn(JsValue)> = Rc::new(move |data: JsValue| match ToWorker::from_js(&data) {
         Some(ToWorker::LogIn { user, password }) => engine::log_in(&app, user, password),
         Some(ToWorker::Hidden(hidden)) => engine::set_hidden(&app, hidden),
+        Some(ToWorker::Show { camera, at_ms }) => engine::show(&app, camera, at_ms),
+        Some(ToWorker::Pause(paused)) => engine::set_paused(&app, paused),
+        Some(ToWorker::Tile { camera, canvas }) => {
+            if let Ok(surface) = Surface::offscreen(canvas) {
+                engine::add_tile(&app, &camera, surface);
+            }
+        }
         Some(ToWorker::Snapshot) => {
             let (promise, post) = (engine::snapshot(&app), post.clone());
             spawn_local(async move {
