@@ -258,11 +258,11 @@ test('a camera that stops is shown offline, with the age of the last frame', asy
   try {
     const { page, problems } = await openViewer(browser, `${host.viewer}?camera=door`);
     await waitForStats(page, (s) => s.connected && s.frames >= 5);
-    assert.equal(await page.$eval('#stats', (e) => e.dataset.camera), 'online');
+    assert.equal(await page.$eval('#stats', (e) => e.dataset.cameraState), 'online');
     await cam.stop();
     const s = await waitForStats(page, (st) => st.state.includes('camera offline'), 10000);
     assert.match(s.state, /edge stopped.*last frame \d+ s ago/);
-    assert.equal(await page.$eval('#stats', (e) => e.dataset.camera), 'offline');
+    assert.equal(await page.$eval('#stats', (e) => e.dataset.cameraState), 'offline');
     await page.screenshot({ path: join(ARTIFACTS, 'viewer-offline.png') });
     assert.deepEqual(problems, []);
   } finally {

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEdge, freePort, sleep } from './util.mjs';
+import { ARTIFACTS, startEdge, freePort, sleep, publishRaw } from './util.mjs';
 
 const TOOLS = process.env.MQCAM_TOOLS ?? join(homedir(), '.cache', 'mqcam', 'tools');
 const scratch = mkdtempSync(join(tmpdir(), 'mqcam-engines-'));
@@ -57,6 +57,8 @@ class Session {
   /** Runs `fn` (a function) in the page with `args`; returns its JSON-able result. */
   exec(fn, ...args) { return this.cmd('POST', '/execute/sync', { script: `return (${fn}).apply(null, arguments)`, args }); }
   size(width, height) { return this.cmd('POST', '/window/rect', { width, height }); }
+  /** The window's picture, saved as a PNG file. */
+  async screenshot(path) { writeFileSync(path, Buffer.from(await this.cmd('GET', '/screenshot'), 'base64')); }
   quit() { return fetch(`${this.base}/session/${this.id}`, { method: 'DELETE' }).catch(() => {}); }
 }
 
@@ -137,6 +139,18 @@ async function waitFor(session, predicate, what, timeoutMs = 30_000) {
     await sleep(200);
   }
   throw new Error(`${what}: never happened; last #stats: ${JSON.stringify(last)}`);
+}
+
+/** Polls `fn` in the page until it returns something truthy; returns that. */
+async function waitPage(session, fn, what, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await session.exec(fn);
+    if (last && last.ok) return last;
+    await sleep(200);
+  }
+  throw new Error(`${what}: never happened; last: ${JSON.stringify(last)}`);
 }
 
 /** Counts the page's uncaught errors from now on (WebKit's driver has no console log). */
@@ -228,6 +242,61 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       await waitFor(session, (s) => s.connected === 'true' && s.frames >= back.frames + 10, 'frames after shown again');
     } finally {
       await session.quit();
+    }
+  });
+
+  test(`${name}: the grid of three cameras, a tile opens one, an alarm takes the screen and gives it back`, async () => {
+    const publisher = { username: 'sensor', password: 'engines-s3cret' };
+    const cams = await startEdge(['--no-login', '--publisher-login', `${publisher.username}:${publisher.password}`,
+      '--camera', 'door=pattern,size=320x240,fps=10', '--camera', 'yard=pattern,size=320x240,fps=10',
+      '--camera', 'shed=pattern,size=320x240,fps=10']);
+    const prefix = cams.topic.split('/').slice(0, -2).join('/');
+    const raise = (camera, active, reason) => publishRaw(cams.tcpHost, cams.tcpPort, `${prefix}/${camera}/alarm`,
+      [Buffer.from(JSON.stringify({ active, reason, at_us: Date.now() * 1000, source: 'test' }))], publisher);
+    const banner = () => {
+      const el = document.querySelector('#alarm');
+      let shown = !!el && !el.hidden && el.getClientRects().length > 0;
+      for (let e = el; shown && e; e = e.parentElement) {
+        const cs = getComputedStyle(e);
+        if (cs.display === 'none' || cs.visibility === 'hidden') shown = false;
+      }
+      return { ok: shown, shown, text: el ? el.textContent : null };
+    };
+    const session = await engine.start();
+    try {
+      await session.size(engine.phoneWidth, 844);
+      await session.go(cams.viewer);
+      await watchErrors(session);
+      // Three tiles, each with a picture drawn, the page on the grid.
+      const grid = await waitPage(session, () => {
+        const tiles = [...document.querySelectorAll('#grid button.tile')].map((t) => ({
+          camera: t.dataset.camera, state: t.dataset.state, previews: Number(t.dataset.previews) }));
+        const view = document.querySelector('#stats').dataset.view;
+        return { ok: view === 'grid' && tiles.length === 3 && tiles.every((t) => t.state === 'live' && t.previews >= 1), view, tiles };
+      }, 'three live tiles with pictures');
+      assert.deepEqual(grid.tiles.map((t) => t.camera).sort(), ['door', 'shed', 'yard']);
+      await sleep(300);
+      await session.screenshot(join(ARTIFACTS, `grid-${name}.png`));
+
+      // A tile opens its camera full-size.
+      await session.exec(() => document.querySelector('#grid button.tile[data-camera="yard"]').click());
+      await waitFor(session, (st) => st.view === 'camera' && st.camera === 'yard' && st.frames >= 5, 'the yard full-size with frames');
+      assert.equal(new URL(await session.cmd('GET', '/url')).searchParams.get('camera'), 'yard');
+      await session.screenshot(join(ARTIFACTS, `camera-${name}.png`));
+
+      // An alarm on another camera takes the screen, with the banner; cleared, the yard is back.
+      await raise('shed', true, 'door opened');
+      await waitFor(session, (st) => st.camera === 'shed' && st.alarm === 'shed', 'the shed\'s alarm takes the screen', 15_000);
+      const b = await waitPage(session, banner, '#alarm shown', 5000);
+      assert.match(b.text, /shed/);
+      assert.match(b.text, /door opened/);
+      await raise('shed', false, '');
+      await waitFor(session, (st) => st.camera === 'yard' && st.alarm === '' && st.view === 'camera', 'back to the yard', 15_000);
+      assert.equal((await session.exec(banner)).shown, false, 'the banner goes away');
+      assert.deepEqual(await session.exec(() => window.__errors), [], 'no page errors');
+    } finally {
+      await session.quit();
+      await cams.stop();
     }
   });
 }

@@ -112,12 +112,25 @@ pub fn start(
 /// can pin the whole network read buffer it arrived in (KBs): with the frame logs'
 /// 4 MB segments, one viewer's acknowledgements grew the edge by ~8 MB a minute in a
 /// soak test. Nobody reads old acknowledgements or clock messages, so keep a few.
+///
+/// Previews (a few KB each, a few a second) pin the buffers their camera's frames were
+/// read in too: with 4 MB segments, a page watching eight 720p cameras one after the
+/// other grew the edge to 326 MB (measured); a tile only ever wants the newest preview.
 #[cfg(feature = "embedded-broker")]
 fn small_message_logs(prefix: &str) -> HashMap<String, rumqttd::SegmentConfig> {
     let small = || rumqttd::SegmentConfig { max_segment_size: 1024, max_segment_count: 2 };
-    ["ack/+", "clock/req/+", "clock/res/+"]
-        .iter()
-        .map(|tail| (format!("{prefix}/+/{tail}"), small()))
+    // Status, alarms and directory entries are rare and can be a few KB (a directory
+    // of many cameras).
+    let rare = || rumqttd::SegmentConfig { max_segment_size: 16 * 1024, max_segment_count: 2 };
+    let previews = rumqttd::SegmentConfig { max_segment_size: 64 * 1024, max_segment_count: 2 };
+    let tails = ["+/ack/+", "+/clock/req/+", "+/clock/res/+"].map(|t| (t, small()));
+    let rare =
+        ["+/status", "+/alarm", "+/watch", "_dir/edges/+", "_dir/req/+", "_dir/res/+"].map(|t| (t, rare()));
+    tails
+        .into_iter()
+        .chain(rare)
+        .chain([("+/preview", previews)])
+        .map(|(tail, segment)| (format!("{prefix}/{tail}"), segment))
         .collect()
 }
 

@@ -473,7 +473,7 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
         a.switch = Switch { count: a.switch.count + 1, at_ms, ..Switch::default() };
         let a = &mut *a;
         if let Some((bitmap, capture_us)) = &a.cams[i].preview {
-            a.surface.draw(bitmap);
+            a.surface.draw_stretched(bitmap);
             a.main_capture_us = *capture_us;
             a.switch.first_drawn = true;
             request_present(a);
@@ -973,7 +973,7 @@ fn preview_drawn(a: &mut App, i: usize, bitmap: ImageBitmap, frame: &Pending) {
     let shown = a.shown.as_deref() == Some(a.cams[i].name.as_str());
     if shown && !a.main_full && capture_us > a.main_capture_us {
         if let Some((bitmap, _)) = &a.cams[i].preview {
-            a.surface.draw(bitmap);
+            a.surface.draw_stretched(bitmap);
         }
         a.main_capture_us = capture_us;
         if a.switch.first_ms.is_none() {

@@ -83,7 +83,9 @@ pub fn start(
         deck,
         multi,
         tiles: HashMap::new(),
-        shown: open.clone(),
+        // Nothing yet, so that the first `apply` sets up the camera view (the engine
+        // already streams `open`: telling it again changes nothing).
+        shown: None,
         turn: Turn::default(),
         paused: false,
         controls_epoch: 0,
@@ -100,7 +102,6 @@ pub fn start(
                 add_tile(s, &name);
             }
         }
-        s.turn = load_turn(s.shown.as_deref());
         apply(s, now_ms());
         render_turn(s);
     });

@@ -46,6 +46,29 @@ impl Surface {
         }
     }
 
+    /// Draws a smaller picture of the same scene (a camera's preview) over the whole
+    /// canvas, scaled up, when the shapes agree: the canvas keeps its size, so the full
+    /// frames that follow need no resize. Otherwise as [`Surface::draw`].
+    pub fn draw_stretched(&self, bitmap: &ImageBitmap) {
+        let (w, h) = (f64::from(bitmap.width()), f64::from(bitmap.height()));
+        let (cw, ch) = match self {
+            Surface::Element(c, _) => (f64::from(c.width()), f64::from(c.height())),
+            Surface::Offscreen(c, _) => (f64::from(c.width()), f64::from(c.height())),
+        };
+        let same_shape = h > 0.0 && ch > 0.0 && ((w / h) / (cw / ch) - 1.0).abs() < 0.02;
+        if !same_shape || cw < w {
+            return self.draw(bitmap);
+        }
+        let _ = match self {
+            Surface::Element(_, ctx) => {
+                ctx.draw_image_with_image_bitmap_and_dw_and_dh(bitmap, 0.0, 0.0, cw, ch)
+            }
+            Surface::Offscreen(_, ctx) => {
+                ctx.draw_image_with_image_bitmap_and_dw_and_dh(bitmap, 0.0, 0.0, cw, ch)
+            }
+        };
+    }
+
     /// The picture on it now, as a JPEG `Blob`.
     pub fn snapshot(&self) -> Result<Promise, JsValue> {
         match self {
