@@ -35,9 +35,12 @@
 //! # Layout
 //! - [`FrameHeader`]: the typed header, [`FrameHeader::encode`] / [`FrameHeader::write_to`].
 //! - [`parse`]: payload → ([`FrameHeader`], JPEG slice), never panics, typed [`WireError`].
+//! - [`ack`]: the renditions of a camera, and the acknowledgement viewers send back.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
+
+pub mod ack;
 
 use alloc::vec::Vec;
 use core::fmt;
