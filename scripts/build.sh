@@ -13,3 +13,5 @@ if [ "$(uname -m)" = x86_64 ] && ! find target/release/build -path '*mozjpeg-sys
   cargo build --release --locked -p edge
 fi
 trunk build --release
+# Compressed copies for browsers that accept them (the edge serves them; see site.rs).
+node scripts/compress.mjs dist

@@ -5,6 +5,12 @@
 //! A deliberately small HTTP/1.1 server (GET and HEAD, keep-alive, no directory
 //! listings): it only ever serves a handful of files to a handful of browsers, and the
 //! site stays an ordinary static directory any other web server can host instead.
+//!
+//! A phone on a slow link should not download the viewer again on every visit, nor
+//! uncompressed on the first: the build leaves a `.br` and a `.gz` beside each file
+//! (`scripts/compress.mjs`), served to browsers that accept them; files whose names
+//! carry Trunk's content hash are cached as immutable for a year, and the rest
+//! (`index.html`, `worker.js`) carry an `ETag` and are revalidated (304 when unchanged).
 
 use std::{
     path::{Component, Path, PathBuf},
@@ -86,6 +92,25 @@ struct Head {
     method: String,
     path: String,
     close: bool,
+    /// Whether the browser takes brotli / gzip (`Accept-Encoding`).
+    brotli: bool,
+    gzip: bool,
+    /// `If-None-Match`: the validators the browser has.
+    if_none_match: Option<String>,
+}
+
+impl Head {
+    #[cfg(test)]
+    fn get(path: &str) -> Head {
+        Head {
+            method: "GET".into(),
+            path: path.into(),
+            close: false,
+            brotli: false,
+            gzip: false,
+            if_none_match: None,
+        }
+    }
 }
 
 /// Reads one request head; `None` at a clean end of stream.
@@ -94,6 +119,7 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
     let mut total = 0;
     let mut request_line = None;
     let mut close = false;
+    let (mut brotli, mut gzip, mut if_none_match) = (false, false, None);
     loop {
         line.clear();
         let n = r.read_line(&mut line).await?;
@@ -113,8 +139,13 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
             break;
         }
         if let Some((k, v)) = l.split_once(':') {
-            if k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close") {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
                 close = true;
+            } else if k.eq_ignore_ascii_case("accept-encoding") {
+                (brotli, gzip) = (accepts(v, "br"), accepts(v, "gzip"));
+            } else if k.eq_ignore_ascii_case("if-none-match") {
+                if_none_match = Some(v.to_string());
             }
         }
     }
@@ -125,7 +156,39 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
     if parts.next() == Some("HTTP/1.0") {
         close = true;
     }
-    Ok(Some(Head { method, path, close }))
+    Ok(Some(Head { method, path, close, brotli, gzip, if_none_match }))
+}
+
+/// Whether an `Accept-Encoding` value takes `coding` (listed, and not with `q=0`).
+fn accepts(header: &str, coding: &str) -> bool {
+    header.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        parts.next().is_some_and(|c| c.eq_ignore_ascii_case(coding))
+            && !parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0))
+    })
+}
+
+/// Whether a file name carries Trunk's content hash (`name-0123456789abcdef.js`,
+/// `…_bg.wasm`): its content never changes under that name.
+fn hashed(name: &str) -> bool {
+    name.rsplit_once('-').is_some_and(|(_, tail)| {
+        tail.len() > 16
+            && tail.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
+            && matches!(tail.as_bytes()[16], b'.' | b'_')
+    })
+}
+
+/// A strong validator from the file's content (FNV-1a, 64 bits), unquoted.
+fn etag(body: &[u8]) -> String {
+    let hash = body
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{:x}-{hash:016x}", body.len())
+}
+
+/// Whether `If-None-Match` names `tag` (or `*`).
+fn matches_tag(if_none_match: &str, tag: &str) -> bool {
+    if_none_match.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == tag || t == "*")
 }
 
 async fn respond(site: &Site, head: &Head) -> Vec<u8> {
@@ -144,13 +207,42 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
     let Some(file) = resolve(&site.root, path) else {
         return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only);
     };
-    match tokio::fs::read(&file).await {
-        Ok(body) => response(200, content_type(&file), body, head_only),
+    let body = match tokio::fs::read(&file).await {
+        Ok(body) => body,
         Err(_) if path == "/" || path == "/index.html" => {
-            response(200, "text/html; charset=utf-8", not_built(&site.root).into_bytes(), head_only)
+            return response(200, "text/html; charset=utf-8", not_built(&site.root).into_bytes(), head_only)
         }
-        Err(_) => response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only),
+        Err(_) => return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only),
+    };
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    // The compressed copy the browser takes, if the build made one.
+    let mut encoding = None;
+    for (takes, coding, ext) in [(head.brotli, "br", "br"), (head.gzip, "gzip", "gz")] {
+        if takes && encoding.is_none() {
+            if let Ok(packed) = tokio::fs::read(file.with_file_name(format!("{name}.{ext}"))).await {
+                encoding = Some((coding, packed));
+            }
+        }
     }
+    // Each encoding is its own representation, with its own validator.
+    let tag = match &encoding {
+        Some((coding, _)) => format!("\"{}-{coding}\"", etag(&body)),
+        None => format!("\"{}\"", etag(&body)),
+    };
+    let cache = if hashed(name) { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let mut headers =
+        vec![("Cache-Control", cache.to_string()), ("ETag", tag.clone()), ("Vary", "Accept-Encoding".into())];
+    if head.if_none_match.as_deref().is_some_and(|inm| matches_tag(inm, &tag)) {
+        return response_with(304, content_type(&file), Vec::new(), true, &headers);
+    }
+    let body = match encoding {
+        Some((coding, packed)) => {
+            headers.push(("Content-Encoding", coding.to_string()));
+            packed
+        }
+        None => body,
+    };
+    response_with(200, content_type(&file), body, head_only, &headers)
 }
 
 /// Maps a URL path to a file under `root`, refusing anything that could leave it.
@@ -183,19 +275,34 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// A response that is never cached: the JSON (live numbers) and errors.
 fn response(status: u16, ctype: &str, body: Vec<u8>, head_only: bool) -> Vec<u8> {
+    response_with(status, ctype, body, head_only, &[("Cache-Control", "no-store".into())])
+}
+
+fn response_with(
+    status: u16,
+    ctype: &str,
+    body: Vec<u8>,
+    head_only: bool,
+    headers: &[(&str, String)],
+) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
+        304 => "Not Modified",
         404 => "Not Found",
         _ => "Method Not Allowed",
     };
-    // The site is small and changes with every build: always revalidate.
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n");
+    // A 304 has no body and must not say how long the body is not.
+    if status != 304 {
+        out += &format!("Content-Length: {}\r\n", body.len());
+    }
+    for (k, v) in headers {
+        out += &format!("{k}: {v}\r\n");
+    }
+    out += "X-Content-Type-Options: nosniff\r\n\r\n";
+    let mut out = out.into_bytes();
     if !head_only {
         out.extend_from_slice(&body);
     }
@@ -240,7 +347,7 @@ mod tests {
         meter.published.store(7, std::sync::atomic::Ordering::Relaxed);
         let site =
             Site { root: dir.clone(), edge_json: "{\"a\":1}".into(), meters: vec![("door".into(), meter)] };
-        let get = |path: &str| Head { method: "GET".into(), path: path.into(), close: false };
+        let get = Head::get;
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("<p>hi"), "{r}");
         let r = String::from_utf8(respond(&site, &get("/edge.json")).await).unwrap();
@@ -249,8 +356,63 @@ mod tests {
         assert!(r.contains("\"published\":7"), "{r}");
         let r = String::from_utf8(respond(&site, &get("/missing.js")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 404"));
-        let post = Head { method: "POST".into(), path: "/".into(), close: false };
+        let post = Head { method: "POST".into(), ..Head::get("/") };
         assert!(String::from_utf8(respond(&site, &post).await).unwrap().starts_with("HTTP/1.1 405"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn compressed_copies_hashed_names_cached_for_good_and_the_page_revalidated() {
+        let dir = std::env::temp_dir().join(format!("edge-site-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "<p>page").unwrap();
+        std::fs::write(dir.join("app-0123456789abcdef_bg.wasm"), "wasm bytes").unwrap();
+        std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.br"), "BR").unwrap();
+        std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.gz"), "GZ").unwrap();
+        let site = Site { root: dir.clone(), edge_json: "{}".into(), meters: vec![] };
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        let wasm = Head { brotli: true, gzip: true, ..Head::get("/app-0123456789abcdef_bg.wasm") };
+        let r = text(respond(&site, &wasm).await);
+        assert!(r.contains("Content-Encoding: br\r\n") && r.ends_with("\r\n\r\nBR"), "{r}");
+        assert!(r.contains("immutable") && r.contains("Vary: Accept-Encoding"), "{r}");
+        let r = text(respond(&site, &Head { brotli: false, ..wasm }).await);
+        assert!(r.contains("Content-Encoding: gzip\r\n") && r.ends_with("GZ"), "{r}");
+        let r = text(respond(&site, &Head::get("/app-0123456789abcdef_bg.wasm")).await);
+        assert!(!r.contains("Content-Encoding") && r.ends_with("wasm bytes"), "{r}");
+
+        let r = text(respond(&site, &Head::get("/")).await);
+        assert!(r.contains("Cache-Control: no-cache") && !r.contains("immutable"), "{r}");
+        let tag =
+            r.lines().find_map(|l| l.strip_prefix("ETag: ")).expect("index.html has an ETag").to_string();
+        let again = Head { if_none_match: Some(tag.clone()), ..Head::get("/") };
+        let r = text(respond(&site, &again).await);
+        assert!(
+            r.starts_with("HTTP/1.1 304") && r.ends_with("\r\n\r\n") && !r.contains("Content-Length"),
+            "{r}"
+        );
+        std::fs::write(dir.join("index.html"), "<p>new page").unwrap();
+        let r = text(respond(&site, &again).await);
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.ends_with("new page"),
+            "a changed page is sent again: {r}"
+        );
+        let r = text(respond(&site, &Head::get("/edge.json")).await);
+        assert!(r.contains("Cache-Control: no-store"), "{r}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn encodings_names_and_validators_are_read_as_browsers_send_them() {
+        assert!(accepts("gzip, deflate, br, zstd", "br") && accepts("gzip, deflate, br", "gzip"));
+        assert!(
+            !accepts("gzip, deflate", "br") && !accepts("br;q=0, gzip", "br") && accepts("br;q=0.5", "br")
+        );
+        assert!(hashed("wasm-viewer-c27feab9593177a9_bg.wasm") && hashed("style-cbcb86106cf80f55.css"));
+        assert!(!hashed("worker.js") && !hashed("index.html") && !hashed("my-camera.js"));
+        assert!(
+            matches_tag("W/\"a\", \"b\"", "\"b\"")
+                && matches_tag("*", "\"x\"")
+                && !matches_tag("\"a\"", "\"b\"")
+        );
     }
 }
