@@ -149,7 +149,9 @@ export async function slowLink(browser, { kbps, latencyMs, seconds = 10, warmupM
   try {
     const page = await context.newPage();
     await emulateLink(page, { kbps, latencyMs });
-    await page.goto(edge.viewer);
+    // The full stream, pinned: this measures flow control on one rendition (the viewer
+    // would otherwise move to a smaller one by itself; adapt.test.mjs tests that).
+    await page.goto(`${edge.viewer}?quality=full`);
     await waitForStats(page, (s) => s.connected && s.frames >= 3, 30000);
     await sleep(warmupMs);
     const e0 = await (await fetch(new URL('stats.json', edge.viewer))).json();

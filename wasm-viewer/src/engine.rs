@@ -22,7 +22,10 @@ use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{BinaryType, Blob, BlobPropertyBag, CloseEvent, ImageBitmap, MessageEvent, WebSocket};
 
+use wire::ack::{Ack, Rendition};
+
 use crate::{
+    adapt::Adapt,
     clock::{self, ClockSync},
     flow::{Flow, Observed},
     mqtt::{self, Packet},
@@ -49,6 +52,8 @@ const SUB_CLOCK: u16 = 2;
 const SUB_STATUS: u16 = 3;
 const SUB_BUS: u16 = 4;
 const UNSUB: u16 = 5;
+/// The next rendition's frames, subscribed to while the current one still plays.
+const SUB_NEXT: u16 = 6;
 /// Reconnect backoff bounds.
 const RETRY_FIRST_MS: f64 = 250.0;
 const RETRY_CAP_MS: f64 = 5000.0;
@@ -165,6 +170,8 @@ struct Pending {
     /// The switch it arrived in ([`App::generation`]): a frame of the camera left
     /// behind is never drawn.
     generation: u32,
+    /// The rendition it belongs to (acknowledged as such).
+    rendition: Rendition,
 }
 
 /// A camera on the bus: what its tile shows, and its newest preview, kept decoded so a
@@ -181,6 +188,9 @@ struct Cam {
     previews: u32,
     /// Capture time (viewer ms) of its newest picture, preview or frame.
     newest_ms: Option<f64>,
+    /// The renditions it offers and its frame rate (its edge's directory entry).
+    offered: Vec<Rendition>,
+    fps: f64,
 }
 
 impl Cam {
@@ -195,6 +205,8 @@ impl Cam {
             decoding: false,
             previews: 0,
             newest_ms: None,
+            offered: Vec::new(),
+            fps: 0.0,
         }
     }
 
@@ -276,6 +288,11 @@ pub struct App {
     main_capture_us: u64,
     main_full: bool,
     last_cameras: Option<Vec<CameraInfo>>,
+    /// The rendition of `frames`, and the one being switched to (subscribed to; it
+    /// replaces the current one when its first frame arrives: no gap, no black frame).
+    rendition: Rendition,
+    next: Option<(String, Rendition)>,
+    adapt: Adapt,
     client_id: String,
     /// Username and password for the broker, from the URL fragment or the form.
     login: Option<(String, String)>,
@@ -284,8 +301,11 @@ pub struct App {
     last_clock_request_ms: f64,
     camera: Option<CameraStatus>,
     last_frame_ms: Option<f64>,
-    /// Navigation → first picture (ms), once there is one.
+    /// Navigation → first frame (ms), once there is one.
     first_frame_ms: Option<f64>,
+    /// Navigation → first picture of any kind on the main canvas (a preview comes
+    /// first on a slow link: a few KB against a frame's tens).
+    first_picture_ms: Option<f64>,
     /// (sequence, capture time) of the last frame received, to skip a duplicate.
     last_received: Option<(u64, u64)>,
     surface: Surface,
@@ -338,6 +358,9 @@ pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue
         main_capture_us: 0,
         main_full: false,
         last_cameras: None,
+        rendition: Rendition::Full,
+        next: None,
+        adapt: Adapt::default(),
         client_id: init.client_id,
         login: init.login,
         viewer_topics: None,
@@ -346,6 +369,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue
         camera: None,
         last_frame_ms: None,
         first_frame_ms: None,
+        first_picture_ms: None,
         last_received: None,
         surface,
         sink,
@@ -527,9 +551,16 @@ fn cam_index(cams: &mut Vec<Cam>, name: &str) -> usize {
 /// Subscribes to the frames of the camera shown and says hello to its edge.
 fn join_stream(a: &mut App) {
     let (Some(prefix), Some(camera)) = (&a.prefix, &a.shown) else { return };
-    let topic = target::camera_topic(prefix, camera, "frame");
-    a.viewer_topics = ViewerTopics::for_frames(&topic, &a.client_id);
-    a.frames = Some(topic);
+    let full = target::camera_topic(prefix, camera, "frame");
+    a.viewer_topics = ViewerTopics::for_frames(&full, &a.client_id);
+    let (offered, fps) = match a.cams.iter().find(|c| &c.name == camera) {
+        Some(c) => (c.offered.clone(), c.fps),
+        None => (Vec::new(), 0.0),
+    };
+    a.adapt.camera(&offered, fps);
+    a.rendition = a.adapt.start();
+    a.next = None;
+    a.frames = Some(target::camera_topic(prefix, camera, a.rendition.level()));
     if let Some(clock) = a.clocks.remove(camera) {
         a.clock = clock;
     }
@@ -549,6 +580,9 @@ fn join_stream(a: &mut App) {
 fn leave_stream(a: &mut App) {
     if let Some(topic) = a.frames.take() {
         let mut out = mqtt::unsubscribe(UNSUB, &topic);
+        if let Some((next, _)) = a.next.take() {
+            out.extend(mqtt::unsubscribe(UNSUB, &next));
+        }
         if let Some(c) = a.viewer_topics.take() {
             out.extend(mqtt::unsubscribe(UNSUB, &c.reply));
             out.extend(mqtt::publish(&c.ack, b""));
@@ -568,11 +602,54 @@ fn leave_stream(a: &mut App) {
 /// the frames sent meanwhile queued 4 s of video in front of the live picture (measured
 /// at 2 Mbit/s).
 fn say_hello(a: &App) {
+    say_hello_for(a, a.rendition);
+}
+
+fn say_hello_for(a: &App, rendition: Rendition) {
     if let Some(c) = &a.viewer_topics {
-        let mut hello = [0u8; 9];
-        hello[8] = 1;
-        send(a, &mqtt::publish(&c.ack, &hello));
+        let hello = Ack { sequence: 0, window: Some(1), rendition };
+        send(a, &mqtt::publish(&c.ack, &hello.encode()));
     }
+}
+
+/// Moves to another rendition of the camera shown: subscribes to it and keeps drawing
+/// the current one until the new one's first frame is here ([`next_arrived`]).
+fn switch_rendition(a: &mut App, rendition: Rendition) {
+    let (Some(prefix), Some(camera)) = (&a.prefix, &a.shown) else { return };
+    if a.frames.is_none() || rendition == a.rendition || a.next.as_ref().is_some_and(|n| n.1 == rendition) {
+        return;
+    }
+    let topic = target::camera_topic(prefix, camera, rendition.level());
+    let mut out = Vec::new();
+    if let Some((old_next, _)) = a.next.take() {
+        out.extend(mqtt::unsubscribe(UNSUB, &old_next));
+    }
+    out.extend(mqtt::subscribe(SUB_NEXT, &topic, 0));
+    send(a, &out);
+    say_hello_for(a, rendition);
+    a.next = Some((topic, rendition));
+}
+
+/// The first frame of the rendition switched to is here: it becomes the one watched.
+fn next_arrived(a: &mut App, at: f64) {
+    let Some((topic, rendition)) = a.next.take() else { return };
+    if let Some(old) = a.frames.replace(topic) {
+        send(a, &mqtt::unsubscribe(UNSUB, &old));
+    }
+    a.rendition = rendition;
+    a.adapt.switched(rendition, at);
+    a.flow.clear();
+    a.probing = None;
+    a.window_asked = 1;
+    a.acks_at_window = 0;
+}
+
+/// The user pins a rendition (`None`: the viewer chooses again).
+pub fn pin(app: &Shared, rendition: Option<Rendition>) {
+    let mut a = app.borrow_mut();
+    let want = a.adapt.pin(rendition);
+    switch_rendition(&mut a, want);
+    render(&mut a);
 }
 
 /// Stops retrying and asks for a login, saying why.
@@ -671,6 +748,9 @@ fn subscriptions(a: &App, bus: bool) -> Vec<u8> {
     if let Some(topic) = &a.frames {
         out.extend(mqtt::subscribe(SUB_FRAMES, topic, 0));
     }
+    if let Some((topic, _)) = &a.next {
+        out.extend(mqtt::subscribe(SUB_NEXT, topic, 0));
+    }
     if let Some(c) = &a.viewer_topics {
         out.extend(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
     }
@@ -729,6 +809,8 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
         let a = &mut *guard;
         a.decoder.push_with(bytes.length() as usize, |dst| bytes.copy_to(dst));
         let topic = a.frames.clone().unwrap_or_default();
+        let next_topic = a.next.as_ref().map(|n| n.0.clone()).unwrap_or_default();
+        let mut next_here = false;
         let mut replies: Vec<Vec<u8>> = Vec::new();
         let mut frames: Vec<Pending> = Vec::new();
         let mut bad = 0u64;
@@ -769,22 +851,27 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                         replies.push(mqtt::puback(id));
                     }
                     let bus = a.prefix.as_deref().and_then(|p| target::bus_topic(p, t));
-                    if t == topic && payload.is_empty() {
+                    let rendition = if t == topic { Some(a.rendition) } else { None };
+                    let rendition = rendition
+                        .or_else(|| (t == next_topic).then(|| a.next.as_ref().map(|n| n.1)).flatten());
+                    if rendition.is_some() && payload.is_empty() {
                         // The edge cleared its retained frame as it stopped: no picture.
                     } else if let Some(bus) = bus {
                         match bus {
-                            Bus::Preview(camera) => match frame(payload, at, retain, a.generation) {
-                                Some(f) => {
-                                    let known = a.cams.len();
-                                    let i = cam_index(&mut a.cams, camera);
-                                    cameras_changed |= a.cams.len() > known;
-                                    a.cams[i].pending = Some(f);
-                                    if !previews.iter().any(|c| c == camera) {
-                                        previews.push(camera.to_string());
+                            Bus::Preview(camera) => {
+                                match frame(payload, at, retain, a.generation, Rendition::Full) {
+                                    Some(f) => {
+                                        let known = a.cams.len();
+                                        let i = cam_index(&mut a.cams, camera);
+                                        cameras_changed |= a.cams.len() > known;
+                                        a.cams[i].pending = Some(f);
+                                        if !previews.iter().any(|c| c == camera) {
+                                            previews.push(camera.to_string());
+                                        }
                                     }
+                                    None => bus_bad = Some("a preview is not a frame"),
                                 }
-                                None => bus_bad = Some("a preview is not a frame"),
-                            },
+                            }
                             Bus::Status(camera) => {
                                 let status = parse_status(payload);
                                 let i = cam_index(&mut a.cams, camera);
@@ -803,14 +890,21 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                                 cameras_changed = true;
                             }
                             Bus::Directory => {
-                                for name in parse_directory(payload) {
-                                    cam_index(&mut a.cams, &name);
+                                for (name, offered, fps) in parse_directory(payload) {
+                                    let i = cam_index(&mut a.cams, &name);
+                                    if a.shown.as_deref() == Some(name.as_str()) {
+                                        a.adapt.offer(&offered, fps);
+                                    }
+                                    a.cams[i].offered = offered;
+                                    a.cams[i].fps = fps;
                                 }
                                 cameras_changed = true;
                             }
                         }
-                    } else if t == topic {
-                        match frame(payload, at, retain, a.generation) {
+                    } else if let Some(rendition) = rendition {
+                        // The rendition switched to: from its first frame on, the one watched.
+                        next_here |= t == next_topic;
+                        match frame(payload, at, retain, a.generation, rendition) {
                             // Subscribing while a frame is published can bring it twice:
                             // the broker's retained copy and the live one.
                             Some(f) if a.last_received == Some((f.header.sequence, f.header.capture_us)) => {}
@@ -842,6 +936,9 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
         }
         for r in replies {
             send(a, &r);
+        }
+        if next_here {
+            next_arrived(a, at);
         }
         if let Some(what) = bus_bad {
             bad_bus(a, what);
@@ -901,15 +998,34 @@ fn parse_alarm(payload: &[u8]) -> Result<Option<(String, u64, String)>, ()> {
     }))
 }
 
-/// The camera names in an edge's directory entry (empty when it is cleared or bad).
-fn parse_directory(payload: &[u8]) -> Vec<String> {
+/// The cameras in an edge's directory entry (none when it is cleared or bad): name, the
+/// renditions offered (largest first; none listed: an edge from before renditions) and
+/// the frame rate.
+fn parse_directory(payload: &[u8]) -> Vec<(String, Vec<Rendition>, f64)> {
     let Some(json) = std::str::from_utf8(payload).ok().and_then(|t| js_sys::JSON::parse(t).ok()) else {
         return Vec::new();
     };
-    let Ok(list) = Reflect::get(&json, &"cameras".into()).and_then(|l| l.dyn_into::<Array>()) else {
-        return Vec::new();
-    };
-    list.iter().filter_map(|c| Reflect::get(&c, &"name".into()).ok()?.as_string()).collect()
+    let list =
+        |v: &JsValue, k: &str| Reflect::get(v, &k.into()).ok().and_then(|l| l.dyn_into::<Array>().ok());
+    let Some(cameras) = list(&json, "cameras") else { return Vec::new() };
+    cameras
+        .iter()
+        .filter_map(|c| {
+            let name = Reflect::get(&c, &"name".into()).ok()?.as_string()?;
+            let fps = Reflect::get(&c, &"fps".into()).ok().and_then(|f| f.as_f64()).unwrap_or(0.0);
+            let mut offered: Vec<Rendition> = list(&c, "renditions")
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|r| {
+                            Rendition::from_name(&Reflect::get(&r, &"name".into()).ok()?.as_string()?)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            offered.sort();
+            Some((name, offered, fps))
+        })
+        .collect()
 }
 
 /// The camera list to the page, if anything in it changed.
@@ -976,6 +1092,9 @@ fn preview_drawn(a: &mut App, i: usize, bitmap: ImageBitmap, frame: &Pending) {
             a.surface.draw_stretched(bitmap);
         }
         a.main_capture_us = capture_us;
+        if a.first_picture_ms.is_none() {
+            a.first_picture_ms = Some(now_ms() - a.page_time_origin);
+        }
         if a.switch.first_ms.is_none() {
             a.switch.first_drawn = true;
             request_present(a);
@@ -1005,12 +1124,26 @@ fn parse_status(payload: &[u8]) -> Option<CameraStatus> {
 }
 
 /// Checks a payload cheaply and keeps its JPEG until the decoder is free.
-fn frame(payload: &[u8], received_ms: f64, stored: bool, generation: u32) -> Option<Pending> {
+fn frame(
+    payload: &[u8],
+    received_ms: f64,
+    stored: bool,
+    generation: u32,
+    rendition: Rendition,
+) -> Option<Pending> {
     let (header, jpeg) = wire::parse(payload).ok()?;
     if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
         return None;
     }
-    Some(Pending { header, jpeg: jpeg.to_vec(), received_ms, bytes: payload.len(), stored, generation })
+    Some(Pending {
+        header,
+        jpeg: jpeg.to_vec(),
+        received_ms,
+        bytes: payload.len(),
+        stored,
+        generation,
+        rendition,
+    })
 }
 
 /// A JPEG `Blob` of `jpeg`, copied straight out of WASM memory.
@@ -1065,7 +1198,8 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     let capture_us = frame.header.capture_us;
     // The broker's stored frame can be older than the preview already on screen (a camera
     // nobody watched kept making previews): never a step back in time.
-    let older = frame.stored && capture_us <= a.main_capture_us;
+    // Nor a frame of the rendition left behind that is older than the new one's.
+    let older = capture_us < a.main_capture_us || (frame.stored && capture_us == a.main_capture_us);
     if !older {
         a.surface.draw(bitmap);
         a.main_capture_us = a.main_capture_us.max(capture_us);
@@ -1091,6 +1225,9 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         // Time from navigation start to the first picture, for page-load measurements.
         a.first_frame_ms = Some(drawn - a.page_time_origin);
     }
+    if a.first_picture_ms.is_none() && !older {
+        a.first_picture_ms = Some(drawn - a.page_time_origin);
+    }
     a.last_frame_ms = Some(drawn);
     if let Some(i) = a.shown.as_deref().and_then(|s| a.cams.iter().position(|c| c.name == s)) {
         let captured = times.captured;
@@ -1101,8 +1238,9 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     }
     if !frame.stored {
         observe(a, &times, frame, decoded, drawn);
+        a.adapt.frame(frame.rendition, frame.bytes, drawn);
     }
-    ack(a, hdr.sequence);
+    ack(a, hdr.sequence, frame.rendition);
     if frame.stored {
         // The last picture, kept by the broker: on screen until the live ones come.
         a.stats.width = w;
@@ -1225,13 +1363,11 @@ fn observe(a: &mut App, times: &FrameTimes, frame: &Pending, decoded: f64, drawn
 /// the broker) while we are behind, and lets as many be on their way as the link and the
 /// decoder need (`flow`). Acknowledging drawn rather than received frames covers a slow
 /// decoder too; waiting for the screen would cost a display frame.
-fn ack(a: &mut App, sequence: u64) {
+fn ack(a: &mut App, sequence: u64, rendition: Rendition) {
     if let Some(c) = a.viewer_topics.clone() {
         let window = ack_window(a);
-        let mut ack = [0u8; 9];
-        ack[..8].copy_from_slice(&sequence.to_le_bytes());
-        ack[8] = window;
-        send(a, &mqtt::publish(&c.ack, &ack));
+        let ack = Ack { sequence, window: Some(window), rendition };
+        send(a, &mqtt::publish(&c.ack, &ack.encode()));
     }
 }
 
@@ -1252,6 +1388,11 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
             let mut a = app.borrow_mut();
             let dead = keep_alive(&mut a);
             request_clock(&mut a);
+            if a.frames.is_some() && a.next.is_none() {
+                if let Some(r) = a.adapt.decide(now_ms()) {
+                    switch_rendition(&mut a, r);
+                }
+            }
             // No animation frame for half a second (a browser that throttles them):
             // count those frames as of their draw rather than not at all.
             if a.unpresented.first().is_some_and(|(t, ..)| now_ms() - t.drawn > 500.0) {
@@ -1381,10 +1522,16 @@ fn render(a: &mut App) {
     set("data-switches", &a.switch.count.to_string());
     set("data-switch-ms", &fmt(a.switch.first_ms));
     set("data-switch-full-ms", &fmt(a.switch.full_ms));
+    set("data-rendition", a.rendition.name());
+    set("data-rendition-pinned", a.adapt.pinned().map_or("", Rendition::name));
+    set("data-rendition-next", a.next.as_ref().map_or("", |n| n.1.name()));
     set("data-last-frame-age-s", &fmt(age));
     set("data-state", &state);
     if let Some(ms) = a.first_frame_ms {
         set("data-first-frame-ms", &format!("{ms:.1}"));
+    }
+    if let Some(ms) = a.first_picture_ms {
+        set("data-first-picture-ms", &format!("{ms:.1}"));
     }
     let latency = match (p50, p95) {
         (Some(p50), Some(p95)) => format!("{p50:.0} ms (p95 {p95:.0})"),

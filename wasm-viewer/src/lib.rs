@@ -30,6 +30,7 @@
 //! natively (`cargo test`). The HTML, CSS, the web app manifest and the worker's loader
 //! live in `www/`.
 
+pub mod adapt;
 pub mod clock;
 pub mod deck;
 mod engine;

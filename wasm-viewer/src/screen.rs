@@ -19,6 +19,29 @@ use crate::{
     ui::{document, element, window, EngineHandle},
 };
 
+/// Where the pinned picture quality is kept (none: automatic), for every camera.
+const QUALITY_KEY: &str = "mqcam-quality";
+
+fn load_quality() -> Option<String> {
+    window().local_storage().ok()??.get_item(QUALITY_KEY).ok()?
+}
+
+/// The quality button says what is pinned.
+fn render_quality(pinned: Option<&str>) {
+    let button = element::<HtmlElement>("btn-quality");
+    let (label, said) = match pinned {
+        Some("full") => ("Full", "full size"),
+        Some("half") => ("Half", "half size"),
+        Some("quarter") => ("¼", "quarter size"),
+        _ => ("Auto", "automatic"),
+    };
+    let _ = button.set_attribute("data-quality", pinned.unwrap_or("auto"));
+    let _ = button.set_attribute("aria-label", &format!("Picture quality: {said}"));
+    if let Ok(Some(span)) = button.query_selector(".q-label") {
+        span.set_text_content(Some(label));
+    }
+}
+
 /// Controls fade this long after the last touch.
 const CONTROLS_MS: i32 = 4000;
 /// A horizontal move this long (CSS px) is a swipe, not a tap.
@@ -96,7 +119,20 @@ pub fn start(
     let body = document().body().ok_or("the page has a body")?;
     let _ = body.set_attribute("data-multi", if multi { "true" } else { "false" });
     wire_controls()?;
+    // `?quality=full` (or half, quarter, auto) in a link wins over what was kept.
+    let asked = web_sys::UrlSearchParams::new_with_str(&window().location().search().unwrap_or_default())
+        .ok()
+        .and_then(|p| p.get("quality"));
+    let quality = match asked.as_deref() {
+        Some(q @ ("full" | "half" | "quarter")) => Some(q.to_string()),
+        Some("auto") => None,
+        _ => load_quality(),
+    };
+    render_quality(quality.as_deref());
     with(|s| {
+        if quality.is_some() {
+            s.engine.quality(quality.clone());
+        }
         if multi {
             for name in s.deck.cameras().to_vec() {
                 add_tile(s, &name);
@@ -311,10 +347,16 @@ pub fn visibility_changed() {
 /// What the engine says about the camera shown: the compact badge and the notice.
 pub fn view(attrs: &[(String, String)]) {
     let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
-    let badge = match get("data-latency-p50-ms").parse::<f64>() {
-        Ok(ms) => format!("{} fps · {ms:.0} ms", get("data-fps")),
-        Err(_) => format!("{} fps", get("data-fps")),
+    let latency = get("data-latency-p50-ms");
+    let mut badge = match latency.split_once('.').map_or(latency, |(whole, _)| whole) {
+        "" => format!("{} fps", get("data-fps")),
+        ms => format!("{} fps · {ms} ms", get("data-fps")),
     };
+    // The rendition, when it is not the camera's full picture.
+    match get("data-rendition") {
+        "" | "full" => {}
+        r => badge += &format!(" · {r}"),
+    }
     let el = element::<HtmlElement>("badge");
     if el.text_content().as_deref() != Some(badge.as_str()) {
         el.set_text_content(Some(&badge));
@@ -507,6 +549,22 @@ fn wire_controls() -> Result<(), JsValue> {
         s.paused = !s.paused;
         s.engine.pause(s.paused);
         render_turn(s);
+    })?;
+    on_click("btn-quality", |s, _| {
+        let next = match load_quality().as_deref() {
+            None => Some("full"),
+            Some("full") => Some("half"),
+            Some("half") => Some("quarter"),
+            _ => None,
+        };
+        if let Ok(Some(store)) = window().local_storage() {
+            let _ = match next {
+                Some(q) => store.set_item(QUALITY_KEY, q),
+                None => store.remove_item(QUALITY_KEY),
+            };
+        }
+        s.engine.quality(next.map(str::to_string));
+        render_quality(next);
     })?;
     on_click("btn-stats", |_, _| {
         if let Some(body) = document().body() {

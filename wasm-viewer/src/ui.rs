@@ -69,6 +69,11 @@ impl Engine {
         self.tell(ToWorker::Pause(paused));
     }
 
+    /// Pins a rendition by name, or lets the viewer choose (`None`).
+    pub fn quality(&self, rendition: Option<String>) {
+        self.tell(ToWorker::Quality(rendition));
+    }
+
     /// A tile's canvas for `camera`'s previews: handed to the engine (transferred to the
     /// worker, which draws into it from then on).
     pub fn add_tile(&self, camera: &str, canvas: HtmlCanvasElement) {
@@ -93,6 +98,9 @@ impl Engine {
                 ToWorker::Hidden(hidden) => engine::set_hidden(app, hidden),
                 ToWorker::Show { camera, at_ms } => engine::show(app, camera, at_ms),
                 ToWorker::Pause(paused) => engine::set_paused(app, paused),
+                ToWorker::Quality(r) => {
+                    engine::pin(app, r.as_deref().and_then(wire::ack::Rendition::from_name))
+                }
                 ToWorker::LogIn { user, password } => engine::log_in(app, user, password),
                 ToWorker::Snapshot | ToWorker::Tile { .. } => {}
             },

@@ -14,6 +14,7 @@
 //!                 {type: "show", camera, at}        show a camera (null: the grid), asked at `at`
 //!                 {type: "pause", paused}           pause or go on
 //!                 {type: "tile", camera, canvas}    a tile's OffscreenCanvas, transferred
+//!                 {type: "quality", rendition}      pin a rendition (null: choose by itself)
 //! worker → page   {type: "view", attrs: [k, v, …], text}   #stats and the overlay
 //!                 {type: "login", why, user}                show the login form
 //!                 {type: "cameras", list: [{name, state, detail, previews, age, alarm}]}
@@ -38,12 +39,23 @@ use crate::{
 /// Messages from the page to the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToWorker {
-    LogIn { user: String, password: String },
+    LogIn {
+        user: String,
+        password: String,
+    },
     Hidden(bool),
     Snapshot,
-    Show { camera: Option<String>, at_ms: f64 },
+    Show {
+        camera: Option<String>,
+        at_ms: f64,
+    },
     Pause(bool),
-    Tile { camera: String, canvas: OffscreenCanvas },
+    Tile {
+        camera: String,
+        canvas: OffscreenCanvas,
+    },
+    /// Pin a rendition by name (`full`, `half`, `quarter`), or `None`: automatic.
+    Quality(Option<String>),
 }
 
 /// Messages from the worker to the page, besides a snapshot's `Blob`.
@@ -82,6 +94,10 @@ impl ToWorker {
             ToWorker::Tile { camera, canvas } => {
                 object(&[("type", "tile".into()), ("camera", camera.into()), ("canvas", canvas.into())])
             }
+            ToWorker::Quality(r) => object(&[
+                ("type", "quality".into()),
+                ("rendition", r.as_deref().map_or(JsValue::NULL, JsValue::from)),
+            ]),
         }
     }
 
@@ -97,6 +113,7 @@ impl ToWorker {
             "tile" => {
                 ToWorker::Tile { camera: string(v, "camera"), canvas: field(v, "canvas").dyn_into().ok()? }
             }
+            "quality" => ToWorker::Quality(field(v, "rendition").as_string()),
             _ => return None,
         })
     }
@@ -247,6 +264,9 @@ pub fn worker_main(start: JsValue, early: Array) -> Result<(), JsValue> {
         Some(ToWorker::Hidden(hidden)) => engine::set_hidden(&app, hidden),
         Some(ToWorker::Show { camera, at_ms }) => engine::show(&app, camera, at_ms),
         Some(ToWorker::Pause(paused)) => engine::set_paused(&app, paused),
+        Some(ToWorker::Quality(r)) => {
+            engine::pin(&app, r.as_deref().and_then(wire::ack::Rendition::from_name))
+        }
         Some(ToWorker::Tile { camera, canvas }) => {
             if let Ok(surface) = Surface::offscreen(canvas) {
                 engine::add_tile(&app, &camera, surface);

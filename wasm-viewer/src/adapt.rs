@@ -1,0 +1,343 @@
+//! Which rendition of the camera to watch: the best picture the link carries at a
+//! useful frame rate, chosen by the viewer itself. I/O-free.
+//!
+//! A camera comes in three sizes (`wire::ack::Rendition`: full, half, quarter). The rules:
+//! - **Down quickly.** After [`WINDOW_MS`] on a rendition, if it delivers fewer than a
+//!   useful rate (10 fps, or 90 % of the camera's rate if that is lower), the link is
+//!   full: what it delivered (bytes a second) is what it carries. Go straight to the
+//!   largest rendition whose frames would come at a useful rate at that speed (its frame
+//!   size measured when it was watched, else estimated from this one's), or the smallest.
+//! - **Up cautiously.** Only from a rendition that keeps up with the camera (≥ 90 % of
+//!   its rate, so the link has room), held for the probe interval: try the next larger
+//!   one. If it does not keep a useful rate within [`WINDOW_MS`], come back and wait twice
+//!   as long before the next try (up to [`PROBE_MAX_MS`]); a good try resets the wait.
+//!   So a link that cannot carry more is probed less and less often: no flapping.
+//! - **Pinned**: the user chose one; nothing changes.
+
+use std::collections::VecDeque;
+
+use wire::ack::Rendition;
+
+/// Frames over this long make a rate; a rendition is judged after this long on it.
+pub const WINDOW_MS: f64 = 2000.0;
+/// First wait before trying a larger rendition, and the longest.
+pub const PROBE_FIRST_MS: f64 = 3000.0;
+pub const PROBE_MAX_MS: f64 = 30000.0;
+/// A useful frame rate, whatever the link.
+pub const USEFUL_FPS: f64 = 10.0;
+/// Frame size of a rendition relative to the next larger one, until measured: a
+/// quarter of the pixels, but JPEG's fixed costs and detail make it ~1/3 (measured on
+/// the test pattern: 193 KB at 1280x720, 55 at 640x360, 13 at 320x180 … ).
+const SMALLER_RATIO: f64 = 1.0 / 3.2;
+
+/// The viewer's choice of rendition for the camera shown.
+#[derive(Debug)]
+pub struct Adapt {
+    pinned: Option<Rendition>,
+    /// The renditions the camera offers (from the directory); `[Full]` when unknown.
+    offered: Vec<Rendition>,
+    current: Rendition,
+    /// When frames of `current` began to arrive (viewer ms).
+    since_ms: Option<f64>,
+    /// Frames of `current` drawn: (when, bytes).
+    frames: VecDeque<(f64, usize)>,
+    /// Mean bytes per frame measured per rendition (full, half, quarter).
+    sizes: [Option<f64>; 3],
+    camera_fps: f64,
+    probe_wait_ms: f64,
+    /// Since when `current` has kept up with the camera.
+    keeping_up_since: Option<f64>,
+    /// A try of a larger rendition under way: the one to come back to.
+    probing_from: Option<Rendition>,
+}
+
+impl Default for Adapt {
+    fn default() -> Self {
+        Adapt {
+            pinned: None,
+            offered: vec![Rendition::Full],
+            current: Rendition::Full,
+            since_ms: None,
+            frames: VecDeque::new(),
+            sizes: [None; 3],
+            camera_fps: 30.0,
+            probe_wait_ms: PROBE_FIRST_MS,
+            keeping_up_since: None,
+            probing_from: None,
+        }
+    }
+}
+
+impl Adapt {
+    /// The camera shown changed: what it offers, at what rate; start on the pinned
+    /// rendition, else full.
+    pub fn camera(&mut self, offered: &[Rendition], camera_fps: f64) {
+        let pinned = self.pinned;
+        *self = Adapt { pinned, ..Adapt::default() };
+        if !offered.is_empty() {
+            self.offered = offered.to_vec();
+        }
+        if camera_fps > 0.0 {
+            self.camera_fps = camera_fps;
+        }
+        self.current = self.start();
+    }
+
+    /// What the camera offers, learnt later (the directory came after the first frames).
+    pub fn offer(&mut self, offered: &[Rendition], camera_fps: f64) {
+        if !offered.is_empty() {
+            self.offered = offered.to_vec();
+        }
+        if camera_fps > 0.0 {
+            self.camera_fps = camera_fps;
+        }
+    }
+
+    /// The rendition to subscribe to first.
+    pub fn start(&self) -> Rendition {
+        match self.pinned {
+            Some(r) if self.offered.contains(&r) => r,
+            _ => Rendition::Full,
+        }
+    }
+
+    pub fn current(&self) -> Rendition {
+        self.current
+    }
+
+    pub fn pinned(&self) -> Option<Rendition> {
+        self.pinned
+    }
+
+    /// The user pins a rendition (`None`: automatic again); returns the one to watch.
+    pub fn pin(&mut self, pinned: Option<Rendition>) -> Rendition {
+        self.pinned = pinned;
+        self.probing_from = None;
+        self.probe_wait_ms = PROBE_FIRST_MS;
+        match pinned {
+            Some(r) if self.offered.contains(&r) => r,
+            _ => self.current,
+        }
+    }
+
+    /// Frames of `rendition` now arrive instead (the switch completed at `now_ms`).
+    pub fn switched(&mut self, rendition: Rendition, now_ms: f64) {
+        self.current = rendition;
+        self.since_ms = Some(now_ms);
+        self.frames.clear();
+        self.keeping_up_since = None;
+    }
+
+    /// A live frame of `rendition` was drawn at `now_ms`.
+    pub fn frame(&mut self, rendition: Rendition, bytes: usize, now_ms: f64) {
+        let i = usize::from(rendition.id());
+        self.sizes[i] = Some(match self.sizes[i] {
+            Some(mean) => mean * 0.9 + bytes as f64 * 0.1,
+            None => bytes as f64,
+        });
+        if rendition != self.current {
+            return;
+        }
+        self.since_ms.get_or_insert(now_ms);
+        self.frames.push_back((now_ms, bytes));
+        while self.frames.front().is_some_and(|&(t, _)| now_ms - t > WINDOW_MS) {
+            self.frames.pop_front();
+        }
+    }
+
+    /// Frames a second and bytes a second of the current rendition over the window.
+    fn rates(&self, now_ms: f64) -> (f64, f64) {
+        let recent = self.frames.iter().filter(|&&(t, _)| now_ms - t <= WINDOW_MS);
+        let (n, bytes) = recent.fold((0usize, 0usize), |(n, b), &(_, size)| (n + 1, b + size));
+        (n as f64 * 1000.0 / WINDOW_MS, bytes as f64 * 1000.0 / WINDOW_MS)
+    }
+
+    fn useful_fps(&self) -> f64 {
+        USEFUL_FPS.min(0.9 * self.camera_fps)
+    }
+
+    /// The size of a frame of `r`: measured, else estimated from a measured neighbour.
+    fn size(&self, r: Rendition) -> Option<f64> {
+        if let Some(s) = self.sizes[usize::from(r.id())] {
+            return Some(s);
+        }
+        let known = Rendition::ALL.into_iter().find_map(|k| Some((k, self.sizes[usize::from(k.id())]?)))?;
+        let steps = f64::from(r.id()) - f64::from(known.0.id());
+        Some(known.1 * SMALLER_RATIO.powf(steps))
+    }
+
+    /// What to watch now, if it should change (called a few times a second).
+    pub fn decide(&mut self, now_ms: f64) -> Option<Rendition> {
+        if let Some(pinned) = self.pinned {
+            // Pinned before the camera said what it offers: as soon as it does.
+            return (pinned != self.current && self.offered.contains(&pinned)).then_some(pinned);
+        }
+        let since = self.since_ms?;
+        if now_ms - since < WINDOW_MS {
+            return None;
+        }
+        let (fps, bytes_per_s) = self.rates(now_ms);
+        if fps < self.useful_fps() {
+            // Too slow. After a try that failed, back to where it came from, and wait
+            // longer before the next.
+            if let Some(from) = self.probing_from.take() {
+                self.probe_wait_ms = (self.probe_wait_ms * 2.0).min(PROBE_MAX_MS);
+                return Some(from);
+            }
+            let smaller: Vec<Rendition> =
+                self.offered.iter().copied().filter(|r| r.id() > self.current.id()).collect();
+            let fits = smaller.iter().copied().find(|&r| {
+                self.size(r).is_some_and(|size| size > 0.0 && bytes_per_s / size >= self.useful_fps())
+            });
+            return fits.or_else(|| smaller.last().copied());
+        }
+        if self.probing_from.take().is_some() {
+            self.probe_wait_ms = PROBE_FIRST_MS; // the try worked
+        }
+        if fps >= 0.9 * self.camera_fps {
+            let since = *self.keeping_up_since.get_or_insert(now_ms);
+            let larger =
+                self.offered.iter().copied().filter(|r| r.id() < self.current.id()).max_by_key(|r| r.id());
+            if let Some(larger) = larger {
+                if now_ms - since >= self.probe_wait_ms {
+                    self.probing_from = Some(self.current);
+                    return Some(larger);
+                }
+            }
+        } else {
+            self.keeping_up_since = None;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Rendition::*;
+
+    /// Bytes per frame of each rendition, as the edge makes them for a 720p test pattern.
+    fn size(r: Rendition) -> usize {
+        match r {
+            Full => 193_000,
+            Half => 55_000,
+            Quarter => 13_000,
+        }
+    }
+
+    /// Runs the viewer over a link of `kbps` for `ms`, from `t`: frames come at the
+    /// camera's 30 fps or as fast as the link carries them, whichever is slower; a switch
+    /// takes effect at once. Returns the time and the renditions it moved through.
+    fn run(a: &mut Adapt, kbps: f64, t: &mut f64, ms: f64, path: &mut Vec<(f64, Rendition)>) {
+        let end = *t + ms;
+        let mut next_frame = *t;
+        let mut next_decide = *t;
+        while *t < end {
+            let r = a.current();
+            let transfer = size(r) as f64 * 8.0 / kbps; // ms
+            if *t >= next_frame {
+                a.frame(r, size(r), *t);
+                next_frame = *t + transfer.max(1000.0 / a.camera_fps);
+            }
+            if *t >= next_decide {
+                if let Some(n) = a.decide(*t) {
+                    a.switched(n, *t);
+                    path.push((*t, n));
+                }
+                next_decide = *t + 250.0;
+            }
+            *t += 1.0;
+        }
+    }
+
+    fn adapt() -> Adapt {
+        let mut a = Adapt::default();
+        a.camera(&[Full, Half, Quarter], 30.0);
+        a.switched(Full, 0.0);
+        a
+    }
+
+    #[test]
+    fn a_slow_link_settles_quickly_on_a_rendition_with_a_useful_rate_and_stays() {
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run(&mut a, 2000.0, &mut t, 60_000.0, &mut path);
+        assert_eq!(path.first().map(|p| p.1), Some(Quarter), "straight to quarter, not via half: {path:?}");
+        assert!(path[0].0 <= 3000.0, "within 3 s: {path:?}");
+        assert_eq!(a.current(), Quarter);
+        assert_eq!(path.len(), 1, "quarter does not keep up with 30 fps, so no tries up: {path:?}");
+    }
+
+    #[test]
+    fn a_medium_link_keeps_the_largest_rendition_with_a_useful_rate() {
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run(&mut a, 8000.0, &mut t, 60_000.0, &mut path);
+        assert_eq!(a.current(), Half, "{path:?}");
+        assert_eq!(path.len(), 1, "{path:?}");
+        // 20 Mbit/s carries full at 13 fps: useful, so full stays.
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run(&mut a, 20_000.0, &mut t, 30_000.0, &mut path);
+        assert_eq!((a.current(), path.len()), (Full, 0), "{path:?}");
+    }
+
+    #[test]
+    fn when_the_link_comes_back_the_full_stream_returns_within_ten_seconds() {
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run(&mut a, 2000.0, &mut t, 20_000.0, &mut path);
+        assert_eq!(a.current(), Quarter);
+        let back = t;
+        run(&mut a, 50_000.0, &mut t, 15_000.0, &mut path);
+        let full_at = path.iter().find(|p| p.1 == Full && p.0 > back).expect("back on full").0;
+        assert!(
+            full_at - back <= 10_000.0,
+            "full again {} ms after the link came back: {path:?}",
+            full_at - back
+        );
+    }
+
+    #[test]
+    fn a_link_just_short_of_the_next_rendition_is_tried_less_and_less_often() {
+        // 4 Mbit/s: half (55 KB) at 9 fps is not useful; quarter keeps up with 30 fps
+        // (3.1 Mbit/s), so half is tried now and then, with growing waits.
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run(&mut a, 4000.0, &mut t, 120_000.0, &mut path);
+        let tries: Vec<f64> = path.iter().filter(|p| p.1 == Half).map(|p| p.0).collect();
+        assert!(tries.len() >= 2 && tries.len() <= 6, "{path:?}");
+        let gaps: Vec<f64> = tries.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.windows(2).all(|g| g[1] > g[0]), "waits grow: {gaps:?}");
+        assert_eq!(a.current(), Quarter);
+    }
+
+    #[test]
+    fn a_pinned_rendition_never_changes_and_unknown_renditions_are_not_asked_for() {
+        let mut a = adapt();
+        assert_eq!(a.pin(Some(Full)), Full);
+        let (mut t, mut path) = (0.0, Vec::new());
+        run(&mut a, 2000.0, &mut t, 20_000.0, &mut path);
+        assert!(path.is_empty() && a.current() == Full);
+        let mut only_full = Adapt::default();
+        only_full.camera(&[], 30.0);
+        assert_eq!(only_full.pin(Some(Half)), Full, "the camera offers no half");
+        assert_eq!(only_full.decide(0.0), None);
+        let mut later = Adapt::default();
+        later.camera(&[], 30.0);
+        later.pin(Some(Half));
+        later.offer(&[Full, Half, Quarter], 30.0);
+        assert_eq!(later.decide(0.0), Some(Half), "pinned before the directory came");
+        let (mut t, mut path) = (0.0, Vec::new());
+        only_full.pin(None);
+        only_full.switched(Full, 0.0);
+        run(&mut only_full, 2000.0, &mut t, 10_000.0, &mut path);
+        assert!(path.is_empty(), "nothing smaller to go to: {path:?}");
+    }
+
+    #[test]
+    fn a_slow_camera_is_useful_at_its_own_rate() {
+        let mut a = Adapt::default();
+        a.camera(&[Full, Half, Quarter], 5.0);
+        a.switched(Full, 0.0);
+        let (mut t, mut path) = (0.0, Vec::new());
+        // 8 Mbit/s carries 193 KB frames at 5 fps: the camera's whole rate.
+        run(&mut a, 8000.0, &mut t, 20_000.0, &mut path);
+        assert!(path.is_empty(), "{path:?}");
+    }
+}
