@@ -12,6 +12,12 @@
 //!   ([`from_jpeg`]).
 //!
 //! [`Previewer`] does either and encodes the result with the stream's [`Encoder`].
+//!
+//! The same two ways make a camera's **smaller renditions** ([`smaller`]): half and a
+//! quarter of its width and height (`wire::ack::Rendition`), for viewers whose link
+//! cannot carry the full stream. From planes, box-filtered (the quarter from the half
+//! when both are made); from a JPEG, one libjpeg decode at 4/8 (the quarter halved from
+//! it) or, for a quarter alone, at 2/8.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -129,6 +135,64 @@ pub fn downscale(src: &Yuv420, out_w: usize, out_h: usize) -> Yuv420 {
 /// the preview is more than 7/8 of the source. Any JPEG sampling (4:2:0, 4:2:2, 4:4:4)
 /// and grayscale are accepted; RGB-, CMYK- and YCCK-coded JPEGs are refused.
 pub fn from_jpeg(data: &[u8], max_width: usize) -> Result<Yuv420, PreviewError> {
+    let max_width = max_width.max(1);
+    from_jpeg_at(data, |w, h| preview_size(w, h, max_width))
+}
+
+/// Half a side, rounded to the nearest even number (4:2:0), at least 2 unless the side
+/// is smaller: 1280 → 640, 720 → 360, 1366 → 684, 375 → 188.
+pub fn half_side(side: usize) -> usize {
+    (2 * ((side + 2) / 4)).max(side.min(2))
+}
+
+/// The picture size of a smaller rendition of a `width`×`height` camera: each halving
+/// rounds to even sides, so the quarter is the half of the half (1280×720 → 640×360 →
+/// 320×180; 1366×768 → 684×384 → 342×192). For the usual sizes this is exactly libjpeg's
+/// DCT-scaled decode at 4/8 and 2/8.
+pub fn rendition_size(width: usize, height: usize, rendition: wire::ack::Rendition) -> (usize, usize) {
+    let halvings = rendition.id();
+    (0..halvings).fold((width, height), |(w, h), _| (half_side(w), half_side(h)))
+}
+
+/// The smaller renditions of a full frame asked for (`half`, `quarter`), as 4:2:0 planes,
+/// never by a full decode and resize: planes are box-filtered; a JPEG is decoded once at
+/// a reduced scale (4/8 when the half is asked for, the quarter then halved from that;
+/// 2/8 for a quarter alone).
+pub fn smaller(
+    full: Full<'_>,
+    half: bool,
+    quarter: bool,
+) -> Result<(Option<Yuv420>, Option<Yuv420>), PreviewError> {
+    use wire::ack::Rendition;
+    let halved = |img: &Yuv420| {
+        let (w, h) = (half_side(img.width()), half_side(img.height()));
+        downscale(img, w, h)
+    };
+    let half_image = match (full, half) {
+        (_, false) => None,
+        (Full::Planes(img), true) => Some(halved(img)),
+        (Full::Jpeg(data), true) => Some(from_jpeg_at(data, |w, h| rendition_size(w, h, Rendition::Half))?),
+    };
+    let quarter_image = match (full, &half_image, quarter) {
+        (_, _, false) => None,
+        (_, Some(half), true) => Some(halved(half)),
+        (Full::Planes(img), None, true) => {
+            let (w, h) = rendition_size(img.width(), img.height(), Rendition::Quarter);
+            Some(downscale(img, w, h))
+        }
+        (Full::Jpeg(data), None, true) => {
+            Some(from_jpeg_at(data, |w, h| rendition_size(w, h, Rendition::Quarter))?)
+        }
+    };
+    Ok((half_image, quarter_image))
+}
+
+/// A JPEG decoded at the smallest n/8 scale that still covers `target(width, height)`
+/// of it, box-filtered to exactly that size, as 4:2:0 planes.
+pub fn from_jpeg_at(
+    data: &[u8],
+    target: impl Fn(usize, usize) -> (usize, usize),
+) -> Result<Yuv420, PreviewError> {
     // libjpeg pads a truncated frame with gray and only warns (silenced by mozjpeg), so a
     // cut-off camera frame would make a half-gray preview; the marker walk refuses it.
     let info = jpeg::inspect(data)?;
@@ -140,9 +204,8 @@ pub fn from_jpeg(data: &[u8], max_width: usize) -> Result<Yuv420, PreviewError> 
         with_tables = jpeg::with_standard_tables(data, &info);
         &with_tables[..]
     };
-    let max_width = max_width.max(1);
     // mozjpeg reports every decoding error by unwinding; a bad frame costs this frame.
-    match catch_unwind(AssertUnwindSafe(|| decode_scaled(data, max_width))) {
+    match catch_unwind(AssertUnwindSafe(|| decode_scaled(data, &target))) {
         Ok(decoded) => {
             let (image, (w, h)) = decoded?;
             if (image.width(), image.height()) == (w, h) {
@@ -157,12 +220,15 @@ pub fn from_jpeg(data: &[u8], max_width: usize) -> Result<Yuv420, PreviewError> 
 
 /// Decodes at the scale [`scale_for`] picks; returns the planes at the decoded size and
 /// the preview size they still have to be brought to.
-fn decode_scaled(data: &[u8], max_width: usize) -> Result<(Yuv420, (usize, usize)), PreviewError> {
+fn decode_scaled(
+    data: &[u8],
+    target: &dyn Fn(usize, usize) -> (usize, usize),
+) -> Result<(Yuv420, (usize, usize)), PreviewError> {
     use mozjpeg::ColorSpace;
     let failed = |e: std::io::Error| PreviewError::Decode(e.to_string());
     let mut d = mozjpeg::Decompress::new_mem(data).map_err(failed)?;
     let (width, height) = d.size();
-    let target = preview_size(width, height, max_width);
+    let target = target(width, height);
     d.scale(scale_for(width, height, target.0, target.1));
     // Plain replication of chroma: the planes are averaged back to 4:2:0 right after,
     // which undoes replication exactly, and it is faster than the smooth upsampler.
@@ -691,7 +757,7 @@ mod tests {
     #[test]
     fn a_1080p_jpeg_is_decoded_at_a_quarter_size() {
         let jpeg = Encoder::new(80).encode_into(&scene(1920, 1080), Vec::new()).unwrap();
-        let (decoded, target) = decode_scaled(&jpeg, 320).unwrap();
+        let (decoded, target) = decode_scaled(&jpeg, &|w, h| preview_size(w, h, 320)).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (480, 270));
         assert_eq!(target, (320, 180));
         let preview = from_jpeg(&jpeg, 320).unwrap();
@@ -708,6 +774,55 @@ mod tests {
         let (py, pc) =
             (psnr(&luma(&preview), &luma(&reference)), psnr(&chroma(&preview), &chroma(&reference)));
         assert!(py > 30.0 && pc > 30.0, "luma {py:.1} dB, chroma {pc:.1} dB");
+    }
+
+    #[test]
+    fn renditions_halve_each_side_to_even_numbers() {
+        use wire::ack::Rendition::*;
+        assert_eq!(rendition_size(1280, 720, Full), (1280, 720));
+        assert_eq!(rendition_size(1280, 720, Half), (640, 360));
+        assert_eq!(rendition_size(1280, 720, Quarter), (320, 180));
+        assert_eq!(rendition_size(1920, 1080, Quarter), (480, 270));
+        assert_eq!(rendition_size(640, 480, Quarter), (160, 120));
+        assert_eq!(rendition_size(1366, 768, Half), (684, 384));
+        assert_eq!(rendition_size(1366, 768, Quarter), (342, 192));
+        assert_eq!(rendition_size(2, 2, Quarter), (2, 2));
+        for (w, h) in [(1000, 750), (641, 359), (96, 64)] {
+            let (qw, qh) = rendition_size(w, h, Quarter);
+            assert!(qw % 2 == 0 && qh % 2 == 0, "{w}x{h} -> {qw}x{qh}");
+        }
+    }
+
+    #[test]
+    fn a_jpegs_half_is_a_single_decode_at_four_eighths() {
+        use wire::ack::Rendition::*;
+        let jpeg = Encoder::new(80).encode_into(&scene(1280, 720), Vec::new()).unwrap();
+        let (decoded, target) = decode_scaled(&jpeg, &|w, h| rendition_size(w, h, Half)).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (640, 360), "decoded at that size, not resized");
+        assert_eq!(target, (640, 360));
+        let (decoded, _) = decode_scaled(&jpeg, &|w, h| rendition_size(w, h, Quarter)).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (320, 180));
+    }
+
+    #[test]
+    fn the_smaller_renditions_match_the_downscaled_original_from_planes_or_a_jpeg() {
+        let original = scene(1280, 720);
+        let jpeg = Encoder::new(90).encode_into(&original, Vec::new()).unwrap();
+        for full in [Full::Planes(&original), Full::Jpeg(&jpeg)] {
+            for (half, quarter) in [(true, true), (true, false), (false, true)] {
+                let (h, q) = smaller(full, half, quarter).unwrap();
+                assert_eq!((h.is_some(), q.is_some()), (half, quarter));
+                for (img, (w, hh)) in [(h, (640, 360)), (q, (320, 180))] {
+                    let Some(img) = img else { continue };
+                    assert_eq!((img.width(), img.height()), (w, hh));
+                    let reference = downscale(&original, w, hh);
+                    let py = psnr(&luma(&img), &luma(&reference));
+                    let pc = psnr(&chroma(&img), &chroma(&reference));
+                    assert!(py > 30.0 && pc > 30.0, "{w}x{hh}: luma {py:.1} dB, chroma {pc:.1} dB");
+                }
+            }
+        }
+        assert!(matches!(smaller(Full::Jpeg(b"nope"), true, false), Err(PreviewError::Jpeg(_))));
     }
 
     #[test]
