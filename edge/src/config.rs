@@ -75,6 +75,13 @@ pub struct Config {
     #[arg(long, value_enum, default_value_t = OnDemand::Auto, env = "EDGE_ON_DEMAND")]
     pub on_demand: OnDemand,
 
+    /// The renditions each camera publishes, comma-separated: `full` (its own size, on
+    /// <prefix>/<camera>/frame) and any of `half` and `quarter` (half and a quarter of its
+    /// width and height, on <prefix>/<camera>/half and …/quarter), each made only while
+    /// someone watches it. `full` alone turns the smaller ones off.
+    #[arg(long, default_value = "full,half,quarter", env = "EDGE_RENDITIONS")]
+    pub renditions: Renditions,
+
     /// Previews per second.
     #[arg(long, default_value_t = 2, env = "EDGE_PREVIEW_FPS",
           value_parser = clap::value_parser!(u32).range(1..=30))]
@@ -199,6 +206,43 @@ pub struct Config {
     /// Directory of the built viewer site (`trunk build --release` writes `dist`).
     #[arg(long, default_value = "dist", env = "EDGE_SITE")]
     pub site: PathBuf,
+}
+
+/// The renditions a camera publishes: always the full stream, and the smaller ones named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renditions(Vec<wire::ack::Rendition>);
+
+impl Renditions {
+    /// The smaller renditions (half, quarter) among them, largest first.
+    pub fn smaller(&self) -> Vec<wire::ack::Rendition> {
+        wire::ack::Rendition::ALL[1..].iter().copied().filter(|r| self.0.contains(r)).collect()
+    }
+
+    /// All of them, largest first.
+    pub fn all(&self) -> Vec<wire::ack::Rendition> {
+        wire::ack::Rendition::ALL.iter().copied().filter(|r| self.0.contains(r)).collect()
+    }
+}
+
+impl FromStr for Renditions {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut list = Vec::new();
+        for name in s.split(',').map(str::trim) {
+            let r = wire::ack::Rendition::from_name(name).ok_or_else(|| {
+                format!("renditions are full, half and quarter, comma-separated; got {name:?} in {s:?}")
+            })?;
+            if !list.contains(&r) {
+                list.push(r);
+            }
+        }
+        if !list.contains(&wire::ack::Rendition::Full) {
+            return Err(format!(
+                "renditions must include full (the camera's own stream; half and quarter are made from it), got {s:?}"
+            ));
+        }
+        Ok(Renditions(list))
+    }
 }
 
 /// Whether a camera's full stream runs only while watched.
@@ -329,7 +373,19 @@ impl FromStr for CameraArg {
         let mut parts = rest.split(',');
         let source = parts.next().unwrap_or_default().trim();
         let mut spec = CameraSpec::new(name.trim(), source)?;
+        // `renditions=full,half` goes on past its commas: the words after it without an
+        // `=` are more of its list.
+        let mut options: Vec<String> = Vec::new();
         for part in parts.map(str::trim).filter(|p| !p.is_empty()) {
+            match options.last_mut() {
+                Some(last) if !part.contains('=') && last.starts_with("renditions=") => {
+                    last.push(',');
+                    last.push_str(part);
+                }
+                _ => options.push(part.to_string()),
+            }
+        }
+        for part in &options {
             let (key, value) =
                 part.split_once('=').ok_or_else(|| format!("camera {name}: {part:?} should be KEY=VALUE"))?;
             spec.set(key.trim(), value.trim()).map_err(|e| format!("camera {name}: {e}"))?;
@@ -350,6 +406,7 @@ pub struct CameraSpec {
     pub preview_width: Option<u32>,
     pub preview_fps: Option<u32>,
     pub on_demand: Option<OnDemand>,
+    pub renditions: Option<Renditions>,
 }
 
 impl CameraSpec {
@@ -374,11 +431,13 @@ impl CameraSpec {
             preview_width: None,
             preview_fps: None,
             on_demand: None,
+            renditions: None,
         }
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
-    pub const KEYS: &'static str = "size, fps, quality, format, preview_width, preview_fps, on_demand";
+    pub const KEYS: &'static str =
+        "size, fps, quality, format, preview_width, preview_fps, on_demand, renditions";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -404,6 +463,7 @@ impl CameraSpec {
                     _ => return Err(format!("on_demand must be auto, yes or no, got {value:?}")),
                 })
             }
+            "renditions" => self.renditions = Some(value.parse()?),
             other => return Err(format!("unknown camera option {other:?} (known: {})", Self::KEYS)),
         }
         Ok(())
@@ -436,6 +496,8 @@ pub struct Camera {
     pub preview_fps: u32,
     /// The full stream only while watched.
     pub on_demand: bool,
+    /// The renditions it publishes (always the full stream).
+    pub renditions: Renditions,
 }
 
 impl Config {
@@ -472,6 +534,7 @@ impl Config {
                 OnDemand::No => false,
                 OnDemand::Auto => self.broker.is_none(),
             },
+            renditions: spec.renditions.clone().unwrap_or_else(|| self.renditions.clone()),
         };
         match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
@@ -730,6 +793,44 @@ mod tests {
         .unwrap();
         let cams = c.cameras().unwrap();
         assert_eq!((cams[0].on_demand, cams[1].on_demand), (false, true), "opt-in with an external broker");
+    }
+
+    #[test]
+    fn renditions_are_all_three_by_default_and_chosen_per_camera_or_for_all() {
+        use wire::ack::Rendition::*;
+        let c = Config::try_parse_from([
+            "edge",
+            "--camera",
+            "a=pattern,renditions=full,half,fps=5",
+            "--camera",
+            "b=pattern,renditions=full",
+            "--camera",
+            "c=pattern",
+        ])
+        .unwrap();
+        let cams = c.cameras().unwrap();
+        assert_eq!(cams[0].renditions.smaller(), [Half]);
+        assert_eq!(cams[0].fps, 5, "the options after the list still count");
+        assert!(cams[1].renditions.smaller().is_empty(), "full alone turns the smaller ones off");
+        assert_eq!(cams[2].renditions.all(), [Full, Half, Quarter]);
+        let c = Config::try_parse_from(["edge", "--renditions", "quarter,full"]).unwrap();
+        assert_eq!(c.cameras().unwrap()[0].renditions.all(), [Full, Quarter], "largest first");
+    }
+
+    #[test]
+    fn bad_renditions_say_what_is_wrong() {
+        let err = Config::try_parse_from(["edge", "--renditions", "half"]).unwrap_err().to_string();
+        assert!(err.contains("must include full"), "{err}");
+        let err = Config::try_parse_from(["edge", "--renditions", "full,eighth"]).unwrap_err().to_string();
+        assert!(err.contains("\"eighth\""), "{err}");
+        let err = Config::try_parse_from(["edge", "--camera", "a=pattern,renditions=full,tiny"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("camera a") && err.contains("\"tiny\""), "{err}");
+        let err = Config::try_parse_from(["edge", "--camera", "a=pattern,renditions=quarter"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must include full"), "{err}");
     }
 
     #[test]

@@ -198,7 +198,14 @@ fn parse(text: &str) -> Result<File, String> {
         spec.source = source.parse().map_err(|e| format!("{source_line}: source: {e}"))?;
         for (key, value) in fields {
             let at = line(value.span().start);
-            let text = scalar(value.get_ref()).map_err(|e| format!("{at}: {key}: {e}"))?;
+            // A list (`renditions = ["full", "half"]`) reads as its comma-separated form.
+            let text = match value.get_ref() {
+                Value::Array(items) => {
+                    items.iter().map(scalar).collect::<Result<Vec<_>, _>>().map(|v| v.join(","))
+                }
+                v => scalar(v),
+            };
+            let text = text.map_err(|e| format!("{at}: {key}: {e}"))?;
             spec.set(&key, &text).map_err(|e| format!("{at}: {key}: {e}"))?;
         }
         specs.push(spec);
@@ -325,6 +332,21 @@ fps = 5
         assert!(e.starts_with(":3: source: unknown source"), "{e}");
         let e = err("camera = 3\n", &[]);
         assert!(e.starts_with(":1: camera:"), "{e}");
+    }
+
+    #[test]
+    fn renditions_are_a_list_or_a_string_in_a_file() {
+        use wire::ack::Rendition::*;
+        let f = write(
+            "renditions = \"full,quarter\"\n[[camera]]\nname = \"a\"\nsource = \"pattern\"\nrenditions = [\"full\", \"half\"]\n\n[[camera]]\nname = \"b\"\nsource = \"pattern\"\n",
+        );
+        let cams = load_file(&f.0, &[]).unwrap().cameras().unwrap();
+        assert_eq!(cams[0].renditions.all(), [Full, Half]);
+        assert_eq!(cams[1].renditions.all(), [Full, Quarter], "the file's edge-wide value");
+        let e = err("[[camera]]\nname = \"a\"\nsource = \"pattern\"\nrenditions = [\"half\"]\n", &[]);
+        assert!(e.starts_with(":4: renditions: renditions must include full"), "{e}");
+        let e = err("renditions = \"full,big\"\n", &[]);
+        assert!(e.starts_with(":1: renditions: invalid value"), "{e}");
     }
 
     #[test]
