@@ -116,6 +116,10 @@ pub fn start(
 /// Previews (a few KB each, a few a second) pin the buffers their camera's frames were
 /// read in too: with 4 MB segments, a page watching eight 720p cameras one after the
 /// other grew the edge to 326 MB (measured); a tile only ever wants the newest preview.
+///
+/// The smaller renditions (`half`, `quarter`) pin buffers the same way, and a viewer on
+/// one wants only the newest frame too: segments of a few of their frames (a 720p half
+/// is ~25 KB at quality 75, a quarter ~8 KB), not the full stream's 4 MB.
 #[cfg(feature = "embedded-broker")]
 fn small_message_logs(prefix: &str) -> HashMap<String, rumqttd::SegmentConfig> {
     let small = || rumqttd::SegmentConfig { max_segment_size: 1024, max_segment_count: 2 };
@@ -123,13 +127,15 @@ fn small_message_logs(prefix: &str) -> HashMap<String, rumqttd::SegmentConfig> {
     // of many cameras).
     let rare = || rumqttd::SegmentConfig { max_segment_size: 16 * 1024, max_segment_count: 2 };
     let previews = rumqttd::SegmentConfig { max_segment_size: 64 * 1024, max_segment_count: 2 };
+    let half = rumqttd::SegmentConfig { max_segment_size: 1024 * 1024, max_segment_count: 2 };
+    let quarter = rumqttd::SegmentConfig { max_segment_size: 256 * 1024, max_segment_count: 2 };
     let tails = ["+/ack/+", "+/clock/req/+", "+/clock/res/+"].map(|t| (t, small()));
     let rare =
         ["+/status", "+/alarm", "+/watch", "_dir/edges/+", "_dir/req/+", "_dir/res/+"].map(|t| (t, rare()));
     tails
         .into_iter()
         .chain(rare)
-        .chain([("+/preview", previews)])
+        .chain([("+/preview", previews), ("+/half", half), ("+/quarter", quarter)])
         .map(|(tail, segment)| (format!("{prefix}/{tail}"), segment))
         .collect()
 }

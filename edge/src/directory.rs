@@ -10,8 +10,16 @@
 //! ```json
 //! {"edge":"pi-kitchen-812","at_us":…,"cameras":[{"name":"door","frame":"home/door/frame",
 //!  "preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,
-//!  "fps":15,"state":"online","detail":"MJPEG 1280x720 …"}]}
+//!  "fps":15,"state":"online","detail":"MJPEG 1280x720 …",
+//!  "renditions":[{"name":"full","topic":"home/door/frame","width":1280,"height":720,"fps":15,"frame_bytes":81234},
+//!                {"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012},
+//!                {"name":"quarter","topic":"home/door/quarter","width":320,"height":180,"fps":15,"frame_bytes":0}]}]}
 //! ```
+//!
+//! A rendition's size is that of its last frame (the configured size, halved, before
+//! the first), `frame_bytes` the mean payload of its last frames published (0: none yet).
+//! The entry is published again when a camera's state changes or a rendition's typical
+//! frame size moves by a quarter; answers to requests are always current.
 //!
 //! The entry is cleared when the edge stops, and by its connection's last will when it
 //! vanishes, so the retained path does not list dead edges.
@@ -21,7 +29,11 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::watch;
 
-use crate::{backoff::Backoff, clock, json_string, pipeline::SourceStatus, topic};
+use std::sync::Arc;
+
+use wire::ack::Rendition;
+
+use crate::{backoff::Backoff, clock, json_string, meter::Meter, pipeline::SourceStatus, topic};
 
 /// One camera as the directory lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +44,54 @@ pub struct Listed {
     pub fps: u32,
     /// The preview's widest width and rate, if the camera has one.
     pub preview: Option<(u32, u32)>,
+    /// The renditions it publishes, largest first.
+    pub renditions: Vec<ListedRendition>,
+}
+
+/// One rendition of a camera as the directory lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedRendition {
+    pub rendition: Rendition,
+    pub width: usize,
+    pub height: usize,
+    /// The mean payload of its last frames; 0 when none went out yet.
+    pub frame_bytes: u64,
+}
+
+impl Listed {
+    /// Each of `renditions` at its size for a `width`×`height` camera, no frame yet.
+    pub fn renditions_of(renditions: &[Rendition], width: usize, height: usize) -> Vec<ListedRendition> {
+        renditions
+            .iter()
+            .map(|&rendition| {
+                let (width, height) = crate::preview::rendition_size(width, height, rendition);
+                ListedRendition { rendition, width, height, frame_bytes: 0 }
+            })
+            .collect()
+    }
+
+    /// Sizes and typical frame sizes from what the camera's meter saw.
+    pub fn measured(&self, meter: &Meter) -> Listed {
+        let mut out = self.clone();
+        for r in &mut out.renditions {
+            let counts = meter.rendition(r.rendition);
+            if let Some((w, h)) = counts.size() {
+                (r.width, r.height) = (w as usize, h as usize);
+            }
+            r.frame_bytes = counts.frame_bytes();
+        }
+        out
+    }
+
+    /// Whether a directory listing `self` says something new against one listing `old`:
+    /// a size, or a typical frame size a quarter away (or one appearing).
+    fn moved_from(&self, old: &Listed) -> bool {
+        self.renditions.iter().zip(&old.renditions).any(|(a, b)| {
+            (a.width, a.height) != (b.width, b.height)
+                || (a.frame_bytes == 0) != (b.frame_bytes == 0)
+                || a.frame_bytes.abs_diff(b.frame_bytes) * 4 > b.frame_bytes
+        })
+    }
 }
 
 /// The directory JSON for `cameras` in their current states.
@@ -51,8 +111,23 @@ pub fn json(prefix: &str, edge: &str, cameras: &[(Listed, SourceStatus)], at_us:
                 ),
                 None => "null".into(),
             };
+            let renditions: Vec<String> = c
+                .renditions
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{{\"name\":\"{}\",\"topic\":{},\"width\":{},\"height\":{},\"fps\":{},\"frame_bytes\":{}}}",
+                        r.rendition.name(),
+                        json_string(&topic::rendition(prefix, &c.name, r.rendition)),
+                        r.width,
+                        r.height,
+                        c.fps,
+                        r.frame_bytes
+                    )
+                })
+                .collect();
             format!(
-                "{{\"name\":{},\"frame\":{},\"preview\":{preview},\"status\":{},\"alarm\":{},\"width\":{},\"height\":{},\"fps\":{},\"state\":\"{state}\",\"detail\":{}}}",
+                "{{\"name\":{},\"frame\":{},\"preview\":{preview},\"status\":{},\"alarm\":{},\"width\":{},\"height\":{},\"fps\":{},\"state\":\"{state}\",\"detail\":{},\"renditions\":[{}]}}",
                 json_string(&c.name),
                 json_string(&topic::frame(prefix, &c.name)),
                 json_string(&topic::status(prefix, &c.name)),
@@ -61,6 +136,7 @@ pub fn json(prefix: &str, edge: &str, cameras: &[(Listed, SourceStatus)], at_us:
                 c.height,
                 c.fps,
                 json_string(detail),
+                renditions.join(","),
             )
         })
         .collect();
@@ -86,22 +162,22 @@ pub async fn run(
     mut opts: MqttOptions,
     prefix: String,
     edge: String,
-    cameras: Vec<(Listed, watch::Receiver<SourceStatus>)>,
+    cameras: Vec<(Listed, watch::Receiver<SourceStatus>, Arc<Meter>)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let entry = topic::directory_entry(&prefix, &edge);
     opts.set_last_will(LastWill::new(entry.clone(), Vec::new(), QoS::AtLeastOnce, true));
     let (client, mut eventloop) = AsyncClient::new(opts, 16);
-    let current = |cameras: &[(Listed, watch::Receiver<SourceStatus>)]| {
-        let states: Vec<(Listed, SourceStatus)> =
-            cameras.iter().map(|(l, s)| (l.clone(), s.borrow().clone())).collect();
-        json(&prefix, &edge, &states, clock::now_us())
-    };
+    let listed =
+        |cameras: &[(Listed, watch::Receiver<SourceStatus>, Arc<Meter>)]| -> Vec<(Listed, SourceStatus)> {
+            cameras.iter().map(|(l, s, m)| (l.measured(m), s.borrow().clone())).collect()
+        };
+    let current = |states: &[(Listed, SourceStatus)]| json(&prefix, &edge, states, clock::now_us());
     let mut backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
     // Camera states change rarely; the entry follows within a couple of seconds.
     let mut refresh = tokio::time::interval(Duration::from_secs(2));
-    let mut published_states: Option<Vec<SourceStatus>> = None;
+    let mut published: Option<Vec<(Listed, SourceStatus)>> = None;
     let mut connected = false;
     loop {
         tokio::select! {
@@ -110,13 +186,14 @@ pub async fn run(
                     connected = true;
                     backoff.reset();
                     let _ = client.try_subscribe(topic::directory_requests(&prefix), QoS::AtMostOnce);
-                    let _ = client.try_publish(&entry, QoS::AtLeastOnce, true, current(&cameras));
-                    published_states = Some(cameras.iter().map(|(_, s)| s.borrow().clone()).collect());
+                    let now = listed(&cameras);
+                    let _ = client.try_publish(&entry, QoS::AtLeastOnce, true, current(&now));
+                    published = Some(now);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     if let Some(reply) = topic::directory_reply_to(&p.topic, &prefix) {
                         // Never waits: a full queue drops the reply and the page asks again.
-                        let _ = client.try_publish(reply, QoS::AtMostOnce, false, current(&cameras));
+                        let _ = client.try_publish(reply, QoS::AtMostOnce, false, current(&listed(&cameras)));
                     }
                 }
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
@@ -130,10 +207,14 @@ pub async fn run(
                 }
             },
             _ = refresh.tick(), if connected => {
-                let states: Vec<SourceStatus> = cameras.iter().map(|(_, s)| s.borrow().clone()).collect();
-                if published_states.as_ref() != Some(&states) {
-                    let _ = client.try_publish(&entry, QoS::AtLeastOnce, true, current(&cameras));
-                    published_states = Some(states);
+                let now = listed(&cameras);
+                let moved = published.as_ref().is_none_or(|old| {
+                    old.len() != now.len()
+                        || old.iter().zip(&now).any(|((ol, os), (nl, ns))| os != ns || nl.moved_from(ol))
+                });
+                if moved {
+                    let _ = client.try_publish(&entry, QoS::AtLeastOnce, true, current(&now));
+                    published = Some(now);
                 }
             }
             _ = shutdown.changed() => break,
@@ -160,8 +241,19 @@ mod tests {
 
     #[test]
     fn the_directory_lists_each_camera_with_its_topics_and_state() {
-        let door = Listed { name: "door".into(), width: 1280, height: 720, fps: 15, preview: Some((320, 2)) };
-        let yard = Listed { name: "yard".into(), width: 640, height: 480, fps: 5, preview: None };
+        let all = [Rendition::Full, Rendition::Half, Rendition::Quarter];
+        let mut renditions = Listed::renditions_of(&all, 1280, 720);
+        renditions[1].frame_bytes = 24012;
+        let door = Listed {
+            name: "door".into(),
+            width: 1280,
+            height: 720,
+            fps: 15,
+            preview: Some((320, 2)),
+            renditions,
+        };
+        let renditions = Listed::renditions_of(&[Rendition::Full], 640, 480);
+        let yard = Listed { name: "yard".into(), width: 640, height: 480, fps: 5, preview: None, renditions };
         let j = json(
             "home",
             "pi-1",
@@ -173,8 +265,35 @@ mod tests {
         );
         assert_eq!(
             j,
-            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\""},{"name":"yard","frame":"home/yard/frame","preview":null,"status":"home/yard/status","alarm":"home/yard/alarm","width":640,"height":480,"fps":5,"state":"offline","detail":"gone"}]}"#
+            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\"","renditions":[{"name":"full","topic":"home/door/frame","width":1280,"height":720,"fps":15,"frame_bytes":0},{"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012},{"name":"quarter","topic":"home/door/quarter","width":320,"height":180,"fps":15,"frame_bytes":0}]},{"name":"yard","frame":"home/yard/frame","preview":null,"status":"home/yard/status","alarm":"home/yard/alarm","width":640,"height":480,"fps":5,"state":"offline","detail":"gone","renditions":[{"name":"full","topic":"home/yard/frame","width":640,"height":480,"fps":5,"frame_bytes":0}]}]}"#
         );
+    }
+
+    #[test]
+    fn measured_sizes_replace_the_configured_ones_and_big_moves_republish() {
+        let meter = Meter::default();
+        let listed = Listed {
+            name: "porch".into(),
+            width: 640,
+            height: 480,
+            fps: 15,
+            preview: None,
+            renditions: Listed::renditions_of(&[Rendition::Full, Rendition::Half], 640, 480),
+        };
+        meter.rendition(Rendition::Half).made(64, 48);
+        meter.rendition(Rendition::Half).published(1000);
+        let seen = listed.measured(&meter);
+        assert_eq!(
+            (seen.renditions[1].width, seen.renditions[1].height, seen.renditions[1].frame_bytes),
+            (64, 48, 1000)
+        );
+        assert!(seen.moved_from(&listed));
+        meter.rendition(Rendition::Half).published(1400);
+        assert!(!listed.measured(&meter).moved_from(&seen), "1200 is within a quarter of 1000");
+        for _ in 0..16 {
+            meter.rendition(Rendition::Half).published(2000);
+        }
+        assert!(listed.measured(&meter).moved_from(&seen));
     }
 
     #[test]

@@ -24,6 +24,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use wire::ack::{Ack as Acknowledgement, Rendition};
+
 /// Published sequence numbers remembered to count what is in flight.
 const REMEMBERED: usize = 256;
 
@@ -52,17 +54,6 @@ impl Ack {
     /// behind the one on its way (latency spikes of 1.3 s, measured).
     fn stalls_at(&self) -> Instant {
         self.at + (self.gap * 4).clamp(Viewers::STALL, Viewers::MAX_STALL)
-    }
-}
-
-/// An acknowledgement as viewers send it: u64 LE sequence, then optionally one byte with
-/// the window the viewer wants. `None` if the payload is not one.
-pub fn parse_ack(payload: &[u8]) -> Option<(u64, Option<usize>)> {
-    let seq = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
-    match payload.len() {
-        8 => Some((seq, None)),
-        9 => Some((seq, Some(payload[8] as usize).filter(|w| *w > 0))),
-        _ => None,
     }
 }
 
@@ -138,6 +129,47 @@ impl Viewers {
     /// Viewers that acknowledged recently.
     pub fn active(&self, now: Instant) -> usize {
         self.acks.values().filter(|a| now < a.stalls_at()).count()
+    }
+}
+
+/// One [`Viewers`] per rendition of a camera.
+#[derive(Debug)]
+pub struct ByRendition {
+    each: [Viewers; 3],
+}
+
+impl ByRendition {
+    /// `window` as in [`Viewers::new`], for every rendition.
+    pub fn new(window: usize) -> Self {
+        ByRendition { each: Rendition::ALL.map(|_| Viewers::new(window)) }
+    }
+
+    /// A viewer drew a frame of the rendition its acknowledgement names. A viewer draws
+    /// one rendition at a time, so it no longer counts for the others: one that moved to
+    /// a smaller rendition must not hold back the stream it left until it counts as
+    /// stalled (up to [`Viewers::MAX_STALL`] for a viewer on a slow link).
+    pub fn ack(&mut self, viewer: &str, ack: &Acknowledgement, now: Instant) {
+        let window = ack.window.map(usize::from);
+        for r in Rendition::ALL {
+            if r == ack.rendition {
+                self.get_mut(r).ack(viewer, ack.sequence, window, now);
+            } else {
+                self.get_mut(r).leave(viewer);
+            }
+        }
+    }
+
+    /// A viewer said goodbye: it leaves every rendition.
+    pub fn leave(&mut self, viewer: &str) {
+        self.each.iter_mut().for_each(|v| v.leave(viewer));
+    }
+
+    pub fn get(&self, rendition: Rendition) -> &Viewers {
+        &self.each[usize::from(rendition.id())]
+    }
+
+    pub fn get_mut(&mut self, rendition: Rendition) -> &mut Viewers {
+        &mut self.each[usize::from(rendition.id())]
     }
 }
 
@@ -235,16 +267,78 @@ mod tests {
         assert!(matches!(v.gate(t), Gate::Wait(_)));
     }
 
+    fn ack(sequence: u64, rendition: Rendition) -> Acknowledgement {
+        Acknowledgement { sequence, window: None, rendition }
+    }
+
     #[test]
-    fn acks_parse_with_and_without_a_window() {
-        assert_eq!(parse_ack(&7u64.to_le_bytes()), Some((7, None)));
+    fn an_acknowledgement_counts_only_for_its_rendition() {
+        let mut v = ByRendition::new(1);
+        let t = Instant::now();
+        v.ack("phone", &ack(0, Rendition::Quarter), t);
+        v.get_mut(Rendition::Quarter).published(1);
+        v.get_mut(Rendition::Full).published(1);
+        assert!(matches!(v.get(Rendition::Quarter).gate(t), Gate::Wait(_)), "quarter's viewer is behind");
+        assert_eq!(v.get(Rendition::Full).gate(t), Gate::Open, "nobody acknowledges the full stream");
+        assert_eq!(v.get(Rendition::Half).gate(t), Gate::Open);
+        v.ack("phone", &ack(1, Rendition::Quarter), t);
+        assert_eq!(v.get(Rendition::Quarter).gate(t), Gate::Open);
+    }
+
+    #[test]
+    fn a_slow_viewer_of_one_rendition_never_holds_back_a_fast_one_of_another() {
+        let mut v = ByRendition::new(1);
+        let t = Instant::now();
+        v.ack("slow", &ack(0, Rendition::Quarter), t);
+        v.ack("fast", &ack(0, Rendition::Full), t);
+        for s in 1..20u64 {
+            // The fast viewer acknowledges every full frame; the slow one none.
+            assert_eq!(v.get(Rendition::Full).gate(t), Gate::Open, "frame {s}");
+            v.get_mut(Rendition::Full).published(s);
+            v.ack("fast", &ack(s, Rendition::Full), t);
+        }
+        v.get_mut(Rendition::Quarter).published(1);
+        assert!(matches!(v.get(Rendition::Quarter).gate(t), Gate::Wait(_)));
+    }
+
+    #[test]
+    fn a_viewer_that_moves_to_another_rendition_stops_holding_back_the_one_it_left() {
+        let mut v = ByRendition::new(1);
+        let t = Instant::now();
+        v.ack("phone", &ack(0, Rendition::Full), t);
+        v.get_mut(Rendition::Full).published(1);
+        assert!(matches!(v.get(Rendition::Full).gate(t), Gate::Wait(_)));
+        v.ack("phone", &ack(0, Rendition::Half), t);
+        assert_eq!(v.get(Rendition::Full).gate(t), Gate::Open, "it draws the half now");
+        assert_eq!(v.get(Rendition::Half).active(t), 1);
+    }
+
+    #[test]
+    fn viewers_that_leave_stop_counting_in_every_rendition() {
+        let mut v = ByRendition::new(1);
+        let t = Instant::now();
+        for (i, r) in Rendition::ALL.into_iter().enumerate() {
+            v.ack(&format!("gone{i}"), &ack(0, r), t);
+            v.get_mut(r).published(1);
+            assert!(matches!(v.get(r).gate(t), Gate::Wait(_)));
+        }
+        for i in 0..3 {
+            v.leave(&format!("gone{i}"));
+        }
+        assert!(Rendition::ALL.iter().all(|&r| v.get(r).gate(t) == Gate::Open));
+    }
+
+    #[test]
+    fn acknowledgements_are_read_by_the_wire_crate_in_all_their_forms() {
+        // The forms viewers sent before renditions still count, for the full stream.
         let mut p = 7u64.to_le_bytes().to_vec();
+        assert_eq!(Acknowledgement::parse(&p), Some(ack(7, Rendition::Full)));
         p.push(4);
-        assert_eq!(parse_ack(&p), Some((7, Some(4))));
-        p[8] = 0;
-        assert_eq!(parse_ack(&p), Some((7, None)));
-        assert_eq!(parse_ack(&[1, 2, 3]), None);
-        assert_eq!(parse_ack(&[0; 10]), None);
+        let a = Acknowledgement::parse(&p).unwrap();
+        assert_eq!((a.sequence, a.window, a.rendition), (7, Some(4), Rendition::Full));
+        p.push(1);
+        assert_eq!(Acknowledgement::parse(&p).unwrap().rendition, Rendition::Half);
+        assert_eq!(Acknowledgement::parse(&[1, 2, 3]), None);
     }
 
     #[test]

@@ -19,8 +19,8 @@
 //! - [`encode`]: mozjpeg with fast settings, panics contained.
 //! - [`pipeline`]: capture thread → newest-frame [`slot`] → encoder workers → output;
 //!   source status and retries.
-//! - [`preview`]: each camera's small rendition for grid tiles, from the encoder's planes
-//!   or a reduced-scale decode of the camera's JPEG.
+//! - [`preview`]: each camera's small picture for grid tiles and its half and quarter
+//!   renditions, from the encoder's planes or a reduced-scale decode of the camera's JPEG.
 //! - [`publish`]: rumqttc client with one-frame-in-flight flow control and reconnects.
 //! - [`broker`]: the embedded rumqttd broker, on loopback.
 //! - [`gate`]: what the network sees of it: TCP and WebSocket listeners, optionally TLS,
@@ -35,8 +35,10 @@
 //! - [`meter`]: counters and the once-a-second log line.
 //! - [`backoff`]: retry delays with jitter.
 //! - [`topic`]: the topic layout.
-//! - [`watch`]: who watches which camera (subscriptions, acknowledgements, `watch`
-//!   messages), so a camera nobody watches encodes only its preview.
+//! - [`watch`]: who watches which camera and rendition (subscriptions,
+//!   acknowledgements, `watch` messages), so a camera nobody watches encodes only its
+//!   preview, and a smaller rendition nobody watches is never made.
+//! - [`flow`]: flow control towards viewers, a window per rendition.
 
 pub mod backoff;
 pub mod banner;
@@ -252,8 +254,23 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let described = source.describe();
         let (width, height) = (camera.size.width, camera.size.height);
         let preview = (camera.preview_width > 0).then_some((camera.preview_width, camera.preview_fps));
-        let entry = directory::Listed { name: camera.name.clone(), width, height, fps: camera.fps, preview };
-        listed.push((entry, status_rx.clone()));
+        let renditions = directory::Listed::renditions_of(&camera.renditions.all(), width, height);
+        let entry = directory::Listed {
+            name: camera.name.clone(),
+            width,
+            height,
+            fps: camera.fps,
+            preview,
+            renditions,
+        };
+        listed.push((entry, status_rx.clone(), meter.clone()));
+        // Each smaller rendition: a slot between the encoders and the publisher.
+        let smaller: Vec<(wire::ack::Rendition, Arc<publish::FrameSlot>)> = camera
+            .renditions
+            .smaller()
+            .into_iter()
+            .map(|r| (r, Arc::new(publish::FrameSlot::default())))
+            .collect();
         // Tiles are small: a lower quality costs little there and halves their bytes.
         let preview = (camera.preview_width > 0).then(|| {
             let quality = camera.quality.min(60);
@@ -264,13 +281,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 previews.clone(),
             )
         });
-        let lane = encoders.lane(
-            encode::Encoder::new(camera.quality),
-            Arc::new(pipeline::Output::new(frames.clone())),
-            meter.clone(),
+        let lane = encoders.lane(pipeline::LaneParts {
+            encoder: encode::Encoder::new(camera.quality),
+            output: Arc::new(pipeline::Output::new(frames.clone())),
+            meter: meter.clone(),
             preview,
-            camera.on_demand.then(|| (watchers.clone(), camera.name.clone())),
-        );
+            watch: Some((watchers.clone(), camera.name.clone())),
+            on_demand: camera.on_demand,
+            smaller: smaller
+                .iter()
+                .map(|(r, slot)| (*r, Arc::new(pipeline::Output::new(slot.clone()))))
+                .collect(),
+        });
         captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
         let frame_topic = topics.frame.clone();
         let settings = publish::Settings {
@@ -279,6 +301,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             topics,
             viewer_window: config.viewer_window as usize,
             watchers: Some(watchers.clone()),
+            smaller,
         };
         publishers.push(tokio::spawn(publish::run(
             settings,
@@ -446,13 +469,16 @@ fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::Embe
     let list: Vec<String> = cameras
         .iter()
         .map(|c| {
+            let renditions: Vec<String> =
+                c.renditions.all().iter().map(|r| format!("\"{}\"", r.name())).collect();
             format!(
-                "{{\"name\":{},\"topic\":{},\"width\":{},\"height\":{},\"fps\":{}}}",
+                "{{\"name\":{},\"topic\":{},\"width\":{},\"height\":{},\"fps\":{},\"renditions\":[{}]}}",
                 json_string(&c.name),
                 json_string(&topic::frame(prefix, &c.name)),
                 c.size.width,
                 c.size.height,
-                c.fps
+                c.fps,
+                renditions.join(",")
             )
         })
         .collect();
@@ -488,7 +514,7 @@ mod tests {
         };
         assert_eq!(
             edge_json(&c, &c.cameras().unwrap(), Some(&b)),
-            r#"{"camera":"door","topic":"mqcam/door/frame","prefix":"mqcam","cameras":[{"name":"door","topic":"mqcam/door/frame","width":640,"height":480,"fps":30}],"broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
+            r#"{"camera":"door","topic":"mqcam/door/frame","prefix":"mqcam","cameras":[{"name":"door","topic":"mqcam/door/frame","width":640,"height":480,"fps":30,"renditions":["full","half","quarter"]}],"broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
         );
     }
 

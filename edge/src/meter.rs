@@ -4,9 +4,17 @@
 //! differences, so measuring costs the frame path a few relaxed adds.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Mutex,
+    },
     time::Duration,
 };
+
+use wire::ack::Rendition;
+
+use crate::slot::lock;
 
 #[derive(Default)]
 pub struct Meter {
@@ -22,6 +30,87 @@ pub struct Meter {
     pub previews: AtomicU64,
     /// Frames captured and neither encoded nor previewed: nobody watched.
     pub unwatched: AtomicU64,
+    /// Per rendition (full, half, quarter, by id): the full stream's are counted both
+    /// here and in the fields above.
+    pub renditions: [RenditionMeter; 3],
+}
+
+/// Frames sizes remembered for a rendition's typical frame size.
+const RECENT: usize = 16;
+
+/// One rendition's counters.
+#[derive(Default)]
+pub struct RenditionMeter {
+    pub encoded: AtomicU64,
+    /// Time spent making it (scaling or a reduced decode, and encoding).
+    pub encode_us: AtomicU64,
+    pub published: AtomicU64,
+    pub published_bytes: AtomicU64,
+    /// Payload sizes of the last [`RECENT`] frames published.
+    recent: Mutex<VecDeque<u32>>,
+    /// The picture size of the last frame made (width << 32 | height; 0: none yet).
+    size: AtomicU64,
+}
+
+impl RenditionMeter {
+    /// A frame of `bytes` went out.
+    pub fn published(&self, bytes: u64) {
+        self.published.fetch_add(1, Relaxed);
+        self.published_bytes.fetch_add(bytes, Relaxed);
+        let mut recent = lock(&self.recent);
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(bytes.min(u64::from(u32::MAX)) as u32);
+    }
+
+    /// A frame of `width`×`height` was made.
+    pub fn made(&self, width: u32, height: u32) {
+        self.size.store(u64::from(width) << 32 | u64::from(height), Relaxed);
+    }
+
+    /// The picture size of the last frame made, if any was.
+    pub fn size(&self) -> Option<(u32, u32)> {
+        let s = self.size.load(Relaxed);
+        (s != 0).then_some(((s >> 32) as u32, s as u32))
+    }
+
+    /// The mean size of the last frames published; 0 if none ever was.
+    pub fn frame_bytes(&self) -> u64 {
+        let recent = lock(&self.recent);
+        let n = recent.len() as u64;
+        recent.iter().map(|&b| u64::from(b)).sum::<u64>().checked_div(n).unwrap_or(0)
+    }
+
+    fn snapshot(&self) -> RenditionSnapshot {
+        RenditionSnapshot {
+            encoded: self.encoded.load(Relaxed),
+            encode_us: self.encode_us.load(Relaxed),
+            published: self.published.load(Relaxed),
+            published_bytes: self.published_bytes.load(Relaxed),
+            frame_bytes: self.frame_bytes(),
+        }
+    }
+}
+
+/// A reading of one rendition's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct RenditionSnapshot {
+    pub encoded: u64,
+    pub encode_us: u64,
+    pub published: u64,
+    pub published_bytes: u64,
+    /// The mean size of its last frames (not summed over cameras: 0 in the totals).
+    pub frame_bytes: u64,
+}
+
+impl RenditionSnapshot {
+    fn to_json(self) -> String {
+        format!(
+            "{{\"encoded\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"frame_bytes\":{}}}",
+            self.encoded, self.encode_us, self.published, self.published_bytes, self.frame_bytes
+        )
+    }
 }
 
 /// A reading of all counters at one time.
@@ -36,6 +125,7 @@ pub struct Snapshot {
     pub dropped: u64,
     pub previews: u64,
     pub unwatched: u64,
+    pub renditions: [RenditionSnapshot; 3],
 }
 
 impl Meter {
@@ -50,7 +140,13 @@ impl Meter {
             dropped: self.dropped.load(Relaxed),
             previews: self.previews.load(Relaxed),
             unwatched: self.unwatched.load(Relaxed),
+            renditions: [0, 1, 2].map(|i| self.renditions[i].snapshot()),
         }
+    }
+
+    /// One rendition's counters.
+    pub fn rendition(&self, rendition: Rendition) -> &RenditionMeter {
+        &self.renditions[usize::from(rendition.id())]
     }
 }
 
@@ -65,12 +161,24 @@ impl Snapshot {
         self.dropped += o.dropped;
         self.previews += o.previews;
         self.unwatched += o.unwatched;
+        for (mine, theirs) in self.renditions.iter_mut().zip(&o.renditions) {
+            mine.encoded += theirs.encoded;
+            mine.encode_us += theirs.encode_us;
+            mine.published += theirs.published;
+            mine.published_bytes += theirs.published_bytes;
+        }
     }
 
-    /// The counters as a JSON object.
+    /// The counters as a JSON object; `renditions` holds each rendition's, by name:
+    /// `{"full":{"encoded":…,"encode_us":…,"published":…,"published_bytes":…,"frame_bytes":…},"half":…,"quarter":…}`.
     pub fn to_json(&self) -> String {
+        let renditions: Vec<String> = Rendition::ALL
+            .iter()
+            .zip(&self.renditions)
+            .map(|(r, s)| format!("\"{}\":{}", r.name(), s.to_json()))
+            .collect();
         format!(
-            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"previews\":{},\"unwatched\":{},\"at_us\":{}}}",
+            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"previews\":{},\"unwatched\":{},\"renditions\":{{{}}},\"at_us\":{}}}",
             self.captured,
             self.encoded,
             self.bad_frames,
@@ -80,6 +188,7 @@ impl Snapshot {
             self.dropped,
             self.previews,
             self.unwatched,
+            renditions.join(","),
             crate::clock::now_us()
         )
     }
@@ -197,6 +306,35 @@ mod tests {
         );
         assert!(json.contains(",\"cameras\":{\"a\":{\"captured\":0,") && json.contains("\"b\":{"), "{json}");
         assert!(json.ends_with("}}}"), "{json}");
+    }
+
+    #[test]
+    fn stats_json_counts_each_rendition_and_its_typical_frame_size() {
+        let m = std::sync::Arc::new(Meter::default());
+        m.rendition(Rendition::Half).published(1000);
+        m.rendition(Rendition::Half).published(3000);
+        let json = cameras_json(&[("a".into(), m)]);
+        let half =
+            r#""half":{"encoded":0,"encode_us":0,"published":2,"published_bytes":4000,"frame_bytes":2000}"#;
+        assert!(json.contains(r#""cameras":{"a":{"#) && json.contains(half), "{json}");
+        assert!(
+            json.contains(
+                r#""quarter":{"encoded":0,"encode_us":0,"published":0,"published_bytes":0,"frame_bytes":0}"#
+            ),
+            "{json}"
+        );
+        assert!(json.matches(r#""frame_bytes":2000"#).count() == 1, "not summed over cameras: {json}");
+    }
+
+    #[test]
+    fn a_renditions_frame_size_is_the_mean_of_its_last_frames() {
+        let r = RenditionMeter::default();
+        assert_eq!(r.frame_bytes(), 0, "never published");
+        for _ in 0..RECENT {
+            r.published(100);
+        }
+        r.published(1700);
+        assert_eq!(r.frame_bytes(), 200, "the oldest forgotten");
     }
 
     #[test]

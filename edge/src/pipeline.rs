@@ -7,6 +7,10 @@
 //!                                                                           [B's frames: 1 slot] ⇢ publish B
 //! ```
 //!
+//! A camera's smaller renditions (half, quarter: `wire::ack::Rendition`) are made by the
+//! same worker from the same frame, each into its own newest-frame slot, each only while
+//! someone watches it and its publisher would take it (see [`Lane`]).
+//!
 //! Each hand-over keeps only the newest frame, so nothing queues anywhere. Workers run in
 //! parallel when one core cannot keep up (1080p60, or many cameras), never more of them
 //! than cores however many cameras there are, and a result older than one already handed
@@ -23,7 +27,7 @@ use std::{
 };
 
 use tokio::sync::watch;
-use wire::{FrameHeader, HEADER_LEN};
+use wire::{ack::Rendition, FrameHeader, HEADER_LEN};
 
 use crate::{
     backoff::Backoff,
@@ -32,7 +36,7 @@ use crate::{
     encode::Encoder,
     jpeg,
     meter::Meter,
-    preview::{Full, Previewer},
+    preview::{self, Full, Previewer},
     publish::{EncodedFrame, FrameSlot},
     slot::{lock, Slot},
     source::{Captured, Picture, Source},
@@ -68,10 +72,24 @@ pub enum FrameError {
 }
 
 /// A frame's published payload (header + JPEG), unless only its preview was asked for,
-/// and, when asked for, its preview's.
+/// its smaller renditions asked for and, when asked for, its preview's.
 pub struct Processed {
     pub payload: Option<Vec<u8>>,
+    /// Half and quarter (header + JPEG), each with the µs it took to make.
+    pub smaller: Vec<(Rendition, Vec<u8>, u64)>,
     pub preview: Option<Vec<u8>>,
+}
+
+/// A JPEG made (after room for the header) with its width and height.
+type Made = (Vec<u8>, u32, u32);
+
+/// What to make of one captured frame besides the full-size JPEG.
+#[derive(Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// The preview, made by this.
+    pub preview: Option<&'a Previewer>,
+    /// The smaller renditions (half, quarter) asked for, with the camera's encoder.
+    pub smaller: Option<(&'a Encoder, &'a [Rendition])>,
 }
 
 /// Turns a captured frame into a published payload: header + JPEG (with an `encoder`;
@@ -84,13 +102,27 @@ pub fn process(
     size_hint: usize,
     preview: Option<&Previewer>,
 ) -> Result<Processed, FrameError> {
+    process_with(job, encoder, size_hint, Extras { preview, smaller: None })
+}
+
+/// [`process`], also making the smaller renditions `extras` asks for, from the same
+/// planes or the same camera JPEG (see `preview::smaller`), with the same sequence
+/// number and capture time. One that cannot be made (a JPEG libjpeg cannot scale) is
+/// left out; the full frame still goes.
+pub fn process_with(
+    job: Job,
+    encoder: Option<&Encoder>,
+    size_hint: usize,
+    extras: Extras<'_>,
+) -> Result<Processed, FrameError> {
     let Job { sequence, captured } = job;
     // Room for the header in front, so the JPEG is written where the payload wants it.
     let mut out = Vec::with_capacity(HEADER_LEN + size_hint);
     out.resize(HEADER_LEN, 0);
     let small;
+    let smaller;
     let shrink = |full: Full<'_>| {
-        let maker = preview?;
+        let maker = extras.preview?;
         match maker.make_into(full, vec![0; HEADER_LEN]) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -100,12 +132,40 @@ pub fn process(
             }
         }
     };
+    let make_smaller = |full: Full<'_>| -> Vec<(Rendition, Made, u64)> {
+        let Some((encoder, asked)) = extras.smaller else { return Vec::new() };
+        let started = Instant::now();
+        let (half, quarter) = (asked.contains(&Rendition::Half), asked.contains(&Rendition::Quarter));
+        let (half, quarter) = match preview::smaller(full, half, quarter) {
+            Ok(pictures) => pictures,
+            Err(e) => {
+                tracing::debug!(sequence, error = %e, "no smaller renditions of this frame");
+                return Vec::new();
+            }
+        };
+        let mut made = Vec::new();
+        for (rendition, picture) in [(Rendition::Half, half), (Rendition::Quarter, quarter)] {
+            let Some(picture) = picture else { continue };
+            match encoder.encode_into(&picture, vec![0; HEADER_LEN]) {
+                Ok(jpeg) => {
+                    let size = (jpeg, picture.width() as u32, picture.height() as u32);
+                    made.push((rendition, size, 0));
+                }
+                Err(e) => tracing::debug!(sequence, error = %e, rendition = rendition.name(), "not encoded"),
+            }
+        }
+        // Shared work (a decode, the half the quarter is made from) is shared out evenly.
+        let each = started.elapsed().as_micros() as u64 / made.len().max(1) as u64;
+        made.iter_mut().for_each(|m| m.2 = each);
+        made
+    };
     let (width, height) = match captured.picture {
         Picture::Planar(img) => {
             if let Some(encoder) = encoder {
                 out = encoder.encode_into(&img, out)?;
             }
             small = shrink(Full::Planes(&img));
+            smaller = make_smaller(Full::Planes(&img));
             (img.width(), img.height())
         }
         Picture::Yuyv { data, width, height, stride, range } => {
@@ -114,6 +174,7 @@ pub fn process(
                 out = encoder.encode_into(&img, out)?;
             }
             small = shrink(Full::Planes(&img));
+            smaller = make_smaller(Full::Planes(&img));
             (width, height)
         }
         Picture::Nv12 { data, width, height, stride, range } => {
@@ -122,6 +183,7 @@ pub fn process(
                 out = encoder.encode_into(&img, out)?;
             }
             small = shrink(Full::Planes(&img));
+            smaller = make_smaller(Full::Planes(&img));
             (width, height)
         }
         Picture::Jpeg(data) => {
@@ -132,6 +194,7 @@ pub fn process(
                 out.extend_from_slice(&jpeg::with_standard_tables(&data, &info));
             }
             small = shrink(Full::Jpeg(&out[HEADER_LEN..]));
+            smaller = make_smaller(Full::Jpeg(&out[HEADER_LEN..]));
             (info.width as usize, info.height as usize)
         }
     };
@@ -152,7 +215,14 @@ pub fn process(
         stamp(&mut p, w, h);
         p
     });
-    Ok(Processed { payload: encoder.is_some().then_some(out), preview })
+    let smaller = smaller
+        .into_iter()
+        .map(|(r, (mut p, w, h), took)| {
+            stamp(&mut p, w, h);
+            (r, p, took)
+        })
+        .collect();
+    Ok(Processed { payload: encoder.is_some().then_some(out), smaller, preview })
 }
 
 /// A camera's preview: how it is made, where it goes, how often.
@@ -230,6 +300,12 @@ impl Output {
         self.frames.is_full()
     }
 
+    /// Whether the publisher would take a frame now: nothing waiting, and it holds none
+    /// it cannot send yet (its viewers' window is open).
+    pub fn open(&self) -> bool {
+        self.frames.wanted()
+    }
+
     /// Hands the frame on unless a newer one already went; returns whether it did.
     pub fn offer(&self, sequence: u64, payload: Vec<u8>) -> bool {
         let handed_on = {
@@ -253,12 +329,18 @@ pub struct Lane {
     /// The camera's place in the shared job slot.
     key: usize,
     pub encoder: Encoder,
+    /// The full stream's.
     pub output: Arc<Output>,
     pub meter: Arc<Meter>,
     pub preview: Option<Preview>,
-    /// On demand: the full stream only while someone watches (see `watch`); `None`:
-    /// always on.
+    /// Who watches this camera (see `watch`): the camera's name among the watchers.
+    /// `None`: nobody is known to (tests), so the smaller renditions are never made.
     pub watch: Option<(Arc<Watchers>, String)>,
+    /// The full stream only while watched; otherwise always on.
+    pub on_demand: bool,
+    /// The smaller renditions this camera makes, each with its own output. Always on
+    /// demand: a small picture nobody watches has no use.
+    pub smaller: Vec<(Rendition, Arc<Output>)>,
     /// How long an unwatched camera without a preview keeps its device open.
     pub rest_after: Duration,
 }
@@ -266,7 +348,48 @@ pub struct Lane {
 impl Lane {
     /// Whether the full stream is wanted now.
     fn full_wanted(&self) -> bool {
-        self.watch.as_ref().is_none_or(|(w, camera)| w.watched(camera, clock::now_us()))
+        !self.on_demand || self.watch.as_ref().is_none_or(|(w, camera)| w.watched(camera, clock::now_us()))
+    }
+
+    /// The smaller renditions someone watches now, with their outputs.
+    fn smaller_watched(&self) -> Vec<(Rendition, &Output)> {
+        let Some((watchers, camera)) = &self.watch else { return Vec::new() };
+        let now = clock::now_us();
+        self.smaller
+            .iter()
+            .filter(|(r, _)| watchers.watches(camera, *r, now))
+            .map(|(r, o)| (*r, &**o))
+            .collect()
+    }
+
+    /// Whether any rendition is wanted now (the preview aside).
+    fn any_wanted(&self) -> bool {
+        self.full_wanted() || !self.smaller_watched().is_empty()
+    }
+
+    /// For a source that makes frames on request: waits (at most `timeout`) until a
+    /// watched rendition's publisher would take a frame; returns whether one would. With
+    /// only the full stream watched (or nothing), as before: its publisher's demand.
+    fn wait_wanted(&self, timeout: Duration) -> bool {
+        let smaller = self.smaller_watched();
+        if smaller.is_empty() {
+            return self.output.wait_wanted(timeout);
+        }
+        let full = self.full_wanted().then_some(&*self.output);
+        let outputs: Vec<&Output> = full.into_iter().chain(smaller.iter().map(|(_, o)| *o)).collect();
+        if outputs.iter().any(|o| o.open()) {
+            return true;
+        }
+        // Several demands to wait for: on the largest, in short steps, looking at all.
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if outputs[0].wait_wanted(Duration::from_millis(5).min(timeout))
+                || outputs.iter().any(|o| o.open())
+            {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -276,6 +399,9 @@ struct Work {
     job: Job,
     /// Encode the full frame (someone watches), or only make its preview.
     full: bool,
+    /// The smaller renditions to make (someone watches each, and its publisher would
+    /// take it).
+    smaller: Vec<Rendition>,
     /// Make its preview (claimed when captured).
     preview: bool,
 }
@@ -300,17 +426,21 @@ impl Encoders {
         Ok(Encoders { jobs, lanes: Default::default(), threads })
     }
 
-    /// A lane for one more camera.
-    pub fn lane(
-        &self,
-        encoder: Encoder,
-        output: Arc<Output>,
-        meter: Arc<Meter>,
-        preview: Option<Preview>,
-        watch: Option<(Arc<Watchers>, String)>,
-    ) -> Arc<Lane> {
+    /// A lane for one more camera; see [`Lane`] for its parts.
+    pub fn lane(&self, parts: LaneParts) -> Arc<Lane> {
         let key = self.lanes.fetch_add(1, Relaxed);
-        Arc::new(Lane { key, encoder, output, meter, preview, watch, rest_after: REST_AFTER })
+        let LaneParts { encoder, output, meter, preview, watch, on_demand, smaller } = parts;
+        Arc::new(Lane {
+            key,
+            encoder,
+            output,
+            meter,
+            preview,
+            watch,
+            on_demand,
+            smaller,
+            rest_after: REST_AFTER,
+        })
     }
 
     /// Stops the threads once the frames waiting are encoded; stop the captures first.
@@ -318,6 +448,32 @@ impl Encoders {
         self.jobs.close();
         for t in self.threads {
             let _ = t.join();
+        }
+    }
+}
+
+/// What a [`Lane`] is made of.
+pub struct LaneParts {
+    pub encoder: Encoder,
+    pub output: Arc<Output>,
+    pub meter: Arc<Meter>,
+    pub preview: Option<Preview>,
+    pub watch: Option<(Arc<Watchers>, String)>,
+    pub on_demand: bool,
+    pub smaller: Vec<(Rendition, Arc<Output>)>,
+}
+
+impl LaneParts {
+    /// The full stream only, always on, no preview.
+    pub fn full(encoder: Encoder, output: Arc<Output>, meter: Arc<Meter>) -> LaneParts {
+        LaneParts {
+            encoder,
+            output,
+            meter,
+            preview: None,
+            watch: None,
+            on_demand: false,
+            smaller: Vec::new(),
         }
     }
 }
@@ -368,7 +524,7 @@ impl Pipeline {
         meter: Arc<Meter>,
     ) -> std::io::Result<Pipeline> {
         let encoders = Encoders::start(workers)?;
-        let lane = encoders.lane(encoder, output, meter, None, None);
+        let lane = encoders.lane(LaneParts::full(encoder, output, meter));
         let capture = Capture::start(source, lane, &encoders, status)?;
         Ok(Pipeline { capture, encoders })
     }
@@ -398,12 +554,12 @@ fn capture(
     // would be replaced unseen (and, unthrottled, spin a core doing so).
     let on_request = source.on_request();
     while !stop.load(Relaxed) {
-        if on_request && !output.wait_wanted(Duration::from_millis(50)) {
+        if on_request && !lane.wait_wanted(Duration::from_millis(50)) {
             continue;
         }
-        // A camera without a preview that nobody watches needs no frames at all: wait,
-        // and after a while let go of the device.
-        if lane.preview.is_none() && !lane.full_wanted() {
+        // A camera without a preview that nobody watches (in any rendition) needs no
+        // frames at all: wait, and after a while let go of the device.
+        if lane.preview.is_none() && !lane.any_wanted() {
             rest_until_watched(source.as_mut(), lane, status, stop);
             continue;
         }
@@ -424,14 +580,25 @@ fn capture(
                 // Nobody watching: only the preview, when one is due.
                 let wanted = lane.full_wanted();
                 let full = wanted && !output.backed_up();
+                // A smaller rendition is made only when its publisher would send it at
+                // once: a viewer behind on the quarter stream costs no encoding.
+                let watched = lane.smaller_watched();
+                let smaller: Vec<Rendition> =
+                    watched.iter().filter(|(_, o)| o.open()).map(|(r, _)| *r).collect();
                 let preview = lane.preview.as_ref().is_some_and(|p| p.claim(captured.capture_us));
-                if full || preview {
-                    let work = Work { lane: lane.clone(), job: Job { sequence, captured }, full, preview };
+                if full || preview || !smaller.is_empty() {
+                    let waits: Vec<&Output> = full
+                        .then_some(&**output)
+                        .into_iter()
+                        .chain(watched.iter().filter(|(r, _)| smaller.contains(r)).map(|(_, o)| *o))
+                        .collect();
+                    let work =
+                        Work { lane: lane.clone(), job: Job { sequence, captured }, full, smaller, preview };
                     jobs.put(lane.key, work);
-                    if on_request && full {
-                        output.wait_settled(sequence, Duration::from_secs(1));
+                    if on_request {
+                        waits.iter().for_each(|o| o.wait_settled(sequence, Duration::from_secs(1)));
                     }
-                } else if !wanted {
+                } else if !wanted && watched.is_empty() {
                     meter.unwatched.fetch_add(1, Relaxed);
                 }
                 sequence += 1;
@@ -466,7 +633,7 @@ fn rest_until_watched(
 ) {
     let since = Instant::now();
     let mut resting = false;
-    while !stop.load(Relaxed) && !lane.full_wanted() {
+    while !stop.load(Relaxed) && !lane.any_wanted() {
         if !resting && since.elapsed() >= lane.rest_after {
             source.rest();
             resting = true;
@@ -501,7 +668,7 @@ fn work(jobs: &Slot<Work>) {
     // Per camera: the size of its last frame, so its next buffer is allocated once.
     let mut size_hints: Vec<usize> = Vec::new();
     let mut last_warning: Option<Instant> = None;
-    while let Some(Work { lane, job, full, preview }) = jobs.take() {
+    while let Some(Work { lane, job, full, smaller, preview }) = jobs.take() {
         let (sequence, kind) = (job.sequence, job.captured.picture.kind());
         let (output, meter) = (&lane.output, &lane.meter);
         if size_hints.len() <= lane.key {
@@ -510,15 +677,42 @@ fn work(jobs: &Slot<Work>) {
         let started = Instant::now();
         let preview = lane.preview.as_ref().filter(|_| preview);
         let encoder = full.then_some(&lane.encoder);
-        match process(job, encoder, size_hints[lane.key], preview.map(|p| &p.maker)) {
-            Ok(Processed { payload, preview: small }) => {
+        let extras = Extras {
+            preview: preview.map(|p| &p.maker),
+            smaller: (!smaller.is_empty()).then_some((&lane.encoder, &smaller[..])),
+        };
+        let outputs = |r: Rendition| lane.smaller.iter().find(|(s, _)| *s == r).map(|(_, o)| o);
+        match process_with(job, encoder, size_hints[lane.key], extras) {
+            Ok(Processed { payload, smaller: made, preview: small }) => {
                 if let (Some(p), Some(small)) = (preview, small) {
                     p.slot.put(EncodedFrame { sequence, payload: small });
                 }
+                let mut smaller_us = 0;
+                for (rendition, payload, took) in made {
+                    let counts = meter.rendition(rendition);
+                    if let Ok((h, _)) = wire::parse(&payload) {
+                        counts.made(h.width, h.height);
+                    }
+                    counts.encoded.fetch_add(1, Relaxed);
+                    counts.encode_us.fetch_add(took, Relaxed);
+                    smaller_us += took;
+                    tracing::debug!(target: "edge::frame", sequence, rendition = rendition.name(), encode_us = took, bytes = payload.len(), "encoded");
+                    if let Some(out) = outputs(rendition) {
+                        out.offer(sequence, payload);
+                    }
+                }
+                // Those asked for but not made (a JPEG libjpeg cannot scale) are done too.
+                smaller.iter().filter_map(|&r| outputs(r)).for_each(|o| o.settle(sequence));
                 let Some(payload) = payload else { continue };
-                let took = started.elapsed().as_micros() as u64;
+                let took = (started.elapsed().as_micros() as u64).saturating_sub(smaller_us);
                 meter.encoded.fetch_add(1, Relaxed);
                 meter.encode_us.fetch_add(took, Relaxed);
+                let full_counts = meter.rendition(Rendition::Full);
+                if let Ok((h, _)) = wire::parse(&payload) {
+                    full_counts.made(h.width, h.height);
+                }
+                full_counts.encoded.fetch_add(1, Relaxed);
+                full_counts.encode_us.fetch_add(took, Relaxed);
                 size_hints[lane.key] = payload.len() + payload.len() / 4;
                 tracing::debug!(target: "edge::frame", sequence, kind, encode_us = took, bytes = payload.len(), "encoded");
                 if !output.offer(sequence, payload) {
@@ -527,6 +721,7 @@ fn work(jobs: &Slot<Work>) {
             }
             Err(e) => {
                 output.settle(sequence);
+                smaller.iter().filter_map(|&r| outputs(r)).for_each(|o| o.settle(sequence));
                 meter.bad_frames.fetch_add(1, Relaxed);
                 if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
                     tracing::warn!(sequence, error = %e, "frame dropped");
@@ -844,6 +1039,8 @@ mod tests {
             meter: Arc::new(Meter::default()),
             preview: None,
             watch: Some((watchers.clone(), "door".into())),
+            on_demand: true,
+            smaller: Vec::new(),
             rest_after: Duration::from_millis(100),
         };
         let (status, status_rx) = watch::channel(SourceStatus::Starting);

@@ -7,6 +7,12 @@
 //! while the network is busy, newer frames replace older ones in the slot and the
 //! replaced ones are counted as dropped (the gap in sequence numbers). Nothing queues.
 //!
+//! A camera's smaller renditions (`half`, `quarter`) go out on the same connection, each
+//! from its own slot under its own flow control (`flow::ByRendition`), not retained: one
+//! frame on the way at a time over all of them, the smallest first when several are
+//! ready, and a rendition whose viewers are behind holds its newest frame without
+//! holding back the others.
+//!
 //! The camera's status (online, offline and why) is a retained message on its status
 //! topic, re-sent on every reconnect, with an "edge disconnected" last will, so a viewer
 //! can tell a stopped camera from a frozen picture.
@@ -22,13 +28,14 @@ use rumqttc::{
     TlsConfiguration, Transport,
 };
 use tokio::sync::{watch, Notify};
+use wire::ack::{Ack, Rendition};
 
 use crate::{
     backoff::Backoff,
     broker::MAX_PAYLOAD,
     clock,
     config::BrokerUrl,
-    flow::{parse_ack, Gate, Viewers},
+    flow::{ByRendition, Gate},
     meter::Meter,
     pipeline::SourceStatus,
     slot::{lock, AsyncSlot},
@@ -131,6 +138,9 @@ pub struct Topics {
     pub prefix: String,
     pub camera: String,
     pub frame: String,
+    /// The smaller renditions' topics.
+    pub half: String,
+    pub quarter: String,
     /// The small, slow rendition for grid tiles.
     pub preview: String,
     /// Retained online/offline status; also the last will.
@@ -138,11 +148,22 @@ pub struct Topics {
 }
 
 impl Topics {
+    /// A rendition's topic.
+    pub fn of(&self, rendition: Rendition) -> &str {
+        match rendition {
+            Rendition::Full => &self.frame,
+            Rendition::Half => &self.half,
+            Rendition::Quarter => &self.quarter,
+        }
+    }
+
     pub fn new(prefix: &str, camera: &str) -> Self {
         Topics {
             prefix: prefix.to_string(),
             camera: camera.to_string(),
             frame: crate::topic::frame(prefix, camera),
+            half: crate::topic::rendition(prefix, camera, Rendition::Half),
+            quarter: crate::topic::rendition(prefix, camera, Rendition::Quarter),
             preview: crate::topic::preview(prefix, camera),
             status: crate::topic::status(prefix, camera),
         }
@@ -159,6 +180,8 @@ pub struct Settings {
     pub viewer_window: usize,
     /// Told of acknowledgements and `watch` messages: who watches this camera.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
+    /// The smaller renditions' slots (half, quarter), those this camera makes.
+    pub smaller: Vec<(Rendition, Arc<FrameSlot>)>,
 }
 
 /// Largest clock request echoed back; anything bigger is not a clock request.
@@ -231,10 +254,29 @@ impl Link {
     }
 }
 
-/// Publishes frames from `slot`, previews from `previews` and the source's status until
-/// `shutdown` turns true.
+/// One rendition's way out: its slot, and the frame taken from it but not sent yet.
+struct Stream {
+    rendition: Rendition,
+    slot: Arc<FrameSlot>,
+    /// Taken, but its viewers are behind: held until they catch up, replaced by newer
+    /// frames meanwhile (taking them keeps the slot free, so the encoders go on making
+    /// the newest).
+    held: Option<EncodedFrame>,
+    last_sequence: Option<u64>,
+}
+
+/// Waits for a frame in `slot`, or forever without one.
+async fn take(slot: Option<Arc<FrameSlot>>) -> EncodedFrame {
+    match slot {
+        Some(s) => s.take().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Publishes frames from `slot` (and the smaller renditions' slots in the settings),
+/// previews from `previews` and the source's status until `shutdown` turns true.
 pub async fn run(
-    Settings { mut opts, send_buffer, topics, viewer_window, watchers }: Settings,
+    Settings { mut opts, send_buffer, topics, viewer_window, watchers, smaller }: Settings,
     slot: Arc<FrameSlot>,
     previews: Arc<FrameSlot>,
     mut status: watch::Receiver<SourceStatus>,
@@ -259,7 +301,7 @@ pub async fn run(
     eventloop.set_network_options(network);
     let (session_tx, session) = watch::channel(None);
     let (written_tx, written) = watch::channel(0u64);
-    let viewers = Arc::new(Mutex::new(Viewers::new(viewer_window)));
+    let viewers = Arc::new(Mutex::new(ByRendition::new(viewer_window)));
     let acked = Arc::new(Notify::new());
     let driver = tokio::spawn(drive(
         eventloop,
@@ -274,7 +316,12 @@ pub async fn run(
     ));
     let mut link = Link { session, written };
 
-    let mut last_sequence: Option<u64> = None;
+    // The full stream first, then the smaller ones, largest first.
+    let mut streams: Vec<Stream> = std::iter::once((Rendition::Full, slot))
+        .chain(smaller)
+        .map(|(rendition, slot)| Stream { rendition, slot, held: None, last_sequence: None })
+        .collect();
+    let slot_of = |streams: &[Stream], i: usize| streams.get(i).map(|s| s.slot.clone());
     // The session the retained status was last published in; a new session (reconnect)
     // publishes it again, since the last will may have replaced it meanwhile.
     let mut status_session: Option<u64> = None;
@@ -288,11 +335,14 @@ pub async fn run(
             }
         };
         if frames_session != Some(session) {
-            // A frame waiting in the slot now was put there before this connection
+            // A frame waiting in a slot now was put there before this connection
             // began: while the broker was away nobody took it, and the pipeline encodes
             // nothing new while one waits, so it is as old as the outage (seconds).
             // Drop it; the next one is fresh.
-            slot.try_take();
+            for s in &mut streams {
+                s.slot.try_take();
+                s.held = None;
+            }
             frames_session = Some(session);
         }
         if status_session != Some(session) || status.has_changed().unwrap_or(false) {
@@ -307,15 +357,68 @@ pub async fn run(
             }
             continue;
         }
-        // While a viewer is behind, no frame is wanted yet: a source that makes frames on
-        // request makes the next when it can go out, not to wait here getting older.
-        let closed_until = match lock(&viewers).gate(Instant::now()) {
-            Gate::Wait(until) => Some(until),
-            _ => None,
+        // Flow control, per rendition: while one of its viewers is `viewer_window`
+        // frames behind, a rendition holds its newest frame.
+        let now = Instant::now();
+        let closed: Vec<Option<Instant>> = {
+            let viewers = lock(&viewers);
+            streams
+                .iter()
+                .map(|s| match viewers.get(s.rendition).gate(now) {
+                    Gate::Wait(until) => Some(until),
+                    Gate::Open => None,
+                })
+                .collect()
         };
-        slot.set_holding(closed_until.is_some());
-        let mut frame = tokio::select! {
-            f = slot.take() => f,
+        // A frame that may go now goes, the smallest rendition's first: it delays a
+        // larger one least.
+        if let Some(i) = (0..streams.len()).rev().find(|&i| streams[i].held.is_some() && closed[i].is_none())
+        {
+            let stream = &mut streams[i];
+            let Some(mut frame) = stream.held.take() else { continue };
+            if stream.rendition == Rendition::Full {
+                if let Some(last) = stream.last_sequence {
+                    meter.dropped.fetch_add(frame.sequence.saturating_sub(last + 1), Relaxed);
+                }
+            }
+            stream.last_sequence = Some(frame.sequence);
+            let (sequence, rendition) = (frame.sequence, stream.rendition);
+            wire::FrameHeader::stamp_published(&mut frame.payload, clock::now_us());
+            let (bytes, payload) = (frame.payload.len() as u64, Bytes::from(frame.payload));
+            // Waiting until this frame is on the socket before taking the next one is the
+            // "at most one frame in flight" rule.
+            // The full stream is retained, so a viewer that opens the page gets a picture
+            // at once instead of waiting for the next capture (the broker keeps only the
+            // newest). The smaller ones are watched only by viewers already receiving.
+            let retain = rendition == Rendition::Full;
+            match link
+                .send(&client, topics.of(rendition), QoS::AtMostOnce, retain, payload, &mut shutdown)
+                .await
+            {
+                Sent::Written => {
+                    if rendition == Rendition::Full {
+                        meter.published.fetch_add(1, Relaxed);
+                        meter.published_bytes.fetch_add(bytes, Relaxed);
+                    }
+                    meter.rendition(rendition).published(bytes);
+                    lock(&viewers).get_mut(rendition).published(sequence);
+                }
+                Sent::Disconnected => continue 'frames,
+                Sent::Shutdown => break 'frames,
+            }
+            continue;
+        }
+        // While a rendition's viewer is behind (or it holds a frame), it wants none yet:
+        // a source that makes frames on request makes the next when it can go out, not
+        // to wait here getting older.
+        for (s, c) in streams.iter().zip(&closed) {
+            s.slot.set_holding(c.is_some() || s.held.is_some());
+        }
+        let until = closed.iter().flatten().min().copied();
+        let taken = tokio::select! {
+            f = take(slot_of(&streams, 0)) => Some((0, f)),
+            f = take(slot_of(&streams, 1)) => Some((1, f)),
+            f = take(slot_of(&streams, 2)) => Some((2, f)),
             // Previews are small and few (a grid's tiles): no flow control, retained so
             // a grid fills at once.
             p = previews.take() => {
@@ -327,52 +430,24 @@ pub async fn run(
                     Sent::Disconnected => continue 'frames,
                     Sent::Shutdown => break 'frames,
                 };
-                continue;
+                None
             }
-            _ = acked.notified(), if closed_until.is_some() => continue,
-            _ = tokio::time::sleep_until(closed_until.unwrap_or_else(Instant::now).into()), if closed_until.is_some() => continue,
+            _ = acked.notified(), if until.is_some() => None,
+            _ = tokio::time::sleep_until(until.unwrap_or(now).into()), if until.is_some() => None,
             // `changed()` marks the new status seen: mark it unseen again, or the check
             // above would never publish it.
             _ = status.changed() => {
                 status.mark_changed();
-                continue;
+                None
             }
             _ = shutdown.changed() => break,
             // Re-check the connection if it drops while no frame comes.
-            _ = link.session.changed() => continue,
+            _ = link.session.changed() => None,
         };
-        // Flow control: while a viewer is `viewer_window` frames behind, hold on, and let
-        // newer frames replace this one.
-        // (Holding a frame, the publisher wants none: the top of the loop says when.)
-        loop {
-            let gate = lock(&viewers).gate(Instant::now());
-            let Gate::Wait(until) = gate else { break };
-            tokio::select! {
-                _ = acked.notified() => {}
-                _ = tokio::time::sleep_until(until.into()) => {}
-                newer = slot.take() => frame = newer,
-                _ = shutdown.changed() => break 'frames,
-            }
-        }
-        if let Some(last) = last_sequence {
-            meter.dropped.fetch_add(frame.sequence.saturating_sub(last + 1), Relaxed);
-        }
-        last_sequence = Some(frame.sequence);
-        let sequence = frame.sequence;
-        wire::FrameHeader::stamp_published(&mut frame.payload, clock::now_us());
-        let (bytes, payload) = (frame.payload.len() as u64, Bytes::from(frame.payload));
-        // Waiting until this frame is on the socket before taking the next one is the
-        // "at most one frame in flight" rule.
-        // Retained, so a viewer that opens the page gets a picture at once instead of
-        // waiting for the next capture (the broker keeps only the newest).
-        match link.send(&client, &topics.frame, QoS::AtMostOnce, true, payload, &mut shutdown).await {
-            Sent::Written => {
-                meter.published.fetch_add(1, Relaxed);
-                meter.published_bytes.fetch_add(bytes, Relaxed);
-                lock(&viewers).published(sequence);
-            }
-            Sent::Disconnected => continue 'frames,
-            Sent::Shutdown => break 'frames,
+        // The newest wins: a frame held for slow viewers is replaced (counted as dropped
+        // by the gap in sequence numbers when the next one goes).
+        if let Some((i, frame)) = taken {
+            streams[i].held = Some(frame);
         }
     }
     // Say goodbye properly: viewers learn the camera stopped, rather than waiting for
@@ -402,7 +477,7 @@ async fn drive(
     client: AsyncClient,
     topics: Topics,
     watchers: Option<Arc<crate::watch::Watchers>>,
-    viewers: Arc<Mutex<Viewers>>,
+    viewers: Arc<Mutex<ByRendition>>,
     acked: Arc<Notify>,
     broker: String,
     session: watch::Sender<Option<u64>>,
@@ -434,12 +509,13 @@ async fn drive(
                         // The viewer's last will: it is gone.
                         lock(&viewers).leave(viewer);
                         acked.notify_one();
-                    } else if let Some((seq, window)) = parse_ack(&p.payload) {
-                        tracing::trace!(target: "edge::frame", viewer, seq, ?window, "ack");
+                    } else if let Some(ack) = Ack::parse(&p.payload) {
+                        tracing::trace!(target: "edge::frame", viewer, seq = ack.sequence, window = ?ack.window, rendition = ack.rendition.name(), "ack");
                         if let Some(w) = &watchers {
-                            w.seen(&topics.camera, received_us, crate::watch::ACK_HOLD_US);
+                            let hold = crate::watch::ACK_HOLD_US;
+                            w.seen_rendition(&topics.camera, ack.rendition, received_us, hold);
                         }
-                        lock(&viewers).ack(viewer, seq, window, Instant::now());
+                        lock(&viewers).ack(viewer, &ack, Instant::now());
                         acked.notify_one();
                     }
                 } else if p.topic == crate::topic::watch(&topics.prefix, &topics.camera) {
@@ -634,6 +710,7 @@ mod tests {
                 topics: Topics::new("mqcam", "t"),
                 viewer_window: 0,
                 watchers: None,
+                smaller: Vec::new(),
             };
             let slot = Arc::new(FrameSlot::default());
             let (status, status_rx) = watch::channel(SourceStatus::Starting);

@@ -5,6 +5,9 @@
 //!                            newest, so a new viewer sees a picture at once; cleared
 //!                            with an empty message when the edge stops; a subscriber
 //!                            may get the newest frame twice, retained and live)
+//! <prefix>/<camera>/half     the same format at half the width and height, made only while
+//!                            watched, not retained (see `wire::ack::Rendition`)
+//! <prefix>/<camera>/quarter  the same at a quarter of each
 //! <prefix>/<camera>/preview  the same format, at most 320 px wide and a few fps (grid
 //!                            tiles), retained; only while the camera has a preview
 //! <prefix>/<camera>/status   {"state":"online"|"offline"|"starting","detail":…,"at_us":…},
@@ -14,7 +17,8 @@
 //! <prefix>/<camera>/clock/res/<viewer>   edge → viewer: u64 LE receive time, u64 LE send
 //!                                        time (µs, edge clock), then the request's bytes
 //! <prefix>/<camera>/ack/<viewer>         viewer → edge: u64 LE sequence of the newest frame
-//!                                        received (flow control, see `flow`)
+//!                                        received, its window, its rendition (flow
+//!                                        control, see `flow` and `wire::ack`)
 //! <prefix>/<camera>/alarm    {"active":true|false,"reason":…,"at_us":…,"source":…} from
 //!                            any client with the publisher login (a detector, a door
 //!                            sensor bridge), retained while active; never from viewers
@@ -33,6 +37,11 @@
 /// The topic a camera's frames are published on.
 pub fn frame(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/frame")
+}
+
+/// The topic a camera's rendition is published on (`frame` for the full stream).
+pub fn rendition(prefix: &str, camera: &str, rendition: wire::ack::Rendition) -> String {
+    format!("{prefix}/{camera}/{}", rendition.level())
 }
 
 /// The topic a camera's preview (small, a few fps: grid tiles) is published on.
@@ -119,8 +128,8 @@ pub fn viewer_may_publish(prefix: &str, topic: &str) -> bool {
     }
 }
 
-/// Whether a viewer may subscribe to `filter`: frames and status of one camera or of all
-/// (`+`), and clock replies to one viewer; never `#`, acknowledgements or requests.
+/// Whether a viewer may subscribe to `filter`: frames (any rendition), previews, status and
+/// alarms of one camera or of all (`+`), and clock replies to one viewer; never `#`, acknowledgements or requests.
 ///
 /// Besides privacy this bounds the broker's memory: rumqttd keeps a log per filter of
 /// every message matching it, and a viewer's `#` would keep every acknowledgement too.
@@ -131,7 +140,7 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
     match levels.as_slice() {
         [DIRECTORY, "edges", "+"] => true,
         [DIRECTORY, "res", viewer] => name(viewer),
-        [camera, "frame" | "preview" | "status" | "alarm"] => {
+        [camera, "frame" | "half" | "quarter" | "preview" | "status" | "alarm"] => {
             *camera == "+" || (name(camera) && !camera.starts_with('_'))
         }
         [camera, "clock", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
@@ -153,6 +162,10 @@ mod tests {
             "mqcam/+/alarm",
             "mqcam/door/alarm",
             "mqcam/+/preview",
+            "mqcam/door/half",
+            "mqcam/+/half",
+            "mqcam/door/quarter",
+            "mqcam/+/quarter",
             "mqcam/_dir/edges/+",
             "mqcam/_dir/res/v1",
         ] {
@@ -172,6 +185,9 @@ mod tests {
             "mqcam/_dir/res/+",
             "mqcam/_dir/#",
             "mqcam/_dir/frame",
+            "mqcam/_dir/half",
+            "mqcam/door/half/+",
+            "mqcam/door/eighth",
         ] {
             assert!(!viewer_may_subscribe("mqcam", bad), "{bad}");
         }
@@ -191,6 +207,8 @@ mod tests {
             "mqcam/_dir/watch",
             "mqcam/_dir/ack/v1",
             "mqcam/door/frame",
+            "mqcam/door/half",
+            "mqcam/door/quarter",
             "mqcam/door/status",
             "mqcam/door/clock/res/v1",
             "mqcam/door/ack/",
@@ -223,6 +241,14 @@ mod tests {
         assert_eq!(directory_reply_to("home/_dir/req/", "home"), None);
         assert_eq!(directory_reply_to("home/door/clock/req/v", "home"), None);
         assert_eq!(directory_reply_to("homes/_dir/req/v", "home"), None);
+    }
+
+    #[test]
+    fn each_rendition_has_its_topic_level() {
+        use wire::ack::Rendition;
+        assert_eq!(rendition("home", "door", Rendition::Full), frame("home", "door"));
+        assert_eq!(rendition("home", "door", Rendition::Half), "home/door/half");
+        assert_eq!(rendition("home", "door", Rendition::Quarter), "home/door/quarter");
     }
 
     #[test]
