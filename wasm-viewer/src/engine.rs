@@ -15,7 +15,7 @@
 //! the newest received frame waits behind it; a frame replaced while waiting is counted
 //! as dropped. A slow phone therefore shows fewer frames, never older ones.
 
-use std::{cell::RefCell, collections::HashMap, rc::Rc};
+use std::{cell::RefCell, rc::Rc};
 
 use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -191,6 +191,9 @@ struct Cam {
     /// The renditions it offers and its frame rate (its edge's directory entry).
     offered: Vec<Rendition>,
     fps: f64,
+    /// Its edge's clock offset, measured while it was watched (cameras on other edges
+    /// have other clocks), kept for the next time.
+    clock: Option<ClockSync>,
 }
 
 impl Cam {
@@ -207,6 +210,7 @@ impl Cam {
             newest_ms: None,
             offered: Vec::new(),
             fps: 0.0,
+            clock: None,
         }
     }
 
@@ -280,8 +284,6 @@ pub struct App {
     /// Counts switches, so decodes started before one are not drawn after it.
     generation: u32,
     cams: Vec<Cam>,
-    /// Clock offsets of cameras watched before (cameras on other edges have other clocks).
-    clocks: HashMap<String, ClockSync>,
     switch: Switch,
     /// Capture time (edge µs) of the picture on the main canvas, and whether it is a
     /// full frame: a preview or stored frame never replaces a newer picture.
@@ -353,7 +355,6 @@ pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue
         paused: false,
         generation: 0,
         cams: Vec::new(),
-        clocks: HashMap::new(),
         switch: Switch::default(),
         main_capture_us: 0,
         main_full: false,
@@ -561,7 +562,7 @@ fn join_stream(a: &mut App) {
     a.rendition = a.adapt.start();
     a.next = None;
     a.frames = Some(target::camera_topic(prefix, camera, a.rendition.level()));
-    if let Some(clock) = a.clocks.remove(camera) {
+    if let Some(clock) = a.cams.iter_mut().find(|c| &c.name == camera).and_then(|c| c.clock.take()) {
         a.clock = clock;
     }
     a.last_clock_request_ms = f64::NEG_INFINITY;
@@ -592,7 +593,8 @@ fn leave_stream(a: &mut App) {
     if let Some(camera) = a.shown.clone() {
         let clock = std::mem::take(&mut a.clock);
         if !clock.is_empty() {
-            a.clocks.insert(camera, clock);
+            let i = cam_index(&mut a.cams, &camera);
+            a.cams[i].clock = Some(clock);
         }
     }
 }

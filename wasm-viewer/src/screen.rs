@@ -6,7 +6,7 @@
 //! `show` messages to the engine, which switches streams and times the switch from the
 //! input event's own time stamp.
 
-use std::{cell::RefCell, collections::HashMap};
+use std::cell::RefCell;
 
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -59,7 +59,8 @@ struct Screen {
     deck: Deck,
     /// Several cameras on a bus (else one stream of a topic of the page's own: no grid).
     multi: bool,
-    tiles: HashMap<String, HtmlElement>,
+    /// Each camera's tile, in the grid's order.
+    tiles: Vec<(String, HtmlElement)>,
     /// The camera the engine was last told to show.
     shown: Option<String>,
     turn: Turn,
@@ -105,7 +106,7 @@ pub fn start(
         engine,
         deck,
         multi,
-        tiles: HashMap::new(),
+        tiles: Vec::new(),
         // Nothing yet, so that the first `apply` sets up the camera view (the engine
         // already streams `open`: telling it again changes nothing).
         shown: None,
@@ -162,11 +163,11 @@ fn update(s: &mut Screen, list: &[CameraInfo]) {
     let arrived = now_ms();
     for c in list {
         s.deck.learn([c.name.as_str()]);
-        if !s.tiles.contains_key(&c.name) {
+        if !s.tiles.iter().any(|(n, _)| n == &c.name) {
             add_tile(s, &c.name);
         }
         s.deck.alarm(&c.name, c.alarm.as_ref().map(|(reason, at_us, _)| (reason.as_str(), *at_us)));
-        let Some(tile) = s.tiles.get(&c.name) else { continue };
+        let Some((_, tile)) = s.tiles.iter().find(|(n, _)| n == &c.name) else { continue };
         let set = |k: &str, v: &str| {
             if tile.get_attribute(k).as_deref() != Some(v) {
                 let _ = tile.set_attribute(k, v);
@@ -236,7 +237,7 @@ fn add_tile(s: &mut Screen, name: &str) {
     on_click.forget();
     let _ = element::<HtmlElement>("tiles").append_child(&tile);
     s.engine.add_tile(name, canvas);
-    s.tiles.insert(name.to_string(), tile);
+    s.tiles.push((name.to_string(), tile));
 }
 
 /// Makes the page show what the deck says: view, camera, banner, URL, tiles' marks.
