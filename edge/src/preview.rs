@@ -995,4 +995,77 @@ mod tests {
             );
         }
     }
+
+    /// What each smaller rendition costs per frame at 1280x720, from planes and from a
+    /// camera's JPEG, and its typical size for the test pattern at quality 75; run with
+    /// `cargo test --release -p edge --lib preview::tests::rendition_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn rendition_cost() {
+        use crate::source::Source;
+        use std::time::{Duration, Instant};
+        use wire::ack::Rendition;
+        fn time<T>(mut f: impl FnMut() -> T) -> Duration {
+            let start = Instant::now();
+            let mut n = 0u32;
+            while n < 20 || start.elapsed() < Duration::from_millis(1000) {
+                std::hint::black_box(f());
+                n += 1;
+            }
+            start.elapsed() / n
+        }
+        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+        let (w, h) = (1280, 720);
+        let planes = match crate::source::pattern::Pattern::new(w, h, 0).next_frame() {
+            Ok(crate::source::Captured { picture: crate::source::Picture::Planar(img), .. }) => img,
+            _ => panic!("the test pattern makes planes"),
+        };
+        let encoder = Encoder::new(75);
+        let full = encoder.encode_into(&planes, Vec::new()).unwrap();
+        let encode = |(half, quarter): (Option<Yuv420>, Option<Yuv420>)| {
+            let a = half.map(|i| encoder.encode_into(&i, Vec::new()).unwrap().len());
+            let b = quarter.map(|i| encoder.encode_into(&i, Vec::new()).unwrap().len());
+            (a, b)
+        };
+        let full_encode = time(|| encoder.encode_into(&planes, Vec::new()).unwrap());
+        println!(
+            "1280x720 test pattern, quality 75, one core; full JPEG {:.1} KB, full encode {} ms",
+            full.len() as f64 / 1000.0,
+            ms(full_encode)
+        );
+        println!("| source | rendition(s) | size | scale only ms | scale + encode ms | KB/frame |");
+        println!("|---|---|---|---|---|---|");
+        let (hb, qb) = encode(smaller(Full::Planes(&planes), true, true).unwrap());
+        let kb = |b: Option<usize>| b.map_or(0.0, |b| b as f64 / 1000.0);
+        for (source, f) in [("raw planes", Full::Planes(&planes)), ("camera JPEG", Full::Jpeg(&full))] {
+            for (name, half, quarter) in
+                [("half", true, false), ("quarter", false, true), ("half + quarter", true, true)]
+            {
+                let scale = time(|| smaller(f, half, quarter).unwrap());
+                let all = time(|| encode(smaller(f, half, quarter).unwrap()));
+                let size = match (half, quarter) {
+                    (true, true) => "640x360 + 320x180".to_string(),
+                    (true, false) => {
+                        let (w, h) = rendition_size(1280, 720, Rendition::Half);
+                        format!("{w}x{h}")
+                    }
+                    _ => {
+                        let (w, h) = rendition_size(1280, 720, Rendition::Quarter);
+                        format!("{w}x{h}")
+                    }
+                };
+                let bytes = match (half, quarter) {
+                    (true, true) => format!("{:.1} + {:.1}", kb(hb), kb(qb)),
+                    (true, false) => format!("{:.1}", kb(hb)),
+                    _ => format!("{:.1}", kb(qb)),
+                };
+                println!("| {source} | {name} | {size} | {} | {} | {bytes} |", ms(scale), ms(all));
+            }
+        }
+        let whole = time(|| {
+            let d = mozjpeg::Decompress::new_mem(&full).unwrap();
+            d.to_colorspace(mozjpeg::ColorSpace::JCS_YCbCr).unwrap().read_scanlines::<u8>().unwrap()
+        });
+        println!("(for comparison: a full decode of the camera JPEG alone {} ms)", ms(whole));
+    }
 }
