@@ -9,7 +9,6 @@ mod common;
 
 use std::{
     io::{Read, Write},
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -61,7 +60,7 @@ fn jpegs(dir: &std::path::Path, w: usize, h: usize) {
 
 #[tokio::test]
 async fn a_replayed_cameras_jpegs_make_renditions_without_a_full_decode() {
-    let dir = PathBuf::from(std::env::temp_dir()).join(format!("edge-it-renditions-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("edge-it-renditions-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     jpegs(&dir, 256, 192);
