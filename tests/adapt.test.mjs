@@ -30,7 +30,7 @@ async function until(page, predicate, timeoutMs, what) {
   throw new Error(`${what}: not within ${timeoutMs} ms; last #stats: ${JSON.stringify(last)}`);
 }
 
-test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 10 fps and p95 ≤ 400 ms, and is back on the full stream within 10 s of the link recovering', async () => {
+test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 10 fps and p95 ≤ 400 ms, and is back on the full stream within 10 s of the link recovering (100 Mbit/s)', async () => {
   const edge = await startEdge(['--size', '1280x720', '--fps', '30']);
   const context = await browser.newContext(PHONE);
   try {
@@ -68,10 +68,12 @@ test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 
     assert.ok(fps >= 10, `${fps} fps`);
     assert.ok(p95 <= 400, `latency p95 ${p95} ms`);
 
-    // The link recovers.
-    await emulateLink(page, { kbps: 50000, latencyMs: 80 });
+    // The link recovers. Chromium's emulation "at 50 Mbit/s" carries ~6.5 Mbit/s of
+    // WebSocket frames (measured: 4 fps of 190 KB frames, the full stream pinned); at
+    // 100 Mbit/s it carries ~87: that is the fast link here.
+    await emulateLink(page, { kbps: 100000, latencyMs: 80 });
     const [backMs, back] = await until(page, (d) => d.rendition === 'full' && !d.renditionNext, 10000, 'back on the full stream');
-    console.log(`50 Mbit/s: back on full after ${backMs} ms`);
+    console.log(`100 Mbit/s: back on full after ${backMs} ms`);
     await sleep(3000);
     const full = await readStats(page);
     assert.equal((await dataset(page)).rendition, 'full');

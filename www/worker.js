@@ -1,4 +1,6 @@
 // Loads the viewer's engine into this dedicated worker (see wasm-viewer/src/worker.rs).
+// Built into the WebAssembly module (ui.rs: include_str!) and started from a blob: URL,
+// so it is not a file of the site.
 // The page's first message says where its WebAssembly glue is and carries the compiled
 // module (nothing is fetched or compiled twice), sent as soon as the page starts so the
 // worker loads while the page is still finding the broker. The next message starts the

@@ -80,14 +80,32 @@ impl Viewers {
 
     /// A viewer drew the frame with this sequence number; `window` is what it asks for.
     pub fn ack(&mut self, viewer: &str, sequence: u64, window: Option<usize>, now: Instant) {
+        self.ack_with_gap(viewer, sequence, window, now, Duration::ZERO);
+    }
+
+    /// As [`Viewers::ack`]; a viewer new here starts with `gap` as its usual time between
+    /// acknowledgements (what it showed elsewhere), instead of none.
+    fn ack_with_gap(
+        &mut self,
+        viewer: &str,
+        sequence: u64,
+        window: Option<usize>,
+        now: Instant,
+        gap: Duration,
+    ) {
         // Forget viewers gone for long, so the map stays the size of the audience.
         self.acks.retain(|_, a| now.duration_since(a.at) < Self::STALL * 20);
         // The latest, not the largest: after an edge restart sequences start at 0.
-        let mut ack = Ack { sequence, window: window.unwrap_or(0).min(64), at: now, gap: Duration::ZERO };
+        let mut ack = Ack { sequence, window: window.unwrap_or(0).min(64), at: now, gap };
         if let Some(a) = self.acks.get_mut(viewer) {
             ack.gap = (a.gap * 3 + now.saturating_duration_since(a.at)) / 4;
             *a = ack;
         } else if self.acks.len() < 10_000 {
+            // New here (its hello): until its acknowledgements show their pace, give its
+            // first frame 4 × STALL to arrive. A 720p frame takes 0.8 s over 2 Mbit/s, and
+            // the broker's stored frame goes first: counted as stalled after 0.5 s, such a
+            // viewer let frames flood its link (6 s of queue, measured).
+            ack.gap = ack.gap.max(Self::STALL);
             self.acks.insert(viewer.to_string(), ack);
         }
     }
@@ -126,6 +144,11 @@ impl Viewers {
         until.map_or(Gate::Open, Gate::Wait)
     }
 
+    /// The usual time between `viewer`'s acknowledgements here, if it is known here.
+    fn gap_of(&self, viewer: &str) -> Option<Duration> {
+        self.acks.get(viewer).map(|a| a.gap)
+    }
+
     /// Viewers that acknowledged recently.
     pub fn active(&self, now: Instant) -> usize {
         self.acks.values().filter(|a| now < a.stalls_at()).count()
@@ -144,19 +167,30 @@ impl ByRendition {
         ByRendition { each: Rendition::ALL.map(|_| Viewers::new(window)) }
     }
 
-    /// A viewer drew a frame of the rendition its acknowledgement names. A viewer draws
-    /// one rendition at a time, so it no longer counts for the others: one that moved to
-    /// a smaller rendition must not hold back the stream it left until it counts as
-    /// stalled (up to [`Viewers::MAX_STALL`] for a viewer on a slow link).
+    /// A viewer drew a frame of the rendition its acknowledgement names: it counts for
+    /// that one only. While it moves to another rendition it draws (and acknowledges) both,
+    /// and each must stay flow-controlled meanwhile, or the link fills with the one whose
+    /// acknowledgements stopped counting (latency grew to 6 s at 2 Mbit/s, measured). When
+    /// it is done with one it says so ([`Acknowledgement::is_leave`]), so that one does
+    /// not wait for it to count as stalled (up to [`Viewers::MAX_STALL`]).
     pub fn ack(&mut self, viewer: &str, ack: &Acknowledgement, now: Instant) {
-        let window = ack.window.map(usize::from);
-        for r in Rendition::ALL {
-            if r == ack.rendition {
-                self.get_mut(r).ack(viewer, ack.sequence, window, now);
-            } else {
-                self.get_mut(r).leave(viewer);
-            }
+        if ack.is_leave() {
+            self.get_mut(ack.rendition).leave(viewer);
+            return;
         }
+        // A viewer arriving on a rendition from another (moving down on a slow link) has
+        // shown how far apart its acknowledgements come: its first frame here queues
+        // behind the last ones of the other, and with no such gap it would count as
+        // stalled after 0.5 s and let frames flood the link (6 s of queue, measured at
+        // 2 Mbit/s with 190 KB frames).
+        let elsewhere = self.each.iter().filter_map(|v| v.gap_of(viewer)).max().unwrap_or(Duration::ZERO);
+        self.get_mut(ack.rendition).ack_with_gap(
+            viewer,
+            ack.sequence,
+            ack.window.map(usize::from),
+            now,
+            elsewhere,
+        );
     }
 
     /// A viewer said goodbye: it leaves every rendition.
@@ -195,7 +229,8 @@ mod tests {
         v.published(1);
         assert_eq!(v.gate(t), Gate::Open, "one in flight");
         v.published(2);
-        assert_eq!(v.gate(t), Gate::Wait(t + Viewers::STALL), "two in flight");
+        // A viewer new here: its first frame gets 4 × STALL to arrive.
+        assert_eq!(v.gate(t), Gate::Wait(t + 4 * Viewers::STALL), "two in flight");
         v.ack("phone", 1, None, t);
         assert_eq!(v.gate(t), Gate::Open);
     }
@@ -209,7 +244,7 @@ mod tests {
         v.published(1);
         v.ack("fast", 1, None, t);
         assert!(matches!(v.gate(t), Gate::Wait(_)), "slow still has frame 1 in flight");
-        let later = t + Viewers::STALL + Duration::from_millis(1);
+        let later = t + 4 * Viewers::STALL + Duration::from_millis(1);
         v.ack("fast", 1, None, later);
         assert_eq!(v.gate(later), Gate::Open, "slow went quiet: it no longer counts");
         assert_eq!(v.active(later), 1);
@@ -302,15 +337,37 @@ mod tests {
     }
 
     #[test]
-    fn a_viewer_that_moves_to_another_rendition_stops_holding_back_the_one_it_left() {
+    fn a_viewer_moving_to_another_rendition_is_flow_controlled_in_both_until_it_leaves_one() {
         let mut v = ByRendition::new(1);
         let t = Instant::now();
         v.ack("phone", &ack(0, Rendition::Full), t);
         v.get_mut(Rendition::Full).published(1);
         assert!(matches!(v.get(Rendition::Full).gate(t), Gate::Wait(_)));
         v.ack("phone", &ack(0, Rendition::Half), t);
-        assert_eq!(v.get(Rendition::Full).gate(t), Gate::Open, "it draws the half now");
-        assert_eq!(v.get(Rendition::Half).active(t), 1);
+        v.get_mut(Rendition::Half).published(1);
+        assert!(matches!(v.get(Rendition::Full).gate(t), Gate::Wait(_)), "still drawing full frames");
+        assert!(matches!(v.get(Rendition::Half).gate(t), Gate::Wait(_)), "and half ones");
+        v.ack("phone", &Acknowledgement::leaving(Rendition::Full), t);
+        assert_eq!(v.get(Rendition::Full).gate(t), Gate::Open, "done with full");
+        assert_eq!((v.get(Rendition::Full).active(t), v.get(Rendition::Half).active(t)), (0, 1));
+    }
+
+    #[test]
+    fn a_viewer_new_on_a_rendition_is_given_the_time_its_acknowledgements_took_elsewhere() {
+        let mut v = ByRendition::new(1);
+        let t = Instant::now();
+        for i in 0..8u32 {
+            v.ack("phone", &ack(u64::from(i), Rendition::Full), t + Duration::from_millis(800) * i);
+        }
+        let now = t + Duration::from_millis(800) * 8;
+        v.ack("phone", &ack(0, Rendition::Quarter), now);
+        v.get_mut(Rendition::Quarter).published(1);
+        // Its first quarter frame waits behind a full one on the link: not stalled yet.
+        let later = now + Duration::from_millis(1500);
+        assert!(
+            matches!(v.get(Rendition::Quarter).gate(later), Gate::Wait(_)),
+            "still flow-controlled after 1.5 s"
+        );
     }
 
     #[test]

@@ -511,7 +511,8 @@ async fn drive(
                         acked.notify_one();
                     } else if let Some(ack) = Ack::parse(&p.payload) {
                         tracing::trace!(target: "edge::frame", viewer, seq = ack.sequence, window = ?ack.window, rendition = ack.rendition.name(), "ack");
-                        if let Some(w) = &watchers {
+                        // One that says it left the rendition no longer watches it.
+                        if let Some(w) = watchers.as_ref().filter(|_| !ack.is_leave()) {
                             let hold = crate::watch::ACK_HOLD_US;
                             w.seen_rendition(&topics.camera, ack.rendition, received_us, hold);
                         }

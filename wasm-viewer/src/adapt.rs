@@ -7,11 +7,17 @@
 //!   full: what it delivered (bytes a second) is what it carries. Go straight to the
 //!   largest rendition whose frames would come at a useful rate at that speed (its frame
 //!   size measured when it was watched, else estimated from this one's), or the smallest.
-//! - **Up cautiously.** Only from a rendition that keeps up with the camera (≥ 90 % of
+//! - **Up cautiously.** Only from a rendition that keeps up with the camera (≥ 70 % of
 //!   its rate, so the link has room), held for the probe interval: try the next larger
 //!   one. If it does not keep a useful rate within [`WINDOW_MS`], come back and wait twice
 //!   as long before the next try (up to [`PROBE_MAX_MS`]); a good try resets the wait.
 //!   So a link that cannot carry more is probed less and less often: no flapping.
+//! - **Start where the link is.** A camera is first watched in the largest rendition the
+//!   link is known to carry at a useful rate: known from the last down-switch (another
+//!   camera, this page), or, on a page just opened, from how fast the page's own code
+//!   came (or the last visit's estimate). Unknown: full size. On a slow link starting
+//!   full-size costs seconds: the broker's stored full frame and the first live ones are
+//!   on their way before the first judgement.
 //! - **Pinned**: the user chose one; nothing changes.
 
 use std::collections::VecDeque;
@@ -25,6 +31,10 @@ pub const PROBE_FIRST_MS: f64 = 3000.0;
 pub const PROBE_MAX_MS: f64 = 30000.0;
 /// A useful frame rate, whatever the link.
 pub const USEFUL_FPS: f64 = 10.0;
+/// A rendition keeps up with the camera at this share of its rate: with one frame in
+/// flight a fast link still loses a few frames a second to the round trip (22 of 30 fps
+/// measured for quarter size behind Chromium's throttling at 50 Mbit/s).
+const KEEPS_UP: f64 = 0.7;
 /// Frame size of a rendition relative to the next larger one, until measured: a
 /// quarter of the pixels, but JPEG's fixed costs and detail make it ~1/3 (measured on
 /// the test pattern: 193 KB at 1280x720, 55 at 640x360, 13 at 320x180 … ).
@@ -49,6 +59,9 @@ pub struct Adapt {
     keeping_up_since: Option<f64>,
     /// A try of a larger rendition under way: the one to come back to.
     probing_from: Option<Rendition>,
+    /// What the link was last measured to carry (bytes a second), when it was full;
+    /// `None` when it had room, or nothing is known. Kept across cameras.
+    link: Option<f64>,
 }
 
 impl Default for Adapt {
@@ -64,23 +77,65 @@ impl Default for Adapt {
             probe_wait_ms: PROBE_FIRST_MS,
             keeping_up_since: None,
             probing_from: None,
+            link: None,
         }
     }
 }
 
+/// The largest of `offered` whose frames a link of `bytes_per_s` brings at a useful
+/// rate, given the full picture's frame size; full size when the link is not known.
+pub fn start_on(
+    offered: &[Rendition],
+    bytes_per_s: Option<f64>,
+    full_frame_bytes: f64,
+    camera_fps: f64,
+) -> Rendition {
+    let Some(rate) = bytes_per_s.filter(|r| *r > 0.0) else { return Rendition::Full };
+    let useful = USEFUL_FPS.min(0.9 * camera_fps.max(1.0));
+    let mut sorted = offered.to_vec();
+    sorted.sort();
+    let fits = sorted.iter().copied().find(|r| {
+        let size = full_frame_bytes * SMALLER_RATIO.powi(i32::from(r.id()));
+        rate / size >= useful
+    });
+    fits.or_else(|| sorted.last().copied()).unwrap_or(Rendition::Full)
+}
+
+/// A full frame's size before any is seen, from the picture's size: ~0.2 byte a pixel
+/// (the test pattern at quality 75: 193 KB at 1280x720; real scenes are smaller).
+pub fn frame_bytes_guess(width: u32, height: u32) -> f64 {
+    f64::from(width) * f64::from(height) * 0.2
+}
+
 impl Adapt {
-    /// The camera shown changed: what it offers, at what rate; start on the pinned
-    /// rendition, else full.
-    pub fn camera(&mut self, offered: &[Rendition], camera_fps: f64) {
-        let pinned = self.pinned;
-        *self = Adapt { pinned, ..Adapt::default() };
+    /// The camera shown changed: what it offers, at what rate, how big its full frames
+    /// are (if known); start on the pinned rendition, else where the link is.
+    pub fn camera(&mut self, offered: &[Rendition], camera_fps: f64, full_frame_bytes: Option<f64>) {
+        let (pinned, link) = (self.pinned, self.link);
+        *self = Adapt { pinned, link, ..Adapt::default() };
         if !offered.is_empty() {
             self.offered = offered.to_vec();
         }
         if camera_fps > 0.0 {
             self.camera_fps = camera_fps;
         }
-        self.current = self.start();
+        self.current = match (self.start(), full_frame_bytes) {
+            (Rendition::Full, Some(bytes)) if self.pinned.is_none() => {
+                start_on(&self.offered, self.link, bytes, self.camera_fps)
+            }
+            (start, _) => start,
+        };
+    }
+
+    /// What the link carries (bytes a second), from elsewhere: the page's own download,
+    /// or the last visit.
+    pub fn assume_link(&mut self, bytes_per_s: f64) {
+        self.link = Some(bytes_per_s).filter(|b| *b > 0.0);
+    }
+
+    /// What the link was last measured to carry, if it was full.
+    pub fn link(&self) -> Option<f64> {
+        self.link
     }
 
     /// What the camera offers, learnt later (the directory came after the first frames).
@@ -120,10 +175,11 @@ impl Adapt {
         }
     }
 
-    /// Frames of `rendition` now arrive instead (the switch completed at `now_ms`).
-    pub fn switched(&mut self, rendition: Rendition, now_ms: f64) {
+    /// Frames of `rendition` come from now on: it is judged from its first frame (frames
+    /// of the one left may still be on their way ahead of it).
+    pub fn switched(&mut self, rendition: Rendition) {
         self.current = rendition;
-        self.since_ms = Some(now_ms);
+        self.since_ms = None;
         self.frames.clear();
         self.keeping_up_since = None;
     }
@@ -178,6 +234,7 @@ impl Adapt {
         }
         let (fps, bytes_per_s) = self.rates(now_ms);
         if fps < self.useful_fps() {
+            self.link = Some(bytes_per_s);
             // Too slow. After a try that failed, back to where it came from, and wait
             // longer before the next.
             if let Some(from) = self.probing_from.take() {
@@ -193,8 +250,9 @@ impl Adapt {
         }
         if self.probing_from.take().is_some() {
             self.probe_wait_ms = PROBE_FIRST_MS; // the try worked
+            self.link = None; // more than it was
         }
-        if fps >= 0.9 * self.camera_fps {
+        if fps >= KEEPS_UP * self.camera_fps {
             let since = *self.keeping_up_since.get_or_insert(now_ms);
             let larger =
                 self.offered.iter().copied().filter(|r| r.id() < self.current.id()).max_by_key(|r| r.id());
@@ -241,7 +299,7 @@ mod tests {
             }
             if *t >= next_decide {
                 if let Some(n) = a.decide(*t) {
-                    a.switched(n, *t);
+                    a.switched(n);
                     path.push((*t, n));
                 }
                 next_decide = *t + 250.0;
@@ -252,8 +310,8 @@ mod tests {
 
     fn adapt() -> Adapt {
         let mut a = Adapt::default();
-        a.camera(&[Full, Half, Quarter], 30.0);
-        a.switched(Full, 0.0);
+        a.camera(&[Full, Half, Quarter], 30.0, None);
+        a.switched(Full);
         a
     }
 
@@ -315,26 +373,43 @@ mod tests {
         run(&mut a, 2000.0, &mut t, 20_000.0, &mut path);
         assert!(path.is_empty() && a.current() == Full);
         let mut only_full = Adapt::default();
-        only_full.camera(&[], 30.0);
+        only_full.camera(&[], 30.0, None);
         assert_eq!(only_full.pin(Some(Half)), Full, "the camera offers no half");
         assert_eq!(only_full.decide(0.0), None);
         let mut later = Adapt::default();
-        later.camera(&[], 30.0);
+        later.camera(&[], 30.0, None);
         later.pin(Some(Half));
         later.offer(&[Full, Half, Quarter], 30.0);
         assert_eq!(later.decide(0.0), Some(Half), "pinned before the directory came");
         let (mut t, mut path) = (0.0, Vec::new());
         only_full.pin(None);
-        only_full.switched(Full, 0.0);
+        only_full.switched(Full);
         run(&mut only_full, 2000.0, &mut t, 10_000.0, &mut path);
         assert!(path.is_empty(), "nothing smaller to go to: {path:?}");
     }
 
     #[test]
+    fn the_next_camera_starts_where_the_link_was_measured() {
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run(&mut a, 2000.0, &mut t, 6000.0, &mut path);
+        let link = a.link().expect("measured when it went down");
+        assert!((link - 250_000.0).abs() < 50_000.0, "2 Mbit/s is ~250 KB/s: {link}");
+        a.camera(&[Full, Half, Quarter], 30.0, Some(193_000.0));
+        assert_eq!(a.current(), Quarter, "the next camera starts small");
+        // A page that knows nothing starts full-size; one told the link by its own load
+        // starts where that link is.
+        assert_eq!(start_on(&[Full, Half, Quarter], None, 193_000.0, 30.0), Full);
+        assert_eq!(start_on(&[Full, Half, Quarter], Some(1_000_000.0), 193_000.0, 30.0), Half);
+        assert_eq!(start_on(&[Full, Half, Quarter], Some(12_500_000.0), 193_000.0, 30.0), Full);
+        assert_eq!(start_on(&[Full], Some(1000.0), 193_000.0, 30.0), Full, "nothing smaller offered");
+        assert_eq!(frame_bytes_guess(1280, 720).round(), 184_320.0);
+    }
+
+    #[test]
     fn a_slow_camera_is_useful_at_its_own_rate() {
         let mut a = Adapt::default();
-        a.camera(&[Full, Half, Quarter], 5.0);
-        a.switched(Full, 0.0);
+        a.camera(&[Full, Half, Quarter], 5.0, None);
+        a.switched(Full);
         let (mut t, mut path) = (0.0, Vec::new());
         // 8 Mbit/s carries 193 KB frames at 5 fps: the camera's whole rate.
         run(&mut a, 8000.0, &mut t, 20_000.0, &mut path);

@@ -111,6 +111,12 @@ pub struct Init {
     pub page_time_origin: f64,
     /// Start on the grid: no camera's full stream until the page shows one.
     pub grid: bool,
+    /// What the link carries (bytes a second), as the page saw its own code download
+    /// or the last visit measured; `None`: unknown.
+    pub link_bytes_per_s: Option<f64>,
+    /// The first camera as `/edge.json` describes it: renditions offered, frame rate and
+    /// a guess of its full frames' size.
+    pub camera_hint: Option<(Vec<Rendition>, f64, f64)>,
 }
 
 /// The username suggested when none was given (the edge's generated login's).
@@ -188,9 +194,11 @@ struct Cam {
     previews: u32,
     /// Capture time (viewer ms) of its newest picture, preview or frame.
     newest_ms: Option<f64>,
-    /// The renditions it offers and its frame rate (its edge's directory entry).
+    /// The renditions it offers, its frame rate and its full frames' size (its edge's
+    /// directory entry).
     offered: Vec<Rendition>,
     fps: f64,
+    full_bytes: Option<f64>,
     /// Its edge's clock offset, measured while it was watched (cameras on other edges
     /// have other clocks), kept for the next time.
     clock: Option<ClockSync>,
@@ -210,6 +218,7 @@ impl Cam {
             newest_ms: None,
             offered: Vec::new(),
             fps: 0.0,
+            full_bytes: None,
             clock: None,
         }
     }
@@ -409,16 +418,28 @@ pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue
                 match target::split_frame_topic(&t.topic) {
                     Some((prefix, camera)) => {
                         a.prefix = Some(prefix.to_string());
+                        if let Some(link) = init.link_bytes_per_s {
+                            a.adapt.assume_link(link);
+                        }
                         if !init.grid {
                             a.shown = Some(camera.to_string());
-                            a.cams.push(Cam::new(camera));
-                            a.frames = Some(t.topic.clone());
+                            let mut cam = Cam::new(camera);
+                            if let Some((offered, fps, bytes)) = init.camera_hint {
+                                a.adapt.camera(&offered, fps, Some(bytes));
+                                (cam.offered, cam.fps) = (offered, fps);
+                            }
+                            a.cams.push(cam);
+                            a.rendition = a.adapt.current();
+                            a.frames = Some(target::camera_topic(prefix, camera, a.rendition.level()));
                         }
                     }
                     // A topic of the page's own: that one stream, no grid.
                     None => a.frames = Some(t.topic.clone()),
                 }
-                a.viewer_topics = a.frames.as_ref().and_then(|f| ViewerTopics::for_frames(f, &a.client_id));
+                // From the camera's full frame topic, whichever rendition is watched.
+                if a.frames.is_some() {
+                    a.viewer_topics = ViewerTopics::for_frames(&t.topic, &a.client_id);
+                }
                 a.target = Some(t);
             }
             if init.hidden {
@@ -554,12 +575,12 @@ fn join_stream(a: &mut App) {
     let (Some(prefix), Some(camera)) = (&a.prefix, &a.shown) else { return };
     let full = target::camera_topic(prefix, camera, "frame");
     a.viewer_topics = ViewerTopics::for_frames(&full, &a.client_id);
-    let (offered, fps) = match a.cams.iter().find(|c| &c.name == camera) {
-        Some(c) => (c.offered.clone(), c.fps),
-        None => (Vec::new(), 0.0),
+    let (offered, fps, bytes) = match a.cams.iter().find(|c| &c.name == camera) {
+        Some(c) => (c.offered.clone(), c.fps, c.full_bytes),
+        None => (Vec::new(), 0.0, None),
     };
-    a.adapt.camera(&offered, fps);
-    a.rendition = a.adapt.start();
+    a.adapt.camera(&offered, fps, bytes);
+    a.rendition = a.adapt.current();
     a.next = None;
     a.frames = Some(target::camera_topic(prefix, camera, a.rendition.level()));
     if let Some(clock) = a.cams.iter_mut().find(|c| &c.name == camera).and_then(|c| c.clock.take()) {
@@ -614,8 +635,13 @@ fn say_hello_for(a: &App, rendition: Rendition) {
     }
 }
 
-/// Moves to another rendition of the camera shown: subscribes to it and keeps drawing
-/// the current one until the new one's first frame is here ([`next_arrived`]).
+/// Moves to another rendition of the camera shown.
+///
+/// Up (the link has room), it subscribes to the larger one and keeps drawing the current
+/// one until the new one's first frame is here ([`next_arrived`]). Down (the link is
+/// full), it leaves the current one at once: its frames would only queue in front of the
+/// smaller ones on the link. Either way the picture on screen stays until a newer one
+/// replaces it: no black frame.
 fn switch_rendition(a: &mut App, rendition: Rendition) {
     let (Some(prefix), Some(camera)) = (&a.prefix, &a.shown) else { return };
     if a.frames.is_none() || rendition == a.rendition || a.next.as_ref().is_some_and(|n| n.1 == rendition) {
@@ -630,16 +656,24 @@ fn switch_rendition(a: &mut App, rendition: Rendition) {
     send(a, &out);
     say_hello_for(a, rendition);
     a.next = Some((topic, rendition));
+    if rendition > a.rendition {
+        next_arrived(a);
+    }
 }
 
-/// The first frame of the rendition switched to is here: it becomes the one watched.
-fn next_arrived(a: &mut App, at: f64) {
+/// The rendition switched to becomes the one watched (its first frame is here, or the
+/// switch is down and need not wait).
+fn next_arrived(a: &mut App) {
     let Some((topic, rendition)) = a.next.take() else { return };
     if let Some(old) = a.frames.replace(topic) {
         send(a, &mqtt::unsubscribe(UNSUB, &old));
     }
+    // Done with the one left: its flow control need not wait for this viewer any more.
+    if let Some(c) = &a.viewer_topics {
+        send(a, &mqtt::publish(&c.ack, &Ack::leaving(a.rendition).encode()));
+    }
     a.rendition = rendition;
-    a.adapt.switched(rendition, at);
+    a.adapt.switched(rendition);
     a.flow.clear();
     a.probing = None;
     a.window_asked = 1;
@@ -747,6 +781,11 @@ fn open(app: &Shared) {
 /// previews, status, alarms and directory.
 fn subscriptions(a: &App, bus: bool) -> Vec<u8> {
     let mut out = Vec::new();
+    // The camera's own preview first: the broker keeps the newest, a few KB that reach
+    // the screen before the stored full frame (tens of KB: 0.8 s at 2 Mbit/s for 720p).
+    if let (true, Some(prefix), Some(camera)) = (bus, &a.prefix, &a.shown) {
+        out.extend(mqtt::subscribe(SUB_BUS, &target::camera_topic(prefix, camera, "preview"), 0));
+    }
     if let Some(topic) = &a.frames {
         out.extend(mqtt::subscribe(SUB_FRAMES, topic, 0));
     }
@@ -892,13 +931,14 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                                 cameras_changed = true;
                             }
                             Bus::Directory => {
-                                for (name, offered, fps) in parse_directory(payload) {
+                                for (name, offered, fps, full_bytes) in parse_directory(payload) {
                                     let i = cam_index(&mut a.cams, &name);
                                     if a.shown.as_deref() == Some(name.as_str()) {
                                         a.adapt.offer(&offered, fps);
                                     }
                                     a.cams[i].offered = offered;
                                     a.cams[i].fps = fps;
+                                    a.cams[i].full_bytes = full_bytes;
                                 }
                                 cameras_changed = true;
                             }
@@ -940,7 +980,7 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
             send(a, &r);
         }
         if next_here {
-            next_arrived(a, at);
+            next_arrived(a);
         }
         if let Some(what) = bus_bad {
             bad_bus(a, what);
@@ -1001,9 +1041,9 @@ fn parse_alarm(payload: &[u8]) -> Result<Option<(String, u64, String)>, ()> {
 }
 
 /// The cameras in an edge's directory entry (none when it is cleared or bad): name, the
-/// renditions offered (largest first; none listed: an edge from before renditions) and
-/// the frame rate.
-fn parse_directory(payload: &[u8]) -> Vec<(String, Vec<Rendition>, f64)> {
+/// renditions offered (largest first; none listed: an edge from before renditions), the
+/// frame rate and the full frames' size (measured, else guessed from the picture's).
+fn parse_directory(payload: &[u8]) -> Vec<(String, Vec<Rendition>, f64, Option<f64>)> {
     let Some(json) = std::str::from_utf8(payload).ok().and_then(|t| js_sys::JSON::parse(t).ok()) else {
         return Vec::new();
     };
@@ -1014,18 +1054,20 @@ fn parse_directory(payload: &[u8]) -> Vec<(String, Vec<Rendition>, f64)> {
         .iter()
         .filter_map(|c| {
             let name = Reflect::get(&c, &"name".into()).ok()?.as_string()?;
-            let fps = Reflect::get(&c, &"fps".into()).ok().and_then(|f| f.as_f64()).unwrap_or(0.0);
-            let mut offered: Vec<Rendition> = list(&c, "renditions")
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|r| {
-                            Rendition::from_name(&Reflect::get(&r, &"name".into()).ok()?.as_string()?)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let number = |v: &JsValue, k: &str| Reflect::get(v, &k.into()).ok().and_then(|f| f.as_f64());
+            let fps = number(&c, "fps").unwrap_or(0.0);
+            let renditions: Vec<JsValue> =
+                list(&c, "renditions").map(|l| l.iter().collect()).unwrap_or_default();
+            let name_of =
+                |r: &JsValue| Rendition::from_name(&Reflect::get(r, &"name".into()).ok()?.as_string()?);
+            let mut offered: Vec<Rendition> = renditions.iter().filter_map(name_of).collect();
             offered.sort();
-            Some((name, offered, fps))
+            let full_bytes = renditions.iter().find(|r| name_of(r) == Some(Rendition::Full)).and_then(|r| {
+                let measured = number(r, "frame_bytes").filter(|b| *b > 0.0);
+                let (w, h) = (number(r, "width")?, number(r, "height")?);
+                measured.or(Some(crate::adapt::frame_bytes_guess(w as u32, h as u32)))
+            });
+            Some((name, offered, fps, full_bytes))
         })
         .collect()
 }
@@ -1527,6 +1569,7 @@ fn render(a: &mut App) {
     set("data-rendition", a.rendition.name());
     set("data-rendition-pinned", a.adapt.pinned().map_or("", Rendition::name));
     set("data-rendition-next", a.next.as_ref().map_or("", |n| n.1.name()));
+    set("data-link-estimate-kbps", &fmt(a.adapt.link().map(|b| b * 8.0 / 1000.0)));
     set("data-last-frame-age-s", &fmt(age));
     set("data-state", &state);
     if let Some(ms) = a.first_frame_ms {

@@ -370,6 +370,27 @@ pub fn view(attrs: &[(String, String)]) {
         notice.set_text_content(Some(text));
     }
     notice.set_hidden(fine);
+    // The link's measured rate, for the next visit's first choice of rendition.
+    let estimate = get("data-link-estimate-kbps");
+    LAST_ESTIMATE.with(|last| {
+        if *last.borrow() != estimate {
+            *last.borrow_mut() = estimate.to_string();
+            if let Ok(Some(store)) = window().local_storage() {
+                let _ = match js_sys::Number::parse_float(estimate) {
+                    kbps if kbps > 0.0 => store.set_item(
+                        crate::ui::LINK_KEY,
+                        &format!("{},{}", kbps * 1000.0 / 8.0, js_sys::Date::now()),
+                    ),
+                    // The link had room: nothing to hold the next visit back.
+                    _ => store.remove_item(crate::ui::LINK_KEY),
+                };
+            }
+        }
+    });
+}
+
+thread_local! {
+    static LAST_ESTIMATE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Loads how the user turned `camera` last time.

@@ -14,7 +14,7 @@ pub struct Target {
 }
 
 /// The fields of `/edge.json` the viewer uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EdgeInfo {
     pub broker: Option<String>,
     pub ws_port: Option<u16>,
@@ -24,6 +24,18 @@ pub struct EdgeInfo {
     pub prefix: Option<String>,
     /// The edge's cameras, by name: tiles before the broker is even reached.
     pub cameras: Vec<String>,
+    /// What `/edge.json` says of each: picture size, frame rate, renditions offered.
+    pub details: Vec<EdgeCamera>,
+}
+
+/// A camera as `/edge.json` lists it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EdgeCamera {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub renditions: Vec<String>,
 }
 
 /// The page's query parameters that matter here.

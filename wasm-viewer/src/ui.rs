@@ -144,8 +144,15 @@ pub async fn run() -> Result<(), JsValue> {
         Ok(t) if !grid => target::split_frame_topic(&t.topic).map(|(_, c)| c.to_string()),
         _ => None,
     };
+    let camera_hint = open.as_ref().and_then(|name| {
+        let c = edge.as_ref()?.details.iter().find(|c| &c.name == name)?;
+        let offered = c.renditions.iter().filter_map(|r| wire::ack::Rendition::from_name(r)).collect();
+        Some((offered, c.fps, crate::adapt::frame_bytes_guess(c.width, c.height)))
+    });
     let init = Init {
         target,
+        link_bytes_per_s: link_estimate(),
+        camera_hint,
         client_id: format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32),
         login,
         hidden: document().hidden(),
@@ -190,11 +197,20 @@ fn glue_url() -> Option<String> {
     Some(link.dyn_into::<web_sys::HtmlLinkElement>().ok()?.href())
 }
 
+/// The worker's loader (`www/worker.js`), built into this module: the worker starts from
+/// a `blob:` URL, with no request of its own (a round trip saved on every visit; on a
+/// second visit it was a 304 on the way to the first picture).
+const WORKER_JS: &str = include_str!("../../www/worker.js");
+
 /// Creates the worker and has it load this module.
 fn load_worker() -> Result<Worker, JsValue> {
     let options = web_sys::WorkerOptions::new();
     options.set_type(web_sys::WorkerType::Module);
-    let worker = Worker::new_with_options("worker.js", &options)?;
+    let type_ = web_sys::BlobPropertyBag::new();
+    type_.set_type("text/javascript");
+    let source = web_sys::Blob::new_with_str_sequence_and_options(&Array::of1(&WORKER_JS.into()), &type_)?;
+    let url = web_sys::Url::create_object_url_with_blob(&source)?;
+    let worker = Worker::new_with_options(&url, &options)?;
     worker.post_message(&load(&glue_url().ok_or("no module URL for the worker")?))?;
     Ok(worker)
 }
@@ -322,14 +338,23 @@ fn watch_login_form(engine: &Rc<Engine>) -> Result<(), JsValue> {
 }
 
 /// `edge.json` next to the page, if an edge served it; `None` on any static host.
+/// An edge puts it in the page it serves (`#edge-json`, no request of its own); any other
+/// server's page asks for it.
 async fn fetch_edge_info() -> Option<EdgeInfo> {
-    let resp = JsFuture::from(window().fetch_with_str("edge.json")).await.ok()?;
-    let resp: web_sys::Response = resp.dyn_into().ok()?;
-    if !resp.ok() {
-        return None;
-    }
-    let json = JsFuture::from(resp.json().ok()?).await.ok()?;
+    let inline = document().get_element_by_id("edge-json").and_then(|e| e.text_content());
+    let json = match inline.and_then(|text| js_sys::JSON::parse(&text).ok()) {
+        Some(json) => json,
+        None => {
+            let resp = JsFuture::from(window().fetch_with_str("edge.json")).await.ok()?;
+            let resp: web_sys::Response = resp.dyn_into().ok()?;
+            if !resp.ok() {
+                return None;
+            }
+            JsFuture::from(resp.json().ok()?).await.ok()?
+        }
+    };
     let string = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_string());
+    let details = edge_cameras(&json);
     let number = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_f64());
     Some(EdgeInfo {
         broker: string("broker"),
@@ -337,12 +362,58 @@ async fn fetch_edge_info() -> Option<EdgeInfo> {
         ws_path: string("ws_path"),
         topic: string("topic"),
         prefix: string("prefix"),
-        cameras: Reflect::get(&json, &"cameras".into())
-            .ok()
-            .and_then(|l| l.dyn_into::<Array>().ok())
-            .map(|l| l.iter().filter_map(|c| Reflect::get(&c, &"name".into()).ok()?.as_string()).collect())
-            .unwrap_or_default(),
+        cameras: details.iter().map(|c| c.name.clone()).collect(),
+        details,
     })
+}
+
+/// The cameras listed in `/edge.json`.
+fn edge_cameras(json: &JsValue) -> Vec<target::EdgeCamera> {
+    let Some(list) = Reflect::get(json, &"cameras".into()).ok().and_then(|l| l.dyn_into::<Array>().ok())
+    else {
+        return Vec::new();
+    };
+    let number =
+        |c: &JsValue, k: &str| Reflect::get(c, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    list.iter()
+        .filter_map(|c| {
+            let renditions =
+                Reflect::get(&c, &"renditions".into()).ok().and_then(|l| l.dyn_into::<Array>().ok());
+            Some(target::EdgeCamera {
+                name: Reflect::get(&c, &"name".into()).ok()?.as_string()?,
+                width: number(&c, "width") as u32,
+                height: number(&c, "height") as u32,
+                fps: number(&c, "fps"),
+                renditions: renditions
+                    .map(|l| l.iter().filter_map(|r| r.as_string()).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Where the last link estimate is kept: bytes a second and when (ms since the epoch).
+pub(crate) const LINK_KEY: &str = "mqcam-link";
+/// An estimate older than this says nothing about the link now.
+const LINK_FRESH_MS: f64 = 30.0 * 60.0 * 1000.0;
+
+/// What the link carries, bytes a second, if known: from how fast this page's
+/// WebAssembly came (a download of tens of KB; not when it came from the cache), else
+/// what the last visit measured, if recent.
+fn link_estimate() -> Option<f64> {
+    let performance = window().performance()?;
+    for entry in performance.get_entries_by_type("resource").iter() {
+        let get = |k: &str| Reflect::get(&entry, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let name = Reflect::get(&entry, &"name".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+        let (bytes, ms) = (get("transferSize"), get("responseEnd") - get("responseStart"));
+        if name.ends_with(".wasm") && bytes > 20_000.0 && ms > 0.0 {
+            return Some(bytes * 1000.0 / ms);
+        }
+    }
+    let stored = window().local_storage().ok()??.get_item(LINK_KEY).ok()??;
+    let (rate, at) = stored.split_once(',')?;
+    let (rate, at) = (js_sys::Number::parse_float(rate), js_sys::Number::parse_float(at));
+    (rate > 0.0 && js_sys::Date::now() - at < LINK_FRESH_MS).then_some(rate)
 }
 
 /// The engine hears when the tab is hidden or shown (it disconnects while hidden).

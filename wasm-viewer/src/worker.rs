@@ -224,6 +224,21 @@ impl Start<'_> {
             ("hidden", i.hidden.into()),
             ("pageTimeOrigin", i.page_time_origin.into()),
             ("grid", i.grid.into()),
+            ("link", i.link_bytes_per_s.map_or(JsValue::NULL, JsValue::from)),
+            (
+                "hint",
+                match &i.camera_hint {
+                    Some((offered, fps, bytes)) => {
+                        let names: Array = offered.iter().map(|r| JsValue::from(r.name())).collect();
+                        object(&[
+                            ("offered", names.into()),
+                            ("fps", (*fps).into()),
+                            ("bytes", (*bytes).into()),
+                        ])
+                    }
+                    None => JsValue::NULL,
+                },
+            ),
         ])
     }
 }
@@ -244,6 +259,20 @@ fn init_from_js(v: &JsValue) -> Init {
         hidden: field(v, "hidden").as_bool().unwrap_or(false),
         page_time_origin: field(v, "pageTimeOrigin").as_f64().unwrap_or(0.0),
         grid: field(v, "grid").as_bool().unwrap_or(false),
+        link_bytes_per_s: field(v, "link").as_f64(),
+        camera_hint: {
+            let hint = field(v, "hint");
+            let offered = field(&hint, "offered").dyn_into::<Array>().ok().map(|names| {
+                names.iter().filter_map(|n| wire::ack::Rendition::from_name(&n.as_string()?)).collect()
+            });
+            offered.map(|o| {
+                (
+                    o,
+                    field(&hint, "fps").as_f64().unwrap_or(0.0),
+                    field(&hint, "bytes").as_f64().unwrap_or(0.0),
+                )
+            })
+        },
     }
 }
 

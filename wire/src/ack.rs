@@ -20,9 +20,11 @@
 //! | 8 | 1 | window | frames the viewer wants on their way (0: the edge's default); optional |
 //! | 9 | 1 | rendition | the rendition's id; optional, 0 (full) when absent |
 //!
-//! An empty payload says the viewer left (its MQTT last will carries one). The edge keeps
-//! flow control per rendition, so a viewer on a slow link, on a small rendition, never
-//! holds back the full stream of the others.
+//! An empty payload says the viewer left (its MQTT last will carries one). The sequence
+//! `u64::MAX` says it left that one rendition (it moved to another; [`Ack::leaving`]):
+//! while it moves it draws both, acknowledging each, so neither waits for it to go quiet.
+//! The edge keeps flow control per rendition, so a viewer on a slow link, on a small
+//! rendition, never holds back the full stream of the others.
 
 /// One of a camera's streams, by picture size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,6 +102,15 @@ pub struct Ack {
 pub const ACK_LEN: usize = 10;
 
 impl Ack {
+    /// "No more of `rendition` for me": sent when a viewer moves to another one.
+    pub fn leaving(rendition: Rendition) -> Ack {
+        Ack { sequence: u64::MAX, window: None, rendition }
+    }
+
+    pub fn is_leave(&self) -> bool {
+        self.sequence == u64::MAX
+    }
+
     pub fn encode(&self) -> [u8; ACK_LEN] {
         let mut out = [0u8; ACK_LEN];
         out[..8].copy_from_slice(&self.sequence.to_le_bytes());
@@ -141,6 +152,8 @@ mod tests {
         assert_eq!(Ack::parse(&nine).unwrap().window, None, "0 asks for the edge's default");
         nine[8] = 2;
         assert_eq!(Ack::parse(&nine).unwrap().window, Some(2));
+        let leave = Ack::parse(&Ack::leaving(Rendition::Full).encode()).unwrap();
+        assert!(leave.is_leave() && leave.rendition == Rendition::Full);
     }
 
     #[test]
