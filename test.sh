@@ -20,7 +20,7 @@ cargo test --locked --workspace
 step "release build: edge and viewer site"
 scripts/build.sh
 step "end-to-end tests in headless Chromium"
-(cd tests && node --test --test-concurrency=1 e2e.test.mjs grid.test.mjs robust.test.mjs)
+(cd tests && node --test --test-concurrency=1 e2e.test.mjs grid.test.mjs adapt.test.mjs robust.test.mjs)
 step "the viewer in WebKit and Firefox (W3C WebDriver)"
 (cd tests && node --test --test-concurrency=1 engines.test.mjs)
 echo

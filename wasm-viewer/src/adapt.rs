@@ -10,7 +10,8 @@
 //! - **Up cautiously.** Only from a rendition that keeps up with the camera (≥ 70 % of
 //!   its rate, so the link has room), held for the probe interval: try the next larger
 //!   one. If it does not keep a useful rate within [`WINDOW_MS`], come back and wait twice
-//!   as long before the next try (up to [`PROBE_MAX_MS`]); a good try resets the wait.
+//!   as long before the next try (up to [`PROBE_MAX_MS`]); after a good try the next step
+//!   is tried as soon as this one keeps up (a link that came back: full size in ~6 s).
 //!   So a link that cannot carry more is probed less and less often: no flapping.
 //! - **Start where the link is.** A camera is first watched in the largest rendition the
 //!   link is known to carry at a useful rate: known from the last down-switch (another
@@ -27,7 +28,7 @@ use wire::ack::Rendition;
 /// Frames over this long make a rate; a rendition is judged after this long on it.
 pub const WINDOW_MS: f64 = 2000.0;
 /// First wait before trying a larger rendition, and the longest.
-pub const PROBE_FIRST_MS: f64 = 3000.0;
+pub const PROBE_FIRST_MS: f64 = 2000.0;
 pub const PROBE_MAX_MS: f64 = 30000.0;
 /// A useful frame rate, whatever the link.
 pub const USEFUL_FPS: f64 = 10.0;
@@ -238,9 +239,10 @@ impl Adapt {
             // Too slow. After a try that failed, back to where it came from, and wait
             // longer before the next.
             if let Some(from) = self.probing_from.take() {
-                self.probe_wait_ms = (self.probe_wait_ms * 2.0).min(PROBE_MAX_MS);
+                self.probe_wait_ms = (self.probe_wait_ms.max(PROBE_FIRST_MS) * 2.0).min(PROBE_MAX_MS);
                 return Some(from);
             }
+            self.probe_wait_ms = PROBE_FIRST_MS;
             let smaller: Vec<Rendition> =
                 self.offered.iter().copied().filter(|r| r.id() > self.current.id()).collect();
             let fits = smaller.iter().copied().find(|&r| {
@@ -249,7 +251,9 @@ impl Adapt {
             return fits.or_else(|| smaller.last().copied());
         }
         if self.probing_from.take().is_some() {
-            self.probe_wait_ms = PROBE_FIRST_MS; // the try worked
+            // The try worked: the link had room for one step, likely for more (it came
+            // back); the next step is tried as soon as this one keeps up.
+            self.probe_wait_ms = 0.0;
             self.link = None; // more than it was
         }
         if fps >= KEEPS_UP * self.camera_fps {
@@ -361,7 +365,7 @@ mod tests {
         let tries: Vec<f64> = path.iter().filter(|p| p.1 == Half).map(|p| p.0).collect();
         assert!(tries.len() >= 2 && tries.len() <= 6, "{path:?}");
         let gaps: Vec<f64> = tries.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps.windows(2).all(|g| g[1] > g[0]), "waits grow: {gaps:?}");
+        assert!(gaps.windows(2).all(|g| g[1] >= g[0]) && gaps[0] < gaps[gaps.len() - 1], "waits grow: {gaps:?}");
         assert_eq!(a.current(), Quarter);
     }
 

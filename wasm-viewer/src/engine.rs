@@ -282,6 +282,8 @@ impl ViewerTopics {
 
 pub struct App {
     target: Option<Target>,
+    /// A socket opened before the engine started, for its first connection.
+    early_socket: Option<WebSocket>,
     /// The bus's topic prefix when the frame topic is `<prefix>/<camera>/frame`: then
     /// the page has every camera's previews, status and alarms, and can switch.
     prefix: Option<String>,
@@ -355,9 +357,12 @@ pub type Shared = Rc<RefCell<App>>;
 /// Starts the engine: connects (unless the page is hidden) and starts its timers. The
 /// returned handle is the only strong reference: callbacks and timers hold weak ones,
 /// so the viewer lives exactly as long as the caller keeps it.
-pub fn start(init: Init, surface: Surface, sink: Sink) -> Result<Shared, JsValue> {
+/// `early`: a socket to the broker already opening (the worker's loader dialled it while
+/// this module loaded: its handshake overlaps the load, a round trip sooner).
+pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>) -> Result<Shared, JsValue> {
     let app = Rc::new(RefCell::new(App {
         target: None,
+        early_socket: early,
         prefix: None,
         frames: None,
         shown: None,
@@ -705,7 +710,9 @@ fn open(app: &Shared) {
     let Some(target) = app.borrow().target.clone() else {
         return;
     };
-    let ws = match WebSocket::new_with_str(&target.broker, "mqtt") {
+    // The socket the worker's loader opened while this module loaded, if still usable.
+    let early = app.borrow_mut().early_socket.take().filter(|ws| ws.ready_state() <= WebSocket::OPEN);
+    let ws = match early.map_or_else(|| WebSocket::new_with_str(&target.broker, "mqtt"), Ok) {
         Ok(ws) => ws,
         Err(e) => {
             app.borrow_mut().link = Link::Stopped(format!("cannot open {}: {}", target.broker, js_text(&e)));
@@ -773,7 +780,13 @@ fn open(app: &Shared) {
     a.ping_outstanding = false;
     a.last_ping_ms = now_ms();
     a.link = Link::Connecting;
+    // Opened before its handlers were here: it will not say so again.
+    let open_now = (ws.ready_state() == WebSocket::OPEN).then(|| on_open.as_ref().clone());
     a.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+    drop(a);
+    if let Some(on_open) = open_now {
+        let _ = on_open.unchecked_ref::<js_sys::Function>().call0(&JsValue::NULL);
+    }
 }
 
 /// The SUBSCRIBE packets for the frames shown and this viewer's clock replies, and

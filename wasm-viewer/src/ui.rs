@@ -19,7 +19,7 @@ use crate::{
     screen,
     surface::Surface,
     target::{self, EdgeInfo, Query},
-    worker::{load, output_from_js, Start, ToWorker},
+    worker::{dial, load, output_from_js, Start, ToWorker},
 };
 
 pub(crate) fn window() -> web_sys::Window {
@@ -136,6 +136,9 @@ pub async fn run() -> Result<(), JsValue> {
     let told = query.broker.is_some() && (query.topic.is_some() || query.camera.is_some());
     let edge = if told { None } else { fetch_edge_info().await };
     let target = target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?);
+    if let (Some(worker), Ok(t), false) = (&worker, &target, document().hidden()) {
+        let _ = worker.post_message(&dial(&t.broker));
+    }
     // Several cameras and none named: the grid. A topic of the page's own: that stream.
     let multi = target.as_ref().is_ok_and(|t| target::split_frame_topic(&t.topic).is_some());
     let cameras = edge.as_ref().map(|e| e.cameras.clone()).unwrap_or_default();
@@ -166,6 +169,7 @@ pub async fn run() -> Result<(), JsValue> {
             init,
             Surface::element(canvas)?,
             Box::new(|out| spawn_local(async move { show(out) })),
+            None,
         )?),
     };
     let engine = Rc::new(engine);

@@ -8,7 +8,8 @@
 //! (broker and topic, client id, login, whether the tab is hidden). After that:
 //!
 //! ```text
-//! page → worker   {type: "login", user, password}   a login typed into the form
+//! page → worker   {type: "dial", broker}            open the socket now (read by worker.js)
+//!                 {type: "login", user, password}   a login typed into the form
 //!                 {type: "hidden", hidden}          the tab was hidden or shown
 //!                 {type: "snapshot"}                asks for the picture on screen
 //!                 {type: "show", camera, at}        show a camera (null: the grid), asked at `at`
@@ -197,6 +198,12 @@ pub fn load(glue: &str) -> JsValue {
     object(&[("glue", glue.into()), ("module", wasm_bindgen::module())])
 }
 
+/// Tells the worker's loader the broker as soon as the page knows it: it opens the
+/// socket while the module is still loading (`www/worker.js`).
+pub fn dial(broker: &str) -> JsValue {
+    object(&[("type", "dial".into()), ("broker", broker.into())])
+}
+
 /// The page's second message, as the page builds it.
 pub struct Start<'a> {
     pub canvas: &'a OffscreenCanvas,
@@ -279,14 +286,14 @@ fn init_from_js(v: &JsValue) -> Init {
 /// The worker's entry point (called by `worker.js`): starts the engine on the
 /// transferred canvas, handles the messages that came early, then listens.
 #[wasm_bindgen]
-pub fn worker_main(start: JsValue, early: Array) -> Result<(), JsValue> {
+pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), JsValue> {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
     let canvas: OffscreenCanvas = field(&start, "canvas").dyn_into()?;
     let post = scope.clone();
     let sink = Box::new(move |out: Output| {
         let _ = post.post_message(&output_to_js(&out));
     });
-    let app = engine::start(init_from_js(&start), Surface::offscreen(canvas)?, sink)?;
+    let app = engine::start(init_from_js(&start), Surface::offscreen(canvas)?, sink, socket.dyn_into().ok())?;
     let post = scope.clone();
     let handle: Rc<dyn Fn(JsValue)> = Rc::new(move |data: JsValue| match ToWorker::from_js(&data) {
         Some(ToWorker::LogIn { user, password }) => engine::log_in(&app, user, password),
