@@ -365,7 +365,10 @@ mod tests {
         let tries: Vec<f64> = path.iter().filter(|p| p.1 == Half).map(|p| p.0).collect();
         assert!(tries.len() >= 2 && tries.len() <= 6, "{path:?}");
         let gaps: Vec<f64> = tries.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps.windows(2).all(|g| g[1] >= g[0]) && gaps[0] < gaps[gaps.len() - 1], "waits grow: {gaps:?}");
+        assert!(
+            gaps.windows(2).all(|g| g[1] >= g[0]) && gaps[0] < gaps[gaps.len() - 1],
+            "waits grow: {gaps:?}"
+        );
         assert_eq!(a.current(), Quarter);
     }
 
