@@ -1107,19 +1107,16 @@ fn decode_preview(app: &Shared, camera: String) {
         cam.decoding = true;
         p
     };
-    let promise = jpeg_blob(&pending.jpeg).and_then(|blob| scope().create_image_bitmap(&blob));
+    let decoded = decode(&pending.jpeg);
     let app = app.clone();
     spawn_local(async move {
-        let result = match promise {
-            Ok(p) => JsFuture::from(p).await,
-            Err(e) => Err(e),
-        };
+        let result = decoded.await;
         {
             let mut a = app.borrow_mut();
             let a = &mut *a;
             let Some(i) = a.cams.iter().position(|c| c.name == camera) else { return };
             a.cams[i].decoding = false;
-            match result.and_then(|b| b.dyn_into::<ImageBitmap>()) {
+            match result {
                 Ok(bitmap) => preview_drawn(a, i, bitmap, &pending),
                 Err(_) => bad_bus(a, "a preview's JPEG could not be decoded"),
             }
@@ -1213,6 +1210,12 @@ fn jpeg_blob(jpeg: &[u8]) -> Result<Blob, JsValue> {
     Blob::new_with_u8_array_sequence_and_options(&Array::of1(&view), &options)
 }
 
+/// Starts the browser's decoder on a JPEG (off this thread); the future gives the picture.
+fn decode(jpeg: &[u8]) -> impl std::future::Future<Output = Result<ImageBitmap, JsValue>> {
+    let promise = jpeg_blob(jpeg).and_then(|blob| scope().create_image_bitmap(&blob));
+    async move { JsFuture::from(promise?).await?.dyn_into::<ImageBitmap>() }
+}
+
 /// Starts decoding the pending frame unless a decode is already running.
 fn decode_next(app: &Shared) {
     let pending = {
@@ -1225,17 +1228,14 @@ fn decode_next(app: &Shared) {
         a.decode_started_ms = now_ms();
         p
     };
-    let promise = jpeg_blob(&pending.jpeg).and_then(|blob| scope().create_image_bitmap(&blob));
+    let decoded = decode(&pending.jpeg);
     let app = app.clone();
     spawn_local(async move {
-        let result = match promise {
-            Ok(p) => JsFuture::from(p).await,
-            Err(e) => Err(e),
-        };
+        let result = decoded.await;
         {
             let mut a = app.borrow_mut();
             a.decoding = false;
-            match result.and_then(|b| b.dyn_into::<ImageBitmap>()) {
+            match result {
                 // A frame of the camera left behind (or from before a pause).
                 Ok(bitmap) if pending.generation != a.generation => bitmap.close(),
                 Ok(bitmap) => draw(&mut a, &bitmap, &pending),
