@@ -251,22 +251,23 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
     response_with(200, content_type(&file), body, head_only, &headers)
 }
 
-/// Where the viewer's page asks for `/edge.json` early (a preload), the edge puts the answer.
-const EDGE_JSON_PRELOAD: &[u8] = b"<link rel=\"preload\" href=\"edge.json\" as=\"fetch\" crossorigin>";
+/// Where the viewer's page wants `/edge.json`, the edge puts it. (A preload there made
+/// every static host that has none log a 404 in the console.)
+const EDGE_JSON_MARKER: &[u8] = b"<!-- edge.json -->";
 
-/// `index.html` with `edge_json` in place of its preload; `None` for other files.
+/// `index.html` with `edge_json` in place of its marker; `None` for other files.
 fn inline_edge_json(name: &str, body: &[u8], edge_json: &str) -> Option<Vec<u8>> {
     if name != "index.html" {
         return None;
     }
-    let at = body.windows(EDGE_JSON_PRELOAD.len()).position(|w| w == EDGE_JSON_PRELOAD)?;
+    let at = body.windows(EDGE_JSON_MARKER.len()).position(|w| w == EDGE_JSON_MARKER)?;
     // Inside <script> only "</" could end it early.
     let json = edge_json.replace("</", "<\\/");
     let mut page = body[..at].to_vec();
     page.extend_from_slice(
         format!("<script id=\"edge-json\" type=\"application/json\">{json}</script>").as_bytes(),
     );
-    page.extend_from_slice(&body[at + EDGE_JSON_PRELOAD.len()..]);
+    page.extend_from_slice(&body[at + EDGE_JSON_MARKER.len()..]);
     Some(page)
 }
 
@@ -428,12 +429,12 @@ mod tests {
 
     #[test]
     fn the_page_carries_edge_json_in_place_of_asking_for_it() {
-        let page = b"<head><link rel=\"preload\" href=\"edge.json\" as=\"fetch\" crossorigin></head>";
+        let page = b"<head><!-- edge.json --></head>";
         let out = inline_edge_json("index.html", page, "{\"a\":\"</script>\"}").unwrap();
         let out = String::from_utf8(out).unwrap();
         assert_eq!(out, "<head><script id=\"edge-json\" type=\"application/json\">{\"a\":\"<\\/script>\"}</script></head>");
         assert_eq!(inline_edge_json("other.html", page, "{}"), None);
-        assert_eq!(inline_edge_json("index.html", b"<p>no preload", "{}"), None);
+        assert_eq!(inline_edge_json("index.html", b"<p>no marker", "{}"), None);
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Init {
     /// The first camera as `/edge.json` describes it: renditions offered, frame rate and
     /// a guess of its full frames' size.
     pub camera_hint: Option<(Vec<Rendition>, f64, f64)>,
+    /// The rendition the user pinned (`?quality=`, or kept from last time).
+    pub pinned: Option<Rendition>,
 }
 
 /// The username suggested when none was given (the edge's generated login's).
@@ -301,6 +303,8 @@ pub struct App {
     main_capture_us: u64,
     main_full: bool,
     last_cameras: Option<Vec<CameraInfo>>,
+    /// The previews subscribed to (`sync_previews`).
+    previews: Option<String>,
     /// The rendition of `frames`, and the one being switched to (subscribed to; it
     /// replaces the current one when its first frame arrives: no gap, no black frame).
     rendition: Rendition,
@@ -373,6 +377,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
         main_capture_us: 0,
         main_full: false,
         last_cameras: None,
+        previews: None,
         rendition: Rendition::Full,
         next: None,
         adapt: Adapt::default(),
@@ -426,6 +431,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
                         if let Some(link) = init.link_bytes_per_s {
                             a.adapt.assume_link(link);
                         }
+                        a.adapt.pin(init.pinned);
                         if !init.grid {
                             a.shown = Some(camera.to_string());
                             let mut cam = Cam::new(camera);
@@ -533,7 +539,39 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
             join_stream(a);
         }
     }
+    sync_previews(&mut a);
     render(&mut a);
+}
+
+/// The previews worth their bytes now: every camera's on the grid (its tiles); with a
+/// camera shown, its own until its first frame is drawn, then none. Eight cameras'
+/// previews are 100–200 KB/s: most of a phone's 2 Mbit/s link, taken from the picture
+/// watched. (The tiles keep their last picture; switching draws the one kept.)
+fn wanted_previews(a: &App) -> Option<String> {
+    let prefix = a.prefix.as_ref()?;
+    match &a.shown {
+        None => Some(format!("{prefix}/+/preview")),
+        Some(camera) if !a.main_full => Some(target::camera_topic(prefix, camera, "preview")),
+        Some(_) => None,
+    }
+}
+
+/// Subscribes to the previews wanted and leaves the others.
+fn sync_previews(a: &mut App) {
+    let want = wanted_previews(a);
+    let open = a.socket.as_ref().is_some_and(|s| s.ws.ready_state() == WebSocket::OPEN);
+    if want == a.previews || !open {
+        return;
+    }
+    let mut out = Vec::new();
+    if let Some(old) = a.previews.take() {
+        out.extend(mqtt::unsubscribe(UNSUB, &old));
+    }
+    if let Some(new) = &want {
+        out.extend(mqtt::subscribe(SUB_BUS, new, 0));
+    }
+    send(a, &out);
+    a.previews = want;
 }
 
 /// Pauses the camera shown (its last picture stays) or goes on with it.
@@ -773,6 +811,7 @@ fn open(app: &Shared) {
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     let mut a = app.borrow_mut();
     a.decoder = mqtt::Decoder::new(MAX_PACKET);
+    a.previews = wanted_previews(&a);
     a.flow.clear();
     a.probing = None;
     a.window_asked = 1;
@@ -794,10 +833,11 @@ fn open(app: &Shared) {
 /// previews, status, alarms and directory.
 fn subscriptions(a: &App, bus: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    // The camera's own preview first: the broker keeps the newest, a few KB that reach
-    // the screen before the stored full frame (tens of KB: 0.8 s at 2 Mbit/s for 720p).
-    if let (true, Some(prefix), Some(camera)) = (bus, &a.prefix, &a.shown) {
-        out.extend(mqtt::subscribe(SUB_BUS, &target::camera_topic(prefix, camera, "preview"), 0));
+    // Previews first: on the grid, every camera's; for a camera, its own until its first
+    // frame is on screen (the broker keeps the newest, a few KB that come before the
+    // stored full frame: tens of KB, 0.8 s at 2 Mbit/s for 720p).
+    if let (true, Some(filter)) = (bus, &a.previews) {
+        out.extend(mqtt::subscribe(SUB_BUS, filter, 0));
     }
     if let Some(topic) = &a.frames {
         out.extend(mqtt::subscribe(SUB_FRAMES, topic, 0));
@@ -993,6 +1033,15 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
             send(a, &r);
         }
         if next_here {
+            // From here on only the new rendition's frames count: one of the old, still
+            // on its way, must not take the place of the new one's first frame, which
+            // would then never be acknowledged (its edge would hold the new stream until
+            // this viewer counted as stalled: a 2 s freeze, measured).
+            let new = a.next.as_ref().map(|n| n.1);
+            frames.retain(|f| Some(f.rendition) == new);
+            if a.pending.as_ref().is_some_and(|p| Some(p.rendition) != new) {
+                a.pending = None;
+            }
             next_arrived(a);
         }
         if let Some(what) = bus_bad {
@@ -1307,7 +1356,10 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
         }
         return;
     }
-    a.main_full = true;
+    if !a.main_full {
+        a.main_full = true;
+        sync_previews(a);
+    }
     if a.switch.full_ms.is_none() {
         a.switch.full_drawn = true;
     }

@@ -26,6 +26,19 @@ fn load_quality() -> Option<String> {
     window().local_storage().ok()??.get_item(QUALITY_KEY).ok()?
 }
 
+/// The rendition pinned when the page opens: `?quality=full` (or half, quarter, auto) in
+/// a link wins over what was kept.
+pub fn initial_quality() -> Option<String> {
+    let asked = web_sys::UrlSearchParams::new_with_str(&window().location().search().unwrap_or_default())
+        .ok()
+        .and_then(|p| p.get("quality"));
+    match asked.as_deref() {
+        Some(q @ ("full" | "half" | "quarter")) => Some(q.to_string()),
+        Some("auto") => None,
+        _ => load_quality(),
+    }
+}
+
 /// The quality button says what is pinned.
 fn render_quality(pinned: Option<&str>) {
     let button = element::<HtmlElement>("btn-quality");
@@ -120,20 +133,9 @@ pub fn start(
     let body = document().body().ok_or("the page has a body")?;
     let _ = body.set_attribute("data-multi", if multi { "true" } else { "false" });
     wire_controls()?;
-    // `?quality=full` (or half, quarter, auto) in a link wins over what was kept.
-    let asked = web_sys::UrlSearchParams::new_with_str(&window().location().search().unwrap_or_default())
-        .ok()
-        .and_then(|p| p.get("quality"));
-    let quality = match asked.as_deref() {
-        Some(q @ ("full" | "half" | "quarter")) => Some(q.to_string()),
-        Some("auto") => None,
-        _ => load_quality(),
-    };
-    render_quality(quality.as_deref());
+    // The engine started with it (`Init::pinned`).
+    render_quality(initial_quality().as_deref());
     with(|s| {
-        if quality.is_some() {
-            s.engine.quality(quality.clone());
-        }
         if multi {
             for name in s.deck.cameras().to_vec() {
                 add_tile(s, &name);

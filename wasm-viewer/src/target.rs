@@ -107,11 +107,11 @@ pub enum Bus<'a> {
     Directory,
 }
 
-/// The filters that bring every camera's previews, status and alarms, and the camera
-/// directory (retained entries, and the answers to this viewer's request).
+/// The filters that bring every camera's status and alarms, and the camera directory
+/// (retained entries, and the answers to this viewer's request). Previews are asked for
+/// apart: only while they are on screen (`engine`).
 pub fn bus_filters(prefix: &str, client_id: &str) -> Vec<String> {
     vec![
-        format!("{prefix}/+/preview"),
         format!("{prefix}/+/status"),
         format!("{prefix}/+/alarm"),
         format!("{prefix}/_dir/edges/+"),

@@ -156,6 +156,7 @@ pub async fn run() -> Result<(), JsValue> {
         target,
         link_bytes_per_s: link_estimate(),
         camera_hint,
+        pinned: screen::initial_quality().and_then(|q| wire::ack::Rendition::from_name(&q)),
         client_id: format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32),
         login,
         hidden: document().hidden(),

@@ -232,6 +232,7 @@ impl Start<'_> {
             ("pageTimeOrigin", i.page_time_origin.into()),
             ("grid", i.grid.into()),
             ("link", i.link_bytes_per_s.map_or(JsValue::NULL, JsValue::from)),
+            ("pinned", i.pinned.map_or(JsValue::NULL, |r| r.name().into())),
             (
                 "hint",
                 match &i.camera_hint {
@@ -267,6 +268,7 @@ fn init_from_js(v: &JsValue) -> Init {
         page_time_origin: field(v, "pageTimeOrigin").as_f64().unwrap_or(0.0),
         grid: field(v, "grid").as_bool().unwrap_or(false),
         link_bytes_per_s: field(v, "link").as_f64(),
+        pinned: field(v, "pinned").as_string().and_then(|n| wire::ack::Rendition::from_name(&n)),
         camera_hint: {
             let hint = field(v, "hint");
             let offered = field(&hint, "offered").dyn_into::<Array>().ok().map(|names| {
