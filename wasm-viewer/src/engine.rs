@@ -1045,7 +1045,8 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
             next_arrived(a);
         }
         if let Some(what) = bus_bad {
-            bad_bus(a, what);
+            // Something on the bus that is not what its topic says: warned, never fatal.
+            warn_throttled(a, what);
         }
         if bad > 0 {
             a.stats.errors += bad;
@@ -1076,11 +1077,6 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
         decode_preview(app, camera);
     }
     decode_next(app);
-}
-
-/// Something on the bus that is not what its topic says: counted, never fatal.
-fn bad_bus(a: &mut App, what: &str) {
-    warn_throttled(a, what);
 }
 
 /// An alarm message: `Some((reason, at_us, source))` when active, `None` when cleared
@@ -1167,7 +1163,7 @@ fn decode_preview(app: &Shared, camera: String) {
             a.cams[i].decoding = false;
             match result {
                 Ok(bitmap) => preview_drawn(a, i, bitmap, &pending),
-                Err(_) => bad_bus(a, "a preview's JPEG could not be decoded"),
+                Err(_) => warn_throttled(a, "a preview's JPEG could not be decoded"),
             }
         }
         decode_preview(&app, camera);

@@ -460,6 +460,13 @@ fn hide_controls() {
     }
 }
 
+/// Pauses the camera shown, or goes on with it.
+fn toggle_pause(s: &mut Screen) {
+    s.paused = !s.paused;
+    s.engine.pause(s.paused);
+    render_turn(s);
+}
+
 /// Next (1) or previous (-1) camera.
 fn step(s: &mut Screen, by: isize, at: f64) {
     if let Some(next) = s.deck.neighbour(by).map(str::to_string) {
@@ -569,11 +576,7 @@ fn wire_controls() -> Result<(), JsValue> {
         save_turn(s);
         render_turn(s);
     })?;
-    on_click("btn-pause", |s, _| {
-        s.paused = !s.paused;
-        s.engine.pause(s.paused);
-        render_turn(s);
-    })?;
+    on_click("btn-pause", |s, _| toggle_pause(s))?;
     on_click("btn-quality", |s, _| {
         let next = match load_quality().as_deref() {
             None => Some("full"),
@@ -661,11 +664,7 @@ fn wire_controls() -> Result<(), JsValue> {
                 }
                 "Escape" => to_grid(s, at),
                 "f" if camera_view => toggle_fullscreen(),
-                "p" | " " if camera_view => {
-                    s.paused = !s.paused;
-                    s.engine.pause(s.paused);
-                    render_turn(s);
-                }
+                "p" | " " if camera_view => toggle_pause(s),
                 _ => return false,
             }
             show_controls(s);
