@@ -10,7 +10,7 @@
 //! uncompressed on the first: the build leaves a `.br` and a `.gz` beside each file
 //! (`scripts/compress.mjs`), served to browsers that accept them; files whose names
 //! carry Trunk's content hash are cached as immutable for a year, and the rest
-//! (`index.html`, `worker.js`) carry an `ETag` and are revalidated (304 when unchanged).
+//! (`index.html`, `manifest.webmanifest`) carry an `ETag` and are revalidated (304 when unchanged).
 
 use std::{
     path::{Component, Path, PathBuf},
@@ -169,12 +169,14 @@ fn accepts(header: &str, coding: &str) -> bool {
 }
 
 /// Whether a file name carries Trunk's content hash (`name-0123456789abcdef.js`,
-/// `…_bg.wasm`): its content never changes under that name.
+/// `…_bg.wasm`): its content never changes under that name. Trunk writes the 64-bit hash
+/// without leading zeros, so one build in sixteen has 15 digits or fewer (seen: a
+/// 13-digit name revalidated on every visit); fewer than 12 is too rare to matter and
+/// too likely to be a date or a number in a name of the user's.
 fn hashed(name: &str) -> bool {
     name.rsplit_once('-').is_some_and(|(_, tail)| {
-        tail.len() > 16
-            && tail.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
-            && matches!(tail.as_bytes()[16], b'.' | b'_')
+        let digits = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+        (12..=16).contains(&digits) && matches!(tail.as_bytes().get(digits), Some(b'.' | b'_'))
     })
 }
 
@@ -444,7 +446,9 @@ mod tests {
             !accepts("gzip, deflate", "br") && !accepts("br;q=0, gzip", "br") && accepts("br;q=0.5", "br")
         );
         assert!(hashed("wasm-viewer-c27feab9593177a9_bg.wasm") && hashed("style-cbcb86106cf80f55.css"));
+        assert!(hashed("wasm-viewer-2426cd8862bba.js") && hashed("wasm-viewer-2426cd8862bba_bg.wasm"));
         assert!(!hashed("worker.js") && !hashed("index.html") && !hashed("my-camera.js"));
+        assert!(!hashed("photo-20261130.jpg") && !hashed("x-0123456789abcdef0.js"));
         assert!(
             matches_tag("W/\"a\", \"b\"", "\"b\"")
                 && matches_tag("*", "\"x\"")
