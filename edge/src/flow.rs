@@ -123,6 +123,12 @@ impl Viewers {
         self.published.push_back(sequence);
     }
 
+    /// The sequence after which `on_the_way` of the frames published are (0 when fewer
+    /// were published): what a viewer that has none of them yet has acknowledged.
+    fn newest(&self, on_the_way: usize) -> u64 {
+        self.published.iter().rev().nth(on_the_way).copied().unwrap_or(0)
+    }
+
     /// Frames published after the viewer's last acknowledged one.
     fn in_flight(&self, acked: u64) -> usize {
         self.published.iter().rev().take_while(|&&s| s > acked).count()
@@ -178,6 +184,15 @@ impl ByRendition {
             self.get_mut(ack.rendition).leave(viewer);
             return;
         }
+        // A hello: nothing of this rendition is on its way to the viewer yet but, for the
+        // retained full stream, the newest frame (the broker hands it over on subscribing).
+        // Counted from sequence 0 instead, a rendition this viewer watched before (its
+        // numbers remembered) held its first frame until the viewer counted as stalled:
+        // 2 s of a frozen picture on every move up (measured).
+        let sequence = match ack.is_hello() {
+            true => self.get(ack.rendition).newest(usize::from(ack.rendition == Rendition::Full)),
+            false => ack.sequence,
+        };
         // A viewer arriving on a rendition from another (moving down on a slow link) has
         // shown how far apart its acknowledgements come: its first frame here queues
         // behind the last ones of the other, and with no such gap it would count as
@@ -186,7 +201,7 @@ impl ByRendition {
         let elsewhere = self.each.iter().filter_map(|v| v.gap_of(viewer)).max().unwrap_or(Duration::ZERO);
         self.get_mut(ack.rendition).ack_with_gap(
             viewer,
-            ack.sequence,
+            sequence,
             ack.window.map(usize::from),
             now,
             elsewhere,
@@ -407,5 +422,31 @@ mod tests {
             v.published(s);
         }
         assert_eq!(v.gate(t), Gate::Open);
+    }
+
+    #[test]
+    fn a_hello_on_a_rendition_watched_before_lets_its_next_frame_go_at_once() {
+        let mut by = ByRendition::new(1);
+        let t = Instant::now();
+        let ack = |sequence, rendition| Acknowledgement { sequence, window: Some(1), rendition };
+        // The phone watched half size (frames 1..=20), moved to quarter, and moves back.
+        by.ack("phone", &ack(5, Rendition::Half), t);
+        for s in 1..=20 {
+            by.get_mut(Rendition::Half).published(s);
+        }
+        by.ack("phone", &Acknowledgement::leaving(Rendition::Half), t);
+        by.ack("phone", &Acknowledgement::hello(Rendition::Half, 1), t);
+        assert_eq!(by.get(Rendition::Half).gate(t), Gate::Open, "nothing of half on its way");
+        by.get_mut(Rendition::Half).published(30);
+        assert!(matches!(by.get(Rendition::Half).gate(t), Gate::Wait(_)), "then one: the window");
+        // The full stream is retained: the broker hands its newest frame to a subscriber,
+        // so that one is on its way until acknowledged.
+        for s in 1..=20 {
+            by.get_mut(Rendition::Full).published(s);
+        }
+        by.ack("phone", &Acknowledgement::hello(Rendition::Full, 1), t);
+        assert!(matches!(by.get(Rendition::Full).gate(t), Gate::Wait(_)), "the stored frame");
+        by.ack("phone", &ack(20, Rendition::Full), t);
+        assert_eq!(by.get(Rendition::Full).gate(t), Gate::Open);
     }
 }

@@ -23,6 +23,10 @@
 //! An empty payload says the viewer left (its MQTT last will carries one). The sequence
 //! `u64::MAX` says it left that one rendition (it moved to another; [`Ack::leaving`]):
 //! while it moves it draws both, acknowledging each, so neither waits for it to go quiet.
+//! The sequence 0 is a **hello** ([`Ack::hello`]), sent just before subscribing to a
+//! rendition: "nothing of it is on its way to me yet; from the next frame, keep this
+//! window". The edge counts from its newest frame of that rendition (for the retained
+//! full stream, that newest frame is on its way: the broker delivers it on subscribing).
 //! The edge keeps flow control per rendition, so a viewer on a slow link, on a small
 //! rendition, never holds back the full stream of the others.
 
@@ -111,6 +115,15 @@ impl Ack {
         self.sequence == u64::MAX
     }
 
+    /// "About to subscribe to `rendition`; this many frames on their way, please."
+    pub fn hello(rendition: Rendition, window: u8) -> Ack {
+        Ack { sequence: 0, window: Some(window), rendition }
+    }
+
+    pub fn is_hello(&self) -> bool {
+        self.sequence == 0
+    }
+
     pub fn encode(&self) -> [u8; ACK_LEN] {
         let mut out = [0u8; ACK_LEN];
         out[..8].copy_from_slice(&self.sequence.to_le_bytes());
@@ -154,6 +167,8 @@ mod tests {
         assert_eq!(Ack::parse(&nine).unwrap().window, Some(2));
         let leave = Ack::parse(&Ack::leaving(Rendition::Full).encode()).unwrap();
         assert!(leave.is_leave() && leave.rendition == Rendition::Full);
+        let hello = Ack::parse(&Ack::hello(Rendition::Half, 3).encode()).unwrap();
+        assert!(hello.is_hello() && !hello.is_leave() && hello.window == Some(3));
     }
 
     #[test]
