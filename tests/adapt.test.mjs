@@ -30,7 +30,7 @@ async function until(page, predicate, timeoutMs, what) {
   throw new Error(`${what}: not within ${timeoutMs} ms; last #stats: ${JSON.stringify(last)}`);
 }
 
-test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 10 fps and p95 ≤ 400 ms, and says how it moves up when the link recovers', async () => {
+test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 10 fps and p95 ≤ 400 ms, and is back on the full stream within 10 s when the link recovers', async () => {
   const edge = await startEdge(['--size', '1280x720', '--fps', '30']);
   const context = await browser.newContext(PHONE);
   try {
@@ -74,18 +74,17 @@ test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 
     // raised from 2 to 100 Mbit/s on the open socket ~7.5: there the viewer rightly
     // stays on half size (see util.mjs emulateLink).
     await emulateLink(page, { kbps: Infinity, latencyMs: 80 });
-    // Back on full: 3–9 s on a quiet machine
-    // (the issue asks 10), 11.6–11.9 s in CI runs; and only where this 2-core machine can
-    // keep half size at 70 % of 30 fps beside the edge (with a build beside it, it could
-    // not): printed, not asserted (the closing note of issue 14).
-    // On a busy machine even the move up depends on the CPU (the unit tests of adapt.rs
-    // check the rule on simulated links): printed here, not asserted.
-    const up = await until(page, (d) => d.rendition !== settled.rendition && !d.renditionNext, 20000, 'up').catch(() => null);
-    const full = await until(page, (d) => d.rendition === 'full' && !d.renditionNext, 15000, 'full').catch(() => null);
-    console.log(`fast again: ${up ? `up to ${up[1].rendition} after ${up[0]} ms` : 'no move up within 20 s'}; ${full ? `full ${full[0]} ms later` : 'not on full'}`);
+    // Back on full within 10 s (the issue): ~5 s here, quarter → half → full. Before, each
+    // step up waited 2 s for its first frame (the edge counted the hello from sequence 0),
+    // 11.6–11.9 s in CI.
+    const up = await until(page, (d) => d.rendition !== settled.rendition && !d.renditionNext, 10000, 'a move up');
+    const full = await until(page, (d) => d.rendition === 'full' && !d.renditionNext, 10000 - up[0], 'back on full');
+    console.log(`fast again: up to ${up[1].rendition} after ${up[0]} ms; full ${full[0]} ms later`);
     const back = await dataset(page);
-    // The rate there is printed, not asserted: 30 fps on a quiet machine, but 1.7–3 fps in
-    // the first seconds on full in every CI run (a known problem: the closing note).
+    // The rate there is printed, not asserted: Chromium lifts its limit on an open
+    // WebSocket only seconds later (the viewer measured ~8 Mbit/s for 1–3 s after the
+    // limit went; 3 fps of 190 KB frames), and the viewer may rightly step back to half
+    // meanwhile; 30 fps once it has.
     const f0 = await readStats(page);
     await sleep(3000);
     const f1 = await readStats(page);

@@ -668,13 +668,12 @@ fn leave_stream(a: &mut App) {
 /// the frames sent meanwhile queued 4 s of video in front of the live picture (measured
 /// at 2 Mbit/s).
 fn say_hello(a: &App) {
-    say_hello_for(a, a.rendition);
+    say_hello_for(a, a.rendition, 1);
 }
 
-fn say_hello_for(a: &App, rendition: Rendition) {
+fn say_hello_for(a: &App, rendition: Rendition, window: u8) {
     if let Some(c) = &a.viewer_topics {
-        let hello = Ack { sequence: 0, window: Some(1), rendition };
-        send(a, &mqtt::publish(&c.ack, &hello.encode()));
+        send(a, &mqtt::publish(&c.ack, &Ack::hello(rendition, window).encode()));
     }
 }
 
@@ -697,7 +696,7 @@ fn switch_rendition(a: &mut App, rendition: Rendition) {
     }
     out.extend(mqtt::subscribe(SUB_NEXT, &topic, 0));
     send(a, &out);
-    say_hello_for(a, rendition);
+    say_hello_for(a, rendition, 1);
     a.next = Some((topic, rendition));
     if rendition > a.rendition {
         next_arrived(a);
@@ -715,9 +714,16 @@ fn next_arrived(a: &mut App) {
     if let Some(c) = &a.viewer_topics {
         send(a, &mqtt::publish(&c.ack, &Ack::leaving(a.rendition).encode()));
     }
+    let up = rendition < a.rendition;
     a.rendition = rendition;
     a.adapt.switched(rendition);
-    a.flow.clear();
+    // Either way one frame in flight to begin with (a try up on a link that cannot
+    // carry it must not queue), growing as before. Up, the link's estimates (its rate,
+    // the round trip) hold, so they stay: the window grows from the first
+    // acknowledgements instead of after four frames. Down, the link is full: start over.
+    if !up {
+        a.flow.clear();
+    }
     a.probing = None;
     a.window_asked = 1;
     a.acks_at_window = 0;
