@@ -47,7 +47,7 @@ pub mod worker;
 use wasm_bindgen::prelude::*;
 
 /// Runs when the module is instantiated: on the page (Trunk's loader) it starts the
-/// viewer; in the worker (`worker.js`) it does nothing, and `worker_main` takes over.
+/// viewer; in the worker (loaded by `www/early.js`) it does nothing, and `worker_main` takes over.
 #[wasm_bindgen(start)]
 pub fn start() {
     if !scope::Scope::current().is_page() {

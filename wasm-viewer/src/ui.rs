@@ -2,7 +2,7 @@
 //! fragment's login), shows what the engine reports (`#stats`, the overlay, the login
 //! form) and hands it the user's input (a login typed, the tab hidden or shown).
 //!
-//! The engine runs in a dedicated worker (`www/worker.js` → [`crate::worker`]) that owns
+//! The engine runs in a dedicated worker (started by `www/early.js`, inlined in the page → [`crate::worker`]) that owns
 //! the canvas, transferred as an `OffscreenCanvas`, so socket, decode and draw never
 //! take the main thread from taps, scrolling and layout. Where the browser cannot
 //! transfer a canvas to a worker (or with `?worker=0`), the engine runs here instead.
@@ -124,7 +124,7 @@ pub async fn run() -> Result<(), JsValue> {
     let params = web_sys::UrlSearchParams::new_with_str(&window().location().search()?)?;
     // The worker loads the module while the page finds the broker (edge.json).
     let worker = match params.get("worker").as_deref() != Some("0") && can_transfer(&canvas) {
-        true => Some(load_worker()?),
+        true => load_worker()?,
         false => None,
     };
     let login = initial_login();
@@ -202,22 +202,15 @@ fn glue_url() -> Option<String> {
     Some(link.dyn_into::<web_sys::HtmlLinkElement>().ok()?.href())
 }
 
-/// The worker's loader (`www/worker.js`), built into this module: the worker starts from
-/// a `blob:` URL, with no request of its own (a round trip saved on every visit; on a
-/// second visit it was a 304 on the way to the first picture).
-const WORKER_JS: &str = include_str!("../../www/worker.js");
-
-/// Creates the worker and has it load this module.
-fn load_worker() -> Result<Worker, JsValue> {
-    let options = web_sys::WorkerOptions::new();
-    options.set_type(web_sys::WorkerType::Module);
-    let type_ = web_sys::BlobPropertyBag::new();
-    type_.set_type("text/javascript");
-    let source = web_sys::Blob::new_with_str_sequence_and_options(&Array::of1(&WORKER_JS.into()), &type_)?;
-    let url = web_sys::Url::create_object_url_with_blob(&source)?;
-    let worker = Worker::new_with_options(&url, &options)?;
+/// The worker `www/early.js` started while the page was still loading (`None` where it
+/// did not: `?worker=0`, or a browser that cannot hand a canvas to a worker), told where
+/// this module is.
+fn load_worker() -> Result<Option<Worker>, JsValue> {
+    let Ok(worker) = Reflect::get(&window(), &"mqcamWorker".into())?.dyn_into::<Worker>() else {
+        return Ok(None);
+    };
     worker.post_message(&load(&glue_url().ok_or("no module URL for the worker")?))?;
-    Ok(worker)
+    Ok(Some(worker))
 }
 
 /// Starts the engine in the worker and hands it the canvas.

@@ -1,6 +1,6 @@
 //! The engine in a dedicated worker, and the messages between it and the page.
 //!
-//! `www/worker.js` imports this same module: the page's first message ([`load`]) says
+//! The worker's loader (`www/early.js`) imports this same module: the page's first message ([`load`]) says
 //! where the glue is and hands over the compiled `WebAssembly.Module`, so nothing is
 //! downloaded twice, and goes out as soon as the page starts, so the worker loads while
 //! the page finds the broker. The second ([`Start`]) starts [`worker_main`] with the
@@ -8,7 +8,7 @@
 //! (broker and topic, client id, login, whether the tab is hidden). After that:
 //!
 //! ```text
-//! page → worker   {type: "dial", broker}            open the socket now (read by worker.js)
+//! page → worker   {type: "dial", broker}            open the socket now (read by early.js)
 //!                 {type: "login", user, password}   a login typed into the form
 //!                 {type: "hidden", hidden}          the tab was hidden or shown
 //!                 {type: "snapshot"}                asks for the picture on screen
@@ -199,7 +199,8 @@ pub fn load(glue: &str) -> JsValue {
 }
 
 /// Tells the worker's loader the broker as soon as the page knows it: it opens the
-/// socket while the module is still loading (`www/worker.js`).
+/// socket while the module is still loading (`www/early.js`, which may have dialled
+/// already from its own guess: a socket to another URL is dropped).
 pub fn dial(broker: &str) -> JsValue {
     object(&[("type", "dial".into()), ("broker", broker.into())])
 }
@@ -285,7 +286,7 @@ fn init_from_js(v: &JsValue) -> Init {
     }
 }
 
-/// The worker's entry point (called by `worker.js`): starts the engine on the
+/// The worker's entry point (called by the loader in `www/early.js`): starts the engine on the
 /// transferred canvas, handles the messages that came early, then listens.
 #[wasm_bindgen]
 pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), JsValue> {
