@@ -179,7 +179,7 @@ test('latency stays right when the edge clock is 5 s off: the offset is measured
   assert.ok(Math.abs(base.offset) <= 2, `same machine: offset ${base.offset} ms`);
 });
 
-/** A valid 48-byte frame header (little-endian) for `jpegLength` bytes of JPEG. */
+/** A version-1 frame header (little-endian; what edges wrote before the stamp). */
 function header({ magic = 'MQCF', version = 1, headerLen = 48, sequence = 1 } = {}) {
   const h = Buffer.alloc(48);
   h.write(magic, 0, 'latin1');
@@ -192,6 +192,17 @@ function header({ magic = 'MQCF', version = 1, headerLen = 48, sequence = 1 } = 
   h.writeUInt32LE(64, 32);
   h.writeUInt32LE(48, 36);
   return h;
+}
+
+/** SOI and a version-2 stamp segment (wire/src/lib.rs), as the edge writes them. */
+function stamp({ version = 2, length = 48, sequence = 1 } = {}) {
+  const s = Buffer.alloc(52);
+  s.set([0xff, 0xd8, 0xff, 0xe9], 0);
+  s.writeUInt16BE(length, 4);
+  s.write('MQCF', 6, 'latin1');
+  s[10] = version;
+  s.writeBigUInt64LE(BigInt(sequence), 12);
+  return s;
 }
 
 test('garbage on the frame topic is counted, never thrown, and the next good frame draws', async () => {
@@ -213,6 +224,9 @@ test('garbage on the frame topic is counted, never thrown, and the next good fra
       Buffer.concat([header({ headerLen: 4000 }), Buffer.from([0xff, 0xd8])]), // header longer than payload
       Buffer.concat([header(), Buffer.from([0xff, 0xd8, 0xff, 0xe0]), random(5000)]), // valid header, corrupt JPEG
       Buffer.concat([header(), Buffer.from([0xff, 0xd8]), random(4 * 1024 * 1024)]), // several MB of corrupt JPEG
+      Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]), random(3000)]), // a JPEG without a stamp
+      Buffer.concat([stamp({ version: 9 }), random(3000)]), // a stamp of an unknown version
+      Buffer.concat([stamp(), random(3000)]), // a stamp on a corrupt JPEG
     ];
     const before = await readStats(page);
     // One at a time: several in one burst would leave only the newest for the decoder.

@@ -131,7 +131,7 @@ fn main() {
         let jpeg = process(job(), Some(&encoder), 0, None).unwrap().payload.unwrap();
         let total = time(20, || process(job(), Some(&encoder), jpeg.len(), None).unwrap());
         // Passthrough: what a camera's MJPEG frame costs (validate + payload), buffer copy included.
-        let camera_jpeg = jpeg[wire::HEADER_LEN..].to_vec();
+        let camera_jpeg = [&[0xFF, 0xD8][..], &jpeg[wire::STAMP_LEN..]].concat();
         let pass = time(200, || {
             let job = Job {
                 sequence: 1,

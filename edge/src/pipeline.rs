@@ -27,7 +27,7 @@ use std::{
 };
 
 use tokio::sync::watch;
-use wire::{ack::Rendition, FrameHeader, HEADER_LEN};
+use wire::{ack::Rendition, FrameHeader, RESERVED};
 
 use crate::{
     backoff::Backoff,
@@ -69,18 +69,20 @@ pub enum FrameError {
     Encode(#[from] crate::encode::EncodeError),
     #[error("camera JPEG rejected: {0}")]
     BadJpeg(#[from] jpeg::JpegError),
+    #[error("frame not stamped: {0}")]
+    Stamp(#[from] wire::WireError),
 }
 
-/// A frame's published payload (header + JPEG), unless only its preview was asked for,
+/// A frame's published payload (a stamped JPEG), unless only its preview was asked for,
 /// its smaller renditions asked for and, when asked for, its preview's.
 pub struct Processed {
     pub payload: Option<Vec<u8>>,
-    /// Half and quarter (header + JPEG), each with the µs it took to make.
+    /// Half and quarter (stamped JPEGs), each with the µs it took to make.
     pub smaller: Vec<(Rendition, Vec<u8>, u64)>,
     pub preview: Option<Vec<u8>>,
 }
 
-/// A JPEG made (after room for the header) with its width and height.
+/// A JPEG made (after room for the stamp) with its width and height.
 type Made = (Vec<u8>, u32, u32);
 
 /// What to make of one captured frame besides the full-size JPEG.
@@ -92,7 +94,7 @@ pub struct Extras<'a> {
     pub smaller: Option<(&'a Encoder, &'a [Rendition])>,
 }
 
-/// Turns a captured frame into a published payload: header + JPEG (with an `encoder`;
+/// Turns a captured frame into a published payload, a stamped JPEG (with an `encoder`;
 /// `None` when nobody watches the full stream); with `preview`, also a preview payload,
 /// made from the planes the encoder reads or from a reduced-scale decode of the camera's
 /// JPEG (never a full decode and resize).
@@ -116,14 +118,15 @@ pub fn process_with(
     extras: Extras<'_>,
 ) -> Result<Processed, FrameError> {
     let Job { sequence, captured } = job;
-    // Room for the header in front, so the JPEG is written where the payload wants it.
-    let mut out = Vec::with_capacity(HEADER_LEN + size_hint);
-    out.resize(HEADER_LEN, 0);
+    // Room for the stamp in front, so the JPEG is written where the payload wants it
+    // and stamped in place (`wire::FrameHeader::write_to`).
+    let mut out = Vec::with_capacity(RESERVED + size_hint);
+    out.resize(RESERVED, 0);
     let small;
     let smaller;
     let shrink = |full: Full<'_>| {
         let maker = extras.preview?;
-        match maker.make_into(full, vec![0; HEADER_LEN]) {
+        match maker.make_into(full, vec![0; RESERVED]) {
             Ok(p) => Some(p),
             Err(e) => {
                 // The full frame still goes out; the preview waits for the next one.
@@ -146,7 +149,7 @@ pub fn process_with(
         let mut made = Vec::new();
         for (rendition, picture) in [(Rendition::Half, half), (Rendition::Quarter, quarter)] {
             let Some(picture) = picture else { continue };
-            match encoder.encode_into(&picture, vec![0; HEADER_LEN]) {
+            match encoder.encode_into(&picture, vec![0; RESERVED]) {
                 Ok(jpeg) => {
                     let size = (jpeg, picture.width() as u32, picture.height() as u32);
                     made.push((rendition, size, 0));
@@ -189,17 +192,20 @@ pub fn process_with(
         Picture::Jpeg(data) => {
             let info = jpeg::inspect(&data)?;
             if info.has_tables {
-                out.extend_from_slice(&data[..info.len]);
+                // A frame recorded from the bus and replayed is stamped afresh, not twice.
+                let end = wire::stamp_end(&data[..info.len]).unwrap_or(2);
+                out.extend_from_slice(&data[..2]);
+                out.extend_from_slice(&data[end..info.len]);
             } else {
                 out.extend_from_slice(&jpeg::with_standard_tables(&data, &info));
             }
-            small = shrink(Full::Jpeg(&out[HEADER_LEN..]));
-            smaller = make_smaller(Full::Jpeg(&out[HEADER_LEN..]));
+            small = shrink(Full::Jpeg(&out[RESERVED..]));
+            smaller = make_smaller(Full::Jpeg(&out[RESERVED..]));
             (info.width as usize, info.height as usize)
         }
     };
     let stamp = |out: &mut Vec<u8>, width: u32, height: u32| {
-        let header = FrameHeader {
+        FrameHeader {
             sequence,
             capture_us: captured.capture_us,
             encoded_us: clock::now_us(),
@@ -207,20 +213,18 @@ pub fn process_with(
             height,
             // Stamped by the publisher when it hands the frame to MQTT.
             published_us: 0,
-        };
-        header.write_to(out);
+        }
+        .write_to(out)
     };
-    stamp(&mut out, width as u32, height as u32);
-    let preview = small.map(|(mut p, w, h)| {
-        stamp(&mut p, w, h);
-        p
-    });
+    if encoder.is_some() {
+        stamp(&mut out, width as u32, height as u32)?;
+    }
+    // The encoders' JPEGs all start with their SOI: a failure here would be a bug, and
+    // costs only that picture.
+    let preview = small.and_then(|(mut p, w, h)| stamp(&mut p, w, h).ok().map(|()| p));
     let smaller = smaller
         .into_iter()
-        .map(|(r, (mut p, w, h), took)| {
-            stamp(&mut p, w, h);
-            (r, p, took)
-        })
+        .filter_map(|(r, (mut p, w, h), took)| stamp(&mut p, w, h).ok().map(|()| (r, p, took)))
         .collect();
     Ok(Processed { payload: encoder.is_some().then_some(out), smaller, preview })
 }
@@ -808,7 +812,8 @@ mod tests {
             .payload
             .unwrap();
         let (h, jpeg) = wire::parse(&payload).unwrap();
-        assert_eq!(jpeg, &original[..]);
+        // Its bytes behind the stamp, which takes the place of its start marker.
+        assert_eq!(&jpeg[wire::STAMP_LEN..], &original[2..]);
         assert_eq!((h.width, h.height), (32, 16));
     }
 

@@ -775,7 +775,10 @@ mod tests {
                 if !slot.is_full() {
                     let header =
                         wire::FrameHeader { sequence, capture_us: clock::now_us(), ..Default::default() };
-                    slot.put(EncodedFrame { sequence, payload: header.encode(&[0xff, 0xd8, 0xff, 0xd9]) });
+                    slot.put(EncodedFrame {
+                        sequence,
+                        payload: header.encode(&[0xff, 0xd8, 0xff, 0xd9]).unwrap(),
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }

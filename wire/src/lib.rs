@@ -1,39 +1,51 @@
-//! The frame wire format: what one MQTT payload on a camera's frame topic holds.
+//! The frame wire format: what one MQTT payload on a camera's frame topics holds.
 //!
 //! Shared by the edge (which writes it) and the browser viewer (which reads it), so it
 //! has no dependencies and builds for native targets and `wasm32-unknown-unknown` alike.
 //!
-//! # Format (version 1)
+//! # Format (version 2): a plain JPEG with a stamp
 //!
-//! A payload is a fixed-layout header followed directly by the bytes of one baseline
-//! JPEG image. All integers are **little-endian**. Times are wall-clock microseconds
-//! since the UNIX epoch, on the edge's clock.
+//! Every payload is one baseline JPEG, whole and valid: `cv2.imdecode`, Pillow, a browser,
+//! `mosquitto_sub -C 1 > frame.jpg` or Home Assistant's MQTT camera read it as it is. The
+//! frame's metadata (the **stamp**) is an APP9 segment right after the start-of-image
+//! marker; decoders skip application segments they do not know. Integers in the stamp are
+//! **little-endian**, except the segment length, which JPEG defines as big-endian. Times
+//! are wall-clock microseconds since the UNIX epoch, on the edge's clock.
 //!
-//! | offset | size | field          | meaning                                                |
-//! |-------:|-----:|----------------|--------------------------------------------------------|
-//! | 0      | 4    | magic          | the ASCII bytes `MQCF`                                 |
-//! | 4      | 1    | version        | `1`                                                    |
-//! | 5      | 1    | flags          | reserved, written as `0`, ignored by readers           |
-//! | 6      | 2    | header length  | bytes from offset 0 to the first JPEG byte; `>= 40`    |
-//! | 8      | 8    | sequence       | frame number, +1 per captured frame, from 0 at start  |
-//! | 16     | 8    | capture time   | when the frame was captured (µs since epoch)          |
-//! | 24     | 8    | encoded time   | when JPEG encoding finished (µs since epoch)          |
-//! | 32     | 4    | width          | image width in pixels (u32)                           |
-//! | 36     | 4    | height         | image height in pixels (u32)                          |
-//! | 40     | 8    | published time | when the edge handed the frame to MQTT (µs since epoch); |
-//! |        |      |                | present when header length `>= 48`, else read as 0    |
-//! | 48     | n    | (future)       | fields added later; readers skip to `header length`   |
-//! | hlen   | rest | JPEG           | the image, `FF D8` ... `FF D9`                          |
+//! | offset | size | field          | meaning                                                 |
+//! |-------:|-----:|----------------|---------------------------------------------------------|
+//! | 0      | 2    | SOI            | `FF D8`: the JPEG starts here                           |
+//! | 2      | 2    | APP9 marker    | `FF E9`                                                 |
+//! | 4      | 2    | length         | bytes of the segment after the marker (u16 **BE**); 48  |
+//! | 6      | 4    | identifier     | the ASCII bytes `MQCF`                                  |
+//! | 10     | 1    | version        | `2`                                                     |
+//! | 11     | 1    | flags          | reserved, written as `0`, ignored by readers            |
+//! | 12     | 8    | sequence       | frame number, +1 per captured frame, from 0 at start   |
+//! | 20     | 8    | capture time   | when the frame was captured (µs since epoch)           |
+//! | 28     | 8    | encoded time   | when JPEG encoding finished (µs since epoch)           |
+//! | 36     | 4    | width          | image width in pixels (u32)                            |
+//! | 40     | 4    | height         | image height in pixels (u32)                           |
+//! | 44     | 8    | published time | when the edge handed the frame to MQTT (µs since epoch), |
+//! |        |      |                | written last, in place                                  |
+//! | 52     | rest | JPEG           | the image's own segments after its SOI, up to `FF D9`   |
 //!
-//! This crate writes 48-byte headers. Growth rule: new fields are appended and the
-//! header length grows; a version-1 reader skips what it does not know, and reads a
-//! field beyond a shorter header as 0 (the 40-byte header of the first writers had no
-//! published time). The version changes only when an
-//! existing field changes meaning. Sequence numbers are per edge process: gaps mean
+//! Growth rule: new fields are appended and the length grows; a reader skips what it
+//! does not know and reads a field beyond a shorter segment as 0. The version changes
+//! only when an existing field changes meaning. A reader finds the stamp as the first
+//! application segment named `MQCF` before the image data (a tool that re-inserts a JFIF
+//! segment first does not lose it). Sequence numbers are per edge process: gaps mean
 //! frames the edge dropped (it never queues stale frames), a restart starts again at 0.
 //!
+//! # Version 1 (read, no longer written): a header in front of the JPEG
+//!
+//! Edges before the stamp wrote a header first, so the payload was not a JPEG: `MQCF`,
+//! version `1`, flags, header length (u16 LE, at least 40), then the same fields as above
+//! from offset 8 (published time at 40 when the header length is at least 48), then
+//! the JPEG at the header length. [`parse`] reads both.
+//!
 //! # Layout
-//! - [`FrameHeader`]: the typed header, [`FrameHeader::encode`] / [`FrameHeader::write_to`].
+//! - [`FrameHeader`]: the stamp's fields; [`FrameHeader::write_to`] stamps a JPEG written
+//!   behind [`RESERVED`] bytes, with no copy; [`FrameHeader::encode`] stamps a JPEG slice.
 //! - [`parse`]: payload → ([`FrameHeader`], JPEG slice), never panics, typed [`WireError`].
 //! - [`ack`]: the renditions of a camera, and the acknowledgement viewers send back.
 #![cfg_attr(not(test), no_std)]
@@ -45,18 +57,28 @@ pub mod ack;
 use alloc::vec::Vec;
 use core::fmt;
 
-/// The four bytes every payload starts with.
+/// The identifier at the start of the stamp (and of a version-1 payload).
 pub const MAGIC: [u8; 4] = *b"MQCF";
-/// The version this crate writes and reads.
-pub const VERSION: u8 = 1;
-/// Length of the version-1 header this crate writes.
-pub const HEADER_LEN: usize = 48;
-/// The smallest valid header: the first version-1 writers' 40 bytes.
-pub const MIN_HEADER_LEN: usize = 40;
+/// The version this crate writes.
+pub const VERSION: u8 = 2;
+/// The JPEG marker of the stamp's segment (APP9: no common use; APP0/1/2/11/13/14 are
+/// JFIF, Exif/XMP, ICC, JUMBF, Photoshop and Adobe).
+pub const APP9: u8 = 0xE9;
+/// Bytes from the payload's start to the JPEG's own segments: SOI + the stamp segment.
+pub const STAMP_LEN: usize = 52;
+/// Bytes to leave in front of a JPEG so [`FrameHeader::write_to`] can stamp it in place:
+/// the stamp's segment takes them and the JPEG's own SOI (which it moves to the front).
+pub const RESERVED: usize = STAMP_LEN - 2;
 /// Offset of the published time, which the publisher writes last, in place.
-pub const PUBLISHED_AT: usize = 40;
+pub const PUBLISHED_AT: usize = 44;
+/// Length of a version-1 header as its last writers made it.
+pub const V1_HEADER_LEN: usize = 48;
+/// The smallest version-1 header: the first writers' 40 bytes.
+pub const V1_MIN_HEADER_LEN: usize = 40;
 
-/// The metadata carried in front of every JPEG.
+const SOI: [u8; 2] = [0xFF, 0xD8];
+
+/// The metadata every frame carries (the stamp).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FrameHeader {
     /// Frame number, +1 per captured frame.
@@ -76,105 +98,162 @@ pub struct FrameHeader {
 /// Why a payload is not a frame. Each variant says what was wrong, for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireError {
-    /// Fewer bytes than the fixed part of the header.
+    /// Fewer bytes than the smallest frame.
     TooShort { len: usize },
-    /// The first four bytes are not `MQCF`.
+    /// Neither a JPEG nor a version-1 header.
     BadMagic,
-    /// A version this reader does not know.
+    /// A JPEG without a stamp (or with one before its image data that does not parse).
+    NoStamp,
+    /// A stamp or header of a version this reader does not know.
     UnknownVersion(u8),
-    /// The header length field is below the minimum or beyond the payload.
+    /// A version-1 header length below the minimum or beyond the payload.
     BadHeaderLength { header_len: usize, payload_len: usize },
+    /// What was to be stamped does not start with a JPEG's `FF D8` where it should.
+    NotJpeg,
 }
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WireError::TooShort { len } => {
-                write!(f, "payload of {len} bytes is shorter than a frame header ({HEADER_LEN})")
+                write!(f, "payload of {len} bytes is shorter than a stamped frame ({STAMP_LEN})")
             }
-            WireError::BadMagic => write!(f, "payload does not start with the frame magic MQCF"),
+            WireError::BadMagic => write!(f, "payload is neither a JPEG nor an MQCF frame"),
+            WireError::NoStamp => write!(f, "a JPEG without the frame stamp (an APP9 segment named MQCF)"),
             WireError::UnknownVersion(v) => write!(f, "unknown frame format version {v}"),
             WireError::BadHeaderLength { header_len, payload_len } => {
                 write!(f, "header length {header_len} is impossible for a {payload_len}-byte payload")
             }
+            WireError::NotJpeg => write!(f, "the bytes to stamp are not a JPEG (no FF D8 at their start)"),
         }
     }
 }
 
-#[cfg(test)]
-impl std::error::Error for WireError {}
+impl core::error::Error for WireError {}
 
 impl FrameHeader {
-    /// Writes the header into the first [`HEADER_LEN`] bytes of `out`.
-    ///
-    /// Panics if `out` is shorter than [`HEADER_LEN`]; callers size it with the constant.
-    pub fn write_to(&self, out: &mut [u8]) {
-        let out = &mut out[..HEADER_LEN];
-        out[0..4].copy_from_slice(&MAGIC);
-        out[4] = VERSION;
-        out[5] = 0;
-        out[6..8].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-        out[8..16].copy_from_slice(&self.sequence.to_le_bytes());
-        out[16..24].copy_from_slice(&self.capture_us.to_le_bytes());
-        out[24..32].copy_from_slice(&self.encoded_us.to_le_bytes());
-        out[32..36].copy_from_slice(&self.width.to_le_bytes());
-        out[36..40].copy_from_slice(&self.height.to_le_bytes());
-        out[40..48].copy_from_slice(&self.published_us.to_le_bytes());
+    /// Stamps a JPEG in place: `payload` holds [`RESERVED`] bytes of any value, then the
+    /// JPEG (from its `FF D8`). Afterwards `payload` is the stamped JPEG; nothing moved.
+    pub fn write_to(&self, payload: &mut [u8]) -> Result<(), WireError> {
+        if payload.get(RESERVED..STAMP_LEN) != Some(&SOI[..]) {
+            return Err(WireError::NotJpeg);
+        }
+        let out = &mut payload[..STAMP_LEN];
+        out[0..2].copy_from_slice(&SOI);
+        out[2] = 0xFF;
+        out[3] = APP9;
+        out[4..6].copy_from_slice(&((STAMP_LEN - 4) as u16).to_be_bytes());
+        out[6..10].copy_from_slice(&MAGIC);
+        out[10] = VERSION;
+        out[11] = 0;
+        out[12..20].copy_from_slice(&self.sequence.to_le_bytes());
+        out[20..28].copy_from_slice(&self.capture_us.to_le_bytes());
+        out[28..36].copy_from_slice(&self.encoded_us.to_le_bytes());
+        out[36..40].copy_from_slice(&self.width.to_le_bytes());
+        out[40..44].copy_from_slice(&self.height.to_le_bytes());
+        out[44..52].copy_from_slice(&self.published_us.to_le_bytes());
+        Ok(())
     }
 
-    /// Sets the published time of an already written payload, in place.
+    /// Sets the published time of a payload this crate stamped, in place.
     ///
-    /// Panics if `payload` is shorter than [`HEADER_LEN`].
+    /// Panics if `payload` is shorter than [`STAMP_LEN`].
     pub fn stamp_published(payload: &mut [u8], published_us: u64) {
         payload[PUBLISHED_AT..PUBLISHED_AT + 8].copy_from_slice(&published_us.to_le_bytes());
     }
 
-    /// Returns a whole payload: this header followed by `jpeg`.
-    pub fn encode(&self, jpeg: &[u8]) -> Vec<u8> {
-        let mut out = alloc::vec![0u8; HEADER_LEN + jpeg.len()];
-        self.write_to(&mut out);
-        out[HEADER_LEN..].copy_from_slice(jpeg);
-        out
+    /// Returns `jpeg` stamped with this header (a copy; see [`FrameHeader::write_to`]).
+    pub fn encode(&self, jpeg: &[u8]) -> Result<Vec<u8>, WireError> {
+        let mut out = alloc::vec![0u8; RESERVED + jpeg.len()];
+        out[RESERVED..].copy_from_slice(jpeg);
+        self.write_to(&mut out)?;
+        Ok(out)
     }
 }
 
-/// Splits a payload into its header and JPEG bytes.
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    b.get(i..i + 8).map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
+}
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    b.get(i..i + 4).map_or(0, |s| u32::from_le_bytes(s.try_into().unwrap_or([0; 4])))
+}
+
+/// Splits a payload into its stamp and JPEG bytes: for a stamped JPEG (version 2) the
+/// JPEG is the whole payload; for a version-1 payload, what follows its header.
 ///
-/// Accepts headers longer than [`HEADER_LEN`] (fields from a newer writer are skipped).
-/// Does not look inside the JPEG: decoding it is the reader's job.
+/// Accepts longer stamps and headers (fields from a newer writer are skipped).
+/// Does not decode the JPEG: that is the reader's job.
 pub fn parse(payload: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
-    if payload.len() < MIN_HEADER_LEN {
+    if payload.starts_with(&MAGIC) {
+        return parse_v1(payload);
+    }
+    if payload.len() < 4 {
         return Err(WireError::TooShort { len: payload.len() });
     }
-    if payload[0..4] != MAGIC {
+    if !payload.starts_with(&SOI) {
         return Err(WireError::BadMagic);
     }
-    if payload[4] != VERSION {
+    // The segments before the image data: application segments (APP0–APP15) and comments.
+    let mut at = 2;
+    while let Some(&[0xFF, marker, hi, lo]) = payload.get(at..at + 4) {
+        if !(0xE0..=0xEF).contains(&marker) && marker != 0xFE {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let Some(segment) = payload.get(at + 4..at + 2 + len).filter(|_| len >= 2) else { break };
+        if marker == APP9 && segment.starts_with(&MAGIC) {
+            return match segment.get(4) {
+                Some(&VERSION) if segment.len() >= 6 => Ok((stamp_fields(&segment[6..]), payload)),
+                Some(&v) if segment.len() >= 6 => Err(WireError::UnknownVersion(v)),
+                _ => Err(WireError::NoStamp),
+            };
+        }
+        at += 2 + len;
+    }
+    if payload.len() < STAMP_LEN {
+        return Err(WireError::TooShort { len: payload.len() });
+    }
+    Err(WireError::NoStamp)
+}
+
+/// Where the image's own segments begin in a JPEG that starts with a stamp (as frames
+/// recorded from the bus and replayed as a camera do), so it can be stamped afresh
+/// rather than twice; `None` for a JPEG without one right after its SOI.
+pub fn stamp_end(jpeg: &[u8]) -> Option<usize> {
+    match jpeg.get(..10)? {
+        [0xFF, 0xD8, 0xFF, APP9, hi, lo, m @ ..] if *m == MAGIC => {
+            let end = 4 + usize::from(u16::from_be_bytes([*hi, *lo]));
+            (end <= jpeg.len()).then_some(end)
+        }
+        _ => None,
+    }
+}
+
+/// The fields from the sequence on (version 2 from stamp offset 12, version 1 from 8).
+fn stamp_fields(f: &[u8]) -> FrameHeader {
+    FrameHeader {
+        sequence: u64_at(f, 0),
+        capture_us: u64_at(f, 8),
+        encoded_us: u64_at(f, 16),
+        width: u32_at(f, 24),
+        height: u32_at(f, 28),
+        published_us: u64_at(f, 32),
+    }
+}
+
+fn parse_v1(payload: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
+    if payload.len() < V1_MIN_HEADER_LEN {
+        return Err(WireError::TooShort { len: payload.len() });
+    }
+    if payload[4] != 1 {
         return Err(WireError::UnknownVersion(payload[4]));
     }
-    let header_len = u16::from_le_bytes([payload[6], payload[7]]) as usize;
-    if header_len < MIN_HEADER_LEN || header_len > payload.len() {
+    let header_len = usize::from(u16::from_le_bytes([payload[6], payload[7]]));
+    if header_len < V1_MIN_HEADER_LEN || header_len > payload.len() {
         return Err(WireError::BadHeaderLength { header_len, payload_len: payload.len() });
     }
-    let u64_at = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&payload[i..i + 8]);
-        u64::from_le_bytes(b)
-    };
-    let u32_at = |i: usize| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&payload[i..i + 4]);
-        u32::from_le_bytes(b)
-    };
-    let header = FrameHeader {
-        sequence: u64_at(8),
-        capture_us: u64_at(16),
-        encoded_us: u64_at(24),
-        width: u32_at(32),
-        height: u32_at(36),
-        published_us: if header_len >= PUBLISHED_AT + 8 { u64_at(PUBLISHED_AT) } else { 0 },
-    };
-    Ok((header, &payload[header_len..]))
+    Ok((stamp_fields(&payload[8..header_len]), &payload[header_len..]))
 }
 
 #[cfg(test)]
@@ -192,105 +271,151 @@ mod tests {
         }
     }
 
+    /// The smallest thing that starts and ends like a JPEG, with a JFIF segment.
+    const JPEG: [u8; 22] =
+        [0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
+
+    /// A payload as edges before the stamp wrote it: a header, then the JPEG.
+    fn v1(h: &FrameHeader, header_len: u16, jpeg: &[u8]) -> Vec<u8> {
+        let mut p = Vec::from(MAGIC);
+        p.extend_from_slice(&[1, 0]);
+        p.extend_from_slice(&header_len.to_le_bytes());
+        p.extend_from_slice(&h.sequence.to_le_bytes());
+        p.extend_from_slice(&h.capture_us.to_le_bytes());
+        p.extend_from_slice(&h.encoded_us.to_le_bytes());
+        p.extend_from_slice(&h.width.to_le_bytes());
+        p.extend_from_slice(&h.height.to_le_bytes());
+        p.extend_from_slice(&h.published_us.to_le_bytes());
+        p.resize(usize::from(header_len), 0xAA);
+        p.extend_from_slice(jpeg);
+        p
+    }
+
     #[test]
-    fn a_payload_round_trips() {
-        let jpeg = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9];
-        let payload = sample().encode(&jpeg);
-        assert_eq!(payload.len(), HEADER_LEN + jpeg.len());
-        let (h, body) = parse(&payload).unwrap();
+    fn a_stamped_frame_is_the_whole_jpeg_and_round_trips() {
+        let payload = sample().encode(&JPEG).unwrap();
+        assert_eq!(payload.len(), STAMP_LEN + JPEG.len() - 2, "the JPEG's SOI is the payload's");
+        let (h, jpeg) = parse(&payload).unwrap();
         assert_eq!(h, sample());
-        assert_eq!(body, jpeg);
+        assert_eq!(jpeg, &payload[..], "the JPEG is the payload");
+        assert_eq!(&payload[STAMP_LEN..], &JPEG[2..], "its own segments follow the stamp unchanged");
     }
 
     #[test]
     fn the_layout_is_the_documented_one() {
-        let p = sample().encode(&[]);
-        assert_eq!(&p[0..4], b"MQCF");
-        assert_eq!(p[4], 1);
-        assert_eq!(p[5], 0);
-        assert_eq!(&p[6..8], &[48, 0]);
-        assert_eq!(&p[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
-        assert_eq!(&p[32..36], &1280u32.to_le_bytes());
-        assert_eq!(&p[36..40], &720u32.to_le_bytes());
-        assert_eq!(&p[40..48], &1_763_715_600_004_999u64.to_le_bytes());
+        let p = sample().encode(&JPEG).unwrap();
+        assert_eq!(&p[0..4], &[0xFF, 0xD8, 0xFF, 0xE9]);
+        assert_eq!(&p[4..6], &[0, 48], "big-endian, as JPEG segment lengths are");
+        assert_eq!(&p[6..10], b"MQCF");
+        assert_eq!((p[10], p[11]), (2, 0));
+        assert_eq!(&p[12..20], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(&p[20..28], &1_763_715_600_000_000u64.to_le_bytes());
+        assert_eq!(&p[28..36], &1_763_715_600_004_321u64.to_le_bytes());
+        assert_eq!(&p[36..40], &1280u32.to_le_bytes());
+        assert_eq!(&p[40..44], &720u32.to_le_bytes());
+        assert_eq!(&p[44..52], &1_763_715_600_004_999u64.to_le_bytes());
+        assert_eq!(&p[52..54], &[0xFF, 0xE0], "then the JPEG's first segment");
     }
 
     #[test]
-    fn a_40_byte_header_from_the_first_writers_reads_published_as_zero() {
-        let mut p = sample().encode(&[0xFF, 0xD8]);
-        p.drain(40..48);
-        p[6..8].copy_from_slice(&40u16.to_le_bytes());
-        let (h, body) = parse(&p).unwrap();
-        assert_eq!(h, FrameHeader { published_us: 0, ..sample() });
-        assert_eq!(body, [0xFF, 0xD8]);
+    fn a_jpeg_written_behind_the_reserved_bytes_is_stamped_in_place() {
+        let mut out = vec![0x55; RESERVED];
+        out.extend_from_slice(&JPEG);
+        sample().write_to(&mut out).unwrap();
+        assert_eq!(out, sample().encode(&JPEG).unwrap());
+        let mut not_jpeg = vec![0; RESERVED + 4];
+        assert_eq!(sample().write_to(&mut not_jpeg), Err(WireError::NotJpeg));
+        assert_eq!(sample().write_to(&mut [0; 10]), Err(WireError::NotJpeg));
+        assert_eq!(sample().encode(&[1, 2, 3]), Err(WireError::NotJpeg));
     }
 
     #[test]
     fn the_published_time_is_stamped_in_place() {
-        let mut p = sample().encode(&[1]);
+        let mut p = sample().encode(&JPEG).unwrap();
         FrameHeader::stamp_published(&mut p, 42);
         assert_eq!(parse(&p).unwrap().0.published_us, 42);
     }
 
     #[test]
-    fn a_longer_header_from_a_newer_writer_is_skipped() {
-        let mut p = sample().encode(&[]);
-        p[6..8].copy_from_slice(&56u16.to_le_bytes());
-        p.extend_from_slice(&[0xAA; 8]); // the unknown new field
-        p.extend_from_slice(&[0xFF, 0xD8]);
-        let (h, body) = parse(&p).unwrap();
-        assert_eq!(h, sample());
-        assert_eq!(body, [0xFF, 0xD8]);
+    fn a_longer_stamp_from_a_newer_writer_is_skipped_and_a_shorter_one_reads_zero() {
+        let p = sample().encode(&JPEG).unwrap();
+        let mut longer = p[..STAMP_LEN].to_vec();
+        longer[4..6].copy_from_slice(&56u16.to_be_bytes());
+        longer.extend_from_slice(&[0xAA; 8]); // the unknown new field
+        longer.extend_from_slice(&p[STAMP_LEN..]);
+        assert_eq!(parse(&longer).unwrap().0, sample());
+        let mut shorter = p[..STAMP_LEN - 8].to_vec();
+        shorter[4..6].copy_from_slice(&40u16.to_be_bytes());
+        shorter.extend_from_slice(&p[STAMP_LEN..]);
+        assert_eq!(parse(&shorter).unwrap().0, FrameHeader { published_us: 0, ..sample() });
     }
 
     #[test]
-    fn short_payloads_are_too_short() {
-        assert_eq!(parse(&[]), Err(WireError::TooShort { len: 0 }));
-        assert_eq!(parse(b"MQCF\x01"), Err(WireError::TooShort { len: 5 }));
+    fn the_stamp_is_found_behind_other_application_segments() {
+        // A tool that puts a JFIF segment back in front keeps the frame readable.
+        let p = sample().encode(&JPEG).unwrap();
+        let mut moved = JPEG[..20].to_vec();
+        moved.extend_from_slice(&p[2..]);
+        assert_eq!(parse(&moved).unwrap().0, sample());
     }
 
     #[test]
-    fn a_wrong_magic_is_rejected() {
-        let mut p = sample().encode(&[1]);
-        p[0] = b'X';
-        assert_eq!(parse(&p), Err(WireError::BadMagic));
+    fn a_stamp_at_the_front_can_be_found_to_stamp_afresh() {
+        let p = sample().encode(&JPEG).unwrap();
+        assert_eq!(stamp_end(&p), Some(STAMP_LEN));
+        assert_eq!(stamp_end(&JPEG), None);
+        assert_eq!(stamp_end(&p[..STAMP_LEN - 1]), None, "a cut stamp");
     }
 
     #[test]
-    fn an_unknown_version_is_rejected() {
-        let mut p = sample().encode(&[1]);
-        p[4] = 2;
-        assert_eq!(parse(&p), Err(WireError::UnknownVersion(2)));
+    fn a_plain_jpeg_has_no_stamp_and_other_bytes_are_no_frame() {
+        assert_eq!(parse(&JPEG), Err(WireError::TooShort { len: JPEG.len() }));
+        let mut big = JPEG.to_vec();
+        big.splice(20..20, [0u8; 64]);
+        assert_eq!(parse(&big), Err(WireError::NoStamp));
+        assert_eq!(parse(b"GIF89a and so on, for a while longer than a stamp...."), Err(WireError::BadMagic));
+        let mut newer = sample().encode(&JPEG).unwrap();
+        newer[10] = 3;
+        assert_eq!(parse(&newer), Err(WireError::UnknownVersion(3)));
     }
 
     #[test]
-    fn a_header_length_beyond_the_payload_is_rejected() {
-        let mut p = sample().encode(&[]);
+    fn version_1_payloads_are_still_read() {
+        assert_eq!(parse(&v1(&sample(), 48, &JPEG)).unwrap(), (sample(), &JPEG[..]));
+        // The first writers' 40 bytes: no published time.
+        let first = v1(&sample(), 40, &JPEG);
+        assert_eq!(parse(&first).unwrap(), (FrameHeader { published_us: 0, ..sample() }, &JPEG[..]));
+        // A longer header is skipped.
+        assert_eq!(parse(&v1(&sample(), 56, &JPEG)).unwrap(), (sample(), &JPEG[..]));
+        let mut p = v1(&sample(), 48, &[]);
         p[6..8].copy_from_slice(&49u16.to_le_bytes());
         assert_eq!(parse(&p), Err(WireError::BadHeaderLength { header_len: 49, payload_len: 48 }));
-    }
-
-    #[test]
-    fn a_header_length_below_the_minimum_is_rejected() {
-        let mut p = sample().encode(&[0; 16]);
         p[6..8].copy_from_slice(&8u16.to_le_bytes());
         assert!(matches!(parse(&p), Err(WireError::BadHeaderLength { header_len: 8, .. })));
+        p[4] = 7;
+        assert_eq!(parse(&p), Err(WireError::UnknownVersion(7)));
     }
 
     #[test]
-    fn a_truncated_header_with_valid_prefix_is_rejected_not_panicking() {
-        let p = sample().encode(&[]);
-        for n in 0..MIN_HEADER_LEN {
+    fn truncated_frames_are_rejected_not_panicking() {
+        let p = sample().encode(&JPEG).unwrap();
+        for n in 0..STAMP_LEN {
             assert!(parse(&p[..n]).is_err(), "prefix of {n} bytes");
+        }
+        let old = v1(&sample(), 48, &[]);
+        for n in 0..V1_MIN_HEADER_LEN {
+            assert!(parse(&old[..n]).is_err(), "prefix of {n} bytes");
         }
     }
 
     #[test]
     fn arbitrary_bytes_never_panic() {
-        // A small deterministic generator: every length up to 64 with varied contents,
-        // including ones that start with the magic so the deeper checks run.
+        // A small deterministic generator: every length up to 96 with varied contents,
+        // including ones that start like a stamped JPEG or a version-1 header so the
+        // deeper checks run.
         let mut x: u32 = 0x1234_5678;
-        for len in 0..64usize {
+        let stamped = sample().encode(&JPEG).unwrap();
+        for len in 0..96usize {
             for _ in 0..200 {
                 let mut v: Vec<u8> = (0..len)
                     .map(|_| {
@@ -300,9 +425,16 @@ mod tests {
                         x as u8
                     })
                     .collect();
-                if len >= 5 && x.is_multiple_of(2) {
-                    v[..4].copy_from_slice(&MAGIC);
-                    v[4] = VERSION;
+                match x % 3 {
+                    0 if len >= 5 => {
+                        v[..4].copy_from_slice(&MAGIC);
+                        v[4] = 1;
+                    }
+                    1 => {
+                        let n = (x as usize % 12).min(len);
+                        v[..n].copy_from_slice(&stamped[..n]);
+                    }
+                    _ => {}
                 }
                 let _ = parse(&v);
             }
@@ -313,5 +445,9 @@ mod tests {
     fn errors_read_as_sentences() {
         let e = WireError::BadHeaderLength { header_len: 99, payload_len: 50 };
         assert_eq!(e.to_string(), "header length 99 is impossible for a 50-byte payload");
+        assert_eq!(
+            WireError::NoStamp.to_string(),
+            "a JPEG without the frame stamp (an APP9 segment named MQCF)"
+        );
     }
 }
