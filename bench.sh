@@ -17,12 +17,8 @@ fi
 # The package starts a system broker on 1883; the benchmark starts its own on free ports.
 export PATH="$PATH:/usr/sbin"
 
+# scripts/setup.sh made the virtualenv with the seed's packages (paho-mqtt, OpenCV, numpy).
 VENV="${MQCAM_VENV:-$HOME/.cache/mqcam/venv}"
-if ! "$VENV/bin/python" -c 'import paho.mqtt, cv2, numpy' 2>/dev/null; then
-  echo "bench: installing the seed pipeline's Python packages into $VENV" >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet paho-mqtt opencv-python-headless numpy
-fi
 
 scripts/build.sh
 cargo build --release --locked -p wasm-viewer --example fanout

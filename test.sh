@@ -17,10 +17,11 @@ cargo clippy --locked -p wasm-viewer -p wire --target wasm32-unknown-unknown -- 
 cargo clippy --locked -p edge --no-default-features -- -D warnings
 step "unit and integration tests"
 cargo test --locked --workspace
+(cd consumer && "${MQCAM_VENV:-$HOME/.cache/mqcam/venv}/bin/python" -m unittest discover -s tests)
 step "release build: edge and viewer site"
 scripts/build.sh
 step "end-to-end tests in headless Chromium"
-(cd tests && node --test --test-concurrency=1 e2e.test.mjs grid.test.mjs adapt.test.mjs robust.test.mjs)
+(cd tests && node --test --test-concurrency=1 e2e.test.mjs grid.test.mjs consumer.test.mjs adapt.test.mjs robust.test.mjs)
 step "the viewer in WebKit and Firefox (W3C WebDriver)"
 (cd tests && node --test --test-concurrency=1 engines.test.mjs)
 echo

@@ -6,6 +6,7 @@
 #     libclang-dev (the v4l crate generates its V4L2 bindings at build time),
 #     mosquitto (edge/tests/mosquitto.rs runs the edge against a real external broker;
 #     the tests start their own mosquitto process, never the system service),
+#     mosquitto-clients (mosquitto_sub, a client that knows nothing of our frames),
 #     openssl (the browser TLS test makes a CA with it),
 #     chromium, and for the viewer's tests in the other engines xvfb, webkit2gtk-driver
 #     (WebKitGTK's MiniBrowser and WebDriver) and firefox-esr (browser tests only;
@@ -16,6 +17,8 @@
 #     $MQCAM_TOOLS (default ~/.cache/mqcam/tools)
 #   - wasm-opt from npm's binaryen 132 (Debian's wasm-opt 108 breaks the module)
 #   - the browser tests' npm packages (tests/node_modules)
+#   - the reference consumer's Python packages (paho-mqtt, OpenCV, numpy) in a virtualenv
+#     ($MQCAM_VENV, default ~/.cache/mqcam/venv)
 #
 # Source scripts/env.sh afterwards to put the tools on PATH.
 set -euo pipefail
@@ -33,8 +36,9 @@ as_root() {
 }
 
 packages=(nasm libclang-dev)
-# The CI test against a real external broker (edge/tests/mosquitto.rs starts its own).
-packages+=(mosquitto)
+# The CI test against a real external broker (edge/tests/mosquitto.rs starts its own), and
+# mosquitto_sub, the client that knows nothing of our format (tests/consumer.test.mjs).
+packages+=(mosquitto mosquitto-clients)
 # The browser TLS test makes its CA and certificate with the openssl command.
 packages+=(openssl)
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium xvfb webkit2gtk-driver firefox-esr)
@@ -76,4 +80,14 @@ fi
 if [ "${MQCAM_NO_BROWSER:-0}" != 1 ] && ! cmp -s tests/package-lock.json tests/node_modules/.package-lock.json; then
   say "installing the browser tests' npm packages"
   npm ci --silent --no-audit --no-fund --prefix tests >/dev/null
+fi
+
+# The reference consumer (consumer/: Python, OpenCV, paho-mqtt) in a virtualenv, installed
+# the one way its README gives; its tests and the benchmark's Python peers run from it
+# (the tests with PYTHONPATH=consumer, so they run this checkout's code).
+VENV="${MQCAM_VENV:-$HOME/.cache/mqcam/venv}"
+if ! "$VENV/bin/python" -c 'import paho.mqtt, numpy, cv2; cv2.HOGDescriptor; cv2.CascadeClassifier' 2>/dev/null; then
+  say "installing the reference consumer and its Python packages into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check ./consumer
 fi

@@ -130,8 +130,8 @@ fn small_message_logs(prefix: &str) -> HashMap<String, rumqttd::SegmentConfig> {
     let half = rumqttd::SegmentConfig { max_segment_size: 1024 * 1024, max_segment_count: 2 };
     let quarter = rumqttd::SegmentConfig { max_segment_size: 256 * 1024, max_segment_count: 2 };
     let tails = ["+/ack/+", "+/clock/req/+", "+/clock/res/+"].map(|t| (t, small()));
-    let rare =
-        ["+/status", "+/alarm", "+/watch", "_dir/edges/+", "_dir/req/+", "_dir/res/+"].map(|t| (t, rare()));
+    let rare = ["+/status", "+/alarm", "+/detections", "+/watch", "_dir/edges/+", "_dir/req/+", "_dir/res/+"]
+        .map(|t| (t, rare()));
     tails
         .into_iter()
         .chain(rare)

@@ -128,8 +128,8 @@ pub fn viewer_may_publish(prefix: &str, topic: &str) -> bool {
     }
 }
 
-/// Whether a viewer may subscribe to `filter`: frames (any rendition), previews, status and
-/// alarms of one camera or of all (`+`), and clock replies to one viewer; never `#`, acknowledgements or requests.
+/// Whether a viewer may subscribe to `filter`: frames (any rendition), previews, status,
+/// alarms and detections of one camera or of all (`+`), and clock replies to one viewer; never `#`, acknowledgements or requests.
 ///
 /// Besides privacy this bounds the broker's memory: rumqttd keeps a log per filter of
 /// every message matching it, and a viewer's `#` would keep every acknowledgement too.
@@ -140,7 +140,7 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
     match levels.as_slice() {
         [DIRECTORY, "edges", "+"] => true,
         [DIRECTORY, "res", viewer] => name(viewer),
-        [camera, "frame" | "half" | "quarter" | "preview" | "status" | "alarm"] => {
+        [camera, "frame" | "half" | "quarter" | "preview" | "status" | "alarm" | "detections"] => {
             *camera == "+" || (name(camera) && !camera.starts_with('_'))
         }
         [camera, "clock", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
@@ -161,6 +161,7 @@ mod tests {
             "mqcam/door/clock/res/v1",
             "mqcam/+/alarm",
             "mqcam/door/alarm",
+            "mqcam/door/detections",
             "mqcam/+/preview",
             "mqcam/door/half",
             "mqcam/+/half",

@@ -22,16 +22,20 @@ use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{BinaryType, Blob, BlobPropertyBag, CloseEvent, ImageBitmap, MessageEvent, WebSocket};
 
-use wire::ack::{Ack, Rendition};
+use wire::{
+    ack::{Ack, Rendition},
+    detections::{Detections, Object},
+};
 
 use crate::{
     adapt::Adapt,
     clock::{self, ClockSync},
     flow::{Flow, Observed},
+    marks::Marks,
     mqtt::{self, Packet},
     scope::Scope,
     stats::{FrameTimes, Stage, Stats},
-    surface::Surface,
+    surface::{Mark, Surface},
     target::{self, Bus, Target},
 };
 
@@ -54,6 +58,8 @@ const SUB_BUS: u16 = 4;
 const UNSUB: u16 = 5;
 /// The next rendition's frames, subscribed to while the current one still plays.
 const SUB_NEXT: u16 = 6;
+/// The shown camera's detections: a broker's ACL may refuse it; the picture still plays.
+const SUB_MARKS: u16 = 7;
 /// Reconnect backoff bounds.
 const RETRY_FIRST_MS: f64 = 250.0;
 const RETRY_CAP_MS: f64 = 5000.0;
@@ -119,6 +125,9 @@ pub struct Init {
     pub camera_hint: Option<(Vec<Rendition>, f64, f64)>,
     /// The rendition the user pinned (`?quality=`, or kept from last time).
     pub pinned: Option<Rendition>,
+    /// How old a detection may be, relative to the frame shown, and still be drawn over
+    /// it (`?detections-age=` ms).
+    pub marks_max_age_ms: f64,
 }
 
 /// The username suggested when none was given (the edge's generated login's).
@@ -267,6 +276,8 @@ struct ViewerTopics {
     ack: String,
     /// The camera's retained online/offline status.
     status: String,
+    /// What programs on the bus found in its frames.
+    detections: String,
 }
 
 impl ViewerTopics {
@@ -278,6 +289,7 @@ impl ViewerTopics {
             reply: format!("{base}/clock/res/{client_id}"),
             ack: format!("{base}/ack/{client_id}"),
             status: format!("{base}/status"),
+            detections: format!("{base}/detections"),
         })
     }
 }
@@ -354,6 +366,17 @@ pub struct App {
     last_ping_ms: f64,
     ping_outstanding: bool,
     last_warning_ms: f64,
+    /// Detections for the camera shown, the overlay they are drawn on, how the page
+    /// turns the picture (degrees, mirrored), and the frame on screen (sequence).
+    marks: Marks,
+    marks_surface: Option<Surface>,
+    turn: (u32, bool),
+    main_sequence: u64,
+    /// Drawn over the frame on screen: objects, and the sequence of the result they came
+    /// with (per producer; the first's).
+    marks_drawn: (usize, Option<u64>),
+    /// Whether the overlay holds anything: an empty one is not cleared again per frame.
+    marks_painted: bool,
 }
 
 pub type Shared = Rc<RefCell<App>>;
@@ -413,6 +436,12 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
         last_ping_ms: 0.0,
         ping_outstanding: false,
         last_warning_ms: f64::NEG_INFINITY,
+        marks: Marks::new(init.marks_max_age_ms),
+        marks_surface: None,
+        turn: (0, false),
+        main_sequence: 0,
+        marks_drawn: (0, None),
+        marks_painted: false,
     }));
     start_timers(&app)?;
     let weak = Rc::downgrade(&app);
@@ -514,6 +543,8 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
         return; // one stream of the page's own topic, or no change
     }
     leave_stream(&mut a);
+    a.marks.clear();
+    draw_marks(&mut a);
     a.generation = a.generation.wrapping_add(1);
     a.stats = Stats::default();
     a.flow.clear();
@@ -650,6 +681,7 @@ fn leave_stream(a: &mut App) {
         }
         if let Some(c) = a.viewer_topics.take() {
             out.extend(mqtt::unsubscribe(UNSUB, &c.reply));
+            out.extend(mqtt::unsubscribe(UNSUB, &c.detections));
             out.extend(mqtt::publish(&c.ack, b""));
         }
         send(a, &out);
@@ -727,6 +759,79 @@ fn next_arrived(a: &mut App) {
     a.probing = None;
     a.window_asked = 1;
     a.acks_at_window = 0;
+}
+
+/// The canvas detections are drawn on (over the picture).
+pub fn set_marks(app: &Shared, surface: Surface) {
+    let mut a = app.borrow_mut();
+    a.marks_surface = Some(surface);
+    draw_marks(&mut a);
+}
+
+/// How the page turns the picture: labels are drawn to read upright.
+pub fn set_turn(app: &Shared, degrees: u32, mirror: bool) {
+    let mut a = app.borrow_mut();
+    a.turn = (degrees % 360, mirror);
+    draw_marks(&mut a);
+}
+
+/// Draws what the bus found in the frame on screen (nothing, if nothing applies).
+fn draw_marks(a: &mut App) {
+    let (w, h) = (a.stats.width, a.stats.height);
+    let found = a.marks.for_frame(a.main_sequence, a.main_capture_us);
+    a.marks_drawn = (found.iter().map(|d| d.objects.len()).sum(), found.first().map(|d| d.sequence));
+    let Some(surface) = &a.marks_surface else { return };
+    let marks: Vec<Mark> = found
+        .iter()
+        .flat_map(|d| {
+            let colour = producer_colour(&d.producer);
+            d.objects.iter().map(move |o| Mark {
+                bbox: o.bbox,
+                label: format!("{} {}%", o.label, (o.score * 100.0).round() as u32),
+                colour,
+            })
+        })
+        .collect();
+    if marks.is_empty() && !a.marks_painted {
+        return;
+    }
+    surface.draw_marks(w.max(1), h.max(1), &marks, a.turn.0, a.turn.1);
+    a.marks_painted = !marks.is_empty();
+}
+
+/// A producer's colour: the same on every page, distinct for a few producers.
+fn producer_colour(producer: &str) -> &'static str {
+    const COLOURS: [&str; 6] = ["#ffd400", "#00e5ff", "#ff4fd8", "#7cff4f", "#ff8a00", "#b28cff"];
+    let hash = producer.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    COLOURS[hash as usize % COLOURS.len()]
+}
+
+/// A message on a camera's detections topic (`wire::detections`), or why it is not one.
+fn parse_detections(payload: &[u8]) -> Result<Detections, &'static str> {
+    const BAD: &str = "a detections message is not the detections JSON";
+    let json = std::str::from_utf8(payload).ok().and_then(|t| js_sys::JSON::parse(t).ok()).ok_or(BAD)?;
+    let get = |v: &JsValue, k: &str| Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let objects: Array = get(&json, "objects").dyn_into().map_err(|_| BAD)?;
+    let objects = objects
+        .iter()
+        .map(|o| {
+            let bbox: Array = get(&o, "box").dyn_into().ok()?;
+            let n = |i: u32| bbox.get(i).as_f64();
+            Some(Object {
+                label: get(&o, "label").as_string().unwrap_or_default(),
+                score: get(&o, "score").as_f64().unwrap_or(1.0),
+                bbox: [n(0)?, n(1)?, n(2)?, n(3)?],
+            })
+        })
+        .collect::<Option<Vec<Object>>>()
+        .ok_or(BAD)?;
+    Detections {
+        sequence: get(&json, "sequence").as_f64().ok_or(BAD)? as u64,
+        capture_us: get(&json, "capture_us").as_f64().ok_or(BAD)? as u64,
+        producer: get(&json, "producer").as_string().unwrap_or_default(),
+        objects,
+    }
+    .checked()
 }
 
 /// The user pins a rendition (`None`: the viewer chooses again).
@@ -853,6 +958,7 @@ fn subscriptions(a: &App, bus: bool) -> Vec<u8> {
     }
     if let Some(c) = &a.viewer_topics {
         out.extend(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
+        out.extend(mqtt::subscribe(SUB_MARKS, &c.detections, 0));
     }
     if bus {
         match (&a.prefix, &a.viewer_topics) {
@@ -939,7 +1045,7 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                 Ok(Some(Packet::SubAck { packet_id, codes })) => {
                     // Without the bus's wildcards (a broker's ACL) there is no grid, but
                     // the camera asked for still plays.
-                    if codes.first() == Some(&0x80) && packet_id != SUB_BUS {
+                    if codes.first() == Some(&0x80) && packet_id != SUB_BUS && packet_id != SUB_MARKS {
                         failure = Some(format!("broker refused the subscription to {topic}"));
                         break;
                     }
@@ -1017,6 +1123,19 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                         }
                     } else if a.viewer_topics.as_ref().is_some_and(|c| c.status == t) {
                         a.camera = parse_status(payload);
+                    } else if a.viewer_topics.as_ref().is_some_and(|c| c.detections == t) {
+                        match parse_detections(payload) {
+                            Ok(d) => {
+                                let lag = at - (d.capture_us as f64 / 1000.0 - a.clock.offset_ms());
+                                let on_screen = d.sequence == a.main_sequence;
+                                a.marks.add(d, lag);
+                                // Late for its frame, which is on screen: drawn now.
+                                if on_screen {
+                                    draw_marks(a);
+                                }
+                            }
+                            Err(why) => bus_bad = Some(why),
+                        }
                     } else if a.viewer_topics.as_ref().is_some_and(|c| c.reply == t) {
                         if let Some((t1, t2, t3)) = clock::parse_reply(payload) {
                             let first = a.clock.is_empty();
@@ -1311,6 +1430,8 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     if !older {
         a.surface.draw(bitmap);
         a.main_capture_us = a.main_capture_us.max(capture_us);
+        a.main_sequence = frame.header.sequence;
+        draw_marks(a);
     }
     // Free the decoded pixels now rather than whenever the GC runs: at 30 fps of 720p
     // that is 100 MB a second.
@@ -1634,6 +1755,11 @@ fn render(a: &mut App) {
     set("data-switch-ms", &fmt(a.switch.first_ms));
     set("data-switch-full-ms", &fmt(a.switch.full_ms));
     set("data-rendition", a.rendition.name());
+    set("data-frame-seq", &a.main_sequence.to_string());
+    set("data-detections", &a.marks_drawn.0.to_string());
+    set("data-detections-seq", &a.marks_drawn.1.map(|s| s.to_string()).unwrap_or_default());
+    set("data-detections-producers", &a.marks.producers());
+    set("data-detections-lag-ms", &fmt(a.marks.lag_ms()));
     set("data-rendition-pinned", a.adapt.pinned().map_or("", Rendition::name));
     set("data-rendition-next", a.next.as_ref().map_or("", |n| n.1.name()));
     set("data-link-estimate-kbps", &fmt(a.adapt.link().map(|b| b * 8.0 / 1000.0)));

@@ -19,6 +19,9 @@
 //!   camera shown, previews into tiles; no DOM.
 //! - [`mqtt`]: MQTT 3.1.1 client codec, I/O-free: packet builders and a reassembling decoder.
 //! - `scope` and `surface`: the globals and the canvas, page or worker.
+//! - [`adapt`]: which rendition to watch, from what the link delivers.
+//! - [`marks`]: detections from programs on the bus, matched to the frames they belong to
+//!   (the engine draws them on the overlay canvas).
 //! - [`flow`]: the flow-control window to ask the edge for, from the link's rate, the
 //!   decoder's time and the smallest round trip.
 //! - [`stats`]: frame rate over a short window; latency percentiles per stage.
@@ -26,7 +29,7 @@
 //! - [`target`]: which broker URL and topic to use (query, `/edge.json`, defaults), and
 //!   the bus's topics below the prefix.
 //!
-//! `mqtt`, `flow`, `stats`, `clock`, `deck` and `target` are plain Rust and unit-tested
+//! `mqtt`, `flow`, `adapt`, `marks`, `stats`, `clock`, `deck` and `target` are plain Rust and unit-tested
 //! natively (`cargo test`). The HTML, CSS, the web app manifest and the worker's loader
 //! live in `www/`.
 
@@ -35,6 +38,7 @@ pub mod clock;
 pub mod deck;
 mod engine;
 pub mod flow;
+pub mod marks;
 pub mod mqtt;
 mod scope;
 mod screen;

@@ -22,6 +22,26 @@ use crate::{
 /// Where the pinned picture quality is kept (none: automatic), for every camera.
 const QUALITY_KEY: &str = "mqcam-quality";
 
+/// Where "hide the detections" is kept ("hidden"; none: shown).
+const MARKS_KEY: &str = "mqcam-marks";
+
+/// Shows or hides the detections drawn over the picture, and keeps the choice.
+fn set_marks(shown: bool, keep: bool) {
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-marks", if shown { "shown" } else { "hidden" });
+    }
+    let button = element::<HtmlElement>("btn-marks");
+    let _ = button.set_attribute("aria-pressed", if shown { "true" } else { "false" });
+    let _ = button.set_attribute("aria-label", if shown { "Hide detections" } else { "Show detections" });
+    if let (true, Ok(Some(store))) = (keep, window().local_storage()) {
+        let _ = if shown { store.remove_item(MARKS_KEY) } else { store.set_item(MARKS_KEY, "hidden") };
+    }
+}
+
+fn marks_shown() -> bool {
+    document().body().is_none_or(|b| b.get_attribute("data-marks").as_deref() != Some("hidden"))
+}
+
 fn load_quality() -> Option<String> {
     window().local_storage().ok()??.get_item(QUALITY_KEY).ok()?
 }
@@ -135,6 +155,9 @@ pub fn start(
     wire_controls()?;
     // The engine started with it (`Init::pinned`).
     render_quality(initial_quality().as_deref());
+    let hidden = window().local_storage().ok().flatten().and_then(|s| s.get_item(MARKS_KEY).ok().flatten());
+    set_marks(hidden.is_none(), false);
+    with(|s| s.engine.add_marks(element("marks")));
     with(|s| {
         if multi {
             for name in s.deck.cameras().to_vec() {
@@ -416,7 +439,6 @@ fn save_turn(s: &Screen) {
 
 /// Rotation and mirroring, as a CSS transform of the picture (the pixels stay as sent).
 fn render_turn(s: &Screen) {
-    let view = element::<HtmlElement>("view");
     let mut transform = String::new();
     if s.turn.degrees != 0 {
         transform += &format!("rotate({}deg) ", s.turn.degrees);
@@ -424,8 +446,13 @@ fn render_turn(s: &Screen) {
     if s.turn.mirror {
         transform += "scaleX(-1)";
     }
-    let _ = view.style().set_property("transform", transform.trim());
-    let _ = view.class_list().toggle_with_force("sideways", s.turn.degrees % 180 == 90);
+    // The detections turn with the picture; their labels are drawn to read upright.
+    for id in ["view", "marks"] {
+        let canvas = element::<HtmlElement>(id);
+        let _ = canvas.style().set_property("transform", transform.trim());
+        let _ = canvas.class_list().toggle_with_force("sideways", s.turn.degrees % 180 == 90);
+    }
+    s.engine.turn(s.turn.degrees.into(), s.turn.mirror);
     let stats = element::<HtmlElement>("stats");
     let _ = stats.set_attribute("data-rotate", &s.turn.degrees.to_string());
     let _ = stats.set_attribute("data-mirror", if s.turn.mirror { "true" } else { "false" });
@@ -593,6 +620,7 @@ fn wire_controls() -> Result<(), JsValue> {
         s.engine.quality(next.map(str::to_string));
         render_quality(next);
     })?;
+    on_click("btn-marks", |_, _| set_marks(!marks_shown(), true))?;
     on_click("btn-stats", |_, _| {
         if let Some(body) = document().body() {
             let on = !body.class_list().contains("stats");
@@ -665,6 +693,7 @@ fn wire_controls() -> Result<(), JsValue> {
                 "Escape" => to_grid(s, at),
                 "f" if camera_view => toggle_fullscreen(),
                 "p" | " " if camera_view => toggle_pause(s),
+                "d" if camera_view => set_marks(!marks_shown(), true),
                 _ => return false,
             }
             show_controls(s);

@@ -9,6 +9,13 @@ use web_sys::{
     OffscreenCanvasRenderingContext2d,
 };
 
+/// One box to draw, in image fractions (`wire::detections`).
+pub struct Mark {
+    pub bbox: [f64; 4],
+    pub label: String,
+    pub colour: &'static str,
+}
+
 pub enum Surface {
     Element(HtmlCanvasElement, CanvasRenderingContext2d),
     Offscreen(OffscreenCanvas, OffscreenCanvasRenderingContext2d),
@@ -67,6 +74,56 @@ impl Surface {
                 ctx.draw_image_with_image_bitmap_and_dw_and_dh(bitmap, 0.0, 0.0, cw, ch)
             }
         };
+    }
+
+    /// Draws detections over a `width`×`height` picture (this canvas takes that size):
+    /// each box stroked in its producer's colour, its label above it reading upright
+    /// however the page turns the canvas (`degrees` clockwise, then `mirror`).
+    pub fn draw_marks(&self, width: u32, height: u32, marks: &[Mark], degrees: u32, mirror: bool) {
+        // The same calls on either kind of 2D context.
+        macro_rules! paint {
+            ($canvas:expr, $ctx:expr) => {{
+                let (canvas, ctx) = ($canvas, $ctx);
+                if canvas.width() != width || canvas.height() != height {
+                    canvas.set_width(width);
+                    canvas.set_height(height);
+                }
+                ctx.clear_rect(0.0, 0.0, f64::from(width), f64::from(height));
+                let (w, h) = (f64::from(width), f64::from(height));
+                let line = (w.min(h) / 200.0).max(2.0);
+                let font = (w.min(h) / 28.0).max(12.0);
+                ctx.set_line_width(line);
+                // Whole pixels: `{font}` of an f64 would link the shortest-float formatter
+                // (+36 KB of wasm, measured).
+                ctx.set_font(&format!("600 {}px system-ui, sans-serif", font as u32));
+                ctx.set_text_baseline("bottom");
+                for m in marks {
+                    let [x, y, bw, bh] = m.bbox;
+                    let (x, y, bw, bh) = (x * w, y * h, bw * w, bh * h);
+                    ctx.set_stroke_style_str(m.colour);
+                    ctx.stroke_rect(x, y, bw, bh);
+                    // The label: upright for the viewer, at the box's top-left corner as
+                    // seen on screen.
+                    let text_w = ctx.measure_text(&m.label).map_or(0.0, |t| t.width());
+                    let _ = ctx.save();
+                    let _ = ctx.translate(x, y);
+                    if mirror {
+                        let _ = ctx.translate(bw, 0.0);
+                        let _ = ctx.scale(-1.0, 1.0);
+                    }
+                    let _ = ctx.rotate(-f64::from(degrees).to_radians());
+                    ctx.set_fill_style_str(m.colour);
+                    ctx.fill_rect(0.0, -font - 4.0, text_w + 8.0, font + 4.0);
+                    ctx.set_fill_style_str("#000");
+                    let _ = ctx.fill_text(&m.label, 4.0, -2.0);
+                    let _ = ctx.restore();
+                }
+            }};
+        }
+        match self {
+            Surface::Element(canvas, ctx) => paint!(canvas, ctx),
+            Surface::Offscreen(canvas, ctx) => paint!(canvas, ctx),
+        }
     }
 
     /// The picture on it now, as a JPEG `Blob`.

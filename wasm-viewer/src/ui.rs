@@ -91,6 +91,27 @@ impl Engine {
         }
     }
 
+    /// The overlay canvas for detections, handed to the engine like a tile's.
+    pub fn add_marks(&self, canvas: HtmlCanvasElement) {
+        match self {
+            Engine::Page(app) => {
+                if let Ok(surface) = Surface::element(canvas) {
+                    engine::set_marks(app, surface);
+                }
+            }
+            Engine::Worker { worker, .. } => {
+                let Ok(offscreen) = canvas.transfer_control_to_offscreen() else { return };
+                let message = ToWorker::Marks(offscreen.clone());
+                let _ = worker.post_message_with_transfer(&message.to_js(), &Array::of1(&offscreen));
+            }
+        }
+    }
+
+    /// How the page turns the picture, for the labels drawn over it.
+    pub fn turn(&self, degrees: u32, mirror: bool) {
+        self.tell(ToWorker::Turn { degrees, mirror });
+    }
+
     /// One message to the engine, wherever it runs.
     fn tell(&self, message: ToWorker) {
         match self {
@@ -102,7 +123,8 @@ impl Engine {
                     engine::pin(app, r.as_deref().and_then(wire::ack::Rendition::from_name))
                 }
                 ToWorker::LogIn { user, password } => engine::log_in(app, user, password),
-                ToWorker::Snapshot | ToWorker::Tile { .. } => {}
+                ToWorker::Turn { degrees, mirror } => engine::set_turn(app, degrees, mirror),
+                ToWorker::Snapshot | ToWorker::Tile { .. } | ToWorker::Marks(_) => {}
             },
             Engine::Worker { worker, .. } => {
                 let _ = worker.post_message(&message.to_js());
@@ -157,6 +179,11 @@ pub async fn run() -> Result<(), JsValue> {
         link_bytes_per_s: link_estimate(),
         camera_hint,
         pinned: screen::initial_quality().and_then(|q| wire::ack::Rendition::from_name(&q)),
+        marks_max_age_ms: params
+            .get("detections-age")
+            // Whole ms: parsing an f64 would link the float parser (+20 KB of wasm).
+            .and_then(|v| v.parse::<u32>().ok())
+            .map_or(crate::marks::DEFAULT_MAX_AGE_MS, f64::from),
         client_id: format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32),
         login,
         hidden: document().hidden(),

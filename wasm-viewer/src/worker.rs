@@ -16,6 +16,8 @@
 //!                 {type: "pause", paused}           pause or go on
 //!                 {type: "tile", camera, canvas}    a tile's OffscreenCanvas, transferred
 //!                 {type: "quality", rendition}      pin a rendition (null: choose by itself)
+//!                 {type: "marks", canvas}           the detections overlay's OffscreenCanvas
+//!                 {type: "turn", degrees, mirror}   how the page turns the picture
 //! worker → page   {type: "view", attrs: [k, v, …], text}   #stats and the overlay
 //!                 {type: "login", why, user}                show the login form
 //!                 {type: "cameras", list: [{name, state, detail, previews, age, alarm}]}
@@ -57,6 +59,13 @@ pub enum ToWorker {
     },
     /// Pin a rendition by name (`full`, `half`, `quarter`), or `None`: automatic.
     Quality(Option<String>),
+    /// The overlay canvas detections are drawn on, transferred.
+    Marks(OffscreenCanvas),
+    /// How the page turns the picture (CSS), so labels are drawn to read upright.
+    Turn {
+        degrees: u32,
+        mirror: bool,
+    },
 }
 
 /// Messages from the worker to the page, besides a snapshot's `Blob`.
@@ -99,6 +108,12 @@ impl ToWorker {
                 ("type", "quality".into()),
                 ("rendition", r.as_deref().map_or(JsValue::NULL, JsValue::from)),
             ]),
+            ToWorker::Marks(canvas) => object(&[("type", "marks".into()), ("canvas", canvas.into())]),
+            ToWorker::Turn { degrees, mirror } => object(&[
+                ("type", "turn".into()),
+                ("degrees", (*degrees).into()),
+                ("mirror", (*mirror).into()),
+            ]),
         }
     }
 
@@ -115,6 +130,11 @@ impl ToWorker {
                 ToWorker::Tile { camera: string(v, "camera"), canvas: field(v, "canvas").dyn_into().ok()? }
             }
             "quality" => ToWorker::Quality(field(v, "rendition").as_string()),
+            "marks" => ToWorker::Marks(field(v, "canvas").dyn_into().ok()?),
+            "turn" => ToWorker::Turn {
+                degrees: field(v, "degrees").as_f64()? as u32,
+                mirror: field(v, "mirror").as_bool()?,
+            },
             _ => return None,
         })
     }
@@ -234,6 +254,7 @@ impl Start<'_> {
             ("grid", i.grid.into()),
             ("link", i.link_bytes_per_s.map_or(JsValue::NULL, JsValue::from)),
             ("pinned", i.pinned.map_or(JsValue::NULL, |r| r.name().into())),
+            ("marksMaxAgeMs", i.marks_max_age_ms.into()),
             (
                 "hint",
                 match &i.camera_hint {
@@ -270,6 +291,7 @@ fn init_from_js(v: &JsValue) -> Init {
         grid: field(v, "grid").as_bool().unwrap_or(false),
         link_bytes_per_s: field(v, "link").as_f64(),
         pinned: field(v, "pinned").as_string().and_then(|n| wire::ack::Rendition::from_name(&n)),
+        marks_max_age_ms: field(v, "marksMaxAgeMs").as_f64().unwrap_or(crate::marks::DEFAULT_MAX_AGE_MS),
         camera_hint: {
             let hint = field(v, "hint");
             let offered = field(&hint, "offered").dyn_into::<Array>().ok().map(|names| {
@@ -306,6 +328,12 @@ pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), 
         Some(ToWorker::Quality(r)) => {
             engine::pin(&app, r.as_deref().and_then(wire::ack::Rendition::from_name))
         }
+        Some(ToWorker::Marks(canvas)) => {
+            if let Ok(surface) = Surface::offscreen(canvas) {
+                engine::set_marks(&app, surface);
+            }
+        }
+        Some(ToWorker::Turn { degrees, mirror }) => engine::set_turn(&app, degrees, mirror),
         Some(ToWorker::Tile { camera, canvas }) => {
             if let Ok(surface) = Surface::offscreen(canvas) {
                 engine::add_tile(&app, &camera, surface);

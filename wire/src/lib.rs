@@ -48,11 +48,13 @@
 //!   behind [`RESERVED`] bytes, with no copy; [`FrameHeader::encode`] stamps a JPEG slice.
 //! - [`parse`]: payload → ([`FrameHeader`], JPEG slice), never panics, typed [`WireError`].
 //! - [`ack`]: the renditions of a camera, and the acknowledgement viewers send back.
+//! - [`detections`]: what programs on the bus found in a frame, for the viewer to draw.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
 pub mod ack;
+pub mod detections;
 
 use alloc::vec::Vec;
 use core::fmt;
