@@ -86,8 +86,9 @@ fi
 # the one way its README gives; its tests and the benchmark's Python peers run from it
 # (the tests with PYTHONPATH=consumer, so they run this checkout's code).
 VENV="${MQCAM_VENV:-$HOME/.cache/mqcam/venv}"
-if ! "$VENV/bin/python" -c 'import paho.mqtt, numpy, cv2; cv2.HOGDescriptor; cv2.CascadeClassifier' 2>/dev/null; then
+# prometheus-client: the reference parser the /metrics test reads the edge's output with.
+if ! "$VENV/bin/python" -c 'import paho.mqtt, numpy, cv2, prometheus_client; cv2.HOGDescriptor; cv2.CascadeClassifier' 2>/dev/null; then
   say "installing the reference consumer and its Python packages into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check ./consumer
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check ./consumer prometheus-client
 fi

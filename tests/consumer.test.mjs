@@ -81,6 +81,41 @@ print(cv2.imread(sys.argv[1]).shape)
   }
 });
 
+test('the edge\'s HTTP API: /metrics read by Prometheus\'s own parser, /api/cameras, /healthz; the same login as the broker', async () => {
+  const edge = await startEdge(['--camera', 'door=pattern,size=320x240,fps=10', '--camera', 'yard=pattern,size=160x120,fps=10',
+    '--username', 'viewer', '--password', 'http-secret', '--publisher-login', `${PUBLISHER.user}:${PUBLISHER.password}`]);
+  try {
+    const base = new URL(edge.viewer);
+    base.search = '';
+    base.hash = '';
+    const auth = (login) => ({ headers: { authorization: `Basic ${Buffer.from(login).toString('base64')}` } });
+    for (const path of ['metrics', 'api/cameras', 'stats.json']) {
+      assert.equal((await fetch(new URL(path, base))).status, 401, `${path} without a login`);
+      assert.equal((await fetch(new URL(path, base), auth('viewer:wrong'))).status, 401, `${path} with a wrong password`);
+    }
+    assert.equal(await (await fetch(new URL('healthz', base))).text(), 'ok\n');
+    await sleep(1500);
+    const metrics = await fetch(new URL('metrics', base), auth('viewer:http-secret'));
+    assert.match(metrics.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const text = await metrics.text();
+    const script = `
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
+captured = {s.labels["camera"]: s.value for s in families["mqcam_frames_captured"].samples}
+assert set(captured) == {"door", "yard"} and all(v > 0 for v in captured.values()), captured
+assert families["mqcam_encode_seconds"].type == "summary"
+print(len(families), "families;", captured)
+`;
+    const out = execFileSync(PYTHON, ['-c', script], { input: text, timeout: 20000 }).toString();
+    console.log(out.trim());
+    const cameras = await (await fetch(new URL('api/cameras', base), auth(`${PUBLISHER.user}:${PUBLISHER.password}`))).json();
+    assert.deepEqual(cameras.cameras.map((c) => c.name).sort(), ['door', 'yard']);
+  } finally {
+    await edge.stop();
+  }
+});
+
 /** #stats of the page, as a plain object. */
 async function stats(page) {
   return page.$eval('#stats', (el) => ({ ...el.dataset }));

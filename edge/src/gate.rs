@@ -26,6 +26,7 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
+use crate::secret::same;
 use crate::{
     origin::Origins,
     slot::lock,
@@ -380,11 +381,6 @@ fn carries_password(packet: &[u8]) -> bool {
         && r.string().is_some()
         && r.u8().is_some()
         && r.u8().is_some_and(|flags| flags & 0x40 != 0)
-}
-
-/// Compares two secrets in time that depends only on their lengths.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The fixed header's length and the remaining length, once enough bytes are in.

@@ -222,15 +222,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let meters: Vec<(String, Arc<meter::Meter>)> =
         cameras.iter().map(|c| (c.name.clone(), Arc::new(meter::Meter::default()))).collect();
-    let site = Arc::new(site::Site {
-        root: config.site.clone(),
-        edge_json: edge_json(&config, &cameras, embedded.as_ref()),
-        meters: meters.clone(),
-    });
-    if !config.site.join("index.html").is_file() {
-        tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
-    }
-    let http = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
 
     // One pool of encoders for every camera, never more threads than cores.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -321,6 +312,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         });
     }
 
+    // The directory entry as the bus has it, live, for `/api/cameras`.
+    let edge_id = directory::edge_id();
+    let api_cameras: site::Cameras = {
+        let (prefix, edge_id, listed) = (config.topic_prefix.clone(), edge_id.clone(), listed.clone());
+        Box::new(move || {
+            let states: Vec<_> = listed.iter().map(|(l, s, m)| (l.measured(m), s.borrow().clone())).collect();
+            directory::json(&prefix, &edge_id, &states, clock::now_us())
+        })
+    };
+    let site = Arc::new(site::Site {
+        root: config.site.clone(),
+        edge_json: edge_json(&config, &cameras, embedded.as_ref()),
+        meters: meters.clone(),
+        cameras: api_cameras,
+        logins: site_logins(&config, &access),
+    });
+    if !config.site.join("index.html").is_file() {
+        tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
+    }
+    let http = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
+
     let directory_opts = publish::options(
         &publish_to,
         &format!("edge-directory-{}", std::process::id()),
@@ -330,7 +342,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let directory = tokio::spawn(directory::run(
         directory_opts,
         config.topic_prefix.clone(),
-        directory::edge_id(),
+        edge_id,
         listed,
         shutdown_rx.clone(),
     ));
@@ -383,6 +395,18 @@ pub enum Access {
     Configured { username: String },
     /// The password made on first start, user [`secret::USERNAME`].
     Generated { password: String, file: PathBuf, made: bool },
+}
+
+/// Who may read the site's monitoring endpoints: whoever may watch (the viewer login)
+/// and the publisher login. None, so open, when anyone may watch (`--no-login`, or an
+/// external broker, whose logins are its own).
+fn site_logins(config: &Config, access: &Access) -> Vec<(String, String)> {
+    let viewer = match access {
+        Access::Open => return Vec::new(),
+        Access::Configured { username } => (username.clone(), config.password.clone().unwrap_or_default()),
+        Access::Generated { password, .. } => (secret::USERNAME.to_string(), password.clone()),
+    };
+    std::iter::once(viewer).chain(config.publisher_login.clone()).collect()
 }
 
 /// The viewer login from the options, or the one kept in the state directory (made

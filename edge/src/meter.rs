@@ -344,3 +344,94 @@ mod tests {
         assert_eq!((r.fps, r.kb_per_frame, r.encode_ms), (0.0, 0.0, 0.0));
     }
 }
+
+/// Escapes a Prometheus label value (backslash, double quote, newline).
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `/metrics`: every camera's counters in the Prometheus text exposition format (0.0.4).
+pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
+    let snapshots: Vec<(String, Snapshot)> = meters.iter().map(|(n, m)| (label(n), m.snapshot())).collect();
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, value: &dyn Fn(&Snapshot) -> String| {
+        out += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for (camera, s) in &snapshots {
+            out += &format!("{name}{{camera=\"{camera}\"}} {}\n", value(s));
+        }
+    };
+    family("mqcam_frames_captured_total", "counter", "Frames the camera delivered.", &|s| {
+        s.captured.to_string()
+    });
+    family("mqcam_frames_encoded_total", "counter", "Full-size frames encoded (or passed through).", &|s| {
+        s.encoded.to_string()
+    });
+    family("mqcam_frames_published_total", "counter", "Full-size frames handed to MQTT.", &|s| {
+        s.published.to_string()
+    });
+    family(
+        "mqcam_frames_dropped_total",
+        "counter",
+        "Frames dropped for slow viewers (the newest wins).",
+        &|s| s.dropped.to_string(),
+    );
+    family("mqcam_frames_bad_total", "counter", "Frames from the camera that could not be used.", &|s| {
+        s.bad_frames.to_string()
+    });
+    family("mqcam_frames_unwatched_total", "counter", "Frames not encoded because nobody watched.", &|s| {
+        s.unwatched.to_string()
+    });
+    family("mqcam_published_bytes_total", "counter", "Bytes of full-size frames handed to MQTT.", &|s| {
+        s.published_bytes.to_string()
+    });
+    family("mqcam_previews_total", "counter", "Previews published.", &|s| s.previews.to_string());
+    out += "# HELP mqcam_encode_seconds Time spent encoding full-size frames.\n# TYPE mqcam_encode_seconds summary\n";
+    for (camera, s) in &snapshots {
+        out += &format!("mqcam_encode_seconds_sum{{camera=\"{camera}\"}} {:.6}\n", s.encode_us as f64 / 1e6);
+        out += &format!("mqcam_encode_seconds_count{{camera=\"{camera}\"}} {}\n", s.encoded);
+    }
+    for (name, help, value) in [
+        ("mqcam_rendition_published_total", "Frames published per rendition.", 0),
+        ("mqcam_rendition_published_bytes_total", "Bytes published per rendition.", 1),
+    ] {
+        out += &format!("# HELP {name} {help}\n# TYPE {name} counter\n");
+        for (camera, s) in &snapshots {
+            for (r, rs) in Rendition::ALL.iter().zip(&s.renditions) {
+                let v = if value == 0 { rs.published } else { rs.published_bytes };
+                out += &format!("{name}{{camera=\"{camera}\",rendition=\"{}\"}} {v}\n", r.name());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod prometheus_tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_camera_once_per_series_with_escaped_labels() {
+        let door = std::sync::Arc::new(Meter::default());
+        door.captured.store(12, Relaxed);
+        door.encode_us.store(1_500_000, Relaxed);
+        door.encoded.store(10, Relaxed);
+        let odd = std::sync::Arc::new(Meter::default());
+        let text = prometheus(&[("door".into(), door), ("a\"b\\c".into(), odd)]);
+        assert!(text.contains("mqcam_frames_captured_total{camera=\"door\"} 12\n"), "{text}");
+        assert!(text.contains("mqcam_encode_seconds_sum{camera=\"door\"} 1.500000\n"));
+        assert!(text.contains("mqcam_encode_seconds_count{camera=\"door\"} 10\n"));
+        assert!(text.contains("camera=\"a\\\"b\\\\c\""), "escaped: {text}");
+        assert!(text.contains("mqcam_rendition_published_total{camera=\"door\",rendition=\"half\"} 0\n"));
+        // Every sample line belongs to a family declared just before it.
+        let mut declared = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                declared.insert(rest.split(' ').next().unwrap().to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let family = name.trim_end_matches("_sum").trim_end_matches("_count");
+                assert!(declared.contains(family) || declared.contains(name), "{line}");
+            }
+        }
+    }
+}

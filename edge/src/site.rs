@@ -1,6 +1,8 @@
 //! The viewer site over HTTP: static files plus `/edge.json`, which tells the page where
-//! the broker is so it connects without any query parameters, and `/stats.json`, the
-//! edge's counters for monitoring and benchmarks.
+//! the broker is so it connects without any query parameters; for monitoring,
+//! `/stats.json` (the edge's counters as JSON), `/metrics` (the same for Prometheus) and
+//! `/api/cameras` (the cameras and their renditions), which take the broker's logins
+//! (HTTP Basic) when it has any; and `/healthz`, open, which says only that it runs.
 //!
 //! A deliberately small HTTP/1.1 server (GET and HEAD, keep-alive, no directory
 //! listings): it only ever serves a handful of files to a handful of browsers, and the
@@ -23,14 +25,21 @@ use tokio::{
     net::TcpListener,
 };
 
+/// Makes the body of `/api/cameras` when asked.
+pub type Cameras = Box<dyn Fn() -> String + Send + Sync>;
+
 /// What the site serves.
 pub struct Site {
     pub root: PathBuf,
     /// Body of `/edge.json`.
     pub edge_json: String,
-    /// Source of `/stats.json`.
-    /// Each camera's counters (by name).
+    /// Source of `/stats.json` and `/metrics`: each camera's counters (by name).
     pub meters: Vec<(String, std::sync::Arc<crate::meter::Meter>)>,
+    /// `/api/cameras`: the cameras as the bus's directory lists them now (JSON).
+    pub cameras: Cameras,
+    /// Who may read the monitoring endpoints (user, password): the broker's logins.
+    /// Empty: anyone (a broker without logins shows its cameras to anyone anyway).
+    pub logins: Vec<(String, String)>,
 }
 
 /// Largest request head accepted; browsers send well under 2 KB.
@@ -97,6 +106,8 @@ struct Head {
     gzip: bool,
     /// `If-None-Match`: the validators the browser has.
     if_none_match: Option<String>,
+    /// `Authorization: Basic …`, decoded: (user, password).
+    login: Option<(String, String)>,
 }
 
 impl Head {
@@ -109,6 +120,7 @@ impl Head {
             brotli: false,
             gzip: false,
             if_none_match: None,
+            login: None,
         }
     }
 }
@@ -119,7 +131,7 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
     let mut total = 0;
     let mut request_line = None;
     let mut close = false;
-    let (mut brotli, mut gzip, mut if_none_match) = (false, false, None);
+    let (mut brotli, mut gzip, mut if_none_match, mut login) = (false, false, None, None);
     loop {
         line.clear();
         let n = r.read_line(&mut line).await?;
@@ -146,6 +158,8 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
                 (brotli, gzip) = (accepts(v, "br"), accepts(v, "gzip"));
             } else if k.eq_ignore_ascii_case("if-none-match") {
                 if_none_match = Some(v.to_string());
+            } else if k.eq_ignore_ascii_case("authorization") {
+                login = basic_login(v);
             }
         }
     }
@@ -156,7 +170,31 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
     if parts.next() == Some("HTTP/1.0") {
         close = true;
     }
-    Ok(Some(Head { method, path, close, brotli, gzip, if_none_match }))
+    Ok(Some(Head { method, path, close, brotli, gzip, if_none_match, login }))
+}
+
+/// The user and password of an `Authorization: Basic …` value.
+fn basic_login(value: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Whether `head` may read the monitoring endpoints: no logins configured, or one of
+/// them given (compared in constant time, as the broker's gate does).
+fn allowed(site: &Site, head: &Head) -> bool {
+    site.logins.is_empty()
+        || head.login.as_ref().is_some_and(|(u, p)| {
+            site.logins.iter().any(|(lu, lp)| {
+                crate::secret::same(u.as_bytes(), lu.as_bytes())
+                    & crate::secret::same(p.as_bytes(), lp.as_bytes())
+            })
+        })
 }
 
 /// Whether an `Accept-Encoding` value takes `coding` (listed, and not with `q=0`).
@@ -202,9 +240,23 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
     if path == "/edge.json" {
         return response(200, "application/json", site.edge_json.clone().into_bytes(), head_only);
     }
-    if path == "/stats.json" && !site.meters.is_empty() {
-        let json = crate::meter::cameras_json(&site.meters);
-        return response(200, "application/json", json.into_bytes(), head_only);
+    if path == "/healthz" {
+        return response(200, "text/plain; charset=utf-8", b"ok\n".to_vec(), head_only);
+    }
+    if matches!(path, "/stats.json" | "/metrics" | "/api/cameras") {
+        if !allowed(site, head) {
+            let body = b"this edge needs its login (HTTP Basic: the viewer's or the publisher's)\n".to_vec();
+            let challenge = [("WWW-Authenticate", "Basic realm=\"mqcam\", charset=\"UTF-8\"".to_string())];
+            return response_with(401, "text/plain; charset=utf-8", body, head_only, &challenge);
+        }
+        let (ctype, body) = match path {
+            "/metrics" => {
+                ("text/plain; version=0.0.4; charset=utf-8", crate::meter::prometheus(&site.meters))
+            }
+            "/api/cameras" => ("application/json", (site.cameras)()),
+            _ => ("application/json", crate::meter::cameras_json(&site.meters)),
+        };
+        return response(200, ctype, body.into_bytes(), head_only);
     }
     let Some(file) = resolve(&site.root, path) else {
         return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only);
@@ -318,6 +370,7 @@ fn response_with(
     let reason = match status {
         200 => "OK",
         304 => "Not Modified",
+        401 => "Unauthorized",
         404 => "Not Found",
         _ => "Method Not Allowed",
     };
@@ -373,8 +426,13 @@ mod tests {
         std::fs::write(dir.join("index.html"), "<p>hi").unwrap();
         let meter = std::sync::Arc::new(crate::meter::Meter::default());
         meter.published.store(7, std::sync::atomic::Ordering::Relaxed);
-        let site =
-            Site { root: dir.clone(), edge_json: "{\"a\":1}".into(), meters: vec![("door".into(), meter)] };
+        let site = Site {
+            root: dir.clone(),
+            edge_json: "{\"a\":1}".into(),
+            meters: vec![("door".into(), meter)],
+            cameras: Box::new(|| "{\"cameras\":[]}".into()),
+            logins: Vec::new(),
+        };
         let get = Head::get;
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
         assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("<p>hi"), "{r}");
@@ -390,6 +448,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn monitoring_takes_a_login_when_the_edge_has_one_and_health_never_does() {
+        let meter = std::sync::Arc::new(crate::meter::Meter::default());
+        let site = Site {
+            root: std::env::temp_dir(),
+            edge_json: "{}".into(),
+            meters: vec![("door".into(), meter)],
+            cameras: Box::new(|| "{\"cameras\":[{\"name\":\"door\"}]}".into()),
+            logins: vec![("viewer".into(), "s3cret".into()), ("detector".into(), "pub:pw".into())],
+        };
+        use base64::Engine;
+        let basic =
+            |login: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login));
+        let with = |path: &str, login: Option<&str>| Head {
+            login: login.and_then(|l| basic_login(&basic(l))),
+            ..Head::get(path)
+        };
+        for path in ["/metrics", "/api/cameras", "/stats.json"] {
+            for login in [None, Some("viewer:wrong"), Some("nobody:s3cret"), Some("viewer:s3cret2")] {
+                let r = String::from_utf8(respond(&site, &with(path, login)).await).unwrap();
+                assert!(
+                    r.starts_with("HTTP/1.1 401") && r.contains("WWW-Authenticate: Basic"),
+                    "{path} {login:?}: {r}"
+                );
+            }
+            for login in ["viewer:s3cret", "detector:pub:pw"] {
+                let r = String::from_utf8(respond(&site, &with(path, Some(login))).await).unwrap();
+                assert!(r.starts_with("HTTP/1.1 200"), "{path} {login}: {r}");
+            }
+        }
+        let r = String::from_utf8(respond(&site, &with("/metrics", Some("viewer:s3cret"))).await).unwrap();
+        assert!(
+            r.contains("text/plain; version=0.0.4")
+                && r.contains("mqcam_frames_captured_total{camera=\"door\"} 0")
+        );
+        let r =
+            String::from_utf8(respond(&site, &with("/api/cameras", Some("viewer:s3cret"))).await).unwrap();
+        assert!(r.ends_with("{\"cameras\":[{\"name\":\"door\"}]}"), "{r}");
+        let r = String::from_utf8(respond(&site, &Head::get("/healthz")).await).unwrap();
+        assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("ok\n"), "{r}");
+        assert_eq!(basic_login("Bearer abc"), None);
+        assert_eq!(basic_login("Basic !!!"), None);
+    }
+
+    #[tokio::test]
     async fn compressed_copies_hashed_names_cached_for_good_and_the_page_revalidated() {
         let dir = std::env::temp_dir().join(format!("edge-site-cache-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -397,7 +499,13 @@ mod tests {
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm"), "wasm bytes").unwrap();
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.br"), "BR").unwrap();
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.gz"), "GZ").unwrap();
-        let site = Site { root: dir.clone(), edge_json: "{}".into(), meters: vec![] };
+        let site = Site {
+            root: dir.clone(),
+            edge_json: "{}".into(),
+            meters: vec![],
+            cameras: Box::new(String::new),
+            logins: Vec::new(),
+        };
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         let wasm = Head { brotli: true, gzip: true, ..Head::get("/app-0123456789abcdef_bg.wasm") };
         let r = text(respond(&site, &wasm).await);
