@@ -6,7 +6,7 @@
 // Needs the release edge and site (scripts/build.sh; ./test.sh does it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEdge, startBrowser, emulateLink, readStats, sampleLatencies, percentile, sleep } from './util.mjs';
+import { startEdge, startBrowser, emulateLink, readStats, sampleLatencies, percentile, sleep, untilStats } from './util.mjs';
 
 let browser;
 before(async () => { browser = await startBrowser(); });
@@ -18,17 +18,7 @@ async function dataset(page) {
   return page.$eval('#stats', (el) => ({ ...el.dataset }));
 }
 
-/** Polls #stats until `predicate(dataset)`; returns [ms waited, dataset]. */
-async function until(page, predicate, timeoutMs, what) {
-  const start = Date.now();
-  let last;
-  while (Date.now() - start < timeoutMs) {
-    last = await dataset(page);
-    if (predicate(last)) return [Date.now() - start, last];
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms; last #stats: ${JSON.stringify(last)}`);
-}
+const until = untilStats;
 
 test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 10 fps and p95 ≤ 400 ms, and is back on the full stream within 10 s when the link recovers', async () => {
   const edge = await startEdge(['--size', '1280x720', '--fps', '30']);

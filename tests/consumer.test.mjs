@@ -10,7 +10,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, ARTIFACTS, startEdge, startBrowser, sleep, decodePng } from './util.mjs';
+import { ROOT, ARTIFACTS, startEdge, startBrowser, sleep, decodePng, untilStats } from './util.mjs';
 
 const PYTHON = join(process.env.MQCAM_VENV ?? join(homedir(), '.cache/mqcam/venv'), 'bin/python');
 const PUBLISHER = { user: 'detector', password: 'consumer-secret' };
@@ -121,16 +121,7 @@ async function stats(page) {
   return page.$eval('#stats', (el) => ({ ...el.dataset }));
 }
 
-async function until(page, predicate, timeoutMs, what) {
-  const start = Date.now();
-  let last;
-  while (Date.now() - start < timeoutMs) {
-    last = await stats(page);
-    if (predicate(last)) return last;
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms; last #stats: ${JSON.stringify(last)}`);
-}
+const until = async (...args) => (await untilStats(...args))[1];
 
 /** The producer's colour, as the viewer picks it (engine.rs `producer_colour`). */
 function producerColour(name) {

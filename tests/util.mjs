@@ -424,3 +424,15 @@ export function decodePng(buf) {
   }
   return { width, height, bpp, px };
 }
+
+/** Polls `#stats` (its data attributes) until `predicate` holds; returns [ms waited, them]. */
+export async function untilStats(page, predicate, timeoutMs, what) {
+  const start = Date.now();
+  let last;
+  while (Date.now() - start < timeoutMs) {
+    last = await page.$eval('#stats', (el) => ({ ...el.dataset }));
+    if (predicate(last)) return [Date.now() - start, last];
+    await sleep(100);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms; last #stats: ${JSON.stringify(last)}`);
+}

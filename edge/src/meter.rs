@@ -354,37 +354,22 @@ fn label(value: &str) -> String {
 pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
     let snapshots: Vec<(String, Snapshot)> = meters.iter().map(|(n, m)| (label(n), m.snapshot())).collect();
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, value: &dyn Fn(&Snapshot) -> String| {
-        out += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    let counters: [(&str, &str, fn(&Snapshot) -> u64); 8] = [
+        ("mqcam_frames_captured_total", "Frames the camera delivered.", |s| s.captured),
+        ("mqcam_frames_encoded_total", "Full-size frames encoded (or passed through).", |s| s.encoded),
+        ("mqcam_frames_published_total", "Full-size frames handed to MQTT.", |s| s.published),
+        ("mqcam_frames_dropped_total", "Frames dropped for slow viewers (the newest wins).", |s| s.dropped),
+        ("mqcam_frames_bad_total", "Frames from the camera that could not be used.", |s| s.bad_frames),
+        ("mqcam_frames_unwatched_total", "Frames not encoded because nobody watched.", |s| s.unwatched),
+        ("mqcam_published_bytes_total", "Bytes of full-size frames handed to MQTT.", |s| s.published_bytes),
+        ("mqcam_previews_total", "Previews published.", |s| s.previews),
+    ];
+    for (name, help, value) in counters {
+        out += &format!("# HELP {name} {help}\n# TYPE {name} counter\n");
         for (camera, s) in &snapshots {
             out += &format!("{name}{{camera=\"{camera}\"}} {}\n", value(s));
         }
-    };
-    family("mqcam_frames_captured_total", "counter", "Frames the camera delivered.", &|s| {
-        s.captured.to_string()
-    });
-    family("mqcam_frames_encoded_total", "counter", "Full-size frames encoded (or passed through).", &|s| {
-        s.encoded.to_string()
-    });
-    family("mqcam_frames_published_total", "counter", "Full-size frames handed to MQTT.", &|s| {
-        s.published.to_string()
-    });
-    family(
-        "mqcam_frames_dropped_total",
-        "counter",
-        "Frames dropped for slow viewers (the newest wins).",
-        &|s| s.dropped.to_string(),
-    );
-    family("mqcam_frames_bad_total", "counter", "Frames from the camera that could not be used.", &|s| {
-        s.bad_frames.to_string()
-    });
-    family("mqcam_frames_unwatched_total", "counter", "Frames not encoded because nobody watched.", &|s| {
-        s.unwatched.to_string()
-    });
-    family("mqcam_published_bytes_total", "counter", "Bytes of full-size frames handed to MQTT.", &|s| {
-        s.published_bytes.to_string()
-    });
-    family("mqcam_previews_total", "counter", "Previews published.", &|s| s.previews.to_string());
+    }
     out += "# HELP mqcam_encode_seconds Time spent encoding full-size frames.\n# TYPE mqcam_encode_seconds summary\n";
     for (camera, s) in &snapshots {
         out += &format!("mqcam_encode_seconds_sum{{camera=\"{camera}\"}} {:.6}\n", s.encode_us as f64 / 1e6);
