@@ -350,11 +350,14 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// A counter family: name, help, and its value from a camera's snapshot.
+type Family = (&'static str, &'static str, fn(&Snapshot) -> u64);
+
 /// `/metrics`: every camera's counters in the Prometheus text exposition format (0.0.4).
 pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
     let snapshots: Vec<(String, Snapshot)> = meters.iter().map(|(n, m)| (label(n), m.snapshot())).collect();
     let mut out = String::new();
-    let counters: [(&str, &str, fn(&Snapshot) -> u64); 8] = [
+    let counters: [Family; 8] = [
         ("mqcam_frames_captured_total", "Frames the camera delivered.", |s| s.captured),
         ("mqcam_frames_encoded_total", "Full-size frames encoded (or passed through).", |s| s.encoded),
         ("mqcam_frames_published_total", "Full-size frames handed to MQTT.", |s| s.published),
