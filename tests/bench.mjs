@@ -403,7 +403,6 @@ for (const link of [{ name: '2 Mbit/s, 80 ms', kbps: 2000, latencyMs: 80 }, { na
   const ours = await slowLink(browser, { ...link, seconds: link.seconds ?? SECONDS });
   links.push({ ...link, carries, ours });
 }
-await browser.close();
 
 process.stderr.write('renditions on emulated links…\n');
 const adaptive = [];
@@ -415,6 +414,7 @@ const slowLoad = await slowPageLoad();
 
 process.stderr.write('the multi-camera page: 8 cameras, 50 switches…\n');
 const grid = await gridRow(browser);
+await browser.close();
 
 const camerasDir = cameraJpegs();
 const many = [];
