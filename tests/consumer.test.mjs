@@ -210,6 +210,14 @@ test('the reference consumer\'s boxes are drawn over the frames they belong to, 
     assert.equal(await page.$eval('body', (b) => b.dataset.marks), 'shown');
     await page.keyboard.press('p');
 
+    // Turned a quarter (the picture laid out wider than the phone), the overlay still
+    // covers the picture exactly (it once sat 227 px to the side).
+    await page.$eval('#btn-rotate', (b) => b.click());
+    await sleep(500);
+    const [view, marks] = await page.evaluate(() => ['view', 'marks'].map((id) => document.getElementById(id).getBoundingClientRect().toJSON()));
+    for (const k of ['x', 'y', 'width', 'height']) assert.ok(Math.abs(view[k] - marks[k]) <= 1, `sideways ${k}: picture ${view[k]}, overlay ${marks[k]}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'detections-sideways-phone.png') });
+
     // The user watches the door; the watcher's alarm (the square in the yard's left 30 %)
     // takes the screen, and when the square has left it for the hold time, gives it back.
     await page.goto(`${edge.viewer}?camera=door`);
