@@ -593,6 +593,12 @@ where
             to_client.flush().await?;
         }
         let _ = to_client.shutdown().await;
+        // What the client sent after its CONNECT is still unread (a viewer subscribes
+        // before the answer comes): closed with it, the socket sends a reset, and a
+        // browser that had not read the CONNACK yet loses it ("connection closed (1006)"
+        // instead of "refused", seen once in CI). Read it away first, briefly.
+        let drain = async { while matches!(from_client.read(&mut buf).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), drain).await;
         return Ok(());
     }
     if guessed && inspector.authenticated() {
