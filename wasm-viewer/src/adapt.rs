@@ -236,22 +236,23 @@ impl Adapt {
             return (pinned != self.current && self.offered.contains(&pinned)).then_some(pinned);
         }
         let on_it = now_ms - self.since_ms?;
-        let keeps_up = |span: f64| on_it >= span && self.rates(now_ms, span).0 >= KEEPS_UP * self.camera_fps;
+        let (recent_fps, recent_bytes) = self.rates(now_ms, RECENT_MS);
+        let camera_share = KEEPS_UP * self.camera_fps;
         // A try is judged a success on the last second, so the next step comes sooner;
         // a step up needs the whole window: over one second the rate of a link just short
         // of the camera's now and then reads as keeping up, and each try on such a link
         // costs latency (p95 200 → 420 ms at 2 Mbit/s, measured).
-        let keeps_up_now = keeps_up(RECENT_MS);
-        let keeps_up = keeps_up(WINDOW_MS);
+        let keeps_up_now = on_it >= RECENT_MS && recent_fps >= camera_share;
+        let keeps_up = on_it >= WINDOW_MS && self.rates(now_ms, WINDOW_MS).0 >= camera_share;
         if keeps_up_now && self.probing_from.take().is_some() {
             self.tried_well();
         }
         // A try that cannot make a useful rate shows it within a second; every second
         // more on it is latency (its frames queue on the link).
-        let failing = on_it >= RECENT_MS && self.rates(now_ms, RECENT_MS).0 < self.useful_fps();
+        let failing = on_it >= RECENT_MS && recent_fps < self.useful_fps();
         if let Some(from) = self.probing_from.filter(|_| failing) {
             self.probing_from = None;
-            return Some(self.tried_badly(from, self.rates(now_ms, RECENT_MS).1));
+            return Some(self.tried_badly(from, recent_bytes));
         }
         if on_it >= WINDOW_MS {
             let (fps, bytes_per_s) = self.rates(now_ms, WINDOW_MS);
