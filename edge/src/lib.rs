@@ -52,8 +52,10 @@ pub mod encode;
 pub mod flow;
 #[cfg(feature = "embedded-broker")]
 pub mod gate;
+pub mod homeassistant;
 pub mod jpeg;
 pub mod meter;
+pub mod motion;
 pub mod origin;
 pub mod pipeline;
 pub mod preview;

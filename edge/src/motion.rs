@@ -1,0 +1,1 @@
+//! Motion detection on the preview's luma (being written).
