@@ -1,7 +1,8 @@
-//! The frame wire format: what one MQTT payload on a camera's frame topics holds.
-//!
-//! Shared by the edge (which writes it) and the browser viewer (which reads it), so it
-//! has no dependencies and builds for native targets and `wasm32-unknown-unknown` alike.
+//! What the edge and the viewer say to each other on the bus: the frame format (this
+//! module), the topic layout, the acknowledgement, the clock exchange, the camera
+//! status and detections. Written once here and used by both sides, so it has no
+//! required dependencies and builds for native targets and `wasm32-unknown-unknown`
+//! alike (`no_std` + `alloc`; the `serde` feature adds JSON for the edge).
 //!
 //! # Format (version 2): a plain JPEG with a stamp
 //!
@@ -44,17 +45,24 @@
 //! the JPEG at the header length. [`parse`] reads both.
 //!
 //! # Layout
+//! In the order a frame and the messages about it meet them:
 //! - [`FrameHeader`]: the stamp's fields; [`FrameHeader::write_to`] stamps a JPEG written
 //!   behind [`RESERVED`] bytes, with no copy; [`FrameHeader::encode`] stamps a JPEG slice.
 //! - [`parse`]: payload → ([`FrameHeader`], JPEG slice), never panics, typed [`WireError`].
+//! - [`topic`]: the topic layout, and what a viewer may publish and subscribe to.
 //! - [`ack`]: the renditions of a camera, and the acknowledgement viewers send back.
+//! - [`clock`]: the clock-offset request and reply.
+//! - [`status`]: a camera's retained status.
 //! - [`detections`]: what programs on the bus found in a frame, for the viewer to draw.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
 pub mod ack;
+pub mod clock;
 pub mod detections;
+pub mod status;
+pub mod topic;
 
 use alloc::vec::Vec;
 use core::fmt;
