@@ -8,6 +8,8 @@
 #     the tests start their own mosquitto process, never the system service),
 #     mosquitto-clients (mosquitto_sub, a client that knows nothing of our frames),
 #     openssl (the browser TLS test makes a CA with it),
+#     rabbitmq-server (tests/cluster.test.mjs starts its own two-node cluster with
+#     scripts/cluster.sh; the system service is neither used nor needed),
 #     chromium, and for the viewer's tests in the other engines xvfb, webkit2gtk-driver
 #     (WebKitGTK's MiniBrowser and WebDriver) and firefox-esr (browser tests only;
 #     skipped with MQCAM_NO_BROWSER=1)
@@ -41,6 +43,8 @@ packages=(nasm libclang-dev)
 packages+=(mosquitto mosquitto-clients)
 # The browser TLS test makes its CA and certificate with the openssl command.
 packages+=(openssl)
+# The broker-cluster tests: RabbitMQ with its MQTT and Web MQTT plugins (scripts/cluster.sh).
+packages+=(rabbitmq-server)
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium xvfb webkit2gtk-driver firefox-esr)
 missing=()
 for p in "${packages[@]}"; do
