@@ -377,7 +377,7 @@ impl Motion {
 
     /// Judges one picture: `luma` holds `height` rows of `width` brightness bytes, each
     /// row starting `stride` bytes after the previous one; `at_us` is when it was taken
-    /// (µs, any clock that does not jump; the frame's capture time).
+    /// (µs; the frame's capture time). A clock that steps back restarts the hold.
     ///
     /// The first picture, and the first after a change of size or a gap of
     /// [`STALE_AFTER`], only teaches the background: it never moves. A picture that
@@ -385,10 +385,11 @@ impl Motion {
     /// short) is judged still, so motion still clears after the hold time.
     pub fn feed(&mut self, luma: &[u8], width: usize, height: usize, stride: usize, at_us: u64) -> Seen {
         let dt = self.elapsed(at_us);
+        let needed = stride.checked_mul(height.saturating_sub(1)).and_then(|n| n.checked_add(width));
         let readable = width >= MIN_SIDE
             && height >= MIN_SIDE
             && stride >= width
-            && luma.len() >= stride * (height - 1) + width;
+            && needed.is_some_and(|n| luma.len() >= n);
         let (area, bbox) = if readable { self.look(luma, width, height, stride, dt) } else { (0.0, None) };
         let event = self.hold(bbox.is_some(), at_us);
         Seen { area, bbox, active: self.active, event }
@@ -776,6 +777,7 @@ mod tests {
         assert_eq!(m.feed(&[7; 64], 8, 8, 8, 1), Seen::default(), "smaller than two cells");
         assert_eq!(m.feed(&[7; 100], W, H, W, 2), Seen::default(), "too short for its size");
         assert_eq!(m.feed(&scene(), W, H, W / 2, 3), Seen::default(), "stride shorter than a row");
+        assert_eq!(m.feed(&scene(), W, H, usize::MAX, 3), Seen::default(), "a stride past any buffer");
         // Odd sizes with partial cells at the edges work.
         let (w, h) = (21, 17);
         assert_eq!(m.feed(&vec![40; w * h], w, h, w, 4), Seen::default());
