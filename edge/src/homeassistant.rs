@@ -53,6 +53,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::topic;
+
 /// Home Assistant's discovery prefix unless its user changed it. Docs: "The Discovery
 /// Prefix defaults to `homeassistant`".
 pub const DEFAULT_DISCOVERY_PREFIX: &str = "homeassistant";
@@ -321,7 +323,7 @@ fn config(opts: &Discovery, camera: &CameraInfo, entity: Entity) -> Value {
         // is online, offline or starting; starting matches neither, so it changes
         // nothing.
         "availability": [{
-            "topic": format!("{prefix}/{name}/status"),
+            "topic": topic::status(prefix, name),
             "value_template": "{{ value_json.state }}",
             "payload_available": "online",
             "payload_not_available": "offline",
@@ -339,7 +341,7 @@ fn config(opts: &Discovery, camera: &CameraInfo, entity: Entity) -> Value {
         // entity's name to `None` … to mark it as the main feature of a device."
         Entity::Picture => json!({
             "name": null,
-            "topic": format!("{prefix}/{name}/preview"),
+            "topic": topic::preview(prefix, name),
         }),
         // Docs (binary sensor): "`value_template`: Defines a template that returns a
         // string to be compared to `payload_on`/`payload_off` or an empty string";
@@ -349,9 +351,9 @@ fn config(opts: &Discovery, camera: &CameraInfo, entity: Entity) -> Value {
         Entity::Alarm => json!({
             "name": "Alarm",
             "device_class": "safety",
-            "state_topic": format!("{prefix}/{name}/alarm"),
+            "state_topic": topic::alarm(prefix, name),
             "value_template": "{{ 'ON' if value_json is defined and value_json.active else 'OFF' }}",
-            "json_attributes_topic": format!("{prefix}/{name}/alarm"),
+            "json_attributes_topic": topic::alarm(prefix, name),
             "qos": 1,
         }),
         // The payloads are the defaults ("ON"/"OFF"): no template.
