@@ -16,7 +16,8 @@
 //! 3. The picture's **overall change** (the median of all cells' differences) is taken
 //!    out first, so auto-exposure steps, clouds and dusk move no cell on their own.
 //! 4. A cell has **changed** when its difference is more than the threshold the
-//!    sensitivity gives ([`MotionConfig::threshold`]) and it is not in an ignored zone.
+//!    sensitivity gives ([`MotionConfig::threshold`]), it is inside a watched zone (when
+//!    zones are given) and not inside an ignored one.
 //!    A changed cell with no changed neighbour is dropped as a speck (noise, a moth).
 //! 5. When the changed cells cover at least `min_area` of the picture, the picture
 //!    **moves**, and [`Seen::bbox`] is their bounding box.
@@ -67,7 +68,10 @@ pub struct MotionConfig {
     pub min_area: f64,
     /// How long the picture must stay still before motion is cleared.
     pub hold: Duration,
-    /// Parts of the picture where nothing counts (a road, a tree, a TV).
+    /// The parts of the picture watched (a door, a driveway); none: all of it.
+    pub zones: Vec<Zone>,
+    /// Parts of the picture where nothing counts (a road, a tree, a TV), also inside a
+    /// watched zone.
     pub ignore: Vec<Zone>,
 }
 
@@ -77,7 +81,13 @@ impl Default for MotionConfig {
         // ordinary light differs from a wall by 30 or more, and noise averaged over a
         // cell stays within a few levels. 1 % of a 320x180 preview is 9 cells: a person
         // across a room, not a leaf. 10 s is what home cameras commonly hold an event.
-        MotionConfig { sensitivity: 50, min_area: 0.01, hold: Duration::from_secs(10), ignore: Vec::new() }
+        MotionConfig {
+            sensitivity: 50,
+            min_area: 0.01,
+            hold: Duration::from_secs(10),
+            zones: Vec::new(),
+            ignore: Vec::new(),
+        }
     }
 }
 
@@ -101,7 +111,7 @@ impl MotionConfig {
         if self.hold.is_zero() {
             return Err(MotionConfigError::Hold);
         }
-        for zone in &self.ignore {
+        for zone in self.zones.iter().chain(&self.ignore) {
             zone.check().map_err(MotionConfigError::Zone)?;
         }
         Ok(())
@@ -316,14 +326,14 @@ struct Grid {
     height: usize,
     cols: usize,
     rows: usize,
-    /// Per cell: inside an ignored zone.
+    /// Per cell: outside every watched zone, or inside an ignored one.
     ignored: Vec<bool>,
     /// Per cell: its background brightness.
     background: Vec<f32>,
 }
 
 impl Grid {
-    fn new(width: usize, height: usize, ignore: &[Zone]) -> Grid {
+    fn new(width: usize, height: usize, zones: &[Zone], ignore: &[Zone]) -> Grid {
         let cols = width.div_ceil(CELL);
         let rows = height.div_ceil(CELL);
         // A cell is ignored when its centre is inside a zone: a zone covering half of a
@@ -334,7 +344,8 @@ impl Grid {
                 let x = (c * CELL) as f64 + (CELL.min(width - c * CELL) as f64) / 2.0;
                 let y = (r * CELL) as f64 + (CELL.min(height - r * CELL) as f64) / 2.0;
                 let (fx, fy) = (x / width as f64, y / height as f64);
-                ignore.iter().any(|z| z.contains(fx, fy))
+                let watched = zones.is_empty() || zones.iter().any(|z| z.contains(fx, fy));
+                !watched || ignore.iter().any(|z| z.contains(fx, fy))
             })
             .collect();
         Grid { width, height, cols, rows, ignored, background: Vec::new() }
@@ -439,7 +450,7 @@ impl Motion {
         dt: Duration,
     ) -> (f64, Option<[f64; 4]>) {
         if self.grid.as_ref().is_none_or(|g| (g.width, g.height) != (width, height)) {
-            self.grid = Some(Grid::new(width, height, &self.config.ignore));
+            self.grid = Some(Grid::new(width, height, &self.config.zones, &self.config.ignore));
         }
         let grid = self.grid.as_mut().expect("set just above");
         cell_means(luma, width, height, stride, grid.cols, &mut self.sums, &mut self.means);
@@ -682,6 +693,19 @@ mod tests {
         // The same square outside the zone does.
         let outside = m.feed(&with_square(scene(), 8, 8, 48), W, H, W, 2 * STEP_US);
         assert_eq!(outside.event, Some(Event::Raised));
+    }
+
+    #[test]
+    fn with_watched_zones_only_motion_inside_them_counts() {
+        let zone: Zone = "0.5,0,0.5,1".parse().unwrap();
+        let mut m = Motion::new(MotionConfig { zones: vec![zone], ..MotionConfig::default() }).unwrap();
+        m.feed(&scene(), W, H, W, 0);
+        let left = m.feed(&with_square(scene(), 16, 60, 48), W, H, W, STEP_US);
+        assert!(left.bbox.is_none() && !left.active, "{left:?}");
+        let right = m.feed(&with_square(scene(), 220, 60, 48), W, H, W, 2 * STEP_US);
+        assert_eq!(right.event, Some(Event::Raised));
+        let [x, ..] = right.bbox.unwrap();
+        assert!(x >= 0.5, "the box is inside the watched half: {x}");
     }
 
     #[test]
