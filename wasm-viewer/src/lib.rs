@@ -42,6 +42,7 @@ pub mod marks;
 pub mod mqtt;
 mod scope;
 mod screen;
+pub mod session;
 pub mod stats;
 mod surface;
 pub mod target;
