@@ -32,37 +32,18 @@ use crate::{
     clock::{self, ClockSync},
     flow::{Flow, Observed},
     marks::Marks,
-    mqtt::{self, Packet},
     scope::Scope,
+    session::{self, Event, Purpose, Session},
     stats::{FrameTimes, Stage, Stats},
     surface::{Mark, Surface},
     target::{self, Bus, Target},
 };
 
-/// MQTT keep-alive the viewer asks for; PINGREQ goes out at half of it.
-const KEEP_ALIVE_S: u16 = 30;
-/// Largest MQTT packet accepted from the broker (the edge's payload limit + headers).
-const MAX_PACKET: usize = 9 * 1024 * 1024;
 /// Clock-offset requests: a quick burst first (the more exchanges, the likelier one
 /// was not delayed by a busy CPU or network), then a refresh now and then.
 const CLOCK_FIRST_SAMPLES: usize = 20;
 const CLOCK_FAST_MS: f64 = 100.0;
 const CLOCK_REFRESH_MS: f64 = 2000.0;
-/// MQTT packet ids of our subscriptions: the frames (a refusal is fatal), the clock
-/// replies (a refusal means one clock is assumed), the camera's status, and the bus's
-/// wildcards (previews, status, alarms, the directory: refused ones are done without).
-const SUB_FRAMES: u16 = 1;
-const SUB_CLOCK: u16 = 2;
-const SUB_STATUS: u16 = 3;
-const SUB_BUS: u16 = 4;
-const UNSUB: u16 = 5;
-/// The next rendition's frames, subscribed to while the current one still plays.
-const SUB_NEXT: u16 = 6;
-/// The shown camera's detections: a broker's ACL may refuse it; the picture still plays.
-const SUB_MARKS: u16 = 7;
-/// Reconnect backoff bounds.
-const RETRY_FIRST_MS: f64 = 250.0;
-const RETRY_CAP_MS: f64 = 5000.0;
 
 thread_local! {
     static SCOPE: Scope = Scope::current();
@@ -175,12 +156,12 @@ impl Drop for Socket {
 /// The newest received frame, waiting for the decoder.
 struct Pending {
     header: wire::FrameHeader,
-    /// Kept in WASM memory: the browser copies it once more, into the `Blob`.
-    jpeg: Vec<u8>,
+    /// Kept in WASM memory: the browser copies its JPEG once more, into the `Blob`.
+    payload: Vec<u8>,
+    /// Where the JPEG starts in `payload`.
+    jpeg_at: usize,
     /// When its last bytes arrived (viewer ms).
     received_ms: f64,
-    /// The whole payload's size, for the link's rate.
-    bytes: usize,
     /// The broker's stored copy (retained), not a live frame: shown, but its age says
     /// how long the camera was idle, not how fast the system is, so it is no sample.
     stored: bool,
@@ -189,6 +170,45 @@ struct Pending {
     generation: u32,
     /// The rendition it belongs to (acknowledged as such).
     rendition: Rendition,
+}
+
+impl Pending {
+    /// A frame the session gave, arrived at `received_ms`.
+    fn new(f: session::Frame, received_ms: f64, generation: u32, rendition: Rendition) -> Pending {
+        let stored = f.retained;
+        Pending {
+            header: f.header,
+            payload: f.payload,
+            jpeg_at: f.jpeg_at,
+            received_ms,
+            stored,
+            generation,
+            rendition,
+        }
+    }
+
+    /// A preview's payload, if it is a frame.
+    fn preview(payload: Vec<u8>, received_ms: f64, stored: bool, generation: u32) -> Option<Pending> {
+        let (header, jpeg_at) = session::frame(&payload)?;
+        Some(Pending {
+            header,
+            payload,
+            jpeg_at,
+            received_ms,
+            stored,
+            generation,
+            rendition: Rendition::Full,
+        })
+    }
+
+    fn jpeg(&self) -> &[u8] {
+        &self.payload[self.jpeg_at..]
+    }
+
+    /// The whole payload's size, for the link's rate.
+    fn bytes(&self) -> usize {
+        self.payload.len()
+    }
 }
 
 /// A camera on the bus: what its tile shows, and its newest preview, kept decoded so a
@@ -322,9 +342,8 @@ pub struct App {
     rendition: Rendition,
     next: Option<(String, Rendition)>,
     adapt: Adapt,
-    client_id: String,
-    /// Username and password for the broker, from the URL fragment or the form.
-    login: Option<(String, String)>,
+    /// The MQTT session: who we are, the login, what the broker's bytes mean.
+    session: Session,
     viewer_topics: Option<ViewerTopics>,
     clock: ClockSync,
     last_clock_request_ms: f64,
@@ -335,8 +354,6 @@ pub struct App {
     /// Navigation → first picture of any kind on the main canvas (a preview comes
     /// first on a slow link: a few KB against a frame's tens).
     first_picture_ms: Option<f64>,
-    /// (sequence, capture time) of the last frame received, to skip a duplicate.
-    last_received: Option<(u64, u64)>,
     surface: Surface,
     sink: Sink,
     page_time_origin: f64,
@@ -345,7 +362,6 @@ pub struct App {
     stats: Stats,
     link: Link,
     socket: Option<Socket>,
-    decoder: mqtt::Decoder,
     pending: Option<Pending>,
     decoding: bool,
     /// When the running decode started: the decoder's own time, without waiting.
@@ -362,9 +378,6 @@ pub struct App {
     /// The animation-frame callback, made once; whether it is requested.
     on_animation_frame: Option<Closure<dyn FnMut(f64)>>,
     presenting: bool,
-    retry_ms: f64,
-    last_ping_ms: f64,
-    ping_outstanding: bool,
     last_warning_ms: f64,
     /// Detections for the camera shown, the overlay they are drawn on, how the page
     /// turns the picture (degrees, mirrored), and the frame on screen (sequence).
@@ -404,8 +417,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
         rendition: Rendition::Full,
         next: None,
         adapt: Adapt::default(),
-        client_id: init.client_id,
-        login: init.login,
+        session: Session::new(init.client_id, init.login),
         viewer_topics: None,
         clock: ClockSync::default(),
         last_clock_request_ms: f64::NEG_INFINITY,
@@ -413,7 +425,6 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
         last_frame_ms: None,
         first_frame_ms: None,
         first_picture_ms: None,
-        last_received: None,
         surface,
         sink,
         page_time_origin: init.page_time_origin,
@@ -421,7 +432,6 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
         stats: Stats::default(),
         link: Link::Connecting,
         socket: None,
-        decoder: mqtt::Decoder::new(MAX_PACKET),
         pending: None,
         decoding: false,
         decode_started_ms: 0.0,
@@ -432,9 +442,6 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
         window_asked: 1,
         acks_at_window: 0,
         presenting: false,
-        retry_ms: RETRY_FIRST_MS,
-        last_ping_ms: 0.0,
-        ping_outstanding: false,
         last_warning_ms: f64::NEG_INFINITY,
         marks: Marks::new(init.marks_max_age_ms),
         marks_surface: None,
@@ -478,7 +485,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
                 }
                 // From the camera's full frame topic, whichever rendition is watched.
                 if a.frames.is_some() {
-                    a.viewer_topics = ViewerTopics::for_frames(&t.topic, &a.client_id);
+                    a.viewer_topics = ViewerTopics::for_frames(&t.topic, a.session.client_id());
                 }
                 a.target = Some(t);
             }
@@ -498,9 +505,8 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
 pub fn log_in(app: &Shared, user: String, password: String) {
     {
         let mut a = app.borrow_mut();
-        a.login = Some((user, password));
+        a.session.log_in(user, password);
         a.link = Link::Connecting;
-        a.retry_ms = RETRY_FIRST_MS;
     }
     open(app);
     render(&mut app.borrow_mut());
@@ -517,12 +523,12 @@ pub fn set_hidden(app: &Shared, hidden: bool) {
         }
         a.link = Link::Paused;
         // Dropping the socket closes it; its close handler is gone, so no retry.
-        a.socket = None;
+        drop_socket(&mut a);
     } else if app.borrow().link == Link::Paused {
         {
             let mut a = app.borrow_mut();
             a.link = Link::Connecting;
-            a.retry_ms = RETRY_FIRST_MS;
+            a.session.reset_backoff();
         }
         open(app);
     }
@@ -550,7 +556,7 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
     a.flow.clear();
     a.pending = None;
     a.unpresented.clear();
-    a.last_received = None;
+    a.session.forget_last_frame();
     a.last_frame_ms = None;
     a.main_capture_us = 0;
     a.main_full = false;
@@ -594,14 +600,13 @@ fn sync_previews(a: &mut App) {
     if want == a.previews || !open {
         return;
     }
-    let mut out = Vec::new();
     if let Some(old) = a.previews.take() {
-        out.extend(mqtt::unsubscribe(UNSUB, &old));
+        a.session.unsubscribe(&old);
     }
     if let Some(new) = &want {
-        out.extend(mqtt::subscribe(SUB_BUS, new, 0));
+        a.session.subscribe(Purpose::Bus, new);
     }
-    send(a, &out);
+    flush(a);
     a.previews = want;
 }
 
@@ -617,7 +622,7 @@ pub fn set_paused(app: &Shared, paused: bool) {
     } else if a.shown.is_some() {
         a.generation = a.generation.wrapping_add(1);
         a.flow.clear();
-        a.last_received = None;
+        a.session.forget_last_frame();
         join_stream(&mut a);
     }
     render(&mut a);
@@ -648,7 +653,7 @@ fn cam_index(cams: &mut Vec<Cam>, name: &str) -> usize {
 fn join_stream(a: &mut App) {
     let (Some(prefix), Some(camera)) = (&a.prefix, &a.shown) else { return };
     let full = target::camera_topic(prefix, camera, "frame");
-    a.viewer_topics = ViewerTopics::for_frames(&full, &a.client_id);
+    a.viewer_topics = ViewerTopics::for_frames(&full, a.session.client_id());
     let (offered, fps, bytes) = match a.cams.iter().find(|c| &c.name == camera) {
         Some(c) => (c.offered.clone(), c.fps, c.full_bytes),
         None => (Vec::new(), 0.0, None),
@@ -666,8 +671,7 @@ fn join_stream(a: &mut App) {
     a.acks_at_window = 0;
     if a.socket.as_ref().is_some_and(|s| s.ws.ready_state() == WebSocket::OPEN) {
         say_hello(a);
-        let subs = subscriptions(a, false);
-        send(a, &subs);
+        subscribe(a, false);
     }
 }
 
@@ -675,16 +679,16 @@ fn join_stream(a: &mut App) {
 /// empty acknowledgement, as its last will would), so it stops waiting for it.
 fn leave_stream(a: &mut App) {
     if let Some(topic) = a.frames.take() {
-        let mut out = mqtt::unsubscribe(UNSUB, &topic);
+        a.session.unsubscribe(&topic);
         if let Some((next, _)) = a.next.take() {
-            out.extend(mqtt::unsubscribe(UNSUB, &next));
+            a.session.unsubscribe(&next);
         }
         if let Some(c) = a.viewer_topics.take() {
-            out.extend(mqtt::unsubscribe(UNSUB, &c.reply));
-            out.extend(mqtt::unsubscribe(UNSUB, &c.detections));
-            out.extend(mqtt::publish(&c.ack, b""));
+            a.session.unsubscribe(&c.reply);
+            a.session.unsubscribe(&c.detections);
+            a.session.publish(&c.ack, b"");
         }
-        send(a, &out);
+        flush(a);
     }
     if let Some(camera) = a.shown.clone() {
         let clock = std::mem::take(&mut a.clock);
@@ -699,13 +703,14 @@ fn leave_stream(a: &mut App) {
 /// first acknowledgement it would otherwise not be flow-controlled, and on a slow link
 /// the frames sent meanwhile queued 4 s of video in front of the live picture (measured
 /// at 2 Mbit/s).
-fn say_hello(a: &App) {
+fn say_hello(a: &mut App) {
     say_hello_for(a, a.rendition, 1);
 }
 
-fn say_hello_for(a: &App, rendition: Rendition, window: u8) {
+fn say_hello_for(a: &mut App, rendition: Rendition, window: u8) {
     if let Some(c) = &a.viewer_topics {
-        send(a, &mqtt::publish(&c.ack, &Ack::hello(rendition, window).encode()));
+        a.session.publish(&c.ack, &Ack::hello(rendition, window).encode());
+        flush(a);
     }
 }
 
@@ -722,12 +727,11 @@ fn switch_rendition(a: &mut App, rendition: Rendition) {
         return;
     }
     let topic = target::camera_topic(prefix, camera, rendition.level());
-    let mut out = Vec::new();
     if let Some((old_next, _)) = a.next.take() {
-        out.extend(mqtt::unsubscribe(UNSUB, &old_next));
+        a.session.unsubscribe(&old_next);
     }
-    out.extend(mqtt::subscribe(SUB_NEXT, &topic, 0));
-    send(a, &out);
+    a.session.subscribe(Purpose::Next, &topic);
+    flush(a);
     say_hello_for(a, rendition, 1);
     a.next = Some((topic, rendition));
     if rendition > a.rendition {
@@ -740,11 +744,13 @@ fn switch_rendition(a: &mut App, rendition: Rendition) {
 fn next_arrived(a: &mut App) {
     let Some((topic, rendition)) = a.next.take() else { return };
     if let Some(old) = a.frames.replace(topic) {
-        send(a, &mqtt::unsubscribe(UNSUB, &old));
+        a.session.unsubscribe(&old);
+        flush(a);
     }
     // Done with the one left: its flow control need not wait for this viewer any more.
     if let Some(c) = &a.viewer_topics {
-        send(a, &mqtt::publish(&c.ack, &Ack::leaving(a.rendition).encode()));
+        a.session.publish(&c.ack, &Ack::leaving(a.rendition).encode());
+        flush(a);
     }
     let up = rendition < a.rendition;
     a.rendition = rendition;
@@ -845,8 +851,8 @@ pub fn pin(app: &Shared, rendition: Option<Rendition>) {
 /// Stops retrying and asks for a login, saying why.
 fn ask_login(app: &Shared, why: String) {
     let mut a = app.borrow_mut();
-    a.socket = None;
-    let user = a.login.as_ref().map_or(DEFAULT_USER, |(user, _)| user.as_str()).to_string();
+    drop_socket(&mut a);
+    let user = a.session.user().unwrap_or(DEFAULT_USER).to_string();
     (a.sink)(Output::AskLogin { why: why.clone(), user });
     a.link = Link::NeedLogin(why);
 }
@@ -877,20 +883,22 @@ fn open(app: &Shared) {
         move || {
             opened.set(true);
             let Some(app) = weak.upgrade() else { return };
-            let a = app.borrow();
+            let mut guard = app.borrow_mut();
+            let a = &mut *guard;
             // If this page goes away without a word (tab closed, phone asleep), the broker
             // tells the edge at once with an empty acknowledgement, so the edge stops
             // waiting for this viewer straight away.
-            let will = a.viewer_topics.as_ref().map(|c| mqtt::Will { topic: &c.ack, payload: b"" });
-            let login = a.login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-            send(&a, &mqtt::connect(&a.client_id, KEEP_ALIVE_S, will, login));
+            a.session.connect(now_ms(), a.viewer_topics.as_ref().map(|c| c.ack.as_str()));
+            flush(a);
             // Before subscribing (`say_hello`).
-            say_hello(&a);
+            say_hello(a);
             // MQTT lets a client send more before the CONNACK: subscribing now saves a
             // round trip before the first frame.
-            send(&a, &subscriptions(&a, true));
+            subscribe(a, true);
             if let Some(prefix) = &a.prefix {
-                send(&a, &mqtt::publish(&target::directory_request(prefix, &a.client_id), b""));
+                let request = target::directory_request(prefix, a.session.client_id());
+                a.session.publish(&request, b"");
+                flush(a);
             }
         }
     });
@@ -921,14 +929,13 @@ fn open(app: &Shared) {
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     let mut a = app.borrow_mut();
-    a.decoder = mqtt::Decoder::new(MAX_PACKET);
+    // The socket replaced (if any) says nothing more: its session is over.
+    a.session.close();
     a.previews = wanted_previews(&a);
     a.flow.clear();
     a.probing = None;
     a.window_asked = 1;
     a.acks_at_window = 0;
-    a.ping_outstanding = false;
-    a.last_ping_ms = now_ms();
     a.link = Link::Connecting;
     // Opened before its handlers were here: it will not say so again.
     let open_now = (ws.ready_state() == WebSocket::OPEN).then(|| on_open.as_ref().clone());
@@ -939,60 +946,66 @@ fn open(app: &Shared) {
     }
 }
 
-/// The SUBSCRIBE packets for the frames shown and this viewer's clock replies, and
-/// (`bus`, once per connection) the camera's status or, with a prefix, the whole bus's
-/// previews, status, alarms and directory.
-fn subscriptions(a: &App, bus: bool) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Subscribes to the frames shown and this viewer's clock replies, and (`bus`, once per
+/// connection) to the camera's status or, with a prefix, the whole bus's previews,
+/// status, alarms and directory: one message.
+fn subscribe(a: &mut App, bus: bool) {
+    let s = &mut a.session;
     // Previews first: on the grid, every camera's; for a camera, its own until its first
     // frame is on screen (the broker keeps the newest, a few KB that come before the
     // stored full frame: tens of KB, 0.8 s at 2 Mbit/s for 720p).
     if let (true, Some(filter)) = (bus, &a.previews) {
-        out.extend(mqtt::subscribe(SUB_BUS, filter, 0));
+        s.subscribe(Purpose::Bus, filter);
     }
     if let Some(topic) = &a.frames {
-        out.extend(mqtt::subscribe(SUB_FRAMES, topic, 0));
+        s.subscribe(Purpose::Frames, topic);
     }
     if let Some((topic, _)) = &a.next {
-        out.extend(mqtt::subscribe(SUB_NEXT, topic, 0));
+        s.subscribe(Purpose::Next, topic);
     }
     if let Some(c) = &a.viewer_topics {
-        out.extend(mqtt::subscribe(SUB_CLOCK, &c.reply, 0));
-        out.extend(mqtt::subscribe(SUB_MARKS, &c.detections, 0));
+        s.subscribe(Purpose::Clock, &c.reply);
+        s.subscribe(Purpose::Marks, &c.detections);
     }
     if bus {
         match (&a.prefix, &a.viewer_topics) {
             (Some(prefix), _) => {
-                for filter in target::bus_filters(prefix, &a.client_id) {
-                    out.extend(mqtt::subscribe(SUB_BUS, &filter, 0));
+                for filter in target::bus_filters(prefix, s.client_id()) {
+                    s.subscribe(Purpose::Bus, &filter);
                 }
             }
-            (None, Some(c)) => out.extend(mqtt::subscribe(SUB_STATUS, &c.status, 0)),
+            (None, Some(c)) => s.subscribe(Purpose::Status, &c.status),
             (None, None) => {}
         }
     }
-    out
+    flush(a);
 }
 
-fn send(app: &App, bytes: &[u8]) {
-    if let Some(s) = &app.socket {
+/// Sends what the session has to send, as one WebSocket message.
+fn flush(a: &mut App) {
+    let out = a.session.take_outgoing();
+    if let (Some(s), false) = (&a.socket, out.is_empty()) {
         // A send on a closing socket throws; the close handler deals with the outcome.
-        let _ = s.ws.send_with_u8_array(bytes);
+        let _ = s.ws.send_with_u8_array(&out);
     }
+}
+
+/// Closes the socket (its handlers go with it: no close event, no retry).
+fn drop_socket(a: &mut App) {
+    a.socket = None;
+    a.session.close();
 }
 
 /// Drops the socket and schedules a reconnect with exponential backoff and jitter.
 fn lost(app: &Shared, reason: String) {
     let delay = {
         let mut a = app.borrow_mut();
-        a.socket = None;
+        drop_socket(&mut a);
         if matches!(a.link, Link::Stopped(_) | Link::Paused | Link::NeedLogin(_)) {
             return;
         }
         a.link = Link::Down(reason);
-        let d = a.retry_ms * (0.75 + js_sys::Math::random() * 0.5);
-        a.retry_ms = (a.retry_ms * 2.0).min(RETRY_CAP_MS);
-        d
+        a.session.retry_delay(js_sys::Math::random())
     };
     let weak = Rc::downgrade(app);
     let retry = Closure::once_into_js(move || {
@@ -1013,59 +1026,49 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
     {
         let mut guard = app.borrow_mut();
         let a = &mut *guard;
-        a.decoder.push_with(bytes.length() as usize, |dst| bytes.copy_to(dst));
-        let topic = a.frames.clone().unwrap_or_default();
-        let next_topic = a.next.as_ref().map(|n| n.0.clone()).unwrap_or_default();
+        let events = a.session.received_with(bytes.length() as usize, |dst| bytes.copy_to(dst));
+        // Acknowledgements of QoS 1 messages.
+        flush(a);
         let mut next_here = false;
-        let mut replies: Vec<Vec<u8>> = Vec::new();
         let mut frames: Vec<Pending> = Vec::new();
         let mut bad = 0u64;
-        loop {
-            match a.decoder.next_packet() {
-                Ok(None) => break,
-                Ok(Some(Packet::ConnAck { code: 0, .. })) => {}
-                // Bad username or password, or not authorized: retrying cannot help.
-                Ok(Some(Packet::ConnAck { code: code @ (4 | 5), .. })) => {
-                    refused_login = Some(match a.login {
-                        Some(_) => format!("The broker refused the login ({}).", mqtt::connack_reason(code)),
-                        None => "This camera needs a login.".to_string(),
-                    });
+        for event in events {
+            match event {
+                Event::Live => a.link = Link::Live,
+                // Without clock replies latency assumes one clock (offset 0).
+                Event::ClockRefused => a.viewer_topics = None,
+                Event::LoginRefused(why) => {
+                    refused_login = Some(why);
                     break;
                 }
-                Ok(Some(Packet::ConnAck { code, .. })) => {
-                    failure = Some(format!("broker refused the connection: {}", mqtt::connack_reason(code)));
+                Event::Lost(why) => {
+                    failure = Some(why);
                     break;
                 }
-                Ok(Some(Packet::SubAck { packet_id: SUB_CLOCK, codes })) => {
-                    // Without clock replies latency assumes one clock (offset 0).
-                    if codes.first() == Some(&0x80) {
-                        a.viewer_topics = None;
-                    }
+                // The rendition switched to: from its first frame on, the one watched.
+                Event::NotAFrame { topic } => {
+                    next_here |= a.next.as_ref().is_some_and(|n| n.0 == topic);
+                    bad += 1;
                 }
-                Ok(Some(Packet::SubAck { packet_id, codes })) => {
-                    // Without the bus's wildcards (a broker's ACL) there is no grid, but
-                    // the camera asked for still plays.
-                    if codes.first() == Some(&0x80) && packet_id != SUB_BUS && packet_id != SUB_MARKS {
-                        failure = Some(format!("broker refused the subscription to {topic}"));
-                        break;
-                    }
-                    a.link = Link::Live;
-                    a.retry_ms = RETRY_FIRST_MS;
+                Event::Repeated { topic } => next_here |= a.next.as_ref().is_some_and(|n| n.0 == topic),
+                Event::Frame(f) => {
+                    let next = a.next.as_ref().filter(|n| n.0 == f.topic).map(|n| n.1);
+                    next_here |= next.is_some();
+                    let rendition = match a.frames.as_deref() == Some(f.topic.as_str()) {
+                        true => a.rendition,
+                        false => match next {
+                            Some(r) => r,
+                            None => continue,
+                        },
+                    };
+                    frames.push(Pending::new(f, at, a.generation, rendition));
                 }
-                Ok(Some(Packet::Publish { topic: t, payload, packet_id, retain, .. })) => {
-                    if let Some(id) = packet_id {
-                        replies.push(mqtt::puback(id));
-                    }
-                    let bus = a.prefix.as_deref().and_then(|p| target::bus_topic(p, t));
-                    let rendition = if t == topic { Some(a.rendition) } else { None };
-                    let rendition = rendition
-                        .or_else(|| (t == next_topic).then(|| a.next.as_ref().map(|n| n.1)).flatten());
-                    if rendition.is_some() && payload.is_empty() {
-                        // The edge cleared its retained frame as it stopped: no picture.
-                    } else if let Some(bus) = bus {
+                Event::Message { topic: t, payload, retained } => {
+                    let bus = a.prefix.as_deref().and_then(|p| target::bus_topic(p, &t));
+                    if let Some(bus) = bus {
                         match bus {
                             Bus::Preview(camera) => {
-                                match frame(payload, at, retain, a.generation, Rendition::Full) {
+                                match Pending::preview(payload, at, retained, a.generation) {
                                     Some(f) => {
                                         let known = a.cams.len();
                                         let i = cam_index(&mut a.cams, camera);
@@ -1079,7 +1082,7 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                                 }
                             }
                             Bus::Status(camera) => {
-                                let status = parse_status(payload);
+                                let status = parse_status(&payload);
                                 let i = cam_index(&mut a.cams, camera);
                                 if a.shown.as_deref() == Some(camera) {
                                     a.camera = status.clone();
@@ -1089,14 +1092,14 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                             }
                             Bus::Alarm(camera) => {
                                 let i = cam_index(&mut a.cams, camera);
-                                match parse_alarm(payload) {
+                                match parse_alarm(&payload) {
                                     Ok(alarm) => a.cams[i].alarm = alarm,
                                     Err(()) => bus_bad = Some("an alarm message is not the alarm JSON"),
                                 }
                                 cameras_changed = true;
                             }
                             Bus::Directory => {
-                                for (name, offered, fps, full_bytes) in parse_directory(payload) {
+                                for (name, offered, fps, full_bytes) in parse_directory(&payload) {
                                     let i = cam_index(&mut a.cams, &name);
                                     if a.shown.as_deref() == Some(name.as_str()) {
                                         a.adapt.offer(&offered, fps);
@@ -1108,23 +1111,10 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                                 cameras_changed = true;
                             }
                         }
-                    } else if let Some(rendition) = rendition {
-                        // The rendition switched to: from its first frame on, the one watched.
-                        next_here |= t == next_topic;
-                        match frame(payload, at, retain, a.generation, rendition) {
-                            // Subscribing while a frame is published can bring it twice:
-                            // the broker's retained copy and the live one.
-                            Some(f) if a.last_received == Some((f.header.sequence, f.header.capture_us)) => {}
-                            Some(f) => {
-                                a.last_received = Some((f.header.sequence, f.header.capture_us));
-                                frames.push(f);
-                            }
-                            None => bad += 1,
-                        }
                     } else if a.viewer_topics.as_ref().is_some_and(|c| c.status == t) {
-                        a.camera = parse_status(payload);
+                        a.camera = parse_status(&payload);
                     } else if a.viewer_topics.as_ref().is_some_and(|c| c.detections == t) {
-                        match parse_detections(payload) {
+                        match parse_detections(&payload) {
                             Ok(d) => {
                                 let lag = at - (d.capture_us as f64 / 1000.0 - a.clock.offset_ms());
                                 let on_screen = d.sequence == a.main_sequence;
@@ -1137,7 +1127,7 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                             Err(why) => bus_bad = Some(why),
                         }
                     } else if a.viewer_topics.as_ref().is_some_and(|c| c.reply == t) {
-                        if let Some((t1, t2, t3)) = clock::parse_reply(payload) {
+                        if let Some((t1, t2, t3)) = clock::parse_reply(&payload) {
                             let first = a.clock.is_empty();
                             if a.clock.add(t1, t2, t3, at).is_some() && first {
                                 // Latencies so far assumed one clock; drop them.
@@ -1146,16 +1136,7 @@ fn received(app: &Shared, bytes: &Uint8Array, at: f64) {
                         }
                     }
                 }
-                Ok(Some(Packet::PingResp)) => a.ping_outstanding = false,
-                Ok(Some(Packet::UnsubAck { .. })) => {}
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break;
-                }
             }
-        }
-        for r in replies {
-            send(a, &r);
         }
         if next_here {
             // From here on only the new rendition's frames count: one of the old, still
@@ -1277,7 +1258,7 @@ fn decode_preview(app: &Shared, camera: String) {
         cam.decoding = true;
         p
     };
-    let decoded = decode(&pending.jpeg);
+    let decoded = decode(pending.jpeg());
     let app = app.clone();
     spawn_local(async move {
         let result = decoded.await;
@@ -1347,29 +1328,6 @@ fn parse_status(payload: &[u8]) -> Option<CameraStatus> {
     Some(CameraStatus { state: field("state")?, detail: field("detail").unwrap_or_default() })
 }
 
-/// Checks a payload cheaply and keeps its JPEG until the decoder is free.
-fn frame(
-    payload: &[u8],
-    received_ms: f64,
-    stored: bool,
-    generation: u32,
-    rendition: Rendition,
-) -> Option<Pending> {
-    let (header, jpeg) = wire::parse(payload).ok()?;
-    if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
-        return None;
-    }
-    Some(Pending {
-        header,
-        jpeg: jpeg.to_vec(),
-        received_ms,
-        bytes: payload.len(),
-        stored,
-        generation,
-        rendition,
-    })
-}
-
 /// A JPEG `Blob` of `jpeg`, copied straight out of WASM memory.
 fn jpeg_blob(jpeg: &[u8]) -> Result<Blob, JsValue> {
     let options = BlobPropertyBag::new();
@@ -1398,7 +1356,7 @@ fn decode_next(app: &Shared) {
         a.decode_started_ms = now_ms();
         p
     };
-    let decoded = decode(&pending.jpeg);
+    let decoded = decode(pending.jpeg());
     let app = app.clone();
     spawn_local(async move {
         let result = decoded.await;
@@ -1467,7 +1425,7 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     }
     if !frame.stored {
         observe(a, &times, frame, decoded, drawn);
-        a.adapt.frame(frame.rendition, frame.bytes, drawn);
+        a.adapt.frame(frame.rendition, frame.bytes(), drawn);
     }
     ack(a, hdr.sequence, frame.rendition);
     if frame.stored {
@@ -1585,7 +1543,7 @@ fn observe(a: &mut App, times: &FrameTimes, frame: &Pending, decoded: f64, drawn
         captured: times.captured,
         published: times.published,
         received: times.received,
-        bytes: frame.bytes,
+        bytes: frame.bytes(),
         decode_ms: decoded - a.decode_started_ms,
         draw_ms: drawn - decoded,
     });
@@ -1599,7 +1557,8 @@ fn ack(a: &mut App, sequence: u64, rendition: Rendition) {
     if let Some(c) = a.viewer_topics.clone() {
         let window = ack_window(a);
         let ack = Ack { sequence, window: Some(window), rendition };
-        send(a, &mqtt::publish(&c.ack, &ack.encode()));
+        a.session.publish(&c.ack, &ack.encode());
+        flush(a);
     }
 }
 
@@ -1618,7 +1577,9 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
         let Some(app) = weak.upgrade() else { return };
         let dead = {
             let mut a = app.borrow_mut();
-            let dead = keep_alive(&mut a);
+            // MQTT keep-alive: PINGREQ now and then, dead when one goes unanswered.
+            let dead = a.session.tick(now_ms());
+            flush(&mut a);
             request_clock(&mut a);
             if a.frames.is_some() && a.next.is_none() {
                 if let Some(r) = a.adapt.decide(now_ms()) {
@@ -1633,8 +1594,8 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
             render(&mut a);
             dead
         };
-        if dead {
-            lost(&app, "broker stopped answering pings".into());
+        if let Some(why) = dead {
+            lost(&app, why);
         }
     });
     scope().set_interval(tick.as_ref().unchecked_ref(), 250)?;
@@ -1668,26 +1629,8 @@ fn clock_every(a: &App) -> f64 {
 fn send_clock_request(a: &mut App) {
     let Some(topics) = &a.viewer_topics else { return };
     a.last_clock_request_ms = now_ms();
-    let packet = mqtt::publish(&topics.request, &clock::request(now_ms()));
-    send(a, &packet);
-}
-
-/// Sends PINGREQ at half the keep-alive; true when the last one went unanswered.
-fn keep_alive(a: &mut App) -> bool {
-    if a.link != Link::Live {
-        return false;
-    }
-    let now = now_ms();
-    if now - a.last_ping_ms < f64::from(KEEP_ALIVE_S) * 500.0 {
-        return false;
-    }
-    if a.ping_outstanding {
-        return true;
-    }
-    a.last_ping_ms = now;
-    a.ping_outstanding = true;
-    send(a, &mqtt::PINGREQ);
-    false
+    a.session.publish(&topics.request, &clock::request(now_ms()));
+    flush(a);
 }
 
 /// Writes the numbers to the overlay text and to `#stats`' data attributes.

@@ -78,7 +78,10 @@ pub enum Event {
     /// A frame on a frames subscription, checked and not seen just before.
     Frame(Frame),
     /// A payload on a frames subscription that is not a frame (counted as an error).
-    NotAFrame,
+    NotAFrame { topic: String },
+    /// The frame given last, delivered again (the broker's stored copy and the live one):
+    /// nothing to draw, but its topic did deliver.
+    Repeated { topic: String },
     /// Any other message on a subscription.
     Message { topic: String, payload: Vec<u8>, retained: bool },
     /// The broker refused the login (or wants one): retrying cannot help, ask the user why.
@@ -334,7 +337,7 @@ impl Session {
                             Some((header, _))
                                 if self.last_frame == Some((header.sequence, header.capture_us)) =>
                             {
-                                None
+                                Some(Event::Repeated { topic: topic.to_string() })
                             }
                             Some((header, jpeg_at)) => {
                                 self.last_frame = Some((header.sequence, header.capture_us));
@@ -346,7 +349,7 @@ impl Session {
                                     retained: retain,
                                 }))
                             }
-                            None => Some(Event::NotAFrame),
+                            None => Some(Event::NotAFrame { topic: topic.to_string() }),
                         }
                     }
                 }
@@ -528,15 +531,16 @@ mod tests {
             publish("home/door/frame", &stamped(8, 1_033), false),
         ]
         .concat();
-        let frames: Vec<(u64, bool)> = s
-            .received(&bytes)
-            .into_iter()
-            .map(|e| match e {
-                Event::Frame(f) => (f.header.sequence, f.retained),
-                other => panic!("{other:?}"),
+        let events = s.received(&bytes);
+        let frames: Vec<(u64, bool)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Frame(f) => Some((f.header.sequence, f.retained)),
+                _ => None,
             })
             .collect();
         assert_eq!(frames, [(7, true), (8, false)]);
+        assert_eq!(events[1], Event::Repeated { topic: "home/door/frame".into() });
     }
 
     #[test]
@@ -552,7 +556,7 @@ mod tests {
         let mut s = live();
         let bytes =
             [publish("home/door/frame", b"hello", false), publish("home/door/frame", b"", true)].concat();
-        assert_eq!(s.received(&bytes), [Event::NotAFrame]);
+        assert_eq!(s.received(&bytes), [Event::NotAFrame { topic: "home/door/frame".into() }]);
     }
 
     #[test]
