@@ -34,19 +34,26 @@
 //! live in `www/`.
 
 pub mod adapt;
+mod cameras;
 pub mod clock;
 pub mod deck;
+mod decode;
+mod draw;
 mod engine;
 pub mod flow;
+mod json;
 pub mod marks;
 pub mod mqtt;
+mod overlay;
+pub mod pace;
 mod scope;
 mod screen;
 pub mod session;
+mod socket;
 pub mod stats;
-mod surface;
 pub mod target;
 mod ui;
+pub mod view;
 pub mod worker;
 
 use wasm_bindgen::prelude::*;

@@ -14,8 +14,8 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Event, HtmlCanvasElement, HtmlElement, KeyboardEvent, PointerEvent};
 
 use crate::{
+    cameras::CameraInfo,
     deck::{Deck, Shown},
-    engine::CameraInfo,
     ui::{document, element, window, EngineHandle},
 };
 

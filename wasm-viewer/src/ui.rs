@@ -15,9 +15,9 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
 
 use crate::{
+    draw::Surface,
     engine::{self, Init, Output, Shared, DEFAULT_USER},
     screen,
-    surface::Surface,
     target::{self, EdgeInfo, Query},
     worker::{dial, load, output_from_js, Start, ToWorker},
 };
