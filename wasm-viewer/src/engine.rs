@@ -24,12 +24,16 @@ use js_sys::Uint8Array;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{ImageBitmap, WebSocket};
-use wire::ack::{Ack, Rendition};
+use wire::{
+    ack::{Ack, Rendition},
+    clock,
+    topic::{self, Bus},
+};
 
 use crate::{
     adapt::Adapt,
     cameras::{self, Cam, CameraInfo},
-    clock::{self, ClockSync},
+    clock::ClockSync,
     decode::{decode, Pending},
     draw::Surface,
     flow::{Flow, Observed},
@@ -40,7 +44,7 @@ use crate::{
     session::{Event, Purpose, Session},
     socket::{Socket, SocketEvent},
     stats::{FrameTimes, Stats},
-    target::{self, Bus, Target},
+    target::Target,
     view::{self, Link, Readout},
 };
 
@@ -112,16 +116,23 @@ struct ViewerTopics {
 }
 
 impl ViewerTopics {
-    /// Derived from the frame topic `<prefix>/<camera>/frame`; none for other topics.
+    /// This viewer's topics at `camera` under `prefix`.
+    fn at(prefix: &str, camera: &str, client_id: &str) -> Self {
+        ViewerTopics {
+            request: topic::clock_request(prefix, camera, client_id),
+            reply: topic::clock_reply(prefix, camera, client_id),
+            ack: topic::ack(prefix, camera, client_id),
+            status: topic::status(prefix, camera),
+            detections: topic::detections(prefix, camera),
+        }
+    }
+
+    /// For a page's own frame topic `…/<level>/frame`, which `wire::topic` may not take
+    /// for a camera's (`home/_x/frame`, a wildcard): the levels before `/frame` all the
+    /// same, as an edge under that prefix would answer. None for other topics.
     fn for_frames(frame_topic: &str, client_id: &str) -> Option<Self> {
-        let base = frame_topic.strip_suffix("/frame")?;
-        Some(ViewerTopics {
-            request: format!("{base}/clock/req/{client_id}"),
-            reply: format!("{base}/clock/res/{client_id}"),
-            ack: format!("{base}/ack/{client_id}"),
-            status: format!("{base}/status"),
-            detections: format!("{base}/detections"),
-        })
+        let (prefix, camera) = frame_topic.strip_suffix("/frame")?.rsplit_once('/')?;
+        Some(ViewerTopics::at(prefix, camera, client_id))
     }
 }
 
@@ -303,7 +314,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
     }));
     match init.target {
         Ok(t) => {
-            match target::split_frame_topic(&t.topic) {
+            match topic::split_frame_topic(&t.topic) {
                 Some((prefix, camera)) => {
                     a.prefix = Some(prefix.to_string());
                     if let Some(link) = init.link_bytes_per_s {
@@ -319,7 +330,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
                         }
                         a.cams.push(cam);
                         a.rendition = a.adapt.current();
-                        a.frames = Some(target::camera_topic(prefix, camera, a.rendition.level()));
+                        a.frames = Some(topic::rendition(prefix, camera, a.rendition));
                     }
                 }
                 // A topic of the page's own: that one stream, no grid.
@@ -424,8 +435,8 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
 fn wanted_previews(a: &App) -> Option<String> {
     let prefix = a.prefix.as_ref()?;
     match &a.shown {
-        None => Some(format!("{prefix}/+/preview")),
-        Some(camera) if !a.picture.full => Some(target::camera_topic(prefix, camera, "preview")),
+        None => Some(topic::preview(prefix, "+")),
+        Some(camera) if !a.picture.full => Some(topic::preview(prefix, camera)),
         Some(_) => None,
     }
 }
@@ -500,8 +511,7 @@ pub fn pin(app: &Shared, rendition: Option<Rendition>) {
 /// Subscribes to the frames of the camera shown and says hello to its edge.
 fn join_stream(a: &mut App) {
     let (Some(prefix), Some(camera)) = (&a.prefix, &a.shown) else { return };
-    let full = target::camera_topic(prefix, camera, "frame");
-    a.viewer_topics = ViewerTopics::for_frames(&full, a.net.session.client_id());
+    a.viewer_topics = Some(ViewerTopics::at(prefix, camera, a.net.session.client_id()));
     let (offered, fps, bytes) = match a.cams.iter().find(|c| &c.name == camera) {
         Some(c) => (c.offered.clone(), c.fps, c.full_bytes),
         None => (Vec::new(), 0.0, None),
@@ -509,7 +519,7 @@ fn join_stream(a: &mut App) {
     a.adapt.camera(&offered, fps, bytes);
     a.rendition = a.adapt.current();
     a.next = None;
-    a.frames = Some(target::camera_topic(prefix, camera, a.rendition.level()));
+    a.frames = Some(topic::rendition(prefix, camera, a.rendition));
     if let Some(clock) = a.cams.iter_mut().find(|c| &c.name == camera).and_then(|c| c.clock.take()) {
         a.clock = clock;
     }
@@ -573,7 +583,7 @@ fn switch_rendition(a: &mut App, rendition: Rendition) {
     if a.frames.is_none() || rendition == a.rendition || a.next.as_ref().is_some_and(|n| n.1 == rendition) {
         return;
     }
-    let topic = target::camera_topic(prefix, camera, rendition.level());
+    let topic = topic::rendition(prefix, camera, rendition);
     if let Some((old_next, _)) = a.next.take() {
         a.net.session.unsubscribe(&old_next);
     }
@@ -676,7 +686,7 @@ fn opened(a: &mut App) {
     // trip before the first frame.
     subscribe(a, true);
     if let Some(prefix) = &a.prefix {
-        let request = target::directory_request(prefix, a.net.session.client_id());
+        let request = topic::directory_request(prefix, a.net.session.client_id());
         a.net.session.publish(&request, b"");
         a.net.flush();
     }
@@ -706,7 +716,7 @@ fn subscribe(a: &mut App, bus: bool) {
     if bus {
         match (&a.prefix, &a.viewer_topics) {
             (Some(prefix), _) => {
-                for filter in target::bus_filters(prefix, s.client_id()) {
+                for filter in topic::bus_filters(prefix, s.client_id()) {
                     s.subscribe(Purpose::Bus, &filter);
                 }
             }
@@ -778,7 +788,7 @@ fn received(a: &mut App, bytes: &Uint8Array, at: f64) {
                 frames.push(Pending::frame(f, at, a.generation, rendition));
             }
             Event::Message { topic, payload, retained } => {
-                match a.prefix.as_deref().and_then(|p| target::bus_topic(p, &topic)) {
+                match a.prefix.as_deref().and_then(|p| topic::bus_topic(p, &topic)) {
                     Some(Bus::Preview(camera)) => match Pending::preview(payload, at, retained, a.generation)
                     {
                         Some(f) => {
