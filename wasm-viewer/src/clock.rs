@@ -1,7 +1,8 @@
 //! Clock offset between this viewer and the edge, estimated NTP-style over MQTT.
 //!
 //! The viewer sends its time t1 on the camera's clock request topic; the edge replies
-//! with its receive time t2 and send time t3; the reply arrives at viewer time t4. Then
+//! with its receive time t2 and send time t3 (the messages are `wire::clock`'s); the
+//! reply arrives at viewer time t4. Then
 //!
 //! ```text
 //! offset = ((t2 − t1) + (t3 − t4)) / 2      (edge clock − viewer clock)
@@ -67,21 +68,6 @@ impl ClockSync {
     }
 }
 
-/// A request carries the viewer's send time: f64 ms, little-endian.
-pub fn request(t1_ms: f64) -> [u8; 8] {
-    t1_ms.to_le_bytes()
-}
-
-/// A reply: (t1 viewer ms, t2 edge µs, t3 edge µs), or `None` if it is not one of ours.
-pub fn parse_reply(payload: &[u8]) -> Option<(f64, u64, u64)> {
-    if payload.len() != 24 {
-        return None;
-    }
-    let u64_at = |i: usize| u64::from_le_bytes(payload[i..i + 8].try_into().expect("8 bytes"));
-    let t1 = f64::from_le_bytes(payload[16..24].try_into().expect("8 bytes"));
-    Some((t1, u64_at(0), u64_at(8))).filter(|(t1, _, _)| t1.is_finite())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,15 +105,5 @@ mod tests {
             c.add(i as f64, 0, 0, i as f64 + 1.0);
         }
         assert_eq!(c.len(), SAMPLES);
-    }
-
-    #[test]
-    fn requests_and_replies_round_trip() {
-        let mut reply = Vec::new();
-        reply.extend_from_slice(&7u64.to_le_bytes());
-        reply.extend_from_slice(&9u64.to_le_bytes());
-        reply.extend_from_slice(&request(1234.5));
-        assert_eq!(parse_reply(&reply), Some((1234.5, 7, 9)));
-        assert_eq!(parse_reply(&reply[..23]), None);
     }
 }

@@ -73,3 +73,17 @@ impl Scope {
         }
     }
 }
+
+thread_local! {
+    static SCOPE: Scope = Scope::current();
+}
+
+/// The scope this thread runs in (looked up once).
+pub fn scope() -> Scope {
+    SCOPE.with(Scope::clone)
+}
+
+/// Wall-clock now in ms since the epoch, with sub-ms precision (frames carry µs).
+pub fn now_ms() -> f64 {
+    SCOPE.with(Scope::now_ms)
+}

@@ -14,8 +14,8 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Event, HtmlCanvasElement, HtmlElement, KeyboardEvent, PointerEvent};
 
 use crate::{
+    cameras::CameraInfo,
     deck::{Deck, Shown},
-    engine::CameraInfo,
     ui::{document, element, window, EngineHandle},
 };
 
@@ -388,7 +388,8 @@ pub fn view(attrs: &[(String, String)]) {
         el.set_text_content(Some(&badge));
     }
     // Anything but a live camera is said over the picture, without a tap.
-    let fine = get("data-connected") == "true" && get("data-camera-state") != "offline";
+    let offline = wire::status::State::Offline.name();
+    let fine = get("data-connected") == "true" && get("data-camera-state") != offline;
     let notice = element::<HtmlElement>("notice");
     let text = if fine { "" } else { get("data-state") };
     if notice.text_content().as_deref() != Some(text) {

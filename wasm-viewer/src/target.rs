@@ -1,5 +1,5 @@
-//! Which broker and topic the page connects to, and the topics of the bus below the
-//! prefix (every camera's previews, status and alarms, and the camera directory).
+//! Which broker and topic the page connects to. (The topics below the prefix are
+//! `wire::topic`'s, shared with the edge.)
 //!
 //! In order: the page's query parameters (`?broker=ws://…&topic=…` or `?camera=…`), then
 //! what the edge that served the page says in `/edge.json`, then defaults. When the edge
@@ -76,67 +76,11 @@ pub fn resolve(
     let topic = nonempty(&query.topic)
         .or_else(|| {
             let prefix = edge.and_then(|e| nonempty(&e.prefix)).unwrap_or_else(|| DEFAULT_PREFIX.to_string());
-            nonempty(&query.camera).map(|c| format!("{prefix}/{c}/frame"))
+            nonempty(&query.camera).map(|c| wire::topic::frame(&prefix, &c))
         })
         .or_else(|| edge.and_then(|e| nonempty(&e.topic)))
-        .unwrap_or_else(|| format!("{DEFAULT_PREFIX}/{DEFAULT_CAMERA}/frame"));
+        .unwrap_or_else(|| wire::topic::frame(DEFAULT_PREFIX, DEFAULT_CAMERA));
     Ok(Target { broker, topic })
-}
-
-/// `<prefix>/<camera>/frame` split into prefix and camera; `None` for other topics (a
-/// page told a topic of its own shows that one stream, with no grid).
-pub fn split_frame_topic(topic: &str) -> Option<(&str, &str)> {
-    let rest = topic.strip_suffix("/frame")?;
-    let (prefix, camera) = rest.rsplit_once('/')?;
-    let name = |s: &str| !s.is_empty() && !s.contains(['+', '#']);
-    (name(prefix) && name(camera) && !camera.starts_with('_')).then_some((prefix, camera))
-}
-
-/// A camera's topic of `kind` (`frame`, `preview`, `status`, `alarm`).
-pub fn camera_topic(prefix: &str, camera: &str, kind: &str) -> String {
-    format!("{prefix}/{camera}/{kind}")
-}
-
-/// What a message on the bus (below the prefix) is about, besides the frames watched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bus<'a> {
-    Preview(&'a str),
-    Status(&'a str),
-    Alarm(&'a str),
-    /// An edge's camera list: its retained entry or its answer to our request.
-    Directory,
-}
-
-/// The filters that bring every camera's status and alarms, and the camera directory
-/// (retained entries, and the answers to this viewer's request). Previews are asked for
-/// apart: only while they are on screen (`engine`).
-pub fn bus_filters(prefix: &str, client_id: &str) -> Vec<String> {
-    vec![
-        format!("{prefix}/+/status"),
-        format!("{prefix}/+/alarm"),
-        format!("{prefix}/_dir/edges/+"),
-        format!("{prefix}/_dir/res/{client_id}"),
-    ]
-}
-
-/// Where this viewer asks every edge for its cameras.
-pub fn directory_request(prefix: &str, client_id: &str) -> String {
-    format!("{prefix}/_dir/req/{client_id}")
-}
-
-/// Sorts a message on the bus; `None` for anything else.
-pub fn bus_topic<'a>(prefix: &str, topic: &'a str) -> Option<Bus<'a>> {
-    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
-    match rest.split('/').collect::<Vec<_>>().as_slice() {
-        ["_dir", "edges" | "res", _] => Some(Bus::Directory),
-        [camera, kind] if !camera.is_empty() && !camera.starts_with('_') => match *kind {
-            "preview" => Some(Bus::Preview(camera)),
-            "status" => Some(Bus::Status(camera)),
-            "alarm" => Some(Bus::Alarm(camera)),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -167,37 +111,6 @@ mod tests {
         let home = EdgeInfo { prefix: Some("home".into()), ..edge(9001) };
         assert_eq!(resolve(&query, Some(&home), "http:", "h").unwrap().topic, "home/yard/frame");
         assert_eq!(resolve(&query, Some(&edge(9001)), "http:", "h").unwrap().topic, "mqcam/yard/frame");
-    }
-
-    #[test]
-    fn frame_topics_name_their_prefix_and_camera() {
-        assert_eq!(split_frame_topic("home/door/frame"), Some(("home", "door")));
-        assert_eq!(split_frame_topic("site/a/home/door/frame"), Some(("site/a/home", "door")));
-        for other in
-            ["door/frame", "home/door/preview", "x/y", "home/_dir/frame", "home/+/frame", "/door/frame"]
-        {
-            assert_eq!(split_frame_topic(other), None, "{other}");
-        }
-        assert_eq!(camera_topic("home", "door", "preview"), "home/door/preview");
-    }
-
-    #[test]
-    fn bus_topics_are_sorted_by_kind() {
-        assert_eq!(bus_topic("home", "home/door/preview"), Some(Bus::Preview("door")));
-        assert_eq!(bus_topic("home", "home/door/status"), Some(Bus::Status("door")));
-        assert_eq!(bus_topic("home", "home/door/alarm"), Some(Bus::Alarm("door")));
-        assert_eq!(bus_topic("home", "home/_dir/edges/pi-1"), Some(Bus::Directory));
-        assert_eq!(bus_topic("home", "home/_dir/res/v1"), Some(Bus::Directory));
-        for other in [
-            "home/door/frame",
-            "homeX/door/alarm",
-            "home/door/clock/res/v1",
-            "other/door/alarm",
-            "home/_x/alarm",
-        ] {
-            assert_eq!(bus_topic("home", other), None, "{other}");
-        }
-        assert!(bus_filters("home", "v1").contains(&"home/_dir/res/v1".to_string()));
     }
 
     #[test]

@@ -15,9 +15,9 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
 
 use crate::{
+    draw::Surface,
     engine::{self, Init, Output, Shared, DEFAULT_USER},
     screen,
-    surface::Surface,
     target::{self, EdgeInfo, Query},
     worker::{dial, load, output_from_js, Start, ToWorker},
 };
@@ -162,11 +162,11 @@ pub async fn run() -> Result<(), JsValue> {
         let _ = worker.post_message(&dial(&t.broker));
     }
     // Several cameras and none named: the grid. A topic of the page's own: that stream.
-    let multi = target.as_ref().is_ok_and(|t| target::split_frame_topic(&t.topic).is_some());
+    let multi = target.as_ref().is_ok_and(|t| wire::topic::split_frame_topic(&t.topic).is_some());
     let cameras = edge.as_ref().map(|e| e.cameras.clone()).unwrap_or_default();
     let grid = multi && query.camera.is_none() && query.topic.is_none() && cameras.len() > 1;
     let open = match &target {
-        Ok(t) if !grid => target::split_frame_topic(&t.topic).map(|(_, c)| c.to_string()),
+        Ok(t) if !grid => wire::topic::split_frame_topic(&t.topic).map(|(_, c)| c.to_string()),
         _ => None,
     };
     let camera_hint = open.as_ref().and_then(|name| {

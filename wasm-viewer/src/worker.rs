@@ -34,8 +34,9 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, OffscreenCanvas};
 
 use crate::{
-    engine::{self, CameraInfo, Init, Output},
-    surface::Surface,
+    cameras::CameraInfo,
+    draw::Surface,
+    engine::{self, Init, Output},
     target::Target,
 };
 

@@ -1,6 +1,7 @@
-//! What the engine draws into: the page's `<canvas>` (the fallback), or the
-//! `OffscreenCanvas` the page transferred to the worker. Either follows the size of the
-//! pictures drawn into it.
+//! Drawing: the canvas a decoded picture goes into ([`Surface`]: the page's `<canvas>`,
+//! the fallback, or the `OffscreenCanvas` the page transferred to the worker; either
+//! follows the size of the pictures drawn into it), a tile's, and the detections
+//! overlay's boxes and labels.
 
 use js_sys::Promise;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};

@@ -1,0 +1,253 @@
+//! What the page shows of the engine, worked out from its state: `#stats`'s data
+//! attributes (the page's test and monitoring contract) and the overlay's text. Plain
+//! Rust: the engine gathers a [`Readout`] 4 times a second, and only what changed goes
+//! to the page.
+
+use wire::{
+    ack::Rendition,
+    status::{State, Status},
+};
+
+use crate::{
+    clock::ClockSync,
+    flow::Estimate,
+    stats::{Stage, Stats},
+};
+
+/// The connection as the user is told about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Connecting,
+    Live,
+    /// Waiting to retry; the reason is shown.
+    Down(String),
+    /// Nothing to retry: a configuration problem the user must fix.
+    Stopped(String),
+    /// The tab is hidden: disconnected on purpose until it is shown again.
+    Paused,
+    /// The broker refused the login (or wants one): waiting for the form.
+    NeedLogin(String),
+}
+
+/// Everything the readout shows, borrowed from the engine.
+pub struct Readout<'a> {
+    pub now_ms: f64,
+    pub link: &'a Link,
+    pub stats: &'a Stats,
+    /// Frames per second now (`Stats::fps`).
+    pub fps: f64,
+    pub clock: &'a ClockSync,
+    /// The flow-control estimate (see `flow`).
+    pub flow: Option<Estimate>,
+    /// The camera shown, by name; else the page's own frame topic; else the grid of `cameras`.
+    pub shown: Option<&'a str>,
+    pub frames: Option<&'a str>,
+    pub cameras: usize,
+    /// What the shown camera's retained status says.
+    pub camera: Option<&'a Status>,
+    pub paused: bool,
+    /// When the last frame was drawn (viewer ms).
+    pub last_frame_ms: Option<f64>,
+    /// Navigation → first frame, and → first picture of any kind (ms).
+    pub first_frame_ms: Option<f64>,
+    pub first_picture_ms: Option<f64>,
+    /// Switches so far, and the last one's time to its first picture and first full frame.
+    pub switches: u32,
+    pub switch_ms: Option<f64>,
+    pub switch_full_ms: Option<f64>,
+    pub rendition: Rendition,
+    pub next: Option<Rendition>,
+    pub pinned: Option<Rendition>,
+    /// What the link is thought to carry (bytes a second), for the rendition chosen.
+    pub link_estimate: Option<f64>,
+    /// The sequence of the frame on screen.
+    pub frame_sequence: u64,
+    /// Detections over it: objects, their result's sequence, producers, the largest lag.
+    pub detections: (usize, Option<u64>),
+    pub producers: String,
+    pub detections_lag_ms: Option<f64>,
+}
+
+/// `#stats`'s data attributes and the overlay's text.
+pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
+    let now = r.now_ms;
+    let stats = r.stats;
+    let fps = r.fps;
+    let p50 = stats.latency_percentile(50.0);
+    let p95 = stats.latency_percentile(95.0);
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+    let mut attrs: Vec<(String, String)> = Vec::with_capacity(48);
+    let mut set = |k: &str, v: &str| attrs.push((k.to_string(), v.to_string()));
+    set("data-connected", if *r.link == Link::Live { "true" } else { "false" });
+    set("data-frames", &stats.frames.to_string());
+    set("data-fps", &format!("{fps:.1}"));
+    set("data-latency-p50-ms", &fmt(p50));
+    set("data-latency-p95-ms", &fmt(p95));
+    set("data-latency-p99-ms", &fmt(stats.latency_percentile(99.0)));
+    set("data-latency-last-ms", &fmt(stats.last_latency));
+    set("data-dropped", &stats.dropped.to_string());
+    set("data-errors", &stats.errors.to_string());
+    set("data-overdrawn", &stats.overdrawn.to_string());
+    set("data-width", &stats.width.to_string());
+    set("data-height", &stats.height.to_string());
+    let clock = r.clock.best();
+    set("data-clock-synced", if clock.is_some() { "true" } else { "false" });
+    set("data-clock-samples", &r.clock.len().to_string());
+    set("data-clock-offset-ms", &fmt(clock.map(|c| c.offset_ms)));
+    set("data-clock-uncertainty-ms", &fmt(clock.map(|c| c.rtt_ms / 2.0)));
+    for stage in Stage::ALL {
+        for p in [50, 95, 99] {
+            let v = stats.percentile(stage, p as f64);
+            set(&format!("data-stage-{}-p{p}-ms", stage.name()), &fmt(v));
+        }
+    }
+    let flow = r.flow;
+    set("data-flow-window", &flow.map_or(1, |f| f.window).to_string());
+    set("data-frame-interval-ms", &fmt(flow.map(|f| f.frame_interval_ms)));
+    set("data-link-kbps", &fmt(flow.and_then(|f| f.link_bytes_per_s).map(|b| b * 8.0 / 1000.0)));
+    let topic = match (r.shown, r.frames) {
+        (Some(camera), _) => camera.to_string(),
+        (None, Some(topic)) => topic.to_string(),
+        (None, None) => format!("{} cameras", r.cameras),
+    };
+    let age = r.last_frame_ms.map(|t| (now - t) / 1000.0);
+    let ago = match age {
+        Some(s) if s < 90.0 => format!("last frame {s:.0} s ago"),
+        Some(s) if s < 5400.0 => format!("last frame {:.0} min ago", s / 60.0),
+        Some(s) => format!("last frame {:.1} h ago", s / 3600.0),
+        None => "no frame yet".to_string(),
+    };
+    let camera_offline = r.camera.filter(|c| c.state == State::Offline);
+    let state = match (r.link, camera_offline) {
+        (Link::Live, Some(c)) => format!("camera offline ({}) · {ago}", c.detail),
+        (Link::Live, None) => format!("● live · {topic}"),
+        (Link::Connecting, _) => "connecting…".to_string(),
+        (Link::Down(why), _) => format!("reconnecting: {why} · {ago}"),
+        (Link::Stopped(why), _) => why.clone(),
+        (Link::Paused, _) => "paused while the tab is hidden".to_string(),
+        (Link::NeedLogin(why), _) => format!("login needed: {why}"),
+    };
+    set("data-camera-state", r.camera.map_or("unknown", |c| c.state.name()));
+    set("data-camera", r.shown.unwrap_or_default());
+    set("data-paused", if r.paused { "true" } else { "false" });
+    set("data-switches", &r.switches.to_string());
+    set("data-switch-ms", &fmt(r.switch_ms));
+    set("data-switch-full-ms", &fmt(r.switch_full_ms));
+    set("data-rendition", r.rendition.name());
+    set("data-frame-seq", &r.frame_sequence.to_string());
+    set("data-detections", &r.detections.0.to_string());
+    set("data-detections-seq", &r.detections.1.map(|s| s.to_string()).unwrap_or_default());
+    set("data-detections-producers", &r.producers);
+    set("data-detections-lag-ms", &fmt(r.detections_lag_ms));
+    set("data-rendition-pinned", r.pinned.map_or("", Rendition::name));
+    set("data-rendition-next", r.next.map_or("", Rendition::name));
+    set("data-link-estimate-kbps", &fmt(r.link_estimate.map(|b| b * 8.0 / 1000.0)));
+    set("data-last-frame-age-s", &fmt(age));
+    set("data-state", &state);
+    if let Some(ms) = r.first_frame_ms {
+        set("data-first-frame-ms", &format!("{ms:.1}"));
+    }
+    if let Some(ms) = r.first_picture_ms {
+        set("data-first-picture-ms", &format!("{ms:.1}"));
+    }
+    let latency = match (p50, p95) {
+        (Some(p50), Some(p95)) => format!("{p50:.0} ms (p95 {p95:.0})"),
+        _ => "–".to_string(),
+    };
+    let mut clock_line = match clock {
+        Some(c) => format!("clock offset {:+.1} ms ± {:.1}", c.offset_ms, c.rtt_ms / 2.0),
+        None => "clock offset: not measured (same clock assumed)".to_string(),
+    };
+    if let Some(f) = flow {
+        clock_line += &format!(" · {} in flight", f.window);
+        if let Some(b) = f.link_bytes_per_s {
+            clock_line += &format!(" · link {:.1} Mbit/s", b * 8.0 / 1e6);
+        }
+    }
+    let stages = |p: f64| {
+        let parts: Vec<String> = Stage::ALL[..6]
+            .iter()
+            .filter_map(|st| stats.percentile(*st, p).map(|v| format!("{} {v:.1}", st.label())))
+            .collect();
+        if parts.is_empty() {
+            "–".to_string()
+        } else {
+            parts.join(" · ")
+        }
+    };
+    let text = format!(
+        "{state}\n{fps:.1} fps · latency {latency}\np50 ms: {}\np95 ms: {}\n{clock_line}\n{}×{} · {} frames · {} dropped · {} errors",
+        stages(50.0),
+        stages(95.0),
+        stats.width,
+        stats.height,
+        stats.frames,
+        stats.dropped,
+        stats.errors
+    );
+    (attrs, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readout_of(link: &Link, camera: Option<&Status>) -> (Vec<(String, String)>, String) {
+        let (stats, clock) = (Stats::default(), ClockSync::default());
+        readout(&Readout {
+            now_ms: 10_000.0,
+            link,
+            stats: &stats,
+            fps: 0.0,
+            clock: &clock,
+            flow: None,
+            shown: Some("door"),
+            frames: Some("home/door/frame"),
+            cameras: 1,
+            camera,
+            paused: false,
+            last_frame_ms: Some(4_000.0),
+            first_frame_ms: None,
+            first_picture_ms: None,
+            switches: 0,
+            switch_ms: None,
+            switch_full_ms: None,
+            rendition: Rendition::Full,
+            next: None,
+            pinned: None,
+            link_estimate: None,
+            frame_sequence: 0,
+            detections: (0, None),
+            producers: String::new(),
+            detections_lag_ms: None,
+        })
+    }
+
+    fn attr<'a>(attrs: &'a [(String, String)], k: &str) -> &'a str {
+        attrs.iter().find(|(key, _)| key == k).map_or("", |(_, v)| v)
+    }
+
+    #[test]
+    fn a_live_link_reads_as_connected_and_names_the_camera() {
+        let (attrs, text) = readout_of(&Link::Live, None);
+        assert_eq!(attr(&attrs, "data-connected"), "true");
+        assert_eq!(attr(&attrs, "data-state"), "● live · door");
+        assert_eq!(attr(&attrs, "data-camera-state"), "unknown");
+        assert!(text.starts_with("● live · door\n"), "{text}");
+    }
+
+    #[test]
+    fn an_offline_camera_says_why_and_how_old_its_last_frame_is() {
+        let offline = Status { state: State::Offline, detail: "unplugged".into(), at_us: 0 };
+        let (attrs, _) = readout_of(&Link::Live, Some(&offline));
+        assert_eq!(attr(&attrs, "data-state"), "camera offline (unplugged) · last frame 6 s ago");
+        assert_eq!(attr(&attrs, "data-camera-state"), "offline");
+    }
+
+    #[test]
+    fn a_refused_login_reads_as_needed_and_not_connected() {
+        let (attrs, _) = readout_of(&Link::NeedLogin("This camera needs a login.".into()), None);
+        assert_eq!(attr(&attrs, "data-connected"), "false");
+        assert_eq!(attr(&attrs, "data-state"), "login needed: This camera needs a login.");
+    }
+}
