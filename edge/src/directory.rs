@@ -31,9 +31,9 @@ use tokio::sync::watch;
 
 use std::sync::Arc;
 
-use wire::ack::Rendition;
+use wire::{ack::Rendition, topic};
 
-use crate::{backoff::Backoff, clock, json_string, meter::Meter, pipeline::SourceStatus, topic};
+use crate::{backoff::Backoff, clock, json_string, meter::Meter, pipeline::SourceStatus};
 
 /// One camera as the directory lists it.
 #[derive(Debug, Clone, PartialEq)]

@@ -31,8 +31,8 @@ use crate::{
     origin::Origins,
     slot::lock,
     throttle::{Admission, Throttle},
-    topic,
 };
+use wire::topic;
 
 /// A username and password.
 #[derive(Clone, PartialEq, Eq)]

@@ -34,7 +34,6 @@
 //! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones).
 //! - [`meter`]: counters and the once-a-second log line.
 //! - [`backoff`]: retry delays with jitter.
-//! - [`topic`]: the topic layout.
 //! - [`watch`]: who watches which camera and rendition (subscriptions,
 //!   acknowledgements, `watch` messages), so a camera nobody watches encodes only its
 //!   preview, and a smaller rendition nobody watches is never made.
@@ -66,11 +65,12 @@ pub mod slot;
 pub mod source;
 pub mod throttle;
 pub mod tls;
-pub mod topic;
 pub mod watch;
 pub mod yuv;
 
 use std::{future::Future, io::IsTerminal, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use wire::topic;
 
 use config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec};
 #[cfg(target_os = "linux")]

@@ -161,11 +161,11 @@ impl Topics {
         Topics {
             prefix: prefix.to_string(),
             camera: camera.to_string(),
-            frame: crate::topic::frame(prefix, camera),
-            half: crate::topic::rendition(prefix, camera, Rendition::Half),
-            quarter: crate::topic::rendition(prefix, camera, Rendition::Quarter),
-            preview: crate::topic::preview(prefix, camera),
-            status: crate::topic::status(prefix, camera),
+            frame: wire::topic::frame(prefix, camera),
+            half: wire::topic::rendition(prefix, camera, Rendition::Half),
+            quarter: wire::topic::rendition(prefix, camera, Rendition::Quarter),
+            preview: wire::topic::preview(prefix, camera),
+            status: wire::topic::status(prefix, camera),
         }
     }
 }
@@ -496,15 +496,15 @@ async fn drive(
                 session.send_replace(Some(sessions));
                 // rumqttc does not resubscribe after a reconnect.
                 let filters = [
-                    crate::topic::clock_requests(&topics.prefix, &topics.camera),
-                    crate::topic::acks(&topics.prefix, &topics.camera),
-                    crate::topic::watch(&topics.prefix, &topics.camera),
+                    wire::topic::clock_requests(&topics.prefix, &topics.camera),
+                    wire::topic::acks(&topics.prefix, &topics.camera),
+                    wire::topic::watch(&topics.prefix, &topics.camera),
                 ];
                 let _ = client.try_subscribe_many(filters.map(|f| SubscribeFilter::new(f, QoS::AtMostOnce)));
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let received_us = clock::now_us();
-                if let Some(viewer) = crate::topic::ack_viewer(&p.topic, &topics.prefix, &topics.camera) {
+                if let Some(viewer) = wire::topic::ack_viewer(&p.topic, &topics.prefix, &topics.camera) {
                     if p.payload.is_empty() {
                         // The viewer's last will: it is gone.
                         lock(&viewers).leave(viewer);
@@ -519,12 +519,12 @@ async fn drive(
                         lock(&viewers).ack(viewer, &ack, Instant::now());
                         acked.notify_one();
                     }
-                } else if p.topic == crate::topic::watch(&topics.prefix, &topics.camera) {
+                } else if p.topic == wire::topic::watch(&topics.prefix, &topics.camera) {
                     if let Some(w) = &watchers {
                         w.seen(&topics.camera, received_us, crate::watch::WATCH_HOLD_US);
                     }
                 } else if let Some(reply_to) =
-                    crate::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
+                    wire::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
                 {
                     // A clock-offset request: answer at once, stamping receive and send time.
                     if let Some(reply) = clock_reply(&p.payload, received_us, clock::now_us()) {
