@@ -10,12 +10,15 @@ use std::{
 };
 
 use edge::{
-    convert::{yuyv_to_yuv420, Range},
-    encode::Encoder,
+    encode::{
+        convert::yuyv_to_yuv420,
+        process::{process, Job},
+        Encoder,
+    },
+    frame::{Captured, Picture, Range, SourceStatus, Yuv420},
     meter::Meter,
-    pipeline::{process, Job, Output, Pipeline, SourceStatus},
-    source::{pattern::Pattern, Captured, Picture, Source, SourceError},
-    yuv::Yuv420,
+    pipeline::{Output, Pipeline},
+    source::{pattern::Pattern, Source, SourceError},
 };
 
 const SIZES: [(usize, usize); 3] = [(640, 480), (1280, 720), (1920, 1080)];
@@ -79,7 +82,7 @@ impl Source for Flood {
 
 /// Frames per second the pool hands on with `workers` encoders, over 3 s.
 fn pool_fps(yuyv: &[u8], w: usize, h: usize, workers: usize) -> f64 {
-    let slot = Arc::new(edge::publish::FrameSlot::default());
+    let slot = Arc::new(edge::frame::FrameSlot::default());
     let (status, _srx) = tokio::sync::watch::channel(SourceStatus::Starting);
     let meter = Arc::new(Meter::default());
     let source = Box::new(Flood { yuyv: yuyv.to_vec(), w, h });

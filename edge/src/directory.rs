@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use wire::{ack::Rendition, topic};
 
-use crate::{backoff::Backoff, clock, json_string, meter::Meter, pipeline::SourceStatus};
+use crate::{backoff::Backoff, clock, frame::SourceStatus, json_string, meter::Meter};
 
 /// One camera as the directory lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,7 @@ impl Listed {
         renditions
             .iter()
             .map(|&rendition| {
-                let (width, height) = crate::preview::rendition_size(width, height, rendition);
+                let (width, height) = crate::encode::preview::rendition_size(width, height, rendition);
                 ListedRendition { rendition, width, height, frame_bytes: 0 }
             })
             .collect()

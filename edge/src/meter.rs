@@ -14,7 +14,7 @@ use std::{
 
 use wire::ack::Rendition;
 
-use crate::slot::lock;
+use crate::sync::lock;
 
 #[derive(Default)]
 pub struct Meter {

@@ -14,11 +14,11 @@ use std::{
 
 use edge::{
     encode::Encoder,
+    frame::{Picture, Yuv420},
     source::{
         http::{HttpMjpeg, HttpSnapshot},
-        Picture, Source, SourceError,
+        Source, SourceError,
     },
-    yuv::Yuv420,
 };
 
 const WIDTH: usize = 320;

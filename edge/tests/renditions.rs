@@ -51,7 +51,7 @@ async fn half_and_quarter_of_the_test_pattern_are_half_and_a_quarter_of_its_size
 /// Three JPEGs of `w`×`h` made with the edge's own encoder, for a replay camera.
 fn jpegs(dir: &std::path::Path, w: usize, h: usize) {
     for i in 0..3u8 {
-        let mut img = edge::yuv::Yuv420::new(w, h);
+        let mut img = edge::frame::Yuv420::new(w, h);
         img.y.iter_mut().enumerate().for_each(|(k, p)| *p = (k as u8).wrapping_mul(i + 1));
         let jpeg = edge::encode::Encoder::new(80).encode_into(&img, Vec::new()).unwrap();
         std::fs::write(dir.join(format!("{i}.jpg")), jpeg).unwrap();

@@ -17,6 +17,7 @@
 
 pub mod camera;
 pub mod device;
+#[cfg(test)]
 pub mod fake;
 pub mod http;
 pub mod multipart;
@@ -26,38 +27,7 @@ pub mod replay;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
 
-use crate::{convert::Range, yuv::Yuv420};
-
-/// The pixels of one frame, in whatever form the source has them.
-pub enum Picture {
-    /// Planar 4:2:0, ready for the encoder.
-    Planar(Yuv420),
-    /// Packed 4:2:2 (Y0 U Y1 V) from a camera.
-    Yuyv { data: Vec<u8>, width: usize, height: usize, stride: usize, range: Range },
-    /// 4:2:0 with interleaved chroma from a camera.
-    Nv12 { data: Vec<u8>, width: usize, height: usize, stride: usize, range: Range },
-    /// A finished JPEG (camera MJPEG or replay), published as it is after a check.
-    Jpeg(Vec<u8>),
-}
-
-impl Picture {
-    /// A short name for logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Picture::Planar(_) => "planar",
-            Picture::Yuyv { .. } => "YUYV",
-            Picture::Nv12 { .. } => "NV12",
-            Picture::Jpeg(_) => "JPEG",
-        }
-    }
-}
-
-/// One captured frame.
-pub struct Captured {
-    pub picture: Picture,
-    /// When the picture was taken: µs since the UNIX epoch.
-    pub capture_us: u64,
-}
+use crate::frame::Captured;
 
 /// Why a source could not deliver a frame.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,10 @@
 // Without the embedded broker only the shared items (limits, addresses) are used.
 #![cfg_attr(not(feature = "embedded-broker"), allow(unused_imports, dead_code))]
 
+#[cfg(feature = "embedded-broker")]
+pub mod gate;
+pub mod origin;
+
 use std::{
     collections::HashMap,
     io::{Read, Write},
@@ -28,10 +32,9 @@ use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 
 use crate::EdgeError;
 #[cfg(feature = "embedded-broker")]
-use crate::{
-    gate::{self, Flavour, Gate, Policy},
-    origin::Origins,
-};
+use gate::{Flavour, Gate, Policy};
+#[cfg(feature = "embedded-broker")]
+use origin::Origins;
 
 /// Largest MQTT payload the broker accepts: a 4K JPEG at high quality fits.
 pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;

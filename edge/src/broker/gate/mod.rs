@@ -18,6 +18,8 @@
 //! connects to rumqttd directly, as the trusted party. The parsing half ([`Inspector`])
 //! does no I/O and is unit-tested; the rest only moves bytes.
 
+pub mod throttle;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
@@ -26,13 +28,11 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
-use crate::secret::same;
-use crate::{
-    origin::Origins,
-    slot::lock,
-    throttle::{Admission, Throttle},
-};
 use wire::topic;
+
+use super::origin::Origins;
+use crate::{secret::same, sync::lock};
+use throttle::{Admission, Throttle};
 
 /// A username and password.
 #[derive(Clone, PartialEq, Eq)]

@@ -17,6 +17,8 @@
 //! topic, re-sent on every reconnect, with an "edge disconnected" last will, so a viewer
 //! can tell a stopped camera from a frozen picture.
 
+pub mod flow;
+
 use std::{
     sync::{atomic::Ordering::Relaxed, Arc, Mutex},
     time::{Duration, Instant},
@@ -35,27 +37,11 @@ use crate::{
     broker::MAX_PAYLOAD,
     clock,
     config::BrokerUrl,
-    flow::{ByRendition, Gate},
+    frame::{EncodedFrame, FrameSlot, SourceStatus},
     meter::Meter,
-    pipeline::SourceStatus,
-    slot::{lock, AsyncSlot},
+    sync::lock,
 };
-
-/// An encoded frame ready to publish: header + JPEG in one buffer.
-pub struct EncodedFrame {
-    pub sequence: u64,
-    pub payload: Vec<u8>,
-}
-
-impl std::fmt::Debug for EncodedFrame {
-    // The size, not a hundred kilobytes of JPEG.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EncodedFrame {{ sequence: {}, {} bytes }}", self.sequence, self.payload.len())
-    }
-}
-
-/// The newest encoded frame, put by the encoder threads, taken by the publisher.
-pub type FrameSlot = AsyncSlot<EncodedFrame>;
+use flow::{ByRendition, Gate};
 
 /// rumqttc options for a broker URL, a login and, for mqtts:// and wss://, the TLS
 /// client settings (required for those).

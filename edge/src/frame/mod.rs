@@ -1,0 +1,19 @@
+//! What travels between the stages, below all of them: a source's [`Captured`] frame
+//! (a [`Picture`]: planes in a [`Yuv420`], camera YUYV/NV12 in some [`Range`], or a
+//! JPEG), the [`EncodedFrame`] the encoders hand to the publisher through the
+//! newest-frame slot, and the source's [`SourceStatus`].
+
+mod encoded;
+mod newest;
+mod picture;
+mod status;
+mod yuv;
+
+pub use encoded::EncodedFrame;
+pub use newest::AsyncSlot;
+pub use picture::{Captured, Picture, Range};
+pub use status::SourceStatus;
+pub use yuv::Yuv420;
+
+/// The newest encoded frame, put by the encoder threads, taken by the publisher.
+pub type FrameSlot = AsyncSlot<EncodedFrame>;
