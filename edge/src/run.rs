@@ -16,7 +16,7 @@ use crate::{
     config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec},
     directory, encode,
     error::EdgeError,
-    frame::{FrameSlot, SourceStatus},
+    frame::{self, SourceStatus},
     meter, pipeline, publish, secret, site, source, tls, watch,
 };
 
@@ -153,8 +153,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     for ((((camera, source), topics), opts), (_, meter)) in
         cameras.iter().zip(sources).zip(topics).zip(options).zip(&meters)
     {
-        let frames = Arc::new(FrameSlot::default());
-        let previews = Arc::new(FrameSlot::default());
+        // Each rendition's and the preview's newest-frame slot: the encoders send, the
+        // camera's publisher receives.
+        let (frames_out, frames_in) = frame::newest();
+        let (previews_out, previews_in) = frame::newest();
         let (status_tx, status_rx) = tokio::sync::watch::channel(SourceStatus::Starting);
         let described = source.describe();
         let (width, height) = (camera.size.width, camera.size.height);
@@ -169,30 +171,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             renditions,
         };
         listed.push((entry, status_rx.clone(), meter.clone()));
-        // Each smaller rendition: a slot between the encoders and the publisher.
-        let smaller: Vec<(wire::ack::Rendition, Arc<FrameSlot>)> =
-            camera.renditions.smaller().into_iter().map(|r| (r, Arc::new(FrameSlot::default()))).collect();
+        let (smaller_out, smaller_in): (Vec<_>, Vec<_>) = camera
+            .renditions
+            .smaller()
+            .into_iter()
+            .map(|r| {
+                let (out, into) = frame::newest();
+                ((r, Arc::new(pipeline::Output::new(out))), (r, into))
+            })
+            .unzip();
         // Tiles are small: a lower quality costs little there and halves their bytes.
         let preview = (camera.preview_width > 0).then(|| {
             let quality = camera.quality.min(60);
-            pipeline::Preview::new(
-                camera.preview_width as usize,
-                camera.preview_fps,
-                quality,
-                previews.clone(),
-            )
+            pipeline::Preview::new(camera.preview_width as usize, camera.preview_fps, quality, previews_out)
         });
         let lane = encoders.lane(pipeline::LaneParts {
             encoder: encode::Encoder::new(camera.quality),
-            output: Arc::new(pipeline::Output::new(frames.clone())),
+            output: Arc::new(pipeline::Output::new(frames_out)),
             meter: meter.clone(),
             preview,
             watch: Some((watchers.clone(), camera.name.clone())),
             on_demand: camera.on_demand,
-            smaller: smaller
-                .iter()
-                .map(|(r, slot)| (*r, Arc::new(pipeline::Output::new(slot.clone()))))
-                .collect(),
+            smaller: smaller_out,
         });
         captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
         let frame_topic = topics.frame.clone();
@@ -202,12 +202,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             topics,
             viewer_window: config.viewer_window as usize,
             watchers: Some(watchers.clone()),
-            smaller,
+            smaller: smaller_in,
         };
         publishers.push(tokio::spawn(publish::run(
             settings,
-            frames,
-            previews,
+            frames_in,
+            previews_in,
             status_rx,
             meter.clone(),
             shutdown_rx.clone(),

@@ -10,10 +10,7 @@ mod status;
 mod yuv;
 
 pub use encoded::EncodedFrame;
-pub use newest::AsyncSlot;
+pub use newest::{newest, FrameReceiver, FrameSender};
 pub use picture::{Captured, Picture, Range};
 pub use status::SourceStatus;
 pub use yuv::Yuv420;
-
-/// The newest encoded frame, put by the encoder threads, taken by the publisher.
-pub type FrameSlot = AsyncSlot<EncodedFrame>;

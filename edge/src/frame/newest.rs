@@ -1,19 +1,87 @@
-//! The newest-frame slot between the encoder threads and a camera's publisher task:
-//! the newest frame wins, and the publisher's demand goes back to the producer.
+//! The newest-frame slot between the encoder threads and a camera's publisher task, as
+//! a pair: [`newest`] makes a [`FrameSender`] for the encoders and a [`FrameReceiver`]
+//! for the publisher. One frame fits: a frame put while another waits replaces it (the
+//! newest wins, and the replaced one is handed back to be counted), so nothing queues
+//! between encoding and the network. The frame moves through, never copied.
+//!
+//! The slot also carries the publisher's *demand* back to the encoders: whether it would
+//! take a frame now (none waiting, and it holds none it cannot send yet for slow
+//! viewers). The pipeline encodes nothing while the publisher is backed up, and a source
+//! that makes frames on request waits for demand.
 
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering::Relaxed},
-        Condvar, Mutex,
+        Arc, Condvar, Mutex,
     },
     time::Duration,
 };
 
+use super::EncodedFrame;
 use crate::sync::lock;
 
+/// A camera's newest-frame slot: the encoders' end and the publisher's.
+pub fn newest() -> (FrameSender, FrameReceiver) {
+    let slot = Arc::new(Newest::default());
+    (FrameSender(slot.clone()), FrameReceiver(slot))
+}
+
+/// The encoders' end of a newest-frame slot (see [`newest`]).
+pub struct FrameSender(Arc<Newest<EncodedFrame>>);
+
+impl FrameSender {
+    /// Puts `frame` in the slot, returning the one it replaced (which nobody will send).
+    pub fn put(&self, frame: EncodedFrame) -> Option<EncodedFrame> {
+        self.0.put(frame)
+    }
+
+    /// Whether a frame is waiting for the publisher: the network or the viewers are
+    /// slower than the camera right now.
+    pub fn is_full(&self) -> bool {
+        self.0.is_full()
+    }
+
+    /// Whether the publisher would take a frame now.
+    pub fn wanted(&self) -> bool {
+        self.0.wanted()
+    }
+
+    /// Blocks until the publisher would take a frame, or `timeout` passes; returns
+    /// whether it would. For producers on plain threads.
+    pub fn wait_wanted(&self, timeout: Duration) -> bool {
+        self.0.wait_wanted(timeout)
+    }
+}
+
+/// The publisher's end of a newest-frame slot (see [`newest`]).
+pub struct FrameReceiver(Arc<Newest<EncodedFrame>>);
+
+impl FrameReceiver {
+    /// Waits for a frame and takes it; the publisher then holds it (no demand) until it
+    /// says otherwise with [`set_holding`](Self::set_holding).
+    pub async fn take(&self) -> EncodedFrame {
+        self.0.take().await
+    }
+
+    /// Takes the frame if one is waiting, without waiting (to throw it away: the
+    /// publisher's demand is unchanged).
+    pub fn try_take(&self) -> Option<EncodedFrame> {
+        self.0.try_take()
+    }
+
+    /// The publisher holds a frame it cannot send yet (`true`), or no longer.
+    pub fn set_holding(&self, holding: bool) {
+        self.0.set_holding(holding)
+    }
+
+    /// Whether a frame is waiting to be taken.
+    pub fn is_full(&self) -> bool {
+        self.0.is_full()
+    }
+}
+
 /// A one-value mailbox where the newest value wins (the async twin of the pipeline's
-/// job slot), between the encoder threads and the publisher task:
-/// `put` from any thread, `take` with `.await`. The publisher owns what it takes, so it
+/// job slot): `put` from any thread, `take` with `.await`. The publisher owns what it takes, so it
 /// can stamp the frame's published time in place without a copy.
 ///
 /// It also carries *demand* back to the producer: whether the consumer would take a value
@@ -21,7 +89,7 @@ use crate::sync::lock;
 /// that makes frames on request (the test pattern unthrottled) waits for demand instead
 /// of making frames only to drop them: that spun a core at 8000 frames a second on a
 /// 2-core machine whose other core was the viewer's.
-pub struct AsyncSlot<T> {
+struct Newest<T> {
     value: Mutex<Option<T>>,
     ready: tokio::sync::Notify,
     /// The consumer holds a value it cannot pass on yet (flow control).
@@ -30,9 +98,9 @@ pub struct AsyncSlot<T> {
     demand: Condvar,
 }
 
-impl<T> Default for AsyncSlot<T> {
+impl<T> Default for Newest<T> {
     fn default() -> Self {
-        AsyncSlot {
+        Newest {
             value: Mutex::new(None),
             ready: tokio::sync::Notify::new(),
             holding: AtomicBool::new(false),
@@ -41,9 +109,9 @@ impl<T> Default for AsyncSlot<T> {
     }
 }
 
-impl<T> AsyncSlot<T> {
+impl<T> Newest<T> {
     /// Stores `value`, returning the one it replaced.
-    pub fn put(&self, value: T) -> Option<T> {
+    fn put(&self, value: T) -> Option<T> {
         let replaced = lock(&self.value).replace(value);
         // Stores a permit when nobody waits, so a put between a taker's check and its
         // wait is not lost.
@@ -52,13 +120,13 @@ impl<T> AsyncSlot<T> {
     }
 
     /// Whether a value is waiting to be taken.
-    pub fn is_full(&self) -> bool {
+    fn is_full(&self) -> bool {
         lock(&self.value).is_some()
     }
 
     /// Takes the value if one is waiting, without waiting (to throw it away: the
     /// consumer's demand is unchanged).
-    pub fn try_take(&self) -> Option<T> {
+    fn try_take(&self) -> Option<T> {
         let v = lock(&self.value).take();
         self.demand.notify_all();
         v
@@ -67,7 +135,7 @@ impl<T> AsyncSlot<T> {
     /// Waits for a value and takes it. The consumer then holds it (no demand) until it
     /// says otherwise with [`set_holding`](Self::set_holding): demand between the take
     /// and that decision would make a frame that waits, getting older.
-    pub async fn take(&self) -> T {
+    async fn take(&self) -> T {
         loop {
             // In a block: the guard must be gone before the await.
             {
@@ -82,7 +150,7 @@ impl<T> AsyncSlot<T> {
     }
 
     /// The consumer says it holds a value it cannot pass on yet (`true`), or no longer.
-    pub fn set_holding(&self, holding: bool) {
+    fn set_holding(&self, holding: bool) {
         // Under the lock, so a producer between its check and its wait cannot miss it.
         let _guard = lock(&self.value);
         self.holding.store(holding, Relaxed);
@@ -90,14 +158,14 @@ impl<T> AsyncSlot<T> {
     }
 
     /// Whether the consumer would take a value now.
-    pub fn wanted(&self) -> bool {
+    fn wanted(&self) -> bool {
         let value = lock(&self.value);
         value.is_none() && !self.holding.load(Relaxed)
     }
 
     /// Blocks until the consumer would take a value, or `timeout` passes; returns whether
     /// it would. For producers on plain threads.
-    pub fn wait_wanted(&self, timeout: Duration) -> bool {
+    fn wait_wanted(&self, timeout: Duration) -> bool {
         let value = lock(&self.value);
         let (value, _) = self
             .demand
@@ -108,13 +176,13 @@ impl<T> AsyncSlot<T> {
 }
 
 #[cfg(test)]
-mod async_tests {
+mod tests {
     use super::*;
     use std::{sync::Arc, time::Duration};
 
     #[tokio::test]
     async fn take_waits_and_the_newest_wins() {
-        let s = Arc::new(AsyncSlot::default());
+        let s = Arc::new(Newest::default());
         let taker = {
             let s = s.clone();
             tokio::spawn(async move { s.take().await })

@@ -39,7 +39,7 @@ use crate::{
         process::{process_with, Extras, Job, Processed},
         Encoder,
     },
-    frame::{EncodedFrame, FrameSlot, SourceStatus},
+    frame::{EncodedFrame, FrameSender, SourceStatus},
     meter::Meter,
     source::Source,
     sync::lock,
@@ -50,14 +50,14 @@ use jobs::Slot;
 /// A camera's preview: how it is made, where it goes, how often.
 pub struct Preview {
     maker: Previewer,
-    slot: Arc<FrameSlot>,
+    slot: FrameSender,
     every_us: u64,
     /// When the next one is due (capture time, µs; 0 = at once).
     next_us: std::sync::atomic::AtomicU64,
 }
 
 impl Preview {
-    pub fn new(max_width: usize, fps: u32, quality: u8, slot: Arc<FrameSlot>) -> Preview {
+    pub fn new(max_width: usize, fps: u32, quality: u8, slot: FrameSender) -> Preview {
         let every_us = 1_000_000 / u64::from(fps.max(1));
         Preview { maker: Previewer::new(max_width, quality), slot, every_us, next_us: Default::default() }
     }
@@ -79,7 +79,7 @@ impl Preview {
 
 /// Where finished frames go: the newest one wins, and only if it is newer than the last.
 pub struct Output {
-    frames: Arc<FrameSlot>,
+    frames: FrameSender,
     last: Mutex<Option<u64>>,
     /// The newest sequence the encoders are done with (handed on, dropped or failed),
     /// and its signal: a source that makes frames on request waits for its frame.
@@ -88,7 +88,7 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(frames: Arc<FrameSlot>) -> Self {
+    pub fn new(frames: FrameSender) -> Self {
         Output { frames, last: Mutex::new(None), settled: Mutex::new(None), settled_signal: Condvar::new() }
     }
 
@@ -583,7 +583,7 @@ mod tests {
 
     #[test]
     fn previews_are_claimed_at_their_own_rate_whatever_the_cameras() {
-        let p = Preview::new(320, 2, 60, Arc::new(FrameSlot::default()));
+        let p = Preview::new(320, 2, 60, crate::frame::newest().0);
         // 30 fps for two seconds: four previews, one each half second.
         let claimed = (0..60u64).filter(|i| p.claim(1_000_000 + i * 33_333)).count();
         assert_eq!(claimed, 4);
@@ -591,8 +591,8 @@ mod tests {
 
     #[test]
     fn the_output_never_goes_backwards() {
-        let slot = Arc::new(FrameSlot::default());
-        let out = Output::new(slot.clone());
+        let (sender, slot) = crate::frame::newest();
+        let out = Output::new(sender);
         assert!(out.offer(2, vec![2]));
         assert!(!out.offer(1, vec![1]), "older than what went out");
         assert!(!out.offer(2, vec![2]));
@@ -611,14 +611,14 @@ mod tests {
         workers: usize,
         frames: u64,
     ) -> (Vec<u64>, Arc<Meter>, Vec<SourceStatus>) {
-        let slot = Arc::new(FrameSlot::default());
+        let (sender, slot) = crate::frame::newest();
         let (status_tx, mut status_rx) = watch::channel(SourceStatus::Starting);
         let meter = Arc::new(Meter::default());
         let p = Pipeline::start(
             source,
             Encoder::new(50),
             workers,
-            Arc::new(Output::new(slot.clone())),
+            Arc::new(Output::new(sender)),
             status_tx,
             meter.clone(),
         )
@@ -723,8 +723,8 @@ mod tests {
 
     #[test]
     fn an_unthrottled_pattern_makes_frames_only_when_one_can_go_out() {
-        let slot = Arc::new(FrameSlot::default());
-        let output = Arc::new(Output::new(slot.clone()));
+        let (sender, slot) = crate::frame::newest();
+        let output = Arc::new(Output::new(sender));
         let meter = Arc::new(Meter::default());
         let (status, _) = watch::channel(SourceStatus::Starting);
         let source = Box::new(crate::source::pattern::Pattern::new(64, 48, 0));
@@ -772,7 +772,7 @@ mod tests {
             Default::default();
         let watchers = Arc::new(Watchers::new("home"));
         let encoders = Encoders::start(1).unwrap();
-        let output = Arc::new(Output::new(Arc::new(FrameSlot::default())));
+        let output = Arc::new(Output::new(crate::frame::newest().0));
         let lane = Lane {
             key: 0,
             encoder: Encoder::new(75),

@@ -37,7 +37,7 @@ use crate::{
     broker::MAX_PAYLOAD,
     clock,
     config::BrokerUrl,
-    frame::{EncodedFrame, FrameSlot, SourceStatus},
+    frame::{EncodedFrame, FrameReceiver, SourceStatus},
     meter::Meter,
     sync::lock,
 };
@@ -167,7 +167,7 @@ pub struct Settings {
     /// Told of acknowledgements and `watch` messages: who watches this camera.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
     /// The smaller renditions' slots (half, quarter), those this camera makes.
-    pub smaller: Vec<(Rendition, Arc<FrameSlot>)>,
+    pub smaller: Vec<(Rendition, FrameReceiver)>,
 }
 
 /// Largest clock request echoed back; anything bigger is not a clock request.
@@ -243,7 +243,7 @@ impl Link {
 /// One rendition's way out: its slot, and the frame taken from it but not sent yet.
 struct Stream {
     rendition: Rendition,
-    slot: Arc<FrameSlot>,
+    slot: FrameReceiver,
     /// Taken, but its viewers are behind: held until they catch up, replaced by newer
     /// frames meanwhile (taking them keeps the slot free, so the encoders go on making
     /// the newest).
@@ -252,7 +252,7 @@ struct Stream {
 }
 
 /// Waits for a frame in `slot`, or forever without one.
-async fn take(slot: Option<Arc<FrameSlot>>) -> EncodedFrame {
+async fn take(slot: Option<&FrameReceiver>) -> EncodedFrame {
     match slot {
         Some(s) => s.take().await,
         None => std::future::pending().await,
@@ -263,8 +263,8 @@ async fn take(slot: Option<Arc<FrameSlot>>) -> EncodedFrame {
 /// previews from `previews` and the source's status until `shutdown` turns true.
 pub async fn run(
     Settings { mut opts, send_buffer, topics, viewer_window, watchers, smaller }: Settings,
-    slot: Arc<FrameSlot>,
-    previews: Arc<FrameSlot>,
+    slot: FrameReceiver,
+    previews: FrameReceiver,
     mut status: watch::Receiver<SourceStatus>,
     meter: Arc<Meter>,
     mut shutdown: watch::Receiver<bool>,
@@ -307,7 +307,6 @@ pub async fn run(
         .chain(smaller)
         .map(|(rendition, slot)| Stream { rendition, slot, held: None, last_sequence: None })
         .collect();
-    let slot_of = |streams: &[Stream], i: usize| streams.get(i).map(|s| s.slot.clone());
     // The session the retained status was last published in; a new session (reconnect)
     // publishes it again, since the last will may have replaced it meanwhile.
     let mut status_session: Option<u64> = None;
@@ -402,9 +401,9 @@ pub async fn run(
         }
         let until = closed.iter().flatten().min().copied();
         let taken = tokio::select! {
-            f = take(slot_of(&streams, 0)) => Some((0, f)),
-            f = take(slot_of(&streams, 1)) => Some((1, f)),
-            f = take(slot_of(&streams, 2)) => Some((2, f)),
+            f = take(streams.first().map(|s| &s.slot)) => Some((0, f)),
+            f = take(streams.get(1).map(|s| &s.slot)) => Some((1, f)),
+            f = take(streams.get(2).map(|s| &s.slot)) => Some((2, f)),
             // Previews are small and few (a grid's tiles): no flow control, retained so
             // a grid fills at once.
             p = previews.take() => {
@@ -556,6 +555,7 @@ fn forget_queued(eventloop: &mut EventLoop) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::FrameSender;
 
     #[test]
     fn a_clock_reply_carries_both_times_then_the_request() {
@@ -681,7 +681,7 @@ mod tests {
 
     /// A publisher for camera `t` connected to a [`FakeBroker`], and what drives it.
     struct Publisher {
-        slot: Arc<FrameSlot>,
+        slot: Arc<FrameSender>,
         status: watch::Sender<SourceStatus>,
         shutdown: watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
@@ -699,19 +699,13 @@ mod tests {
                 watchers: None,
                 smaller: Vec::new(),
             };
-            let slot = Arc::new(FrameSlot::default());
+            let (slot, frames) = crate::frame::newest();
             let (status, status_rx) = watch::channel(SourceStatus::Starting);
             let (shutdown, shutdown_rx) = watch::channel(false);
             let meter = Arc::new(Meter::default());
-            let task = tokio::spawn(run(
-                settings,
-                slot.clone(),
-                Arc::new(FrameSlot::default()),
-                status_rx,
-                meter,
-                shutdown_rx,
-            ));
-            Publisher { slot, status, shutdown, task }
+            let task =
+                tokio::spawn(run(settings, frames, crate::frame::newest().1, status_rx, meter, shutdown_rx));
+            Publisher { slot: Arc::new(slot), status, shutdown, task }
         }
 
         async fn stop(self) {
