@@ -28,5 +28,4 @@ pub mod tls;
 pub mod watch;
 
 pub use error::EdgeError;
-pub(crate) use run::json_string;
 pub use run::{list_devices, run, Access};

@@ -389,47 +389,58 @@ fn start_embedded(
 /// `/edge.json`: how a page served by this edge finds the broker and the cameras. The
 /// first camera's `camera` and `topic` are what a page shows when the URL names none.
 fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::EmbeddedBroker>) -> String {
+    #[derive(serde::Serialize)]
+    struct EdgeJson<'a> {
+        camera: &'a str,
+        topic: String,
+        prefix: &'a str,
+        cameras: Vec<CameraJson<'a>>,
+        broker: Option<String>,
+        ws_port: Option<u16>,
+        ws_path: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct CameraJson<'a> {
+        name: &'a str,
+        topic: String,
+        width: usize,
+        height: usize,
+        fps: u32,
+        renditions: Vec<&'static str>,
+    }
     // The page builds ws://<its own host>:<ws_port>/mqtt when no full URL is given,
     // so a phone that reached the site by LAN address reaches the broker the same way.
     let broker = match (&config.viewer_broker, &config.broker) {
-        (Some(url), _) | (None, Some(url @ BrokerUrl::Ws { .. })) => json_string(&url.to_string()),
-        _ => "null".to_string(),
+        (Some(url), _) | (None, Some(url @ BrokerUrl::Ws { .. })) => Some(url.to_string()),
+        _ => None,
     };
     let ws_port = match (&config.viewer_broker, embedded) {
-        (None, Some(b)) => b.ws.port().to_string(),
-        _ => "null".to_string(),
+        (None, Some(b)) => Some(b.ws.port()),
+        _ => None,
     };
     let prefix = &config.topic_prefix;
-    let list: Vec<String> = cameras
-        .iter()
-        .map(|c| {
-            let renditions: Vec<String> =
-                c.renditions.all().iter().map(|r| format!("\"{}\"", r.name())).collect();
-            format!(
-                "{{\"name\":{},\"topic\":{},\"width\":{},\"height\":{},\"fps\":{},\"renditions\":[{}]}}",
-                json_string(&c.name),
-                json_string(&topic::frame(prefix, &c.name)),
-                c.size.width,
-                c.size.height,
-                c.fps,
-                renditions.join(",")
-            )
-        })
-        .collect();
     let first = cameras.first().map_or("cam1", |c| c.name.as_str());
-    format!(
-        "{{\"camera\":{},\"topic\":{},\"prefix\":{},\"cameras\":[{}],\"broker\":{broker},\"ws_port\":{ws_port},\"ws_path\":\"/mqtt\"}}",
-        json_string(first),
-        json_string(&topic::frame(prefix, first)),
-        json_string(prefix),
-        list.join(",")
-    )
-}
-
-/// A JSON string literal. Topic levels and URLs never hold control characters (the
-/// config refuses them), so escaping quotes and backslashes is enough.
-pub(crate) fn json_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let json = EdgeJson {
+        camera: first,
+        topic: topic::frame(prefix, first),
+        prefix,
+        cameras: cameras
+            .iter()
+            .map(|c| CameraJson {
+                name: &c.name,
+                topic: topic::frame(prefix, &c.name),
+                width: c.size.width,
+                height: c.size.height,
+                fps: c.fps,
+                renditions: c.renditions.all().iter().map(|r| r.name()).collect(),
+            })
+            .collect(),
+        broker,
+        ws_port,
+        ws_path: "/mqtt",
+    };
+    // Strings and numbers only: serializing cannot fail.
+    serde_json::to_string(&json).expect("edge.json serializes")
 }
 
 #[cfg(test)]

@@ -170,36 +170,6 @@ pub struct Settings {
     pub smaller: Vec<(Rendition, FrameReceiver)>,
 }
 
-/// Largest clock request echoed back; anything bigger is not a clock request.
-const MAX_CLOCK_REQUEST: usize = 64;
-
-/// The reply to a clock-offset request: receive time, send time (edge clock, µs, LE),
-/// then the request's own bytes, which carry the viewer's send time back to it.
-pub fn clock_reply(request: &[u8], received_us: u64, sent_us: u64) -> Option<Vec<u8>> {
-    if request.len() > MAX_CLOCK_REQUEST {
-        return None;
-    }
-    let mut out = Vec::with_capacity(16 + request.len());
-    out.extend_from_slice(&received_us.to_le_bytes());
-    out.extend_from_slice(&sent_us.to_le_bytes());
-    out.extend_from_slice(request);
-    Some(out)
-}
-
-/// The retained status message for a source state.
-pub fn status_payload(status: &SourceStatus) -> String {
-    let (state, detail) = match status {
-        SourceStatus::Starting => ("starting", ""),
-        SourceStatus::Online(d) => ("online", d.as_str()),
-        SourceStatus::Offline(d) => ("offline", d.as_str()),
-    };
-    format!(
-        "{{\"state\":\"{state}\",\"detail\":{},\"at_us\":{}}}",
-        crate::json_string(detail),
-        clock::now_us()
-    )
-}
-
 /// How waiting for a packet to be written ended.
 enum Sent {
     Written,
@@ -269,7 +239,7 @@ pub async fn run(
     meter: Arc<Meter>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let gone = status_payload(&SourceStatus::Offline("edge disconnected".into()));
+    let gone = SourceStatus::Offline("edge disconnected".into()).payload(clock::now_us());
     opts.set_last_will(LastWill::new(topics.status.clone(), gone, QoS::AtLeastOnce, true));
     let broker = format!("{}:{}", opts.broker_address().0, opts.broker_address().1);
     // A short request queue: frames wait in the slot, not in rumqttc (the publisher
@@ -331,7 +301,7 @@ pub async fn run(
             frames_session = Some(session);
         }
         if status_session != Some(session) || status.has_changed().unwrap_or(false) {
-            let payload = status_payload(&status.borrow_and_update());
+            let payload = status.borrow_and_update().payload(clock::now_us());
             match link
                 .send(&client, &topics.status, QoS::AtLeastOnce, true, payload.into(), &mut shutdown)
                 .await
@@ -440,7 +410,7 @@ pub async fn run(
     // up the exit.
     let goodbye = async {
         if link.session.borrow().is_some() {
-            let stopped = status_payload(&SourceStatus::Offline("edge stopped".into()));
+            let stopped = SourceStatus::Offline("edge stopped".into()).payload(clock::now_us());
             let (_keep, mut never) = watch::channel(false);
             // Clear the retained frame: a stopped camera should not greet new viewers
             // with an old picture.
@@ -512,7 +482,7 @@ async fn drive(
                     wire::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
                 {
                     // A clock-offset request: answer at once, stamping receive and send time.
-                    if let Some(reply) = clock_reply(&p.payload, received_us, clock::now_us()) {
+                    if let Some(reply) = wire::clock::reply(&p.payload, received_us, clock::now_us()) {
                         // Never waits: a reply that finds the queue full is dropped and
                         // the viewer asks again.
                         let _ = client.try_publish(reply_to, QoS::AtMostOnce, false, reply);
@@ -556,15 +526,6 @@ fn forget_queued(eventloop: &mut EventLoop) {
 mod tests {
     use super::*;
     use crate::frame::FrameSender;
-
-    #[test]
-    fn a_clock_reply_carries_both_times_then_the_request() {
-        let r = clock_reply(&[9, 8, 7], 0x0102, 0x0304).unwrap();
-        assert_eq!(&r[..8], &0x0102u64.to_le_bytes());
-        assert_eq!(&r[8..16], &0x0304u64.to_le_bytes());
-        assert_eq!(&r[16..], &[9, 8, 7]);
-        assert!(clock_reply(&[0; 65], 1, 2).is_none(), "oversized requests are ignored");
-    }
 
     #[test]
     fn websocket_urls_become_ws_transport() {
