@@ -175,4 +175,10 @@ mod tests {
         assert!(err.contains("viewer-password") && err.contains("delete it"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn secrets_compare_by_content_and_length() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd") && !same(b"abc", b"ab") && !same(b"", b"a"));
+    }
 }
