@@ -1,39 +1,35 @@
-//! Why the edge could not start.
+//! Why the edge could not start: one error per layer below, each with its own message
+//! for people, gathered here for [`crate::run`].
 
-use std::net::SocketAddr;
+use crate::{
+    broker::{BrokerError, ListenError},
+    publish::client::ProbeError,
+    secret::SecretError,
+    source::OpenError,
+    tls::TlsError,
+};
 
 /// Why the edge could not start. Each message is meant to be read by a person.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
-    #[error(
-        "{what} port {addr} is already in use (another edge or broker running?); choose another with {flag}"
-    )]
-    PortInUse { what: &'static str, addr: SocketAddr, flag: &'static str },
-    #[error("cannot listen on {addr} for {what}: {source}")]
-    Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
-    #[error("embedded broker: {0}")]
-    Broker(String),
-    #[error("source: {0}")]
-    Source(String),
+    /// A port the options name is taken, or cannot be listened on.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("source: camera {camera}: {source}")]
+    Source { camera: String, source: OpenError },
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] TlsError),
+    /// The external broker given with `--broker` refused or did not answer.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The viewer password file.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A mistake in the options that only shows once they are put together.
     #[error("{0}")]
     Config(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-}
-
-impl EdgeError {
-    pub(crate) fn listen(
-        what: &'static str,
-        addr: SocketAddr,
-        flag: &'static str,
-        source: std::io::Error,
-    ) -> Self {
-        if source.kind() == std::io::ErrorKind::AddrInUse {
-            EdgeError::PortInUse { what, addr, flag }
-        } else {
-            EdgeError::Listen { what, addr, source }
-        }
-    }
 }

@@ -24,22 +24,22 @@ use crate::{
 fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
     let (width, height) = (camera.size.width, camera.size.height);
     let want = Want { width: width as u32, height: height as u32, fps: camera.fps, format: camera.format };
-    let failed = |e: &dyn std::fmt::Display| EdgeError::Source(format!("camera {}: {e}", camera.name));
+    let failed = |e: source::OpenError| EdgeError::Source { camera: camera.name.clone(), source: e };
     Ok(match &camera.source {
         SourceSpec::Pattern => Box::new(Pattern::new(width, height, camera.fps)),
-        SourceSpec::Replay(path) => Box::new(Replay::open(path, camera.fps).map_err(|e| failed(&e))?),
-        SourceSpec::HttpMjpeg(url) => Box::new(source::http::HttpMjpeg::new(url).map_err(|e| failed(&e))?),
+        SourceSpec::Replay(path) => Box::new(Replay::open(path, camera.fps).map_err(|e| failed(e.into()))?),
+        SourceSpec::HttpMjpeg(url) => {
+            Box::new(source::http::HttpMjpeg::new(url).map_err(|e| failed(e.into()))?)
+        }
         SourceSpec::HttpSnapshot(url) => {
-            Box::new(source::http::HttpSnapshot::new(url, camera.fps).map_err(|e| failed(&e))?)
+            Box::new(source::http::HttpSnapshot::new(url, camera.fps).map_err(|e| failed(e.into()))?)
         }
         #[cfg(target_os = "linux")]
         SourceSpec::Device(path) => {
             Box::new(CameraSource::new(Box::new(source::v4l2::V4l2Opener::new(path)), want))
         }
         #[cfg(not(target_os = "linux"))]
-        SourceSpec::Device(path) => {
-            return Err(failed(&format!("{}: V4L2 cameras need Linux", path.display())))
-        }
+        SourceSpec::Device(path) => return Err(failed(source::OpenError::NeedsLinux(path.clone()))),
         SourceSpec::Auto => {
             #[cfg(target_os = "linux")]
             if let Some(opener) = source::v4l2::first_usable(&want) {
@@ -372,7 +372,7 @@ fn start_embedded(
         publisher: config.publisher_login.clone().map(login),
         watchers: Some(watchers),
     };
-    broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)
+    Ok(broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)?)
 }
 
 #[cfg(not(feature = "embedded-broker"))]

@@ -42,9 +42,33 @@ pub fn options(
     opts
 }
 
+/// Why the edge cannot publish to an external broker, found at startup.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to broker {broker}: {why}")]
+pub struct ProbeError {
+    /// The broker's address or URL.
+    pub broker: String,
+    pub why: Refused,
+}
+
+/// What went wrong with the probe's connection.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("no answer within 10 s")]
+    NoAnswer,
+    #[error("it refused the login: wrong --username or --password")]
+    BadLogin,
+    #[error("it refused the connection: not authorized (a login needed? --username/--password)")]
+    NotAuthorized,
+    #[error("it refused the connection: {0:?}")]
+    Other(rumqttc::ConnectReturnCode),
+    #[error("{0}")]
+    Connection(Box<rumqttc::ConnectionError>),
+}
+
 /// Connects to an external broker once, with the edge's settings, and says in one line
 /// why that failed: unreachable, TLS, or a refused login.
-pub async fn probe(opts: &MqttOptions) -> Result<(), crate::EdgeError> {
+pub async fn probe(opts: &MqttOptions) -> Result<(), ProbeError> {
     let mut opts = opts.clone();
     opts.set_client_id(format!("{}-probe", opts.client_id()));
     opts.set_clean_session(true);
@@ -61,26 +85,21 @@ pub async fn probe(opts: &MqttOptions) -> Result<(), crate::EdgeError> {
         }
     })
     .await;
-    let reason = match outcome {
+    let why = match outcome {
         Ok(Ok(())) => {
             let _ = client.try_disconnect();
             let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
             return Ok(());
         }
-        Err(_) => "no answer within 10 s".to_string(),
+        Err(_) => Refused::NoAnswer,
         Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => match code {
-            rumqttc::ConnectReturnCode::BadUserNamePassword => {
-                "it refused the login: wrong --username or --password".to_string()
-            }
-            rumqttc::ConnectReturnCode::NotAuthorized => {
-                "it refused the connection: not authorized (a login needed? --username/--password)"
-                    .to_string()
-            }
-            other => format!("it refused the connection: {other:?}"),
+            rumqttc::ConnectReturnCode::BadUserNamePassword => Refused::BadLogin,
+            rumqttc::ConnectReturnCode::NotAuthorized => Refused::NotAuthorized,
+            other => Refused::Other(other),
         },
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => Refused::Connection(Box::new(e)),
     };
-    Err(crate::EdgeError::Config(format!("cannot connect to broker {broker}: {reason}")))
+    Err(ProbeError { broker, why })
 }
 
 /// Topics one edge publishes on.

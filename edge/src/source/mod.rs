@@ -37,6 +37,17 @@ pub enum SourceError {
     Lost(String),
 }
 
+/// Why a camera's source could not be opened at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+    #[error("{}: V4L2 cameras need Linux", .0.display())]
+    NeedsLinux(std::path::PathBuf),
+}
+
 /// Something that produces frames at its own pace.
 pub trait Source: Send {
     /// A short human description for logs ("test pattern 640x480 @ 30 fps").
