@@ -2,9 +2,9 @@
 //! for people, gathered here for [`crate::run`].
 
 use crate::{
+    access::AccessError,
     broker::{BrokerError, ListenError},
     publish::client::ProbeError,
-    secret::SecretError,
     source::OpenError,
     tls::TlsError,
 };
@@ -24,9 +24,9 @@ pub enum EdgeError {
     /// The external broker given with `--broker` refused or did not answer.
     #[error(transparent)]
     Probe(#[from] ProbeError),
-    /// The viewer password file.
+    /// No viewer login to use (the password file, or options that do not go together).
     #[error(transparent)]
-    Secret(#[from] SecretError),
+    Access(#[from] AccessError),
     /// A mistake in the options that only shows once they are put together.
     #[error("{0}")]
     Config(String),

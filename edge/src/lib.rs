@@ -5,6 +5,7 @@
 //! By default it also runs an MQTT broker in-process and serves the viewer site, so a
 //! single command gives a phone-viewable stream.
 
+pub mod access;
 pub mod backoff;
 pub mod banner;
 pub mod broker;
@@ -28,4 +29,5 @@ pub mod tls;
 pub mod watch;
 
 pub use error::EdgeError;
-pub use run::{list_devices, run, Access};
+pub use run::{run, start, Edge, Running};
+pub use source::list_devices;

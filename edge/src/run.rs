@@ -1,23 +1,27 @@
 //! Wiring: the options become sources, encoders, publishers, the embedded broker and
 //! the site, started in that order and stopped in reverse.
 
-use std::{future::Future, io::IsTerminal, path::PathBuf, sync::Arc};
+use std::{future::Future, io::IsTerminal, net::SocketAddr, sync::Arc};
 
+use tokio::task::JoinHandle;
 use wire::topic;
 
 #[cfg(feature = "embedded-broker")]
 use crate::broker::gate;
-use crate::broker::origin;
 #[cfg(target_os = "linux")]
 use crate::source::device::Opener;
-use crate::source::{camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source};
 use crate::{
-    banner, broker, clock,
+    access::Access,
+    banner,
+    broker::{self, origin},
+    clock,
     config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec},
     directory, encode,
     error::EdgeError,
     frame::{self, SourceStatus},
-    meter, pipeline, publish, secret, site, source, tls, watch,
+    meter, pipeline, publish, site,
+    source::{self, camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source},
+    tls, watch,
 };
 
 /// Opens a camera's source. `auto` falls back to the test pattern and says so.
@@ -52,30 +56,73 @@ fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
     })
 }
 
-/// `--list-devices`: every capture device with its formats, sizes and frame rates.
-pub fn list_devices() -> String {
-    #[cfg(target_os = "linux")]
-    {
-        let devices = source::v4l2::list();
-        if devices.is_empty() {
-            return "no video capture devices found (looked for /dev/video*)\n".to_string();
-        }
-        let mut out = String::new();
-        for d in devices {
-            out += &format!("{} ({})\n", d.path.display(), d.card);
-            match d.modes {
-                Ok(modes) => out += &source::device::describe_modes(&modes),
-                Err(e) => out += &format!("    cannot list formats: {e}\n"),
-            }
-        }
-        out
+/// Where a started edge listens, for its caller (the banner says the same to people).
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The site (`https` with `tls`).
+    pub site: SocketAddr,
+    /// The site and the embedded broker's listeners speak TLS.
+    pub tls: bool,
+    /// The embedded broker's MQTT listener (over TLS with `tls`); `None` with `--broker`.
+    pub mqtt: Option<SocketAddr>,
+    /// The embedded broker's MQTT-over-WebSocket listener, path `/mqtt`.
+    pub ws: Option<SocketAddr>,
+    /// The broker the cameras publish to.
+    pub publish_to: BrokerUrl,
+    /// Each camera's frame topic, in the order of the options.
+    pub frame_topics: Vec<String>,
+}
+
+/// A started edge: where it listens, and what to stop.
+pub struct Edge {
+    running: Running,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    publishers: Vec<JoinHandle<()>>,
+    directory: JoinHandle<()>,
+    reporters: Vec<JoinHandle<()>>,
+    site: JoinHandle<()>,
+    captures: Vec<pipeline::Capture>,
+    encoders: pipeline::Encoders,
+}
+
+impl Edge {
+    /// Where it listens.
+    pub fn running(&self) -> &Running {
+        &self.running
     }
-    #[cfg(not(target_os = "linux"))]
-    "video devices are listed on Linux only (V4L2)\n".to_string()
+
+    /// Says goodbye on the bus (each camera offline, its retained frame cleared, the
+    /// directory entry removed) and stops every task and thread.
+    pub async fn stop(self) {
+        tracing::info!("shutting down");
+        self.shutdown.send_replace(true);
+        for p in self.publishers {
+            let _ = p.await;
+        }
+        let _ = self.directory.await;
+        self.reporters.iter().for_each(|r| r.abort());
+        self.site.abort();
+        let (captures, encoders) = (self.captures, self.encoders);
+        let _ = tokio::task::spawn_blocking(move || {
+            captures.into_iter().for_each(pipeline::Capture::stop);
+            encoders.stop();
+        })
+        .await;
+    }
 }
 
 /// Runs the edge until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
+    let edge = start(config).await?;
+    shutdown.await;
+    edge.stop().await;
+    Ok(())
+}
+
+/// Starts the edge: checks the options and files, binds every listener, starts the
+/// embedded broker, the cameras' pipelines and publishers, the directory and the site,
+/// and prints the banner. Must run inside the tokio runtime.
+pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     // Files and settings first, so a mistake stops the edge before anything starts.
     let served_tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
@@ -87,7 +134,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
         _ => None,
     };
-    let access = viewer_access(&config)?;
+    let access = Access::from_config(&config)?;
     let cameras = config.cameras().map_err(EdgeError::Config)?;
     let sources = cameras.iter().map(open_source).collect::<Result<Vec<_>, _>>()?;
     let topics: Vec<publish::Topics> =
@@ -236,12 +283,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         edge_json: edge_json(&config, &cameras, embedded.as_ref()),
         meters: meters.clone(),
         cameras: api_cameras,
-        logins: site_logins(&config, &access),
+        logins: access.site_logins(&config),
     });
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
     }
-    let http = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
+    let site = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
 
     let directory_opts = publish::options(
         &publish_to,
@@ -279,71 +326,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     tracing::info!(cameras = shown.len(), encoders = workers, "running");
 
-    shutdown.await;
-    tracing::info!("shutting down");
-    shutdown_tx.send_replace(true);
-    for p in publishers {
-        let _ = p.await;
-    }
-    let _ = directory.await;
-    reporters.iter().for_each(|r| r.abort());
-    http.abort();
-    let _ = tokio::task::spawn_blocking(move || {
-        captures.into_iter().for_each(pipeline::Capture::stop);
-        encoders.stop();
-    })
-    .await;
-    Ok(())
-}
-
-/// Who may watch through the embedded broker.
-#[derive(Debug)]
-pub enum Access {
-    /// Anyone (`--no-login`), or not ours to decide (an external broker).
-    Open,
-    /// The login given with `--password` (and `--username`, else `viewer`).
-    Configured { username: String },
-    /// The password made on first start, user [`secret::USERNAME`].
-    Generated { password: String, file: PathBuf, made: bool },
-}
-
-/// Who may read the site's monitoring endpoints: whoever may watch (the viewer login)
-/// and the publisher login. None, so open, when anyone may watch (`--no-login`, or an
-/// external broker, whose logins are its own).
-fn site_logins(config: &Config, access: &Access) -> Vec<(String, String)> {
-    let viewer = match access {
-        Access::Open => return Vec::new(),
-        Access::Configured { username } => (username.clone(), config.password.clone().unwrap_or_default()),
-        Access::Generated { password, .. } => (secret::USERNAME.to_string(), password.clone()),
+    let running = Running {
+        site: http_addr,
+        tls: https,
+        mqtt: embedded.map(|b| b.tcp),
+        ws: embedded.map(|b| b.ws),
+        publish_to,
+        frame_topics: shown.into_iter().map(|c| c.frame_topic).collect(),
     };
-    std::iter::once(viewer).chain(config.publisher_login.clone()).collect()
-}
-
-/// The viewer login from the options, or the one kept in the state directory (made
-/// there on first start): the camera is never open unless `--no-login` says so.
-fn viewer_access(config: &Config) -> Result<Access, EdgeError> {
-    if config.broker.is_some() {
-        if config.password.is_some() && config.username.is_none() {
-            return Err(EdgeError::Config("--password needs --username with --broker".into()));
-        }
-        return Ok(Access::Open);
-    }
-    if config.no_login {
-        return Ok(Access::Open);
-    }
-    if config.password.is_some() {
-        let username = config.username.clone().unwrap_or_else(|| secret::USERNAME.to_string());
-        return Ok(Access::Configured { username });
-    }
-    let dir = config.state_dir.clone().or_else(secret::default_state_dir).ok_or_else(|| {
-        EdgeError::Config(
-            "no state directory for the viewer password (HOME is not set): give --state-dir, \
-             --password or --no-login"
-                .into(),
-        )
-    })?;
-    let (password, made) = secret::load_or_create(&dir)?;
-    Ok(Access::Generated { password, file: dir.join(secret::FILE), made })
+    Ok(Edge { running, shutdown: shutdown_tx, publishers, directory, reporters, site, captures, encoders })
 }
 
 /// The embedded broker with the gate's policy from the options.
@@ -356,19 +347,9 @@ fn start_embedded(
     watchers: Arc<watch::Watchers>,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     let login = |(username, password)| gate::Login { username, password };
-    let viewer = match access {
-        Access::Open => None,
-        Access::Configured { username } => Some(gate::Login {
-            username: username.clone(),
-            password: config.password.clone().unwrap_or_default(),
-        }),
-        Access::Generated { password, .. } => {
-            Some(gate::Login { username: secret::USERNAME.into(), password: password.clone() })
-        }
-    };
     let policy = gate::Policy {
         prefix: config.topic_prefix.clone(),
-        viewer,
+        viewer: access.viewer_login(config).map(login),
         publisher: config.publisher_login.clone().map(login),
         watchers: Some(watchers),
     };

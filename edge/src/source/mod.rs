@@ -29,6 +29,28 @@ pub mod v4l2;
 
 use crate::frame::Captured;
 
+/// `--list-devices`: every capture device with its formats, sizes and frame rates.
+pub fn list_devices() -> String {
+    #[cfg(target_os = "linux")]
+    {
+        let devices = v4l2::list();
+        if devices.is_empty() {
+            return "no video capture devices found (looked for /dev/video*)\n".to_string();
+        }
+        let mut out = String::new();
+        for d in devices {
+            out += &format!("{} ({})\n", d.path.display(), d.card);
+            match d.modes {
+                Ok(modes) => out += &device::describe_modes(&modes),
+                Err(e) => out += &format!("    cannot list formats: {e}\n"),
+            }
+        }
+        out
+    }
+    #[cfg(not(target_os = "linux"))]
+    "video devices are listed on Linux only (V4L2)\n".to_string()
+}
+
 /// Why a source could not deliver a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
