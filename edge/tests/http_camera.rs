@@ -3,9 +3,7 @@
 //! [`HttpSnapshot`] read them. Every frame is checked with an independent decoder and
 //! against the file it came from.
 
-mod common;
-
-use common::CameraServer;
+use crate::util::CameraServer;
 use std::{
     path::PathBuf,
     sync::OnceLock,

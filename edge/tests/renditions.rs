@@ -5,14 +5,12 @@
 //! the quarter stream does not slow a fast one on the full stream; the directory lists
 //! each rendition with its size and typical frame size.
 
-mod common;
-
 use std::{
     io::{Read, Write},
     time::{Duration, Instant},
 };
 
-use common::{check_frames, collect, start_edge};
+use crate::util::{check_frames, collect, start_edge};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use wire::ack::{Ack, Rendition};
 
