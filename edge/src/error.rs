@@ -1,5 +1,5 @@
 //! Why the edge could not start: one error per layer below, each with its own message
-//! for people, gathered here for [`crate::run`].
+//! for people, gathered here for the wiring.
 
 use crate::{
     access::AccessError,

@@ -4,6 +4,57 @@
 //! timestamps (the [`wire`] format) and publishes them over MQTT, newest frame first.
 //! By default it also runs an MQTT broker in-process and serves the viewer site, so a
 //! single command gives a phone-viewable stream.
+//!
+//! `main` parses the options ([`config`]), sets up logging and calls [`run`]; a test or
+//! another program calls [`start`] and learns from [`Edge::running`] where it listens.
+//!
+//! # Layout
+//! In the order a frame meets them:
+//! - [`source`]: where pictures come from, on each camera's capture thread: the
+//!   `Source` seam (test pattern, replay, V4L2 cameras behind the `Device` trait, network
+//!   cameras over HTTP), format negotiation, pacing.
+//! - [`frame`]: what travels between the stages, below all of them: the captured
+//!   `Picture` (planes in a `Yuv420`, camera YUYV/NV12 with its `Range`, or a JPEG), the
+//!   `EncodedFrame`, the newest-frame slot between encoders and publisher as a
+//!   `FrameSender`/`FrameReceiver` pair ([`frame::newest`]), and the source's
+//!   `SourceStatus`.
+//! - [`pipeline`]: each camera's capture thread → its place in the job slot → the
+//!   encoder workers every camera shares → the camera's `FrameSender`s, newest frame
+//!   first; what nobody watches is not made; failing sources are retried.
+//! - [`encode`]: what a worker does with one frame: `convert` (YUYV/NV12 → 4:2:0),
+//!   mozjpeg (`Encoder`), `passthrough` (checks of camera JPEGs), `preview` (grid tiles,
+//!   half and quarter renditions), `process` (all of it, and the stamp).
+//! - [`publish`]: each camera's MQTT connection: the frame loop (one frame on its way,
+//!   newest first, flow control per rendition), `client` (options, probe, topics),
+//!   `driver` (the rumqttc loop, reconnects), `inbox` (acknowledgements, `watch`
+//!   messages, clock requests), `flow` (windows towards viewers).
+//! - [`broker`]: the embedded rumqttd, on loopback, and what the network sees of it:
+//!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `inspect` checks logins
+//!   and topic permissions without I/O; a slow viewer's `outbox`; `throttle`) and
+//!   `broker::origin` (which web pages may open the WebSocket).
+//! - [`watch`]: who watches which camera and rendition (subscriptions seen by the gate,
+//!   acknowledgements and `watch` messages seen by the publishers), read by the capture
+//!   threads, so a camera nobody watches encodes only its preview.
+//! - [`directory`]: the cameras of this edge on the bus, retained and answered on
+//!   request ([`wire::directory`]).
+//! - [`site`]: the HTTP(S) server for the viewer site, `/edge.json` and monitoring.
+//! - [`meter`]: counters per camera and rendition, the once-a-second log line,
+//!   `/stats.json` and `/metrics`.
+//!
+//! Around them:
+//! - `run` ([`start`], [`run`]): the wiring, options → sources, encoders, publishers,
+//!   broker, directory, site, banner; [`Running`] says where the edge listens.
+//! - [`config`]: command-line options and their validation; `config::file`: the same in
+//!   a TOML file, with `[[camera]]` tables.
+//! - [`access`]: who may watch (the viewer login); [`secret`]: the password made on first
+//!   start and kept in the state directory.
+//! - [`tls`]: certificates served and trusted (rustls).
+//! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones).
+//! - `error` ([`EdgeError`]): why the edge could not start, wrapping each layer's error.
+//! - [`clock`]: wall-clock µs as the wire format writes them; [`backoff`]: retry delays
+//!   with jitter; `sync`: locks that ignore poisoning.
+//! - [`motion`] and [`homeassistant`]: motion detection and Home Assistant discovery
+//!   (being written).
 
 pub mod access;
 pub mod backoff;

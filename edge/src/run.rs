@@ -1,5 +1,10 @@
-//! Wiring: the options become sources, encoders, publishers, the embedded broker and
-//! the site, started in that order and stopped in reverse.
+//! Wiring: the options become the sources, the embedded broker, the encoders and each
+//! camera's capture thread and publisher, the site and the directory.
+//!
+//! [`start`] checks the files and options first (a mistake stops the edge before
+//! anything runs), binds every listener, starts the rest and prints the banner; the
+//! [`Edge`] it returns says where it listens ([`Running`]) and, on [`Edge::stop`], lets
+//! the publishers say goodbye on the bus before the threads stop.
 
 use std::{future::Future, io::IsTerminal, net::SocketAddr, sync::Arc};
 

@@ -1,5 +1,6 @@
 //! The frame pipeline on plain threads: each camera's capture → its place in the job
-//! slot → the shared encoder workers → the camera's newest-frame slot.
+//! slot (`jobs`) → the shared encoder workers (each frame through
+//! [`crate::encode::process`]) → the camera's newest-frame slot ([`crate::frame::newest`]).
 //!
 //! ```text
 //!  source A ──put──▶ [jobs: 1 place per camera] ──take (in turn)──▶ worker 1..N
@@ -155,7 +156,7 @@ pub struct Lane {
     pub output: Arc<Output>,
     pub meter: Arc<Meter>,
     pub preview: Option<Preview>,
-    /// Who watches this camera (see `watch`): the camera's name among the watchers.
+    /// Who watches this camera (see [`crate::watch`]): the camera's name among the watchers.
     /// `None`: nobody is known to (tests), so the smaller renditions are never made.
     pub watch: Option<(Arc<Watchers>, String)>,
     /// The full stream only while watched; otherwise always on.

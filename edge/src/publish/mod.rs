@@ -20,9 +20,9 @@
 //!
 //! - [`client`]: connection options from the broker URL and login; the startup probe;
 //!   the camera's topics.
-//! - [`driver`]: the rumqttc event loop on its own task: reconnects, subscriptions, and
+//! - `driver`: the rumqttc event loop on its own task: reconnects, subscriptions, and
 //!   what has been written to the socket.
-//! - [`inbox`]: what viewers send (acknowledgements, `watch`, clock requests).
+//! - `inbox`: what viewers send (acknowledgements, `watch`, clock requests).
 //! - [`flow`]: flow control towards viewers, a window per rendition.
 //! - this module: the frame loop: status, then frames as flow control lets them go.
 

@@ -11,7 +11,7 @@
 //! - [`replay`]: a directory of JPEG files or one MJPEG file, looped.
 //! - [`camera`]: a V4L2-style camera behind the [`device::Device`] trait: negotiation,
 //!   buffers → frames, reopening after a failure. [`v4l2`] implements the trait with
-//!   real ioctls, [`fake`] with scripted buffers for tests.
+//!   real ioctls, `fake` with scripted buffers for tests.
 //! - [`http`]: network cameras: an HTTP MJPEG stream or a JPEG snapshot URL ([`multipart`]
 //!   splits the stream without I/O).
 

@@ -28,7 +28,7 @@ impl std::fmt::Debug for Login {
 /// Who may do what through the gate.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// The topic prefix: viewers read and write only below it (see `topic`).
+    /// The topic prefix: viewers read and write only below it (see `wire::topic`).
     pub prefix: String,
     /// The login viewers must give; `None` lets anyone view.
     pub viewer: Option<Login>,

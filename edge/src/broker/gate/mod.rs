@@ -18,11 +18,11 @@
 //! where a client that reads too slowly loses old frames rather than queueing them. The
 //! edge's own publisher connects to rumqttd directly, as the trusted party.
 //!
-//! - [`inspect`]: the decisions, sans I/O and unit-tested: packet framing, logins, topic
+//! - `inspect`: the decisions, sans I/O and unit-tested: packet framing, logins, topic
 //!   permissions, and telling the watchers what clients subscribe to.
-//! - [`outbox`]: the slow client's queue, where frames give way.
+//! - `outbox`: the slow client's queue, where frames give way.
 //! - [`throttle`]: failed logins from one address slow down its next ones.
-//! - [`websocket`]: the WebSocket handshake (origin check, `mqtt` subprotocol).
+//! - `websocket`: the WebSocket handshake (origin check, `mqtt` subprotocol).
 //! - this module: the listeners, TLS, and the relay between a client and rumqttd, which
 //!   only moves bytes.
 
