@@ -10,12 +10,15 @@ use std::{
 };
 
 use edge::{
-    convert::{yuyv_to_yuv420, Range},
-    encode::Encoder,
+    encode::{
+        convert::yuyv_to_yuv420,
+        process::{process, Job},
+        Encoder,
+    },
+    frame::{Captured, Picture, Range, SourceStatus, Yuv420},
     meter::Meter,
-    pipeline::{process, Job, Output, Pipeline, SourceStatus},
-    source::{pattern::Pattern, Captured, Picture, Source, SourceError},
-    yuv::Yuv420,
+    pipeline::{Output, Pipeline},
+    source::{pattern::Pattern, Source, SourceError},
 };
 
 const SIZES: [(usize, usize); 3] = [(640, 480), (1280, 720), (1920, 1080)];
@@ -79,7 +82,7 @@ impl Source for Flood {
 
 /// Frames per second the pool hands on with `workers` encoders, over 3 s.
 fn pool_fps(yuyv: &[u8], w: usize, h: usize, workers: usize) -> f64 {
-    let slot = Arc::new(edge::publish::FrameSlot::default());
+    let (sender, slot) = edge::frame::newest();
     let (status, _srx) = tokio::sync::watch::channel(SourceStatus::Starting);
     let meter = Arc::new(Meter::default());
     let source = Box::new(Flood { yuyv: yuyv.to_vec(), w, h });
@@ -87,7 +90,7 @@ fn pool_fps(yuyv: &[u8], w: usize, h: usize, workers: usize) -> f64 {
         source,
         Encoder::new(QUALITY),
         workers,
-        Arc::new(Output::new(slot.clone())),
+        Arc::new(Output::new(sender)),
         status,
         meter.clone(),
     )
@@ -96,7 +99,7 @@ fn pool_fps(yuyv: &[u8], w: usize, h: usize, workers: usize) -> f64 {
     // out (with nothing taking them it waits, and this read 0).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let drain = {
-        let (slot, stop) = (slot.clone(), stop.clone());
+        let stop = stop.clone();
         std::thread::spawn(move || {
             while !stop.load(Relaxed) {
                 if slot.try_take().is_none() {

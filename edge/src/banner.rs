@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::{broker, config::BrokerUrl, Access};
+use crate::{access::Access, broker, config::BrokerUrl};
 
 /// One camera as the banner shows it.
 pub struct Camera {

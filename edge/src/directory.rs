@@ -7,14 +7,8 @@
 //! 3.1.1 broker: RabbitMQ 3.10 delivers no retained message to a wildcard subscription
 //! and none across cluster nodes (measured), so a page there would see no camera at all.
 //!
-//! ```json
-//! {"edge":"pi-kitchen-812","at_us":…,"cameras":[{"name":"door","frame":"home/door/frame",
-//!  "preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,
-//!  "fps":15,"state":"online","detail":"MJPEG 1280x720 …",
-//!  "renditions":[{"name":"full","topic":"home/door/frame","width":1280,"height":720,"fps":15,"frame_bytes":81234},
-//!                {"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012},
-//!                {"name":"quarter","topic":"home/door/quarter","width":320,"height":180,"fps":15,"frame_bytes":0}]}]}
-//! ```
+//! The JSON is [`wire::directory::Entry`], made here from the cameras' settings, their
+//! states and what their meters saw.
 //!
 //! A rendition's size is that of its last frame (the configured size, halved, before
 //! the first), `frame_bytes` the mean payload of its last frames published (0: none yet).
@@ -24,16 +18,13 @@
 //! The entry is cleared when the edge stops, and by its connection's last will when it
 //! vanishes, so the retained path does not list dead edges.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::watch;
+use wire::{ack::Rendition, directory, topic};
 
-use std::sync::Arc;
-
-use wire::ack::Rendition;
-
-use crate::{backoff::Backoff, clock, json_string, meter::Meter, pipeline::SourceStatus, topic};
+use crate::{backoff::Backoff, clock, frame::SourceStatus, meter::Meter};
 
 /// One camera as the directory lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +55,7 @@ impl Listed {
         renditions
             .iter()
             .map(|&rendition| {
-                let (width, height) = crate::preview::rendition_size(width, height, rendition);
+                let (width, height) = crate::encode::preview::rendition_size(width, height, rendition);
                 ListedRendition { rendition, width, height, frame_bytes: 0 }
             })
             .collect()
@@ -94,53 +85,51 @@ impl Listed {
     }
 }
 
-/// The directory JSON for `cameras` in their current states.
-pub fn json(prefix: &str, edge: &str, cameras: &[(Listed, SourceStatus)], at_us: u64) -> String {
-    let list: Vec<String> = cameras
+/// The directory entry for `cameras` in their current states.
+pub fn entry(prefix: &str, edge: &str, cameras: &[(Listed, SourceStatus)], at_us: u64) -> directory::Entry {
+    let cameras = cameras
         .iter()
         .map(|(c, status)| {
-            let (state, detail) = match status {
-                SourceStatus::Starting => ("starting", ""),
-                SourceStatus::Online(d) => ("online", d.as_str()),
-                SourceStatus::Offline(d) => ("offline", d.as_str()),
-            };
-            let preview = match c.preview {
-                Some((max_width, fps)) => format!(
-                    "{{\"topic\":{},\"max_width\":{max_width},\"fps\":{fps}}}",
-                    json_string(&topic::preview(prefix, &c.name))
-                ),
-                None => "null".into(),
-            };
-            let renditions: Vec<String> = c
+            let status = status.message(at_us);
+            let preview = c.preview.map(|(max_width, fps)| directory::Preview {
+                topic: topic::preview(prefix, &c.name),
+                max_width,
+                fps,
+            });
+            let renditions = c
                 .renditions
                 .iter()
-                .map(|r| {
-                    format!(
-                        "{{\"name\":\"{}\",\"topic\":{},\"width\":{},\"height\":{},\"fps\":{},\"frame_bytes\":{}}}",
-                        r.rendition.name(),
-                        json_string(&topic::rendition(prefix, &c.name, r.rendition)),
-                        r.width,
-                        r.height,
-                        c.fps,
-                        r.frame_bytes
-                    )
+                .map(|r| directory::Rendition {
+                    name: r.rendition.name().to_string(),
+                    topic: topic::rendition(prefix, &c.name, r.rendition),
+                    width: r.width as u32,
+                    height: r.height as u32,
+                    fps: c.fps,
+                    frame_bytes: r.frame_bytes,
                 })
                 .collect();
-            format!(
-                "{{\"name\":{},\"frame\":{},\"preview\":{preview},\"status\":{},\"alarm\":{},\"width\":{},\"height\":{},\"fps\":{},\"state\":\"{state}\",\"detail\":{},\"renditions\":[{}]}}",
-                json_string(&c.name),
-                json_string(&topic::frame(prefix, &c.name)),
-                json_string(&topic::status(prefix, &c.name)),
-                json_string(&topic::alarm(prefix, &c.name)),
-                c.width,
-                c.height,
-                c.fps,
-                json_string(detail),
-                renditions.join(","),
-            )
+            directory::Camera {
+                name: c.name.clone(),
+                frame: topic::frame(prefix, &c.name),
+                preview,
+                status: topic::status(prefix, &c.name),
+                alarm: topic::alarm(prefix, &c.name),
+                width: c.width as u32,
+                height: c.height as u32,
+                fps: c.fps,
+                state: status.state,
+                detail: status.detail,
+                renditions,
+            }
         })
         .collect();
-    format!("{{\"edge\":{},\"at_us\":{at_us},\"cameras\":[{}]}}", json_string(edge), list.join(","))
+    directory::Entry { edge: edge.to_string(), at_us, cameras }
+}
+
+/// The directory JSON for `cameras` in their current states.
+pub fn json(prefix: &str, edge: &str, cameras: &[(Listed, SourceStatus)], at_us: u64) -> String {
+    // Strings and numbers only: serializing cannot fail.
+    serde_json::to_string(&entry(prefix, edge, cameras, at_us)).expect("a directory entry serializes")
 }
 
 /// A name for this edge on the bus: the host's name and the process id, as topic-safe

@@ -5,549 +5,80 @@
 //! By default it also runs an MQTT broker in-process and serves the viewer site, so a
 //! single command gives a phone-viewable stream.
 //!
+//! `main` parses the options ([`config`]), sets up logging and calls [`run`]; a test or
+//! another program calls [`start`] and learns from [`Edge::running`] where it listens.
+//!
 //! # Layout
-//! The dataflow, in module order: `source` → `pipeline` (capture thread, `slot`,
-//! `convert`/`encode` or `jpeg` passthrough on worker threads) → `publish` ⇢ broker ⇢
-//! viewers.
-//! - [`config`]: command-line options and their validation; [`config_file`]: the same in
+//! In the order a frame meets them:
+//! - [`source`]: where pictures come from, on each camera's capture thread: the
+//!   `Source` seam (test pattern, replay, V4L2 cameras behind the `Device` trait, network
+//!   cameras over HTTP), format negotiation, pacing.
+//! - [`frame`]: what travels between the stages, below all of them: the captured
+//!   `Picture` (planes in a `Yuv420`, camera YUYV/NV12 with its `Range`, or a JPEG), the
+//!   `EncodedFrame`, the newest-frame slot between encoders and publisher as a
+//!   `FrameSender`/`FrameReceiver` pair ([`frame::newest`]), and the source's
+//!   `SourceStatus`.
+//! - [`pipeline`]: each camera's capture thread → its place in the job slot → the
+//!   encoder workers every camera shares → the camera's `FrameSender`s, newest frame
+//!   first; what nobody watches is not made; failing sources are retried.
+//! - [`encode`]: what a worker does with one frame: `convert` (YUYV/NV12 → 4:2:0),
+//!   mozjpeg (`Encoder`), `passthrough` (checks of camera JPEGs), `preview` (grid tiles,
+//!   half and quarter renditions), `process` (all of it, and the stamp).
+//! - [`publish`]: each camera's MQTT connection: the frame loop (one frame on its way,
+//!   newest first, flow control per rendition), `client` (options, probe, topics),
+//!   `driver` (the rumqttc loop, reconnects), `inbox` (acknowledgements, `watch`
+//!   messages, clock requests), `flow` (windows towards viewers).
+//! - [`broker`]: the embedded rumqttd, on loopback, and what the network sees of it:
+//!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `inspect` checks logins
+//!   and topic permissions without I/O; a slow viewer's `outbox`; `throttle`) and
+//!   `broker::origin` (which web pages may open the WebSocket).
+//! - [`watch`]: who watches which camera and rendition (subscriptions seen by the gate,
+//!   acknowledgements and `watch` messages seen by the publishers), read by the capture
+//!   threads, so a camera nobody watches encodes only its preview.
+//! - [`directory`]: the cameras of this edge on the bus, retained and answered on
+//!   request ([`wire::directory`]).
+//! - [`site`]: the HTTP(S) server for the viewer site, `/edge.json` and monitoring.
+//! - [`meter`]: counters per camera and rendition, the once-a-second log line,
+//!   `/stats.json` and `/metrics`.
+//!
+//! Around them:
+//! - `run` ([`start`], [`run`]): the wiring, options → sources, encoders, publishers,
+//!   broker, directory, site, banner; [`Running`] says where the edge listens.
+//! - [`config`]: command-line options and their validation; `config::file`: the same in
 //!   a TOML file, with `[[camera]]` tables.
-//! - [`source`]: the `Source` seam: test pattern, replay, V4L2 cameras (behind a
-//!   `Device` trait with a fake for tests), format negotiation, pacing.
-//! - [`convert`]: camera YUYV/NV12 to planar 4:2:0, limited to full range.
-//! - [`jpeg`]: cheap validation of camera JPEGs; standard Huffman tables when missing.
-//! - [`yuv`]: 4:2:0 planes in the layout the JPEG encoder reads without copying.
-//! - [`encode`]: mozjpeg with fast settings, panics contained.
-//! - [`pipeline`]: capture thread → newest-frame [`slot`] → encoder workers → output;
-//!   source status and retries.
-//! - [`preview`]: each camera's small picture for grid tiles and its half and quarter
-//!   renditions, from the encoder's planes or a reduced-scale decode of the camera's JPEG.
-//! - [`publish`]: rumqttc client with one-frame-in-flight flow control and reconnects.
-//! - [`broker`]: the embedded rumqttd broker, on loopback.
-//! - [`gate`]: what the network sees of it: TCP and WebSocket listeners, optionally TLS,
-//!   that check logins and topic permissions (viewers may not publish camera topics).
-//! - [`origin`]: which web pages may open the WebSocket listener.
-//! - [`throttle`]: failed logins from one address slow down its next ones.
-//! - [`secret`]: the viewer password made on first start and kept in the state directory.
+//! - [`access`]: who may watch (the viewer login); [`secret`]: the password made on first
+//!   start and kept in the state directory.
 //! - [`tls`]: certificates served and trusted (rustls).
-//! - [`site`]: the HTTP(S) server for the viewer site and `/edge.json`.
-//! - [`directory`]: the cameras of this edge, retained and answered on request.
 //! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones).
-//! - [`meter`]: counters and the once-a-second log line.
-//! - [`backoff`]: retry delays with jitter.
-//! - [`topic`]: the topic layout.
-//! - [`watch`]: who watches which camera and rendition (subscriptions,
-//!   acknowledgements, `watch` messages), so a camera nobody watches encodes only its
-//!   preview, and a smaller rendition nobody watches is never made.
-//! - [`flow`]: flow control towards viewers, a window per rendition.
+//! - `error` ([`EdgeError`]): why the edge could not start, wrapping each layer's error.
+//! - [`clock`]: wall-clock µs as the wire format writes them; [`backoff`]: retry delays
+//!   with jitter; `sync`: locks that ignore poisoning.
+//! - [`motion`] and [`homeassistant`]: motion detection and Home Assistant discovery
+//!   (being written).
 
+pub mod access;
 pub mod backoff;
 pub mod banner;
 pub mod broker;
 pub mod clock;
 pub mod config;
-pub mod config_file;
-pub mod convert;
 pub mod directory;
 pub mod encode;
-pub mod flow;
-#[cfg(feature = "embedded-broker")]
-pub mod gate;
+mod error;
+pub mod frame;
 pub mod homeassistant;
-pub mod jpeg;
 pub mod meter;
 pub mod motion;
-pub mod origin;
 pub mod pipeline;
-pub mod preview;
 pub mod publish;
+mod run;
 pub mod secret;
 pub mod site;
-pub mod slot;
 pub mod source;
-pub mod throttle;
+pub(crate) mod sync;
 pub mod tls;
-pub mod topic;
 pub mod watch;
-pub mod yuv;
 
-use std::{future::Future, io::IsTerminal, net::SocketAddr, path::PathBuf, sync::Arc};
-
-use config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec};
-#[cfg(target_os = "linux")]
-use source::device::Opener;
-use source::{camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source};
-
-/// Why the edge could not start. Each message is meant to be read by a person.
-#[derive(Debug, thiserror::Error)]
-pub enum EdgeError {
-    #[error(
-        "{what} port {addr} is already in use (another edge or broker running?); choose another with {flag}"
-    )]
-    PortInUse { what: &'static str, addr: SocketAddr, flag: &'static str },
-    #[error("cannot listen on {addr} for {what}: {source}")]
-    Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
-    #[error("embedded broker: {0}")]
-    Broker(String),
-    #[error("source: {0}")]
-    Source(String),
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("{0}")]
-    Config(String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl EdgeError {
-    fn listen(what: &'static str, addr: SocketAddr, flag: &'static str, source: std::io::Error) -> Self {
-        if source.kind() == std::io::ErrorKind::AddrInUse {
-            EdgeError::PortInUse { what, addr, flag }
-        } else {
-            EdgeError::Listen { what, addr, source }
-        }
-    }
-}
-
-/// Opens a camera's source. `auto` falls back to the test pattern and says so.
-fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
-    let (width, height) = (camera.size.width, camera.size.height);
-    let want = Want { width: width as u32, height: height as u32, fps: camera.fps, format: camera.format };
-    let failed = |e: &dyn std::fmt::Display| EdgeError::Source(format!("camera {}: {e}", camera.name));
-    Ok(match &camera.source {
-        SourceSpec::Pattern => Box::new(Pattern::new(width, height, camera.fps)),
-        SourceSpec::Replay(path) => Box::new(Replay::open(path, camera.fps).map_err(|e| failed(&e))?),
-        SourceSpec::HttpMjpeg(url) => Box::new(source::http::HttpMjpeg::new(url).map_err(|e| failed(&e))?),
-        SourceSpec::HttpSnapshot(url) => {
-            Box::new(source::http::HttpSnapshot::new(url, camera.fps).map_err(|e| failed(&e))?)
-        }
-        #[cfg(target_os = "linux")]
-        SourceSpec::Device(path) => {
-            Box::new(CameraSource::new(Box::new(source::v4l2::V4l2Opener::new(path)), want))
-        }
-        #[cfg(not(target_os = "linux"))]
-        SourceSpec::Device(path) => {
-            return Err(failed(&format!("{}: V4L2 cameras need Linux", path.display())))
-        }
-        SourceSpec::Auto => {
-            #[cfg(target_os = "linux")]
-            if let Some(opener) = source::v4l2::first_usable(&want) {
-                tracing::info!(camera = %opener.name(), "using the first camera that works");
-                return Ok(Box::new(CameraSource::new(Box::new(opener), want)));
-            }
-            tracing::info!("no camera found; streaming the test pattern");
-            Box::new(Pattern::new(width, height, camera.fps))
-        }
-    })
-}
-
-/// `--list-devices`: every capture device with its formats, sizes and frame rates.
-pub fn list_devices() -> String {
-    #[cfg(target_os = "linux")]
-    {
-        let devices = source::v4l2::list();
-        if devices.is_empty() {
-            return "no video capture devices found (looked for /dev/video*)\n".to_string();
-        }
-        let mut out = String::new();
-        for d in devices {
-            out += &format!("{} ({})\n", d.path.display(), d.card);
-            match d.modes {
-                Ok(modes) => out += &source::device::describe_modes(&modes),
-                Err(e) => out += &format!("    cannot list formats: {e}\n"),
-            }
-        }
-        out
-    }
-    #[cfg(not(target_os = "linux"))]
-    "video devices are listed on Linux only (V4L2)\n".to_string()
-}
-
-/// Runs the edge until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
-    // Files and settings first, so a mistake stops the edge before anything starts.
-    let served_tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
-        _ => None,
-    };
-    let client_tls = match &config.broker {
-        Some(BrokerUrl::Tcp { tls: true, .. } | BrokerUrl::Ws { tls: true, .. }) => {
-            Some(tls::client_config(config.ca_file.as_deref())?)
-        }
-        _ => None,
-    };
-    let access = viewer_access(&config)?;
-    let cameras = config.cameras().map_err(EdgeError::Config)?;
-    let sources = cameras.iter().map(open_source).collect::<Result<Vec<_>, _>>()?;
-    let topics: Vec<publish::Topics> =
-        cameras.iter().map(|c| publish::Topics::new(&config.topic_prefix, &c.name)).collect();
-
-    // The site's port first: the gate lets the site's own pages open its WebSocket.
-    let listener = broker::listen(config.bind, config.http_port, "HTTP", "--http-port")?;
-    let http_addr = listener.local_addr()?;
-    let https = served_tls.is_some();
-    let origins = origin::Origins {
-        site_scheme: if https { "https" } else { "http" },
-        site_port: http_addr.port(),
-        allowed: config.allow_origin.clone(),
-    };
-
-    // The broker next: the publisher and the site both need its addresses.
-    let watchers = Arc::new(watch::Watchers::new(&config.topic_prefix));
-    let embedded = match &config.broker {
-        Some(_) => None,
-        None => Some(start_embedded(&config, &access, origins, served_tls.clone(), watchers.clone())?),
-    };
-    let (publish_to, login) = match (&config.broker, &embedded) {
-        (Some(url), _) => (url.clone(), config.username.clone().zip(config.password.clone())),
-        (None, Some(b)) => {
-            let host = b.internal.ip().to_string();
-            (BrokerUrl::Tcp { host, port: b.internal.port(), tls: false }, None)
-        }
-        (None, None) => unreachable!("either an external or the embedded broker"),
-    };
-    // One connection per camera: each has its own last will (the broker marks exactly
-    // that camera offline if the edge vanishes), and one camera's large frame on the wire
-    // never holds back another camera's (no head-of-line blocking between cameras).
-    let options: Vec<_> = cameras
-        .iter()
-        .map(|c| {
-            let client_id = format!("edge-{}-{}", c.name, std::process::id());
-            publish::options(&publish_to, &client_id, login.clone(), client_tls.clone())
-        })
-        .collect();
-    if config.broker.is_some() {
-        // Probed once at startup: a wrong host, port, certificate or password is a
-        // mistake to report, not an outage to wait out. Once running, a lost broker is
-        // retried forever.
-        publish::probe(&options[0]).await?;
-    }
-
-    let meters: Vec<(String, Arc<meter::Meter>)> =
-        cameras.iter().map(|c| (c.name.clone(), Arc::new(meter::Meter::default()))).collect();
-
-    // One pool of encoders for every camera, never more threads than cores.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = match config.encoders {
-        0 => cores.min(4),
-        n => (n as usize).min(cores),
-    };
-    let encoders = pipeline::Encoders::start(workers)?;
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let mut captures = Vec::new();
-    let mut publishers = Vec::new();
-    let mut reporters = Vec::new();
-    let mut shown = Vec::new();
-    let mut listed = Vec::new();
-    for ((((camera, source), topics), opts), (_, meter)) in
-        cameras.iter().zip(sources).zip(topics).zip(options).zip(&meters)
-    {
-        let frames = Arc::new(publish::FrameSlot::default());
-        let previews = Arc::new(publish::FrameSlot::default());
-        let (status_tx, status_rx) = tokio::sync::watch::channel(pipeline::SourceStatus::Starting);
-        let described = source.describe();
-        let (width, height) = (camera.size.width, camera.size.height);
-        let preview = (camera.preview_width > 0).then_some((camera.preview_width, camera.preview_fps));
-        let renditions = directory::Listed::renditions_of(&camera.renditions.all(), width, height);
-        let entry = directory::Listed {
-            name: camera.name.clone(),
-            width,
-            height,
-            fps: camera.fps,
-            preview,
-            renditions,
-        };
-        listed.push((entry, status_rx.clone(), meter.clone()));
-        // Each smaller rendition: a slot between the encoders and the publisher.
-        let smaller: Vec<(wire::ack::Rendition, Arc<publish::FrameSlot>)> = camera
-            .renditions
-            .smaller()
-            .into_iter()
-            .map(|r| (r, Arc::new(publish::FrameSlot::default())))
-            .collect();
-        // Tiles are small: a lower quality costs little there and halves their bytes.
-        let preview = (camera.preview_width > 0).then(|| {
-            let quality = camera.quality.min(60);
-            pipeline::Preview::new(
-                camera.preview_width as usize,
-                camera.preview_fps,
-                quality,
-                previews.clone(),
-            )
-        });
-        let lane = encoders.lane(pipeline::LaneParts {
-            encoder: encode::Encoder::new(camera.quality),
-            output: Arc::new(pipeline::Output::new(frames.clone())),
-            meter: meter.clone(),
-            preview,
-            watch: Some((watchers.clone(), camera.name.clone())),
-            on_demand: camera.on_demand,
-            smaller: smaller
-                .iter()
-                .map(|(r, slot)| (*r, Arc::new(pipeline::Output::new(slot.clone()))))
-                .collect(),
-        });
-        captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
-        let frame_topic = topics.frame.clone();
-        let settings = publish::Settings {
-            opts,
-            send_buffer: config.send_buffer_kb * 1024,
-            topics,
-            viewer_window: config.viewer_window as usize,
-            watchers: Some(watchers.clone()),
-            smaller,
-        };
-        publishers.push(tokio::spawn(publish::run(
-            settings,
-            frames,
-            previews,
-            status_rx,
-            meter.clone(),
-            shutdown_rx.clone(),
-        )));
-        reporters.push(tokio::spawn(meter::report(meter.clone(), frame_topic.clone())));
-        tracing::info!(camera = %camera.name, source = %described, topic = %frame_topic, "streaming");
-        shown.push(banner::Camera {
-            name: camera.name.clone(),
-            source: described,
-            quality: camera.quality,
-            frame_topic,
-        });
-    }
-
-    // The directory entry as the bus has it, live, for `/api/cameras`.
-    let edge_id = directory::edge_id();
-    let api_cameras: site::Cameras = {
-        let (prefix, edge_id, listed) = (config.topic_prefix.clone(), edge_id.clone(), listed.clone());
-        Box::new(move || {
-            let states: Vec<_> = listed.iter().map(|(l, s, m)| (l.measured(m), s.borrow().clone())).collect();
-            directory::json(&prefix, &edge_id, &states, clock::now_us())
-        })
-    };
-    let site = Arc::new(site::Site {
-        root: config.site.clone(),
-        edge_json: edge_json(&config, &cameras, embedded.as_ref()),
-        meters: meters.clone(),
-        cameras: api_cameras,
-        logins: site_logins(&config, &access),
-    });
-    if !config.site.join("index.html").is_file() {
-        tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
-    }
-    let http = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
-
-    let directory_opts = publish::options(
-        &publish_to,
-        &format!("edge-directory-{}", std::process::id()),
-        login.clone(),
-        client_tls.clone(),
-    );
-    let directory = tokio::spawn(directory::run(
-        directory_opts,
-        config.topic_prefix.clone(),
-        edge_id,
-        listed,
-        shutdown_rx.clone(),
-    ));
-
-    let show_password = match config.print_login {
-        PrintLogin::Always => true,
-        PrintLogin::Never => false,
-        // A terminal is a person; anything else may be a service's log, kept for long.
-        PrintLogin::Auto => std::io::stdout().is_terminal(),
-    };
-    banner::Banner {
-        cameras: &shown,
-        http: http_addr,
-        https,
-        lan: http_addr.ip().is_unspecified().then(banner::lan_ip).flatten(),
-        embedded: embedded.as_ref(),
-        publish_to: &publish_to,
-        access: &access,
-        show_password,
-    }
-    .print();
-    if matches!(access, Access::Open) && embedded.is_some() {
-        tracing::warn!("no login (--no-login): anyone who can reach this machine can watch the cameras");
-    }
-    tracing::info!(cameras = shown.len(), encoders = workers, "running");
-
-    shutdown.await;
-    tracing::info!("shutting down");
-    shutdown_tx.send_replace(true);
-    for p in publishers {
-        let _ = p.await;
-    }
-    let _ = directory.await;
-    reporters.iter().for_each(|r| r.abort());
-    http.abort();
-    let _ = tokio::task::spawn_blocking(move || {
-        captures.into_iter().for_each(pipeline::Capture::stop);
-        encoders.stop();
-    })
-    .await;
-    Ok(())
-}
-
-/// Who may watch through the embedded broker.
-#[derive(Debug)]
-pub enum Access {
-    /// Anyone (`--no-login`), or not ours to decide (an external broker).
-    Open,
-    /// The login given with `--password` (and `--username`, else `viewer`).
-    Configured { username: String },
-    /// The password made on first start, user [`secret::USERNAME`].
-    Generated { password: String, file: PathBuf, made: bool },
-}
-
-/// Who may read the site's monitoring endpoints: whoever may watch (the viewer login)
-/// and the publisher login. None, so open, when anyone may watch (`--no-login`, or an
-/// external broker, whose logins are its own).
-fn site_logins(config: &Config, access: &Access) -> Vec<(String, String)> {
-    let viewer = match access {
-        Access::Open => return Vec::new(),
-        Access::Configured { username } => (username.clone(), config.password.clone().unwrap_or_default()),
-        Access::Generated { password, .. } => (secret::USERNAME.to_string(), password.clone()),
-    };
-    std::iter::once(viewer).chain(config.publisher_login.clone()).collect()
-}
-
-/// The viewer login from the options, or the one kept in the state directory (made
-/// there on first start): the camera is never open unless `--no-login` says so.
-fn viewer_access(config: &Config) -> Result<Access, EdgeError> {
-    if config.broker.is_some() {
-        if config.password.is_some() && config.username.is_none() {
-            return Err(EdgeError::Config("--password needs --username with --broker".into()));
-        }
-        return Ok(Access::Open);
-    }
-    if config.no_login {
-        return Ok(Access::Open);
-    }
-    if config.password.is_some() {
-        let username = config.username.clone().unwrap_or_else(|| secret::USERNAME.to_string());
-        return Ok(Access::Configured { username });
-    }
-    let dir = config.state_dir.clone().or_else(secret::default_state_dir).ok_or_else(|| {
-        EdgeError::Config(
-            "no state directory for the viewer password (HOME is not set): give --state-dir, \
-             --password or --no-login"
-                .into(),
-        )
-    })?;
-    let (password, made) = secret::load_or_create(&dir)?;
-    Ok(Access::Generated { password, file: dir.join(secret::FILE), made })
-}
-
-/// The embedded broker with the gate's policy from the options.
-#[cfg(feature = "embedded-broker")]
-fn start_embedded(
-    config: &Config,
-    access: &Access,
-    origins: origin::Origins,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    watchers: Arc<watch::Watchers>,
-) -> Result<broker::EmbeddedBroker, EdgeError> {
-    let login = |(username, password)| gate::Login { username, password };
-    let viewer = match access {
-        Access::Open => None,
-        Access::Configured { username } => Some(gate::Login {
-            username: username.clone(),
-            password: config.password.clone().unwrap_or_default(),
-        }),
-        Access::Generated { password, .. } => {
-            Some(gate::Login { username: secret::USERNAME.into(), password: password.clone() })
-        }
-    };
-    let policy = gate::Policy {
-        prefix: config.topic_prefix.clone(),
-        viewer,
-        publisher: config.publisher_login.clone().map(login),
-        watchers: Some(watchers),
-    };
-    broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)
-}
-
-#[cfg(not(feature = "embedded-broker"))]
-fn start_embedded(
-    _: &Config,
-    _: &Access,
-    _: origin::Origins,
-    _: Option<Arc<rustls::ServerConfig>>,
-    _: Arc<watch::Watchers>,
-) -> Result<broker::EmbeddedBroker, EdgeError> {
-    Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
-}
-
-/// `/edge.json`: how a page served by this edge finds the broker and the cameras. The
-/// first camera's `camera` and `topic` are what a page shows when the URL names none.
-fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::EmbeddedBroker>) -> String {
-    // The page builds ws://<its own host>:<ws_port>/mqtt when no full URL is given,
-    // so a phone that reached the site by LAN address reaches the broker the same way.
-    let broker = match (&config.viewer_broker, &config.broker) {
-        (Some(url), _) | (None, Some(url @ BrokerUrl::Ws { .. })) => json_string(&url.to_string()),
-        _ => "null".to_string(),
-    };
-    let ws_port = match (&config.viewer_broker, embedded) {
-        (None, Some(b)) => b.ws.port().to_string(),
-        _ => "null".to_string(),
-    };
-    let prefix = &config.topic_prefix;
-    let list: Vec<String> = cameras
-        .iter()
-        .map(|c| {
-            let renditions: Vec<String> =
-                c.renditions.all().iter().map(|r| format!("\"{}\"", r.name())).collect();
-            format!(
-                "{{\"name\":{},\"topic\":{},\"width\":{},\"height\":{},\"fps\":{},\"renditions\":[{}]}}",
-                json_string(&c.name),
-                json_string(&topic::frame(prefix, &c.name)),
-                c.size.width,
-                c.size.height,
-                c.fps,
-                renditions.join(",")
-            )
-        })
-        .collect();
-    let first = cameras.first().map_or("cam1", |c| c.name.as_str());
-    format!(
-        "{{\"camera\":{},\"topic\":{},\"prefix\":{},\"cameras\":[{}],\"broker\":{broker},\"ws_port\":{ws_port},\"ws_path\":\"/mqtt\"}}",
-        json_string(first),
-        json_string(&topic::frame(prefix, first)),
-        json_string(prefix),
-        list.join(",")
-    )
-}
-
-/// A JSON string literal. Topic levels and URLs never hold control characters (the
-/// config refuses them), so escaping quotes and backslashes is enough.
-pub(crate) fn json_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[test]
-    fn edge_json_points_pages_at_the_embedded_ws_port() {
-        let c = Config::try_parse_from(["edge", "--camera", "door", "--source", "pattern"]).unwrap();
-        let b = broker::EmbeddedBroker {
-            tcp: "0.0.0.0:1883".parse().unwrap(),
-            ws: "0.0.0.0:9011".parse().unwrap(),
-            internal: "127.0.0.1:40000".parse().unwrap(),
-            tls: false,
-        };
-        assert_eq!(
-            edge_json(&c, &c.cameras().unwrap(), Some(&b)),
-            r#"{"camera":"door","topic":"mqcam/door/frame","prefix":"mqcam","cameras":[{"name":"door","topic":"mqcam/door/frame","width":640,"height":480,"fps":30,"renditions":["full","half","quarter"]}],"broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
-        );
-    }
-
-    #[test]
-    fn edge_json_names_an_external_websocket_broker() {
-        let c = Config::try_parse_from(["edge", "--broker", "ws://b:8083/mqtt"]).unwrap();
-        let j = edge_json(&c, &[], None);
-        assert!(j.contains(r#""broker":"ws://b:8083/mqtt""#) && j.contains(r#""ws_port":null"#), "{j}");
-    }
-}
+pub use error::EdgeError;
+pub use run::{run, start, Edge, Running};
+pub use source::list_devices;

@@ -1,7 +1,7 @@
 //! `edge`: parse options (flags, `EDGE_*` variables, `--config` file), set up logging,
 //! run until Ctrl-C or SIGTERM.
 
-use edge::config_file::{self, LoadError};
+use edge::config::file::{self as config_file, LoadError};
 use tracing_subscriber::EnvFilter;
 
 fn main() {

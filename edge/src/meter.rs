@@ -14,7 +14,7 @@ use std::{
 
 use wire::ack::Rendition;
 
-use crate::slot::lock;
+use crate::sync::lock;
 
 #[derive(Default)]
 pub struct Meter {
@@ -94,7 +94,7 @@ impl RenditionMeter {
 }
 
 /// A reading of one rendition's counters.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct RenditionSnapshot {
     pub encoded: u64,
     pub encode_us: u64,
@@ -104,17 +104,9 @@ pub struct RenditionSnapshot {
     pub frame_bytes: u64,
 }
 
-impl RenditionSnapshot {
-    fn to_json(self) -> String {
-        format!(
-            "{{\"encoded\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"frame_bytes\":{}}}",
-            self.encoded, self.encode_us, self.published, self.published_bytes, self.frame_bytes
-        )
-    }
-}
-
-/// A reading of all counters at one time.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+/// A reading of all counters at one time; as JSON, `renditions` holds each rendition's
+/// by name: `{"full":{"encoded":…,"encode_us":…,"published":…,"published_bytes":…,"frame_bytes":…},"half":…,"quarter":…}`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Snapshot {
     pub captured: u64,
     pub encoded: u64,
@@ -125,7 +117,21 @@ pub struct Snapshot {
     pub dropped: u64,
     pub previews: u64,
     pub unwatched: u64,
+    #[serde(serialize_with = "by_name")]
     pub renditions: [RenditionSnapshot; 3],
+}
+
+/// Renditions' counters as a JSON object keyed by the renditions' names.
+fn by_name<S: serde::Serializer>(renditions: &[RenditionSnapshot; 3], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(Rendition::ALL.iter().map(|r| r.name()).zip(renditions))
+}
+
+/// A snapshot as `/stats.json` shows it: the counters, then when they were read.
+#[derive(serde::Serialize)]
+struct Stamped<'a> {
+    #[serde(flatten)]
+    counters: &'a Snapshot,
+    at_us: u64,
 }
 
 impl Meter {
@@ -168,44 +174,32 @@ impl Snapshot {
             mine.published_bytes += theirs.published_bytes;
         }
     }
-
-    /// The counters as a JSON object; `renditions` holds each rendition's, by name:
-    /// `{"full":{"encoded":…,"encode_us":…,"published":…,"published_bytes":…,"frame_bytes":…},"half":…,"quarter":…}`.
-    pub fn to_json(&self) -> String {
-        let renditions: Vec<String> = Rendition::ALL
-            .iter()
-            .zip(&self.renditions)
-            .map(|(r, s)| format!("\"{}\":{}", r.name(), s.to_json()))
-            .collect();
-        format!(
-            "{{\"captured\":{},\"encoded\":{},\"bad_frames\":{},\"encode_us\":{},\"published\":{},\"published_bytes\":{},\"dropped\":{},\"previews\":{},\"unwatched\":{},\"renditions\":{{{}}},\"at_us\":{}}}",
-            self.captured,
-            self.encoded,
-            self.bad_frames,
-            self.encode_us,
-            self.published,
-            self.published_bytes,
-            self.dropped,
-            self.previews,
-            self.unwatched,
-            renditions.join(","),
-            crate::clock::now_us()
-        )
-    }
 }
 
 /// `/stats.json`: every camera's counters summed at the top level (what a one-camera
 /// edge always served), and each camera's under `cameras`.
 pub fn cameras_json(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
-    let mut total = Snapshot::default();
-    let mut each = Vec::new();
-    for (name, meter) in meters {
-        let s = meter.snapshot();
-        total.add(&s);
-        each.push(format!("{}:{}", crate::json_string(name), s.to_json()));
+    /// Each camera's counters by name, in the edge's order.
+    struct Cameras<'a>(&'a [(&'a str, Snapshot)], u64);
+    impl serde::Serialize for Cameras<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let at_us = self.1;
+            s.collect_map(self.0.iter().map(|(name, counters)| (name, Stamped { counters, at_us })))
+        }
     }
-    let total = total.to_json();
-    format!("{},\"cameras\":{{{}}}}}", &total[..total.len() - 1], each.join(","))
+    #[derive(serde::Serialize)]
+    struct Stats<'a> {
+        #[serde(flatten)]
+        total: Stamped<'a>,
+        cameras: Cameras<'a>,
+    }
+    let each: Vec<(&str, Snapshot)> = meters.iter().map(|(n, m)| (n.as_str(), m.snapshot())).collect();
+    let mut total = Snapshot::default();
+    each.iter().for_each(|(_, s)| total.add(s));
+    let at_us = crate::clock::now_us();
+    let stats = Stats { total: Stamped { counters: &total, at_us }, cameras: Cameras(&each, at_us) };
+    // Strings and numbers only: serializing cannot fail.
+    serde_json::to_string(&stats).expect("counters serialize")
 }
 
 /// What happened between two snapshots, as rates.

@@ -12,7 +12,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::EdgeError;
+/// Why the viewer password cannot be kept; each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{} must hold one line, the viewer password; delete it to have a new one made", path.display())]
+    NotOneLine { path: PathBuf },
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+}
 
 /// The file, inside the state directory.
 pub const FILE: &str = "viewer-password";
@@ -33,17 +40,14 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// The stored password, or a new one made and stored; `true` when it was made now.
-pub fn load_or_create(dir: &Path) -> Result<(String, bool), EdgeError> {
+pub fn load_or_create(dir: &Path) -> Result<(String, bool), SecretError> {
     let path = dir.join(FILE);
-    let fail = |what: &str, e: std::io::Error| EdgeError::Config(format!("{what} {}: {e}", path.display()));
+    let fail = |what: &'static str, source| SecretError::Io { what, path: path.clone(), source };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let password = text.trim();
             if password.is_empty() || password.len() > 256 || password.contains(['\n', '\r', '\0']) {
-                return Err(EdgeError::Config(format!(
-                    "{} must hold one line, the viewer password; delete it to have a new one made",
-                    path.display()
-                )));
+                return Err(SecretError::NotOneLine { path: path.clone() });
             }
             keep_private(&path);
             Ok((password.to_string(), false))
@@ -174,5 +178,11 @@ mod tests {
         let err = load_or_create(&dir).unwrap_err().to_string();
         assert!(err.contains("viewer-password") && err.contains("delete it"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_compare_by_content_and_length() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd") && !same(b"abc", b"ab") && !same(b"", b"a"));
     }
 }

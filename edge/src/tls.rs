@@ -6,63 +6,70 @@
 //! the certificate or a PEM without certificates stops the edge with one line naming
 //! the file, instead of failing handshakes later.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
-use crate::EdgeError;
+/// Why the TLS settings cannot be used; each message names the file and the option.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} {}: {source}", path.display())]
+    Read { what: &'static str, path: PathBuf, source: rustls_pki_types::pem::Error },
+    #[error("{} holds no PEM certificate ({what})", path.display())]
+    NoCertificate { what: &'static str, path: PathBuf },
+    #[error("cannot read private key (--tls-key) {}: {source}", path.display())]
+    Key { path: PathBuf, source: rustls_pki_types::pem::Error },
+    #[error("certificate {} and key {} are not usable together: {source}", cert.display(), key.display())]
+    Mismatch { cert: PathBuf, key: PathBuf, source: rustls::Error },
+    #[error("CA file (--ca-file) {}: unusable certificate: {source}", path.display())]
+    UnusableCa { path: PathBuf, source: rustls::Error },
+    #[error("no system CA certificates found to check the broker's certificate; pass --ca-file")]
+    NoSystemRoots,
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+}
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Every certificate in a PEM file; at least one.
-fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, EdgeError> {
-    let bad =
-        |e: &dyn std::fmt::Display| EdgeError::Tls(format!("cannot read {what} {}: {e}", path.display()));
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(&e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(&e))?;
+fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bad = |source| TlsError::Read { what, path: path.to_path_buf(), source };
+    let certs =
+        CertificateDer::pem_file_iter(path).map_err(bad)?.collect::<Result<Vec<_>, _>>().map_err(bad)?;
     if certs.is_empty() {
-        return Err(EdgeError::Tls(format!("{} holds no PEM certificate ({what})", path.display())));
+        return Err(TlsError::NoCertificate { what, path: path.to_path_buf() });
     }
     Ok(certs)
 }
 
 /// The server side: a certificate chain (leaf first) and its private key, both PEM.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, EdgeError> {
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certificates(cert, "certificate (--tls-cert)")?;
     let key_der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| EdgeError::Tls(format!("cannot read private key (--tls-key) {}: {e}", key.display())))?;
+        .map_err(|source| TlsError::Key { path: key.to_path_buf(), source })?;
     let config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| EdgeError::Tls(e.to_string()))?
+        .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)
-        .map_err(|e| {
-            EdgeError::Tls(format!(
-                "certificate {} and key {} are not usable together: {e}",
-                cert.display(),
-                key.display()
-            ))
-        })?;
+        .map_err(|source| TlsError::Mismatch { cert: cert.to_path_buf(), key: key.to_path_buf(), source })?;
     Ok(Arc::new(config))
 }
 
 /// The client side: trust the CAs in `ca` (PEM) if given, else the system's roots.
-pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, EdgeError> {
+pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
             for cert in certificates(path, "CA file (--ca-file)")? {
-                roots.add(cert).map_err(|e| {
-                    EdgeError::Tls(format!(
-                        "CA file (--ca-file) {}: unusable certificate: {e}",
-                        path.display()
-                    ))
-                })?;
+                roots
+                    .add(cert)
+                    .map_err(|source| TlsError::UnusableCa { path: path.to_path_buf(), source })?;
             }
         }
         None => {
@@ -71,16 +78,12 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, EdgeError> 
             let found = rustls_native_certs::load_native_certs();
             let (added, _ignored) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
-                return Err(EdgeError::Tls(
-                    "no system CA certificates found to check the broker's certificate; pass --ca-file"
-                        .into(),
-                ));
+                return Err(TlsError::NoSystemRoots);
             }
         }
     }
     let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| EdgeError::Tls(e.to_string()))?
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))

@@ -22,7 +22,7 @@ use std::{collections::HashMap, sync::Mutex};
 
 use wire::ack::Rendition;
 
-use crate::slot::lock;
+use crate::sync::lock;
 
 /// An acknowledgement keeps a camera watched this long (a viewer acks every frame).
 pub const ACK_HOLD_US: u64 = 3_000_000;

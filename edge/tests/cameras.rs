@@ -3,15 +3,13 @@
 //! `edge.json` list them, the encoders are shared, and a bad file stops the edge with
 //! the file, line and key.
 
-mod common;
-
 use std::{
     io::{Read, Write},
     path::PathBuf,
     process::Command,
 };
 
-use common::{check_frames, collect, start_edge, CameraServer, LOOPBACK_ANY_PORTS};
+use crate::util::{check_frames, collect, start_edge, CameraServer, LOOPBACK_ANY_PORTS};
 use rumqttc::MqttOptions;
 
 /// A scratch directory for one test, removed when dropped.
@@ -35,7 +33,7 @@ impl Drop for Scratch {
 /// Three JPEGs of `w`×`h` made with the edge's own encoder, for a replay camera.
 fn jpegs(dir: &std::path::Path, w: usize, h: usize) {
     for i in 0..3u8 {
-        let mut img = edge::yuv::Yuv420::new(w, h);
+        let mut img = edge::frame::Yuv420::new(w, h);
         img.y.iter_mut().enumerate().for_each(|(k, p)| *p = (k as u8).wrapping_mul(i + 1));
         let jpeg = edge::encode::Encoder::new(80).encode_into(&img, Vec::new()).unwrap();
         std::fs::write(dir.join(format!("{i}.jpg")), jpeg).unwrap();
@@ -223,7 +221,7 @@ async fn the_directory_answers_a_request_with_every_camera_and_keeps_a_retained_
 
     // The fast path: the retained entry, for a subscriber to every edge's.
     let entry =
-        common::wait_for_message(opts("dir-retained"), "mqcam/_dir/edges/+", r#""name":"yard""#).await;
+        crate::util::wait_for_message(opts("dir-retained"), "mqcam/_dir/edges/+", r#""name":"yard""#).await;
     assert!(entry.contains(r#""name":"door""#), "{entry}");
 }
 
@@ -268,7 +266,7 @@ async fn alarms_come_from_publishers_and_reach_viewers_but_viewers_cannot_raise_
     })
     .await
     .expect("the alarm is accepted");
-    let seen = common::wait_for_message(opts("alarm-viewer"), "mqcam/+/alarm", "door opened").await;
+    let seen = crate::util::wait_for_message(opts("alarm-viewer"), "mqcam/+/alarm", "door opened").await;
     assert_eq!(seen, alarm);
 }
 
@@ -285,11 +283,11 @@ async fn a_network_camera_that_goes_away_is_published_offline_and_comes_back_by_
 
     camera.stop();
     let status =
-        common::wait_for_message(opts("offline"), "mqcam/porch/status", r#""state":"offline""#).await;
+        crate::util::wait_for_message(opts("offline"), "mqcam/porch/status", r#""state":"offline""#).await;
     assert!(status.contains("127.0.0.1"), "says which camera: {status}");
 
     let _back = CameraServer::start_on(port, &scratch.0, &["--fps", "10"]);
-    common::wait_for_message(opts("online"), "mqcam/porch/status", r#""state":"online""#).await;
+    crate::util::wait_for_message(opts("online"), "mqcam/porch/status", r#""state":"online""#).await;
     check_frames(&collect(opts("after"), "mqcam/porch/frame", 3).await, 64, 48);
 }
 

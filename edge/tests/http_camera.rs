@@ -3,9 +3,7 @@
 //! [`HttpSnapshot`] read them. Every frame is checked with an independent decoder and
 //! against the file it came from.
 
-mod common;
-
-use common::CameraServer;
+use crate::util::CameraServer;
 use std::{
     path::PathBuf,
     sync::OnceLock,
@@ -14,11 +12,11 @@ use std::{
 
 use edge::{
     encode::Encoder,
+    frame::{Picture, Yuv420},
     source::{
         http::{HttpMjpeg, HttpSnapshot},
-        Picture, Source, SourceError,
+        Source, SourceError,
     },
-    yuv::Yuv420,
 };
 
 const WIDTH: usize = 320;

@@ -1,14 +1,12 @@
 //! The edge binary end to end, natively: started on free ports with its embedded broker,
 //! checked by real MQTT subscribers (TCP and WebSocket) that decode every JPEG.
 
-mod common;
-
 use std::{
     process::Command,
     time::{Duration, Instant},
 };
 
-use common::{check_frames, collect, slow_uplink, spawn_edge, start_edge, wait_for_message};
+use crate::util::{check_frames, collect, slow_uplink, spawn_edge, start_edge, wait_for_message};
 use edge::clock::now_us;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
 

@@ -6,8 +6,6 @@
 //! Needs the `mosquitto` binary: `scripts/setup.sh` installs it. Without it these tests
 //! fail (they are never skipped silently).
 
-mod common;
-
 use std::{
     collections::VecDeque,
     path::{Path, PathBuf},
@@ -15,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{check_frames, free_port, spawn_edge_with_stderr, wait_for_message, Edge};
+use crate::util::{check_frames, free_port, spawn_edge_with_stderr, wait_for_message, Edge};
 use edge::clock::now_us;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 use tokio::sync::mpsc;

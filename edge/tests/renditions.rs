@@ -5,14 +5,12 @@
 //! the quarter stream does not slow a fast one on the full stream; the directory lists
 //! each rendition with its size and typical frame size.
 
-mod common;
-
 use std::{
     io::{Read, Write},
     time::{Duration, Instant},
 };
 
-use common::{check_frames, collect, start_edge};
+use crate::util::{check_frames, collect, start_edge};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use wire::ack::{Ack, Rendition};
 
@@ -51,7 +49,7 @@ async fn half_and_quarter_of_the_test_pattern_are_half_and_a_quarter_of_its_size
 /// Three JPEGs of `w`×`h` made with the edge's own encoder, for a replay camera.
 fn jpegs(dir: &std::path::Path, w: usize, h: usize) {
     for i in 0..3u8 {
-        let mut img = edge::yuv::Yuv420::new(w, h);
+        let mut img = edge::frame::Yuv420::new(w, h);
         img.y.iter_mut().enumerate().for_each(|(k, p)| *p = (k as u8).wrapping_mul(i + 1));
         let jpeg = edge::encode::Encoder::new(80).encode_into(&img, Vec::new()).unwrap();
         std::fs::write(dir.join(format!("{i}.jpg")), jpeg).unwrap();

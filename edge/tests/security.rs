@@ -2,16 +2,14 @@
 //! broker (and its gate), real MQTT clients over TCP, WebSocket and TLS, and a CA and
 //! certificates generated here for each run.
 
-mod common;
-
 use std::{
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
 };
 
+use crate::util::{check_frames, collect, free_port, spawn_edge, start_edge};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
-use common::{check_frames, collect, free_port, spawn_edge, start_edge};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS, TlsConfiguration,
     Transport,
@@ -134,7 +132,7 @@ async fn a_viewer_that_publishes_to_a_camera_topic_is_cut_off_and_nothing_reache
     check_frames(&watcher.await.unwrap(), 160, 120);
     let retained = collect(opts("late"), "mqcam/acl/frame", 1).await;
     check_frames(&retained, 160, 120);
-    let status = common::wait_for_message(opts("status"), "mqcam/acl/status", "online").await;
+    let status = crate::util::wait_for_message(opts("status"), "mqcam/acl/status", "online").await;
     assert!(!status.contains("not a frame"));
 }
 
@@ -222,8 +220,8 @@ async fn the_edge_publishes_to_a_tls_broker_with_a_login() {
 /// Runs the edge and expects it to stop at startup with exactly one error line.
 fn fails_with_one_line(args: &[&str], expect: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(common::LOOPBACK_ANY_PORTS)
-        .args(if common::login_given(args) { &[][..] } else { &["--no-login"][..] })
+        .args(crate::util::LOOPBACK_ANY_PORTS)
+        .args(if crate::util::login_given(args) { &[][..] } else { &["--no-login"][..] })
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -336,7 +334,7 @@ fn port_of(url: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_of_other_websites_cannot_open_the_websocket() {
     let log = std::env::temp_dir().join(format!("edge-origin-{}.log", std::process::id()));
-    let edge = common::spawn_edge_with_stderr(
+    let edge = crate::util::spawn_edge_with_stderr(
         &["--size", "96x64", "--fps", "5", "--allow-origin", "https://viewer.example"],
         std::fs::File::create(&log).unwrap(),
     );
@@ -517,7 +515,7 @@ async fn guessing_passwords_is_slow_and_nobody_else_is_slowed() {
     const BAD_LOGIN: u8 = 4;
     const NOT_AUTHORIZED: u8 = 5;
     let log = std::env::temp_dir().join(format!("edge-guess-{}.log", std::process::id()));
-    let edge = common::spawn_edge_with_stderr(
+    let edge = crate::util::spawn_edge_with_stderr(
         &["--size", "96x64", "--fps", "5", "--password", "the-right-one"],
         std::fs::File::create(&log).unwrap(),
     );

@@ -53,6 +53,7 @@
 //! - [`ack`]: the renditions of a camera, and the acknowledgement viewers send back.
 //! - [`clock`]: the clock-offset request and reply.
 //! - [`status`]: a camera's retained status.
+//! - [`directory`]: the cameras of one edge, retained and answered on request.
 //! - [`detections`]: what programs on the bus found in a frame, for the viewer to draw.
 #![cfg_attr(not(test), no_std)]
 
@@ -61,6 +62,7 @@ extern crate alloc;
 pub mod ack;
 pub mod clock;
 pub mod detections;
+pub mod directory;
 pub mod status;
 pub mod topic;
 

@@ -3,9 +3,12 @@
 
 use super::{
     device::{choose, Buffer, Device, DeviceError, Fourcc, Granted, Opener, Want},
-    Captured, Picture, Source, SourceError,
+    Source, SourceError,
 };
-use crate::clock;
+use crate::{
+    clock,
+    frame::{Captured, Picture},
+};
 
 pub struct CameraSource {
     opener: Box<dyn Opener>,
@@ -115,7 +118,7 @@ pub fn monotonic_to_wall(ts_us: u64, mono_now_us: u64, wall_now_us: u64) -> u64 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::Range;
+    use crate::frame::Range;
     use crate::source::{
         device::{FormatPreference, Mode},
         fake::{FakeCamera, FakeOpener, Step},

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::convert::Range;
+use crate::frame::Range;
 
 /// Pixel formats, by V4L2 four-character code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -52,7 +52,7 @@ impl Device for FakeCamera {
             height: choice.height,
             stride: choice.width * bpp,
             fps: choice.fps,
-            range: crate::convert::Range::Limited,
+            range: crate::frame::Range::Limited,
         };
         self.started = Some(granted);
         Ok(granted)

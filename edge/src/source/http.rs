@@ -24,9 +24,12 @@ use base64::Engine as _;
 use super::{
     multipart::{self, ChunkedError, Dechunker, Multipart, MultipartError},
     pace::Pacer,
-    Captured, Picture, Source, SourceError,
+    Source, SourceError,
 };
-use crate::clock;
+use crate::{
+    clock,
+    frame::{Captured, Picture},
+};
 
 /// How long a camera may take to accept a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -11,12 +11,13 @@
 //! - [`replay`]: a directory of JPEG files or one MJPEG file, looped.
 //! - [`camera`]: a V4L2-style camera behind the [`device::Device`] trait: negotiation,
 //!   buffers → frames, reopening after a failure. [`v4l2`] implements the trait with
-//!   real ioctls, [`fake`] with scripted buffers for tests.
+//!   real ioctls, `fake` with scripted buffers for tests.
 //! - [`http`]: network cameras: an HTTP MJPEG stream or a JPEG snapshot URL ([`multipart`]
 //!   splits the stream without I/O).
 
 pub mod camera;
 pub mod device;
+#[cfg(test)]
 pub mod fake;
 pub mod http;
 pub mod multipart;
@@ -26,37 +27,28 @@ pub mod replay;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
 
-use crate::{convert::Range, yuv::Yuv420};
+use crate::frame::Captured;
 
-/// The pixels of one frame, in whatever form the source has them.
-pub enum Picture {
-    /// Planar 4:2:0, ready for the encoder.
-    Planar(Yuv420),
-    /// Packed 4:2:2 (Y0 U Y1 V) from a camera.
-    Yuyv { data: Vec<u8>, width: usize, height: usize, stride: usize, range: Range },
-    /// 4:2:0 with interleaved chroma from a camera.
-    Nv12 { data: Vec<u8>, width: usize, height: usize, stride: usize, range: Range },
-    /// A finished JPEG (camera MJPEG or replay), published as it is after a check.
-    Jpeg(Vec<u8>),
-}
-
-impl Picture {
-    /// A short name for logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Picture::Planar(_) => "planar",
-            Picture::Yuyv { .. } => "YUYV",
-            Picture::Nv12 { .. } => "NV12",
-            Picture::Jpeg(_) => "JPEG",
+/// `--list-devices`: every capture device with its formats, sizes and frame rates.
+pub fn list_devices() -> String {
+    #[cfg(target_os = "linux")]
+    {
+        let devices = v4l2::list();
+        if devices.is_empty() {
+            return "no video capture devices found (looked for /dev/video*)\n".to_string();
         }
+        let mut out = String::new();
+        for d in devices {
+            out += &format!("{} ({})\n", d.path.display(), d.card);
+            match d.modes {
+                Ok(modes) => out += &device::describe_modes(&modes),
+                Err(e) => out += &format!("    cannot list formats: {e}\n"),
+            }
+        }
+        out
     }
-}
-
-/// One captured frame.
-pub struct Captured {
-    pub picture: Picture,
-    /// When the picture was taken: µs since the UNIX epoch.
-    pub capture_us: u64,
+    #[cfg(not(target_os = "linux"))]
+    "video devices are listed on Linux only (V4L2)\n".to_string()
 }
 
 /// Why a source could not deliver a frame.
@@ -65,6 +57,17 @@ pub enum SourceError {
     /// The device failed or went away; the next call tries to reopen it.
     #[error("{0}")]
     Lost(String),
+}
+
+/// Why a camera's source could not be opened at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+    #[error("{}: V4L2 cameras need Linux", .0.display())]
+    NeedsLinux(std::path::PathBuf),
 }
 
 /// Something that produces frames at its own pace.

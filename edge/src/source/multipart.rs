@@ -453,7 +453,7 @@ impl Dechunker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{encode::Encoder, yuv::Yuv420};
+    use crate::{encode::Encoder, frame::Yuv420};
 
     fn jpeg(shade: u8) -> Vec<u8> {
         let mut img = Yuv420::new(32, 16);

@@ -6,8 +6,11 @@
 //! are printed large in the corner, so a viewer can read latency off two screens.
 //! Everything is generated directly in YCbCr: no RGB conversion per frame.
 
-use super::{pace::Pacer, Captured, Picture, Source, SourceError};
-use crate::{clock, yuv::Yuv420};
+use super::{pace::Pacer, Source, SourceError};
+use crate::{
+    clock,
+    frame::{Captured, Picture, Yuv420},
+};
 
 pub struct Pattern {
     width: usize,

@@ -9,8 +9,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{pace::Pacer, Captured, Picture, Source, SourceError};
-use crate::clock;
+use super::{pace::Pacer, Source, SourceError};
+use crate::{
+    clock,
+    frame::{Captured, Picture},
+};
 
 /// Why a replay source cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +171,7 @@ fn frame_end(data: &[u8], start: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{encode::Encoder, yuv::Yuv420};
+    use crate::{encode::Encoder, frame::Yuv420};
 
     fn jpeg(shade: u8) -> Vec<u8> {
         let mut img = Yuv420::new(32, 16);

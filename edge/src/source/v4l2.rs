@@ -20,7 +20,7 @@ use v4l::{
 };
 
 use super::device::{Buffer, Choice, Device, DeviceError, Fourcc, Granted, Mode, Opener, Want};
-use crate::convert::Range;
+use crate::frame::Range;
 
 /// Buffers the driver fills in turn: enough to capture while one is being copied out,
 /// few enough that none sits around getting stale.

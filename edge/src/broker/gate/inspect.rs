@@ -1,38 +1,15 @@
-//! The gate: what the network sees of the embedded broker.
-//!
-//! rumqttd has no per-topic permissions, so it listens on loopback only and every outside
-//! connection (MQTT over TCP or WebSocket, either one optionally over TLS) goes through
-//! this small MQTT-aware proxy. It reads what clients send, a whole packet at a time, and:
-//! - checks the login in CONNECT (`--username`/`--password` for viewers,
-//!   `--publisher-login` for other publishers) and answers a bad one with CONNACK 4 or 5;
-//! - lets viewers subscribe only to frames, status and their own clock replies, and
-//!   publish only what viewers publish (clock requests and frame acknowledgements, never
-//!   retained, also as their last will): anything else closes the connection (MQTT
-//!   3.1.1 has no way to refuse one PUBLISH or SUBSCRIBE), and is logged;
-//! - passes a publisher's traffic through after its CONNECT, reading only packet headers
-//!   and its subscriptions (a detector with the publisher login watches cameras too);
-//! - refuses WebSocket upgrades from other websites' pages (`origin`) with HTTP 403,
-//!   and holds back login attempts from an address that keeps failing (`throttle`).
-//!
-//! Broker-to-client traffic is copied through untouched. The edge's own publisher
-//! connects to rumqttd directly, as the trusted party. The parsing half ([`Inspector`])
-//! does no I/O and is unit-tested; the rest only moves bytes.
+//! The gate's sans-IO half: reads what a client sends, whole MQTT packets at a time,
+//! and decides with the [`Policy`] whether it may go on to the broker: the login in
+//! CONNECT decides the client's [`Role`]; a viewer may publish and subscribe only what
+//! viewers do (see [`wire::topic`]); a publisher's bytes pass through, read only enough
+//! to tell the watchers its subscriptions. Also the MQTT 3.1.1 field readers the rest of
+//! the gate shares.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-};
-use tokio_rustls::TlsAcceptor;
+use wire::topic;
 
 use crate::secret::same;
-use crate::{
-    origin::Origins,
-    slot::lock,
-    throttle::{Admission, Throttle},
-    topic,
-};
 
 /// A username and password.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,7 +28,7 @@ impl std::fmt::Debug for Login {
 /// Who may do what through the gate.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// The topic prefix: viewers read and write only below it (see `topic`).
+    /// The topic prefix: viewers read and write only below it (see `wire::topic`).
     pub prefix: String,
     /// The login viewers must give; `None` lets anyone view.
     pub viewer: Option<Login>,
@@ -78,10 +55,10 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn close(reason: impl Into<String>) -> Self {
+    pub(super) fn close(reason: impl Into<String>) -> Self {
         Refusal { connack: None, reason: reason.into() }
     }
-    fn connack(code: u8, reason: impl Into<String>) -> Self {
+    pub(super) fn connack(code: u8, reason: impl Into<String>) -> Self {
         Refusal { connack: Some(code), reason: reason.into() }
     }
 }
@@ -89,12 +66,10 @@ impl Refusal {
 /// CONNACK return codes of MQTT 3.1.1.
 const UNACCEPTABLE_PROTOCOL: u8 = 1;
 const BAD_LOGIN: u8 = 4;
-const NOT_AUTHORIZED: u8 = 5;
+pub(super) const NOT_AUTHORIZED: u8 = 5;
 
 /// Largest packet a viewer may send (they send acks and clock requests of a few bytes).
-const VIEWER_MAX_PACKET: usize = 64 * 1024;
-/// A client must finish its CONNECT within this long.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const VIEWER_MAX_PACKET: usize = 64 * 1024;
 
 /// Checks one client's packets, whole packets at a time. I/O-free.
 pub struct Inspector {
@@ -374,7 +349,7 @@ impl Inspector {
 
 /// Whether a whole CONNECT packet carries a password (a login attempt to hold back
 /// when its address keeps failing). Malformed packets say no: the inspector refuses them.
-fn carries_password(packet: &[u8]) -> bool {
+pub(super) fn carries_password(packet: &[u8]) -> bool {
     let Ok(Some((header_len, _))) = fixed_header(packet) else { return false };
     let mut r = Reader(&packet[header_len..]);
     packet[0] >> 4 == 1
@@ -384,7 +359,7 @@ fn carries_password(packet: &[u8]) -> bool {
 }
 
 /// The fixed header's length and the remaining length, once enough bytes are in.
-fn fixed_header(b: &[u8]) -> Result<Option<(usize, usize)>, Refusal> {
+pub(super) fn fixed_header(b: &[u8]) -> Result<Option<(usize, usize)>, Refusal> {
     let mut len = 0usize;
     for i in 0..4 {
         let Some(&byte) = b.get(1 + i) else { return Ok(None) };
@@ -397,7 +372,7 @@ fn fixed_header(b: &[u8]) -> Result<Option<(usize, usize)>, Refusal> {
 }
 
 /// Reads MQTT's big-endian integers and length-prefixed fields.
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -405,389 +380,19 @@ impl<'a> Reader<'a> {
         self.0 = tail;
         Some(head)
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(super) fn u8(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
-    fn u16(&mut self) -> Option<u16> {
+    pub(super) fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
-    fn bytes(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u16()? as usize;
         self.take(n)
     }
-    fn string(&mut self) -> Option<&'a str> {
+    pub(super) fn string(&mut self) -> Option<&'a str> {
         std::str::from_utf8(self.bytes()?).ok()
     }
-}
-
-/// Where the gate forwards to and what it enforces.
-pub struct Gate {
-    pub policy: Arc<Policy>,
-    /// Which web pages may open the WebSocket listener.
-    pub origins: Origins,
-    /// rumqttd's loopback listener.
-    pub upstream: SocketAddr,
-    pub tls: Option<TlsAcceptor>,
-    /// Failed logins per address, over TCP and WebSocket alike.
-    pub throttle: std::sync::Mutex<Throttle>,
-    /// Origins refused so far: each is logged once, however often its pages retry.
-    pub refused_origins: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-impl Gate {
-    pub fn new(policy: Policy, origins: Origins, upstream: SocketAddr, tls: Option<TlsAcceptor>) -> Self {
-        Gate {
-            policy: Arc::new(policy),
-            origins,
-            upstream,
-            tls,
-            throttle: Default::default(),
-            refused_origins: Default::default(),
-        }
-    }
-
-    /// Logs a refused origin the first time it is seen (at most a few hundred).
-    fn refused_origin(&self, origin: &str, peer: SocketAddr) {
-        let mut seen = lock(&self.refused_origins);
-        if seen.len() < 256 && seen.insert(origin.to_string()) {
-            tracing::warn!(
-                %peer,
-                origin,
-                "gate: refused a WebSocket from another website's page (allow it with --allow-origin)"
-            );
-        }
-    }
-}
-
-/// Which protocol a listener speaks to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavour {
-    Tcp,
-    WebSocket,
-}
-
-/// Accepts connections on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, gate: Arc<Gate>, flavour: Flavour) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let gate = gate.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = accept(stream, &gate, flavour).await {
-                        tracing::debug!(%peer, error = %e, "gate: connection ended");
-                    }
-                });
-            }
-            Err(e) => {
-                // Usually EMFILE: back off instead of spinning.
-                tracing::warn!(error = %e, "gate: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-async fn accept(stream: TcpStream, gate: &Gate, flavour: Flavour) -> std::io::Result<()> {
-    let peer = stream.peer_addr()?;
-    stream.set_nodelay(true)?;
-    match (&gate.tls, flavour) {
-        (None, Flavour::Tcp) => relay(stream, gate, peer).await,
-        (None, Flavour::WebSocket) => relay(websocket(stream, gate, peer).await?, gate, peer).await,
-        (Some(tls), flavour) => {
-            let secure =
-                tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await.map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
-                })??;
-            match flavour {
-                Flavour::Tcp => relay(secure, gate, peer).await,
-                Flavour::WebSocket => relay(websocket(secure, gate, peer).await?, gate, peer).await,
-            }
-        }
-    }
-}
-
-/// The server half of the WebSocket handshake, as a byte stream of binary messages:
-/// refuses pages of other websites (403), and chooses the `mqtt` subprotocol when the
-/// client offers it (browsers fail the handshake otherwise).
-async fn websocket<S>(
-    stream: S,
-    gate: &Gate,
-    peer: SocketAddr,
-) -> std::io::Result<impl AsyncRead + AsyncWrite + Unpin + Send>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-    // The error type is tungstenite's callback signature, not ours to shrink.
-    #[allow(clippy::result_large_err)]
-    let choose_mqtt = |request: &Request, mut response: Response| {
-        let header = |name| request.headers().get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-        let origin = header("origin");
-        if !gate.origins.allows(origin, header("host")) {
-            gate.refused_origin(origin.unwrap_or_default(), peer);
-            let mut refusal =
-                ErrorResponse::new(Some("this page's origin may not open the camera's broker\n".into()));
-            *refusal.status_mut() = async_tungstenite::tungstenite::http::StatusCode::FORBIDDEN;
-            return Err(refusal);
-        }
-        let offered = request
-            .headers()
-            .get_all("sec-websocket-protocol")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|p| p.trim().eq_ignore_ascii_case("mqtt"));
-        if offered {
-            response.headers_mut().insert("sec-websocket-protocol", "mqtt".parse().expect("static header"));
-        }
-        Ok(response)
-    };
-    let ws = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        async_tungstenite::tokio::accept_hdr_async(stream, choose_mqtt),
-    )
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "WebSocket handshake timed out"))?
-    .map_err(std::io::Error::other)?;
-    Ok(ws_stream_tungstenite::WsStream::new(ws))
-}
-
-/// Checks the client's CONNECT, then relays both ways until either side closes.
-async fn relay<S>(client: S, gate: &Gate, peer: SocketAddr) -> std::io::Result<()>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    let (mut from_client, mut to_client) = tokio::io::split(client);
-    let mut inspector = Inspector::new(gate.policy.clone());
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut out = Vec::new();
-
-    // Nothing reaches the broker before the login is checked; an address that keeps
-    // giving wrong passwords waits before its next one is even looked at.
-    let first = tokio::time::timeout(CONNECT_TIMEOUT, first_packet(&mut from_client, &mut buf))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
-    let guessed = carries_password(&first);
-    let outcome = match guessed.then(|| lock(&gate.throttle).admit(peer.ip(), std::time::Instant::now())) {
-        Some(Admission::Refuse { retry_in }) => Err(Refusal::connack(
-            NOT_AUTHORIZED,
-            format!(
-                "too many wrong logins from this address; the next is looked at in {} s",
-                retry_in.as_secs()
-            ),
-        )),
-        admission => {
-            if let Some(Admission::Check { wait, attempt }) = admission {
-                if !wait.is_zero() {
-                    tracing::info!(%peer, attempt, wait_ms = wait.as_millis() as u64, "gate: slowing down logins after failures");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-            check_connect(&mut inspector, &first, &mut from_client, &mut buf, &mut out).await?
-        }
-    };
-    if let Err(refusal) = outcome {
-        tracing::warn!(%peer, reason = %refusal.reason, "gate: refused");
-        if let Some(code) = refusal.connack {
-            to_client.write_all(&[0x20, 0x02, 0x00, code]).await?;
-            to_client.flush().await?;
-        }
-        let _ = to_client.shutdown().await;
-        // What the client sent after its CONNECT is still unread (a viewer subscribes
-        // before the answer comes): closed with it, the socket sends a reset, and a
-        // browser that had not read the CONNACK yet loses it ("connection closed (1006)"
-        // instead of "refused", seen once in CI). Read it away first, briefly.
-        let drain = async { while matches!(from_client.read(&mut buf).await, Ok(n) if n > 0) {} };
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), drain).await;
-        return Ok(());
-    }
-    if guessed && inspector.authenticated() {
-        lock(&gate.throttle).succeeded(peer.ip());
-    }
-
-    let upstream = TcpStream::connect(gate.upstream).await?;
-    upstream.set_nodelay(true)?;
-    let (from_broker, mut to_broker) = upstream.into_split();
-    to_broker.write_all(&out).await?;
-
-    let up = async {
-        loop {
-            let n = from_client.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            out.clear();
-            if let Err(refusal) = inspector.feed(&buf[..n], &mut out) {
-                tracing::warn!(%peer, reason = %refusal.reason, "gate: closed a connection");
-                return Ok(());
-            }
-            to_broker.write_all(&out).await?;
-        }
-    };
-    // Broker to client through an outbox that never holds more than a frame or two: a
-    // client that stops reading loses old frames here, instead of rumqttd queueing up
-    // to 200 of them for it (tens of MB per stalled client at 720p).
-    let outbox = std::sync::Mutex::new(Outbox::default());
-    let ready = tokio::sync::Notify::new();
-    let from_broker_to_outbox = async {
-        let mut from_broker = from_broker;
-        let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
-        loop {
-            let n = from_broker.read_buf(&mut buf).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            let mut pushed = false;
-            loop {
-                let (header_len, body_len) = match fixed_header(&buf) {
-                    Ok(Some(h)) => h,
-                    Ok(None) => break,
-                    Err(e) => return Err(std::io::Error::other(e.reason)),
-                };
-                let total = header_len + body_len;
-                if buf.len() < total {
-                    buf.reserve(total - buf.len());
-                    break;
-                }
-                let dropped = lock(&outbox).push(buf.split_to(total).freeze());
-                if dropped > 0 {
-                    tracing::debug!(%peer, dropped, "gate: a slow client missed frames");
-                }
-                pushed = true;
-            }
-            if buf.capacity() - buf.len() < 16 * 1024 {
-                buf.reserve(64 * 1024);
-            }
-            if pushed {
-                ready.notify_one();
-            }
-        }
-    };
-    let outbox_to_client = async {
-        loop {
-            let batch = lock(&outbox).take(256 * 1024);
-            if batch.is_empty() {
-                ready.notified().await;
-                continue;
-            }
-            // One write per packet: over WebSocket, one message per MQTT packet.
-            for packet in batch {
-                to_client.write_all(&packet).await?;
-            }
-            to_client.flush().await?;
-        }
-    };
-    tokio::select! {
-        r = up => r,
-        r = from_broker_to_outbox => r,
-        r = outbox_to_client => r,
-    }
-}
-
-/// Reads until the client's first packet is whole (or clearly too big or malformed, for
-/// the inspector to refuse); returns every byte read.
-async fn first_packet<R: AsyncRead + Unpin>(from_client: &mut R, buf: &mut [u8]) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::new();
-    loop {
-        match fixed_header(&head) {
-            Ok(Some((h, b))) if head.len() >= h + b || h + b > VIEWER_MAX_PACKET => return Ok(head),
-            Err(_) => return Ok(head),
-            _ => {}
-        }
-        let n = from_client.read(buf).await?;
-        if n == 0 {
-            return Ok(head);
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// Feeds the first bytes to the inspector, reading more until it decides on the CONNECT.
-async fn check_connect<R: AsyncRead + Unpin>(
-    inspector: &mut Inspector,
-    first: &[u8],
-    from_client: &mut R,
-    buf: &mut [u8],
-    out: &mut Vec<u8>,
-) -> std::io::Result<Result<(), Refusal>> {
-    if let Err(refusal) = inspector.feed(first, out) {
-        return Ok(Err(refusal));
-    }
-    while inspector.role().is_none() {
-        let n = tokio::time::timeout(CONNECT_TIMEOUT, from_client.read(buf))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
-        if n == 0 {
-            return Ok(Err(Refusal::close("closed before CONNECT")));
-        }
-        if let Err(refusal) = inspector.feed(&buf[..n], out) {
-            return Ok(Err(refusal));
-        }
-    }
-    Ok(Ok(()))
-}
-
-/// Most a client's outbox holds before old frames give way to newer ones (but see
-/// [`Outbox::push`]: the newest two frames stay, so the bound is two frames' size when
-/// frames are bigger than this).
-const OUTBOX_BUDGET: usize = 1024 * 1024;
-
-/// Whole broker-to-client packets waiting for the client to read them, each marked
-/// once, as it comes in, as a frame or not.
-#[derive(Default)]
-struct Outbox {
-    packets: std::collections::VecDeque<(bytes::Bytes, bool)>,
-    bytes: usize,
-    frames: usize,
-}
-
-impl Outbox {
-    /// Queues a packet; over the budget, drops the oldest frames (QoS 0 PUBLISH to a
-    /// `…/frame` topic), but keeps the newest two frames (so one big frame, a 4K picture
-    /// or a bad one, is not lost to the next straight away) and never drops anything
-    /// else. Returns how many were dropped.
-    fn push(&mut self, packet: bytes::Bytes) -> usize {
-        let frame = is_frame(&packet);
-        self.bytes += packet.len();
-        self.frames += usize::from(frame);
-        self.packets.push_back((packet, frame));
-        let mut dropped = 0;
-        while self.bytes > OUTBOX_BUDGET && self.frames > 2 {
-            let i = self.packets.iter().position(|(_, frame)| *frame).expect("frames counted");
-            let (gone, _) = self.packets.remove(i).expect("index from position");
-            self.bytes -= gone.len();
-            self.frames -= 1;
-            dropped += 1;
-        }
-        dropped
-    }
-
-    /// Takes queued packets, at least one if any, up to about `max` bytes.
-    fn take(&mut self, max: usize) -> Vec<bytes::Bytes> {
-        let mut out = Vec::new();
-        let mut size = 0;
-        while let Some((p, _)) = self.packets.front() {
-            if !out.is_empty() && size + p.len() > max {
-                break;
-            }
-            size += p.len();
-            let (p, frame) = self.packets.pop_front().expect("front exists");
-            self.bytes -= p.len();
-            self.frames -= usize::from(frame);
-            out.push(p);
-        }
-        out
-    }
-}
-
-/// A QoS 0 PUBLISH to a frame topic: safe to drop for a newer one.
-fn is_frame(packet: &[u8]) -> bool {
-    if packet[0] >> 4 != 3 || (packet[0] >> 1) & 3 != 0 {
-        return false;
-    }
-    let Ok(Some((header_len, _))) = fixed_header(packet) else { return false };
-    let mut r = Reader(&packet[header_len..]);
-    r.string().is_some_and(|topic| topic.ends_with("/frame"))
 }
 
 #[cfg(test)]
@@ -1006,53 +611,5 @@ mod tests {
             drop(inspector);
             assert!(!watchers.watched("cam1", 0), "a publisher that goes stops watching");
         }
-    }
-
-    #[test]
-    fn a_full_outbox_drops_old_frames_and_keeps_everything_else() {
-        let frame = |n: u8| bytes::Bytes::from(publish_sized("mqcam/cam1/frame", n, 300 * 1024));
-        let status = bytes::Bytes::from(publish("mqcam/cam1/status", false));
-        let qos1 = {
-            let mut p = publish_sized("mqcam/cam1/frame", 9, 300 * 1024);
-            p[0] |= 0x02;
-            bytes::Bytes::from(p)
-        };
-        let mut o = Outbox::default();
-        assert_eq!(o.push(frame(1)) + o.push(status.clone()) + o.push(frame(2)) + o.push(frame(3)), 0);
-        assert_eq!(o.push(frame(4)), 1, "the fourth 300 KB frame pushes the first out");
-        assert_eq!(o.push(qos1.clone()), 1, "a QoS 1 packet is never dropped; a frame gives way");
-        let left: Vec<_> = o.take(usize::MAX);
-        assert_eq!(left, vec![status, frame(3), frame(4), qos1], "oldest frames went first");
-        assert_eq!(o.bytes, 0);
-        // Frames bigger than the budget: the newest two stay, older ones go.
-        let mut o = Outbox::default();
-        let big = |n| bytes::Bytes::from(publish_sized("mqcam/c/frame", n, 3 << 20));
-        assert_eq!(o.push(big(1)) + o.push(big(2)), 0);
-        assert_eq!(o.push(big(3)), 1);
-        assert_eq!(o.take(1024), vec![big(2)], "at least one packet per take");
-        assert_eq!(o.take(usize::MAX), vec![big(3)]);
-    }
-
-    fn publish_sized(topic: &str, tag: u8, size: usize) -> Vec<u8> {
-        let mut body = string(topic);
-        body.extend(vec![tag; size]);
-        let mut p = vec![0x30];
-        let mut n = body.len();
-        loop {
-            let byte = (n % 128) as u8;
-            n /= 128;
-            p.push(if n > 0 { byte | 0x80 } else { byte });
-            if n == 0 {
-                break;
-            }
-        }
-        p.extend(body);
-        p
-    }
-
-    #[test]
-    fn secrets_compare_by_content_and_length() {
-        assert!(same(b"abc", b"abc"));
-        assert!(!same(b"abc", b"abd") && !same(b"abc", b"ab") && !same(b"", b"a"));
     }
 }

@@ -16,6 +16,10 @@
 // Without the embedded broker only the shared items (limits, addresses) are used.
 #![cfg_attr(not(feature = "embedded-broker"), allow(unused_imports, dead_code))]
 
+#[cfg(feature = "embedded-broker")]
+pub mod gate;
+pub mod origin;
+
 use std::{
     collections::HashMap,
     io::{Read, Write},
@@ -26,12 +30,43 @@ use std::{
 #[cfg(feature = "embedded-broker")]
 use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-use crate::EdgeError;
+/// Why a listener could not be bound; a busy port names the option that moves it.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error(
+        "{what} port {addr} is already in use (another edge or broker running?); choose another with {flag}"
+    )]
+    PortInUse { what: &'static str, addr: SocketAddr, flag: &'static str },
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Other { what: &'static str, addr: SocketAddr, source: std::io::Error },
+}
+
+impl ListenError {
+    fn new(what: &'static str, addr: SocketAddr, flag: &'static str, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            ListenError::PortInUse { what, addr, flag }
+        } else {
+            ListenError::Other { what, addr, source }
+        }
+    }
+}
+
+/// Why the embedded broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error("embedded broker: cannot start its thread: {0}")]
+    Thread(std::io::Error),
+    #[error("embedded broker: not accepting MQTT on {addr} after 5 s: {last_error}")]
+    NotAccepting { addr: SocketAddr, last_error: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 #[cfg(feature = "embedded-broker")]
-use crate::{
-    gate::{self, Flavour, Gate, Policy},
-    origin::Origins,
-};
+use gate::{Flavour, Gate, Policy};
+#[cfg(feature = "embedded-broker")]
+use origin::Origins;
 
 /// Largest MQTT payload the broker accepts: a 4K JPEG at high quality fits.
 pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
@@ -64,7 +99,7 @@ pub fn start(
     policy: Policy,
     origins: Origins,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-) -> Result<EmbeddedBroker, EdgeError> {
+) -> Result<EmbeddedBroker, BrokerError> {
     let tcp_listener = listen(bind, tcp_port, "MQTT TCP", "--tcp-port")?;
     let ws_listener = listen(bind, ws_port, "MQTT WebSocket", "--ws-port")?;
     let (tcp, ws) = (tcp_listener.local_addr()?, ws_listener.local_addr()?);
@@ -90,7 +125,7 @@ pub fn start(
                 tracing::error!(error = %e, "embedded broker stopped");
             }
         })
-        .map_err(|e| EdgeError::Broker(format!("cannot start its thread: {e}")))?;
+        .map_err(BrokerError::Thread)?;
     #[cfg(target_os = "linux")]
     keep_nodelay();
     wait_accepting_mqtt(internal)?;
@@ -146,9 +181,9 @@ pub fn listen(
     port: u16,
     what: &'static str,
     flag: &'static str,
-) -> Result<tokio::net::TcpListener, EdgeError> {
+) -> Result<tokio::net::TcpListener, ListenError> {
     let addr = SocketAddr::new(bind, port);
-    let fail = |source| EdgeError::listen(what, addr, flag, source);
+    let fail = |source| ListenError::new(what, addr, flag, source);
     let listener = TcpListener::bind(addr).map_err(fail)?;
     listener.set_nonblocking(true).map_err(fail)?;
     tokio::net::TcpListener::from_std(listener).map_err(fail)
@@ -178,10 +213,10 @@ pub fn reserve(
     port: u16,
     what: &'static str,
     flag: &'static str,
-) -> Result<SocketAddr, EdgeError> {
+) -> Result<SocketAddr, ListenError> {
     let addr = SocketAddr::new(bind, port);
-    let listener = TcpListener::bind(addr).map_err(|source| EdgeError::listen(what, addr, flag, source))?;
-    listener.local_addr().map_err(|source| EdgeError::listen(what, addr, flag, source))
+    let listener = TcpListener::bind(addr).map_err(|source| ListenError::new(what, addr, flag, source))?;
+    listener.local_addr().map_err(|source| ListenError::new(what, addr, flag, source))
 }
 
 /// An address this machine can connect to for a listener bound to `ip`: loopback for
@@ -197,7 +232,7 @@ pub(crate) fn reachable(ip: IpAddr) -> IpAddr {
 #[cfg(feature = "embedded-broker")]
 /// Waits until the broker answers an MQTT CONNECT on `addr`. A complete exchange, not a
 /// bare TCP connect, so the broker has nothing to log as an aborted connection.
-fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
+fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), BrokerError> {
     // CONNECT: MQTT 3.1.1, clean session, keep-alive 10 s, client id "edge-probe".
     const CONNECT: &[u8] = b"\x10\x16\x00\x04MQTT\x04\x02\x00\x0a\x00\x0aedge-probe";
     const DISCONNECT: &[u8] = b"\xe0\x00";
@@ -220,7 +255,7 @@ fn wait_accepting_mqtt(addr: SocketAddr) -> Result<(), EdgeError> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(EdgeError::Broker(format!("not accepting MQTT on {addr} after 5 s: {last_error}")))
+    Err(BrokerError::NotAccepting { addr, last_error })
 }
 
 /// Turns Nagle's algorithm off on every TCP socket of this process, now and every

@@ -1,5 +1,6 @@
 //! The frame pipeline on plain threads: each camera's capture → its place in the job
-//! slot → the shared encoder workers → the camera's newest-frame slot.
+//! slot (`jobs`) → the shared encoder workers (each frame through
+//! [`crate::encode::process`]) → the camera's newest-frame slot ([`crate::frame::newest`]).
 //!
 //! ```text
 //!  source A ──put──▶ [jobs: 1 place per camera] ──take (in turn)──▶ worker 1..N
@@ -17,6 +18,8 @@
 //! on is dropped: frames never go backwards and a slow worker cannot add latency. A
 //! failing source is retried with backoff while its camera is reported offline.
 
+mod jobs;
+
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering::Relaxed},
@@ -27,219 +30,35 @@ use std::{
 };
 
 use tokio::sync::watch;
-use wire::{ack::Rendition, FrameHeader, RESERVED};
+use wire::ack::Rendition;
 
 use crate::{
     backoff::Backoff,
     clock,
-    convert::{nv12_to_yuv420, yuyv_to_yuv420},
-    encode::Encoder,
-    jpeg,
+    encode::{
+        preview::Previewer,
+        process::{process_with, Extras, Job, Processed},
+        Encoder,
+    },
+    frame::{EncodedFrame, FrameSender, SourceStatus},
     meter::Meter,
-    preview::{self, Full, Previewer},
-    publish::{EncodedFrame, FrameSlot},
-    slot::{lock, Slot},
-    source::{Captured, Picture, Source},
+    source::Source,
+    sync::lock,
     watch::Watchers,
 };
-
-/// Whether the source is delivering, as published on the camera's status topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceStatus {
-    /// Not delivered a frame yet.
-    Starting,
-    /// Delivering; what it is.
-    Online(String),
-    /// Failing; why.
-    Offline(String),
-}
-
-/// A captured frame and its place in the sequence.
-pub struct Job {
-    pub sequence: u64,
-    pub captured: Captured,
-}
-
-/// Why a frame was not published.
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    #[error(transparent)]
-    Convert(#[from] crate::convert::ConvertError),
-    #[error(transparent)]
-    Encode(#[from] crate::encode::EncodeError),
-    #[error("camera JPEG rejected: {0}")]
-    BadJpeg(#[from] jpeg::JpegError),
-    #[error("frame not stamped: {0}")]
-    Stamp(#[from] wire::WireError),
-}
-
-/// A frame's published payload (a stamped JPEG), unless only its preview was asked for,
-/// its smaller renditions asked for and, when asked for, its preview's.
-pub struct Processed {
-    pub payload: Option<Vec<u8>>,
-    /// Half and quarter (stamped JPEGs), each with the µs it took to make.
-    pub smaller: Vec<(Rendition, Vec<u8>, u64)>,
-    pub preview: Option<Vec<u8>>,
-}
-
-/// A JPEG made (after room for the stamp) with its width and height.
-type Made = (Vec<u8>, u32, u32);
-
-/// What to make of one captured frame besides the full-size JPEG.
-#[derive(Clone, Copy, Default)]
-pub struct Extras<'a> {
-    /// The preview, made by this.
-    pub preview: Option<&'a Previewer>,
-    /// The smaller renditions (half, quarter) asked for, with the camera's encoder.
-    pub smaller: Option<(&'a Encoder, &'a [Rendition])>,
-}
-
-/// Turns a captured frame into a published payload, a stamped JPEG (with an `encoder`;
-/// `None` when nobody watches the full stream); with `preview`, also a preview payload,
-/// made from the planes the encoder reads or from a reduced-scale decode of the camera's
-/// JPEG (never a full decode and resize).
-pub fn process(
-    job: Job,
-    encoder: Option<&Encoder>,
-    size_hint: usize,
-    preview: Option<&Previewer>,
-) -> Result<Processed, FrameError> {
-    process_with(job, encoder, size_hint, Extras { preview, smaller: None })
-}
-
-/// [`process`], also making the smaller renditions `extras` asks for, from the same
-/// planes or the same camera JPEG (see `preview::smaller`), with the same sequence
-/// number and capture time. One that cannot be made (a JPEG libjpeg cannot scale) is
-/// left out; the full frame still goes.
-pub fn process_with(
-    job: Job,
-    encoder: Option<&Encoder>,
-    size_hint: usize,
-    extras: Extras<'_>,
-) -> Result<Processed, FrameError> {
-    let Job { sequence, captured } = job;
-    // Room for the stamp in front, so the JPEG is written where the payload wants it
-    // and stamped in place (`wire::FrameHeader::write_to`).
-    let mut out = Vec::with_capacity(RESERVED + size_hint);
-    out.resize(RESERVED, 0);
-    let small;
-    let smaller;
-    let shrink = |full: Full<'_>| {
-        let maker = extras.preview?;
-        match maker.make_into(full, vec![0; RESERVED]) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                // The full frame still goes out; the preview waits for the next one.
-                tracing::debug!(sequence, error = %e, "no preview of this frame");
-                None
-            }
-        }
-    };
-    let make_smaller = |full: Full<'_>| -> Vec<(Rendition, Made, u64)> {
-        let Some((encoder, asked)) = extras.smaller else { return Vec::new() };
-        let started = Instant::now();
-        let (half, quarter) = (asked.contains(&Rendition::Half), asked.contains(&Rendition::Quarter));
-        let (half, quarter) = match preview::smaller(full, half, quarter) {
-            Ok(pictures) => pictures,
-            Err(e) => {
-                tracing::debug!(sequence, error = %e, "no smaller renditions of this frame");
-                return Vec::new();
-            }
-        };
-        let mut made = Vec::new();
-        for (rendition, picture) in [(Rendition::Half, half), (Rendition::Quarter, quarter)] {
-            let Some(picture) = picture else { continue };
-            match encoder.encode_into(&picture, vec![0; RESERVED]) {
-                Ok(jpeg) => {
-                    let size = (jpeg, picture.width() as u32, picture.height() as u32);
-                    made.push((rendition, size, 0));
-                }
-                Err(e) => tracing::debug!(sequence, error = %e, rendition = rendition.name(), "not encoded"),
-            }
-        }
-        // Shared work (a decode, the half the quarter is made from) is shared out evenly.
-        let each = started.elapsed().as_micros() as u64 / made.len().max(1) as u64;
-        made.iter_mut().for_each(|m| m.2 = each);
-        made
-    };
-    let (width, height) = match captured.picture {
-        Picture::Planar(img) => {
-            if let Some(encoder) = encoder {
-                out = encoder.encode_into(&img, out)?;
-            }
-            small = shrink(Full::Planes(&img));
-            smaller = make_smaller(Full::Planes(&img));
-            (img.width(), img.height())
-        }
-        Picture::Yuyv { data, width, height, stride, range } => {
-            let img = yuyv_to_yuv420(&data, width, height, stride, range)?;
-            if let Some(encoder) = encoder {
-                out = encoder.encode_into(&img, out)?;
-            }
-            small = shrink(Full::Planes(&img));
-            smaller = make_smaller(Full::Planes(&img));
-            (width, height)
-        }
-        Picture::Nv12 { data, width, height, stride, range } => {
-            let img = nv12_to_yuv420(&data, width, height, stride, range)?;
-            if let Some(encoder) = encoder {
-                out = encoder.encode_into(&img, out)?;
-            }
-            small = shrink(Full::Planes(&img));
-            smaller = make_smaller(Full::Planes(&img));
-            (width, height)
-        }
-        Picture::Jpeg(data) => {
-            let info = jpeg::inspect(&data)?;
-            if info.has_tables {
-                // A frame recorded from the bus and replayed is stamped afresh, not twice.
-                let end = wire::stamp_end(&data[..info.len]).unwrap_or(2);
-                out.extend_from_slice(&data[..2]);
-                out.extend_from_slice(&data[end..info.len]);
-            } else {
-                out.extend_from_slice(&jpeg::with_standard_tables(&data, &info));
-            }
-            small = shrink(Full::Jpeg(&out[RESERVED..]));
-            smaller = make_smaller(Full::Jpeg(&out[RESERVED..]));
-            (info.width as usize, info.height as usize)
-        }
-    };
-    let stamp = |out: &mut Vec<u8>, width: u32, height: u32| {
-        FrameHeader {
-            sequence,
-            capture_us: captured.capture_us,
-            encoded_us: clock::now_us(),
-            width,
-            height,
-            // Stamped by the publisher when it hands the frame to MQTT.
-            published_us: 0,
-        }
-        .write_to(out)
-    };
-    if encoder.is_some() {
-        stamp(&mut out, width as u32, height as u32)?;
-    }
-    // The encoders' JPEGs all start with their SOI: a failure here would be a bug, and
-    // costs only that picture.
-    let preview = small.and_then(|(mut p, w, h)| stamp(&mut p, w, h).ok().map(|()| p));
-    let smaller = smaller
-        .into_iter()
-        .filter_map(|(r, (mut p, w, h), took)| stamp(&mut p, w, h).ok().map(|()| (r, p, took)))
-        .collect();
-    Ok(Processed { payload: encoder.is_some().then_some(out), smaller, preview })
-}
+use jobs::Slot;
 
 /// A camera's preview: how it is made, where it goes, how often.
 pub struct Preview {
     maker: Previewer,
-    slot: Arc<FrameSlot>,
+    slot: FrameSender,
     every_us: u64,
     /// When the next one is due (capture time, µs; 0 = at once).
     next_us: std::sync::atomic::AtomicU64,
 }
 
 impl Preview {
-    pub fn new(max_width: usize, fps: u32, quality: u8, slot: Arc<FrameSlot>) -> Preview {
+    pub fn new(max_width: usize, fps: u32, quality: u8, slot: FrameSender) -> Preview {
         let every_us = 1_000_000 / u64::from(fps.max(1));
         Preview { maker: Previewer::new(max_width, quality), slot, every_us, next_us: Default::default() }
     }
@@ -261,7 +80,7 @@ impl Preview {
 
 /// Where finished frames go: the newest one wins, and only if it is newer than the last.
 pub struct Output {
-    frames: Arc<FrameSlot>,
+    frames: FrameSender,
     last: Mutex<Option<u64>>,
     /// The newest sequence the encoders are done with (handed on, dropped or failed),
     /// and its signal: a source that makes frames on request waits for its frame.
@@ -270,7 +89,7 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(frames: Arc<FrameSlot>) -> Self {
+    pub fn new(frames: FrameSender) -> Self {
         Output { frames, last: Mutex::new(None), settled: Mutex::new(None), settled_signal: Condvar::new() }
     }
 
@@ -337,7 +156,7 @@ pub struct Lane {
     pub output: Arc<Output>,
     pub meter: Arc<Meter>,
     pub preview: Option<Preview>,
-    /// Who watches this camera (see `watch`): the camera's name among the watchers.
+    /// Who watches this camera (see [`crate::watch`]): the camera's name among the watchers.
     /// `None`: nobody is known to (tests), so the smaller renditions are never made.
     pub watch: Option<(Arc<Watchers>, String)>,
     /// The full stream only while watched; otherwise always on.
@@ -739,6 +558,7 @@ fn work(jobs: &Slot<Work>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::{Captured, Picture};
     use crate::source::{
         camera::CameraSource,
         device::{FormatPreference, Fourcc, Mode, Want},
@@ -746,7 +566,7 @@ mod tests {
         SourceError,
     };
 
-    fn jpeg_of(img: &crate::yuv::Yuv420) -> Vec<u8> {
+    fn jpeg_of(img: &crate::frame::Yuv420) -> Vec<u8> {
         Encoder::new(80).encode_into(img, Vec::new()).unwrap()
     }
 
@@ -762,101 +582,18 @@ mod tests {
         v
     }
 
-    fn decode_gray(jpeg: &[u8]) -> Vec<u8> {
-        let mut d = jpeg_decoder::Decoder::new(jpeg);
-        let rgb = d.decode().unwrap();
-        rgb.chunks(3).map(|p| p[0]).collect()
-    }
-
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        let mse: f64 =
-            a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
-        10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
-    }
-
-    #[test]
-    fn a_yuyv_frame_encodes_close_to_its_source() {
-        let (w, h) = (64, 32);
-        let captured = Captured {
-            picture: Picture::Yuyv {
-                data: yuyv_ramp(w, h),
-                width: w,
-                height: h,
-                stride: w * 2,
-                range: crate::convert::Range::Limited,
-            },
-            capture_us: 1,
-        };
-        let payload = process(Job { sequence: 5, captured }, Some(&Encoder::new(90)), 0, None)
-            .unwrap()
-            .payload
-            .unwrap();
-        let (header, jpeg) = wire::parse(&payload).unwrap();
-        assert_eq!((header.sequence, header.capture_us, header.width, header.height), (5, 1, 64, 32));
-        // Expected: the full-range ramp, computed from BT.601 here, independently.
-        let want: Vec<u8> = (0..h).flat_map(|_| (0..w).map(|x| (x * 255 / (w - 1)) as u8)).collect();
-        let got = decode_gray(jpeg);
-        let p = psnr(&want, &got);
-        assert!(p > 35.0, "PSNR {p:.1} dB");
-    }
-
-    #[test]
-    fn a_camera_jpeg_passes_through_byte_for_byte() {
-        let img = crate::yuv::Yuv420::new(32, 16);
-        let original = jpeg_of(&img);
-        let mut padded = original.clone();
-        padded.extend_from_slice(&[0; 32]); // cameras pad buffers
-        let captured = Captured { picture: Picture::Jpeg(padded), capture_us: 9 };
-        let payload = process(Job { sequence: 1, captured }, Some(&Encoder::new(10)), 0, None)
-            .unwrap()
-            .payload
-            .unwrap();
-        let (h, jpeg) = wire::parse(&payload).unwrap();
-        // Its bytes behind the stamp, which takes the place of its start marker.
-        assert_eq!(&jpeg[wire::STAMP_LEN..], &original[2..]);
-        assert_eq!((h.width, h.height), (32, 16));
-    }
-
-    #[test]
-    fn a_preview_comes_with_the_frame_that_claims_it_from_planes_or_from_the_cameras_jpeg() {
-        let maker = Previewer::new(320, 60);
-        let img = crate::yuv::Yuv420::new(1280, 720);
-        let planar = Captured { picture: Picture::Planar(img.clone()), capture_us: 7 };
-        let camera = Captured { picture: Picture::Jpeg(jpeg_of(&img)), capture_us: 8 };
-        for (i, captured) in [planar, camera].into_iter().enumerate() {
-            let out = process(Job { sequence: i as u64, captured }, Some(&Encoder::new(75)), 0, Some(&maker))
-                .unwrap();
-            let full = wire::parse(out.payload.as_ref().unwrap()).unwrap().0;
-            let preview = out.preview.expect("a preview was asked for");
-            let (h, jpeg) = wire::parse(&preview).unwrap();
-            assert_eq!((h.sequence, h.capture_us, h.width, h.height), (i as u64, full.capture_us, 320, 180));
-            let mut d = jpeg_decoder::Decoder::new(jpeg);
-            d.decode().expect("the preview decodes");
-            assert_eq!(d.info().map(|i| (i.width, i.height)), Some((320, 180)));
-        }
-    }
-
     #[test]
     fn previews_are_claimed_at_their_own_rate_whatever_the_cameras() {
-        let p = Preview::new(320, 2, 60, Arc::new(FrameSlot::default()));
+        let p = Preview::new(320, 2, 60, crate::frame::newest().0);
         // 30 fps for two seconds: four previews, one each half second.
         let claimed = (0..60u64).filter(|i| p.claim(1_000_000 + i * 33_333)).count();
         assert_eq!(claimed, 4);
     }
 
     #[test]
-    fn truncated_camera_jpegs_are_rejected() {
-        let original = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
-        let captured =
-            Captured { picture: Picture::Jpeg(original[..original.len() - 40].to_vec()), capture_us: 0 };
-        let err = process(Job { sequence: 1, captured }, Some(&Encoder::new(10)), 0, None).err().unwrap();
-        assert!(matches!(err, FrameError::BadJpeg(_)), "{err}");
-    }
-
-    #[test]
     fn the_output_never_goes_backwards() {
-        let slot = Arc::new(FrameSlot::default());
-        let out = Output::new(slot.clone());
+        let (sender, slot) = crate::frame::newest();
+        let out = Output::new(sender);
         assert!(out.offer(2, vec![2]));
         assert!(!out.offer(1, vec![1]), "older than what went out");
         assert!(!out.offer(2, vec![2]));
@@ -875,14 +612,14 @@ mod tests {
         workers: usize,
         frames: u64,
     ) -> (Vec<u64>, Arc<Meter>, Vec<SourceStatus>) {
-        let slot = Arc::new(FrameSlot::default());
+        let (sender, slot) = crate::frame::newest();
         let (status_tx, mut status_rx) = watch::channel(SourceStatus::Starting);
         let meter = Arc::new(Meter::default());
         let p = Pipeline::start(
             source,
             Encoder::new(50),
             workers,
-            Arc::new(Output::new(slot.clone())),
+            Arc::new(Output::new(sender)),
             status_tx,
             meter.clone(),
         )
@@ -906,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_camera_that_fails_mid_stream_goes_offline_and_comes_back() {
-        let good = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
+        let good = jpeg_of(&crate::frame::Yuv420::new(32, 16));
         let pace = Step::Sleep(Duration::from_millis(5));
         let first = FakeCamera::new(
             mjpeg_modes(),
@@ -935,7 +672,7 @@ mod tests {
 
     #[test]
     fn bad_camera_frames_are_counted_and_never_published() {
-        let good = jpeg_of(&crate::yuv::Yuv420::new(32, 16));
+        let good = jpeg_of(&crate::frame::Yuv420::new(32, 16));
         let pace = Step::Sleep(Duration::from_millis(5));
         let script = vec![
             Step::Frame(good.clone()),
@@ -967,7 +704,7 @@ mod tests {
                 width: 1280,
                 height: 720,
                 stride: 2560,
-                range: crate::convert::Range::Limited,
+                range: crate::frame::Range::Limited,
             };
             Ok(Captured { picture, capture_us: clock::now_us() })
         }
@@ -987,8 +724,8 @@ mod tests {
 
     #[test]
     fn an_unthrottled_pattern_makes_frames_only_when_one_can_go_out() {
-        let slot = Arc::new(FrameSlot::default());
-        let output = Arc::new(Output::new(slot.clone()));
+        let (sender, slot) = crate::frame::newest();
+        let output = Arc::new(Output::new(sender));
         let meter = Arc::new(Meter::default());
         let (status, _) = watch::channel(SourceStatus::Starting);
         let source = Box::new(crate::source::pattern::Pattern::new(64, 48, 0));
@@ -1021,7 +758,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
             self.0.fetch_add(1, Relaxed);
             Ok(Captured {
-                picture: Picture::Planar(crate::yuv::Yuv420::new(16, 16)),
+                picture: Picture::Planar(crate::frame::Yuv420::new(16, 16)),
                 capture_us: clock::now_us(),
             })
         }
@@ -1036,7 +773,7 @@ mod tests {
             Default::default();
         let watchers = Arc::new(Watchers::new("home"));
         let encoders = Encoders::start(1).unwrap();
-        let output = Arc::new(Output::new(Arc::new(FrameSlot::default())));
+        let output = Arc::new(Output::new(crate::frame::newest().0));
         let lane = Lane {
             key: 0,
             encoder: Encoder::new(75),

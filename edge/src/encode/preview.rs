@@ -21,11 +21,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::{
-    encode::{EncodeError, Encoder},
-    jpeg::{self, JpegError},
-    yuv::Yuv420,
+use super::{
+    passthrough::{self, JpegError},
+    EncodeError, Encoder,
 };
+use crate::frame::Yuv420;
 
 /// The preview width when the configuration does not give one.
 pub const DEFAULT_MAX_WIDTH: usize = 320;
@@ -195,13 +195,13 @@ pub fn from_jpeg_at(
 ) -> Result<Yuv420, PreviewError> {
     // libjpeg pads a truncated frame with gray and only warns (silenced by mozjpeg), so a
     // cut-off camera frame would make a half-gray preview; the marker walk refuses it.
-    let info = jpeg::inspect(data)?;
+    let info = passthrough::inspect(data)?;
     let with_tables;
     let data = if info.has_tables {
         &data[..info.len]
     } else {
         // Motion-JPEG cameras leave out the standard Huffman tables.
-        with_tables = jpeg::with_standard_tables(data, &info);
+        with_tables = passthrough::with_standard_tables(data, &info);
         &with_tables[..]
     };
     // mozjpeg reports every decoding error by unwinding; a bad frame costs this frame.
@@ -608,7 +608,7 @@ mod tests {
     }
 
     fn sof_size(jpeg: &[u8]) -> (u32, u32) {
-        let info = jpeg::inspect(jpeg).unwrap();
+        let info = passthrough::inspect(jpeg).unwrap();
         (info.width, info.height)
     }
 
@@ -912,7 +912,7 @@ mod tests {
             pos += 2 + len;
         }
         stripped.extend_from_slice(&jpeg[pos..]);
-        assert!(!jpeg::inspect(&stripped).unwrap().has_tables);
+        assert!(!passthrough::inspect(&stripped).unwrap().has_tables);
         let preview = from_jpeg(&stripped, 160).unwrap();
         assert_eq!((preview.width(), preview.height()), (160, 120));
     }
@@ -962,7 +962,7 @@ mod tests {
             // The test pattern: textured like a real scene, so the JPEG's entropy-coded
             // data (which every decode reads in full, whatever the scale) is realistic.
             let planes = match crate::source::pattern::Pattern::new(w, h, 0).next_frame() {
-                Ok(crate::source::Captured { picture: crate::source::Picture::Planar(img), .. }) => img,
+                Ok(crate::frame::Captured { picture: crate::frame::Picture::Planar(img), .. }) => img,
                 _ => panic!("the test pattern makes planes"),
             };
             let full = Encoder::new(75).encode_into(&planes, Vec::new()).unwrap();
@@ -1017,7 +1017,7 @@ mod tests {
         let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
         let (w, h) = (1280, 720);
         let planes = match crate::source::pattern::Pattern::new(w, h, 0).next_frame() {
-            Ok(crate::source::Captured { picture: crate::source::Picture::Planar(img), .. }) => img,
+            Ok(crate::frame::Captured { picture: crate::frame::Picture::Planar(img), .. }) => img,
             _ => panic!("the test pattern makes planes"),
         };
         let encoder = Encoder::new(75);

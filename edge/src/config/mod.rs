@@ -1,5 +1,7 @@
 //! Command-line options (also settable from `EDGE_*` environment variables).
 
+pub mod file;
+
 use std::{net::IpAddr, path::PathBuf, str::FromStr};
 
 use clap::Parser;
@@ -165,7 +167,7 @@ pub struct Config {
     /// broker's WebSocket (the viewer hosted elsewhere): https://cams.example, or `*`
     /// for any page. Repeatable, or comma-separated. Others get HTTP 403.
     #[arg(long, env = "EDGE_ALLOW_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
-    pub allow_origin: Vec<crate::origin::Allowed>,
+    pub allow_origin: Vec<crate::broker::origin::Allowed>,
 
     /// Embedded broker: a login, USER:PASSWORD, that may publish to any topic (another
     /// edge using this one's broker, a test tool). Without it only this edge publishes;
@@ -906,7 +908,7 @@ mod tests {
 
     #[test]
     fn allowed_origins_repeat_or_come_comma_separated() {
-        use crate::origin::Allowed;
+        use crate::broker::origin::Allowed;
         let c = Config::try_parse_from([
             "edge",
             "--allow-origin",

@@ -1,9 +1,10 @@
-//! Publishing frames to the broker with rumqttc, newest frame first.
+//! Publishing a camera's frames to the broker with rumqttc, newest frame first.
 //!
-//! Flow control is what keeps latency bounded. The capture thread overwrites a one-frame
-//! slot (a `watch` channel); this task takes the newest frame from it, hands it to
-//! rumqttc (request queue of 1) and then waits until rumqttc reports the PUBLISH written
-//! to the socket before taking the next. So at most one frame is on its way at any time;
+//! Flow control is what keeps latency bounded. The encoders put each frame in the
+//! camera's newest-frame slot ([`crate::frame::newest`]), replacing one not taken yet; this
+//! task takes the newest frame from it, hands it to rumqttc (a short request queue) and
+//! then waits until rumqttc reports the PUBLISH written to the socket before taking the
+//! next. So at most one frame is on its way at any time;
 //! while the network is busy, newer frames replace older ones in the slot and the
 //! replaced ones are counted as dropped (the gap in sequence numbers). Nothing queues.
 //!
@@ -16,6 +17,21 @@
 //! The camera's status (online, offline and why) is a retained message on its status
 //! topic, re-sent on every reconnect, with an "edge disconnected" last will, so a viewer
 //! can tell a stopped camera from a frozen picture.
+//!
+//! - [`client`]: connection options from the broker URL and login; the startup probe;
+//!   the camera's topics.
+//! - `driver`: the rumqttc event loop on its own task: reconnects, subscriptions, and
+//!   what has been written to the socket.
+//! - `inbox`: what viewers send (acknowledgements, `watch`, clock requests).
+//! - [`flow`]: flow control towards viewers, a window per rendition.
+//! - this module: the frame loop: status, then frames as flow control lets them go.
+
+pub mod client;
+mod driver;
+pub mod flow;
+mod inbox;
+
+pub use client::{options, probe, Topics};
 
 use std::{
     sync::{atomic::Ordering::Relaxed, Arc, Mutex},
@@ -23,152 +39,19 @@ use std::{
 };
 
 use bytes::Bytes;
-use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
-    TlsConfiguration, Transport,
-};
+use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use tokio::sync::{watch, Notify};
-use wire::ack::{Ack, Rendition};
+use wire::ack::Rendition;
 
 use crate::{
-    backoff::Backoff,
-    broker::MAX_PAYLOAD,
     clock,
-    config::BrokerUrl,
-    flow::{ByRendition, Gate},
+    frame::{EncodedFrame, FrameReceiver, SourceStatus},
     meter::Meter,
-    pipeline::SourceStatus,
-    slot::{lock, AsyncSlot},
+    sync::lock,
 };
-
-/// An encoded frame ready to publish: header + JPEG in one buffer.
-pub struct EncodedFrame {
-    pub sequence: u64,
-    pub payload: Vec<u8>,
-}
-
-impl std::fmt::Debug for EncodedFrame {
-    // The size, not a hundred kilobytes of JPEG.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EncodedFrame {{ sequence: {}, {} bytes }}", self.sequence, self.payload.len())
-    }
-}
-
-/// The newest encoded frame, put by the encoder threads, taken by the publisher.
-pub type FrameSlot = AsyncSlot<EncodedFrame>;
-
-/// rumqttc options for a broker URL, a login and, for mqtts:// and wss://, the TLS
-/// client settings (required for those).
-pub fn options(
-    url: &BrokerUrl,
-    client_id: &str,
-    login: Option<(String, String)>,
-    tls: Option<Arc<rustls::ClientConfig>>,
-) -> MqttOptions {
-    let tls = || TlsConfiguration::Rustls(tls.clone().expect("TLS settings for a TLS broker URL"));
-    let mut opts = match url {
-        BrokerUrl::Tcp { host, port, tls: secure } => {
-            let mut o = MqttOptions::new(client_id, host.clone(), *port);
-            if *secure {
-                o.set_transport(Transport::Tls(tls()));
-            }
-            o
-        }
-        BrokerUrl::Ws { url, tls: secure } => {
-            // rumqttc takes the whole URL as the host for WebSocket and ignores the port.
-            let mut o = MqttOptions::new(client_id, url.clone(), 0);
-            o.set_transport(if *secure { Transport::Wss(tls()) } else { Transport::Ws });
-            o
-        }
-    };
-    if let Some((username, password)) = login {
-        opts.set_credentials(username, password);
-    }
-    // rumqttd's WebSocket listener refuses keep-alive 0; 15 s notices a dead broker soon.
-    opts.set_keep_alive(Duration::from_secs(15));
-    // rumqttc's default limit is 10 KiB: a frame is 100× that.
-    opts.set_max_packet_size(MAX_PAYLOAD + 1024, MAX_PAYLOAD + 1024);
-    opts
-}
-
-/// Connects to an external broker once, with the edge's settings, and says in one line
-/// why that failed: unreachable, TLS, or a refused login.
-pub async fn probe(opts: &MqttOptions) -> Result<(), crate::EdgeError> {
-    let mut opts = opts.clone();
-    opts.set_client_id(format!("{}-probe", opts.client_id()));
-    opts.set_clean_session(true);
-    let (host, port) = opts.broker_address();
-    let (client, mut eventloop) = AsyncClient::new(opts, 1);
-    let broker = if port == 0 { host } else { format!("{host}:{port}") };
-    let outcome = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    })
-    .await;
-    let reason = match outcome {
-        Ok(Ok(())) => {
-            let _ = client.try_disconnect();
-            let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
-            return Ok(());
-        }
-        Err(_) => "no answer within 10 s".to_string(),
-        Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => match code {
-            rumqttc::ConnectReturnCode::BadUserNamePassword => {
-                "it refused the login: wrong --username or --password".to_string()
-            }
-            rumqttc::ConnectReturnCode::NotAuthorized => {
-                "it refused the connection: not authorized (a login needed? --username/--password)"
-                    .to_string()
-            }
-            other => format!("it refused the connection: {other:?}"),
-        },
-        Ok(Err(e)) => e.to_string(),
-    };
-    Err(crate::EdgeError::Config(format!("cannot connect to broker {broker}: {reason}")))
-}
-
-/// Topics one edge publishes on.
-#[derive(Debug, Clone)]
-pub struct Topics {
-    pub prefix: String,
-    pub camera: String,
-    pub frame: String,
-    /// The smaller renditions' topics.
-    pub half: String,
-    pub quarter: String,
-    /// The small, slow rendition for grid tiles.
-    pub preview: String,
-    /// Retained online/offline status; also the last will.
-    pub status: String,
-}
-
-impl Topics {
-    /// A rendition's topic.
-    pub fn of(&self, rendition: Rendition) -> &str {
-        match rendition {
-            Rendition::Full => &self.frame,
-            Rendition::Half => &self.half,
-            Rendition::Quarter => &self.quarter,
-        }
-    }
-
-    pub fn new(prefix: &str, camera: &str) -> Self {
-        Topics {
-            prefix: prefix.to_string(),
-            camera: camera.to_string(),
-            frame: crate::topic::frame(prefix, camera),
-            half: crate::topic::rendition(prefix, camera, Rendition::Half),
-            quarter: crate::topic::rendition(prefix, camera, Rendition::Quarter),
-            preview: crate::topic::preview(prefix, camera),
-            status: crate::topic::status(prefix, camera),
-        }
-    }
-}
+use driver::{drive, Link, Sent};
+use flow::{ByRendition, Gate};
+use inbox::Inbox;
 
 /// How the publisher connects and behaves.
 pub struct Settings {
@@ -181,83 +64,13 @@ pub struct Settings {
     /// Told of acknowledgements and `watch` messages: who watches this camera.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
     /// The smaller renditions' slots (half, quarter), those this camera makes.
-    pub smaller: Vec<(Rendition, Arc<FrameSlot>)>,
-}
-
-/// Largest clock request echoed back; anything bigger is not a clock request.
-const MAX_CLOCK_REQUEST: usize = 64;
-
-/// The reply to a clock-offset request: receive time, send time (edge clock, µs, LE),
-/// then the request's own bytes, which carry the viewer's send time back to it.
-pub fn clock_reply(request: &[u8], received_us: u64, sent_us: u64) -> Option<Vec<u8>> {
-    if request.len() > MAX_CLOCK_REQUEST {
-        return None;
-    }
-    let mut out = Vec::with_capacity(16 + request.len());
-    out.extend_from_slice(&received_us.to_le_bytes());
-    out.extend_from_slice(&sent_us.to_le_bytes());
-    out.extend_from_slice(request);
-    Some(out)
-}
-
-/// The retained status message for a source state.
-pub fn status_payload(status: &SourceStatus) -> String {
-    let (state, detail) = match status {
-        SourceStatus::Starting => ("starting", ""),
-        SourceStatus::Online(d) => ("online", d.as_str()),
-        SourceStatus::Offline(d) => ("offline", d.as_str()),
-    };
-    format!(
-        "{{\"state\":\"{state}\",\"detail\":{},\"at_us\":{}}}",
-        crate::json_string(detail),
-        clock::now_us()
-    )
-}
-
-/// How waiting for a packet to be written ended.
-enum Sent {
-    Written,
-    /// The connection dropped first; the packet may or may not have gone out.
-    Disconnected,
-    Shutdown,
-}
-
-/// The publisher's view of the connection: which session is up (`None` = down) and how
-/// many PUBLISH packets rumqttc has written so far.
-struct Link {
-    session: watch::Receiver<Option<u64>>,
-    written: watch::Receiver<u64>,
-}
-
-impl Link {
-    /// Publishes and waits until rumqttc has written the packet to the socket.
-    async fn send(
-        &mut self,
-        client: &AsyncClient,
-        topic: &str,
-        qos: QoS,
-        retain: bool,
-        payload: Bytes,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Sent {
-        let before = *self.written.borrow_and_update();
-        if client.publish_bytes(topic, qos, retain, payload).await.is_err() {
-            return Sent::Shutdown; // the event loop is gone
-        }
-        loop {
-            tokio::select! {
-                _ = self.written.changed() => if *self.written.borrow_and_update() > before { return Sent::Written },
-                _ = self.session.changed() => if self.session.borrow_and_update().is_none() { return Sent::Disconnected },
-                _ = shutdown.changed() => return Sent::Shutdown,
-            }
-        }
-    }
+    pub smaller: Vec<(Rendition, FrameReceiver)>,
 }
 
 /// One rendition's way out: its slot, and the frame taken from it but not sent yet.
 struct Stream {
     rendition: Rendition,
-    slot: Arc<FrameSlot>,
+    slot: FrameReceiver,
     /// Taken, but its viewers are behind: held until they catch up, replaced by newer
     /// frames meanwhile (taking them keeps the slot free, so the encoders go on making
     /// the newest).
@@ -266,7 +79,7 @@ struct Stream {
 }
 
 /// Waits for a frame in `slot`, or forever without one.
-async fn take(slot: Option<Arc<FrameSlot>>) -> EncodedFrame {
+async fn take(slot: Option<&FrameReceiver>) -> EncodedFrame {
     match slot {
         Some(s) => s.take().await,
         None => std::future::pending().await,
@@ -277,13 +90,13 @@ async fn take(slot: Option<Arc<FrameSlot>>) -> EncodedFrame {
 /// previews from `previews` and the source's status until `shutdown` turns true.
 pub async fn run(
     Settings { mut opts, send_buffer, topics, viewer_window, watchers, smaller }: Settings,
-    slot: Arc<FrameSlot>,
-    previews: Arc<FrameSlot>,
+    slot: FrameReceiver,
+    previews: FrameReceiver,
     mut status: watch::Receiver<SourceStatus>,
     meter: Arc<Meter>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let gone = status_payload(&SourceStatus::Offline("edge disconnected".into()));
+    let gone = SourceStatus::Offline("edge disconnected".into()).payload(clock::now_us());
     opts.set_last_will(LastWill::new(topics.status.clone(), gone, QoS::AtLeastOnce, true));
     let broker = format!("{}:{}", opts.broker_address().0, opts.broker_address().1);
     // A short request queue: frames wait in the slot, not in rumqttc (the publisher
@@ -303,17 +116,8 @@ pub async fn run(
     let (written_tx, written) = watch::channel(0u64);
     let viewers = Arc::new(Mutex::new(ByRendition::new(viewer_window)));
     let acked = Arc::new(Notify::new());
-    let driver = tokio::spawn(drive(
-        eventloop,
-        client.clone(),
-        topics.clone(),
-        watchers,
-        viewers.clone(),
-        acked.clone(),
-        broker,
-        session_tx,
-        written_tx,
-    ));
+    let inbox = Inbox::new(&topics, watchers, viewers.clone(), acked.clone());
+    let driver = tokio::spawn(drive(eventloop, client.clone(), inbox, broker, session_tx, written_tx));
     let mut link = Link { session, written };
 
     // The full stream first, then the smaller ones, largest first.
@@ -321,7 +125,6 @@ pub async fn run(
         .chain(smaller)
         .map(|(rendition, slot)| Stream { rendition, slot, held: None, last_sequence: None })
         .collect();
-    let slot_of = |streams: &[Stream], i: usize| streams.get(i).map(|s| s.slot.clone());
     // The session the retained status was last published in; a new session (reconnect)
     // publishes it again, since the last will may have replaced it meanwhile.
     let mut status_session: Option<u64> = None;
@@ -346,7 +149,7 @@ pub async fn run(
             frames_session = Some(session);
         }
         if status_session != Some(session) || status.has_changed().unwrap_or(false) {
-            let payload = status_payload(&status.borrow_and_update());
+            let payload = status.borrow_and_update().payload(clock::now_us());
             match link
                 .send(&client, &topics.status, QoS::AtLeastOnce, true, payload.into(), &mut shutdown)
                 .await
@@ -416,9 +219,9 @@ pub async fn run(
         }
         let until = closed.iter().flatten().min().copied();
         let taken = tokio::select! {
-            f = take(slot_of(&streams, 0)) => Some((0, f)),
-            f = take(slot_of(&streams, 1)) => Some((1, f)),
-            f = take(slot_of(&streams, 2)) => Some((2, f)),
+            f = take(streams.first().map(|s| &s.slot)) => Some((0, f)),
+            f = take(streams.get(1).map(|s| &s.slot)) => Some((1, f)),
+            f = take(streams.get(2).map(|s| &s.slot)) => Some((2, f)),
             // Previews are small and few (a grid's tiles): no flow control, retained so
             // a grid fills at once.
             p = previews.take() => {
@@ -455,7 +258,7 @@ pub async fn run(
     // up the exit.
     let goodbye = async {
         if link.session.borrow().is_some() {
-            let stopped = status_payload(&SourceStatus::Offline("edge stopped".into()));
+            let stopped = SourceStatus::Offline("edge stopped".into()).payload(clock::now_us());
             let (_keep, mut never) = watch::channel(false);
             // Clear the retained frame: a stopped camera should not greet new viewers
             // with an old picture.
@@ -469,145 +272,11 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }
 
-/// Polls the rumqttc event loop until our DISCONNECT: reconnects with backoff and
-/// reports the session and how many PUBLISH packets have been written.
-#[allow(clippy::too_many_arguments)]
-async fn drive(
-    mut eventloop: EventLoop,
-    client: AsyncClient,
-    topics: Topics,
-    watchers: Option<Arc<crate::watch::Watchers>>,
-    viewers: Arc<Mutex<ByRendition>>,
-    acked: Arc<Notify>,
-    broker: String,
-    session: watch::Sender<Option<u64>>,
-    written: watch::Sender<u64>,
-) {
-    let mut backoff =
-        Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
-    let (mut failures, mut sessions) = (0u32, 0u64);
-    loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                tracing::info!(%broker, "connected to broker");
-                backoff.reset();
-                failures = 0;
-                sessions += 1;
-                session.send_replace(Some(sessions));
-                // rumqttc does not resubscribe after a reconnect.
-                let filters = [
-                    crate::topic::clock_requests(&topics.prefix, &topics.camera),
-                    crate::topic::acks(&topics.prefix, &topics.camera),
-                    crate::topic::watch(&topics.prefix, &topics.camera),
-                ];
-                let _ = client.try_subscribe_many(filters.map(|f| SubscribeFilter::new(f, QoS::AtMostOnce)));
-            }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let received_us = clock::now_us();
-                if let Some(viewer) = crate::topic::ack_viewer(&p.topic, &topics.prefix, &topics.camera) {
-                    if p.payload.is_empty() {
-                        // The viewer's last will: it is gone.
-                        lock(&viewers).leave(viewer);
-                        acked.notify_one();
-                    } else if let Some(ack) = Ack::parse(&p.payload) {
-                        tracing::trace!(target: "edge::frame", viewer, seq = ack.sequence, window = ?ack.window, rendition = ack.rendition.name(), "ack");
-                        // One that says it left the rendition no longer watches it.
-                        if let Some(w) = watchers.as_ref().filter(|_| !ack.is_leave()) {
-                            let hold = crate::watch::ACK_HOLD_US;
-                            w.seen_rendition(&topics.camera, ack.rendition, received_us, hold);
-                        }
-                        lock(&viewers).ack(viewer, &ack, Instant::now());
-                        acked.notify_one();
-                    }
-                } else if p.topic == crate::topic::watch(&topics.prefix, &topics.camera) {
-                    if let Some(w) = &watchers {
-                        w.seen(&topics.camera, received_us, crate::watch::WATCH_HOLD_US);
-                    }
-                } else if let Some(reply_to) =
-                    crate::topic::clock_reply_to(&p.topic, &topics.prefix, &topics.camera)
-                {
-                    // A clock-offset request: answer at once, stamping receive and send time.
-                    if let Some(reply) = clock_reply(&p.payload, received_us, clock::now_us()) {
-                        // Never waits: a reply that finds the queue full is dropped and
-                        // the viewer asks again.
-                        let _ = client.try_publish(reply_to, QoS::AtMostOnce, false, reply);
-                    }
-                }
-            }
-            Ok(Event::Outgoing(Outgoing::Publish(_))) => {
-                written.send_modify(|n| *n += 1);
-            }
-            // Our own DISCONNECT at shutdown: the broker closing next is not an outage.
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
-            Ok(_) => {}
-            Err(e) => {
-                let was_connected = session.send_replace(None).is_some();
-                let delay = backoff.next_delay();
-                failures += 1;
-                // One line per outage at warn, then quieter while it lasts.
-                if was_connected || failures == 1 {
-                    tracing::warn!(%broker, error = %e, "broker connection failed; retrying");
-                } else {
-                    tracing::debug!(%broker, error = %e, retry_in_ms = delay.as_millis() as u64, "still no broker");
-                }
-                tokio::time::sleep(delay).await;
-                forget_queued(&mut eventloop);
-            }
-        }
-    }
-}
-
-/// Forgets the requests queued for the broker while it was away, before connecting
-/// again. rumqttc would send them first on the next connection: a frame the publisher
-/// handed over just as the connection failed would arrive seconds late (the status is
-/// published again, and the subscriptions made again, on every new connection).
-fn forget_queued(eventloop: &mut EventLoop) {
-    // Moves what waits in the request channel to `pending`, then drops it all.
-    eventloop.clean();
-    eventloop.pending.clear();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_clock_reply_carries_both_times_then_the_request() {
-        let r = clock_reply(&[9, 8, 7], 0x0102, 0x0304).unwrap();
-        assert_eq!(&r[..8], &0x0102u64.to_le_bytes());
-        assert_eq!(&r[8..16], &0x0304u64.to_le_bytes());
-        assert_eq!(&r[16..], &[9, 8, 7]);
-        assert!(clock_reply(&[0; 65], 1, 2).is_none(), "oversized requests are ignored");
-    }
-
-    #[test]
-    fn websocket_urls_become_ws_transport() {
-        let o = options(&BrokerUrl::Ws { url: "ws://h:9001/mqtt".into(), tls: false }, "id", None, None);
-        assert!(matches!(o.transport(), Transport::Ws));
-        assert_eq!(o.broker_address().0, "ws://h:9001/mqtt");
-        let o = options(&BrokerUrl::Tcp { host: "h".into(), port: 1884, tls: false }, "id", None, None);
-        assert_eq!(o.broker_address(), ("h".to_string(), 1884));
-        assert!(o.credentials().is_none());
-    }
-
-    #[test]
-    fn tls_urls_and_logins_reach_rumqttc() {
-        let tls = Some(crate::tls::client_config(None).unwrap_or_else(|_| {
-            // No system roots on this machine: any CA file will do for this check.
-            let key = rcgen::KeyPair::generate().unwrap();
-            let ca = rcgen::CertificateParams::new(vec!["x".into()]).unwrap().self_signed(&key).unwrap();
-            let path = std::env::temp_dir().join(format!("edge-publish-test-ca-{}.pem", std::process::id()));
-            std::fs::write(&path, ca.pem()).unwrap();
-            crate::tls::client_config(Some(&path)).unwrap()
-        }));
-        let login = Some(("u".to_string(), "p".to_string()));
-        let o =
-            options(&BrokerUrl::Tcp { host: "h".into(), port: 8883, tls: true }, "id", login, tls.clone());
-        assert!(matches!(o.transport(), Transport::Tls(TlsConfiguration::Rustls(_))));
-        assert_eq!(o.credentials().map(|l| (l.username, l.password)), Some(("u".into(), "p".into())));
-        let o = options(&BrokerUrl::Ws { url: "wss://h/mqtt".into(), tls: true }, "id", None, tls);
-        assert!(matches!(o.transport(), Transport::Wss(TlsConfiguration::Rustls(_))));
-    }
+    use crate::frame::FrameSender;
+    use rumqttc::Packet;
 
     /// A minimal MQTT 3.1.1 broker for the publisher's tests: answers CONNECT, SUBSCRIBE,
     /// PINGREQ and QoS 1 PUBLISH, and reports every PUBLISH it gets. While `up` is false
@@ -695,7 +364,7 @@ mod tests {
 
     /// A publisher for camera `t` connected to a [`FakeBroker`], and what drives it.
     struct Publisher {
-        slot: Arc<FrameSlot>,
+        slot: Arc<FrameSender>,
         status: watch::Sender<SourceStatus>,
         shutdown: watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
@@ -713,38 +382,19 @@ mod tests {
                 watchers: None,
                 smaller: Vec::new(),
             };
-            let slot = Arc::new(FrameSlot::default());
+            let (slot, frames) = crate::frame::newest();
             let (status, status_rx) = watch::channel(SourceStatus::Starting);
             let (shutdown, shutdown_rx) = watch::channel(false);
             let meter = Arc::new(Meter::default());
-            let task = tokio::spawn(run(
-                settings,
-                slot.clone(),
-                Arc::new(FrameSlot::default()),
-                status_rx,
-                meter,
-                shutdown_rx,
-            ));
-            Publisher { slot, status, shutdown, task }
+            let task =
+                tokio::spawn(run(settings, frames, crate::frame::newest().1, status_rx, meter, shutdown_rx));
+            Publisher { slot: Arc::new(slot), status, shutdown, task }
         }
 
         async fn stop(self) {
             self.shutdown.send_replace(true);
             let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
         }
-    }
-
-    #[test]
-    fn requests_queued_while_the_broker_is_away_are_forgotten() {
-        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 2);
-        let frame = |n: u8| client.try_publish("mqcam/t/frame", QoS::AtMostOnce, true, vec![n]);
-        frame(1).unwrap();
-        frame(2).unwrap();
-        assert!(frame(3).is_err(), "the request queue is full");
-        forget_queued(&mut eventloop);
-        assert!(eventloop.pending.is_empty(), "nothing left to send on reconnecting");
-        frame(4).unwrap();
-        frame(5).unwrap();
     }
 
     #[tokio::test]

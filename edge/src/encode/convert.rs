@@ -6,22 +6,13 @@
 //! chroma pairs are averaged for 4:2:0, and each sample is rescaled through a 256-entry
 //! table, which is as fast as a plain copy.
 
-use crate::yuv::Yuv420;
+use crate::frame::{Range, Yuv420};
 
 /// Why a buffer cannot be converted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConvertError {
     #[error("{format} buffer of {len} bytes is too small for {width}x{height} with stride {stride}")]
     TooSmall { format: &'static str, len: usize, width: usize, height: usize, stride: usize },
-}
-
-/// Sample range of the source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Range {
-    /// Y 16–235, Cb/Cr 16–240 (what cameras send).
-    Limited,
-    /// 0–255 (JPEG's range).
-    Full,
 }
 
 /// Lookup tables that map source samples to full range.

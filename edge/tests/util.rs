@@ -1,9 +1,6 @@
-//! Helpers shared by the edge's integration test files (`mod common;`): starting the
-//! edge binary on free ports, free ports, MQTT subscribers that collect frames or wait
-//! for a message, the frame checks (every JPEG decoded), and a throttling TCP proxy.
-//!
-//! Each test file compiles this module on its own and uses only part of it.
-#![allow(dead_code)]
+//! Helpers shared by the edge's integration tests: starting the edge binary on free
+//! ports, free ports, MQTT subscribers that collect frames or wait for a message, the
+//! frame checks (every JPEG decoded), and a throttling TCP proxy.
 
 use std::{
     io::{BufRead, BufReader},

@@ -8,7 +8,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::yuv::Yuv420;
+use crate::frame::Yuv420;
 
 /// Why a frame could not be encoded.
 #[derive(Debug, thiserror::Error)]

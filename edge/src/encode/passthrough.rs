@@ -173,7 +173,7 @@ const AC_CHROMA_SYMBOLS: [u8; 162] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{encode::Encoder, yuv::Yuv420};
+    use crate::{encode::Encoder, frame::Yuv420};
 
     fn sample_jpeg() -> Vec<u8> {
         let mut img = Yuv420::new(48, 32);

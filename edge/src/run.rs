@@ -1,0 +1,458 @@
+//! Wiring: the options become the sources, the embedded broker, the encoders and each
+//! camera's capture thread and publisher, the site and the directory.
+//!
+//! [`start`] checks the files and options first (a mistake stops the edge before
+//! anything runs), binds every listener, starts the rest and prints the banner; the
+//! [`Edge`] it returns says where it listens ([`Running`]) and, on [`Edge::stop`], lets
+//! the publishers say goodbye on the bus before the threads stop.
+
+use std::{future::Future, io::IsTerminal, net::SocketAddr, sync::Arc};
+
+use tokio::task::JoinHandle;
+use wire::topic;
+
+#[cfg(feature = "embedded-broker")]
+use crate::broker::gate;
+#[cfg(target_os = "linux")]
+use crate::source::device::Opener;
+use crate::{
+    access::Access,
+    banner,
+    broker::{self, origin},
+    clock,
+    config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec},
+    directory, encode,
+    error::EdgeError,
+    frame::{self, SourceStatus},
+    meter, pipeline, publish, site,
+    source::{self, camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source},
+    tls, watch,
+};
+
+/// Opens a camera's source. `auto` falls back to the test pattern and says so.
+fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
+    let (width, height) = (camera.size.width, camera.size.height);
+    let want = Want { width: width as u32, height: height as u32, fps: camera.fps, format: camera.format };
+    let failed = |e: source::OpenError| EdgeError::Source { camera: camera.name.clone(), source: e };
+    Ok(match &camera.source {
+        SourceSpec::Pattern => Box::new(Pattern::new(width, height, camera.fps)),
+        SourceSpec::Replay(path) => Box::new(Replay::open(path, camera.fps).map_err(|e| failed(e.into()))?),
+        SourceSpec::HttpMjpeg(url) => {
+            Box::new(source::http::HttpMjpeg::new(url).map_err(|e| failed(e.into()))?)
+        }
+        SourceSpec::HttpSnapshot(url) => {
+            Box::new(source::http::HttpSnapshot::new(url, camera.fps).map_err(|e| failed(e.into()))?)
+        }
+        #[cfg(target_os = "linux")]
+        SourceSpec::Device(path) => {
+            Box::new(CameraSource::new(Box::new(source::v4l2::V4l2Opener::new(path)), want))
+        }
+        #[cfg(not(target_os = "linux"))]
+        SourceSpec::Device(path) => return Err(failed(source::OpenError::NeedsLinux(path.clone()))),
+        SourceSpec::Auto => {
+            #[cfg(target_os = "linux")]
+            if let Some(opener) = source::v4l2::first_usable(&want) {
+                tracing::info!(camera = %opener.name(), "using the first camera that works");
+                return Ok(Box::new(CameraSource::new(Box::new(opener), want)));
+            }
+            tracing::info!("no camera found; streaming the test pattern");
+            Box::new(Pattern::new(width, height, camera.fps))
+        }
+    })
+}
+
+/// Where a started edge listens, for its caller (the banner says the same to people).
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The site (`https` with `tls`).
+    pub site: SocketAddr,
+    /// The site and the embedded broker's listeners speak TLS.
+    pub tls: bool,
+    /// The embedded broker's MQTT listener (over TLS with `tls`); `None` with `--broker`.
+    pub mqtt: Option<SocketAddr>,
+    /// The embedded broker's MQTT-over-WebSocket listener, path `/mqtt`.
+    pub ws: Option<SocketAddr>,
+    /// The broker the cameras publish to.
+    pub publish_to: BrokerUrl,
+    /// Each camera's frame topic, in the order of the options.
+    pub frame_topics: Vec<String>,
+}
+
+/// A started edge: where it listens, and what to stop.
+pub struct Edge {
+    running: Running,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    publishers: Vec<JoinHandle<()>>,
+    directory: JoinHandle<()>,
+    reporters: Vec<JoinHandle<()>>,
+    site: JoinHandle<()>,
+    captures: Vec<pipeline::Capture>,
+    encoders: pipeline::Encoders,
+}
+
+impl Edge {
+    /// Where it listens.
+    pub fn running(&self) -> &Running {
+        &self.running
+    }
+
+    /// Says goodbye on the bus (each camera offline, its retained frame cleared, the
+    /// directory entry removed) and stops every task and thread.
+    pub async fn stop(self) {
+        tracing::info!("shutting down");
+        self.shutdown.send_replace(true);
+        for p in self.publishers {
+            let _ = p.await;
+        }
+        let _ = self.directory.await;
+        self.reporters.iter().for_each(|r| r.abort());
+        self.site.abort();
+        let (captures, encoders) = (self.captures, self.encoders);
+        let _ = tokio::task::spawn_blocking(move || {
+            captures.into_iter().for_each(pipeline::Capture::stop);
+            encoders.stop();
+        })
+        .await;
+    }
+}
+
+/// Runs the edge until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
+    let edge = start(config).await?;
+    shutdown.await;
+    edge.stop().await;
+    Ok(())
+}
+
+/// Starts the edge: checks the options and files, binds every listener, starts the
+/// embedded broker, the cameras' pipelines and publishers, the directory and the site,
+/// and prints the banner. Must run inside the tokio runtime.
+pub async fn start(config: Config) -> Result<Edge, EdgeError> {
+    // Files and settings first, so a mistake stops the edge before anything starts.
+    let served_tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let client_tls = match &config.broker {
+        Some(BrokerUrl::Tcp { tls: true, .. } | BrokerUrl::Ws { tls: true, .. }) => {
+            Some(tls::client_config(config.ca_file.as_deref())?)
+        }
+        _ => None,
+    };
+    let access = Access::from_config(&config)?;
+    let cameras = config.cameras().map_err(EdgeError::Config)?;
+    let sources = cameras.iter().map(open_source).collect::<Result<Vec<_>, _>>()?;
+    let topics: Vec<publish::Topics> =
+        cameras.iter().map(|c| publish::Topics::new(&config.topic_prefix, &c.name)).collect();
+
+    // The site's port first: the gate lets the site's own pages open its WebSocket.
+    let listener = broker::listen(config.bind, config.http_port, "HTTP", "--http-port")?;
+    let http_addr = listener.local_addr()?;
+    let https = served_tls.is_some();
+    let origins = origin::Origins {
+        site_scheme: if https { "https" } else { "http" },
+        site_port: http_addr.port(),
+        allowed: config.allow_origin.clone(),
+    };
+
+    // The broker next: the publisher and the site both need its addresses.
+    let watchers = Arc::new(watch::Watchers::new(&config.topic_prefix));
+    let embedded = match &config.broker {
+        Some(_) => None,
+        None => Some(start_embedded(&config, &access, origins, served_tls.clone(), watchers.clone())?),
+    };
+    let (publish_to, login) = match (&config.broker, &embedded) {
+        (Some(url), _) => (url.clone(), config.username.clone().zip(config.password.clone())),
+        (None, Some(b)) => {
+            let host = b.internal.ip().to_string();
+            (BrokerUrl::Tcp { host, port: b.internal.port(), tls: false }, None)
+        }
+        (None, None) => unreachable!("either an external or the embedded broker"),
+    };
+    // One connection per camera: each has its own last will (the broker marks exactly
+    // that camera offline if the edge vanishes), and one camera's large frame on the wire
+    // never holds back another camera's (no head-of-line blocking between cameras).
+    let options: Vec<_> = cameras
+        .iter()
+        .map(|c| {
+            let client_id = format!("edge-{}-{}", c.name, std::process::id());
+            publish::options(&publish_to, &client_id, login.clone(), client_tls.clone())
+        })
+        .collect();
+    if config.broker.is_some() {
+        // Probed once at startup: a wrong host, port, certificate or password is a
+        // mistake to report, not an outage to wait out. Once running, a lost broker is
+        // retried forever.
+        publish::probe(&options[0]).await?;
+    }
+
+    let meters: Vec<(String, Arc<meter::Meter>)> =
+        cameras.iter().map(|c| (c.name.clone(), Arc::new(meter::Meter::default()))).collect();
+
+    // One pool of encoders for every camera, never more threads than cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = match config.encoders {
+        0 => cores.min(4),
+        n => (n as usize).min(cores),
+    };
+    let encoders = pipeline::Encoders::start(workers)?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut captures = Vec::new();
+    let mut publishers = Vec::new();
+    let mut reporters = Vec::new();
+    let mut shown = Vec::new();
+    let mut listed = Vec::new();
+    for ((((camera, source), topics), opts), (_, meter)) in
+        cameras.iter().zip(sources).zip(topics).zip(options).zip(&meters)
+    {
+        // Each rendition's and the preview's newest-frame slot: the encoders send, the
+        // camera's publisher receives.
+        let (frames_out, frames_in) = frame::newest();
+        let (previews_out, previews_in) = frame::newest();
+        let (status_tx, status_rx) = tokio::sync::watch::channel(SourceStatus::Starting);
+        let described = source.describe();
+        let (width, height) = (camera.size.width, camera.size.height);
+        let preview = (camera.preview_width > 0).then_some((camera.preview_width, camera.preview_fps));
+        let renditions = directory::Listed::renditions_of(&camera.renditions.all(), width, height);
+        let entry = directory::Listed {
+            name: camera.name.clone(),
+            width,
+            height,
+            fps: camera.fps,
+            preview,
+            renditions,
+        };
+        listed.push((entry, status_rx.clone(), meter.clone()));
+        let (smaller_out, smaller_in): (Vec<_>, Vec<_>) = camera
+            .renditions
+            .smaller()
+            .into_iter()
+            .map(|r| {
+                let (out, into) = frame::newest();
+                ((r, Arc::new(pipeline::Output::new(out))), (r, into))
+            })
+            .unzip();
+        // Tiles are small: a lower quality costs little there and halves their bytes.
+        let preview = (camera.preview_width > 0).then(|| {
+            let quality = camera.quality.min(60);
+            pipeline::Preview::new(camera.preview_width as usize, camera.preview_fps, quality, previews_out)
+        });
+        let lane = encoders.lane(pipeline::LaneParts {
+            encoder: encode::Encoder::new(camera.quality),
+            output: Arc::new(pipeline::Output::new(frames_out)),
+            meter: meter.clone(),
+            preview,
+            watch: Some((watchers.clone(), camera.name.clone())),
+            on_demand: camera.on_demand,
+            smaller: smaller_out,
+        });
+        captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
+        let frame_topic = topics.frame.clone();
+        let settings = publish::Settings {
+            opts,
+            send_buffer: config.send_buffer_kb * 1024,
+            topics,
+            viewer_window: config.viewer_window as usize,
+            watchers: Some(watchers.clone()),
+            smaller: smaller_in,
+        };
+        publishers.push(tokio::spawn(publish::run(
+            settings,
+            frames_in,
+            previews_in,
+            status_rx,
+            meter.clone(),
+            shutdown_rx.clone(),
+        )));
+        reporters.push(tokio::spawn(meter::report(meter.clone(), frame_topic.clone())));
+        tracing::info!(camera = %camera.name, source = %described, topic = %frame_topic, "streaming");
+        shown.push(banner::Camera {
+            name: camera.name.clone(),
+            source: described,
+            quality: camera.quality,
+            frame_topic,
+        });
+    }
+
+    // The directory entry as the bus has it, live, for `/api/cameras`.
+    let edge_id = directory::edge_id();
+    let api_cameras: site::Cameras = {
+        let (prefix, edge_id, listed) = (config.topic_prefix.clone(), edge_id.clone(), listed.clone());
+        Box::new(move || {
+            let states: Vec<_> = listed.iter().map(|(l, s, m)| (l.measured(m), s.borrow().clone())).collect();
+            directory::json(&prefix, &edge_id, &states, clock::now_us())
+        })
+    };
+    let site = Arc::new(site::Site {
+        root: config.site.clone(),
+        edge_json: edge_json(&config, &cameras, embedded.as_ref()),
+        meters: meters.clone(),
+        cameras: api_cameras,
+        logins: access.site_logins(&config),
+    });
+    if !config.site.join("index.html").is_file() {
+        tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
+    }
+    let site = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
+
+    let directory_opts = publish::options(
+        &publish_to,
+        &format!("edge-directory-{}", std::process::id()),
+        login.clone(),
+        client_tls.clone(),
+    );
+    let directory = tokio::spawn(directory::run(
+        directory_opts,
+        config.topic_prefix.clone(),
+        edge_id,
+        listed,
+        shutdown_rx.clone(),
+    ));
+
+    let show_password = match config.print_login {
+        PrintLogin::Always => true,
+        PrintLogin::Never => false,
+        // A terminal is a person; anything else may be a service's log, kept for long.
+        PrintLogin::Auto => std::io::stdout().is_terminal(),
+    };
+    banner::Banner {
+        cameras: &shown,
+        http: http_addr,
+        https,
+        lan: http_addr.ip().is_unspecified().then(banner::lan_ip).flatten(),
+        embedded: embedded.as_ref(),
+        publish_to: &publish_to,
+        access: &access,
+        show_password,
+    }
+    .print();
+    if matches!(access, Access::Open) && embedded.is_some() {
+        tracing::warn!("no login (--no-login): anyone who can reach this machine can watch the cameras");
+    }
+    tracing::info!(cameras = shown.len(), encoders = workers, "running");
+
+    let running = Running {
+        site: http_addr,
+        tls: https,
+        mqtt: embedded.map(|b| b.tcp),
+        ws: embedded.map(|b| b.ws),
+        publish_to,
+        frame_topics: shown.into_iter().map(|c| c.frame_topic).collect(),
+    };
+    Ok(Edge { running, shutdown: shutdown_tx, publishers, directory, reporters, site, captures, encoders })
+}
+
+/// The embedded broker with the gate's policy from the options.
+#[cfg(feature = "embedded-broker")]
+fn start_embedded(
+    config: &Config,
+    access: &Access,
+    origins: origin::Origins,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    watchers: Arc<watch::Watchers>,
+) -> Result<broker::EmbeddedBroker, EdgeError> {
+    let login = |(username, password)| gate::Login { username, password };
+    let policy = gate::Policy {
+        prefix: config.topic_prefix.clone(),
+        viewer: access.viewer_login(config).map(login),
+        publisher: config.publisher_login.clone().map(login),
+        watchers: Some(watchers),
+    };
+    Ok(broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)?)
+}
+
+#[cfg(not(feature = "embedded-broker"))]
+fn start_embedded(
+    _: &Config,
+    _: &Access,
+    _: origin::Origins,
+    _: Option<Arc<rustls::ServerConfig>>,
+    _: Arc<watch::Watchers>,
+) -> Result<broker::EmbeddedBroker, EdgeError> {
+    Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
+}
+
+/// `/edge.json`: how a page served by this edge finds the broker and the cameras. The
+/// first camera's `camera` and `topic` are what a page shows when the URL names none.
+fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::EmbeddedBroker>) -> String {
+    #[derive(serde::Serialize)]
+    struct EdgeJson<'a> {
+        camera: &'a str,
+        topic: String,
+        prefix: &'a str,
+        cameras: Vec<CameraJson<'a>>,
+        broker: Option<String>,
+        ws_port: Option<u16>,
+        ws_path: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct CameraJson<'a> {
+        name: &'a str,
+        topic: String,
+        width: usize,
+        height: usize,
+        fps: u32,
+        renditions: Vec<&'static str>,
+    }
+    // The page builds ws://<its own host>:<ws_port>/mqtt when no full URL is given,
+    // so a phone that reached the site by LAN address reaches the broker the same way.
+    let broker = match (&config.viewer_broker, &config.broker) {
+        (Some(url), _) | (None, Some(url @ BrokerUrl::Ws { .. })) => Some(url.to_string()),
+        _ => None,
+    };
+    let ws_port = match (&config.viewer_broker, embedded) {
+        (None, Some(b)) => Some(b.ws.port()),
+        _ => None,
+    };
+    let prefix = &config.topic_prefix;
+    let first = cameras.first().map_or("cam1", |c| c.name.as_str());
+    let json = EdgeJson {
+        camera: first,
+        topic: topic::frame(prefix, first),
+        prefix,
+        cameras: cameras
+            .iter()
+            .map(|c| CameraJson {
+                name: &c.name,
+                topic: topic::frame(prefix, &c.name),
+                width: c.size.width,
+                height: c.size.height,
+                fps: c.fps,
+                renditions: c.renditions.all().iter().map(|r| r.name()).collect(),
+            })
+            .collect(),
+        broker,
+        ws_port,
+        ws_path: "/mqtt",
+    };
+    // Strings and numbers only: serializing cannot fail.
+    serde_json::to_string(&json).expect("edge.json serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn edge_json_points_pages_at_the_embedded_ws_port() {
+        let c = Config::try_parse_from(["edge", "--camera", "door", "--source", "pattern"]).unwrap();
+        let b = broker::EmbeddedBroker {
+            tcp: "0.0.0.0:1883".parse().unwrap(),
+            ws: "0.0.0.0:9011".parse().unwrap(),
+            internal: "127.0.0.1:40000".parse().unwrap(),
+            tls: false,
+        };
+        assert_eq!(
+            edge_json(&c, &c.cameras().unwrap(), Some(&b)),
+            r#"{"camera":"door","topic":"mqcam/door/frame","prefix":"mqcam","cameras":[{"name":"door","topic":"mqcam/door/frame","width":640,"height":480,"fps":30,"renditions":["full","half","quarter"]}],"broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
+        );
+    }
+
+    #[test]
+    fn edge_json_names_an_external_websocket_broker() {
+        let c = Config::try_parse_from(["edge", "--broker", "ws://b:8083/mqtt"]).unwrap();
+        let j = edge_json(&c, &[], None);
+        assert!(j.contains(r#""broker":"ws://b:8083/mqtt""#) && j.contains(r#""ws_port":null"#), "{j}");
+    }
+}
