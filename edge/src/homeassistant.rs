@@ -53,7 +53,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::topic;
+use wire::topic;
 
 /// Home Assistant's discovery prefix unless its user changed it. Docs: "The Discovery
 /// Prefix defaults to `homeassistant`".
