@@ -11,10 +11,13 @@
 //   - a phone on slow links (Chromium's network emulation): 2 Mbit/s at 80 ms, 8 Mbit/s
 //     at 40 ms, and 20 → 2 Mbit/s mid-stream; each beside what the link carries when
 //     the edge fills it without flow control.
+//   - a broker cluster (RabbitMQ, two nodes, scripts/cluster.sh) beside the embedded
+//     broker: page load → first frame and latency, same node and across nodes; 100
+//     native viewers split across the nodes.
 //   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
-import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,9 +103,10 @@ async function browserRow(browser, size, fps, extraViewers = 0) {
   }
 }
 
-function runFanout(ws, topic, viewers, seconds) {
+function runFanout(ws, topic, viewers, seconds, login) {
   return new Promise((resolve, reject) => {
-    const child = spawn(FANOUT, [ws, topic, String(viewers), String(seconds + 0.5)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = login ? { ...process.env, FANOUT_LOGIN: login } : process.env;
+    const child = spawn(FANOUT, [ws, topic, String(viewers), String(seconds + 0.5)], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => { out += d; });
@@ -241,6 +245,84 @@ async function firstFrameMs(browser) {
   }
 }
 
+const CLUSTER = join(ROOT, 'scripts', 'cluster.sh');
+
+/** Resident memory (MB) of a cluster node's Erlang VM. */
+function nodeRssMb(dir, node) {
+  try {
+    const pid = readFileSync(join(dir, node, 'pid'), 'utf8').trim();
+    return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)[1]) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A viewer page at `url`: page load → first frame (median of 3 loads), then SECONDS of steady state. */
+async function viewRow(browser, url) {
+  const firsts = [];
+  let page;
+  for (let i = 0; i < 3; i++) {
+    await page?.close();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(url);
+    await waitForStats(page, (s) => s.connected && s.frames >= 1, 30000);
+    firsts.push(Number(await page.$eval('#stats', (e) => e.dataset.firstFrameMs)));
+  }
+  await waitForStats(page, (s) => s.frames >= 30, 30000);
+  await sleep(2000);
+  const [s0, t0] = [await readStats(page), Date.now()];
+  await sleep(SECONDS * 1000);
+  const [s1, t1] = [await readStats(page), Date.now()];
+  const row = { first_frame_ms: percentile(firsts, 50), drawn_fps: (s1.frames - s0.frames) / ((t1 - t0) / 1000), total: (await pageStages(page)).total, errors: s1.errors };
+  await page.close();
+  return row;
+}
+
+/**
+ * The same 1280x720 @ 30 camera through the embedded broker and through a fresh
+ * two-node RabbitMQ cluster (its edge publishing to node A; the page on node A, then on
+ * node B), then 100 native viewers, 50 on each node.
+ */
+async function clusterRows(browser) {
+  const dir = mkdtempSync(join(tmpdir(), 'mqcam-bench-cluster-'));
+  const run = (cmd, ...args) => execFileSync(CLUSTER, [cmd, dir, ...args], { encoding: 'utf8', timeout: 240000 });
+  const started = Date.now();
+  try {
+    const ports = Object.fromEntries(run('start').trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, Number(v)]));
+    const out = { up_s: (Date.now() - started) / 1000, rows: [] };
+    run('users', 'mqcam', 'edge:bench-edge-pw', 'viewer:bench-viewer-pw');
+    const camera = ['--camera', 'door', '--size', '1280x720', '--fps', '30', '--quality', String(QUALITY)];
+    const embedded = await startEdge(camera);
+    try {
+      out.rows.push({ name: 'embedded broker', ...(await viewRow(browser, `${embedded.viewer}?camera=door&quality=full`)) });
+    } finally {
+      await embedded.stop();
+    }
+    const edge = await startEdge(['--broker', `mqtt://127.0.0.1:${ports.MQTT_A}`, '--username', 'edge', '--password', 'bench-edge-pw', ...camera]);
+    try {
+      for (const [name, ws] of [['RabbitMQ, same node (edge → A → page)', ports.WS_A], ['RabbitMQ, across nodes (edge → A → B → page)', ports.WS_B]]) {
+        const broker = encodeURIComponent(`ws://127.0.0.1:${ws}/ws`);
+        out.rows.push({ name, ...(await viewRow(browser, `${edge.viewer}?camera=door&quality=full&broker=${broker}#username=viewer&password=bench-viewer-pw`)) });
+      }
+      const rss = { a: [], b: [] };
+      const fans = [ports.WS_A, ports.WS_B].map((ws) => runFanout(`ws://127.0.0.1:${ws}/ws`, 'mqcam/door/frame', 50, SECONDS, 'viewer:bench-viewer-pw'));
+      for (let i = 0; i < SECONDS; i++) {
+        await sleep(1000);
+        rss.a.push(nodeRssMb(dir, 'a'));
+        rss.b.push(nodeRssMb(dir, 'b'));
+      }
+      const [a, b] = await Promise.all(fans);
+      out.fanout = { a, b, rss_a: Math.max(...rss.a), rss_b: Math.max(...rss.b) };
+    } finally {
+      await edge.stop();
+    }
+    return out;
+  } finally {
+    spawnSync(CLUSTER, ['stop', dir], { stdio: 'ignore', timeout: 120000 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function runJson(cmd, args) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -375,6 +457,12 @@ if (process.env.BENCH_ADAPT) {
   await browser.close();
   process.exit(0);
 }
+// BENCH_CLUSTER=1: only the broker-cluster rows, printed as JSON.
+if (process.env.BENCH_CLUSTER) {
+  console.log(JSON.stringify(await clusterRows(browser), null, 1));
+  await browser.close();
+  process.exit(0);
+}
 // BENCH_GRID=1: only the multi-camera page's row, printed as JSON.
 if (process.env.BENCH_GRID) {
   console.log(JSON.stringify(await gridRow(browser)));
@@ -414,6 +502,9 @@ const slowLoad = await slowPageLoad();
 
 process.stderr.write('the multi-camera page: 8 cameras, 50 switches…\n');
 const grid = await gridRow(browser);
+const rabbit = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server');
+process.stderr.write(rabbit ? 'a broker cluster: two RabbitMQ nodes…\n' : 'no RabbitMQ: the cluster rows are skipped\n');
+const clusterBench = rabbit ? await clusterRows(browser) : null;
 await browser.close();
 
 const camerasDir = cameraJpegs();
@@ -529,6 +620,29 @@ say('Raw sources (test pattern, YUYV cameras) downscale their 4:2:0 planes and e
 say();
 for (const l of previewTable) say(l);
 say();
+say('## A broker cluster: RabbitMQ 3.10, two nodes on this machine, 1280x720 @ 30');
+say();
+if (clusterBench) {
+  say(`A fresh cluster (\`scripts/cluster.sh\`, up in ${f1(clusterBench.up_s)} s); the edge publishes to node A over TCP with its login; the page (full quality pinned) connects over WebSocket with a viewer login. First frame: median of 3 page loads.`);
+  say();
+  say('| broker | page load → first frame ms | drawn fps | total p50 / p95 / p99 ms | errors |');
+  say('|---|---|---|---|---|');
+  for (const r of clusterBench.rows) {
+    say(`| ${r.name} | ${f1(r.first_frame_ms)} | ${f1(r.drawn_fps)} | ${r.total.map(f1).join(' / ')} | ${r.errors} |`);
+  }
+  const { a, b, rss_a: ra, rss_b: rb } = clusterBench.fanout;
+  say();
+  say('100 native viewers (the viewer\'s codec, no acknowledgements), 50 on each node:');
+  say();
+  say('| node | viewers | min / mean fps | p50 / p95 / p99 ms (all frames) | worst viewer p95 ms | failures | node RSS MB |');
+  say('|---|---|---|---|---|---|---|');
+  for (const [n, f, r] of [['A (same as the edge)', a, ra], ['B (across)', b, rb]]) {
+    say(`| ${n} | ${f.viewers} | ${f1(f.fps_min)} / ${f1(f.fps_mean)} | ${f1(f.latency_ms_p50)} / ${f1(f.latency_ms_p95)} / ${f1(f.latency_ms_p99)} | ${f1(f.worst_viewer_p95_ms)} | ${f.failures} | ${f1(r)} |`);
+  }
+} else {
+  say('Not run: RabbitMQ is not installed (`scripts/setup.sh` installs it).');
+}
+say();
 say('## The seed pipeline (paho-mqtt + OpenCV, Mosquitto over TCP) and ratios');
 say();
 say('Seed latency is capture → decoded (it draws nothing); ours is capture → presented (on screen) in a browser. Ratios are ours / seed (lower latency and higher fps are better).');
@@ -580,6 +694,10 @@ const a2 = adaptive.find((x) => x.auto.kbps === 2000).auto;
 targets.push(['2 Mbit/s, 80 ms, 720p30: the viewer\'s rendition gives ≥ 10 fps at p95 ≤ 400 ms', `${a2.renditions.join(' → ')}: ${f1(a2.fps)} fps, p95 ${f1(a2.p95)} ms`, a2.fps >= 10 && a2.p95 <= 400]);
 targets.push(['Page at 2 Mbit/s, 80 ms → first picture ≤ 1 s (first visit), ≤ 0.4 s (next)', `${f1(slowLoad.first)} / ${f1(slowLoad.second)} ms`, slowLoad.first <= 1000 && slowLoad.second <= 400]);
 targets.push(['Switching cameras: tap → first picture p95 ≤ 100 ms (50 switches)', `${f1(grid.switch_p95)} ms (first full frame p95 ${f1(grid.full_p95)} ms)`, grid.switch_p95 <= 100]);
+if (clusterBench) {
+  const across = clusterBench.rows[2];
+  targets.push(['Cluster: page load → first frame ≤ 300 ms, across nodes', `${f1(across.first_frame_ms)} ms (median of 3)`, across.first_frame_ms <= 300]);
+}
 targets.push(['Page load → first frame ≤ 150 ms (broker streaming)', `${f1(firstFrame)} ms (median of 5)`, firstFrame <= 150]);
 const rss720 = ours('1280x720', 30).edge_rss;
 targets.push(['Edge RSS ≤ 64 MB at 1280x720@30 with the embedded broker', `${f1(rss720)} MB`, rss720 <= 64]);

@@ -5,6 +5,8 @@
 //!
 //!   cargo run --release -p wasm-viewer --example fanout -- ws://127.0.0.1:9001/mqtt mqcam/cam1/frame 49 10
 //!
+//! `FANOUT_LOGIN=user:password` logs every viewer in (a broker that wants a login).
+//!
 //! Prints one JSON line: viewers, seconds, frames per viewer (min/mean), fps (min/mean),
 //! latency p50/p95/p99 over all viewers' frames, worst per-viewer p95, failures.
 
@@ -35,7 +37,9 @@ fn viewer(url: &str, topic: &str, id: usize, seconds: f64) -> Result<Vec<f64>, S
     let send = |ws: &mut WebSocket<MaybeTlsStream<TcpStream>>, b: Vec<u8>| {
         ws.send(Message::Binary(b.into())).map_err(|e| format!("viewer {id}: {e}"))
     };
-    send(&mut ws, mqtt::connect(&format!("fanout-{id}-{}", std::process::id()), 60, None, None))?;
+    let login = std::env::var("FANOUT_LOGIN").ok();
+    let login = login.as_deref().and_then(|l| l.split_once(':'));
+    send(&mut ws, mqtt::connect(&format!("fanout-{id}-{}", std::process::id()), 60, None, login))?;
     send(&mut ws, mqtt::subscribe(1, topic, 0))?;
     let mut decoder = Decoder::new(16 << 20);
     let mut latencies = Vec::new();
