@@ -17,6 +17,10 @@
 //!
 //! The entry is cleared when the edge stops, and by its connection's last will when it
 //! vanishes, so the retained path does not list dead edges.
+//!
+//! The same connection listens to the cameras' alarm topics (`<prefix>/<camera>/alarm`,
+//! raised and cleared by consumers or sensors on the bus) and notes each camera's alarm
+//! state in its meter, for `/metrics`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -175,11 +179,19 @@ pub async fn run(
                     connected = true;
                     backoff.reset();
                     let _ = client.try_subscribe(topic::directory_requests(&prefix), QoS::AtMostOnce);
+                    for (l, _, _) in &cameras {
+                        let _ = client.try_subscribe(topic::alarm(&prefix, &l.name), QoS::AtMostOnce);
+                    }
                     let now = listed(&cameras);
                     let _ = client.try_publish(&entry, QoS::AtLeastOnce, true, current(&now));
                     published = Some(now);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if let Some((_, _, meter)) = cameras.iter().find(|(l, _, _)| p.topic == topic::alarm(&prefix, &l.name)) {
+                        if let Some(active) = alarm_active(&p.payload) {
+                            meter.alarm.store(active, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                     if let Some(reply) = topic::directory_reply_to(&p.topic, &prefix) {
                         // Never waits: a full queue drops the reply and the page asks again.
                         let _ = client.try_publish(reply, QoS::AtMostOnce, false, current(&listed(&cameras)));
@@ -224,9 +236,27 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }
 
+/// Whether an alarm message raises (`{"active":true,…}`) or clears the alarm; an empty
+/// payload (a retained alarm removed) clears it. `None`: not an alarm message.
+fn alarm_active(payload: &[u8]) -> Option<bool> {
+    if payload.is_empty() {
+        return Some(false);
+    }
+    serde_json::from_slice::<serde_json::Value>(payload).ok()?.get("active")?.as_bool()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alarm_messages_raise_and_clear_and_others_are_ignored() {
+        assert_eq!(alarm_active(br#"{"active":true,"reason":"person","at_us":1,"source":"x"}"#), Some(true));
+        assert_eq!(alarm_active(br#"{"active":false}"#), Some(false));
+        assert_eq!(alarm_active(b""), Some(false), "a retained alarm removed");
+        assert_eq!(alarm_active(b"on"), None);
+        assert_eq!(alarm_active(br#"{"active":"yes"}"#), None);
+    }
 
     #[test]
     fn the_directory_lists_each_camera_with_its_topics_and_state() {

@@ -2,15 +2,21 @@
 //!
 //! Threads only bump atomics; the reporter reads the counters once a second and logs the
 //! differences, so measuring costs the frame path a few relaxed adds.
+//!
+//! Also kept here for the site: each camera's newest published full frame
+//! ([`NewestFrame`], shared with the publisher, never copied), its alarm state, an
+//! encode-time [`Histogram`], and the embedded broker's gate counters ([`BrokerMeter`]).
 
 use std::{
     collections::VecDeque,
     sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
         Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
+
+use bytes::Bytes;
 
 use wire::ack::Rendition;
 
@@ -33,6 +39,99 @@ pub struct Meter {
     /// Per rendition (full, half, quarter, by id): the full stream's are counted both
     /// here and in the fields above.
     pub renditions: [RenditionMeter; 3],
+    /// Time to encode each full-size frame.
+    pub encode_time: Histogram,
+    /// Whether the camera's alarm is raised, as last seen on `<prefix>/<camera>/alarm`.
+    pub alarm: AtomicBool,
+    /// The newest full-size frame published, for `/snapshot/<camera>.jpg`.
+    pub newest: NewestFrame,
+}
+
+/// Upper bounds (µs) of the encode-time histogram's buckets; `+Inf` follows.
+pub const ENCODE_BUCKETS_US: [u64; 7] = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
+
+/// A histogram of durations with fixed buckets ([`ENCODE_BUCKETS_US`]): a few relaxed
+/// adds per observation, no lock.
+#[derive(Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative); the last is over every bound.
+    buckets: [AtomicU64; ENCODE_BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// One observation of `us` microseconds.
+    pub fn observe(&self, us: u64) {
+        let i = ENCODE_BUCKETS_US.iter().position(|&b| us <= b).unwrap_or(ENCODE_BUCKETS_US.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// Cumulative counts per bound (the last is `+Inf`, the total), and the sum in µs.
+    pub fn cumulative(&self) -> ([u64; ENCODE_BUCKETS_US.len() + 1], u64) {
+        let mut out = [0; ENCODE_BUCKETS_US.len() + 1];
+        let mut total = 0;
+        for (o, b) in out.iter_mut().zip(&self.buckets) {
+            total += b.load(Relaxed);
+            *o = total;
+        }
+        (out, self.sum_us.load(Relaxed))
+    }
+}
+
+/// A camera's newest published full-size frame and when it went out: the publisher
+/// keeps a reference to the payload it sends (a reference count, not a copy), and
+/// waiters hear of each new one.
+#[derive(Default)]
+pub struct NewestFrame {
+    frame: Mutex<Option<(Bytes, Instant)>>,
+    published: tokio::sync::Notify,
+}
+
+impl NewestFrame {
+    /// `payload` was just published.
+    pub fn keep(&self, payload: Bytes) {
+        *lock(&self.frame) = Some((payload, Instant::now()));
+        self.published.notify_waiters();
+    }
+
+    /// The newest frame, if one was published within `max_age`.
+    pub fn fresh(&self, max_age: Duration) -> Option<Bytes> {
+        lock(&self.frame).as_ref().filter(|(_, at)| at.elapsed() <= max_age).map(|(f, _)| f.clone())
+    }
+
+    /// Waits up to `timeout` for a frame published after this call.
+    pub async fn next(&self, timeout: Duration) -> Option<Bytes> {
+        let asked = Instant::now();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            // Registered before the check, so a frame between the two is not missed.
+            published.as_mut().enable();
+            if let Some((f, _)) = lock(&self.frame).as_ref().filter(|(_, at)| *at >= asked) {
+                return Some(f.clone());
+            }
+            tokio::time::timeout_at(deadline, published).await.ok()?;
+        }
+    }
+}
+
+/// The embedded broker's gate, counted: what the network did with it.
+#[derive(Debug, Default)]
+pub struct BrokerMeter {
+    /// Connections accepted over TCP and over WebSocket (before any login).
+    pub accepted_tcp: AtomicU64,
+    pub accepted_ws: AtomicU64,
+    /// Connections that ended (accepted minus closed is what is open).
+    pub closed: AtomicU64,
+    /// CONNECTs refused for their login (or a throttled address).
+    pub refused_logins: AtomicU64,
+    /// Connections closed for a PUBLISH (or last will) / SUBSCRIBE their role may not make.
+    pub refused_publishes: AtomicU64,
+    pub refused_subscribes: AtomicU64,
+    /// Bytes written to clients.
+    pub bytes_out: AtomicU64,
 }
 
 /// Frames sizes remembered for a rendition's typical frame size.
@@ -347,8 +446,24 @@ fn label(value: &str) -> String {
 /// A counter family: name, help, and its value from a camera's snapshot.
 type Family = (&'static str, &'static str, fn(&Snapshot) -> u64);
 
-/// `/metrics`: every camera's counters in the Prometheus text exposition format (0.0.4).
-pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
+/// `# HELP` and `# TYPE` of a family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    *out += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+}
+
+/// What `/metrics` shows besides the cameras' counters.
+#[derive(Default, Clone, Copy)]
+pub struct Seen<'a> {
+    /// Who watches which camera (subscriptions through the gate, acknowledgements,
+    /// `watch` messages).
+    pub watchers: Option<&'a crate::watch::Watchers>,
+    /// The embedded broker's gate; `None` with an external broker.
+    pub broker: Option<&'a BrokerMeter>,
+}
+
+/// `/metrics`: every camera's counters in the Prometheus text exposition format (0.0.4),
+/// then who watches and the embedded broker's gate.
+pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> String {
     let snapshots: Vec<(String, Snapshot)> = meters.iter().map(|(n, m)| (label(n), m.snapshot())).collect();
     let mut out = String::new();
     let counters: [Family; 8] = [
@@ -362,26 +477,97 @@ pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
         ("mqcam_previews_total", "Previews published.", |s| s.previews),
     ];
     for (name, help, value) in counters {
-        out += &format!("# HELP {name} {help}\n# TYPE {name} counter\n");
+        family(&mut out, name, "counter", help);
         for (camera, s) in &snapshots {
             out += &format!("{name}{{camera=\"{camera}\"}} {}\n", value(s));
         }
     }
-    out += "# HELP mqcam_encode_seconds Time spent encoding full-size frames.\n# TYPE mqcam_encode_seconds summary\n";
-    for (camera, s) in &snapshots {
-        out += &format!("mqcam_encode_seconds_sum{{camera=\"{camera}\"}} {:.6}\n", s.encode_us as f64 / 1e6);
-        out += &format!("mqcam_encode_seconds_count{{camera=\"{camera}\"}} {}\n", s.encoded);
+    family(&mut out, "mqcam_encode_seconds", "histogram", "Time spent encoding each full-size frame.");
+    for ((camera, _), (_, meter)) in snapshots.iter().zip(meters) {
+        let (cumulative, sum_us) = meter.encode_time.cumulative();
+        let bounds = ENCODE_BUCKETS_US.iter().map(|&us| format!("{}", us as f64 / 1e6));
+        for (le, n) in bounds.chain(std::iter::once("+Inf".to_string())).zip(cumulative) {
+            out += &format!("mqcam_encode_seconds_bucket{{camera=\"{camera}\",le=\"{le}\"}} {n}\n");
+        }
+        out += &format!("mqcam_encode_seconds_sum{{camera=\"{camera}\"}} {:.6}\n", sum_us as f64 / 1e6);
+        out += &format!(
+            "mqcam_encode_seconds_count{{camera=\"{camera}\"}} {}\n",
+            cumulative[ENCODE_BUCKETS_US.len()]
+        );
     }
     for (name, help, value) in [
         ("mqcam_rendition_published_total", "Frames published per rendition.", 0),
         ("mqcam_rendition_published_bytes_total", "Bytes published per rendition.", 1),
     ] {
-        out += &format!("# HELP {name} {help}\n# TYPE {name} counter\n");
+        family(&mut out, name, "counter", help);
         for (camera, s) in &snapshots {
             for (r, rs) in Rendition::ALL.iter().zip(&s.renditions) {
                 let v = if value == 0 { rs.published } else { rs.published_bytes };
                 out += &format!("{name}{{camera=\"{camera}\",rendition=\"{}\"}} {v}\n", r.name());
             }
+        }
+    }
+    family(&mut out, "mqcam_alarm", "gauge", "Whether the camera's alarm is raised (1) or not (0).");
+    for ((camera, _), (_, meter)) in snapshots.iter().zip(meters) {
+        out += &format!("mqcam_alarm{{camera=\"{camera}\"}} {}\n", u8::from(meter.alarm.load(Relaxed)));
+    }
+    if let Some(w) = seen.watchers {
+        let now = crate::clock::now_us();
+        family(
+            &mut out,
+            "mqcam_viewers",
+            "gauge",
+            "Clients subscribed to the rendition through the embedded broker (a wildcard counts for every camera).",
+        );
+        for ((camera, _), (name, _)) in snapshots.iter().zip(meters) {
+            for r in Rendition::ALL {
+                let n = w.subscribers(name, r);
+                out += &format!("mqcam_viewers{{camera=\"{camera}\",rendition=\"{}\"}} {n}\n", r.name());
+            }
+        }
+        family(
+            &mut out,
+            "mqcam_watched",
+            "gauge",
+            "Whether anyone watches the rendition (subscriptions, acknowledgements, watch messages): it is being made.",
+        );
+        for ((camera, _), (name, _)) in snapshots.iter().zip(meters) {
+            for r in Rendition::ALL {
+                let on = u8::from(w.watches(name, r, now));
+                out += &format!("mqcam_watched{{camera=\"{camera}\",rendition=\"{}\"}} {on}\n", r.name());
+            }
+        }
+    }
+    if let Some(b) = seen.broker {
+        let (tcp, ws) = (b.accepted_tcp.load(Relaxed), b.accepted_ws.load(Relaxed));
+        family(
+            &mut out,
+            "mqcam_broker_connections_total",
+            "counter",
+            "Connections the embedded broker's gate accepted, by transport.",
+        );
+        out += &format!("mqcam_broker_connections_total{{transport=\"tcp\"}} {tcp}\n");
+        out += &format!("mqcam_broker_connections_total{{transport=\"ws\"}} {ws}\n");
+        family(&mut out, "mqcam_broker_connections_open", "gauge", "Connections open through the gate now.");
+        let open = (tcp + ws).saturating_sub(b.closed.load(Relaxed));
+        out += &format!("mqcam_broker_connections_open {open}\n");
+        let counters: [(&str, &str, &AtomicU64); 4] = [
+            ("mqcam_broker_refused_logins_total", "CONNECTs refused for their login.", &b.refused_logins),
+            (
+                "mqcam_broker_refused_publishes_total",
+                "Connections closed for a publish their login may not make.",
+                &b.refused_publishes,
+            ),
+            (
+                "mqcam_broker_refused_subscribes_total",
+                "Connections closed for a subscription their login may not make.",
+                &b.refused_subscribes,
+            ),
+            ("mqcam_broker_sent_bytes_total", "Bytes the gate wrote to clients.", &b.bytes_out),
+        ];
+        for (name, help, value) in counters {
+            family(&mut out, name, "counter", help);
+            out += &format!("{name} {}\n", value.load(Relaxed));
         }
     }
     out
@@ -395,25 +581,86 @@ mod prometheus_tests {
     fn the_exposition_names_every_camera_once_per_series_with_escaped_labels() {
         let door = std::sync::Arc::new(Meter::default());
         door.captured.store(12, Relaxed);
-        door.encode_us.store(1_500_000, Relaxed);
-        door.encoded.store(10, Relaxed);
+        for us in [500, 1_500, 1_500_000] {
+            door.encode_time.observe(us);
+        }
+        door.alarm.store(true, Relaxed);
         let odd = std::sync::Arc::new(Meter::default());
-        let text = prometheus(&[("door".into(), door), ("a\"b\\c".into(), odd)]);
+        let watchers = crate::watch::Watchers::new("mqcam");
+        watchers.subscribed("mqcam/door/half");
+        watchers.subscribed("mqcam/+/half");
+        let broker = BrokerMeter::default();
+        broker.accepted_tcp.store(3, Relaxed);
+        broker.accepted_ws.store(2, Relaxed);
+        broker.closed.store(4, Relaxed);
+        broker.refused_logins.store(1, Relaxed);
+        let seen = Seen { watchers: Some(&watchers), broker: Some(&broker) };
+        let text = prometheus(&[("door".into(), door), ("a\"b\\c".into(), odd)], seen);
         assert!(text.contains("mqcam_frames_captured_total{camera=\"door\"} 12\n"), "{text}");
-        assert!(text.contains("mqcam_encode_seconds_sum{camera=\"door\"} 1.500000\n"));
-        assert!(text.contains("mqcam_encode_seconds_count{camera=\"door\"} 10\n"));
+        assert!(text.contains("# TYPE mqcam_encode_seconds histogram\n"), "{text}");
+        assert!(text.contains("mqcam_encode_seconds_bucket{camera=\"door\",le=\"0.001\"} 1\n"), "{text}");
+        assert!(text.contains("mqcam_encode_seconds_bucket{camera=\"door\",le=\"0.002\"} 2\n"), "{text}");
+        assert!(text.contains("mqcam_encode_seconds_bucket{camera=\"door\",le=\"0.1\"} 2\n"), "{text}");
+        assert!(text.contains("mqcam_encode_seconds_bucket{camera=\"door\",le=\"+Inf\"} 3\n"), "{text}");
+        assert!(text.contains("mqcam_encode_seconds_sum{camera=\"door\"} 1.502000\n"), "{text}");
+        assert!(text.contains("mqcam_encode_seconds_count{camera=\"door\"} 3\n"));
         assert!(text.contains("camera=\"a\\\"b\\\\c\""), "escaped: {text}");
         assert!(text.contains("mqcam_rendition_published_total{camera=\"door\",rendition=\"half\"} 0\n"));
-        // Every sample line belongs to a family declared just before it.
+        assert!(text.contains("mqcam_alarm{camera=\"door\"} 1\n"), "{text}");
+        assert!(text.contains("mqcam_viewers{camera=\"door\",rendition=\"half\"} 2\n"), "{text}");
+        assert!(text.contains("mqcam_viewers{camera=\"door\",rendition=\"full\"} 0\n"), "{text}");
+        assert!(text.contains("mqcam_watched{camera=\"door\",rendition=\"half\"} 1\n"), "{text}");
+        assert!(text.contains("mqcam_broker_connections_total{transport=\"ws\"} 2\n"), "{text}");
+        assert!(text.contains("mqcam_broker_connections_open 1\n"), "{text}");
+        assert!(text.contains("mqcam_broker_refused_logins_total 1\n"), "{text}");
+        // Every sample line belongs to a family declared just before it, once.
         let mut declared = std::collections::HashSet::new();
+        let mut current = String::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
-                declared.insert(rest.split(' ').next().unwrap().to_string());
+                current = rest.split(' ').next().unwrap().to_string();
+                assert!(declared.insert(current.clone()), "declared twice: {line}");
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
-                let family = name.trim_end_matches("_sum").trim_end_matches("_count");
-                assert!(declared.contains(family) || declared.contains(name), "{line}");
+                let family =
+                    ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+                assert!(family == current || name == current, "{line} outside {current}");
             }
         }
+    }
+
+    #[test]
+    fn without_a_broker_or_watchers_only_the_cameras_are_shown() {
+        let text = prometheus(&[("door".into(), Default::default())], Seen::default());
+        assert!(text.contains("mqcam_alarm{camera=\"door\"} 0\n"), "{text}");
+        assert!(!text.contains("mqcam_broker_") && !text.contains("mqcam_viewers"), "{text}");
+    }
+
+    #[test]
+    fn the_histogram_counts_each_duration_in_the_first_bucket_it_fits_and_sums_them() {
+        let h = Histogram::default();
+        for us in [0, 1_000, 1_001, 99_999, 100_001, u64::from(u32::MAX)] {
+            h.observe(us);
+        }
+        let (cumulative, sum) = h.cumulative();
+        assert_eq!(cumulative, [2, 3, 3, 3, 3, 3, 4, 6]);
+        assert_eq!(sum, 1_000 + 1_001 + 99_999 + 100_001 + u64::from(u32::MAX));
+    }
+
+    #[tokio::test]
+    async fn the_newest_frame_is_fresh_for_a_while_and_waiters_get_the_next() {
+        let newest = std::sync::Arc::new(NewestFrame::default());
+        assert_eq!(newest.fresh(Duration::from_secs(2)), None);
+        newest.keep(Bytes::from_static(b"one"));
+        assert_eq!(newest.fresh(Duration::from_secs(2)).as_deref(), Some(&b"one"[..]));
+        assert_eq!(newest.fresh(Duration::ZERO), None, "older than asked");
+        let waiter = {
+            let newest = newest.clone();
+            tokio::spawn(async move { newest.next(Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        newest.keep(Bytes::from_static(b"two"));
+        assert_eq!(waiter.await.unwrap().as_deref(), Some(&b"two"[..]), "not the one before it asked");
+        assert_eq!(newest.next(Duration::from_millis(50)).await, None, "nothing new: gives up");
     }
 }

@@ -157,9 +157,17 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
 
     // The broker next: the publisher and the site both need its addresses.
     let watchers = Arc::new(watch::Watchers::new(&config.topic_prefix));
+    let broker_meter = Arc::new(meter::BrokerMeter::default());
     let embedded = match &config.broker {
         Some(_) => None,
-        None => Some(start_embedded(&config, &access, origins, served_tls.clone(), watchers.clone())?),
+        None => Some(start_embedded(
+            &config,
+            &access,
+            origins,
+            served_tls.clone(),
+            watchers.clone(),
+            broker_meter.clone(),
+        )?),
     };
     let (publish_to, login) = match (&config.broker, &embedded) {
         (Some(url), _) => (url.clone(), config.username.clone().zip(config.password.clone())),
@@ -289,6 +297,8 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         meters: meters.clone(),
         cameras: api_cameras,
         logins: access.site_logins(&config),
+        watchers: Some(watchers.clone()),
+        broker: embedded.is_some().then_some(broker_meter),
     });
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
@@ -350,6 +360,7 @@ fn start_embedded(
     origins: origin::Origins,
     tls: Option<Arc<rustls::ServerConfig>>,
     watchers: Arc<watch::Watchers>,
+    meter: Arc<meter::BrokerMeter>,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     let login = |(username, password)| gate::Login { username, password };
     let policy = gate::Policy {
@@ -357,6 +368,7 @@ fn start_embedded(
         viewer: access.viewer_login(config).map(login),
         publisher: config.publisher_login.clone().map(login),
         watchers: Some(watchers),
+        meter,
     };
     Ok(broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)?)
 }
@@ -368,6 +380,7 @@ fn start_embedded(
     _: origin::Origins,
     _: Option<Arc<rustls::ServerConfig>>,
     _: Arc<watch::Watchers>,
+    _: Arc<meter::BrokerMeter>,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
 }

@@ -1,8 +1,16 @@
 //! The viewer site over HTTP: static files plus `/edge.json`, which tells the page where
 //! the broker is so it connects without any query parameters; for monitoring,
 //! `/stats.json` (the edge's counters as JSON), `/metrics` (the same for Prometheus) and
-//! `/api/cameras` (the cameras and their renditions), which take the broker's logins
-//! (HTTP Basic) when it has any; and `/healthz`, open, which says only that it runs.
+//! `/api/cameras` (the cameras and their renditions) and `/snapshot/<camera>.jpg` (the
+//! camera's newest frame), which take the broker's logins (HTTP Basic) when it has any;
+//! and `/healthz`, open, which says only that it runs.
+//!
+//! A snapshot is the newest full-size frame the camera published, served as published:
+//! a plain JPEG whose stamp (sequence, capture time) is an APP9 segment every decoder
+//! skips, so nothing is copied or rewritten to strip it, and whoever wants the capture
+//! time can still read it. A camera nobody watches makes no full-size frames
+//! (on-demand): then the request watches it, as a `watch` message would, for a few
+//! seconds, and waits for the next frame.
 //!
 //! A deliberately small HTTP/1.1 server (GET and HEAD, keep-alive, no directory
 //! listings): it only ever serves a handful of files to a handful of browsers, and the
@@ -40,7 +48,17 @@ pub struct Site {
     /// Who may read the monitoring endpoints (user, password): the broker's logins.
     /// Empty: anyone (a broker without logins shows its cameras to anyone anyway).
     pub logins: Vec<(String, String)>,
+    /// Who watches which camera: `/metrics` shows it, and a snapshot of a camera nobody
+    /// watches watches it for a moment.
+    pub watchers: Option<Arc<crate::watch::Watchers>>,
+    /// The embedded broker's gate counters, for `/metrics`; `None` with an external broker.
+    pub broker: Option<Arc<crate::meter::BrokerMeter>>,
 }
+
+/// A snapshot is the frame published last if it is at most this old...
+const SNAPSHOT_FRESH: Duration = Duration::from_secs(2);
+/// ... else the next one, if it comes within this long (the camera watched meanwhile).
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(3);
 
 /// Largest request head accepted; browsers send well under 2 KB.
 const MAX_HEAD: usize = 16 * 1024;
@@ -243,15 +261,20 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
     if path == "/healthz" {
         return response(200, "text/plain; charset=utf-8", b"ok\n".to_vec(), head_only);
     }
-    if matches!(path, "/stats.json" | "/metrics" | "/api/cameras") {
+    if matches!(path, "/stats.json" | "/metrics" | "/api/cameras") || path.starts_with("/snapshot/") {
         if !allowed(site, head) {
             let body = b"this edge needs its login (HTTP Basic: the viewer's or the publisher's)\n".to_vec();
             let challenge = [("WWW-Authenticate", "Basic realm=\"mqcam\", charset=\"UTF-8\"".to_string())];
             return response_with(401, "text/plain; charset=utf-8", body, head_only, &challenge);
         }
+        if let Some(name) = path.strip_prefix("/snapshot/") {
+            return snapshot(site, name, head_only).await;
+        }
         let (ctype, body) = match path {
             "/metrics" => {
-                ("text/plain; version=0.0.4; charset=utf-8", crate::meter::prometheus(&site.meters))
+                let seen =
+                    crate::meter::Seen { watchers: site.watchers.as_deref(), broker: site.broker.as_deref() };
+                ("text/plain; version=0.0.4; charset=utf-8", crate::meter::prometheus(&site.meters, seen))
             }
             "/api/cameras" => ("application/json", (site.cameras)()),
             _ => ("application/json", crate::meter::cameras_json(&site.meters)),
@@ -303,6 +326,39 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
         None => body,
     };
     response_with(200, content_type(&file), body, head_only, &headers)
+}
+
+/// `/snapshot/<name>`: the camera's newest full-size frame (see the module's doc).
+async fn snapshot(site: &Site, name: &str, head_only: bool) -> Vec<u8> {
+    let not_found = || response(404, "text/plain; charset=utf-8", b"no such camera\n".to_vec(), head_only);
+    // Only a camera's exact name: nothing that could name a path.
+    let Some(camera) =
+        name.strip_suffix(".jpg").filter(|c| !c.is_empty() && !c.contains(['/', '\\', '%']) && *c != "..")
+    else {
+        return not_found();
+    };
+    let Some((_, meter)) = site.meters.iter().find(|(n, _)| n == camera) else {
+        return not_found();
+    };
+    let frame = match meter.newest.fresh(SNAPSHOT_FRESH) {
+        Some(frame) => Some(frame),
+        None => {
+            if let Some(w) = &site.watchers {
+                w.seen(camera, crate::clock::now_us(), SNAPSHOT_WAIT.as_micros() as u64);
+            }
+            meter.newest.next(SNAPSHOT_WAIT).await
+        }
+    };
+    match frame {
+        Some(jpeg) => response(200, "image/jpeg", jpeg.to_vec(), head_only),
+        None => {
+            let body = format!(
+                "camera {camera:?} published no frame within {} s: is its source online?\n",
+                SNAPSHOT_WAIT.as_secs()
+            );
+            response(503, "text/plain; charset=utf-8", body.into_bytes(), head_only)
+        }
+    }
 }
 
 /// Where the viewer's page wants `/edge.json`, the edge puts it. (A preload there made
@@ -372,6 +428,7 @@ fn response_with(
         304 => "Not Modified",
         401 => "Unauthorized",
         404 => "Not Found",
+        503 => "Service Unavailable",
         _ => "Method Not Allowed",
     };
     let mut out = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n");
@@ -432,6 +489,8 @@ mod tests {
             meters: vec![("door".into(), meter)],
             cameras: Box::new(|| "{\"cameras\":[]}".into()),
             logins: Vec::new(),
+            watchers: None,
+            broker: None,
         };
         let get = Head::get;
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
@@ -456,6 +515,8 @@ mod tests {
             meters: vec![("door".into(), meter)],
             cameras: Box::new(|| "{\"cameras\":[{\"name\":\"door\"}]}".into()),
             logins: vec![("viewer".into(), "s3cret".into()), ("detector".into(), "pub:pw".into())],
+            watchers: None,
+            broker: None,
         };
         use base64::Engine;
         let basic =
@@ -505,6 +566,8 @@ mod tests {
             meters: vec![],
             cameras: Box::new(String::new),
             logins: Vec::new(),
+            watchers: None,
+            broker: None,
         };
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         let wasm = Head { brotli: true, gzip: true, ..Head::get("/app-0123456789abcdef_bg.wasm") };
@@ -535,6 +598,45 @@ mod tests {
         let r = text(respond(&site, &Head::get("/edge.json")).await);
         assert!(r.contains("Cache-Control: no-store"), "{r}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_the_newest_frame_or_the_next_one_of_a_camera_it_watches() {
+        let meter = Arc::new(crate::meter::Meter::default());
+        let watchers = Arc::new(crate::watch::Watchers::new("mqcam"));
+        let site = Arc::new(Site {
+            root: std::env::temp_dir(),
+            edge_json: "{}".into(),
+            meters: vec![("door".into(), meter.clone())],
+            cameras: Box::new(String::new),
+            logins: Vec::new(),
+            watchers: Some(watchers.clone()),
+            broker: None,
+        });
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        for bad in
+            ["/snapshot/yard.jpg", "/snapshot/../x", "/snapshot/..", "/snapshot/door", "/snapshot/a/door.jpg"]
+        {
+            assert!(text(respond(&site, &Head::get(bad)).await).starts_with("HTTP/1.1 404"), "{bad}");
+        }
+        // Nobody watches and no frame: the request watches the camera and waits.
+        let asked = {
+            let site = site.clone();
+            tokio::spawn(async move { respond(&site, &Head::get("/snapshot/door.jpg")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(watchers.watched("door", crate::clock::now_us()), "the snapshot watches the camera");
+        meter.newest.keep(bytes::Bytes::from_static(b"\xff\xd8jpeg"));
+        let r = text(asked.await.unwrap());
+        assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("\u{fffd}\u{fffd}jpeg"), "{r}");
+        assert!(r.contains("Content-Type: image/jpeg") && r.contains("Cache-Control: no-store"), "{r}");
+        // Fresh: served at once.
+        let r =
+            text(respond(&site, &Head { method: "HEAD".into(), ..Head::get("/snapshot/door.jpg") }).await);
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.contains("Content-Length: 6\r\n") && r.ends_with("\r\n\r\n"),
+            "{r}"
+        );
     }
 
     #[test]

@@ -95,6 +95,14 @@ impl Watchers {
         *until = (*until).max(now_us + hold_us);
     }
 
+    /// How many subscriptions seen by the gate take this rendition of `camera` (those to
+    /// every camera, `+`, included).
+    pub fn subscribers(&self, camera: &str, rendition: Rendition) -> usize {
+        let state = lock(&self.state);
+        let count = |c: &str| state.subscribed.get(&(c.to_string(), rendition)).copied().unwrap_or(0);
+        count(camera) + if camera == "+" { 0 } else { count("+") }
+    }
+
     /// Whether anyone watches `camera`'s full stream at `now_us`.
     pub fn watched(&self, camera: &str, now_us: u64) -> bool {
         self.watches(camera, Rendition::Full, now_us)
@@ -122,6 +130,7 @@ mod tests {
         w.subscribed("home/door/frame");
         w.subscribed("home/door/frame");
         assert!(w.watched("door", 0) && !w.watched("yard", 0));
+        assert_eq!(w.subscribers("door", Rendition::Full), 2);
         w.unsubscribed("home/door/frame");
         assert!(w.watched("door", 0), "the second subscriber still watches");
         w.unsubscribed("home/door/frame");
@@ -138,6 +147,7 @@ mod tests {
         assert!(!w.watched("door", 0), "previews and status are not the full stream");
         w.subscribed("home/+/frame");
         assert!(w.watched("door", 0) && w.watched("yard", 0));
+        assert_eq!((w.subscribers("door", Rendition::Full), w.subscribers("door", Rendition::Half)), (1, 0));
         w.unsubscribed("home/+/frame");
         assert!(!w.watched("yard", 0));
         w.unsubscribed("home/never/frame");

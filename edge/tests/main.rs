@@ -6,6 +6,7 @@ mod cameras;
 mod http_camera;
 mod integration;
 mod library;
+mod monitoring;
 mod mosquitto;
 mod renditions;
 mod security;

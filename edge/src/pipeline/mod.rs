@@ -530,6 +530,7 @@ fn work(jobs: &Slot<Work>) {
                 let took = (started.elapsed().as_micros() as u64).saturating_sub(smaller_us);
                 meter.encoded.fetch_add(1, Relaxed);
                 meter.encode_us.fetch_add(took, Relaxed);
+                meter.encode_time.observe(took);
                 let full_counts = meter.rendition(Rendition::Full);
                 if let Ok((h, _)) = wire::parse(&payload) {
                     full_counts.made(h.width, h.height);

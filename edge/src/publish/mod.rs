@@ -194,11 +194,16 @@ pub async fn run(
             // at once instead of waiting for the next capture (the broker keeps only the
             // newest). The smaller ones are watched only by viewers already receiving.
             let retain = rendition == Rendition::Full;
+            // For `/snapshot`: the same buffer, by reference count.
+            let kept = retain.then(|| payload.clone());
             match link
                 .send(&client, topics.of(rendition), QoS::AtMostOnce, retain, payload, &mut shutdown)
                 .await
             {
                 Sent::Written => {
+                    if let Some(kept) = kept {
+                        meter.newest.keep(kept);
+                    }
                     if rendition == Rendition::Full {
                         meter.published.fetch_add(1, Relaxed);
                         meter.published_bytes.fetch_add(bytes, Relaxed);

@@ -37,6 +37,8 @@ pub struct Policy {
     pub publisher: Option<Login>,
     /// Told of every client's frame subscriptions: who watches which camera.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
+    /// What the gate counts (connections, refusals, bytes out), for `/metrics`.
+    pub meter: Arc<crate::meter::BrokerMeter>,
 }
 
 /// What a client connected as.
@@ -52,14 +54,26 @@ pub struct Refusal {
     /// The CONNACK return code to answer with, for a refused CONNECT.
     pub connack: Option<u8>,
     pub reason: String,
+    /// What the client may not do, when that is why (for the gate's counters).
+    pub denied: Option<Denied>,
+}
+
+/// A packet a client's login does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    Publish,
+    Subscribe,
 }
 
 impl Refusal {
     pub(super) fn close(reason: impl Into<String>) -> Self {
-        Refusal { connack: None, reason: reason.into() }
+        Refusal { connack: None, reason: reason.into(), denied: None }
     }
     pub(super) fn connack(code: u8, reason: impl Into<String>) -> Self {
-        Refusal { connack: Some(code), reason: reason.into() }
+        Refusal { connack: Some(code), reason: reason.into(), denied: None }
+    }
+    fn denied(denied: Denied, reason: String) -> Self {
+        Refusal { denied: Some(denied), ..Refusal::close(reason) }
     }
 }
 
@@ -236,10 +250,13 @@ impl Inspector {
                 let topic = r.string().ok_or_else(|| Refusal::close("malformed PUBLISH"))?;
                 let retained = first & 1 == 1;
                 if retained || !topic::viewer_may_publish(&self.policy.prefix, topic) {
-                    return Err(Refusal::close(format!(
-                        "viewers may not publish{} to {topic:?}",
-                        if retained { " retained" } else { "" }
-                    )));
+                    return Err(Refusal::denied(
+                        Denied::Publish,
+                        format!(
+                            "viewers may not publish{} to {topic:?}",
+                            if retained { " retained" } else { "" }
+                        ),
+                    ));
                 }
                 Ok(None)
             }
@@ -268,9 +285,12 @@ impl Inspector {
             }
             r.u8().ok_or_else(malformed)?;
             if viewer && !topic::viewer_may_subscribe(&self.policy.prefix, filter) {
-                return Err(Refusal::close(format!(
+                return Err(Refusal::denied(
+                    Denied::Subscribe,
+                    format!(
                     "viewers may only subscribe to frames, status and their clock replies, not {filter:?}"
-                )));
+                ),
+                ));
             }
             if let Some(w) = &self.policy.watchers {
                 w.subscribed(filter);
@@ -403,6 +423,7 @@ mod tests {
         let login = |(u, p): (&str, &str)| Login { username: u.into(), password: p.into() };
         Arc::new(Policy {
             watchers: None,
+            meter: Default::default(),
             prefix: "mqcam".into(),
             viewer: viewer.map(login),
             publisher: publisher.map(login),

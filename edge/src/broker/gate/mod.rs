@@ -31,7 +31,11 @@ mod outbox;
 pub mod throttle;
 mod websocket;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{atomic::Ordering::Relaxed, Arc},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
@@ -42,7 +46,7 @@ use tokio_rustls::TlsAcceptor;
 use super::origin::Origins;
 use crate::sync::lock;
 use inspect::{carries_password, fixed_header, Inspector, Refusal, NOT_AUTHORIZED, VIEWER_MAX_PACKET};
-pub use inspect::{Login, Policy, Role};
+pub use inspect::{Denied, Login, Policy, Role};
 use outbox::Outbox;
 use throttle::{Admission, Throttle};
 
@@ -101,10 +105,17 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>, flavour: Flavour) {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let gate = gate.clone();
+                let meter = &gate.policy.meter;
+                match flavour {
+                    Flavour::Tcp => &meter.accepted_tcp,
+                    Flavour::WebSocket => &meter.accepted_ws,
+                }
+                .fetch_add(1, Relaxed);
                 tokio::spawn(async move {
                     if let Err(e) = accept(stream, &gate, flavour).await {
                         tracing::debug!(%peer, error = %e, "gate: connection ended");
                     }
+                    gate.policy.meter.closed.fetch_add(1, Relaxed);
                 });
             }
             Err(e) => {
@@ -184,6 +195,7 @@ where
     };
     if let Err(refusal) = outcome {
         tracing::warn!(%peer, reason = %refusal.reason, "gate: refused");
+        count_refusal(gate, &refusal);
         if let Some(code) = refusal.connack {
             to_client.write_all(&[0x20, 0x02, 0x00, code]).await?;
             to_client.flush().await?;
@@ -215,6 +227,7 @@ where
             out.clear();
             if let Err(refusal) = inspector.feed(&buf[..n], &mut out) {
                 tracing::warn!(%peer, reason = %refusal.reason, "gate: closed a connection");
+                count_refusal(gate, &refusal);
                 return Ok(());
             }
             to_broker.write_all(&out).await?;
@@ -269,6 +282,7 @@ where
             // One write per packet: over WebSocket, one message per MQTT packet.
             for packet in batch {
                 to_client.write_all(&packet).await?;
+                gate.policy.meter.bytes_out.fetch_add(packet.len() as u64, Relaxed);
             }
             to_client.flush().await?;
         }
@@ -278,6 +292,18 @@ where
         r = from_broker_to_outbox => r,
         r = outbox_to_client => r,
     }
+}
+
+/// Counts a refused CONNECT, or a connection closed for a packet its login may not send.
+fn count_refusal(gate: &Gate, refusal: &Refusal) {
+    let meter = &gate.policy.meter;
+    let counter = match (refusal.connack, refusal.denied) {
+        (Some(_), _) => &meter.refused_logins,
+        (None, Some(Denied::Publish)) => &meter.refused_publishes,
+        (None, Some(Denied::Subscribe)) => &meter.refused_subscribes,
+        (None, None) => return,
+    };
+    counter.fetch_add(1, Relaxed);
 }
 
 /// Reads until the client's first packet is whole (or clearly too big or malformed, for
