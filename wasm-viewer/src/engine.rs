@@ -645,11 +645,20 @@ fn open(a: &mut App) {
     // The socket the worker's loader opened while this module loaded, if still usable.
     let socket = Socket::open(&target.broker, a.net.early.take(), move |event| {
         let Some(app) = me.upgrade() else { return };
-        let mut a = app.borrow_mut();
+        let mut guard = app.borrow_mut();
+        let a = &mut *guard;
         match event {
-            SocketEvent::Open => opened(&mut a),
-            SocketEvent::Message { bytes, at_ms } => received(&mut a, &bytes, at_ms),
-            SocketEvent::Closed(why) => lost(&mut a, why),
+            SocketEvent::Open => opened(a),
+            SocketEvent::Message { bytes, at_ms } => received(a, &bytes, at_ms),
+            // Before the CONNACK, a close can refuse the login (RabbitMQ's Web MQTT does).
+            SocketEvent::Closed(close) => match a.net.session.closed(&close) {
+                Event::LoginRefused(why) => {
+                    ask_login(a, why);
+                    render(a);
+                }
+                Event::Lost(why) => lost(a, why),
+                _ => {}
+            },
         }
     });
     let socket = match socket {
