@@ -1,6 +1,7 @@
 // The system on a real broker cluster: two RabbitMQ nodes on loopback (scripts/cluster.sh),
 // two edges as if on two hosts (one publishing to each node), viewers on node B.
-// RabbitMQ enforces the logins and topic permissions here, not our gate.
+// RabbitMQ enforces the logins and topic permissions here, not our gate. The last test
+// kills node B mid-stream (and starts it again): keep it last.
 //
 // Run: node --test cluster.test.mjs (scripts/setup.sh installs rabbitmq-server; the test
 // starts its own nodes in a temporary directory and always stops them).
@@ -10,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startEdge, startBrowser, openViewer, emulateLink, sampleLatencies, percentile, waitForStats, sleep } from './util.mjs';
+import { ROOT, startEdge, startBrowser, openViewer, emulateLink, sampleLatencies, percentile, waitForStats, sleep, freePort } from './util.mjs';
 
 const CLUSTER = join(ROOT, 'scripts', 'cluster.sh');
 const PREFIX = 'mqcam';
@@ -110,6 +111,7 @@ test('a viewer with the wrong password is told so by the page and asked again', 
   const { page, problems } = await openViewer(browser, `${edges[0].viewer}?camera=door#username=viewer&password=guess`);
   try {
     const s = await waitForStats(page, (st) => /refused the login/.test(st.state), 15000);
+    console.log(`wrong password: #stats said "${s.state}"`);
     assert.equal(s.frames, 0);
     assert.ok(await page.isVisible('#login'), 'the login form shows again');
     await page.fill('#login-user', VIEWER_LOGIN[0]);
@@ -143,5 +145,87 @@ test('a slow viewer on node B: the edge\'s flow control keeps its latency bounde
     assert.deepEqual(problems, []);
   } finally {
     await page.close();
+  }
+});
+
+/** The page's #stats as it changes: when (page ms since the epoch), frames, state, broker. */
+function recordStats(page) {
+  return page.evaluate(() => {
+    const el = document.querySelector('#stats');
+    const seen = [];
+    window.__statsSeen = seen;
+    const note = () => {
+      const d = el.dataset;
+      const last = seen[seen.length - 1];
+      if (!last || last.frames !== d.frames || last.state !== d.state || last.broker !== d.broker) {
+        seen.push({ at: Date.now(), frames: d.frames, state: d.state, broker: d.broker, connected: d.connected });
+      }
+    };
+    note();
+    new MutationObserver(note).observe(el, { attributes: true });
+  });
+}
+
+const wsUrl = (port) => `ws://127.0.0.1:${port}/ws`;
+const brokerShown = (page) => page.$eval('#stats', (el) => el.dataset.broker);
+
+test('a viewer given a dead broker first connects through the next one at once', async () => {
+  const dead = wsUrl(await freePort());
+  const url = `${edges[0].viewer}?broker=${encodeURIComponent(dead)}&broker=${encodeURIComponent(wsUrl(ports.WS_A))}&camera=door${login}`;
+  const started = Date.now();
+  const { page, problems } = await openViewer(browser, url);
+  try {
+    await waitForStats(page, (s) => s.connected && s.frames >= 5, 15000);
+    assert.equal(await brokerShown(page), wsUrl(ports.WS_A));
+    const shown = await page.$eval('#stats', (el) => el.dataset.firstFrameMs);
+    console.log(`dead first broker: first frame ${shown} ms after page load through the second (${Date.now() - started} ms to 5 frames)`);
+    // The browser reports the socket it could not open; nothing else may go wrong.
+    assert.deepEqual(problems.filter((p) => !p.includes(`WebSocket connection to '${dead}' failed`)), []);
+  } finally {
+    await page.close();
+  }
+});
+
+// Last: it kills node B (and starts it again at the end).
+test('node B dies mid-stream: its viewer goes on through node A within 5 s', async () => {
+  const b = wsUrl(ports.WS_B);
+  const a = wsUrl(ports.WS_A);
+  // The edge of `door` publishes to node A; this viewer starts on node B.
+  const url = `${edges[0].viewer}?broker=${encodeURIComponent(b)}&broker=${encodeURIComponent(a)}&camera=door${login}`;
+  const { page, problems } = await openViewer(browser, url);
+  try {
+    await waitForStats(page, (s) => s.connected && s.frames >= 30, 20000);
+    assert.equal(await brokerShown(page), b, 'the first broker given is the one used');
+    await recordStats(page);
+    await sleep(1000);
+    const killedAt = Date.now();
+    cluster('kill', 'b');
+    const framesAtKill = (await waitForStats(page, () => true)).frames;
+    await waitForStats(page, (s) => s.connected && s.frames >= framesAtKill + 30, 10000);
+    const seen = await page.evaluate(() => window.__statsSeen);
+    // Each new frame count as the page showed it (it refreshes #stats 4 times a second:
+    // each time is good to 250 ms), and the broker it was on then.
+    const counted = seen.filter((x, i) => i > 0 && x.frames !== seen[i - 1].frames);
+    const firstViaA = counted.find((x) => x.at > killedAt && x.broker === a);
+    assert.ok(firstViaA, `frames through node A after the kill: ${JSON.stringify(seen.slice(-5))}`);
+    const lastViaB = [...counted].reverse().find((x) => x.at < firstViaA.at);
+    const gap = firstViaA.at - lastViaB.at;
+    const states = seen.filter((x) => x.at > lastViaB.at && x.at <= firstViaA.at).map((x) => `"${x.state}" (${x.broker === a ? 'A' : 'B'})`);
+    console.log(`failover: last frame through node B → first through node A ${gap} ms (kill → first frame through A ${firstViaA.at - killedAt} ms); #stats showed: ${[...new Set(states)].join(' → ')}`);
+    assert.ok(gap < 5000, `new frames within 5 s of the last one: ${gap} ms`);
+    assert.equal(await brokerShown(page), a, 'now on node A');
+    const s = await waitForStats(page, (x) => x.connected, 1000);
+    assert.equal(s.errors, 0, 'no errors');
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    // Node B back for whatever runs next (a dead node makes `stop` slow, too).
+    try {
+      const t = Date.now();
+      cluster('restart', 'b');
+      console.log(`node B restarted in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      console.log(`node B did not restart: ${e.message}`);
+    }
   }
 });

@@ -6,8 +6,10 @@
 // a second visit gains little: there the worker's own start (~60 ms) comes first.
 //
 // The page (wasm-viewer/src/ui.rs) takes the worker from `window.mqcamWorker`. Which
-// broker to use is worked out by target.rs; this is a guess from the same inputs, and
-// the page tells the worker the real one: a socket dialled to another URL is dropped.
+// brokers to use is worked out by target.rs; this guesses the first of them from the
+// same inputs in the same order (the engine connects to the first; the others are for
+// failover), and the page tells the worker the real one: a socket dialled to another URL
+// is dropped.
 (() => {
   // The engine's loader, run in the worker (see wasm-viewer/src/worker.rs for the
   // messages). The first message that is not a "dial" says where the module's glue is
@@ -60,7 +62,8 @@
     edge = JSON.parse(document.getElementById('edge-json')?.textContent ?? 'null');
   } catch { /* the page reports a bad edge.json */ }
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const broker = query.get('broker') || edge?.broker
+  const first = (list) => (Array.isArray(list) ? list.find((b) => typeof b === 'string' && b) : undefined);
+  const broker = first(query.getAll('broker')) || first(edge?.brokers) || edge?.broker
     || (edge?.ws_port ? `${scheme}://${location.hostname}:${edge.ws_port}${edge.ws_path || '/mqtt'}` : null);
   if (broker) worker.postMessage({ type: 'dial', broker });
 })();

@@ -32,6 +32,7 @@ use wire::{
 
 use crate::{
     adapt::Adapt,
+    brokers::{Brokers, Retry},
     cameras::{self, Cam, CameraInfo},
     clock::ClockSync,
     decode::{decode, Pending},
@@ -138,7 +139,8 @@ impl ViewerTopics {
 
 /// The connection to the broker.
 struct Net {
-    target: Option<Target>,
+    /// The brokers to connect to, and which one now.
+    brokers: Option<Brokers>,
     /// A socket opened before the engine started, for its first connection.
     early: Option<WebSocket>,
     socket: Option<Socket>,
@@ -255,7 +257,7 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
         RefCell::new(App {
             me: me.clone(),
             net: Net {
-                target: None,
+                brokers: None,
                 early,
                 socket: None,
                 session: Session::new(init.client_id, init.login),
@@ -340,8 +342,10 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
             if a.frames.is_some() {
                 a.viewer_topics = ViewerTopics::for_frames(&t.topic, a.net.session.client_id());
             }
-            a.net.target = Some(t);
-            if init.hidden {
+            a.net.brokers = Brokers::new(t.brokers);
+            if a.net.brokers.is_none() {
+                a.net.link = Link::Stopped("no broker known".to_string());
+            } else if init.hidden {
                 a.net.link = Link::Paused;
             } else {
                 open(a);
@@ -358,6 +362,9 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
 pub fn log_in(app: &Shared, user: String, password: String) {
     let mut a = app.borrow_mut();
     a.net.session.log_in(user, password);
+    if let Some(brokers) = &mut a.net.brokers {
+        brokers.start_over();
+    }
     a.net.link = Link::Connecting;
     open(&mut a);
     render(&mut a);
@@ -378,6 +385,9 @@ pub fn set_hidden(app: &Shared, hidden: bool) {
     } else if a.net.link == Link::Paused {
         a.net.link = Link::Connecting;
         a.net.session.reset_backoff();
+        if let Some(brokers) = &mut a.net.brokers {
+            brokers.start_over();
+        }
         open(&mut a);
     }
     render(&mut a);
@@ -635,21 +645,31 @@ fn ask_login(a: &mut App, why: String) {
     a.net.link = Link::NeedLogin(why);
 }
 
-/// Opens a socket to the target broker; MQTT CONNECT goes out when it opens.
+/// Opens a socket to the current broker; MQTT CONNECT goes out when it opens.
 fn open(a: &mut App) {
     if a.net.link == Link::Paused {
         return; // a retry timer that fired after the tab was hidden
     }
-    let Some(target) = &a.net.target else { return };
+    let Some(brokers) = &a.net.brokers else { return };
     let me = a.me.clone();
-    // The socket the worker's loader opened while this module loaded, if still usable.
-    let socket = Socket::open(&target.broker, a.net.early.take(), move |event| {
+    // The socket the worker's loader opened to the first broker while this module loaded,
+    // if still usable (taken by the first connection, which is to the first broker).
+    let socket = Socket::open(brokers.current(), a.net.early.take(), move |event| {
         let Some(app) = me.upgrade() else { return };
-        let mut a = app.borrow_mut();
+        let mut guard = app.borrow_mut();
+        let a = &mut *guard;
         match event {
-            SocketEvent::Open => opened(&mut a),
-            SocketEvent::Message { bytes, at_ms } => received(&mut a, &bytes, at_ms),
-            SocketEvent::Closed(why) => lost(&mut a, why),
+            SocketEvent::Open => opened(a),
+            SocketEvent::Message { bytes, at_ms } => received(a, &bytes, at_ms),
+            // Before the CONNACK, a close can refuse the login (RabbitMQ's Web MQTT does).
+            SocketEvent::Closed(close) => match a.net.session.closed(&close) {
+                Event::LoginRefused(why) => {
+                    ask_login(a, why);
+                    render(a);
+                }
+                Event::Lost(why) => lost(a, why),
+                _ => {}
+            },
         }
     });
     let socket = match socket {
@@ -727,14 +747,19 @@ fn subscribe(a: &mut App, bus: bool) {
     a.net.flush();
 }
 
-/// Drops the socket and schedules a reconnect after the session's backoff.
+/// Drops the socket and schedules a reconnect: to the next broker at once, or, once every
+/// broker failed in a row, after the session's backoff (`brokers`).
 fn lost(a: &mut App, reason: String) {
     a.net.close();
     if matches!(a.net.link, Link::Stopped(_) | Link::Paused | Link::NeedLogin(_)) {
         return;
     }
+    let Some(brokers) = &mut a.net.brokers else { return };
     a.net.link = Link::Down(reason);
-    let delay = a.net.session.retry_delay(js_sys::Math::random());
+    let delay = match brokers.failed() {
+        Retry::Now => 0.0,
+        Retry::AfterBackoff => a.net.session.retry_delay(js_sys::Math::random()),
+    };
     let me = a.me.clone();
     let retry = Closure::once_into_js(move || {
         if let Some(app) = me.upgrade() {
@@ -759,7 +784,12 @@ fn received(a: &mut App, bytes: &Uint8Array, at: f64) {
     for event in events {
         let is_next = |topic: &str| a.next.as_ref().is_some_and(|n| n.0 == topic);
         match event {
-            Event::Live => a.net.link = Link::Live,
+            Event::Live => {
+                a.net.link = Link::Live;
+                if let Some(brokers) = &mut a.net.brokers {
+                    brokers.works();
+                }
+            }
             // Without clock replies latency assumes one clock (offset 0).
             Event::ClockRefused => a.viewer_topics = None,
             Event::LoginRefused(why) => {
@@ -1221,6 +1251,7 @@ fn render(a: &mut App) {
     let view = view::readout(&Readout {
         now_ms: now,
         link: &a.net.link,
+        broker: a.net.brokers.as_ref().map(Brokers::current),
         stats: &a.stats,
         fps,
         clock: &a.clock,

@@ -13,8 +13,11 @@
 //! draw → stats → view, and the acknowledgement back (flow, pace, clock, adapt).
 //! - `socket`: the WebSocket to the broker, the only code that touches it: one event
 //!   sink for its callbacks, bytes out, closed on drop.
-//! - [`session`]: the MQTT session without I/O, fed bytes and time: CONNECT, what CONNACK
-//!   and SUBACK mean, frames told from other messages and given once, keep-alive, backoff.
+//! - [`session`]: the MQTT session without I/O, fed bytes and time: CONNECT, what CONNACK,
+//!   SUBACK and a socket's close mean, frames told from other messages and given once,
+//!   keep-alive, backoff.
+//! - [`brokers`]: which of several brokers (a cluster's nodes) to connect to next: the
+//!   next one at once after a failure, the backoff once all failed in a row.
 //! - [`mqtt`]: MQTT 3.1.1 client codec, I/O-free: packet builders and a reassembling decoder.
 //! - `wire` (the crate shared with the edge): the frame's stamp, the topic layout, the
 //!   acknowledgement, the clock exchange, the status and detections.
@@ -43,13 +46,14 @@
 //!   the engine in a worker or, failing that, on the page.
 //! - `screen`: the grid and the camera view, controls, gestures, keys, the alarm banner.
 //! - [`deck`]: what is shown: the user's pick, alarms over it, next/previous.
-//! - [`target`]: which broker URL and topic to use (query, `/edge.json`, defaults).
+//! - [`target`]: which broker URLs and topic to use (query, `/edge.json`, defaults).
 //!
-//! `session`, `mqtt`, `stats`, `view`, `flow`, `pace`, `clock`, `adapt`, `marks`, `deck`
+//! `session`, `brokers`, `mqtt`, `stats`, `view`, `flow`, `pace`, `clock`, `adapt`, `marks`, `deck`
 //! and `target` are plain Rust and unit-tested natively (`cargo test -p wasm-viewer`).
 //! The HTML, CSS, the web app manifest and the worker's loader live in `www/`.
 
 pub mod adapt;
+pub mod brokers;
 mod cameras;
 pub mod clock;
 pub mod deck;

@@ -10,6 +10,10 @@
 //! - CONNACK 4 or 5 (bad login, not authorised): [`Event::LoginRefused`], since retrying
 //!   the same login cannot help; any other refusal: [`Event::Lost`], retried after
 //!   [`Backoff`].
+//! - The socket closed before any CONNACK, its close frame saying the login was refused
+//!   (RabbitMQ's Web MQTT answers a bad password so, with code 1002 and the reason
+//!   `unauthenticated`, and sends no CONNACK): refused as by CONNACK 4 ([`Session::closed`]).
+//!   Any other close: lost.
 //! - SUBACK refusing the frames (or the camera's status, or the next rendition's frames):
 //!   lost, there is nothing to show; refusing the clock replies: [`Event::ClockRefused`]
 //!   (latency assumes one clock); refusing the bus's wildcards or the detections: done
@@ -67,6 +71,27 @@ const UNSUBSCRIBE_ID: u16 = 5;
 
 /// A SUBACK code that refuses the subscription.
 const REFUSED: u8 = 0x80;
+
+/// How the WebSocket closed, as the socket saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Close {
+    /// Whether it had opened: one that never did never reached MQTT.
+    pub opened: bool,
+    /// The close frame's code (1006: the connection dropped without one).
+    pub code: u16,
+    /// The close frame's reason (empty without one).
+    pub reason: String,
+}
+
+/// Whether a close frame's reason says the broker refused the login. Brokers that refuse a
+/// login by closing the WebSocket, without a CONNACK, say so in the reason: RabbitMQ 3.10's
+/// Web MQTT `unauthenticated` (measured), others in CONNACK's words or their own.
+fn refuses_login(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    ["unauthenticated", "not_authorized", "not authorized", "not authorised", "bad user name or password"]
+        .iter()
+        .any(|words| reason.contains(words))
+}
 
 /// What the broker's bytes (or the time passing) mean to the viewer.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,8 +191,10 @@ impl Backoff {
 enum State {
     /// No connection (none yet, or it ended).
     Closed,
-    /// CONNECT sent; nothing accepted yet.
+    /// CONNECT sent; no CONNACK yet.
     Connecting,
+    /// CONNACK accepted the connection; no subscription accepted yet.
+    Connected,
     /// A subscription was accepted.
     Live,
 }
@@ -292,13 +319,15 @@ impl Session {
         while self.state != State::Closed {
             let event = match self.decoder.next_packet() {
                 Ok(None) => break,
-                Ok(Some(Packet::ConnAck { code: 0, .. })) => None,
+                Ok(Some(Packet::ConnAck { code: 0, .. })) => {
+                    if self.state == State::Connecting {
+                        self.state = State::Connected;
+                    }
+                    None
+                }
                 // Bad username or password, or not authorised: retrying cannot help.
                 Ok(Some(Packet::ConnAck { code: code @ (4 | 5), .. })) => {
-                    Some(Event::LoginRefused(match self.login {
-                        Some(_) => format!("The broker refused the login ({}).", mqtt::connack_reason(code)),
-                        None => "This camera needs a login.".to_string(),
-                    }))
+                    Some(self.login_refused(mqtt::connack_reason(code)))
                 }
                 Ok(Some(Packet::ConnAck { code, .. })) => Some(Event::Lost(format!(
                     "broker refused the connection: {}",
@@ -375,9 +404,40 @@ impl Session {
     /// connection lost will be retried quickly again.
     fn accepted(&mut self) -> Option<Event> {
         self.backoff.reset();
-        (self.state == State::Connecting).then(|| {
+        matches!(self.state, State::Connecting | State::Connected).then(|| {
             self.state = State::Live;
             Event::Live
+        })
+    }
+
+    /// The broker refused the login, saying `why`: ask for one (another one, if it had one).
+    fn login_refused(&self, why: &str) -> Event {
+        Event::LoginRefused(match self.login {
+            Some(_) => format!("The broker refused the login ({why})."),
+            None => "This camera needs a login.".to_string(),
+        })
+    }
+
+    /// The socket closed (`close`: as the socket saw it): what that means. Before any
+    /// CONNACK, a close whose reason refuses the login is a refused login, as CONNACK 4
+    /// or 5 would be; anything else loses the connection, and the text says why.
+    pub fn closed(&mut self, close: &Close) -> Event {
+        let before_connack = self.state == State::Connecting;
+        self.close();
+        if !close.opened {
+            // The browser hides why (a refused origin, a closed port, a bad certificate).
+            return Event::Lost(
+                "cannot open the broker's WebSocket (down, unreachable, or it does not accept pages \
+                 from this site: see --allow-origin)"
+                    .to_string(),
+            );
+        }
+        if before_connack && refuses_login(&close.reason) {
+            return self.login_refused(&close.reason);
+        }
+        Event::Lost(match close.reason.as_str() {
+            "" => format!("connection closed ({})", close.code),
+            reason => reason.to_string(),
         })
     }
 
@@ -479,6 +539,75 @@ mod tests {
             s.received(&connack(5)),
             [Event::LoginRefused("The broker refused the login (not authorised).".into())]
         );
+    }
+
+    fn closed_with(code: u16, reason: &str) -> Close {
+        Close { opened: true, code, reason: reason.into() }
+    }
+
+    #[test]
+    fn a_close_before_the_connack_saying_unauthenticated_refuses_the_login() {
+        // RabbitMQ 3.10's Web MQTT on a wrong password: no CONNACK, close 1002 "unauthenticated".
+        let mut s = connected(Some(("viewer", "guess")));
+        assert_eq!(
+            s.closed(&closed_with(1002, "unauthenticated")),
+            Event::LoginRefused("The broker refused the login (unauthenticated).".into())
+        );
+        assert_eq!(s.tick(100_000.0), None, "nothing more on a refused login");
+    }
+
+    #[test]
+    fn a_close_refusing_the_login_in_other_words_does_so_too_whatever_the_case() {
+        for reason in
+            ["not_authorized", "Not Authorized", "client not authorised", "Bad user name or password"]
+        {
+            let mut s = connected(Some(("viewer", "guess")));
+            assert!(matches!(s.closed(&closed_with(1008, reason)), Event::LoginRefused(_)), "{reason}");
+        }
+        let mut s = connected(None);
+        assert_eq!(
+            s.closed(&closed_with(1002, "unauthenticated")),
+            Event::LoginRefused("This camera needs a login.".into())
+        );
+    }
+
+    #[test]
+    fn a_close_after_the_connack_is_a_lost_connection_whatever_it_says() {
+        let mut s = connected(Some(("viewer", "pw")));
+        assert_eq!(s.received(&CONNACK_OK), []);
+        assert_eq!(s.closed(&closed_with(1002, "unauthenticated")), Event::Lost("unauthenticated".into()));
+        let mut s = live();
+        assert_eq!(s.closed(&closed_with(1000, "not_authorized")), Event::Lost("not_authorized".into()));
+    }
+
+    #[test]
+    fn a_close_for_another_reason_or_none_loses_the_connection_saying_so() {
+        let mut s = connected(None);
+        assert_eq!(s.closed(&closed_with(1011, "internal error")), Event::Lost("internal error".into()));
+        let mut s = live();
+        assert_eq!(s.closed(&closed_with(1006, "")), Event::Lost("connection closed (1006)".into()));
+        let mut s = connected(None);
+        let never = Close { opened: false, code: 1006, reason: String::new() };
+        assert!(
+            matches!(s.closed(&never), Event::Lost(why) if why.contains("cannot open the broker's WebSocket"))
+        );
+    }
+
+    #[test]
+    fn a_reconnect_subscribes_again_and_is_live_again() {
+        let mut s = live();
+        assert!(matches!(s.closed(&closed_with(1006, "")), Event::Lost(_)));
+        s.connect(5_000.0, None);
+        s.subscribe(Purpose::Frames, "home/door/frame");
+        let out = s.take_outgoing();
+        let subscribe = mqtt::subscribe(Purpose::Frames.packet_id(), "home/door/frame", 0);
+        assert!(out.ends_with(&subscribe), "CONNECT then SUBSCRIBE");
+        let bytes = [&CONNACK_OK[..], &suback(Purpose::Frames, 0)].concat();
+        assert_eq!(s.received(&bytes), [Event::Live]);
+        assert!(matches!(
+            &s.received(&publish("home/door/frame", &stamped(9, 1), false))[..],
+            [Event::Frame(_)]
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::scope::now_ms;
+use crate::{scope::now_ms, session::Close};
 
 /// What happens to the socket.
 pub enum SocketEvent {
@@ -16,8 +16,8 @@ pub enum SocketEvent {
     Open,
     /// Bytes from the broker, and when they arrived (viewer ms, read before anything else).
     Message { bytes: Uint8Array, at_ms: f64 },
-    /// It closed (or never opened); the text says why, for the user.
-    Closed(String),
+    /// It closed (or never opened): how, for the session to say what that means.
+    Closed(Close),
 }
 
 /// A WebSocket and the callbacks it calls; dropping it closes the socket.
@@ -45,7 +45,7 @@ impl Socket {
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
         let sink: Rc<dyn Fn(SocketEvent)> = Rc::new(sink);
-        // A socket closed before it ever opened never reached MQTT: say what can cause that.
+        // A socket closed before it ever opened never reached MQTT.
         let opened = Rc::new(Cell::new(ws.ready_state() == WebSocket::OPEN));
         let on_open = Closure::<dyn FnMut()>::new({
             let (sink, opened) = (sink.clone(), opened.clone());
@@ -65,15 +65,7 @@ impl Socket {
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            let reason = match (opened.get(), e.reason()) {
-                // The browser hides why (a refused origin, a closed port, a bad certificate).
-                (false, _) => "cannot open the broker's WebSocket (down, unreachable, or it does not \
-                               accept pages from this site: see --allow-origin)"
-                    .to_string(),
-                (true, r) if r.is_empty() => format!("connection closed ({})", e.code()),
-                (true, r) => r,
-            };
-            sink(SocketEvent::Closed(reason));
+            sink(SocketEvent::Closed(Close { opened: opened.get(), code: e.code(), reason: e.reason() }));
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

@@ -151,15 +151,21 @@ pub async fn run() -> Result<(), JsValue> {
     };
     let login = initial_login();
     let location = window().location();
-    let query =
-        Query { broker: params.get("broker"), topic: params.get("topic"), camera: params.get("camera") };
+    let query = Query {
+        brokers: params.get_all("broker").iter().filter_map(|b| b.as_string()).collect(),
+        topic: params.get("topic"),
+        camera: params.get("camera"),
+    };
     // A page told both the broker and the camera needs nothing from `edge.json` (and a
     // static host has none: one request and a console error saved).
-    let told = query.broker.is_some() && (query.topic.is_some() || query.camera.is_some());
+    let told = !query.brokers.is_empty() && (query.topic.is_some() || query.camera.is_some());
     let edge = if told { None } else { fetch_edge_info().await };
     let target = target::resolve(&query, edge.as_ref(), &location.protocol()?, &location.hostname()?);
-    if let (Some(worker), Ok(t), false) = (&worker, &target, document().hidden()) {
-        let _ = worker.post_message(&dial(&t.broker));
+    // The first broker: the engine's first connection goes there.
+    if let (Some(worker), Some(first), false) =
+        (&worker, target.as_ref().ok().and_then(|t| t.brokers.first()), document().hidden())
+    {
+        let _ = worker.post_message(&dial(first));
     }
     // Several cameras and none named: the grid. A topic of the page's own: that stream.
     let multi = target.as_ref().is_ok_and(|t| wire::topic::split_frame_topic(&t.topic).is_some());
@@ -381,7 +387,10 @@ async fn fetch_edge_info() -> Option<EdgeInfo> {
     let string = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_string());
     let details = edge_cameras(&json);
     let number = |k: &str| Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_f64());
+    let brokers = Reflect::get(&json, &"brokers".into()).ok().and_then(|l| l.dyn_into::<Array>().ok());
     Some(EdgeInfo {
+        // The strings of the list; anything else in it is skipped.
+        brokers: brokers.map(|l| l.iter().filter_map(|b| b.as_string()).collect()).unwrap_or_default(),
         broker: string("broker"),
         ws_port: number("ws_port").map(|p| p as u16),
         ws_path: string("ws_path"),

@@ -33,6 +33,8 @@ pub enum Link {
 pub struct Readout<'a> {
     pub now_ms: f64,
     pub link: &'a Link,
+    /// The broker connected to (or being connected to), of those the page knows.
+    pub broker: Option<&'a str>,
     pub stats: &'a Stats,
     /// Frames per second now (`Stats::fps`).
     pub fps: f64,
@@ -79,6 +81,7 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     let mut attrs: Vec<(String, String)> = Vec::with_capacity(48);
     let mut set = |k: &str, v: &str| attrs.push((k.to_string(), v.to_string()));
     set("data-connected", if *r.link == Link::Live { "true" } else { "false" });
+    set("data-broker", r.broker.unwrap_or_default());
     set("data-frames", &stats.frames.to_string());
     set("data-fps", &format!("{fps:.1}"));
     set("data-latency-p50-ms", &fmt(p50));
@@ -197,6 +200,7 @@ mod tests {
         readout(&Readout {
             now_ms: 10_000.0,
             link,
+            broker: Some("ws://a:15675/ws"),
             stats: &stats,
             fps: 0.0,
             clock: &clock,
@@ -233,6 +237,7 @@ mod tests {
         assert_eq!(attr(&attrs, "data-connected"), "true");
         assert_eq!(attr(&attrs, "data-state"), "● live · door");
         assert_eq!(attr(&attrs, "data-camera-state"), "unknown");
+        assert_eq!(attr(&attrs, "data-broker"), "ws://a:15675/ws");
         assert!(text.starts_with("● live · door\n"), "{text}");
     }
 

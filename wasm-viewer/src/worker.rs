@@ -5,7 +5,7 @@
 //! downloaded twice, and goes out as soon as the page starts, so the worker loads while
 //! the page finds the broker. The second ([`Start`]) starts [`worker_main`] with the
 //! `OffscreenCanvas` transferred from the page's `<canvas>` and what the page worked out
-//! (broker and topic, client id, login, whether the tab is hidden). After that:
+//! (brokers and topic, client id, login, whether the tab is hidden). After that:
 //!
 //! ```text
 //! page → worker   {type: "dial", broker}            open the socket now (read by early.js)
@@ -235,8 +235,11 @@ pub struct Start<'a> {
 impl Start<'_> {
     pub fn to_js(&self) -> JsValue {
         let i = self.init;
-        let (broker, topic, error) = match &i.target {
-            Ok(t) => (JsValue::from(&t.broker), JsValue::from(&t.topic), JsValue::NULL),
+        let (brokers, topic, error) = match &i.target {
+            Ok(t) => {
+                let brokers: Array = t.brokers.iter().map(JsValue::from).collect();
+                (brokers.into(), JsValue::from(&t.topic), JsValue::NULL)
+            }
             Err(e) => (JsValue::NULL, JsValue::NULL, JsValue::from(e)),
         };
         let login = match &i.login {
@@ -245,7 +248,7 @@ impl Start<'_> {
         };
         object(&[
             ("canvas", self.canvas.into()),
-            ("broker", broker),
+            ("brokers", brokers),
             ("topic", topic),
             ("error", error),
             ("clientId", (&i.client_id).into()),
@@ -277,7 +280,12 @@ impl Start<'_> {
 fn init_from_js(v: &JsValue) -> Init {
     let target = match field(v, "error").as_string() {
         Some(e) => Err(e),
-        None => Ok(Target { broker: string(v, "broker"), topic: string(v, "topic") }),
+        None => {
+            let brokers = field(v, "brokers").dyn_into::<Array>().ok();
+            let brokers =
+                brokers.map(|l| l.iter().filter_map(|b| b.as_string()).collect()).unwrap_or_default();
+            Ok(Target { brokers, topic: string(v, "topic") })
+        }
     };
     let login = field(v, "login")
         .dyn_into::<Array>()
