@@ -37,7 +37,7 @@ impl Access {
     /// The viewer login from the options, or the one kept in the state directory (made
     /// there on first start): the camera is never open unless `--no-login` says so.
     pub fn from_config(config: &Config) -> Result<Access, AccessError> {
-        if config.broker.is_some() {
+        if !config.broker.is_empty() {
             if config.password.is_some() && config.username.is_none() {
                 return Err(AccessError::PasswordWithoutUsername);
             }

@@ -30,6 +30,8 @@ pub struct Banner<'a> {
     pub lan: Option<IpAddr>,
     pub embedded: Option<&'a broker::EmbeddedBroker>,
     pub publish_to: &'a BrokerUrl,
+    /// The other external brokers, in the order tried after `publish_to`.
+    pub failover: &'a [BrokerUrl],
     pub access: &'a Access,
     /// Whether a generated password may be printed (a terminal, or asked for).
     pub show_password: bool,
@@ -62,7 +64,13 @@ impl Banner<'_> {
                 out += &format!("  mqtt-tcp:   {mqtt}://{}\n", shown(b.tcp));
                 out += &format!("  login:      {}\n", self.login_line());
             }
-            None => out += &format!("  broker:     {} (external)\n", self.publish_to),
+            None => {
+                out += &format!("  broker:     {} (external)\n", self.publish_to);
+                if !self.failover.is_empty() {
+                    let others: Vec<String> = self.failover.iter().map(|b| b.to_string()).collect();
+                    out += &format!("  failover:   {}\n", others.join(" "));
+                }
+            }
         }
         if self.cameras.len() > 1 {
             let names: Vec<&str> = self.cameras.iter().map(|c| c.name.as_str()).collect();
@@ -161,6 +169,7 @@ mod tests {
             lan: Some("192.168.1.20".parse().unwrap()),
             embedded: Some(b),
             publish_to: to,
+            failover: &[],
             access,
             show_password: show,
         }

@@ -28,7 +28,7 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::watch;
 use wire::{ack::Rendition, directory, topic};
 
-use crate::{backoff::Backoff, clock, frame::SourceStatus, meter::Meter};
+use crate::{backoff::Backoff, clock, frame::SourceStatus, meter::Meter, publish::failover::Failover};
 
 /// One camera as the directory lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,24 +150,27 @@ pub fn edge_id() -> String {
 }
 
 /// Keeps the entry and answers requests until `shutdown` turns true. One connection of
-/// its own, so its last will can clear the entry.
+/// its own, so its last will can clear the entry; `brokers` are its options for each
+/// broker URL, in failover order (see [`crate::publish::failover`]).
 pub async fn run(
-    mut opts: MqttOptions,
+    mut brokers: Vec<MqttOptions>,
     prefix: String,
     edge: String,
     cameras: Vec<(Listed, watch::Receiver<SourceStatus>, Arc<Meter>)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let entry = topic::directory_entry(&prefix, &edge);
-    opts.set_last_will(LastWill::new(entry.clone(), Vec::new(), QoS::AtLeastOnce, true));
-    let (client, mut eventloop) = AsyncClient::new(opts, 16);
+    for opts in &mut brokers {
+        opts.set_last_will(LastWill::new(entry.clone(), Vec::new(), QoS::AtLeastOnce, true));
+    }
+    let (client, mut eventloop) = AsyncClient::new(brokers[0].clone(), 16);
     let listed =
         |cameras: &[(Listed, watch::Receiver<SourceStatus>, Arc<Meter>)]| -> Vec<(Listed, SourceStatus)> {
             cameras.iter().map(|(l, s, m)| (l.measured(m), s.borrow().clone())).collect()
         };
     let current = |states: &[(Listed, SourceStatus)]| json(&prefix, &edge, states, clock::now_us());
-    let mut backoff =
-        Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
+    let mut failover = Failover::new(brokers.len(), 0, backoff);
     // Camera states change rarely; the entry follows within a couple of seconds.
     let mut refresh = tokio::time::interval(Duration::from_secs(2));
     let mut published: Option<Vec<(Listed, SourceStatus)>> = None;
@@ -177,7 +180,7 @@ pub async fn run(
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     connected = true;
-                    backoff.reset();
+                    failover.connected();
                     let _ = client.try_subscribe(topic::directory_requests(&prefix), QoS::AtMostOnce);
                     for (l, _, _) in &cameras {
                         let _ = client.try_subscribe(topic::alarm(&prefix, &l.name), QoS::AtMostOnce);
@@ -204,7 +207,9 @@ pub async fn run(
                         tracing::debug!(error = %e, "directory: broker connection lost; retrying");
                     }
                     connected = false;
-                    tokio::time::sleep(backoff.next_delay()).await;
+                    let next = failover.failed();
+                    eventloop.mqtt_options = brokers[next.broker].clone();
+                    tokio::time::sleep(next.wait).await;
                 }
             },
             _ = refresh.tick(), if connected => {

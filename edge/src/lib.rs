@@ -26,8 +26,9 @@
 //!   half and quarter renditions), `process` (all of it, and the stamp).
 //! - [`publish`]: each camera's MQTT connection: the frame loop (one frame on its way,
 //!   newest first, flow control per rendition), `client` (options, probe, topics),
-//!   `driver` (the rumqttc loop, reconnects), `inbox` (acknowledgements, `watch`
-//!   messages, clock requests), `flow` (windows towards viewers).
+//!   `driver` (the rumqttc loop, reconnects), `failover` (which of several brokers
+//!   next, and when to back off), `inbox` (acknowledgements, `watch` messages, clock
+//!   requests), `flow` (windows towards viewers).
 //! - [`broker`]: the embedded rumqttd, on loopback, and what the network sees of it:
 //!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `inspect` checks logins
 //!   and topic permissions without I/O; a slow viewer's `outbox`; `throttle`) and

@@ -133,11 +133,13 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
         _ => None,
     };
-    let client_tls = match &config.broker {
-        Some(BrokerUrl::Tcp { tls: true, .. } | BrokerUrl::Ws { tls: true, .. }) => {
-            Some(tls::client_config(config.ca_file.as_deref())?)
-        }
-        _ => None,
+    let client_tls = match config
+        .broker
+        .iter()
+        .any(|b| matches!(b, BrokerUrl::Tcp { tls: true, .. } | BrokerUrl::Ws { tls: true, .. }))
+    {
+        true => Some(tls::client_config(config.ca_file.as_deref())?),
+        false => None,
     };
     let access = Access::from_config(&config)?;
     let cameras = config.cameras().map_err(EdgeError::Config)?;
@@ -158,9 +160,9 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     // The broker next: the publisher and the site both need its addresses.
     let watchers = Arc::new(watch::Watchers::new(&config.topic_prefix));
     let broker_meter = Arc::new(meter::BrokerMeter::default());
-    let embedded = match &config.broker {
-        Some(_) => None,
-        None => Some(start_embedded(
+    let embedded = match config.broker.is_empty() {
+        false => None,
+        true => Some(start_embedded(
             &config,
             &access,
             origins,
@@ -169,30 +171,36 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
             broker_meter.clone(),
         )?),
     };
-    let (publish_to, login) = match (&config.broker, &embedded) {
-        (Some(url), _) => (url.clone(), config.username.clone().zip(config.password.clone())),
-        (None, Some(b)) => {
+    // Several external brokers are tried in this order (`publish::failover`).
+    let (mut brokers, login) = match &embedded {
+        None => (config.broker.clone(), config.username.clone().zip(config.password.clone())),
+        Some(b) => {
             let host = b.internal.ip().to_string();
-            (BrokerUrl::Tcp { host, port: b.internal.port(), tls: false }, None)
+            (vec![BrokerUrl::Tcp { host, port: b.internal.port(), tls: false }], None)
         }
-        (None, None) => unreachable!("either an external or the embedded broker"),
+    };
+    let options_for = |client_id: &str, brokers: &[BrokerUrl]| -> Vec<rumqttc::MqttOptions> {
+        brokers
+            .iter()
+            .map(|url| publish::options(url, client_id, login.clone(), client_tls.clone()))
+            .collect()
     };
     // One connection per camera: each has its own last will (the broker marks exactly
     // that camera offline if the edge vanishes), and one camera's large frame on the wire
     // never holds back another camera's (no head-of-line blocking between cameras).
-    let options: Vec<_> = cameras
-        .iter()
-        .map(|c| {
-            let client_id = format!("edge-{}-{}", c.name, std::process::id());
-            publish::options(&publish_to, &client_id, login.clone(), client_tls.clone())
-        })
-        .collect();
-    if config.broker.is_some() {
-        // Probed once at startup: a wrong host, port, certificate or password is a
-        // mistake to report, not an outage to wait out. Once running, a lost broker is
-        // retried forever.
-        publish::probe(&options[0]).await?;
+    let client_id = |c: &Camera| format!("edge-{}-{}", c.name, std::process::id());
+    if embedded.is_none() {
+        // Probed once at startup, each in turn until one works: a wrong host, port,
+        // certificate or password everywhere is a mistake to report, not an outage to
+        // wait out. Once running, a lost broker is retried forever. The edge starts on
+        // the first that works, and goes on from there in the order given.
+        let probed = options_for(&client_id(&cameras[0]), &brokers);
+        let first = publish::probe_each(&probed).await?;
+        brokers.rotate_left(first);
     }
+    let publish_to = brokers[0].clone();
+    let options: Vec<Vec<rumqttc::MqttOptions>> =
+        cameras.iter().map(|c| options_for(&client_id(c), &brokers)).collect();
 
     let meters: Vec<(String, Arc<meter::Meter>)> =
         cameras.iter().map(|c| (c.name.clone(), Arc::new(meter::Meter::default()))).collect();
@@ -257,7 +265,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
         let frame_topic = topics.frame.clone();
         let settings = publish::Settings {
-            opts,
+            brokers: opts,
             send_buffer: config.send_buffer_kb * 1024,
             topics,
             viewer_window: config.viewer_window as usize,
@@ -305,12 +313,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     }
     let site = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
 
-    let directory_opts = publish::options(
-        &publish_to,
-        &format!("edge-directory-{}", std::process::id()),
-        login.clone(),
-        client_tls.clone(),
-    );
+    let directory_opts = options_for(&format!("edge-directory-{}", std::process::id()), &brokers);
     let directory = tokio::spawn(directory::run(
         directory_opts,
         config.topic_prefix.clone(),
@@ -332,6 +335,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         lan: http_addr.ip().is_unspecified().then(banner::lan_ip).flatten(),
         embedded: embedded.as_ref(),
         publish_to: &publish_to,
+        failover: &brokers[1..],
         access: &access,
         show_password,
     }
@@ -394,7 +398,10 @@ fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::Embe
         topic: String,
         prefix: &'a str,
         cameras: Vec<CameraJson<'a>>,
+        /// The first of `brokers`, for pages that know only one.
         broker: Option<String>,
+        /// Every broker URL for pages, in the order to fail over in.
+        brokers: Vec<String>,
         ws_port: Option<u16>,
         ws_path: &'static str,
     }
@@ -409,12 +416,18 @@ fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::Embe
     }
     // The page builds ws://<its own host>:<ws_port>/mqtt when no full URL is given,
     // so a phone that reached the site by LAN address reaches the broker the same way.
-    let broker = match (&config.viewer_broker, &config.broker) {
-        (Some(url), _) | (None, Some(url @ BrokerUrl::Ws { .. })) => Some(url.to_string()),
-        _ => None,
+    // Without --viewer-broker, pages use the edge's own WebSocket brokers, if any.
+    let brokers: Vec<String> = match config.viewer_broker.is_empty() {
+        false => config.viewer_broker.iter().map(|url| url.to_string()).collect(),
+        true => config
+            .broker
+            .iter()
+            .filter(|url| matches!(url, BrokerUrl::Ws { .. }))
+            .map(|url| url.to_string())
+            .collect(),
     };
-    let ws_port = match (&config.viewer_broker, embedded) {
-        (None, Some(b)) => Some(b.ws.port()),
+    let ws_port = match (config.viewer_broker.is_empty(), embedded) {
+        (true, Some(b)) => Some(b.ws.port()),
         _ => None,
     };
     let prefix = &config.topic_prefix;
@@ -434,7 +447,8 @@ fn edge_json(config: &Config, cameras: &[Camera], embedded: Option<&broker::Embe
                 renditions: c.renditions.all().iter().map(|r| r.name()).collect(),
             })
             .collect(),
-        broker,
+        broker: brokers.first().cloned(),
+        brokers,
         ws_port,
         ws_path: "/mqtt",
     };
@@ -458,7 +472,7 @@ mod tests {
         };
         assert_eq!(
             edge_json(&c, &c.cameras().unwrap(), Some(&b)),
-            r#"{"camera":"door","topic":"mqcam/door/frame","prefix":"mqcam","cameras":[{"name":"door","topic":"mqcam/door/frame","width":640,"height":480,"fps":30,"renditions":["full","half","quarter"]}],"broker":null,"ws_port":9011,"ws_path":"/mqtt"}"#
+            r#"{"camera":"door","topic":"mqcam/door/frame","prefix":"mqcam","cameras":[{"name":"door","topic":"mqcam/door/frame","width":640,"height":480,"fps":30,"renditions":["full","half","quarter"]}],"broker":null,"brokers":[],"ws_port":9011,"ws_path":"/mqtt"}"#
         );
     }
 
@@ -467,5 +481,29 @@ mod tests {
         let c = Config::try_parse_from(["edge", "--broker", "ws://b:8083/mqtt"]).unwrap();
         let j = edge_json(&c, &[], None);
         assert!(j.contains(r#""broker":"ws://b:8083/mqtt""#) && j.contains(r#""ws_port":null"#), "{j}");
+    }
+
+    #[test]
+    fn edge_json_lists_every_viewer_broker_in_order_and_the_first_as_broker() {
+        let c = Config::try_parse_from([
+            "edge",
+            "--broker",
+            "mqtt://a:1883,mqtt://b:1883",
+            "--viewer-broker",
+            "ws://a:15675/ws",
+            "--viewer-broker",
+            "ws://b:15675/ws",
+        ])
+        .unwrap();
+        let j = edge_json(&c, &[], None);
+        assert!(
+            j.contains(r#""broker":"ws://a:15675/ws","brokers":["ws://a:15675/ws","ws://b:15675/ws"]"#),
+            "{j}"
+        );
+        // Several WebSocket brokers for the edge itself serve the pages too.
+        let c = Config::try_parse_from(["edge", "--broker", "ws://a:1/mqtt,mqtt://m:1883,ws://b:1/mqtt"])
+            .unwrap();
+        let j = edge_json(&c, &[], None);
+        assert!(j.contains(r#""brokers":["ws://a:1/mqtt","ws://b:1/mqtt"]"#), "{j}");
     }
 }

@@ -1,7 +1,9 @@
 //! The edge against a real external broker: Debian's Mosquitto over TCP, started by the
 //! test itself on a free loopback port (never the system service). A subscriber checks
 //! that frames arrive and decode and that the retained status says online; then the
-//! broker is killed and restarted, and the edge must reconnect and carry on.
+//! broker is killed and restarted, and the edge must reconnect and carry on. With two
+//! mosquittos given as `--broker A --broker B`, the edge fails over from A to B when A
+//! dies, starts on B when A is down, and stays on B when A comes back.
 //!
 //! Needs the `mosquitto` binary: `scripts/setup.sh` installs it. Without it these tests
 //! fail (they are never skipped silently).
@@ -433,4 +435,96 @@ async fn the_edge_reconnects_after_mosquitto_is_killed_and_restarted() {
     }
     eprintln!("edge log:\n{}", connection_log(&dir.0));
     drop(broker);
+}
+
+// Several brokers: `--broker A --broker B`.
+
+/// Starts the edge publishing the test pattern to `brokers` in this order (log in
+/// `dir/edge.log`).
+fn start_edge_on_each(brokers: &[&str], dir: &Path, camera: &str) -> Edge {
+    let log = std::fs::File::create(dir.join("edge.log")).unwrap();
+    let mut args: Vec<&str> = brokers.iter().flat_map(|b| ["--broker", b]).collect();
+    args.extend(["--camera", camera, "--source", "pattern", "--size", "320x240", "--fps", "30"]);
+    spawn_edge_with_stderr(&args, log)
+}
+
+/// Every frame that arrives within `within`, the last one with when it arrived.
+async fn last_frame_within(watcher: &mut Watcher, within: Duration) -> Option<(Vec<u8>, u64)> {
+    let mut last = None;
+    while let Some(f) = watcher.next_frame(within).await {
+        last = Some(f);
+    }
+    last
+}
+
+#[tokio::test]
+async fn the_edge_fails_over_to_the_second_mosquitto_when_the_first_dies_and_stays_there() {
+    let (dir_a, dir_b) = (TempDir::new("failover-a"), TempDir::new("failover-b"));
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = Mosquitto::start(&dir_a.0, port_a);
+    let b = Mosquitto::start(&dir_b.0, port_b);
+    let mut edge = start_edge_on_each(&[&a.url(), &b.url()], &dir_a.0, "twin");
+    assert_eq!(edge.external.as_deref(), Some(a.url().as_str()), "the edge starts on the first broker");
+    let (mut on_a, mut on_b) = (Watcher::new(port_a, "twin"), Watcher::new(port_b, "twin"));
+    check_frames(&on_a.frames(30, Duration::from_secs(15)).await, 320, 240);
+    assert!(on_b.next_frame(Duration::from_millis(500)).await.is_none(), "nothing on B while A works");
+
+    // A dies mid-stream: frames go on through B within a few seconds.
+    a.kill();
+    let killed_us = now_us();
+    let last_on_a =
+        last_frame_within(&mut on_a, Duration::from_millis(200)).await.expect("frames on A until it died");
+    let Some(first_on_b) = on_b.next_frame(Duration::from_secs(10)).await else {
+        panic!("no frame on B within 10 s of A dying; edge log:\n{}", connection_log(&dir_a.0));
+    };
+    let gap_ms = first_on_b.1.saturating_sub(last_on_a.1) as f64 / 1000.0;
+    let since_kill_ms = first_on_b.1.saturating_sub(killed_us) as f64 / 1000.0;
+    eprintln!(
+        "failover: last frame on A → first frame on B {gap_ms:.0} ms ({since_kill_ms:.0} ms after the kill)"
+    );
+    assert!(gap_ms < 5000.0, "frames stopped for {gap_ms} ms");
+    let mut after = vec![first_on_b];
+    after.extend(on_b.frames(30, Duration::from_secs(10)).await);
+    check_frames(&after, 320, 240);
+    assert!(sequence(&after[0]) > sequence(&last_on_a), "B carries on after A's last frame");
+    // As on every reconnect: the retained status again, and subscribed again.
+    let online = on_b.status("\"state\":\"online\"", Duration::from_secs(5)).await;
+    assert!(online.contains("test pattern 320x240"), "{online}");
+    on_b.clock_round_trip(Duration::from_secs(5)).await;
+
+    // A comes back: the edge stays on B (no flapping back to the first).
+    let a = Mosquitto::start(&dir_a.0, port_a);
+    on_b.drain();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    on_a.drain();
+    assert!(on_a.next_frame(Duration::from_secs(2)).await.is_none(), "the edge went back to A");
+    on_b.frames(30, Duration::from_secs(5)).await;
+    assert!(edge.is_running());
+    let log = connection_log(&dir_a.0);
+    assert!(log.contains(&format!("127.0.0.1:{port_b}")), "the switch names B:\n{log}");
+    eprintln!("edge log:\n{log}");
+    drop((a, b));
+}
+
+#[tokio::test]
+async fn with_the_first_mosquitto_down_at_startup_the_edge_starts_on_the_second() {
+    let dir = TempDir::new("failover-start");
+    let down = format!("mqtt://127.0.0.1:{}", free_port());
+    let b = Mosquitto::start(&dir.0, free_port());
+    let edge = start_edge_on_each(&[&down, &b.url()], &dir.0, "late");
+    assert_eq!(edge.external.as_deref(), Some(b.url().as_str()), "the banner names the broker in use");
+    let mut on_b = Watcher::new(b.port, "late");
+    check_frames(&on_b.frames(15, Duration::from_secs(15)).await, 320, 240);
+    on_b.status("\"state\":\"online\"", Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn with_no_broker_reachable_startup_fails_with_one_line_naming_each() {
+    let (a, b) = (free_port(), free_port());
+    let (url_a, url_b) = (format!("mqtt://127.0.0.1:{a}"), format!("mqtt://127.0.0.1:{b}"));
+    let args = ["--broker", &url_a, "--broker", &url_b, "--username", "cam", "--password", "hunter2"];
+    let err = crate::security::fails_with_one_line(&args, "cannot connect to any of the 2 brokers");
+    let line = err.lines().find(|l| l.contains("cannot connect")).unwrap();
+    assert!(line.contains(&format!("127.0.0.1:{a}")) && line.contains(&format!("127.0.0.1:{b}")), "{line}");
+    assert!(!err.contains("hunter2"), "no password in the error: {err}");
 }

@@ -218,7 +218,7 @@ async fn the_edge_publishes_to_a_tls_broker_with_a_login() {
 }
 
 /// Runs the edge and expects it to stop at startup with exactly one error line.
-fn fails_with_one_line(args: &[&str], expect: &str) -> String {
+pub(crate) fn fails_with_one_line(args: &[&str], expect: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
         .args(crate::util::LOOPBACK_ANY_PORTS)
         .args(if crate::util::login_given(args) { &[][..] } else { &["--no-login"][..] })

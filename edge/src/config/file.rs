@@ -350,6 +350,25 @@ fps = 5
     }
 
     #[test]
+    fn brokers_are_a_list_or_a_string_in_a_file() {
+        let f = write(
+            "broker = [\"mqtt://a:1883\", \"mqtt://b:1883\"]\nviewer_broker = \"ws://a/ws,ws://b/ws\"\n",
+        );
+        let c = load_file(&f.0, &[]).unwrap();
+        let shown: Vec<String> = c.broker.iter().map(|b| b.to_string()).collect();
+        assert_eq!(shown, ["mqtt://a:1883", "mqtt://b:1883"]);
+        assert_eq!(c.viewer_broker.len(), 2);
+        let f = write("broker = \"mqtt://a:1883\"\n");
+        assert_eq!(load_file(&f.0, &[]).unwrap().broker.len(), 1);
+        // The command line's list replaces the file's, as for any option.
+        let f = write("broker = [\"mqtt://a:1883\", \"mqtt://b:1883\"]\n");
+        let c = load_file(&f.0, &["--broker", "mqtt://c:1883"]).unwrap();
+        assert_eq!(c.broker.iter().map(|b| b.to_string()).collect::<Vec<_>>(), ["mqtt://c:1883"]);
+        let e = err("broker = [\"mqtt://a:1883\", \"b:1883\"]\n", &[]);
+        assert!(e.starts_with(":1: broker:") && e.contains("needs a scheme"), "{e}");
+    }
+
+    #[test]
     fn broken_toml_names_its_line() {
         let e = err("fps = 15\nquality = \n", &[]);
         assert!(e.starts_with(":2: "), "{e}");

@@ -126,9 +126,10 @@ pub struct Config {
 
     /// Publish to this external broker instead of running one: mqtt://host[:port],
     /// mqtts://host[:port] (TLS), ws://host[:port][/path] or wss://… (TLS). Turns the
-    /// embedded broker off.
-    #[arg(long, env = "EDGE_BROKER")]
-    pub broker: Option<BrokerUrl>,
+    /// embedded broker off. Repeatable, or comma-separated: the edge starts on the first
+    /// that works and, when it loses one, goes on to the next (same login for all).
+    #[arg(long, env = "EDGE_BROKER", value_name = "URL", value_delimiter = ',')]
+    pub broker: Vec<BrokerUrl>,
 
     /// PEM file of the CA(s) to trust for an external broker's TLS certificate, instead of
     /// the system's.
@@ -201,9 +202,10 @@ pub struct Config {
     pub viewer_window: u32,
 
     /// The broker WebSocket URL viewers should use, when it is not the one the page can
-    /// work out by itself (e.g. an external broker, or a proxy in front).
-    #[arg(long, env = "EDGE_VIEWER_BROKER")]
-    pub viewer_broker: Option<BrokerUrl>,
+    /// work out by itself (e.g. an external broker, or a proxy in front). Repeatable, or
+    /// comma-separated: pages fail over between them, in this order.
+    #[arg(long, env = "EDGE_VIEWER_BROKER", value_name = "URL", value_delimiter = ',')]
+    pub viewer_broker: Vec<BrokerUrl>,
 
     /// Directory of the built viewer site (`trunk build --release` writes `dist`).
     #[arg(long, default_value = "dist", env = "EDGE_SITE")]
@@ -534,7 +536,7 @@ impl Config {
             on_demand: match spec.on_demand.unwrap_or(self.on_demand) {
                 OnDemand::Yes => true,
                 OnDemand::No => false,
-                OnDemand::Auto => self.broker.is_none(),
+                OnDemand::Auto => self.broker.is_empty(),
             },
             renditions: spec.renditions.clone().unwrap_or_else(|| self.renditions.clone()),
         };
@@ -904,6 +906,28 @@ mod tests {
         assert!(Config::try_parse_from(["edge", "--no-login", "--broker", "mqtt://b"]).is_err());
         let c = Config::try_parse_from(["edge", "--password", "p"]).unwrap();
         assert_eq!((c.username, c.password.as_deref()), (None, Some("p")));
+    }
+
+    #[test]
+    fn several_brokers_repeat_or_come_comma_separated_in_the_order_given() {
+        let c = Config::try_parse_from([
+            "edge",
+            "--broker",
+            "mqtt://a:1883,mqtts://b",
+            "--broker",
+            "ws://c:9001/mqtt",
+            "--viewer-broker",
+            "ws://a:15675/ws,ws://b:15675/ws",
+        ])
+        .unwrap();
+        let shown: Vec<String> = c.broker.iter().map(|b| b.to_string()).collect();
+        assert_eq!(shown, ["mqtt://a:1883", "mqtts://b:8883", "ws://c:9001/mqtt"]);
+        assert_eq!(c.viewer_broker.len(), 2);
+        assert!(
+            Config::try_parse_from(["edge", "--broker", "mqtt://a,h:1883"]).is_err(),
+            "each URL is checked"
+        );
+        assert!(Config::try_parse_from(["edge"]).unwrap().broker.is_empty(), "none: the embedded broker");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A camera's MQTT client: its connection options from the broker URL and login, a
-//! one-off probe that says why an external broker refuses the edge, and its topics.
+//! one-off probe that says why an external broker refuses the edge (each of them, when
+//! there are several), and its topics.
 
 use std::{sync::Arc, time::Duration};
 
@@ -42,13 +43,27 @@ pub fn options(
     opts
 }
 
-/// Why the edge cannot publish to an external broker, found at startup.
+/// Why the edge cannot publish to an external broker, found at startup: each broker
+/// given and why it failed, in the order given.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot connect to broker {broker}: {why}")]
 pub struct ProbeError {
-    /// The broker's address or URL.
-    pub broker: String,
-    pub why: Refused,
+    /// The broker's address or URL (without a login), and what went wrong there.
+    pub failures: Vec<(String, Refused)>,
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.failures[..] {
+            [(broker, why)] => write!(f, "cannot connect to broker {broker}: {why}"),
+            all => {
+                write!(f, "cannot connect to any of the {} brokers:", all.len())?;
+                for (i, (broker, why)) in all.iter().enumerate() {
+                    write!(f, "{} {broker}: {why}", if i == 0 { "" } else { ";" })?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What went wrong with the probe's connection.
@@ -66,15 +81,52 @@ pub enum Refused {
     Connection(Box<rumqttc::ConnectionError>),
 }
 
+/// The broker's address as the logs and errors show it: `host:port`, or the WebSocket
+/// URL without any `user:password@` in it.
+pub fn address(opts: &MqttOptions) -> String {
+    let (host, port) = opts.broker_address();
+    if port != 0 {
+        return format!("{host}:{port}");
+    }
+    match host.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => host,
+            }
+        }
+        None => host,
+    }
+}
+
+/// Probes each broker in order (the same client, several URLs) and returns the index
+/// of the first that accepts the edge; when none does, why each one failed.
+pub async fn probe_each(brokers: &[MqttOptions]) -> Result<usize, ProbeError> {
+    let mut failures = Vec::new();
+    for (i, opts) in brokers.iter().enumerate() {
+        match probe(opts).await {
+            Ok(()) => {
+                if !failures.is_empty() {
+                    let skipped = ProbeError { failures };
+                    tracing::warn!(broker = %address(opts), "starting on a later broker; {skipped}");
+                }
+                return Ok(i);
+            }
+            Err(e) => failures.extend(e.failures),
+        }
+    }
+    Err(ProbeError { failures })
+}
+
 /// Connects to an external broker once, with the edge's settings, and says in one line
 /// why that failed: unreachable, TLS, or a refused login.
 pub async fn probe(opts: &MqttOptions) -> Result<(), ProbeError> {
+    let broker = address(opts);
     let mut opts = opts.clone();
     opts.set_client_id(format!("{}-probe", opts.client_id()));
     opts.set_clean_session(true);
-    let (host, port) = opts.broker_address();
     let (client, mut eventloop) = AsyncClient::new(opts, 1);
-    let broker = if port == 0 { host } else { format!("{host}:{port}") };
     let outcome = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match eventloop.poll().await {
@@ -99,7 +151,7 @@ pub async fn probe(opts: &MqttOptions) -> Result<(), ProbeError> {
         },
         Ok(Err(e)) => Refused::Connection(Box::new(e)),
     };
-    Err(ProbeError { broker, why })
+    Err(ProbeError { failures: vec![(broker, why)] })
 }
 
 /// Topics one edge publishes on.
@@ -171,5 +223,30 @@ mod tests {
         assert_eq!(o.credentials().map(|l| (l.username, l.password)), Some(("u".into(), "p".into())));
         let o = options(&BrokerUrl::Ws { url: "wss://h/mqtt".into(), tls: true }, "id", None, tls);
         assert!(matches!(o.transport(), Transport::Wss(TlsConfiguration::Rustls(_))));
+    }
+
+    #[test]
+    fn addresses_in_logs_carry_no_login() {
+        let ws = |url: &str| options(&BrokerUrl::Ws { url: url.into(), tls: false }, "id", None, None);
+        assert_eq!(address(&ws("ws://u:secret@h:9001/mqtt")), "ws://h:9001/mqtt");
+        assert_eq!(address(&ws("ws://h:9001/a@b")), "ws://h:9001/a@b");
+        let tcp = options(&BrokerUrl::Tcp { host: "h".into(), port: 1884, tls: false }, "id", None, None);
+        assert_eq!(address(&tcp), "h:1884");
+    }
+
+    #[test]
+    fn a_failed_probe_of_several_brokers_names_each_in_one_line() {
+        let one = ProbeError { failures: vec![("a:1".into(), Refused::NoAnswer)] };
+        assert_eq!(one.to_string(), "cannot connect to broker a:1: no answer within 10 s");
+        let two = ProbeError {
+            failures: vec![("a:1".into(), Refused::NoAnswer), ("b:2".into(), Refused::BadLogin)],
+        };
+        let text = two.to_string();
+        assert_eq!(
+            text,
+            "cannot connect to any of the 2 brokers: a:1: no answer within 10 s; \
+             b:2: it refused the login: wrong --username or --password"
+        );
+        assert!(!text.contains('\n'));
     }
 }

@@ -1,5 +1,6 @@
 //! The rumqttc event loop of a camera's connection, driven on a task of its own:
-//! reconnects with backoff, subscribes again on every connection, hands what viewers
+//! reconnects (to the next broker at once when there are several, with backoff once
+//! all have failed: [`Failover`]), subscribes again on every connection, hands what viewers
 //! send to the [`Inbox`], and reports the session and every PUBLISH written to the
 //! socket, which the frame loop waits on through its [`Link`].
 
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS, SubscribeFilter};
 use tokio::sync::watch;
 
-use super::inbox::Inbox;
+use super::{client::address, failover::Failover, inbox::Inbox};
 use crate::{backoff::Backoff, clock};
 
 /// How waiting for a packet to be written ended.
@@ -52,24 +53,27 @@ impl Link {
     }
 }
 
-/// Polls the rumqttc event loop until our DISCONNECT: reconnects with backoff and
-/// reports the session and how many PUBLISH packets have been written.
+/// Polls the rumqttc event loop until our DISCONNECT: reconnects (see [`Failover`]) and
+/// reports the session and how many PUBLISH packets have been written. `brokers` are
+/// the options for each broker URL, in failover order; the event loop starts on the
+/// first.
 pub(super) async fn drive(
     mut eventloop: EventLoop,
     client: AsyncClient,
     inbox: Inbox,
-    broker: String,
+    brokers: Vec<rumqttc::MqttOptions>,
     session: watch::Sender<Option<u64>>,
     written: watch::Sender<u64>,
 ) {
-    let mut backoff =
-        Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
+    let mut failover = Failover::new(brokers.len(), 0, backoff);
+    let mut broker = address(&eventloop.mqtt_options);
     let (mut failures, mut sessions) = (0u32, 0u64);
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!(%broker, "connected to broker");
-                backoff.reset();
+                failover.connected();
                 failures = 0;
                 sessions += 1;
                 session.send_replace(Some(sessions));
@@ -92,13 +96,19 @@ pub(super) async fn drive(
             Ok(_) => {}
             Err(e) => {
                 let was_connected = session.send_replace(None).is_some();
-                let delay = backoff.next_delay();
+                let next = failover.failed();
+                let delay = next.wait;
                 failures += 1;
+                let failed = std::mem::replace(&mut broker, address(&brokers[next.broker]));
                 // One line per outage at warn, then quieter while it lasts.
                 if was_connected || failures == 1 {
-                    tracing::warn!(%broker, error = %e, "broker connection failed; retrying");
+                    tracing::warn!(broker = %failed, error = %e, next = %broker, "broker connection failed; retrying");
                 } else {
-                    tracing::debug!(%broker, error = %e, retry_in_ms = delay.as_millis() as u64, "still no broker");
+                    tracing::debug!(broker = %failed, error = %e, next = %broker, retry_in_ms = delay.as_millis() as u64, "still no broker");
+                }
+                if brokers.len() > 1 {
+                    // The client, its last will and login stay; only the address changes.
+                    eventloop.mqtt_options = brokers[next.broker].clone();
                 }
                 tokio::time::sleep(delay).await;
                 forget_queued(&mut eventloop);

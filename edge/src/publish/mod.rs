@@ -22,16 +22,18 @@
 //!   the camera's topics.
 //! - `driver`: the rumqttc event loop on its own task: reconnects, subscriptions, and
 //!   what has been written to the socket.
+//! - [`failover`]: which broker next, when there are several, and when to back off.
 //! - `inbox`: what viewers send (acknowledgements, `watch`, clock requests).
 //! - [`flow`]: flow control towards viewers, a window per rendition.
 //! - this module: the frame loop: status, then frames as flow control lets them go.
 
 pub mod client;
 mod driver;
+pub mod failover;
 pub mod flow;
 mod inbox;
 
-pub use client::{options, probe, Topics};
+pub use client::{options, probe, probe_each, Topics};
 
 use std::{
     sync::{atomic::Ordering::Relaxed, Arc, Mutex},
@@ -55,7 +57,8 @@ use inbox::Inbox;
 
 /// How the publisher connects and behaves.
 pub struct Settings {
-    pub opts: MqttOptions,
+    /// One per broker URL, in failover order: the first is connected to first.
+    pub brokers: Vec<MqttOptions>,
     /// Socket send buffer in bytes (bounds what waits in the kernel).
     pub send_buffer: u32,
     pub topics: Topics,
@@ -89,7 +92,7 @@ async fn take(slot: Option<&FrameReceiver>) -> EncodedFrame {
 /// Publishes frames from `slot` (and the smaller renditions' slots in the settings),
 /// previews from `previews` and the source's status until `shutdown` turns true.
 pub async fn run(
-    Settings { mut opts, send_buffer, topics, viewer_window, watchers, smaller }: Settings,
+    Settings { mut brokers, send_buffer, topics, viewer_window, watchers, smaller }: Settings,
     slot: FrameReceiver,
     previews: FrameReceiver,
     mut status: watch::Receiver<SourceStatus>,
@@ -97,11 +100,12 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let gone = SourceStatus::Offline("edge disconnected".into()).payload(clock::now_us());
-    opts.set_last_will(LastWill::new(topics.status.clone(), gone, QoS::AtLeastOnce, true));
-    let broker = format!("{}:{}", opts.broker_address().0, opts.broker_address().1);
+    for opts in &mut brokers {
+        opts.set_last_will(LastWill::new(topics.status.clone(), gone.clone(), QoS::AtLeastOnce, true));
+    }
     // A short request queue: frames wait in the slot, not in rumqttc (the publisher
     // sends one and waits for it to be written); the spare places are for clock replies.
-    let (client, mut eventloop) = AsyncClient::new(opts, 4);
+    let (client, mut eventloop) = AsyncClient::new(brokers[0].clone(), 4);
     // Nagle would hold each frame's last partial segment until the previous one is
     // acknowledged (up to a delayed-ACK timeout): latency for nothing.
     let mut network = eventloop.network_options();
@@ -117,7 +121,7 @@ pub async fn run(
     let viewers = Arc::new(Mutex::new(ByRendition::new(viewer_window)));
     let acked = Arc::new(Notify::new());
     let inbox = Inbox::new(&topics, watchers, viewers.clone(), acked.clone());
-    let driver = tokio::spawn(drive(eventloop, client.clone(), inbox, broker, session_tx, written_tx));
+    let driver = tokio::spawn(drive(eventloop, client.clone(), inbox, brokers, session_tx, written_tx));
     let mut link = Link { session, written };
 
     // The full stream first, then the smaller ones, largest first.
@@ -380,7 +384,7 @@ mod tests {
             let mut opts = MqttOptions::new("t", "127.0.0.1", broker.port);
             opts.set_max_packet_size(1 << 20, 1 << 20);
             let settings = Settings {
-                opts,
+                brokers: vec![opts],
                 send_buffer: 64 * 1024,
                 topics: Topics::new("mqcam", "t"),
                 viewer_window: 0,
