@@ -104,7 +104,7 @@ from prometheus_client.parser import text_string_to_metric_families
 families = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
 captured = {s.labels["camera"]: s.value for s in families["mqcam_frames_captured"].samples}
 assert set(captured) == {"door", "yard"} and all(v > 0 for v in captured.values()), captured
-assert families["mqcam_encode_seconds"].type == "summary"
+assert families["mqcam_encode_seconds"].type == "histogram"
 print(len(families), "families;", captured)
 `;
     const out = execFileSync(PYTHON, ['-c', script], { input: text, timeout: 20000 }).toString();

@@ -37,9 +37,11 @@
 //!   threads, so a camera nobody watches encodes only its preview.
 //! - [`directory`]: the cameras of this edge on the bus, retained and answered on
 //!   request ([`wire::directory`]).
-//! - [`site`]: the HTTP(S) server for the viewer site, `/edge.json` and monitoring.
-//! - [`meter`]: counters per camera and rendition, the once-a-second log line,
-//!   `/stats.json` and `/metrics`.
+//! - [`site`]: the HTTP(S) server for the viewer site, `/edge.json` and monitoring
+//!   (`/metrics`, `/snapshot/<camera>.jpg`, `/api/cameras`, `/stats.json`, `/healthz`).
+//! - [`meter`]: counters per camera and rendition, the encode-time histogram, the
+//!   alarm state, each camera's newest published frame (for `/snapshot`), the gate's
+//!   counters; the once-a-second log line, `/stats.json` and `/metrics`.
 //!
 //! Around them:
 //! - `run` ([`start`], [`run`]): the wiring, options → sources, encoders, publishers,
