@@ -7,6 +7,7 @@ mod http_camera;
 mod integration;
 mod library;
 mod mosquitto;
+mod motion;
 mod renditions;
 mod security;
 mod util;
