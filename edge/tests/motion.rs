@@ -135,7 +135,7 @@ async fn motion_in_a_zone_raises_the_alarm_and_clears_it_after_the_square_leaves
         );
     }
     let last_before_clear =
-        seen.iter().filter(|(t, _, _, at)| t == "mqcam/cam1/detections" && *at <= cleared.1).next_back();
+        seen.iter().rfind(|(t, _, _, at)| t == "mqcam/cam1/detections" && *at <= cleared.1);
     let still = json(&last_before_clear.expect("detections before the clear").1);
     assert_eq!(still["objects"].as_array().map(Vec::len), Some(0), "an empty box after the motion: {still}");
     assert!(detections.iter().all(|d| d["producer"] == "motion" && d["sequence"].is_u64()));

@@ -541,7 +541,7 @@ impl CameraSpec {
 /// zones reads the same); empty: none.
 fn zones(value: &str) -> Result<Vec<Zone>, String> {
     let numbers: Vec<&str> = value.split(',').map(str::trim).filter(|v| !v.is_empty()).collect();
-    if numbers.len() % 4 != 0 {
+    if !numbers.len().is_multiple_of(4) {
         return Err(format!(
             "zones are X,Y,W,H each (four fractions), so {} value(s) in {value:?} cannot be zones",
             numbers.len()
