@@ -56,8 +56,10 @@
 //! - `error` ([`EdgeError`]): why the edge could not start, wrapping each layer's error.
 //! - [`clock`]: wall-clock µs as the wire format writes them; [`backoff`]: retry delays
 //!   with jitter; `sync`: locks that ignore poisoning.
-//! - [`motion`] and [`homeassistant`]: motion detection and Home Assistant discovery
-//!   (being written).
+//! - [`motion`] and [`homeassistant`]: motion detection and Home Assistant discovery,
+//!   I/O-free; [`events`]: both on the bus (the detector fed each camera's preview on
+//!   the encoder threads, and one connection publishing the alarm, motion state,
+//!   boxes, discovery and stats).
 
 pub mod access;
 pub mod backoff;
@@ -68,6 +70,7 @@ pub mod config;
 pub mod directory;
 pub mod encode;
 mod error;
+pub mod events;
 pub mod frame;
 pub mod homeassistant;
 pub mod meter;

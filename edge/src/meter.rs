@@ -45,6 +45,10 @@ pub struct Meter {
     pub alarm: AtomicBool,
     /// The newest full-size frame published, for `/snapshot/<camera>.jpg`.
     pub newest: NewestFrame,
+    /// Motion raised by the camera's detector (events, not pictures).
+    pub motion_events: AtomicU64,
+    /// Capture → published of the full stream's last frames, µs.
+    publish_latency: Mutex<VecDeque<u32>>,
 }
 
 /// Upper bounds (µs) of the encode-time histogram's buckets; `+Inf` follows.
@@ -216,6 +220,8 @@ pub struct Snapshot {
     pub dropped: u64,
     pub previews: u64,
     pub unwatched: u64,
+    /// Motion raised (0 without motion detection).
+    pub motion_events: u64,
     #[serde(serialize_with = "by_name")]
     pub renditions: [RenditionSnapshot; 3],
 }
@@ -245,6 +251,7 @@ impl Meter {
             dropped: self.dropped.load(Relaxed),
             previews: self.previews.load(Relaxed),
             unwatched: self.unwatched.load(Relaxed),
+            motion_events: self.motion_events.load(Relaxed),
             renditions: [0, 1, 2].map(|i| self.renditions[i].snapshot()),
         }
     }
@@ -252,6 +259,25 @@ impl Meter {
     /// One rendition's counters.
     pub fn rendition(&self, rendition: Rendition) -> &RenditionMeter {
         &self.renditions[usize::from(rendition.id())]
+    }
+
+    /// A full-stream frame went out `us` after its capture.
+    pub fn note_publish_latency(&self, us: u64) {
+        let mut recent = lock(&self.publish_latency);
+        if recent.len() == 4 * RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(us.min(u64::from(u32::MAX)) as u32);
+    }
+
+    /// The median capture → published time of the last frames, ms; `None` before any.
+    pub fn publish_latency_ms(&self) -> Option<f64> {
+        let mut recent: Vec<u32> = lock(&self.publish_latency).iter().copied().collect();
+        if recent.is_empty() {
+            return None;
+        }
+        let mid = recent.len() / 2;
+        Some(f64::from(*recent.select_nth_unstable(mid).1) / 1000.0)
     }
 }
 
@@ -266,6 +292,7 @@ impl Snapshot {
         self.dropped += o.dropped;
         self.previews += o.previews;
         self.unwatched += o.unwatched;
+        self.motion_events += o.motion_events;
         for (mine, theirs) in self.renditions.iter_mut().zip(&o.renditions) {
             mine.encoded += theirs.encoded;
             mine.encode_us += theirs.encode_us;

@@ -16,8 +16,14 @@
 //! 3. The picture's **overall change** (the median of all cells' differences) is taken
 //!    out first, so auto-exposure steps, clouds and dusk move no cell on their own.
 //! 4. A cell has **changed** when its difference is more than the threshold the
-//!    sensitivity gives ([`MotionConfig::threshold`]), it is inside a watched zone (when
-//!    zones are given) and not inside an ignored one.
+//!    sensitivity gives ([`MotionConfig::threshold`]), **it or a neighbour also differs
+//!    that much from the previous picture** (the overall change between the two taken
+//!    out too), it is inside a watched zone (when zones are given) and not inside an
+//!    ignored one.
+//!    The second test is what makes it *motion*: a picture sliding slowly sideways (the
+//!    test pattern's scrolling texture, a camera panning slowly) leaves the background
+//!    behind everywhere, but changes little from one picture to the next; something
+//!    moving changes the cells at its edges every picture.
 //!    A changed cell with no changed neighbour is dropped as a speck (noise, a moth).
 //! 5. When the changed cells cover at least `min_area` of the picture, the picture
 //!    **moves**, and [`Seen::bbox`] is their bounding box.
@@ -312,6 +318,7 @@ pub struct Motion {
     means: Vec<f32>,
     sums: Vec<u32>,
     differences: Vec<f32>,
+    stepped: Vec<bool>,
     changed: Vec<bool>,
     /// When the previous picture was taken.
     last_us: Option<u64>,
@@ -330,6 +337,8 @@ struct Grid {
     ignored: Vec<bool>,
     /// Per cell: its background brightness.
     background: Vec<f32>,
+    /// Per cell: its brightness in the previous picture.
+    previous: Vec<f32>,
 }
 
 impl Grid {
@@ -348,7 +357,7 @@ impl Grid {
                 !watched || ignore.iter().any(|z| z.contains(fx, fy))
             })
             .collect();
-        Grid { width, height, cols, rows, ignored, background: Vec::new() }
+        Grid { width, height, cols, rows, ignored, background: Vec::new(), previous: Vec::new() }
     }
 
     /// The pixels of cell `(r, c)`: its box `[x0, y0, x1, y1)`.
@@ -369,6 +378,7 @@ impl Motion {
             means: Vec::new(),
             sums: Vec::new(),
             differences: Vec::new(),
+            stepped: Vec::new(),
             changed: Vec::new(),
             last_us: None,
             active: false,
@@ -456,39 +466,38 @@ impl Motion {
         cell_means(luma, width, height, stride, grid.cols, &mut self.sums, &mut self.means);
         if grid.background.is_empty() {
             grid.background.clone_from(&self.means);
+            grid.previous.clone_from(&self.means);
             return (0.0, None);
         }
 
         // The overall change: the median difference of the cells that count. A median,
-        // not a mean, so that something large moving does not shift it.
-        self.differences.clear();
-        self.differences.extend(
-            self.means
-                .iter()
-                .zip(&grid.background)
-                .zip(&grid.ignored)
-                .filter(|(_, &i)| !i)
-                .map(|((m, b), _)| m - b),
-        );
-        let overall = if self.differences.is_empty() {
-            0.0
-        } else {
-            let mid = self.differences.len() / 2;
-            *self.differences.select_nth_unstable_by(mid, f32::total_cmp).1
-        };
+        // not a mean, so that something large moving does not shift it. The same
+        // against the previous picture.
+        let overall = median_difference(&self.means, &grid.background, &grid.ignored, &mut self.differences);
+        let overall_step =
+            median_difference(&self.means, &grid.previous, &grid.ignored, &mut self.differences);
 
         let threshold = self.threshold;
-        self.changed.clear();
-        self.changed.extend(
+        // Cells that changed since the previous picture: where something moves now.
+        self.stepped.clear();
+        self.stepped.extend(
             self.means
                 .iter()
-                .zip(&grid.background)
+                .zip(&grid.previous)
                 .zip(&grid.ignored)
-                .map(|((m, b), &ignored)| !ignored && (m - b - overall).abs() > threshold),
+                .map(|((m, p), &ignored)| !ignored && (m - p - overall_step).abs() > threshold),
         );
+        let (cols, rows) = (grid.cols, grid.rows);
+        self.changed.clear();
+        for (i, ((m, b), &ignored)) in self.means.iter().zip(&grid.background).zip(&grid.ignored).enumerate()
+        {
+            let near_a_step =
+                self.stepped[i] || has_changed_neighbour(&self.stepped, cols, rows, i / cols, i % cols);
+            self.changed.push(!ignored && near_a_step && (m - b - overall).abs() > threshold);
+        }
+        grid.previous.clone_from(&self.means);
 
         // Count the changed cells that have a changed neighbour; box them.
-        let (cols, rows) = (grid.cols, grid.rows);
         let mut moved_pixels = 0usize;
         let mut bounds = [usize::MAX, usize::MAX, 0, 0];
         for r in 0..rows {
@@ -518,6 +527,18 @@ impl Motion {
         });
         (area, bbox)
     }
+}
+
+/// The median of `means - reference` over the cells not ignored (0 if none);
+/// `scratch` is reused.
+fn median_difference(means: &[f32], reference: &[f32], ignored: &[bool], scratch: &mut Vec<f32>) -> f32 {
+    scratch.clear();
+    scratch.extend(means.iter().zip(reference).zip(ignored).filter(|(_, &i)| !i).map(|((m, r), _)| m - r));
+    if scratch.is_empty() {
+        return 0.0;
+    }
+    let mid = scratch.len() / 2;
+    *scratch.select_nth_unstable_by(mid, f32::total_cmp).1
 }
 
 /// Each cell's mean brightness into `means`, row-major; `sums` is scratch.
@@ -860,6 +881,28 @@ mod tests {
         let mut still = detector();
         let noise_only = (0..20).map(|i| synthetic(W, H, i, 0));
         assert!(run(&mut still, noise_only, 0).iter().all(|s| !s.moving()));
+    }
+
+    #[test]
+    fn a_texture_sliding_slowly_sideways_does_not_move_but_a_square_on_it_does() {
+        // The test pattern's texture: a triangle wave of 160 levels across the picture,
+        // scrolled 4 px a picture, which leaves a 10 s background far behind.
+        let texture = |shift: usize| -> Vec<u8> {
+            (0..W * H)
+                .map(|i| {
+                    let x = (i % W + shift) % W;
+                    let tri = if 2 * x < W { 2 * x } else { 2 * (W - x) };
+                    (30 + tri * 160 / W + (i / W) * 40 / H) as u8
+                })
+                .collect()
+        };
+        let mut m = detector();
+        let seen = run(&mut m, (0..120).map(|i| texture(4 * i)), 0);
+        assert!(seen.iter().all(|s| !s.moving() && !s.active), "{:?}", seen.iter().find(|s| s.moving()));
+        let start = 120 * STEP_US;
+        let with = |i: usize| with_square(texture(4 * (120 + i)), 20 + 10 * i, 60, 40);
+        let seen = run(&mut m, (0..4).map(with), start);
+        assert!(seen[1..].iter().all(|s| s.moving()), "{seen:?}");
     }
 
     #[test]

@@ -23,8 +23,9 @@ use crate::{
     config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec},
     directory, encode,
     error::EdgeError,
+    events,
     frame::{self, SourceStatus},
-    meter, pipeline, publish, site,
+    homeassistant, meter, pipeline, publish, site,
     source::{self, camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source},
     tls, watch,
 };
@@ -84,6 +85,8 @@ pub struct Edge {
     shutdown: tokio::sync::watch::Sender<bool>,
     publishers: Vec<JoinHandle<()>>,
     directory: JoinHandle<()>,
+    /// Motion and Home Assistant messages, when there are any.
+    events: Option<JoinHandle<()>>,
     reporters: Vec<JoinHandle<()>>,
     site: JoinHandle<()>,
     captures: Vec<pipeline::Capture>,
@@ -105,6 +108,9 @@ impl Edge {
             let _ = p.await;
         }
         let _ = self.directory.await;
+        if let Some(events) = self.events {
+            let _ = events.await;
+        }
         self.reporters.iter().for_each(|r| r.abort());
         self.site.abort();
         let (captures, encoders) = (self.captures, self.encoders);
@@ -218,6 +224,9 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     let mut reporters = Vec::new();
     let mut shown = Vec::new();
     let mut listed = Vec::new();
+    // Every camera's motion reports wake the one events task.
+    let told = Arc::new(tokio::sync::Notify::new());
+    let mut on_the_bus = Vec::new();
     for ((((camera, source), topics), opts), (_, meter)) in
         cameras.iter().zip(sources).zip(topics).zip(options).zip(&meters)
     {
@@ -249,9 +258,29 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
             })
             .unzip();
         // Tiles are small: a lower quality costs little there and halves their bytes.
-        let preview = (camera.preview_width > 0).then(|| {
+        let mut preview = (camera.preview_width > 0).then(|| {
             let quality = camera.quality.min(60);
             pipeline::Preview::new(camera.preview_width as usize, camera.preview_fps, quality, previews_out)
+        });
+        // Motion reads the previews (the options refuse motion without them).
+        let mut motion_reports = None;
+        if let (Some(config), Some(preview)) = (&camera.motion, &mut preview) {
+            let (reports, receiver) = tokio::sync::watch::channel(events::Report::default());
+            let feed = events::MotionFeed::new(config.clone(), reports, told.clone(), meter.clone())
+                .map_err(|e| EdgeError::Config(format!("camera {}: {e}", camera.name)))?;
+            preview.motion = Some(feed);
+            motion_reports = Some(receiver);
+        }
+        on_the_bus.push(events::Camera {
+            name: camera.name.clone(),
+            motion: motion_reports,
+            meter: meter.clone(),
+            info: homeassistant::CameraInfo {
+                name: camera.name.clone(),
+                model: Some(described.clone()),
+                preview: camera.preview_width > 0,
+                motion: camera.motion.is_some(),
+            },
         });
         let lane = encoders.lane(pipeline::LaneParts {
             encoder: encode::Encoder::new(camera.quality),
@@ -322,6 +351,26 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         shutdown_rx.clone(),
     ));
 
+    let events = events::Settings {
+        opts: publish::options(
+            &publish_to,
+            &format!("edge-events-{}", std::process::id()),
+            login.clone(),
+            client_tls.clone(),
+        ),
+        prefix: config.topic_prefix.clone(),
+        alarm: config.motion_alarm,
+        discovery: config.ha_discovery.then(|| homeassistant::Discovery {
+            discovery_prefix: config.ha_discovery_prefix.clone(),
+            bus_prefix: config.topic_prefix.clone(),
+            ..Default::default()
+        }),
+        cameras: on_the_bus,
+        told,
+    };
+    // Nothing to say (no motion, no Home Assistant): no connection.
+    let events = events.needed().then(|| tokio::spawn(events::run(events, shutdown_rx.clone())));
+
     let show_password = match config.print_login {
         PrintLogin::Always => true,
         PrintLogin::Never => false,
@@ -353,7 +402,17 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         publish_to,
         frame_topics: shown.into_iter().map(|c| c.frame_topic).collect(),
     };
-    Ok(Edge { running, shutdown: shutdown_tx, publishers, directory, reporters, site, captures, encoders })
+    Ok(Edge {
+        running,
+        shutdown: shutdown_tx,
+        publishers,
+        directory,
+        events,
+        reporters,
+        site,
+        captures,
+        encoders,
+    })
 }
 
 /// The embedded broker with the gate's policy from the options.

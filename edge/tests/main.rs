@@ -8,6 +8,7 @@ mod integration;
 mod library;
 mod monitoring;
 mod mosquitto;
+mod motion;
 mod renditions;
 mod security;
 mod util;

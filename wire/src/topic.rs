@@ -23,6 +23,9 @@
 //! <prefix>/<camera>/alarm    {"active":true|false,"reason":…,"at_us":…,"source":…} from
 //!                            any client with the publisher login (a detector, a door
 //!                            sensor bridge), retained while active; never from viewers
+//! <prefix>/<camera>/motion   "ON" | "OFF": the edge's motion detector, retained, QoS 1
+//! <prefix>/<camera>/stats    {"fps":…,"latency_ms":…,"at_us":…} every 10 s with Home
+//!                            Assistant discovery on, retained
 //! <prefix>/<camera>/watch    any client → edge: "I watch this camera" (any payload); keeps
 //!                            an on-demand camera's full stream going for 30 s
 //! <prefix>/_dir/edges/<edge>  the edge's cameras (`directory`), retained: the fast path
@@ -146,7 +149,7 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
     match levels.as_slice() {
         [DIRECTORY, "edges", "+"] => true,
         [DIRECTORY, "res", viewer] => name(viewer),
-        [camera, "frame" | "half" | "quarter" | "preview" | "status" | "alarm" | "detections"] => {
+        [camera, "frame" | "half" | "quarter" | "preview" | "status" | "alarm" | "detections" | "motion" | "stats"] => {
             *camera == "+" || (name(camera) && !camera.starts_with('_'))
         }
         [camera, "clock", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
@@ -304,6 +307,10 @@ mod tests {
             "mqcam/+/quarter",
             "mqcam/_dir/edges/+",
             "mqcam/_dir/res/v1",
+            "mqcam/+/motion",
+            "mqcam/door/motion",
+            "mqcam/+/stats",
+            "mqcam/door/stats",
         ] {
             assert!(viewer_may_subscribe("mqcam", ok), "{ok}");
         }
@@ -324,6 +331,9 @@ mod tests {
             "mqcam/_dir/half",
             "mqcam/door/half/+",
             "mqcam/door/eighth",
+            "mqcam/_dir/motion",
+            "mqcam/door/motion/+",
+            "homeassistant/+/+/+/config",
         ] {
             assert!(!viewer_may_subscribe("mqcam", bad), "{bad}");
         }

@@ -167,12 +167,23 @@ fn small_message_logs(prefix: &str) -> HashMap<String, rumqttd::SegmentConfig> {
     let tails = ["+/ack/+", "+/clock/req/+", "+/clock/res/+"].map(|t| (t, small()));
     let rare = ["+/status", "+/alarm", "+/detections", "+/watch", "_dir/edges/+", "_dir/req/+", "_dir/res/+"]
         .map(|t| (t, rare()));
-    tails
+    // Motion state and stats: a few bytes each, a few a minute.
+    let events = ["+/motion", "+/stats"].map(|t| (t, small()));
+    let mut logs: HashMap<String, rumqttd::SegmentConfig> = tails
         .into_iter()
         .chain(rare)
+        .chain(events)
         .chain([("+/preview", previews), ("+/half", half), ("+/quarter", quarter)])
         .map(|(tail, segment)| (format!("{prefix}/{tail}"), segment))
-        .collect()
+        .collect();
+    // Home Assistant's subscriptions to discovery (a few hundred bytes per entity,
+    // published on connecting) under its default prefix; under a custom
+    // --ha-discovery-prefix they get the default segments.
+    let discovery = crate::homeassistant::DEFAULT_DISCOVERY_PREFIX;
+    for filter in [format!("{discovery}/+/+/+/config"), format!("{discovery}/status")] {
+        logs.insert(filter, rumqttd::SegmentConfig { max_segment_size: 16 * 1024, max_segment_count: 2 });
+    }
+    logs
 }
 
 /// Binds a listener for the tokio runtime; a busy port says which option moves it.

@@ -385,4 +385,23 @@ fps = 5
         let e = err("[[camera]]\nname = \"a\"\nsource = \"https://u:hunter2@cam/v\"\n", &[]);
         assert!(!e.contains("hunter2"), "{e}");
     }
+
+    #[test]
+    fn motion_settings_come_from_the_file_for_all_or_per_camera() {
+        let f = write(
+            "motion = true\nmotion_hold = 2\nmotion_zone = [\"0,0,0.5,1\"]\nha_discovery = true\n\
+             [[camera]]\nname = \"a\"\nsource = \"pattern\"\nmotion_ignore = [\"0,0,0.1,0.1\", \"0.9,0.9,0.1,0.1\"]\n\n\
+             [[camera]]\nname = \"b\"\nsource = \"pattern\"\nmotion = false\n",
+        );
+        let c = load_file(&f.0, &[]).unwrap();
+        assert!(c.ha_discovery);
+        let cams = c.cameras().unwrap();
+        let a = cams[0].motion.as_ref().expect("motion for all");
+        assert_eq!((a.hold.as_secs(), a.zones.len(), a.ignore.len()), (2, 1, 2));
+        assert_eq!(cams[1].motion, None, "turned off for b");
+        let e = err("motion_sensitivity = 0\n", &[]);
+        assert!(e.starts_with(":1: motion_sensitivity: invalid value '0'"), "{e}");
+        let e = err("[[camera]]\nname = \"a\"\nsource = \"pattern\"\nmotion_zone = [\"0,0,2,1\"]\n", &[]);
+        assert!(e.starts_with(":4: motion_zone: zone"), "{e}");
+    }
 }

@@ -2,11 +2,14 @@
 
 pub mod file;
 
-use std::{net::IpAddr, path::PathBuf, str::FromStr};
+use std::{net::IpAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::Parser;
 
-use crate::source::device::FormatPreference;
+use crate::{
+    motion::{MotionConfig, Zone},
+    source::device::FormatPreference,
+};
 
 /// Largest frame side accepted: 8K UHD.
 const MAX_SIDE: usize = 7680;
@@ -210,6 +213,53 @@ pub struct Config {
     /// Directory of the built viewer site (`trunk build --release` writes `dist`).
     #[arg(long, default_value = "dist", env = "EDGE_SITE")]
     pub site: PathBuf,
+
+    /// Detect motion in each camera's preview (needs --preview-width above 0): raises
+    /// and clears the camera's alarm and publishes the moving box on
+    /// <prefix>/<camera>/detections. Per camera: `motion=yes|no` in --camera or the file.
+    #[arg(long, env = "EDGE_MOTION")]
+    pub motion: bool,
+
+    /// Motion: 1 (only strong contrast) to 100 (the smallest changes of brightness).
+    #[arg(long, default_value_t = 50, env = "EDGE_MOTION_SENSITIVITY", value_name = "1..100",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub motion_sensitivity: u8,
+
+    /// Motion: the smallest moving area that counts, a fraction of the picture (0.01: 1 %).
+    #[arg(long, default_value_t = 0.01, env = "EDGE_MOTION_MIN_AREA", value_name = "FRACTION",
+          value_parser = parse_min_area)]
+    pub motion_min_area: f64,
+
+    /// Motion: seconds without motion before it is cleared.
+    #[arg(long, default_value = "10", env = "EDGE_MOTION_HOLD", value_name = "SECS",
+          value_parser = parse_hold)]
+    pub motion_hold: Duration,
+
+    /// Motion: a part of the picture to watch, X,Y,W,H in fractions of its width and
+    /// height (0,0.8,1,0.2: the bottom fifth). Repeatable; none: all of it.
+    #[arg(long, env = "EDGE_MOTION_ZONE", value_name = "X,Y,W,H", value_delimiter = ';')]
+    pub motion_zone: Vec<Zone>,
+
+    /// Motion: a part of the picture where nothing counts (a road, a tree), X,Y,W,H.
+    /// Repeatable; wins over --motion-zone.
+    #[arg(long, env = "EDGE_MOTION_IGNORE", value_name = "X,Y,W,H", value_delimiter = ';')]
+    pub motion_ignore: Vec<Zone>,
+
+    /// Motion raises and clears the camera's alarm (<prefix>/<camera>/alarm) too; `no`
+    /// publishes only the motion state and the boxes.
+    #[arg(long, default_value = "yes", env = "EDGE_MOTION_ALARM", value_name = "yes|no",
+          value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub motion_alarm: bool,
+
+    /// Announce each camera to Home Assistant (MQTT discovery): a device with its
+    /// picture, alarm, motion, frame rate and latency.
+    #[arg(long, env = "EDGE_HA_DISCOVERY")]
+    pub ha_discovery: bool,
+
+    /// Home Assistant's discovery prefix (its MQTT options).
+    #[arg(long, default_value = crate::homeassistant::DEFAULT_DISCOVERY_PREFIX,
+          env = "EDGE_HA_DISCOVERY_PREFIX", value_name = "PREFIX", value_parser = parse_discovery_prefix)]
+    pub ha_discovery_prefix: String,
 }
 
 /// The renditions a camera publishes: always the full stream, and the smaller ones named.
@@ -382,7 +432,12 @@ impl FromStr for CameraArg {
         let mut options: Vec<String> = Vec::new();
         for part in parts.map(str::trim).filter(|p| !p.is_empty()) {
             match options.last_mut() {
-                Some(last) if !part.contains('=') && last.starts_with("renditions=") => {
+                Some(last)
+                    if !part.contains('=')
+                        && ["renditions=", "motion_zone=", "motion_ignore="]
+                            .iter()
+                            .any(|k| last.starts_with(k)) =>
+                {
                     last.push(',');
                     last.push_str(part);
                 }
@@ -411,6 +466,9 @@ pub struct CameraSpec {
     pub preview_fps: Option<u32>,
     pub on_demand: Option<OnDemand>,
     pub renditions: Option<Renditions>,
+    pub motion: Option<bool>,
+    pub motion_zone: Option<Vec<Zone>>,
+    pub motion_ignore: Option<Vec<Zone>>,
 }
 
 impl CameraSpec {
@@ -436,12 +494,16 @@ impl CameraSpec {
             preview_fps: None,
             on_demand: None,
             renditions: None,
+            motion: None,
+            motion_zone: None,
+            motion_ignore: None,
         }
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
     pub const KEYS: &'static str =
-        "size, fps, quality, format, preview_width, preview_fps, on_demand, renditions";
+        "size, fps, quality, format, preview_width, preview_fps, on_demand, renditions, motion, \
+         motion_zone, motion_ignore";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -468,10 +530,26 @@ impl CameraSpec {
                 })
             }
             "renditions" => self.renditions = Some(value.parse()?),
+            "motion" => self.motion = Some(parse_yes_no(value).map_err(|e| format!("motion: {e}"))?),
+            "motion_zone" => self.motion_zone = Some(zones(value)?),
+            "motion_ignore" => self.motion_ignore = Some(zones(value)?),
             other => return Err(format!("unknown camera option {other:?} (known: {})", Self::KEYS)),
         }
         Ok(())
     }
+}
+
+/// A camera's zones: X,Y,W,H after X,Y,W,H, all comma-separated (a file's list of
+/// zones reads the same); empty: none.
+fn zones(value: &str) -> Result<Vec<Zone>, String> {
+    let numbers: Vec<&str> = value.split(',').map(str::trim).filter(|v| !v.is_empty()).collect();
+    if !numbers.len().is_multiple_of(4) {
+        return Err(format!(
+            "zones are X,Y,W,H each (four fractions), so {} value(s) in {value:?} cannot be zones",
+            numbers.len()
+        ));
+    }
+    numbers.chunks(4).map(|zone| zone.join(",").parse::<Zone>().map_err(|e| e.to_string())).collect()
 }
 
 /// A camera option's whole number within `range` (`low` is how the low end reads).
@@ -502,6 +580,8 @@ pub struct Camera {
     pub on_demand: bool,
     /// The renditions it publishes (always the full stream).
     pub renditions: Renditions,
+    /// Motion detection on its previews, if on.
+    pub motion: Option<MotionConfig>,
 }
 
 impl Config {
@@ -539,8 +619,15 @@ impl Config {
                 OnDemand::Auto => self.broker.is_empty(),
             },
             renditions: spec.renditions.clone().unwrap_or_else(|| self.renditions.clone()),
+            motion: spec.motion.unwrap_or(self.motion).then(|| MotionConfig {
+                sensitivity: self.motion_sensitivity,
+                min_area: self.motion_min_area,
+                hold: self.motion_hold,
+                zones: spec.motion_zone.clone().unwrap_or_else(|| self.motion_zone.clone()),
+                ignore: spec.motion_ignore.clone().unwrap_or_else(|| self.motion_ignore.clone()),
+            }),
         };
-        match (specs.len(), names.as_slice()) {
+        let cameras = match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
             (0, [name]) => Ok(vec![whole(&CameraSpec { name: name.to_string(), ..self.source_camera() })]),
             (0, _) => Err("--camera NAME names the one --source camera: give it once, or give each \
@@ -565,7 +652,16 @@ impl Config {
                 }
                 Ok(specs.into_iter().map(whole).collect())
             }
+        }?;
+        // Motion detection reads the preview's luma: no preview, no motion.
+        if let Some(c) = cameras.iter().find(|c| c.motion.is_some() && c.preview_width == 0) {
+            return Err(format!(
+                "camera {}: motion detection reads the camera's preview, so --motion needs \
+                 --preview-width above 0 (or motion=no for this camera)",
+                c.name
+            ));
         }
+        Ok(cameras)
     }
 
     fn source_camera(&self) -> CameraSpec {
@@ -664,6 +760,37 @@ impl std::fmt::Display for BrokerUrl {
             BrokerUrl::Ws { url, .. } => f.write_str(url),
         }
     }
+}
+
+/// `--motion-min-area`: a fraction above 0, at most 1.
+fn parse_min_area(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("{s:?}: a fraction of the picture above 0 and at most 1 (0.01 is 1 %)")),
+    }
+}
+
+/// `--motion-hold`: seconds, more than 0 (fractions allowed).
+fn parse_hold(s: &str) -> Result<Duration, String> {
+    match s.trim().trim_end_matches('s').parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("{s:?}: seconds, more than 0 and at most a day (e.g. 10 or 1.5)")),
+    }
+}
+
+/// yes/no (also true/false, on/off).
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err(format!("{s:?}: yes or no")),
+    }
+}
+
+/// `--ha-discovery-prefix`: a topic head Home Assistant can use.
+fn parse_discovery_prefix(s: &str) -> Result<String, String> {
+    let discovery = crate::homeassistant::Discovery { discovery_prefix: s.to_string(), ..Default::default() };
+    discovery.check().map(|()| s.to_string())
 }
 
 /// USER:PASSWORD; the password may hold ':'.
@@ -944,5 +1071,104 @@ mod tests {
         assert_eq!(c.allow_origin.len(), 3);
         assert_eq!(c.allow_origin[2], Allowed::Any);
         assert!(Config::try_parse_from(["edge", "--allow-origin", "a.example"]).is_err());
+    }
+
+    #[test]
+    fn motion_is_off_by_default_and_takes_its_settings_from_the_flags() {
+        let c = Config::try_parse_from(["edge", "--source", "pattern"]).unwrap();
+        assert_eq!(c.cameras().unwrap()[0].motion, None);
+        assert!(!c.ha_discovery && c.motion_alarm);
+        assert_eq!(c.ha_discovery_prefix, "homeassistant");
+        let c = Config::try_parse_from([
+            "edge",
+            "--motion",
+            "--motion-sensitivity",
+            "80",
+            "--motion-min-area",
+            "0.02",
+            "--motion-hold",
+            "1.5",
+            "--motion-zone",
+            "0.5,0,0.5,1",
+            "--motion-zone",
+            "0,0,0.1,0.1",
+            "--motion-ignore",
+            "0,0.9,1,0.1",
+            "--motion-alarm",
+            "no",
+        ])
+        .unwrap();
+        let m = c.cameras().unwrap()[0].motion.clone().expect("motion on");
+        assert_eq!((m.sensitivity, m.min_area, m.hold), (80, 0.02, Duration::from_millis(1500)));
+        assert_eq!(m.zones, ["0.5,0,0.5,1".parse().unwrap(), "0,0,0.1,0.1".parse().unwrap()]);
+        assert_eq!(m.ignore, ["0,0.9,1,0.1".parse().unwrap()]);
+        assert!(!c.motion_alarm);
+        assert_eq!(
+            MotionConfig::default().sensitivity,
+            Config::try_parse_from(["edge"]).unwrap().motion_sensitivity
+        );
+    }
+
+    #[test]
+    fn motion_is_chosen_per_camera_with_its_own_zones() {
+        let c = Config::try_parse_from([
+            "edge",
+            "--motion-zone",
+            "0,0,0.5,0.5",
+            "--camera",
+            "a=pattern,motion=yes,motion_zone=0.5,0,0.5,1,0,0,0.2,0.2,fps=5",
+            "--camera",
+            "b=pattern,motion=yes",
+            "--camera",
+            "c=pattern",
+        ])
+        .unwrap();
+        let cams = c.cameras().unwrap();
+        let a = cams[0].motion.as_ref().unwrap();
+        assert_eq!(a.zones.len(), 2, "two zones of four numbers: {:?}", a.zones);
+        assert_eq!(cams[0].fps, 5, "the options after the zones still count");
+        assert_eq!(cams[1].motion.as_ref().unwrap().zones, ["0,0,0.5,0.5".parse().unwrap()]);
+        assert_eq!(cams[2].motion, None);
+        let c = Config::try_parse_from(["edge", "--motion", "--camera", "a=pattern,motion=no"]).unwrap();
+        assert_eq!(c.cameras().unwrap()[0].motion, None);
+    }
+
+    #[test]
+    fn bad_motion_settings_name_the_flag() {
+        let err = |args: &[&str]| {
+            let mut all = vec!["edge"];
+            all.extend(args);
+            let e = Config::try_parse_from(all).unwrap_err().to_string();
+            e.lines().next().unwrap_or_default().to_string()
+        };
+        let e = err(&["--motion-sensitivity", "0"]);
+        assert!(e.contains("--motion-sensitivity") && e.contains("1..=100"), "{e}");
+        let e = err(&["--motion-min-area", "2"]);
+        assert!(e.contains("--motion-min-area") && e.contains("fraction"), "{e}");
+        let e = err(&["--motion-hold", "0"]);
+        assert!(e.contains("--motion-hold") && e.contains("seconds"), "{e}");
+        let e = err(&["--motion-zone", "10,20,100,50"]);
+        assert!(e.contains("--motion-zone") && e.contains("not pixels"), "{e}");
+        let e = err(&["--motion-ignore", "0,0,1"]);
+        assert!(e.contains("--motion-ignore") && e.contains("X,Y,W,H"), "{e}");
+        let e = err(&["--motion-alarm", "maybe"]);
+        assert!(e.contains("--motion-alarm") && e.contains("yes or no"), "{e}");
+        let e = err(&["--ha-discovery-prefix", "ha/"]);
+        assert!(e.contains("--ha-discovery-prefix") && e.contains("discovery prefix"), "{e}");
+        let e = err(&["--camera", "a=pattern,motion_zone=0,0,1"]);
+        assert!(e.contains("camera a") && e.contains("X,Y,W,H"), "{e}");
+        let e = err(&["--camera", "a=pattern,motion=perhaps"]);
+        assert!(e.contains("camera a") && e.contains("yes or no"), "{e}");
+    }
+
+    #[test]
+    fn motion_without_previews_is_refused() {
+        let c = Config::try_parse_from(["edge", "--motion", "--preview-width", "0"]).unwrap();
+        let e = c.cameras().unwrap_err();
+        assert!(e.contains("--preview-width") && e.contains("motion"), "{e}");
+        let c = Config::try_parse_from(["edge", "--camera", "a=pattern,preview_width=0,motion=yes"]).unwrap();
+        assert!(c.cameras().is_err());
+        let c = Config::try_parse_from(["edge", "--preview-width", "0"]).unwrap();
+        assert!(c.cameras().is_ok(), "no motion, no preview needed");
     }
 }

@@ -75,6 +75,17 @@ impl Previewer {
     /// Like [`Previewer::make`], appending the JPEG to `out` (which may already hold a
     /// frame header, as with [`Encoder::encode_into`]).
     pub fn make_into(&self, full: Full<'_>, out: Vec<u8>) -> Result<(Vec<u8>, u32, u32), PreviewError> {
+        self.make_looking(full, out, None)
+    }
+
+    /// Like [`Previewer::make_into`], showing the preview's planes to `look` before
+    /// encoding them (motion detection reads their luma: no second downscale or decode).
+    pub fn make_looking(
+        &self,
+        full: Full<'_>,
+        out: Vec<u8>,
+        look: Option<&dyn Fn(&Yuv420)>,
+    ) -> Result<(Vec<u8>, u32, u32), PreviewError> {
         let small = match full {
             Full::Planes(image) => {
                 let (w, h) = preview_size(image.width(), image.height(), self.max_width);
@@ -82,6 +93,9 @@ impl Previewer {
             }
             Full::Jpeg(data) => from_jpeg(data, self.max_width)?,
         };
+        if let Some(look) = look {
+            look(&small);
+        }
         let jpeg = self.encoder.encode_into(&small, out)?;
         Ok((jpeg, small.width() as u32, small.height() as u32))
     }

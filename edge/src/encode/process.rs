@@ -55,6 +55,8 @@ pub struct Extras<'a> {
     pub preview: Option<&'a Previewer>,
     /// The smaller renditions (half, quarter) asked for, with the camera's encoder.
     pub smaller: Option<(&'a Encoder, &'a [Rendition])>,
+    /// Shown the preview's planes when one is made (motion detection).
+    pub look: Option<&'a dyn Fn(&crate::frame::Yuv420)>,
 }
 
 /// Turns a captured frame into a published payload, a stamped JPEG (with an `encoder`;
@@ -67,7 +69,7 @@ pub fn process(
     size_hint: usize,
     preview: Option<&Previewer>,
 ) -> Result<Processed, FrameError> {
-    process_with(job, encoder, size_hint, Extras { preview, smaller: None })
+    process_with(job, encoder, size_hint, Extras { preview, smaller: None, look: None })
 }
 
 /// [`process`], also making the smaller renditions `extras` asks for, from the same
@@ -89,7 +91,7 @@ pub fn process_with(
     let smaller;
     let shrink = |full: Full<'_>| {
         let maker = extras.preview?;
-        match maker.make_into(full, vec![0; RESERVED]) {
+        match maker.make_looking(full, vec![0; RESERVED], extras.look) {
             Ok(p) => Some(p),
             Err(e) => {
                 // The full frame still goes out; the preview waits for the next one.

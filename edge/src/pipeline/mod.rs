@@ -40,7 +40,8 @@ use crate::{
         process::{process_with, Extras, Job, Processed},
         Encoder,
     },
-    frame::{EncodedFrame, FrameSender, SourceStatus},
+    events::MotionFeed,
+    frame::{EncodedFrame, FrameSender, SourceStatus, Yuv420},
     meter::Meter,
     source::Source,
     sync::lock,
@@ -55,12 +56,15 @@ pub struct Preview {
     every_us: u64,
     /// When the next one is due (capture time, µs; 0 = at once).
     next_us: std::sync::atomic::AtomicU64,
+    /// Motion detection, shown every preview made (watched or not).
+    pub motion: Option<MotionFeed>,
 }
 
 impl Preview {
     pub fn new(max_width: usize, fps: u32, quality: u8, slot: FrameSender) -> Preview {
         let every_us = 1_000_000 / u64::from(fps.max(1));
-        Preview { maker: Previewer::new(max_width, quality), slot, every_us, next_us: Default::default() }
+        let maker = Previewer::new(max_width, quality);
+        Preview { maker, slot, every_us, next_us: Default::default(), motion: None }
     }
 
     /// Whether the frame captured at `capture_us` makes the next preview; claims it, so
@@ -500,9 +504,18 @@ fn work(jobs: &Slot<Work>) {
         let started = Instant::now();
         let preview = lane.preview.as_ref().filter(|_| preview);
         let encoder = full.then_some(&lane.encoder);
+        // Motion detection reads the preview's planes on this thread, as they are made.
+        let capture_us = job.captured.capture_us;
+        let motion = preview.and_then(|p| p.motion.as_ref());
+        let look = |small: &Yuv420| {
+            if let Some(m) = motion {
+                m.feed(small, sequence, capture_us);
+            }
+        };
         let extras = Extras {
             preview: preview.map(|p| &p.maker),
             smaller: (!smaller.is_empty()).then_some((&lane.encoder, &smaller[..])),
+            look: motion.is_some().then_some(&look as &dyn Fn(&Yuv420)),
         };
         let outputs = |r: Rendition| lane.smaller.iter().find(|(s, _)| *s == r).map(|(_, o)| o);
         match process_with(job, encoder, size_hints[lane.key], extras) {

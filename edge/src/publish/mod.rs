@@ -190,7 +190,9 @@ pub async fn run(
             }
             stream.last_sequence = Some(frame.sequence);
             let (sequence, rendition) = (frame.sequence, stream.rendition);
-            wire::FrameHeader::stamp_published(&mut frame.payload, clock::now_us());
+            let published_us = clock::now_us();
+            let captured_us = wire::parse(&frame.payload).map(|(h, _)| h.capture_us).ok();
+            wire::FrameHeader::stamp_published(&mut frame.payload, published_us);
             let (bytes, payload) = (frame.payload.len() as u64, Bytes::from(frame.payload));
             // Waiting until this frame is on the socket before taking the next one is the
             // "at most one frame in flight" rule.
@@ -211,6 +213,9 @@ pub async fn run(
                     if rendition == Rendition::Full {
                         meter.published.fetch_add(1, Relaxed);
                         meter.published_bytes.fetch_add(bytes, Relaxed);
+                        if let Some(captured_us) = captured_us {
+                            meter.note_publish_latency(published_us.saturating_sub(captured_us));
+                        }
                     }
                     meter.rendition(rendition).published(bytes);
                     lock(&viewers).get_mut(rendition).published(sequence);
