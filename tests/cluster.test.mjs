@@ -31,11 +31,13 @@ before(async () => {
   ports = Object.fromEntries(cluster('start').trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, Number(v)]));
   cluster('users', PREFIX, EDGE_LOGIN.join(':'), VIEWER_LOGIN.join(':'));
   console.log(`cluster of two nodes up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(ports)}`);
-  const edgeOn = (node, camera) => startEdge(['--broker', `mqtt://127.0.0.1:${ports[`MQTT_${node}`]}`,
+  // Each edge is given its own node first and the other as the one to fail over to.
+  const edgeOn = (node, other, camera) => startEdge(['--broker', `mqtt://127.0.0.1:${ports[`MQTT_${node}`]}`,
+    '--broker', `mqtt://127.0.0.1:${ports[`MQTT_${other}`]}`,
     '--username', EDGE_LOGIN[0], '--password', EDGE_LOGIN[1], '--camera', camera, '--size', '1280x720', '--fps', '30',
-    '--viewer-broker', `ws://127.0.0.1:${ports.WS_B}/ws`]);
-  // The edge on node A serves the page; the page's broker is node B.
-  edges.push(await edgeOn('A', 'door'), await edgeOn('B', 'yard'));
+    '--viewer-broker', `ws://127.0.0.1:${ports.WS_B}/ws`, '--viewer-broker', `ws://127.0.0.1:${ports.WS_A}/ws`]);
+  // The edge on node A serves the page; the page's broker is node B, then node A.
+  edges.push(await edgeOn('A', 'B', 'door'), await edgeOn('B', 'A', 'yard'));
   browser = await startBrowser();
 });
 
@@ -187,7 +189,7 @@ test('a viewer given a dead broker first connects through the next one at once',
 });
 
 // Last: it kills node B (and starts it again at the end).
-test('node B dies mid-stream: its viewer goes on through node A within 5 s', async () => {
+test('node B dies mid-stream: its viewer goes on through node A within 5 s, and the edge that published to B publishes to A', async () => {
   const b = wsUrl(ports.WS_B);
   const a = wsUrl(ports.WS_A);
   // The edge of `door` publishes to node A; this viewer starts on node B.
@@ -217,6 +219,10 @@ test('node B dies mid-stream: its viewer goes on through node A within 5 s', asy
     const s = await waitForStats(page, (x) => x.connected, 1000);
     assert.equal(s.errors, 0, 'no errors');
     assert.deepEqual(problems, []);
+    // The edge of `yard` lost node B too: its frames now reach node A.
+    const yard = client('mosquitto_sub', 'A', VIEWER_LOGIN, ['-t', `${PREFIX}/yard/frame`, '-C', '1', '-N'], 10000);
+    console.log(`yard's edge: a frame on node A ${Date.now() - killedAt} ms after the kill`);
+    assert.equal(yard.code, 0, `yard's frames reach node A after node B died: ${yard.out.slice(0, 200)}`);
   } finally {
     await page.close();
     // Node B back for whatever runs next (a dead node makes `stop` slow, too).
