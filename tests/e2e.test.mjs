@@ -213,7 +213,9 @@ test('garbage on the frame topic is counted, never thrown, and the next good fra
   // them yet) never replaces the 4 MB payload before a loaded browser reads it.
   const edge = await startEdge(['--size', '320x240', '--fps', '3', '--publisher-login', `${publisher.username}:${publisher.password}`]);
   try {
-    const { page, problems } = await openViewer(browser, edge.viewer);
+    // Full quality pinned: a rendition switch (the link estimate after a 4 MB payload)
+    // would rightly drop the old rendition's frames still waiting, bad ones included.
+    const { page, problems } = await openViewer(browser, `${edge.viewer}?quality=full`);
     await waitForStats(page, (s) => s.connected && s.frames >= 3);
     const random = (n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919 + 13) & 255));
     const bad = [
@@ -230,9 +232,11 @@ test('garbage on the frame topic is counted, never thrown, and the next good fra
     ];
     const before = await readStats(page);
     // One at a time: several in one burst would leave only the newest for the decoder.
-    for (const p of bad) {
+    // Each counted before the next is sent, so none waits behind another's decode.
+    for (const [i, p] of bad.entries()) {
       await publishRaw(edge.tcpHost, edge.tcpPort, edge.topic, [p], publisher);
-      await sleep(150);
+      await waitForStats(page, (s) => s.errors >= before.errors + i + 1, 5000)
+        .catch((e) => { throw new Error(`bad payload ${i} (${p.length} bytes) was not counted: ${e.message}`); });
     }
     const after = await waitForStats(page, (s) => s.errors >= before.errors + bad.length && s.frames >= before.frames + 8, 15000);
     assert.equal(after.errors - before.errors, bad.length, 'each bad payload counted once');
