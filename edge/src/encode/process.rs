@@ -195,15 +195,15 @@ pub fn process_with(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn jpeg_of(img: &crate::frame::Yuv420) -> Vec<u8> {
+    pub(crate) fn jpeg_of(img: &crate::frame::Yuv420) -> Vec<u8> {
         Encoder::new(80).encode_into(img, Vec::new()).unwrap()
     }
 
     /// A YUYV buffer of a horizontal luma ramp, limited range, neutral chroma.
-    fn yuyv_ramp(w: usize, h: usize) -> Vec<u8> {
+    pub(crate) fn yuyv_ramp(w: usize, h: usize) -> Vec<u8> {
         let mut v = Vec::with_capacity(w * h * 2);
         for _ in 0..h {
             for x in 0..w {

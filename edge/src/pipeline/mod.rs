@@ -580,21 +580,8 @@ mod tests {
         SourceError,
     };
 
-    fn jpeg_of(img: &crate::frame::Yuv420) -> Vec<u8> {
-        Encoder::new(80).encode_into(img, Vec::new()).unwrap()
-    }
-
-    /// A YUYV buffer of a horizontal luma ramp, limited range, neutral chroma.
-    fn yuyv_ramp(w: usize, h: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(w * h * 2);
-        for _ in 0..h {
-            for x in 0..w {
-                v.push((16 + x * 219 / (w - 1)) as u8);
-                v.push(128);
-            }
-        }
-        v
-    }
+    // The same test pictures as the encoding step's tests.
+    use crate::encode::process::tests::{jpeg_of, yuyv_ramp};
 
     #[test]
     fn previews_are_claimed_at_their_own_rate_whatever_the_cameras() {

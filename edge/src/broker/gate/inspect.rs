@@ -416,7 +416,7 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn policy(viewer: Option<(&str, &str)>, publisher: Option<(&str, &str)>) -> Arc<Policy> {
@@ -430,13 +430,13 @@ mod tests {
         })
     }
 
-    fn string(s: &str) -> Vec<u8> {
+    pub(crate) fn string(s: &str) -> Vec<u8> {
         let mut v = (s.len() as u16).to_be_bytes().to_vec();
         v.extend_from_slice(s.as_bytes());
         v
     }
 
-    fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+    pub(crate) fn packet(first: u8, body: &[u8]) -> Vec<u8> {
         assert!(body.len() < 128 * 128);
         let mut p = vec![first];
         if body.len() < 128 {

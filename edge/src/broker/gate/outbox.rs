@@ -71,23 +71,8 @@ fn is_frame(packet: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn string(s: &str) -> Vec<u8> {
-        let mut v = (s.len() as u16).to_be_bytes().to_vec();
-        v.extend_from_slice(s.as_bytes());
-        v
-    }
-
-    fn packet(first: u8, body: &[u8]) -> Vec<u8> {
-        assert!(body.len() < 128 * 128);
-        let mut p = vec![first];
-        if body.len() < 128 {
-            p.push(body.len() as u8);
-        } else {
-            p.extend([(body.len() % 128) as u8 | 0x80, (body.len() / 128) as u8]);
-        }
-        p.extend_from_slice(body);
-        p
-    }
+    // MQTT packets built as the inspector's tests build them.
+    use crate::broker::gate::inspect::tests::{packet, string};
 
     fn publish(topic: &str, retain: bool) -> Vec<u8> {
         let mut body = string(topic);
