@@ -298,6 +298,8 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
             send_buffer: config.send_buffer_kb * 1024,
             topics,
             viewer_window: config.viewer_window as usize,
+            // Ours delivers it; an external broker may not (a cluster's other node).
+            retained_arrives: embedded.is_some(),
             watchers: Some(watchers.clone()),
             smaller: smaller_in,
         };

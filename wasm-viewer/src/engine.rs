@@ -790,6 +790,16 @@ fn received(a: &mut App, bytes: &Uint8Array, at: f64) {
                     brokers.works();
                 }
             }
+            // The hello before subscribing may reach the edge before the subscription
+            // is in place (a cluster sets it up across nodes), and the frame the edge then
+            // sends is lost to this viewer but counted on its way: the stream held until
+            // the viewer counted as stalled (2.2 s to the first frame on RabbitMQ,
+            // measured). A second hello once it is in place counts from then.
+            Event::Subscribed(purpose) => match (purpose, a.next.as_ref().map(|n| n.1)) {
+                (Purpose::Next, Some(next)) => say_hello_for(a, next, 1),
+                // A move down takes the next rendition's topic as the one shown at once.
+                _ => say_hello(a),
+            },
             // Without clock replies latency assumes one clock (offset 0).
             Event::ClockRefused => a.viewer_topics = None,
             Event::LoginRefused(why) => {

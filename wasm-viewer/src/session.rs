@@ -98,6 +98,9 @@ fn refuses_login(reason: &str) -> bool {
 pub enum Event {
     /// The broker accepted a subscription: the connection carries what was asked for.
     Live,
+    /// The broker accepted a frames subscription ([`Purpose::Frames`] or
+    /// [`Purpose::Next`]): from now on it delivers them (after [`Event::Live`]).
+    Subscribed(Purpose),
     /// The broker refused this viewer's clock replies: latency assumes one clock.
     ClockRefused,
     /// A frame on a frames subscription, checked and not seen just before.
@@ -344,6 +347,10 @@ impl Session {
                             "broker refused the subscription to {}",
                             self.frame_topics.first().map_or("", String::as_str)
                         ))),
+                        Some(purpose @ (Purpose::Frames | Purpose::Next)) => {
+                            events.extend(self.accepted());
+                            Some(Event::Subscribed(purpose))
+                        }
                         _ => self.accepted(),
                     }
                 }
@@ -500,7 +507,7 @@ mod tests {
     fn live() -> Session {
         let mut s = connected(None);
         let events = s.received(&[&CONNACK_OK[..], &suback(Purpose::Frames, 0)].concat());
-        assert_eq!(events, [Event::Live]);
+        assert_eq!(events, [Event::Live, Event::Subscribed(Purpose::Frames)]);
         s
     }
 
@@ -517,8 +524,19 @@ mod tests {
     fn an_accepted_subscription_makes_the_connection_live_once() {
         let mut s = connected(None);
         assert_eq!(s.received(&CONNACK_OK), []);
-        assert_eq!(s.received(&suback(Purpose::Frames, 0)), [Event::Live]);
+        assert_eq!(
+            s.received(&suback(Purpose::Frames, 0)),
+            [Event::Live, Event::Subscribed(Purpose::Frames)]
+        );
         assert_eq!(s.received(&suback(Purpose::Bus, 0)), []);
+    }
+
+    #[test]
+    fn each_accepted_frames_subscription_is_told_so_the_edge_can_hear_it_is_in_place() {
+        let mut s = live();
+        assert_eq!(s.received(&suback(Purpose::Next, 0)), [Event::Subscribed(Purpose::Next)]);
+        assert_eq!(s.received(&suback(Purpose::Frames, 0)), [Event::Subscribed(Purpose::Frames)]);
+        assert_eq!(s.received(&suback(Purpose::Clock, 0)), []);
     }
 
     #[test]
@@ -603,7 +621,7 @@ mod tests {
         let subscribe = mqtt::subscribe(Purpose::Frames.packet_id(), "home/door/frame", 0);
         assert!(out.ends_with(&subscribe), "CONNECT then SUBSCRIBE");
         let bytes = [&CONNACK_OK[..], &suback(Purpose::Frames, 0)].concat();
-        assert_eq!(s.received(&bytes), [Event::Live]);
+        assert_eq!(s.received(&bytes), [Event::Live, Event::Subscribed(Purpose::Frames)]);
         assert!(matches!(
             &s.received(&publish("home/door/frame", &stamped(9, 1), false))[..],
             [Event::Frame(_)]
@@ -641,7 +659,10 @@ mod tests {
     fn a_suback_refusing_the_clock_replies_assumes_one_clock_and_plays_on() {
         let mut s = connected(None);
         let bytes = [&CONNACK_OK[..], &suback(Purpose::Clock, REFUSED), &suback(Purpose::Frames, 0)].concat();
-        assert_eq!(s.received(&bytes), [Event::ClockRefused, Event::Live]);
+        assert_eq!(
+            s.received(&bytes),
+            [Event::ClockRefused, Event::Live, Event::Subscribed(Purpose::Frames)]
+        );
     }
 
     #[test]

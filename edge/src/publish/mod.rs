@@ -64,6 +64,9 @@ pub struct Settings {
     pub topics: Topics,
     /// Frames each acknowledging viewer may have unacknowledged (0 = no flow control).
     pub viewer_window: usize,
+    /// Whether the broker surely hands a new subscriber the retained frame (ours does;
+    /// a cluster may not: see `flow::ByRendition::retained_may_not_arrive`).
+    pub retained_arrives: bool,
     /// Told of acknowledgements and `watch` messages: who watches this camera.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
     /// The smaller renditions' slots (half, quarter), those this camera makes.
@@ -92,7 +95,7 @@ async fn take(slot: Option<&FrameReceiver>) -> EncodedFrame {
 /// Publishes frames from `slot` (and the smaller renditions' slots in the settings),
 /// previews from `previews` and the source's status until `shutdown` turns true.
 pub async fn run(
-    Settings { mut brokers, send_buffer, topics, viewer_window, watchers, smaller }: Settings,
+    Settings { mut brokers, send_buffer, topics, viewer_window, retained_arrives, watchers, smaller }: Settings,
     slot: FrameReceiver,
     previews: FrameReceiver,
     mut status: watch::Receiver<SourceStatus>,
@@ -118,7 +121,11 @@ pub async fn run(
     eventloop.set_network_options(network);
     let (session_tx, session) = watch::channel(None);
     let (written_tx, written) = watch::channel(0u64);
-    let viewers = Arc::new(Mutex::new(ByRendition::new(viewer_window)));
+    let viewers = match retained_arrives {
+        true => ByRendition::new(viewer_window),
+        false => ByRendition::new(viewer_window).retained_may_not_arrive(),
+    };
+    let viewers = Arc::new(Mutex::new(viewers));
     let acked = Arc::new(Notify::new());
     let inbox = Inbox::new(&topics, watchers, viewers.clone(), acked.clone());
     let driver = tokio::spawn(drive(eventloop, client.clone(), inbox, brokers, session_tx, written_tx));
@@ -393,6 +400,7 @@ mod tests {
                 send_buffer: 64 * 1024,
                 topics: Topics::new("mqcam", "t"),
                 viewer_window: 0,
+                retained_arrives: true,
                 watchers: None,
                 smaller: Vec::new(),
             };
