@@ -74,6 +74,9 @@ test('one viewer on node B lists the cameras of both edges (on nodes A and B) an
       const shown = await page.$eval('#stats', (el) => ({ ...el.dataset }));
       console.log(`${camera}: first frame ${shown.firstFrameMs} ms after page load, ${s.fps} fps, latency p50 ${s.p50} / p95 ${s.p95} ms (${((Date.now() - started) / 1000).toFixed(1)} s to 30 frames)`);
       assert.ok(s.p95 < 300, `${camera}: latency p95 ${s.p95} ms across the cluster`);
+      // How fast is the benchmark's to say; this catches the stream held for the retained
+      // frame that never crosses nodes (2.2–2.4 s before the edge counted it so).
+      assert.ok(Number(shown.firstFrameMs) < 1500, `${camera}: first frame ${shown.firstFrameMs} ms after page load`);
       assert.equal(s.errors, 0, `${camera}: no errors`);
     }
     assert.deepEqual(problems, []);
