@@ -352,12 +352,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     ));
 
     let events = events::Settings {
-        opts: publish::options(
-            &publish_to,
-            &format!("edge-events-{}", std::process::id()),
-            login.clone(),
-            client_tls.clone(),
-        ),
+        brokers: options_for(&format!("edge-events-{}", std::process::id()), &brokers),
         prefix: config.topic_prefix.clone(),
         alarm: config.motion_alarm,
         discovery: config.ha_discovery.then(|| homeassistant::Discovery {
