@@ -137,6 +137,20 @@ fn qr(url: &str) -> Option<String> {
     Some(art.lines().map(|l| format!("  {l}\n")).collect())
 }
 
+/// The viewer page's address as other machines reach it, without any login: on the LAN
+/// address (`lan`) when the site listens on every interface (the banner's "on the LAN"
+/// URL), else on the address it listens on; `None` when that is loopback, or every
+/// interface but no LAN address was found: only this machine could open it.
+pub fn reachable_url(http: SocketAddr, https: bool, lan: Option<IpAddr>) -> Option<String> {
+    let ip = match http.ip() {
+        ip if ip.is_unspecified() => lan?,
+        ip if ip.is_loopback() => return None,
+        ip => ip,
+    };
+    let web = if https { "https" } else { "http" };
+    Some(format!("{web}://{}/", SocketAddr::new(ip, http.port())))
+}
+
 /// The address other machines on the LAN most likely reach this one at: the source
 /// address of the default route (a UDP "connect" sends nothing).
 pub fn lan_ip() -> Option<IpAddr> {
@@ -208,6 +222,32 @@ mod tests {
         assert!(open.contains("NONE (--no-login): anyone who can reach this machine can watch"), "{open}");
         let configured = banner(&Access::Configured { username: "family".into() }, true, &b, &to);
         assert!(configured.contains("user \"family\"") && !configured.contains("#password"), "{configured}");
+    }
+
+    #[test]
+    fn the_reachable_url_is_the_lan_one_or_the_bound_address_but_never_loopback() {
+        let lan: Option<IpAddr> = Some("192.168.1.20".parse().unwrap());
+        let at = |addr: &str| addr.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            reachable_url(at("0.0.0.0:8080"), false, lan).as_deref(),
+            Some("http://192.168.1.20:8080/")
+        );
+        assert_eq!(
+            reachable_url(at("0.0.0.0:8443"), true, lan).as_deref(),
+            Some("https://192.168.1.20:8443/")
+        );
+        assert_eq!(reachable_url(at("0.0.0.0:8080"), false, None), None, "no LAN address found");
+        assert_eq!(reachable_url(at("10.0.0.5:8080"), false, None).as_deref(), Some("http://10.0.0.5:8080/"));
+        assert_eq!(
+            reachable_url(at("[fd00::5]:8080"), false, None).as_deref(),
+            Some("http://[fd00::5]:8080/")
+        );
+        assert_eq!(
+            reachable_url(at("127.0.0.1:8080"), false, lan),
+            None,
+            "bound to loopback: this machine only"
+        );
+        assert_eq!(reachable_url(at("[::1]:8080"), false, lan), None);
     }
 
     #[test]

@@ -24,11 +24,16 @@
 
 use std::{sync::Arc, time::Duration};
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{LastWill, MqttOptions, QoS};
 use tokio::sync::watch;
 use wire::{ack::Rendition, directory, topic};
 
-use crate::{backoff::Backoff, clock, frame::SourceStatus, meter::Meter, publish::failover::Failover};
+use crate::{
+    clock,
+    frame::SourceStatus,
+    meter::Meter,
+    publish::connection::{Connection, Happened},
+};
 
 /// One camera as the directory lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +156,7 @@ pub fn edge_id() -> String {
 
 /// Keeps the entry and answers requests until `shutdown` turns true. One connection of
 /// its own, so its last will can clear the entry; `brokers` are its options for each
-/// broker URL, in failover order (see [`crate::publish::failover`]).
+/// broker URL, in failover order ([`Connection`]).
 pub async fn run(
     mut brokers: Vec<MqttOptions>,
     prefix: String,
@@ -163,24 +168,20 @@ pub async fn run(
     for opts in &mut brokers {
         opts.set_last_will(LastWill::new(entry.clone(), Vec::new(), QoS::AtLeastOnce, true));
     }
-    let (client, mut eventloop) = AsyncClient::new(brokers[0].clone(), 16);
+    let mut connection = Connection::new("directory", brokers, 16);
+    let client = connection.client().clone();
     let listed =
         |cameras: &[(Listed, watch::Receiver<SourceStatus>, Arc<Meter>)]| -> Vec<(Listed, SourceStatus)> {
             cameras.iter().map(|(l, s, m)| (l.measured(m), s.borrow().clone())).collect()
         };
     let current = |states: &[(Listed, SourceStatus)]| json(&prefix, &edge, states, clock::now_us());
-    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
-    let mut failover = Failover::new(brokers.len(), 0, backoff);
     // Camera states change rarely; the entry follows within a couple of seconds.
     let mut refresh = tokio::time::interval(Duration::from_secs(2));
     let mut published: Option<Vec<(Listed, SourceStatus)>> = None;
-    let mut connected = false;
     loop {
         tokio::select! {
-            event = eventloop.poll() => match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    connected = true;
-                    failover.connected();
+            happened = connection.next() => match happened {
+                Happened::Connected => {
                     let _ = client.try_subscribe(topic::directory_requests(&prefix), QoS::AtMostOnce);
                     for (l, _, _) in &cameras {
                         let _ = client.try_subscribe(topic::alarm(&prefix, &l.name), QoS::AtMostOnce);
@@ -189,7 +190,7 @@ pub async fn run(
                     let _ = client.try_publish(&entry, QoS::AtLeastOnce, true, current(&now));
                     published = Some(now);
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+                Happened::Message(p) => {
                     if let Some((_, _, meter)) = cameras.iter().find(|(l, _, _)| p.topic == topic::alarm(&prefix, &l.name)) {
                         if let Some(active) = alarm_active(&p.payload) {
                             meter.alarm.store(active, std::sync::atomic::Ordering::Relaxed);
@@ -200,19 +201,9 @@ pub async fn run(
                         let _ = client.try_publish(reply, QoS::AtMostOnce, false, current(&listed(&cameras)));
                     }
                 }
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
-                Ok(_) => {}
-                Err(e) => {
-                    if connected {
-                        tracing::debug!(error = %e, "directory: broker connection lost; retrying");
-                    }
-                    connected = false;
-                    let next = failover.failed();
-                    eventloop.mqtt_options = brokers[next.broker].clone();
-                    tokio::time::sleep(next.wait).await;
-                }
+                Happened::Closed => return,
             },
-            _ = refresh.tick(), if connected => {
+            _ = refresh.tick(), if connection.is_connected() => {
                 let now = listed(&cameras);
                 let moved = published.as_ref().is_none_or(|old| {
                     old.len() != now.len()
@@ -228,14 +219,9 @@ pub async fn run(
     }
     // A clean stop takes the entry away (the will covers the unclean ones).
     let goodbye = async {
-        if connected {
+        if connection.is_connected() {
             let _ = client.publish(&entry, QoS::AtLeastOnce, true, Vec::new()).await;
-            let _ = client.disconnect().await;
-            while let Ok(e) = eventloop.poll().await {
-                if matches!(e, Event::Outgoing(Outgoing::Disconnect)) {
-                    break;
-                }
-            }
+            connection.disconnect().await;
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;

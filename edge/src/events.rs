@@ -8,7 +8,9 @@
 //! replaced by the next, and the state changes are worked out from the states, so none
 //! is lost). The task publishes on a connection of its own, like the directory: the
 //! frame connections keep their one-frame-in-flight flow control untouched, and an
-//! alarm never waits behind a frame.
+//! alarm never waits behind a frame. With several brokers it fails over between them as
+//! the others do ([`Connection`]), and publishes the states and discovery again on the
+//! broker it lands on.
 //!
 //! What is published when ([`motion_messages`], pure):
 //!
@@ -30,16 +32,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::{watch, Notify};
 
 use crate::{
-    backoff::Backoff,
     clock,
     frame::Yuv420,
     homeassistant::{self, CameraInfo, CameraStats, Discovery, STATS_EVERY},
     meter::Meter,
     motion::{self, Event as Change, Motion, MotionConfig, MotionConfigError, Seen},
+    publish::connection::{Connection, Happened},
     sync::lock,
 };
 
@@ -173,7 +175,8 @@ pub struct Camera {
 
 /// What the events task publishes.
 pub struct Settings {
-    pub opts: MqttOptions,
+    /// The connection's options for each broker URL, in failover order ([`Connection`]).
+    pub brokers: Vec<MqttOptions>,
     pub prefix: String,
     /// Motion raises and clears the alarm topic (`--motion-alarm`).
     pub alarm: bool,
@@ -205,9 +208,10 @@ fn stats(meter: &Meter, before: (u64, Instant), now: Instant) -> CameraStats {
 /// Publishes motion and Home Assistant messages until `shutdown` turns true; then
 /// clears the motion that is on.
 pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
-    let Settings { opts, prefix, alarm, discovery, mut cameras, told } = settings;
+    let Settings { brokers, prefix, alarm, discovery, mut cameras, told } = settings;
     // Room for every camera's discovery messages at once.
-    let (client, mut eventloop) = AsyncClient::new(opts, 16 + 8 * cameras.len());
+    let mut connection = Connection::new("events", brokers, 16 + 8 * cameras.len());
+    let client = connection.client().clone();
     let birth = discovery.as_ref().map(homeassistant::birth_topic);
     let announcements: Vec<(String, String)> = match &discovery {
         Some(d) => cameras.iter().flat_map(|c| homeassistant::discovery(d, &c.info)).collect(),
@@ -226,20 +230,16 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
         }
     };
     let mut published: Vec<Published> = vec![Published::default(); cameras.len()];
-    let mut backoff =
-        Backoff::new(Duration::from_millis(100), Duration::from_secs(5), crate::backoff::seed());
     let mut stats_every = tokio::time::interval(STATS_EVERY);
     stats_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut counted: Vec<(u64, Instant)> =
         cameras.iter().map(|c| (c.meter.published.load(Relaxed), Instant::now())).collect();
-    let mut connected = false;
     loop {
         tokio::select! {
-            event = eventloop.poll() => match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    connected = true;
-                    backoff.reset();
-                    // The bus may have lost what was sent while away: the states again.
+            happened = connection.next() => match happened {
+                Happened::Connected => {
+                    // The bus may have lost what was sent while away (or be another
+                    // broker, which never had it): the states again.
                     published.iter_mut().for_each(|p| *p = Published::default());
                     if let Some(birth) = &birth {
                         let _ = client.try_subscribe(birth.clone(), QoS::AtLeastOnce);
@@ -252,25 +252,17 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
                         }
                     }
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+                Happened::Message(p) => {
                     // Home Assistant (re)started: it forgot non-retained state; announce again.
                     if birth.as_deref() == Some(p.topic.as_str()) && &p.payload[..] == b"online" {
                         tracing::debug!("Home Assistant is online: discovery again");
                         announce(&client);
                     }
                 }
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
-                Ok(_) => {}
-                Err(e) => {
-                    if connected {
-                        tracing::debug!(error = %e, "events: broker connection lost; retrying");
-                    }
-                    connected = false;
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
+                Happened::Closed => return,
             },
             _ = told.notified() => {
-                if !connected {
+                if !connection.is_connected() {
                     continue;
                 }
                 for (camera, p) in cameras.iter_mut().zip(&mut published) {
@@ -286,7 +278,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
                 for (camera, before) in cameras.iter().zip(&mut counted) {
                     let stats = stats(&camera.meter, *before, now);
                     *before = (camera.meter.published.load(Relaxed), now);
-                    if connected {
+                    if connection.is_connected() {
                         let topic = homeassistant::stats_topic(&prefix, &camera.name);
                         let _ = client.try_publish(topic, QoS::AtMostOnce, true, stats.to_json());
                     }
@@ -297,7 +289,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
     }
     // A stopped detector sees nothing: motion that is on ends with the edge.
     let goodbye = async {
-        if !connected {
+        if !connection.is_connected() {
             return;
         }
         for (camera, p) in cameras.iter().zip(&mut published) {
@@ -308,12 +300,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
                 }
             }
         }
-        let _ = client.disconnect().await;
-        while let Ok(e) = eventloop.poll().await {
-            if matches!(e, Event::Outgoing(Outgoing::Disconnect)) {
-                break;
-            }
-        }
+        connection.disconnect().await;
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }

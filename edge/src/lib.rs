@@ -27,7 +27,8 @@
 //! - [`publish`]: each camera's MQTT connection: the frame loop (one frame on its way,
 //!   newest first, flow control per rendition), `client` (options, probe, topics),
 //!   `driver` (the rumqttc loop, reconnects), `failover` (which of several brokers
-//!   next, and when to back off), `inbox` (acknowledgements, `watch` messages, clock
+//!   next, and when to back off), `connection` (that failover for the directory's and
+//!   the events' connections), `inbox` (acknowledgements, `watch` messages, clock
 //!   requests), `flow` (windows towards viewers).
 //! - [`broker`]: the embedded rumqttd, on loopback, and what the network sees of it:
 //!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `inspect` checks logins

@@ -353,18 +353,23 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         shutdown_rx.clone(),
     ));
 
+    // The site's address on the LAN, when it listens on every interface: the banner
+    // prints it, and Home Assistant's devices link to it.
+    let lan = http_addr.ip().is_unspecified().then(banner::lan_ip).flatten();
     let events = events::Settings {
-        opts: publish::options(
-            &publish_to,
-            &format!("edge-events-{}", std::process::id()),
-            login.clone(),
-            client_tls.clone(),
-        ),
+        brokers: options_for(&format!("edge-events-{}", std::process::id()), &brokers),
         prefix: config.topic_prefix.clone(),
         alarm: config.motion_alarm,
         discovery: config.ha_discovery.then(|| homeassistant::Discovery {
             discovery_prefix: config.ha_discovery_prefix.clone(),
             bus_prefix: config.topic_prefix.clone(),
+            // Home Assistant opens the link in its user's browser, on a phone or laptop,
+            // not on this machine: a loopback address would be wrong there. So the URL
+            // people already open from the banner (the LAN one), or --public-url when
+            // the edge cannot know it (a reverse proxy, a host name, TLS in front);
+            // no link when the site listens on loopback only. Never the login: the
+            // discovery is retained for any subscriber to read; the page asks for it.
+            viewer_url: config.public_url.clone().or_else(|| banner::reachable_url(http_addr, https, lan)),
             ..Default::default()
         }),
         cameras: on_the_bus,
@@ -383,7 +388,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         cameras: &shown,
         http: http_addr,
         https,
-        lan: http_addr.ip().is_unspecified().then(banner::lan_ip).flatten(),
+        lan,
         embedded: embedded.as_ref(),
         publish_to: &publish_to,
         failover: &brokers[1..],

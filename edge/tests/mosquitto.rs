@@ -3,7 +3,8 @@
 //! that frames arrive and decode and that the retained status says online; then the
 //! broker is killed and restarted, and the edge must reconnect and carry on. With two
 //! mosquittos given as `--broker A --broker B`, the edge fails over from A to B when A
-//! dies, starts on B when A is down, and stays on B when A comes back.
+//! dies, starts on B when A is down, and stays on B when A comes back; its events
+//! connection (Home Assistant discovery here) follows the frames to B.
 //!
 //! Needs the `mosquitto` binary: `scripts/setup.sh` installs it. Without it these tests
 //! fail (they are never skipped silently).
@@ -439,13 +440,35 @@ async fn the_edge_reconnects_after_mosquitto_is_killed_and_restarted() {
 
 // Several brokers: `--broker A --broker B`.
 
-/// Starts the edge publishing the test pattern to `brokers` in this order (log in
-/// `dir/edge.log`).
-fn start_edge_on_each(brokers: &[&str], dir: &Path, camera: &str) -> Edge {
+/// Starts the edge publishing the test pattern to `brokers` in this order, with the
+/// `extra` options (log in `dir/edge.log`).
+fn start_edge_on_each(brokers: &[&str], dir: &Path, camera: &str, extra: &[&str]) -> Edge {
     let log = std::fs::File::create(dir.join("edge.log")).unwrap();
     let mut args: Vec<&str> = brokers.iter().flat_map(|b| ["--broker", b]).collect();
     args.extend(["--camera", camera, "--source", "pattern", "--size", "320x240", "--fps", "30"]);
+    args.extend(extra);
     spawn_edge_with_stderr(&args, log)
+}
+
+/// The retained message on `topic` at the mosquitto on `port`, if one arrives within
+/// `within` (a fresh subscriber gets retained messages at once; a live one counts too).
+async fn retained(port: u16, topic: &str, within: Duration) -> Option<String> {
+    let id = format!("mosq-retained-{}", now_us());
+    let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(id, "127.0.0.1", port), 10);
+    client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+    let wait = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) if !p.payload.is_empty() => {
+                    return String::from_utf8_lossy(&p.payload).into_owned();
+                }
+                Ok(_) => {}
+                // Not up yet: try again.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    };
+    tokio::time::timeout(within, wait).await.ok()
 }
 
 /// Every frame that arrives within `within`, the last one with when it arrived.
@@ -463,11 +486,17 @@ async fn the_edge_fails_over_to_the_second_mosquitto_when_the_first_dies_and_sta
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = Mosquitto::start(&dir_a.0, port_a);
     let b = Mosquitto::start(&dir_b.0, port_b);
-    let mut edge = start_edge_on_each(&[&a.url(), &b.url()], &dir_a.0, "twin");
+    // Home Assistant discovery: the events connection (motion, discovery, stats) must
+    // fail over with the frames. Its retained discovery shows which broker it is on.
+    let mut edge = start_edge_on_each(&[&a.url(), &b.url()], &dir_a.0, "twin", &["--ha-discovery"]);
+    let discovery =
+        format!("homeassistant/sensor/{}/fps/config", edge::homeassistant::node_id("mqcam", "twin"));
     assert_eq!(edge.external.as_deref(), Some(a.url().as_str()), "the edge starts on the first broker");
     let (mut on_a, mut on_b) = (Watcher::new(port_a, "twin"), Watcher::new(port_b, "twin"));
     check_frames(&on_a.frames(30, Duration::from_secs(15)).await, 320, 240);
     assert!(on_b.next_frame(Duration::from_millis(500)).await.is_none(), "nothing on B while A works");
+    assert!(retained(port_a, &discovery, Duration::from_secs(5)).await.is_some(), "discovery on A");
+    assert!(retained(port_b, &discovery, Duration::from_millis(500)).await.is_none(), "and not on B");
 
     // A dies mid-stream: frames go on through B within a few seconds.
     a.kill();
@@ -491,6 +520,15 @@ async fn the_edge_fails_over_to_the_second_mosquitto_when_the_first_dies_and_sta
     let online = on_b.status("\"state\":\"online\"", Duration::from_secs(5)).await;
     assert!(online.contains("test pattern 320x240"), "{online}");
     on_b.clock_round_trip(Duration::from_secs(5)).await;
+    // The events connection moved too: B never had the discovery until the edge put it
+    // there, after A died.
+    let Some(config) = retained(port_b, &discovery, Duration::from_secs(10)).await else {
+        panic!(
+            "no Home Assistant discovery on B within 10 s of A dying; edge log:\n{}",
+            connection_log(&dir_a.0)
+        );
+    };
+    assert!(config.contains("\"state_topic\":\"mqcam/twin/stats\""), "{config}");
 
     // A comes back: the edge stays on B (no flapping back to the first).
     let a = Mosquitto::start(&dir_a.0, port_a);
@@ -499,6 +537,8 @@ async fn the_edge_fails_over_to_the_second_mosquitto_when_the_first_dies_and_sta
     on_a.drain();
     assert!(on_a.next_frame(Duration::from_secs(2)).await.is_none(), "the edge went back to A");
     on_b.frames(30, Duration::from_secs(5)).await;
+    // A restarted empty: discovery there would mean the events connection went back.
+    assert_eq!(retained(port_a, &discovery, Duration::from_millis(500)).await, None, "events went back to A");
     assert!(edge.is_running());
     let log = connection_log(&dir_a.0);
     assert!(log.contains(&format!("127.0.0.1:{port_b}")), "the switch names B:\n{log}");
@@ -511,7 +551,7 @@ async fn with_the_first_mosquitto_down_at_startup_the_edge_starts_on_the_second(
     let dir = TempDir::new("failover-start");
     let down = format!("mqtt://127.0.0.1:{}", free_port());
     let b = Mosquitto::start(&dir.0, free_port());
-    let edge = start_edge_on_each(&[&down, &b.url()], &dir.0, "late");
+    let edge = start_edge_on_each(&[&down, &b.url()], &dir.0, "late", &[]);
     assert_eq!(edge.external.as_deref(), Some(b.url().as_str()), "the banner names the broker in use");
     let mut on_b = Watcher::new(b.port, "late");
     check_frames(&on_b.frames(15, Duration::from_secs(15)).await, 320, 240);

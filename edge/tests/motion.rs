@@ -178,7 +178,14 @@ async fn motion_only_in_ignored_zones_raises_nothing() {
 
 #[tokio::test]
 async fn home_assistant_finds_each_camera_retained_with_the_documented_keys_and_stats() {
-    let edge = start_edge(&pattern_with(&["--camera", "door", "--motion", "--ha-discovery"]));
+    let edge = start_edge(&pattern_with(&[
+        "--camera",
+        "door",
+        "--motion",
+        "--ha-discovery",
+        "--public-url",
+        "https://cams.example/",
+    ]));
     // Arriving after the edge published: only retained messages can be here.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let seen = listen(
@@ -203,6 +210,8 @@ async fn home_assistant_finds_each_camera_retained_with_the_documented_keys_and_
         assert!(p["device"]["identifiers"][0].is_string() && p["device"]["name"] == "door", "{topic}");
         assert_eq!(p["availability"][0]["topic"], "mqcam/door/status", "{topic}");
         assert_eq!(p["origin"]["name"], "mqcam");
+        // The device links to its live view, at the address given.
+        assert_eq!(p["device"]["configuration_url"], "https://cams.example/?camera=door", "{topic}");
     }
     let stats = seen.iter().find(|(t, ..)| t == "mqcam/door/stats").expect("stats published");
     let stats = json(&stats.1);

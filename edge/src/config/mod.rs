@@ -260,6 +260,13 @@ pub struct Config {
     #[arg(long, default_value = crate::homeassistant::DEFAULT_DISCOVERY_PREFIX,
           env = "EDGE_HA_DISCOVERY_PREFIX", value_name = "PREFIX", value_parser = parse_discovery_prefix)]
     pub ha_discovery_prefix: String,
+
+    /// The viewer site's address as other machines reach it (http://cam-host:8080/,
+    /// https://cams.example/), when it is not the LAN address the banner prints: behind a
+    /// reverse proxy, by host name, through a forwarded port. Home Assistant's devices
+    /// link to it (--ha-discovery). No login in it: it is published, retained.
+    #[arg(long, env = "EDGE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
 }
 
 /// The renditions a camera publishes: always the full stream, and the smaller ones named.
@@ -793,6 +800,23 @@ fn parse_discovery_prefix(s: &str) -> Result<String, String> {
     discovery.check().map(|()| s.to_string())
 }
 
+/// `--public-url`: an http(s) URL with a host and no login (it goes into retained
+/// messages every subscriber can read).
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
+    let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    match authority {
+        Some(a) if a.contains('@') => {
+            Err(format!("{s:?}: no login in it (it is published, retained, for anyone to read)"))
+        }
+        Some(a) if !a.is_empty() && !s.contains(char::is_whitespace) => Ok(s.to_string()),
+        _ => Err(format!(
+            "{s:?}: the viewer page's http:// or https:// URL as other machines reach it, \
+             e.g. http://cam-host:8080/"
+        )),
+    }
+}
+
 /// USER:PASSWORD; the password may hold ':'.
 fn parse_login(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
@@ -1159,6 +1183,25 @@ mod tests {
         assert!(e.contains("camera a") && e.contains("X,Y,W,H"), "{e}");
         let e = err(&["--camera", "a=pattern,motion=perhaps"]);
         assert!(e.contains("camera a") && e.contains("yes or no"), "{e}");
+    }
+
+    #[test]
+    fn the_public_url_is_an_http_url_without_a_login() {
+        let url = |args: &[&str]| {
+            let mut all = vec!["edge"];
+            all.extend(args);
+            Config::try_parse_from(all).map(|c| c.public_url).map_err(|e| e.to_string())
+        };
+        assert_eq!(url(&[]), Ok(None), "the LAN address unless given");
+        for good in ["http://cam-host:8080/", "https://cams.example/door/", "http://[fe80::1]:8080"] {
+            assert_eq!(url(&["--public-url", good]), Ok(Some(good.to_string())));
+        }
+        for bad in ["cam-host:8080", "ftp://h/", "http:///x", "https://", "http://h /"] {
+            let e = url(&["--public-url", bad]).unwrap_err();
+            assert!(e.contains("--public-url") && e.contains("http://cam-host:8080/"), "{bad}: {e}");
+        }
+        let e = url(&["--public-url", "http://viewer:s3cret@cam-host/"]).unwrap_err();
+        assert!(e.contains("no login"), "{e}");
     }
 
     #[test]

@@ -23,11 +23,14 @@
 //! - `driver`: the rumqttc event loop on its own task: reconnects, subscriptions, and
 //!   what has been written to the socket.
 //! - [`failover`]: which broker next, when there are several, and when to back off.
+//! - [`connection`]: the same failover for the edge's other connections (the directory,
+//!   the events), driven from their own loops.
 //! - `inbox`: what viewers send (acknowledgements, `watch`, clock requests).
 //! - [`flow`]: flow control towards viewers, a window per rendition.
 //! - this module: the frame loop: status, then frames as flow control lets them go.
 
 pub mod client;
+pub mod connection;
 mod driver;
 pub mod failover;
 pub mod flow;
