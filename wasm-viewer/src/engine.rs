@@ -684,7 +684,13 @@ fn open(a: &mut App) {
     a.previews = wanted_previews(a);
     a.flow.clear();
     a.pace.restart();
-    a.net.link = Link::Connecting;
+    // A retry goes on saying why the last attempt failed until this one gets somewhere:
+    // set to "connecting…" here, a page that cannot reach its broker (another site's
+    // page, refused for its origin) said so most of the time and the reason only for
+    // the moment between two attempts.
+    if !matches!(a.net.link, Link::Down(_)) {
+        a.net.link = Link::Connecting;
+    }
     // Opened before its handlers were here: it will not say so again.
     let open_now = socket.is_open();
     a.net.socket = Some(socket);
