@@ -209,22 +209,11 @@ async function slowPageLoad() {
   const second = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const context = await browser.newContext(PHONE);
-      const page = await context.newPage();
-      await emulateLink(page, { kbps: 2000, latencyMs: 80 });
-      for (const into of [first, second]) {
-        // The next visit is the page opened again later: the last one is gone (its
-        // worker and socket closed), not torn down inside the next one's navigation
-        // (that added ~30 ms here: median 396 against 365 ms).
-        if (into === second) {
-          await page.goto('about:blank');
-          await sleep(1000);
-        }
-        await page.goto(edge.viewer);
-        await page.waitForFunction(() => document.querySelector('#stats').dataset.firstPictureMs, null, { timeout: 15000 });
-        into.push(Number(await page.$eval('#stats', (e) => e.dataset.firstPictureMs)));
-      }
-      await context.close();
+      const { page, ...ms } = await pageLoads(browser, edge.viewer, 2,
+        { context: PHONE, link: { kbps: 2000, latencyMs: 80 }, stat: 'firstPictureMs' });
+      first.push(ms.first);
+      second.push(ms.again);
+      await page.context().close();
     }
   } finally {
     await edge.stop();
@@ -237,7 +226,7 @@ async function slowPageLoad() {
 async function firstFrameMs(browser) {
   const edge = await startEdge(['--size', '640x480', '--fps', '30']);
   try {
-    const { page, first, again } = await pageLoads(browser, edge.viewer, 6, { width: 800, height: 700 });
+    const { page, first, again } = await pageLoads(browser, edge.viewer, 6, { context: { viewport: { width: 800, height: 700 } } });
     await page.context().close();
     return { first, again };
   } finally {
@@ -258,23 +247,28 @@ function nodeRssMb(dir, node) {
 }
 
 /**
- * Page load → first frame at `url`: the first visit (a fresh browser profile: the page's
- * files downloaded and compiled; the first of `loads`), then the page opened again
- * (`loads - 1` times, after about:blank: files from the cache). The page is left open.
+ * Page load → first frame (or another of #stats's times, `stat`) at `url`: the first
+ * visit (a fresh browser profile, `context` its options: the page's files downloaded and
+ * compiled; the first of `loads`), then the page opened again (`loads - 1` times, median:
+ * files from the cache), over an emulated `link` if given. The page is left open.
  */
-async function pageLoads(browser, url, loads, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
+async function pageLoads(browser, url, loads, { context: options = { viewport: { width: 1280, height: 800 } }, link, stat = 'firstFrameMs' } = {}) {
+  const context = await browser.newContext(options);
   const page = await context.newPage();
+  if (link) await emulateLink(page, link);
   const again = [];
   let first;
   for (let i = 0; i < loads; i++) {
+    // Opened again later: the last page is gone (its worker and socket closed), not torn
+    // down inside the next one's navigation (that added ~30 ms here: median 396 against
+    // 365 ms for the next visit at 2 Mbit/s).
     if (i > 0) {
       await page.goto('about:blank');
-      await sleep(500);
+      await sleep(1000);
     }
     await page.goto(url);
-    await waitForStats(page, (s) => s.connected && s.frames >= 1, 30000);
-    const ms = Number(await page.$eval('#stats', (e) => e.dataset.firstFrameMs));
+    await page.waitForFunction((k) => document.querySelector('#stats')?.dataset[k], stat, { timeout: 30000 });
+    const ms = Number(await page.$eval('#stats', (e, k) => e.dataset[k], stat));
     if (i === 0) first = ms;
     else again.push(ms);
   }

@@ -176,14 +176,14 @@ impl ByRendition {
         ByRendition { each: Rendition::ALL.map(|_| Viewers::new(window)), retained_arrives: true }
     }
 
-    /// For a broker that may not hand a new subscriber the retained frame: RabbitMQ
-    /// keeps retained messages on the node that received them, so a viewer on another
-    /// node of the cluster gets none; counted as on its way, that frame held the stream
-    /// until the viewer counted as stalled (its first frame 2.26 s after page load,
+    /// `false` for a broker that may not hand a new subscriber the retained frame:
+    /// RabbitMQ keeps retained messages on the node that received them, so a viewer on
+    /// another node of the cluster gets none; counted as on its way, that frame held the
+    /// stream until the viewer counted as stalled (its first frame 2.26 s after page load,
     /// measured). Where it does arrive, the next frame may follow it at once: one extra
     /// frame on the link at the start, which the first acknowledgements then bound.
-    pub fn retained_may_not_arrive(mut self) -> Self {
-        self.retained_arrives = false;
+    pub fn retained_arrives(mut self, arrives: bool) -> Self {
+        self.retained_arrives = arrives;
         self
     }
 
@@ -200,7 +200,7 @@ impl ByRendition {
         }
         // A hello: nothing of this rendition is on its way to the viewer yet but, for the
         // retained full stream, the newest frame (the broker hands it over on subscribing;
-        // not every broker does, see `retained_may_not_arrive`). Counted from sequence 0
+        // not every broker does, see `retained_arrives`). Counted from sequence 0
         // instead, a rendition this viewer watched before (its numbers remembered) held
         // its first frame until the viewer counted as stalled: 2 s of a frozen picture on
         // every move up (measured).
@@ -404,8 +404,7 @@ mod tests {
     #[test]
     fn a_hello_counts_the_retained_frame_on_its_way_only_where_the_broker_surely_delivers_it() {
         let t = Instant::now();
-        for (by, held) in
-            [(ByRendition::new(1), true), (ByRendition::new(1).retained_may_not_arrive(), false)]
+        for (by, held) in [(ByRendition::new(1), true), (ByRendition::new(1).retained_arrives(false), false)]
         {
             let mut by = by;
             by.get_mut(Rendition::Full).published(7);

@@ -68,7 +68,7 @@ pub struct Settings {
     /// Frames each acknowledging viewer may have unacknowledged (0 = no flow control).
     pub viewer_window: usize,
     /// Whether the broker surely hands a new subscriber the retained frame (ours does;
-    /// a cluster may not: see `flow::ByRendition::retained_may_not_arrive`).
+    /// a cluster may not: see `flow::ByRendition::retained_arrives`).
     pub retained_arrives: bool,
     /// Told of acknowledgements and `watch` messages: who watches this camera.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
@@ -124,11 +124,7 @@ pub async fn run(
     eventloop.set_network_options(network);
     let (session_tx, session) = watch::channel(None);
     let (written_tx, written) = watch::channel(0u64);
-    let viewers = match retained_arrives {
-        true => ByRendition::new(viewer_window),
-        false => ByRendition::new(viewer_window).retained_may_not_arrive(),
-    };
-    let viewers = Arc::new(Mutex::new(viewers));
+    let viewers = Arc::new(Mutex::new(ByRendition::new(viewer_window).retained_arrives(retained_arrives)));
     let acked = Arc::new(Notify::new());
     let inbox = Inbox::new(&topics, watchers, viewers.clone(), acked.clone());
     let driver = tokio::spawn(drive(eventloop, client.clone(), inbox, brokers, session_tx, written_tx));
