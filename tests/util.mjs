@@ -107,8 +107,10 @@ export async function emulateLink(page, { kbps, latencyMs }) {
   page.__cdp ??= await page.context().newCDPSession(page);
   await page.__cdp.send('Network.enable');
   // Infinity: no limit (-1). Chromium's limit is not what it says for fast rates:
-  // "50 Mbit/s" carries ~6.5 Mbit/s of WebSocket frames, and a limit raised from 2 to
-  // 100 Mbit/s on an open WebSocket ~7.5 (measured with 190 KB frames).
+  // "50 Mbit/s" carries ~6.8 Mbit/s of WebSocket frames, and a limit raised from 2 to
+  // 100 Mbit/s on an open WebSocket ~7.5 (measured with 190 KB frames). No limit with
+  // latency left in keeps an open socket throttled for seconds; with latency 0 too,
+  // Chromium stops emulating at once.
   const bytesPerSecond = kbps === Infinity ? -1 : (kbps * 1000) / 8;
   await page.__cdp.send('Network.emulateNetworkConditions',
     { offline: false, latency: latencyMs, downloadThroughput: bytesPerSecond, uploadThroughput: bytesPerSecond });
