@@ -95,6 +95,18 @@ async fn a_rendition_nobody_watches_is_never_made() {
     full.await.unwrap();
 }
 
+/// What an acknowledging viewer got: frames, and how many said the way to the
+/// viewers had been full before them (`wire::flags::HELD`) or said nothing about it.
+#[derive(Debug, Default)]
+struct Got {
+    frames: usize,
+    held: usize,
+    unreported: usize,
+    /// Frames that came after its first acknowledgement, and of those, held ones.
+    after_ack: usize,
+    held_after_ack: usize,
+}
+
 /// A viewer that acknowledges the frames of `topic` as `rendition`, each `delay` after
 /// it arrived; counts the frames it got in `seconds`.
 async fn acknowledging_viewer(
@@ -104,21 +116,31 @@ async fn acknowledging_viewer(
     rendition: Rendition,
     delay: Duration,
     seconds: u64,
-) -> usize {
+) -> Got {
     let mut opts = MqttOptions::new(id, "127.0.0.1", port);
     opts.set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut events) = AsyncClient::new(opts, 10);
     client.subscribe(topic, QoS::AtMostOnce).await.unwrap();
     let ack_topic = format!("mqcam/door/ack/{id}");
     let end = Instant::now() + Duration::from_secs(seconds);
-    let (mut frames, mut due): (usize, Option<(u64, Instant)>) = (0, None);
+    let (mut got, mut due): (Got, Option<(u64, Instant)>) = (Got::default(), None);
+    let mut acked = None;
     while Instant::now() < end {
         let wake = due.map_or(end, |(_, at)| at.min(end));
         tokio::select! {
             event = events.poll() => match event {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let (h, _) = wire::parse(&p.payload).unwrap();
-                    frames += 1;
+                    got.frames += 1;
+                    match h.held() {
+                        Some(true) => got.held += 1,
+                        Some(false) => {}
+                        None => got.unreported += 1,
+                    }
+                    if acked.is_some_and(|at: Instant| at.elapsed() > Duration::from_millis(50)) {
+                        got.after_ack += 1;
+                        got.held_after_ack += usize::from(h.held() == Some(true));
+                    }
                     // The newest frame is the one acknowledged (as a viewer does).
                     let at = due.map_or(Instant::now() + delay, |(_, at)| at);
                     due = Some((h.sequence, at));
@@ -131,13 +153,14 @@ async fn acknowledging_viewer(
                     if Instant::now() >= at {
                         let ack = Ack { sequence, window: None, rendition };
                         client.try_publish(&ack_topic, QoS::AtMostOnce, false, ack.encode().to_vec()).unwrap();
+                        acked.get_or_insert_with(Instant::now);
                         due = None;
                     }
                 }
             }
         }
     }
-    frames
+    got
 }
 
 #[tokio::test]
@@ -162,8 +185,11 @@ async fn a_slow_viewer_on_the_quarter_stream_does_not_slow_a_fast_one_on_the_ful
     let beside = fast("fast-beside").await;
     let slow = slow.await.unwrap();
     eprintln!(
-        "full stream: {alone} frames in 3 s alone, {beside} beside; the slow quarter viewer {slow} in 4 s"
+        "full stream: {alone:?} in 3 s alone, {beside:?} beside; the slow quarter viewer {slow:?} in 4 s"
     );
+    assert_eq!(alone.unreported + beside.unreported, 0);
+    assert!(alone.held * 10 <= alone.frames, "the fast viewer's link had room: {alone:?}");
+    let (alone, beside, slow_frames) = (alone.frames, beside.frames, slow.frames);
     assert!(alone >= 45, "the full stream alone: {alone} frames in 3 s");
     assert!(
         beside * 10 >= alone * 8,
@@ -171,7 +197,13 @@ async fn a_slow_viewer_on_the_quarter_stream_does_not_slow_a_fast_one_on_the_ful
     );
     // The slow viewer got what it could take (one frame per acknowledgement, after the
     // frames sent before its first one), not the camera's 120 in 4 s: its own window.
-    assert!((3..=40).contains(&slow), "the slow viewer got {slow} quarter frames in 4 s");
+    assert!((3..=40).contains(&slow_frames), "the slow viewer got {slow_frames} quarter frames in 4 s");
+    // Each frame says whether the way was full before it: for the slow viewer it was
+    // once the edge knew it (the frames before its first acknowledgement went
+    // unasked), for the fast one it was not (a stray late acknowledgement aside), so
+    // each can tell whether a larger picture has room.
+    assert_eq!(slow.unreported, 0);
+    assert!(slow.after_ack >= 3 && slow.held_after_ack * 10 >= slow.after_ack * 8, "slow viewer: {slow:?}");
     assert!(rendition_counter(edge.http_port, "door", "quarter", "published") <= 45);
 }
 

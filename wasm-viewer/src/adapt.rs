@@ -7,15 +7,21 @@
 //!   full: what it delivered (bytes a second) is what it carries. Go straight to the
 //!   largest rendition whose frames would come at a useful rate at that speed (its frame
 //!   size measured when it was watched, else estimated from this one's), or the smallest.
-//! - **Up cautiously.** Only from a rendition that keeps up with the camera (≥ 80 % of
-//!   its rate over [`WINDOW_MS`], so the link has room), held for the probe interval:
-//!   try the next larger one. If it does not keep a useful rate over [`RECENT_MS`],
-//!   come back and wait twice as long before the next try (up to
-//!   [`PROBE_MAX_MS`]). A try that keeps up with the camera for [`RECENT_MS`] has worked
-//!   (no need to wait out the window): the link had room for a step and likely for more
-//!   (it came back), so the next step is tried at once. A link that came back: from
-//!   quarter to full size in ~5 s. A link that cannot carry more is probed less and
-//!   less often: no flapping.
+//! - **Up cautiously.** Only from a rendition that leaves the link room, held for the
+//!   probe interval: try the next larger one. The edge says whether it has: it marks a
+//!   frame when it held one back for this rendition's viewers since the last
+//!   (`wire::flags::HELD`); room is at most [`ROOM_HELD_SHARE`] of the last
+//!   [`RECENT_MS`] of frames so marked. The frame rate alone cannot tell: half size at
+//!   24 of 30 fps may be a full link (a try of full size then costs a latency spike) or
+//!   an edge that makes no more (where full size is worth having). From an edge that
+//!   does not say, room is keeping up with the camera (≥ 80 % of its rate over
+//!   [`WINDOW_MS`]: over a second, a link just short of it now and then reads as
+//!   keeping up). If a try does not keep a useful rate over [`RECENT_MS`], come back and
+//!   wait twice as long before the next try (up to [`PROBE_MAX_MS`]). A try that has
+//!   room for [`RECENT_MS`] has worked (no need to wait out the window): the link had
+//!   room for a step and likely for more (it came back), so the next step is tried at
+//!   once. A link that came back: from quarter to full size in ~4 s. A link that cannot
+//!   carry more is probed less and less often: no flapping.
 //! - **Start where the link is.** A camera is first watched in the largest rendition the
 //!   link is known to carry at a useful rate: known from the last down-switch (another
 //!   camera, this page), or, on a page just opened, from how fast the page's own code
@@ -37,11 +43,14 @@ pub const PROBE_FIRST_MS: f64 = 2000.0;
 pub const PROBE_MAX_MS: f64 = 30000.0;
 /// A useful frame rate, whatever the link.
 pub const USEFUL_FPS: f64 = 10.0;
-/// A rendition keeps up with the camera at this share of its rate: a few frames a second
-/// go to the round trip while the window grows. Quarter size behind Chromium's 2 Mbit/s
-/// makes 16–22 of 30 fps: at 70 % it now and then looked like room, and each try up cost
-/// latency (p95 200 → 420 ms, measured).
+/// From an edge that does not mark held frames: a rendition keeps up with the camera at
+/// this share of its rate: a few frames a second go to the round trip while the window
+/// grows. Quarter size behind Chromium's 2 Mbit/s makes 16–22 of 30 fps: at 70 % it now
+/// and then looked like room, and each try up cost latency (p95 200 → 420 ms, measured).
 const KEEPS_UP: f64 = 0.8;
+/// The link has room while at most this share of the frames are marked held: a late
+/// acknowledgement now and then (a busy moment of the page) marks one.
+pub const ROOM_HELD_SHARE: f64 = 0.05;
 /// Frame size of a rendition relative to the next larger one, until measured: a
 /// quarter of the pixels, but JPEG's fixed costs and detail make it ~1/3 (measured on
 /// the test pattern: 193 KB at 1280x720, 55 at 640x360, 13 at 320x180 … ).
@@ -56,8 +65,9 @@ pub struct Adapt {
     current: Rendition,
     /// When frames of `current` began to arrive (viewer ms).
     since_ms: Option<f64>,
-    /// Frames of `current` drawn: (when, bytes).
-    frames: VecDeque<(f64, usize)>,
+    /// Frames of `current` drawn: when, bytes, and whether the edge held one back for
+    /// this rendition before it (`None`: the edge does not say).
+    frames: VecDeque<(f64, usize, Option<bool>)>,
     /// Mean bytes per frame measured per rendition (full, half, quarter).
     sizes: [Option<f64>; 3],
     camera_fps: f64,
@@ -191,8 +201,9 @@ impl Adapt {
         self.keeping_up_since = None;
     }
 
-    /// A live frame of `rendition` was drawn at `now_ms`.
-    pub fn frame(&mut self, rendition: Rendition, bytes: usize, now_ms: f64) {
+    /// A live frame of `rendition` was drawn at `now_ms`; `held` as its stamp says
+    /// (`wire::FrameHeader::held`).
+    pub fn frame(&mut self, rendition: Rendition, bytes: usize, held: Option<bool>, now_ms: f64) {
         let i = usize::from(rendition.id());
         self.sizes[i] = Some(match self.sizes[i] {
             Some(mean) => mean * 0.9 + bytes as f64 * 0.1,
@@ -202,17 +213,42 @@ impl Adapt {
             return;
         }
         self.since_ms.get_or_insert(now_ms);
-        self.frames.push_back((now_ms, bytes));
-        while self.frames.front().is_some_and(|&(t, _)| now_ms - t > WINDOW_MS) {
+        self.frames.push_back((now_ms, bytes, held));
+        while self.frames.front().is_some_and(|&(t, ..)| now_ms - t > WINDOW_MS) {
             self.frames.pop_front();
         }
     }
 
     /// Frames a second and bytes a second of the current rendition over the last `span_ms`.
     fn rates(&self, now_ms: f64, span_ms: f64) -> (f64, f64) {
-        let recent = self.frames.iter().filter(|&&(t, _)| now_ms - t <= span_ms);
-        let (n, bytes) = recent.fold((0usize, 0usize), |(n, b), &(_, size)| (n + 1, b + size));
+        let recent = self.frames.iter().filter(|&&(t, ..)| now_ms - t <= span_ms);
+        let (n, bytes) = recent.fold((0usize, 0usize), |(n, b), &(_, size, _)| (n + 1, b + size));
         (n as f64 * 1000.0 / span_ms, bytes as f64 * 1000.0 / span_ms)
+    }
+
+    /// The share of the current rendition's frames over the window that the edge
+    /// held one back before; `None` before any, or when the edge does not say.
+    pub fn held_share(&self, now_ms: f64) -> Option<f64> {
+        self.held_over(now_ms, WINDOW_MS)
+    }
+
+    fn held_over(&self, now_ms: f64, span_ms: f64) -> Option<f64> {
+        let recent = self.frames.iter().filter(|&&(t, ..)| now_ms - t <= span_ms);
+        let (n, held) = recent
+            .map(|f| f.2)
+            .try_fold((0usize, 0usize), |(n, held), h| Some((n + 1, held + usize::from(h?))))?;
+        (n > 0).then(|| held as f64 / n as f64)
+    }
+
+    /// Whether the current rendition left the link room over the last `span_ms`: as
+    /// the edge says (few frames held back, at a useful rate), else by keeping up with
+    /// the camera.
+    fn has_room(&self, now_ms: f64, span_ms: f64) -> bool {
+        let (fps, _) = self.rates(now_ms, span_ms);
+        match self.held_over(now_ms, span_ms) {
+            Some(held) => fps >= self.useful_fps() && held <= ROOM_HELD_SHARE,
+            None => fps >= KEEPS_UP * self.camera_fps,
+        }
     }
 
     fn useful_fps(&self) -> f64 {
@@ -237,13 +273,15 @@ impl Adapt {
         }
         let on_it = now_ms - self.since_ms?;
         let (recent_fps, recent_bytes) = self.rates(now_ms, RECENT_MS);
-        let camera_share = KEEPS_UP * self.camera_fps;
-        // A try is judged a success on the last second, so the next step comes sooner;
-        // a step up needs the whole window: over one second the rate of a link just short
-        // of the camera's now and then reads as keeping up, and each try on such a link
-        // costs latency (p95 200 → 420 ms at 2 Mbit/s, measured).
-        let keeps_up_now = on_it >= RECENT_MS && recent_fps >= camera_share;
-        let keeps_up = on_it >= WINDOW_MS && self.rates(now_ms, WINDOW_MS).0 >= camera_share;
+        // A try is judged a success on the last second, so the next step comes sooner.
+        // A step up needs the whole window when judged by the rate alone: over one
+        // second the rate of a link just short of the camera's now and then reads as
+        // keeping up, and each try on such a link costs latency (p95 200 → 420 ms at
+        // 2 Mbit/s, measured). The edge's marks need no such wait: a link just short
+        // marks a frame at every one it holds back, a few a second.
+        let room_span = if self.held_over(now_ms, WINDOW_MS).is_some() { RECENT_MS } else { WINDOW_MS };
+        let keeps_up_now = on_it >= RECENT_MS && self.has_room(now_ms, RECENT_MS);
+        let keeps_up = on_it >= room_span && self.has_room(now_ms, room_span);
         if keeps_up_now && self.probing_from.take().is_some() {
             self.tried_well();
         }
@@ -284,7 +322,7 @@ impl Adapt {
                     return Some(larger);
                 }
             }
-        } else if on_it >= WINDOW_MS {
+        } else if on_it >= room_span {
             self.keeping_up_since = None;
         }
         None
@@ -321,10 +359,25 @@ mod tests {
         }
     }
 
+    /// The edge in a run: how many frames a second it makes, and whether it marks
+    /// those it held back for a full link.
+    #[derive(Clone, Copy)]
+    struct Edge {
+        fps: f64,
+        says: bool,
+    }
+
     /// Runs the viewer over a link of `kbps` for `ms`, from `t`: frames come at the
     /// camera's 30 fps or as fast as the link carries them, whichever is slower; a switch
     /// takes effect at once. Returns the time and the renditions it moved through.
     fn run(a: &mut Adapt, kbps: f64, t: &mut f64, ms: f64, path: &mut Vec<(f64, Rendition)>) {
+        let edge = Edge { fps: a.camera_fps, says: true };
+        run_on(a, kbps, edge, t, ms, path)
+    }
+
+    /// As [`run`], from an edge that makes `edge.fps`; a frame is marked held when the
+    /// link is slower than that.
+    fn run_on(a: &mut Adapt, kbps: f64, edge: Edge, t: &mut f64, ms: f64, path: &mut Vec<(f64, Rendition)>) {
         let end = *t + ms;
         let mut next_frame = *t;
         let mut next_decide = *t;
@@ -332,8 +385,9 @@ mod tests {
             let r = a.current();
             let transfer = size(r) as f64 * 8.0 / kbps; // ms
             if *t >= next_frame {
-                a.frame(r, size(r), *t);
-                next_frame = *t + transfer.max(1000.0 / a.camera_fps);
+                let made = 1000.0 / edge.fps;
+                a.frame(r, size(r), edge.says.then_some(transfer > made), *t);
+                next_frame = *t + transfer.max(made);
             }
             if *t >= next_decide {
                 if let Some(n) = a.decide(*t) {
@@ -376,17 +430,17 @@ mod tests {
     }
 
     #[test]
-    fn when_the_link_comes_back_the_full_stream_returns_within_six_seconds() {
+    fn when_the_link_comes_back_the_full_stream_returns_within_five_seconds() {
         let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
         run(&mut a, 2000.0, &mut t, 20_000.0, &mut path);
         assert_eq!(a.current(), Quarter);
         let back = t;
         run(&mut a, 50_000.0, &mut t, 15_000.0, &mut path);
         let full_at = path.iter().find(|p| p.1 == Full && p.0 > back).expect("back on full").0;
-        // The window to see it keep up (2 s), the first wait (2 s), a second on half: ~5 s
-        // (and the 10 s for a real browser's switches).
+        // A second to see it has room (the edge's marks say so), the first wait (2 s),
+        // a second on half: ~4.3 s (and the 10 s for a real browser's switches).
         assert!(
-            full_at - back <= 6_000.0,
+            full_at - back <= 5_000.0,
             "full again {} ms after the link came back: {path:?}",
             full_at - back
         );
@@ -463,5 +517,40 @@ mod tests {
         // 8 Mbit/s carries 193 KB frames at 5 fps: the camera's whole rate.
         run(&mut a, 8000.0, &mut t, 20_000.0, &mut path);
         assert!(path.is_empty(), "{path:?}");
+    }
+
+    #[test]
+    fn a_link_the_edge_says_is_full_is_not_tried_up_though_it_carries_most_frames() {
+        // 12 Mbit/s: half (55 KB) at 27 fps, full (193 KB) at 7.8: not useful. Half comes
+        // at 90 % of the camera's rate, so by the rate alone the link looks roomy and
+        // full is tried again and again, each try a latency spike; the edge's marks say
+        // the link is full, so it is not.
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run(&mut a, 12_000.0, &mut t, 60_000.0, &mut path);
+        assert_eq!((a.current(), path.len()), (Half, 1), "down once, never tried up: {path:?}");
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run_on(&mut a, 12_000.0, Edge { fps: 30.0, says: false }, &mut t, 60_000.0, &mut path);
+        let tries = path.iter().filter(|p| p.1 == Full).count();
+        assert!(tries >= 3, "an edge that does not say: tried by the rate alone: {path:?}");
+    }
+
+    #[test]
+    fn an_edge_that_makes_fewer_frames_than_the_camera_rate_is_still_tried_up() {
+        // A busy edge makes 22 of 30 fps (a 1080p camera on a small machine), a LAN
+        // carries all of them: the link has room, and the full stream is worth having.
+        let slow = Edge { fps: 22.0, says: true };
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run_on(&mut a, 2000.0, slow, &mut t, 10_000.0, &mut path);
+        assert_eq!(a.current(), Quarter);
+        let back = t;
+        run_on(&mut a, 100_000.0, slow, &mut t, 10_000.0, &mut path);
+        let full_at = path.iter().find(|p| p.1 == Full && p.0 > back).map(|p| p.0 - back);
+        assert!(full_at.is_some_and(|ms| ms <= 5_000.0), "back on full: {full_at:?} {path:?}");
+        // By the rate alone it would stay on quarter: 22 fps is under 80 % of 30.
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        let silent = Edge { says: false, ..slow };
+        run_on(&mut a, 2000.0, silent, &mut t, 10_000.0, &mut path);
+        run_on(&mut a, 100_000.0, silent, &mut t, 10_000.0, &mut path);
+        assert_eq!(a.current(), Quarter, "{path:?}");
     }
 }

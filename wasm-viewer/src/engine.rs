@@ -1112,7 +1112,7 @@ fn draw(a: &mut App, bitmap: &ImageBitmap, frame: &Pending) {
     }
     if !frame.stored {
         observe(a, &times, frame, decoded, drawn);
-        a.adapt.frame(frame.rendition, frame.bytes(), drawn);
+        a.adapt.frame(frame.rendition, frame.bytes(), hdr.held(), drawn);
     }
     ack(a, hdr.sequence, frame.rendition);
     if frame.stored {
@@ -1287,6 +1287,7 @@ fn render(a: &mut App) {
         next: a.next.as_ref().map(|n| n.1),
         pinned: a.adapt.pinned(),
         link_estimate: a.adapt.link(),
+        link_held: a.adapt.held_share(now_ms()),
         frame_sequence: a.picture.sequence,
         detections: a.overlay.drawn(),
         producers: a.overlay.producers(),

@@ -62,6 +62,9 @@ pub struct Readout<'a> {
     pub pinned: Option<Rendition>,
     /// What the link is thought to carry (bytes a second), for the rendition chosen.
     pub link_estimate: Option<f64>,
+    /// The share of the last frames the edge held back for this rendition's viewers
+    /// (0–1); `None` when the edge does not say.
+    pub link_held: Option<f64>,
     /// The sequence of the frame on screen.
     pub frame_sequence: u64,
     /// Detections over it: objects, their result's sequence, producers, the largest lag.
@@ -145,6 +148,7 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     set("data-rendition-pinned", r.pinned.map_or("", Rendition::name));
     set("data-rendition-next", r.next.map_or("", Rendition::name));
     set("data-link-estimate-kbps", &fmt(r.link_estimate.map(|b| b * 8.0 / 1000.0)));
+    set("data-link-held-pct", &fmt(r.link_held.map(|h| h * 100.0)));
     set("data-last-frame-age-s", &fmt(age));
     set("data-state", &state);
     if let Some(ms) = r.first_frame_ms {
@@ -220,6 +224,7 @@ mod tests {
             next: None,
             pinned: None,
             link_estimate: None,
+            link_held: None,
             frame_sequence: 0,
             detections: (0, None),
             producers: String::new(),

@@ -20,7 +20,8 @@
 //! | 4      | 2    | length         | bytes of the segment after the marker (u16 **BE**); 48  |
 //! | 6      | 4    | identifier     | the ASCII bytes `MQCF`                                  |
 //! | 10     | 1    | version        | `2`                                                     |
-//! | 11     | 1    | flags          | reserved, written as `0`, ignored by readers            |
+//! | 11     | 1    | flags          | bit 0 [`flags::HOLDS_REPORTED`], bit 1 [`flags::HELD`]; |
+//! |        |      |                | the others reserved (written as 0, ignored); in place   |
 //! | 12     | 8    | sequence       | frame number, +1 per captured frame, from 0 at start   |
 //! | 20     | 8    | capture time   | when the frame was captured (µs since epoch)           |
 //! | 28     | 8    | encoded time   | when JPEG encoding finished (µs since epoch)           |
@@ -29,6 +30,12 @@
 //! | 44     | 8    | published time | when the edge handed the frame to MQTT (µs since epoch), |
 //! |        |      |                | written last, in place                                  |
 //! | 52     | rest | JPEG           | the image's own segments after its SOI, up to `FF D9`   |
+//!
+//! The flags say whether the way to the viewers has room, which the frame rate alone
+//! cannot: a stream at 24 of 30 fps may be held back by a full link, or made that fast
+//! by a busy encoder. A publisher that sets [`flags::HOLDS_REPORTED`] sets
+//! [`flags::HELD`] on a frame when, since the stream's previous frame, one was held back
+//! or not made because the stream's viewers (or the socket) could not take it yet.
 //!
 //! Growth rule: new fields are appended and the length grows; a reader skips what it
 //! does not know and reads a field beyond a shorter segment as 0. The version changes
@@ -83,6 +90,18 @@ pub const STAMP_LEN: usize = 52;
 pub const RESERVED: usize = STAMP_LEN - 2;
 /// Offset of the published time, which the publisher writes last, in place.
 pub const PUBLISHED_AT: usize = 44;
+/// Offset of the flags, which the publisher also writes when it sends the frame.
+pub const FLAGS_AT: usize = 11;
+
+/// The bits of [`FrameHeader::flags`].
+pub mod flags {
+    /// The publisher reports holds in [`HELD`]: without it, a clear `HELD` says nothing.
+    pub const HOLDS_REPORTED: u8 = 0x01;
+    /// Since this stream's previous frame, the publisher held back a frame or did not
+    /// make one because the stream's viewers or the socket could not take it yet: the
+    /// way to the viewers is full. Clear on every frame: it has room.
+    pub const HELD: u8 = 0x02;
+}
 /// Length of a version-1 header as its last writers made it.
 pub const V1_HEADER_LEN: usize = 48;
 /// The smallest version-1 header: the first writers' 40 bytes.
@@ -105,6 +124,8 @@ pub struct FrameHeader {
     pub height: u32,
     /// Handed to MQTT, µs since the UNIX epoch (edge clock); 0 when not recorded.
     pub published_us: u64,
+    /// See [`flags`]; 0 from writers that set none (and from version 1).
+    pub flags: u8,
 }
 
 /// Why a payload is not a frame. Each variant says what was wrong, for logs and counters.
@@ -157,7 +178,7 @@ impl FrameHeader {
         out[4..6].copy_from_slice(&((STAMP_LEN - 4) as u16).to_be_bytes());
         out[6..10].copy_from_slice(&MAGIC);
         out[10] = VERSION;
-        out[11] = 0;
+        out[FLAGS_AT] = self.flags;
         out[12..20].copy_from_slice(&self.sequence.to_le_bytes());
         out[20..28].copy_from_slice(&self.capture_us.to_le_bytes());
         out[28..36].copy_from_slice(&self.encoded_us.to_le_bytes());
@@ -172,6 +193,19 @@ impl FrameHeader {
     /// Panics if `payload` is shorter than [`STAMP_LEN`].
     pub fn stamp_published(payload: &mut [u8], published_us: u64) {
         payload[PUBLISHED_AT..PUBLISHED_AT + 8].copy_from_slice(&published_us.to_le_bytes());
+    }
+
+    /// Sets the flags of a payload this crate stamped, in place.
+    ///
+    /// Panics if `payload` is shorter than [`STAMP_LEN`].
+    pub fn stamp_flags(payload: &mut [u8], flags: u8) {
+        payload[FLAGS_AT] = flags;
+    }
+
+    /// Whether the publisher says the way to the viewers was full before this frame:
+    /// `None` when it does not say.
+    pub fn held(&self) -> Option<bool> {
+        (self.flags & flags::HOLDS_REPORTED != 0).then_some(self.flags & flags::HELD != 0)
     }
 
     /// Returns `jpeg` stamped with this header (a copy; see [`FrameHeader::write_to`]).
@@ -216,7 +250,9 @@ pub fn parse(payload: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
         let Some(segment) = payload.get(at + 4..at + 2 + len).filter(|_| len >= 2) else { break };
         if marker == APP9 && segment.starts_with(&MAGIC) {
             return match segment.get(4) {
-                Some(&VERSION) if segment.len() >= 6 => Ok((stamp_fields(&segment[6..]), payload)),
+                Some(&VERSION) if segment.len() >= 6 => {
+                    Ok((FrameHeader { flags: segment[5], ..stamp_fields(&segment[6..]) }, payload))
+                }
                 Some(&v) if segment.len() >= 6 => Err(WireError::UnknownVersion(v)),
                 _ => Err(WireError::NoStamp),
             };
@@ -251,6 +287,7 @@ fn stamp_fields(f: &[u8]) -> FrameHeader {
         width: u32_at(f, 24),
         height: u32_at(f, 28),
         published_us: u64_at(f, 32),
+        flags: 0,
     }
 }
 
@@ -280,6 +317,7 @@ mod tests {
             width: 1280,
             height: 720,
             published_us: 1_763_715_600_004_999,
+            flags: 0,
         }
     }
 
@@ -346,6 +384,22 @@ mod tests {
         let mut p = sample().encode(&JPEG).unwrap();
         FrameHeader::stamp_published(&mut p, 42);
         assert_eq!(parse(&p).unwrap().0.published_us, 42);
+    }
+
+    #[test]
+    fn the_flags_are_stamped_in_place_and_say_whether_the_way_was_full() {
+        let mut p = sample().encode(&JPEG).unwrap();
+        assert_eq!(parse(&p).unwrap().0.held(), None, "a writer that reports nothing");
+        FrameHeader::stamp_flags(&mut p, flags::HOLDS_REPORTED);
+        assert_eq!(p[11], 1, "offset 11, as documented");
+        assert_eq!(parse(&p).unwrap().0.held(), Some(false));
+        FrameHeader::stamp_flags(&mut p, flags::HOLDS_REPORTED | flags::HELD);
+        assert_eq!(parse(&p).unwrap().0.held(), Some(true));
+        // A reserved bit from a newer writer changes nothing here.
+        FrameHeader::stamp_flags(&mut p, flags::HOLDS_REPORTED | 0x80);
+        assert_eq!(parse(&p).unwrap().0.held(), Some(false));
+        let h = FrameHeader { flags: flags::HOLDS_REPORTED | flags::HELD, ..sample() };
+        assert_eq!(parse(&h.encode(&JPEG).unwrap()).unwrap().0, h);
     }
 
     #[test]

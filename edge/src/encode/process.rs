@@ -176,8 +176,9 @@ pub fn process_with(
             encoded_us: clock::now_us(),
             width,
             height,
-            // Stamped by the publisher when it hands the frame to MQTT.
+            // Stamped by the publisher when it hands the frame to MQTT, as are the flags.
             published_us: 0,
+            flags: 0,
         }
         .write_to(out)
     };

@@ -46,6 +46,12 @@ impl FrameSender {
         self.0.wanted()
     }
 
+    /// A frame was not made for this stream because the publisher would not take it
+    /// (its viewers are behind): the next one says so (`wire::flags::HELD`).
+    pub fn skipped(&self) {
+        self.0.skipped.store(true, Relaxed);
+    }
+
     /// Blocks until the publisher would take a frame, or `timeout` passes; returns
     /// whether it would. For producers on plain threads.
     pub fn wait_wanted(&self, timeout: Duration) -> bool {
@@ -78,6 +84,12 @@ impl FrameReceiver {
     pub fn is_full(&self) -> bool {
         self.0.is_full()
     }
+
+    /// Whether a frame was replaced in the slot or not made (see
+    /// [`FrameSender::skipped`]) since the last call.
+    pub fn take_skipped(&self) -> bool {
+        self.0.skipped.swap(false, Relaxed)
+    }
 }
 
 /// A one-value mailbox where the newest value wins (the async twin of the pipeline's
@@ -96,6 +108,8 @@ struct Newest<T> {
     holding: AtomicBool,
     /// Signalled whenever demand may have appeared (a take, or the end of a hold).
     demand: Condvar,
+    /// A value was replaced before it was taken, or not made for want of demand.
+    skipped: AtomicBool,
 }
 
 impl<T> Default for Newest<T> {
@@ -105,6 +119,7 @@ impl<T> Default for Newest<T> {
             ready: tokio::sync::Notify::new(),
             holding: AtomicBool::new(false),
             demand: Condvar::new(),
+            skipped: AtomicBool::new(false),
         }
     }
 }
@@ -113,6 +128,9 @@ impl<T> Newest<T> {
     /// Stores `value`, returning the one it replaced.
     fn put(&self, value: T) -> Option<T> {
         let replaced = lock(&self.value).replace(value);
+        if replaced.is_some() {
+            self.skipped.store(true, Relaxed);
+        }
         // Stores a permit when nobody waits, so a put between a taker's check and its
         // wait is not lost.
         self.ready.notify_one();
@@ -191,7 +209,9 @@ mod tests {
         s.put(1);
         assert_eq!(taker.await.unwrap(), 1);
         assert_eq!(s.put(2), None);
+        assert!(!s.skipped.swap(false, Relaxed));
         assert_eq!(s.put(3), Some(2));
+        assert!(s.skipped.swap(false, Relaxed), "a replaced frame counts as held back");
         assert_eq!(s.take().await, 3);
         assert_eq!(s.try_take(), None);
         s.put(4);

@@ -133,6 +133,11 @@ impl Output {
         self.frames.wanted()
     }
 
+    /// A frame was not made for this output: its publisher would not take it now.
+    pub fn skipped(&self) {
+        self.frames.skipped()
+    }
+
     /// Hands the frame on unless a newer one already went; returns whether it did.
     pub fn offer(&self, sequence: u64, payload: Vec<u8>) -> bool {
         let handed_on = {
@@ -413,6 +418,13 @@ fn capture(
                 let smaller: Vec<Rendition> =
                     watched.iter().filter(|(_, o)| o.open()).map(|(r, _)| *r).collect();
                 let preview = lane.preview.as_ref().is_some_and(|p| p.claim(captured.capture_us));
+                // A rendition skipped because its viewers cannot take it now: its next
+                // frame says so, which tells a viewer its link is full (rather than the
+                // camera or the encoders slow).
+                if wanted && !full {
+                    output.skipped();
+                }
+                watched.iter().filter(|(r, _)| !smaller.contains(r)).for_each(|(_, o)| o.skipped());
                 if full || preview || !smaller.is_empty() {
                     let waits: Vec<&Output> = full
                         .then_some(&**output)

@@ -85,6 +85,9 @@ struct Stream {
     /// the newest).
     held: Option<EncodedFrame>,
     last_sequence: Option<u64>,
+    /// Since this stream's last frame went out, one waited for its viewers: the next
+    /// one says so (`wire::flags::HELD`).
+    waited: bool,
 }
 
 /// Waits for a frame in `slot`, or forever without one.
@@ -133,7 +136,7 @@ pub async fn run(
     // The full stream first, then the smaller ones, largest first.
     let mut streams: Vec<Stream> = std::iter::once((Rendition::Full, slot))
         .chain(smaller)
-        .map(|(rendition, slot)| Stream { rendition, slot, held: None, last_sequence: None })
+        .map(|(rendition, slot)| Stream { rendition, slot, held: None, last_sequence: None, waited: false })
         .collect();
     // The session the retained status was last published in; a new session (reconnect)
     // publishes it again, since the last will may have replaced it meanwhile.
@@ -183,6 +186,9 @@ pub async fn run(
                 })
                 .collect()
         };
+        for (s, c) in streams.iter_mut().zip(&closed) {
+            s.waited |= c.is_some() && s.held.is_some();
+        }
         // A frame that may go now goes, the smallest rendition's first: it delays a
         // larger one least.
         if let Some(i) = (0..streams.len()).rev().find(|&i| streams[i].held.is_some() && closed[i].is_none())
@@ -199,6 +205,12 @@ pub async fn run(
             let published_us = clock::now_us();
             let captured_us = wire::parse(&frame.payload).map(|(h, _)| h.capture_us).ok();
             wire::FrameHeader::stamp_published(&mut frame.payload, published_us);
+            // Whether the way to this stream's viewers was full since its last frame (a
+            // frame waited, was replaced, or was not made): viewers tell a full link
+            // from a slow camera by it, and move up only when it has room.
+            let held = std::mem::take(&mut stream.waited) | stream.slot.take_skipped();
+            let flags = wire::flags::HOLDS_REPORTED | if held { wire::flags::HELD } else { 0 };
+            wire::FrameHeader::stamp_flags(&mut frame.payload, flags);
             let (bytes, payload) = (frame.payload.len() as u64, Bytes::from(frame.payload));
             // Waiting until this frame is on the socket before taking the next one is the
             // "at most one frame in flight" rule.
