@@ -21,6 +21,7 @@ import { readFileSync, writeFileSync, readdirSync, mkdirSync, mkdtempSync, rmSyn
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startLink } from './link.mjs';
 import { ROOT, startEdge, startBrowser, readStats, waitForStats, sleep, freePort, slowLink, emulateLink, sampleLatencies, percentile } from './util.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -174,17 +175,25 @@ async function gridRow(browser) {
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
 
 /**
- * A phone on an emulated link (`kbps`, 80 ms) watching a 1280x720 @ 30 camera, the viewer
+ * A phone on a link of `kbps` and 80 ms watching a 1280x720 @ 30 camera, the viewer
  * choosing the rendition (`quality` 'auto') or pinned to the full stream ('full'): 8 s to
- * settle, then SECONDS measured.
+ * settle, then SECONDS measured. The link is Chromium's emulation, or with `relay` our
+ * own (tests/link.mjs: 40 ms each way) between the page and the broker's WebSocket.
  */
-async function adaptRow(kbps, quality) {
+async function adaptRow(kbps, quality, relay = false) {
   const edge = await startEdge(['--size', '1280x720', '--fps', '30', '--quality', String(QUALITY)]);
   const context = await browser.newContext(PHONE);
+  const ws = new URL(edge.ws);
+  const link = relay ? await startLink({ host: ws.hostname, port: Number(ws.port) }, { kbps, delayMs: 40 }) : null;
   try {
     const page = await context.newPage();
-    await emulateLink(page, { kbps, latencyMs: 80 });
-    await page.goto(`${edge.viewer}?quality=${quality}`);
+    let url = `${edge.viewer}?quality=${quality}`;
+    if (link) {
+      url += `&broker=${encodeURIComponent(`ws://127.0.0.1:${link.port}${ws.pathname}`)}`;
+    } else {
+      await emulateLink(page, { kbps, latencyMs: 80 });
+    }
+    await page.goto(url);
     await waitForStats(page, (st) => st.frames >= 1, 30000);
     await sleep(8000);
     const seen = new Map();
@@ -194,10 +203,11 @@ async function adaptRow(kbps, quality) {
     }, 500);
     const { latencies, frames } = await sampleLatencies(page, SECONDS * 1000);
     clearInterval(watch);
-    const renditions = [...seen.entries()].sort((a, b) => b[1] - a[1]).map(([r]) => r);
-    return { kbps, quality, fps: frames / SECONDS, p50: percentile(latencies, 50), p95: percentile(latencies, 95), renditions };
+    const renditions = [...seen.keys()]; // in the order seen
+    return { kbps, quality, relay, fps: frames / SECONDS, p50: percentile(latencies, 50), p95: percentile(latencies, 95), renditions };
   } finally {
     await context.close();
+    await link?.close();
     await edge.stop();
   }
 }
@@ -460,8 +470,10 @@ if (process.env.BENCH_ROWS) {
 // BENCH_ADAPT=2000,8000: only those links' rendition rows (and the slow page load), as JSON.
 if (process.env.BENCH_ADAPT) {
   for (const kbps of process.env.BENCH_ADAPT.split(',').map(Number)) {
-    console.log(JSON.stringify(await adaptRow(kbps, 'auto')));
-    console.log(JSON.stringify(await adaptRow(kbps, 'full')));
+    for (const relay of [false, true]) {
+      console.log(JSON.stringify(await adaptRow(kbps, 'auto', relay)));
+      console.log(JSON.stringify(await adaptRow(kbps, 'full', relay)));
+    }
   }
   console.log(JSON.stringify(await slowPageLoad()));
   await browser.close();
@@ -504,8 +516,10 @@ for (const link of [{ name: '2 Mbit/s, 80 ms', kbps: 2000, latencyMs: 80 }, { na
 
 process.stderr.write('renditions on emulated links…\n');
 const adaptive = [];
-for (const kbps of [2000, 8000, 20000, 100000]) {
-  adaptive.push({ auto: await adaptRow(kbps, 'auto'), full: await adaptRow(kbps, 'full') });
+for (const relay of [false, true]) {
+  for (const kbps of [2000, 8000, 20000, 100000]) {
+    adaptive.push({ auto: await adaptRow(kbps, 'auto', relay), full: await adaptRow(kbps, 'full', relay) });
+  }
 }
 process.stderr.write('page load at 2 Mbit/s…\n');
 const slowLoad = await slowPageLoad();
@@ -604,14 +618,14 @@ say('| cameras | watched | edge CPU % | edge RSS MB | published fps per camera (
 say('|---|---|---|---|---|---|');
 for (const r of many) say(`| ${r.cameras} | ${r.watched ? 'yes' : 'nobody'} | ${f1(r.edge_cpu)} | ${f1(r.edge_rss)} | ${f1(r.min_fps)} / ${f1(r.max_fps)} | ${f1(r.min_preview_fps)} / ${f1(r.max_preview_fps)} |`);
 say();
-say('## Renditions on slow links: a 1280x720 @ 30 camera, a phone on an emulated link (80 ms)');
+say('## Renditions on slow links: a 1280x720 @ 30 camera, a phone on a link with 80 ms round trip');
 say();
-say('The viewer picks the rendition itself (full 1280x720, half 640x360, quarter 320x180); "pinned full" is the same link with adaptation off (`?quality=full`). 8 s to settle, then the measurement; latency is capture → presented per frame.');
+say('The viewer picks the rendition itself (full 1280x720, half 640x360, quarter 320x180; in the order seen while measured); "pinned full" is the same link with adaptation off (`?quality=full`). 8 s to settle, then the measurement; latency is capture → presented per frame. Two kinds of link: Chromium\'s emulation (CDP, 80 ms), which throttles a WebSocket by its reads rather than its bytes (its "20 Mbit/s" carries ~6.8 Mbit/s of frames, and its "100 Mbit/s" 7–80 depending on the frames\' size), and "relay", a TCP relay of ours between the page and the broker (`tests/link.mjs`) that passes the stated rate each way, 40 ms each way, queueing what comes faster as a bottleneck\'s buffer does.');
 say();
 say('| link | auto: rendition | auto: fps | auto: latency p50 / p95 ms | pinned full: fps | pinned full: latency p50 / p95 ms |');
 say('|---|---|---|---|---|---|');
 for (const { auto, full } of adaptive) {
-  say(`| ${auto.kbps / 1000} Mbit/s | ${auto.renditions.join(' → ') || '–'} | ${f1(auto.fps)} | ${f1(auto.p50)} / ${f1(auto.p95)} | ${f1(full.fps)} | ${f1(full.p50)} / ${f1(full.p95)} |`);
+  say(`| ${auto.kbps / 1000} Mbit/s, ${auto.relay ? 'relay' : 'Chromium'} | ${auto.renditions.join(' → ') || '–'} | ${f1(auto.fps)} | ${f1(auto.p50)} / ${f1(auto.p95)} | ${f1(full.fps)} | ${f1(full.p50)} / ${f1(full.p95)} |`);
 }
 say();
 say(`Page load → first picture at 2 Mbit/s and 80 ms (median of 3): first visit ${f1(slowLoad.first)} ms, next visit (cache warm) ${f1(slowLoad.second)} ms.`);

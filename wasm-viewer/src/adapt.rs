@@ -79,6 +79,9 @@ pub struct Adapt {
     /// What the link was last measured to carry (bytes a second), when it was full;
     /// `None` when it had room, or nothing is known. Kept across cameras.
     link: Option<f64>,
+    /// What the link carries (bytes a second) as timed frame by frame (`crate::flow`),
+    /// full or not; `None` when too fast to time.
+    rate: Option<f64>,
 }
 
 impl Default for Adapt {
@@ -95,6 +98,7 @@ impl Default for Adapt {
             keeping_up_since: None,
             probing_from: None,
             link: None,
+            rate: None,
         }
     }
 }
@@ -153,6 +157,12 @@ impl Adapt {
     /// What the link was last measured to carry, if it was full.
     pub fn link(&self) -> Option<f64> {
         self.link
+    }
+
+    /// What the link carries as timed frame by frame (bytes a second), full or not:
+    /// `None` when too fast to time.
+    pub fn timed_rate(&mut self, bytes_per_s: Option<f64>) {
+        self.rate = bytes_per_s.filter(|b| *b > 0.0);
     }
 
     /// What the camera offers, learnt later (the directory came after the first frames).
@@ -318,6 +328,19 @@ impl Adapt {
                 self.offered.iter().copied().filter(|r| r.id() < self.current.id()).max_by_key(|r| r.id());
             if let Some(larger) = larger {
                 if now_ms - since >= self.probe_wait_ms {
+                    // A try the link's timed rate says cannot make a useful rate is not
+                    // made: it would cost seconds of latency and a dip after it (measured
+                    // through a relay at 8 Mbit/s: full size at 4 fps, then half at 4–8
+                    // fps for 2 s). Counted as failed, so the wait grows; at the longest
+                    // wait it is made anyway, in case the timing is wrong.
+                    let useful = self.useful_fps();
+                    let hopeless =
+                        self.size(larger).zip(self.rate).is_some_and(|(size, rate)| rate / size < useful);
+                    if hopeless && self.probe_wait_ms < PROBE_MAX_MS {
+                        self.probe_wait_ms = (self.probe_wait_ms.max(PROBE_FIRST_MS) * 2.0).min(PROBE_MAX_MS);
+                        self.keeping_up_since = Some(now_ms);
+                        return None;
+                    }
                     self.probing_from = Some(self.current);
                     return Some(larger);
                 }
@@ -365,13 +388,15 @@ mod tests {
     struct Edge {
         fps: f64,
         says: bool,
+        /// The viewer times the link's rate (`Adapt::timed_rate`).
+        timed: bool,
     }
 
     /// Runs the viewer over a link of `kbps` for `ms`, from `t`: frames come at the
     /// camera's 30 fps or as fast as the link carries them, whichever is slower; a switch
     /// takes effect at once. Returns the time and the renditions it moved through.
     fn run(a: &mut Adapt, kbps: f64, t: &mut f64, ms: f64, path: &mut Vec<(f64, Rendition)>) {
-        let edge = Edge { fps: a.camera_fps, says: true };
+        let edge = Edge { fps: a.camera_fps, says: true, timed: false };
         run_on(a, kbps, edge, t, ms, path)
     }
 
@@ -381,6 +406,7 @@ mod tests {
         let end = *t + ms;
         let mut next_frame = *t;
         let mut next_decide = *t;
+        a.timed_rate(edge.timed.then_some(kbps * 1000.0 / 8.0));
         while *t < end {
             let r = a.current();
             let transfer = size(r) as f64 * 8.0 / kbps; // ms
@@ -529,7 +555,7 @@ mod tests {
         run(&mut a, 12_000.0, &mut t, 60_000.0, &mut path);
         assert_eq!((a.current(), path.len()), (Half, 1), "down once, never tried up: {path:?}");
         let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
-        run_on(&mut a, 12_000.0, Edge { fps: 30.0, says: false }, &mut t, 60_000.0, &mut path);
+        run_on(&mut a, 12_000.0, Edge { fps: 30.0, says: false, timed: false }, &mut t, 60_000.0, &mut path);
         let tries = path.iter().filter(|p| p.1 == Full).count();
         assert!(tries >= 3, "an edge that does not say: tried by the rate alone: {path:?}");
     }
@@ -538,7 +564,7 @@ mod tests {
     fn an_edge_that_makes_fewer_frames_than_the_camera_rate_is_still_tried_up() {
         // A busy edge makes 22 of 30 fps (a 1080p camera on a small machine), a LAN
         // carries all of them: the link has room, and the full stream is worth having.
-        let slow = Edge { fps: 22.0, says: true };
+        let slow = Edge { fps: 22.0, says: true, timed: false };
         let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
         run_on(&mut a, 2000.0, slow, &mut t, 10_000.0, &mut path);
         assert_eq!(a.current(), Quarter);
@@ -552,5 +578,27 @@ mod tests {
         run_on(&mut a, 2000.0, silent, &mut t, 10_000.0, &mut path);
         run_on(&mut a, 100_000.0, silent, &mut t, 10_000.0, &mut path);
         assert_eq!(a.current(), Quarter, "{path:?}");
+    }
+
+    #[test]
+    fn a_try_the_timed_link_rate_says_is_hopeless_is_made_only_at_the_longest_wait() {
+        // 4 Mbit/s: quarter keeps up with room, half would come at 9 fps. Timed, the
+        // link says so before a try: one try in two minutes, at the longest wait,
+        // instead of one at each doubling (see the test above).
+        let timed = Edge { fps: 30.0, says: true, timed: true };
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run_on(&mut a, 4000.0, timed, &mut t, 120_000.0, &mut path);
+        let tries: Vec<f64> = path.iter().filter(|p| p.1 == Half).map(|p| p.0).collect();
+        assert!(!tries.is_empty() && tries.len() <= 3, "{path:?}");
+        assert!(tries[0] >= 2.0 * PROBE_MAX_MS, "the first try waits for the longest wait: {path:?}");
+        assert_eq!(a.current(), Quarter);
+        // A link with room for the next size is tried as before: 20 Mbit/s times full
+        // size at 13 fps.
+        let (mut a, mut t, mut path) = (adapt(), 0.0, Vec::new());
+        run_on(&mut a, 2000.0, timed, &mut t, 10_000.0, &mut path);
+        let back = t;
+        run_on(&mut a, 20_000.0, timed, &mut t, 10_000.0, &mut path);
+        let full_at = path.iter().find(|p| p.1 == Full && p.0 > back).map(|p| p.0 - back);
+        assert!(full_at.is_some_and(|ms| ms <= 5_000.0), "back on full: {full_at:?} {path:?}");
     }
 }

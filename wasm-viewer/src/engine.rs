@@ -1218,6 +1218,8 @@ fn start_timers(app: &Shared) -> Result<(), JsValue> {
         a.net.flush();
         request_clock(a);
         if a.frames.is_some() && a.next.is_none() {
+            let rtt = a.clock.best().map(|c| c.rtt_ms);
+            a.adapt.timed_rate(a.flow.estimate(rtt).and_then(|e| e.link_bytes_per_s));
             if let Some(r) = a.adapt.decide(now_ms()) {
                 switch_rendition(a, r);
             }
