@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEdge, startBrowser, emulateLink, readStats, sampleLatencies, percentile, sleep, untilStats } from './util.mjs';
+import { startLink } from './link.mjs';
 
 let browser;
 before(async () => { browser = await startBrowser(); });
@@ -85,6 +86,47 @@ test('2 Mbit/s and 80 ms: the viewer settles within 5 s on a rendition with ≥ 
     assert.equal(back.errors, '0');
   } finally {
     await context.close();
+    await edge.stop();
+  }
+});
+
+test('a link that carries half size at nearly the camera\'s rate but not full size (8 Mbit/s, 40 ms each way): the viewer stays on half, with no tries of full size', async () => {
+  // Through a relay of ours (tests/link.mjs), which passes 8 Mbit/s each way: half
+  // size makes ~28 of 30 fps there and full size ~5. By the frame rate alone half
+  // looked roomy (≥ 80 % of the camera's) and full was tried every few seconds, each
+  // try seconds of latency; the edge's held marks and the link's timed rate say it
+  // would not be useful.
+  const edge = await startEdge(['--size', '1280x720', '--fps', '30']);
+  const ws = new URL(edge.ws);
+  const link = await startLink({ host: ws.hostname, port: Number(ws.port) }, { kbps: 8000, delayMs: 40 });
+  const context = await browser.newContext(PHONE);
+  try {
+    const page = await context.newPage();
+    await page.goto(`${edge.viewer}?broker=${encodeURIComponent(`ws://127.0.0.1:${link.port}${ws.pathname}`)}`);
+    await until(page, (d) => d.rendition === 'half' && !d.renditionNext, 15000, 'half size');
+    await sleep(3000);
+    const seen = new Set();
+    const held = [];
+    const watch = setInterval(async () => {
+      const d = await dataset(page).catch(() => null);
+      if (!d) return;
+      seen.add(d.rendition);
+      if (d.renditionNext) seen.add(d.renditionNext);
+      if (d.linkHeldPct !== '') held.push(Number(d.linkHeldPct));
+    }, 250);
+    const { latencies, frames } = await sampleLatencies(page, 15000);
+    clearInterval(watch);
+    const fps = frames / 15;
+    const p95 = percentile(latencies, 95);
+    const d = await dataset(page);
+    console.log(`8 Mbit/s relay: ${[...seen].join(', ')}, ${fps.toFixed(1)} fps, latency p50 ${percentile(latencies, 50)} p95 ${p95} ms, held ${Math.min(...held)}–${Math.max(...held)} %, link ${d.linkKbps} kbit/s`);
+    assert.deepEqual([...seen], ['half'], 'no try of full size');
+    assert.ok(held.length > 0, 'the edge marks held frames and the page shows their share');
+    assert.ok(fps >= 15, `${fps} fps`);
+    assert.ok(p95 <= 250, `latency p95 ${p95} ms`);
+  } finally {
+    await context.close();
+    await link.close();
     await edge.stop();
   }
 });
