@@ -337,7 +337,7 @@ impl Adapt {
                     let hopeless =
                         self.size(larger).zip(self.rate).is_some_and(|(size, rate)| rate / size < useful);
                     if hopeless && self.probe_wait_ms < PROBE_MAX_MS {
-                        self.probe_wait_ms = (self.probe_wait_ms.max(PROBE_FIRST_MS) * 2.0).min(PROBE_MAX_MS);
+                        self.wait_longer();
                         self.keeping_up_since = Some(now_ms);
                         return None;
                     }
@@ -355,8 +355,13 @@ impl Adapt {
     /// `bytes_per_s`): back to where it came from, and wait longer before the next try.
     fn tried_badly(&mut self, from: Rendition, bytes_per_s: f64) -> Rendition {
         self.link = Some(bytes_per_s);
-        self.probe_wait_ms = (self.probe_wait_ms.max(PROBE_FIRST_MS) * 2.0).min(PROBE_MAX_MS);
+        self.wait_longer();
         from
+    }
+
+    /// The next try waits twice as long (up to [`PROBE_MAX_MS`]).
+    fn wait_longer(&mut self) {
+        self.probe_wait_ms = (self.probe_wait_ms.max(PROBE_FIRST_MS) * 2.0).min(PROBE_MAX_MS);
     }
 
     /// A larger rendition was tried and gave a useful rate: the link had room for one
