@@ -1289,7 +1289,7 @@ fn render(a: &mut App) {
         next: a.next.as_ref().map(|n| n.1),
         pinned: a.adapt.pinned(),
         link_estimate: a.adapt.link(),
-        link_held: a.adapt.held_share(now_ms()),
+        link_held: a.adapt.held_share(now),
         frame_sequence: a.picture.sequence,
         detections: a.overlay.drawn(),
         producers: a.overlay.producers(),
