@@ -18,8 +18,8 @@ use std::{
 
 use tungstenite::{client::IntoClientRequest, stream::MaybeTlsStream, Message, WebSocket};
 use wasm_viewer::{
-    mqtt::{self, Decoder, Packet},
-    stats::percentile,
+    net::mqtt::{self, Decoder, Packet},
+    picture::stats::percentile,
 };
 
 fn now_us() -> u64 {

@@ -52,29 +52,13 @@
 //! and `target` are plain Rust and unit-tested natively (`cargo test -p wasm-viewer`).
 //! The HTML, CSS, the web app manifest and the worker's loader live in `www/`.
 
-pub mod adapt;
-pub mod brokers;
-mod cameras;
-pub mod clock;
-pub mod deck;
-mod decode;
-mod draw;
+pub mod bus;
 mod engine;
-pub mod flow;
-mod json;
-pub mod marks;
-pub mod mqtt;
-mod overlay;
-pub mod pace;
+pub mod net;
+pub mod page;
+pub mod picture;
 mod scope;
-mod screen;
-pub mod session;
-mod socket;
-pub mod stats;
-pub mod target;
-mod ui;
-pub mod view;
-pub mod worker;
+pub mod stream;
 
 use wasm_bindgen::prelude::*;
 
@@ -86,7 +70,7 @@ pub fn start() {
         return;
     }
     wasm_bindgen_futures::spawn_local(async {
-        if let Err(e) = ui::run().await {
+        if let Err(e) = page::ui::run().await {
             web_sys::console::error_2(&"mqcam viewer failed to start:".into(), &e);
         }
     });
@@ -95,5 +79,5 @@ pub fn start() {
 /// The picture on screen now, as a JPEG `Blob` (for a snapshot button, and tests).
 #[wasm_bindgen]
 pub fn snapshot() -> js_sys::Promise {
-    ui::snapshot()
+    page::ui::snapshot()
 }

@@ -3,7 +3,7 @@
 //! and how long to wait before trying again. Like rumqttc's `MqttState`, it is fed
 //! bytes and the time (ms) and hands back bytes to send ([`Session::take_outgoing`])
 //! and [`Event`]s; the WebSocket adapter (`socket`) moves the bytes, the engine acts on
-//! the events. Packets are built and read by the codec in [`crate::mqtt`].
+//! the events. Packets are built and read by the codec in [`crate::net::mqtt`].
 //!
 //! The broker's answers, as the user sees them:
 //! - CONNACK 0: nothing yet; the first accepted SUBACK makes the connection [`Event::Live`].
@@ -22,7 +22,7 @@
 
 use wire::FrameHeader;
 
-use crate::mqtt::{self, Decoder, Packet};
+use crate::net::mqtt::{self, Decoder, Packet};
 
 /// MQTT keep-alive the viewer asks for; PINGREQ goes out at half of it.
 pub const KEEP_ALIVE_S: u16 = 30;

@@ -8,7 +8,7 @@ use wire::{
     status::{State, Status},
 };
 
-use crate::{clock::ClockSync, decode::Pending, draw::Surface, json::Alarm};
+use crate::{bus::json::Alarm, picture::decode::Pending, picture::draw::Surface, stream::clock::ClockSync};
 
 /// One camera as a tile shows it (what goes to the page).
 #[derive(Debug, Clone, PartialEq)]

@@ -9,9 +9,9 @@ use wire::{
 };
 
 use crate::{
-    clock::ClockSync,
-    flow::Estimate,
-    stats::{Stage, Stats},
+    picture::stats::{Stage, Stats},
+    stream::clock::ClockSync,
+    stream::flow::Estimate,
 };
 
 /// The connection as the user is told about it.

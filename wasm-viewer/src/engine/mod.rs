@@ -31,22 +31,22 @@ use wire::{
 };
 
 use crate::{
-    adapt::Adapt,
-    brokers::{Brokers, Retry},
-    cameras::{self, Cam, CameraInfo},
-    clock::ClockSync,
-    decode::{decode, Pending},
-    draw::Surface,
-    flow::{Flow, Observed},
-    json,
-    overlay::Overlay,
-    pace::Pace,
+    bus::cameras::{self, Cam, CameraInfo},
+    bus::json,
+    net::brokers::{Brokers, Retry},
+    net::session::{Event, Purpose, Session},
+    net::socket::{Socket, SocketEvent},
+    page::target::Target,
+    picture::decode::{decode, Pending},
+    picture::draw::Surface,
+    picture::overlay::Overlay,
+    picture::stats::{FrameTimes, Stats},
+    picture::view::{self, Link, Readout},
     scope::{now_ms, scope},
-    session::{Event, Purpose, Session},
-    socket::{Socket, SocketEvent},
-    stats::{FrameTimes, Stats},
-    target::Target,
-    view::{self, Link, Readout},
+    stream::adapt::Adapt,
+    stream::clock::ClockSync,
+    stream::flow::{Flow, Observed},
+    stream::pace::Pace,
 };
 
 /// What the engine tells the page.

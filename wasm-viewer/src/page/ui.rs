@@ -2,7 +2,7 @@
 //! fragment's login), shows what the engine reports (`#stats`, the overlay, the login
 //! form) and hands it the user's input (a login typed, the tab hidden or shown).
 //!
-//! The engine runs in a dedicated worker (started by `www/early.js`, inlined in the page → [`crate::worker`]) that owns
+//! The engine runs in a dedicated worker (started by `www/early.js`, inlined in the page → [`crate::page::worker`]) that owns
 //! the canvas, transferred as an `OffscreenCanvas`, so socket, decode and draw never
 //! take the main thread from taps, scrolling and layout. Where the browser cannot
 //! transfer a canvas to a worker (or with `?worker=0`), the engine runs here instead.
@@ -15,11 +15,11 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
 
 use crate::{
-    draw::Surface,
     engine::{self, Init, Output, Shared, DEFAULT_USER},
-    screen,
-    target::{self, EdgeInfo, Query},
-    worker::{dial, load, output_from_js, Start, ToWorker},
+    page::screen,
+    page::target::{self, EdgeInfo, Query},
+    page::worker::{dial, load, output_from_js, Start, ToWorker},
+    picture::draw::Surface,
 };
 
 pub(crate) fn window() -> web_sys::Window {
@@ -178,7 +178,7 @@ pub async fn run() -> Result<(), JsValue> {
     let camera_hint = open.as_ref().and_then(|name| {
         let c = edge.as_ref()?.details.iter().find(|c| &c.name == name)?;
         let offered = c.renditions.iter().filter_map(|r| wire::ack::Rendition::from_name(r)).collect();
-        Some((offered, c.fps, crate::adapt::frame_bytes_guess(c.width, c.height)))
+        Some((offered, c.fps, crate::stream::adapt::frame_bytes_guess(c.width, c.height)))
     });
     let init = Init {
         target,
@@ -189,7 +189,7 @@ pub async fn run() -> Result<(), JsValue> {
             .get("detections-age")
             // Whole ms: parsing an f64 would link the float parser (+20 KB of wasm).
             .and_then(|v| v.parse::<u32>().ok())
-            .map_or(crate::marks::DEFAULT_MAX_AGE_MS, f64::from),
+            .map_or(crate::bus::marks::DEFAULT_MAX_AGE_MS, f64::from),
         client_id: format!("mqcam-view-{:08x}", (js_sys::Math::random() * 4e9) as u32),
         login,
         hidden: document().hidden(),

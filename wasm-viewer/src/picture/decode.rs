@@ -14,7 +14,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, ImageBitmap};
 use wire::{ack::Rendition, FrameHeader};
 
-use crate::{scope::scope, session};
+use crate::{net::session, scope::scope};
 
 /// A received frame, waiting for the decoder.
 pub struct Pending {

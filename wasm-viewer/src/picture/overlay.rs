@@ -1,13 +1,13 @@
 //! The detections overlay: what programs on the bus found in the frame on screen
-//! ([`crate::marks`] matches results to frames), drawn as boxes and labels in each
+//! ([`crate::bus::marks`] matches results to frames), drawn as boxes and labels in each
 //! producer's colour on a canvas of its own over the picture, labels upright however
 //! the page turns it.
 
 use wire::detections::Detections;
 
 use crate::{
-    draw::{Mark, Surface},
-    marks::Marks,
+    bus::marks::Marks,
+    picture::draw::{Mark, Surface},
 };
 
 pub struct Overlay {

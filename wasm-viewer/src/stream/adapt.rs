@@ -79,7 +79,7 @@ pub struct Adapt {
     /// What the link was last measured to carry (bytes a second), when it was full;
     /// `None` when it had room, or nothing is known. Kept across cameras.
     link: Option<f64>,
-    /// What the link carries (bytes a second) as timed frame by frame (`crate::flow`),
+    /// What the link carries (bytes a second) as timed frame by frame (`crate::stream::flow`),
     /// full or not; `None` when too fast to time.
     rate: Option<f64>,
 }

@@ -8,7 +8,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::{scope::now_ms, session::Close};
+use crate::{net::session::Close, scope::now_ms};
 
 /// What happens to the socket.
 pub enum SocketEvent {

@@ -86,7 +86,7 @@ pub fn directory(payload: &[u8]) -> Vec<Listed> {
             let full_bytes = renditions.iter().find(|r| name_of(r) == Some(Rendition::Full)).and_then(|r| {
                 let measured = number(r, "frame_bytes").filter(|b| *b > 0.0);
                 let (w, h) = (number(r, "width")?, number(r, "height")?);
-                measured.or(Some(crate::adapt::frame_bytes_guess(w as u32, h as u32)))
+                measured.or(Some(crate::stream::adapt::frame_bytes_guess(w as u32, h as u32)))
             });
             Some(Listed { name, offered, fps, full_bytes })
         })

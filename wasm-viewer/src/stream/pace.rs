@@ -1,5 +1,5 @@
 //! When each acknowledgement's window changes, and when the viewer asks the edge for its
-//! clock. Plain Rust, fed the time and [`crate::flow`]'s estimate.
+//! clock. Plain Rust, fed the time and [`crate::stream::flow`]'s estimate.
 //!
 //! A clock reply that queues behind frames on a slow link makes the round trip look
 //! long and the offset wrong (±0.45 s at 2 Mbit/s, measured), and the flow window is

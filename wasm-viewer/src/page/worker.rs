@@ -34,10 +34,10 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, OffscreenCanvas};
 
 use crate::{
-    cameras::CameraInfo,
-    draw::Surface,
+    bus::cameras::CameraInfo,
     engine::{self, Init, Output},
-    target::Target,
+    page::target::Target,
+    picture::draw::Surface,
 };
 
 /// Messages from the page to the worker.
@@ -300,7 +300,7 @@ fn init_from_js(v: &JsValue) -> Init {
         grid: field(v, "grid").as_bool().unwrap_or(false),
         link_bytes_per_s: field(v, "link").as_f64(),
         pinned: field(v, "pinned").as_string().and_then(|n| wire::ack::Rendition::from_name(&n)),
-        marks_max_age_ms: field(v, "marksMaxAgeMs").as_f64().unwrap_or(crate::marks::DEFAULT_MAX_AGE_MS),
+        marks_max_age_ms: field(v, "marksMaxAgeMs").as_f64().unwrap_or(crate::bus::marks::DEFAULT_MAX_AGE_MS),
         camera_hint: {
             let hint = field(v, "hint");
             let offered = field(&hint, "offered").dyn_into::<Array>().ok().map(|names| {

@@ -3,7 +3,7 @@
 //! The viewer connects to the first. When a connection fails or is lost it tries the next
 //! one at once: a node that died takes its connections with it, and another node of the
 //! cluster carries the same topics. Only when every broker has failed in a row does it
-//! wait ([`Session::retry_delay`](crate::session::Session::retry_delay)'s backoff) before
+//! wait ([`Session::retry_delay`](crate::net::session::Session::retry_delay)'s backoff) before
 //! each further try, still going round them. A broker that works is kept: nothing moves
 //! the viewer back to the first one while it works (that would drop the picture for
 //! nothing), and after a loss the round starts from the next one, not the first.

@@ -14,9 +14,9 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Event, HtmlCanvasElement, HtmlElement, KeyboardEvent, PointerEvent};
 
 use crate::{
-    cameras::CameraInfo,
-    deck::{Deck, Shown},
-    ui::{document, element, window, EngineHandle},
+    bus::cameras::CameraInfo,
+    page::deck::{Deck, Shown},
+    page::ui::{document, element, window, EngineHandle},
 };
 
 /// Where the pinned picture quality is kept (none: automatic), for every camera.
@@ -404,11 +404,11 @@ pub fn view(attrs: &[(String, String)]) {
             if let Ok(Some(store)) = window().local_storage() {
                 let _ = match js_sys::Number::parse_float(estimate) {
                     kbps if kbps > 0.0 => store.set_item(
-                        crate::ui::LINK_KEY,
+                        crate::page::ui::LINK_KEY,
                         &format!("{},{}", kbps * 1000.0 / 8.0, js_sys::Date::now()),
                     ),
                     // The link had room: nothing to hold the next visit back.
-                    _ => store.remove_item(crate::ui::LINK_KEY),
+                    _ => store.remove_item(crate::page::ui::LINK_KEY),
                 };
             }
         }
@@ -513,7 +513,7 @@ fn to_grid(s: &mut Screen, at: f64) {
 /// The picture on screen, saved as `CAMERA-YYYYMMDD-HHMMSS.jpg`.
 fn save_snapshot(camera: Option<String>) {
     spawn_local(async move {
-        let Ok(blob) = JsFuture::from(crate::ui::snapshot()).await else { return };
+        let Ok(blob) = JsFuture::from(crate::page::ui::snapshot()).await else { return };
         let Ok(blob) = blob.dyn_into::<web_sys::Blob>() else { return };
         let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
         let d = js_sys::Date::new_0();

@@ -21,7 +21,7 @@
 //! Every input is measured without the queue's own feedback, so a big window cannot
 //! talk itself into a bigger one:
 //! - the round trip is the *smallest* seen by the clock exchanges (the caller's
-//!   [`crate::clock::ClockSync::best`]), not the current one, which grows with the queue;
+//!   [`crate::stream::clock::ClockSync::best`]), not the current one, which grows with the queue;
 //! - the link's rate comes from each frame's size over the time its bytes took to arrive:
 //!   from its publication plus half that round trip (on the corrected clock), or, if it
 //!   queued behind the frame before, from that one's arrival;
@@ -151,7 +151,7 @@ impl Flow {
 
 /// Nearest-rank percentile; `None` when there are no values.
 fn percentile(values: impl Iterator<Item = f64>, p: f64) -> Option<f64> {
-    crate::stats::percentile(values.filter(|v| v.is_finite()), p)
+    crate::picture::stats::percentile(values.filter(|v| v.is_finite()), p)
 }
 
 #[cfg(test)]
