@@ -79,5 +79,5 @@ pub fn start() {
 /// The picture on screen now, as a JPEG `Blob` (for a snapshot button, and tests).
 #[wasm_bindgen]
 pub fn snapshot() -> js_sys::Promise {
-    page::ui::snapshot()
+    page::handle::snapshot()
 }

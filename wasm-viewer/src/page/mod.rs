@@ -4,6 +4,9 @@
 //! and the engine's worker ([`worker`]).
 
 pub mod deck;
+pub(crate) mod dom;
+pub(crate) mod handle;
+pub(crate) mod link;
 pub(crate) mod screen;
 pub mod target;
 pub(crate) mod ui;

@@ -16,7 +16,11 @@ use web_sys::{Event, HtmlCanvasElement, HtmlElement, KeyboardEvent, PointerEvent
 use crate::{
     bus::cameras::CameraInfo,
     page::deck::{Deck, Shown},
-    page::ui::{document, element, window, EngineHandle},
+    page::{
+        dom::{document, element, window},
+        handle::{self, EngineHandle},
+        link,
+    },
 };
 
 /// Where the pinned picture quality is kept (none: automatic), for every camera.
@@ -401,16 +405,7 @@ pub fn view(attrs: &[(String, String)]) {
     LAST_ESTIMATE.with(|last| {
         if *last.borrow() != estimate {
             *last.borrow_mut() = estimate.to_string();
-            if let Ok(Some(store)) = window().local_storage() {
-                let _ = match js_sys::Number::parse_float(estimate) {
-                    kbps if kbps > 0.0 => store.set_item(
-                        crate::page::ui::LINK_KEY,
-                        &format!("{},{}", kbps * 1000.0 / 8.0, js_sys::Date::now()),
-                    ),
-                    // The link had room: nothing to hold the next visit back.
-                    _ => store.remove_item(crate::page::ui::LINK_KEY),
-                };
-            }
+            link::remember(estimate);
         }
     });
 }
@@ -513,7 +508,7 @@ fn to_grid(s: &mut Screen, at: f64) {
 /// The picture on screen, saved as `CAMERA-YYYYMMDD-HHMMSS.jpg`.
 fn save_snapshot(camera: Option<String>) {
     spawn_local(async move {
-        let Ok(blob) = JsFuture::from(crate::page::ui::snapshot()).await else { return };
+        let Ok(blob) = JsFuture::from(handle::snapshot()).await else { return };
         let Ok(blob) = blob.dyn_into::<web_sys::Blob>() else { return };
         let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
         let d = js_sys::Date::new_0();

@@ -9,136 +9,22 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use js_sys::{Array, Promise, Reflect};
+use js_sys::{Array, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
 
 use crate::{
-    engine::{self, Init, Output, Shared, DEFAULT_USER},
-    page::screen,
-    page::target::{self, EdgeInfo, Query},
-    page::worker::{dial, load, output_from_js, Start, ToWorker},
+    engine::{self, Init, Output, DEFAULT_USER},
+    page::{
+        dom::{document, element, window},
+        handle::{self, Engine},
+        link, screen,
+        target::{self, EdgeInfo, Query},
+        worker::{dial, load, output_from_js, Start},
+    },
     picture::draw::Surface,
 };
-
-pub(crate) fn window() -> web_sys::Window {
-    web_sys::window().expect("the viewer runs in a page with a window")
-}
-
-pub(crate) fn document() -> web_sys::Document {
-    window().document().expect("the page has a document")
-}
-
-pub(crate) fn element<T: JsCast>(id: &str) -> T {
-    document()
-        .get_element_by_id(id)
-        .unwrap_or_else(|| panic!("index.html has an element #{id}"))
-        .dyn_into::<T>()
-        .unwrap_or_else(|_| panic!("#{id} has the expected element type"))
-}
-
-/// Where the engine runs.
-pub enum Engine {
-    /// Here, on the page's main thread.
-    Page(Shared),
-    /// In a worker; a snapshot asked for and not yet answered waits in `snapshot`.
-    Worker { worker: Worker, snapshot: RefCell<Option<js_sys::Function>> },
-}
-
-impl Engine {
-    fn log_in(&self, user: String, password: String) {
-        match self {
-            Engine::Page(app) => engine::log_in(app, user, password),
-            Engine::Worker { worker, .. } => {
-                let _ = worker.post_message(&ToWorker::LogIn { user, password }.to_js());
-            }
-        }
-    }
-
-    fn set_hidden(&self, hidden: bool) {
-        self.tell(ToWorker::Hidden(hidden));
-    }
-
-    /// Shows `camera` full-size (`None`: the grid), asked for at `at_ms`.
-    pub fn show(&self, camera: Option<String>, at_ms: f64) {
-        self.tell(ToWorker::Show { camera, at_ms });
-    }
-
-    pub fn pause(&self, paused: bool) {
-        self.tell(ToWorker::Pause(paused));
-    }
-
-    /// Pins a rendition by name, or lets the viewer choose (`None`).
-    pub fn quality(&self, rendition: Option<String>) {
-        self.tell(ToWorker::Quality(rendition));
-    }
-
-    /// A tile's canvas for `camera`'s previews: handed to the engine (transferred to the
-    /// worker, which draws into it from then on).
-    pub fn add_tile(&self, camera: &str, canvas: HtmlCanvasElement) {
-        match self {
-            Engine::Page(app) => {
-                if let Ok(surface) = Surface::element(canvas) {
-                    engine::add_tile(app, camera, surface);
-                }
-            }
-            Engine::Worker { worker, .. } => {
-                let Ok(offscreen) = canvas.transfer_control_to_offscreen() else { return };
-                let message = ToWorker::Tile { camera: camera.to_string(), canvas: offscreen.clone() };
-                let _ = worker.post_message_with_transfer(&message.to_js(), &Array::of1(&offscreen));
-            }
-        }
-    }
-
-    /// The overlay canvas for detections, handed to the engine like a tile's.
-    pub fn add_marks(&self, canvas: HtmlCanvasElement) {
-        match self {
-            Engine::Page(app) => {
-                if let Ok(surface) = Surface::element(canvas) {
-                    engine::set_marks(app, surface);
-                }
-            }
-            Engine::Worker { worker, .. } => {
-                let Ok(offscreen) = canvas.transfer_control_to_offscreen() else { return };
-                let message = ToWorker::Marks(offscreen.clone());
-                let _ = worker.post_message_with_transfer(&message.to_js(), &Array::of1(&offscreen));
-            }
-        }
-    }
-
-    /// How the page turns the picture, for the labels drawn over it.
-    pub fn turn(&self, degrees: u32, mirror: bool) {
-        self.tell(ToWorker::Turn { degrees, mirror });
-    }
-
-    /// One message to the engine, wherever it runs.
-    fn tell(&self, message: ToWorker) {
-        match self {
-            Engine::Page(app) => match message {
-                ToWorker::Hidden(hidden) => engine::set_hidden(app, hidden),
-                ToWorker::Show { camera, at_ms } => engine::show(app, camera, at_ms),
-                ToWorker::Pause(paused) => engine::set_paused(app, paused),
-                ToWorker::Quality(r) => {
-                    engine::pin(app, r.as_deref().and_then(wire::ack::Rendition::from_name))
-                }
-                ToWorker::LogIn { user, password } => engine::log_in(app, user, password),
-                ToWorker::Turn { degrees, mirror } => engine::set_turn(app, degrees, mirror),
-                ToWorker::Snapshot | ToWorker::Tile { .. } | ToWorker::Marks(_) => {}
-            },
-            Engine::Worker { worker, .. } => {
-                let _ = worker.post_message(&message.to_js());
-            }
-        }
-    }
-}
-
-/// The engine, as the page's parts hold it.
-pub type EngineHandle = Rc<Engine>;
-
-thread_local! {
-    static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
-}
 
 /// Entry point: finds the target and the login, then starts the engine.
 pub async fn run() -> Result<(), JsValue> {
@@ -182,7 +68,7 @@ pub async fn run() -> Result<(), JsValue> {
     });
     let init = Init {
         target,
-        link_bytes_per_s: link_estimate(),
+        link_bytes_per_s: link::estimate(),
         camera_hint,
         pinned: screen::initial_quality().and_then(|q| wire::ack::Rendition::from_name(&q)),
         marks_max_age_ms: params
@@ -214,7 +100,7 @@ pub async fn run() -> Result<(), JsValue> {
     watch_login_form(&engine)?;
     watch_visibility(&engine)?;
     // Kept for the life of the page.
-    ENGINE.with(|e| *e.borrow_mut() = Some(engine.clone()));
+    handle::keep(engine.clone());
     screen::start(engine, multi, &cameras, open)?;
     Ok(())
 }
@@ -253,13 +139,7 @@ fn start_worker(worker: Worker, init: &Init, canvas: &HtmlCanvasElement) -> Resu
     let on_message =
         Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| match output_from_js(&e.data()) {
             Some(Ok(out)) => show(out),
-            Some(Err(blob)) => ENGINE.with(|engine| {
-                if let Some(Engine::Worker { snapshot, .. }) = engine.borrow().as_deref() {
-                    if let Some(resolve) = snapshot.borrow_mut().take() {
-                        let _ = resolve.call1(&JsValue::NULL, &blob);
-                    }
-                }
-            }),
+            Some(Err(blob)) => handle::snapshot_taken(&blob),
             None => {}
         });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -276,18 +156,6 @@ fn start_worker(worker: Worker, init: &Init, canvas: &HtmlCanvasElement) -> Resu
     on_error.forget();
     worker.post_message_with_transfer(&start, &Array::of1(&offscreen))?;
     Ok(Engine::Worker { worker, snapshot: RefCell::new(None) })
-}
-
-/// The picture on screen now, as a JPEG `Blob`.
-pub fn snapshot() -> Promise {
-    ENGINE.with(|engine| match engine.borrow().as_deref() {
-        Some(Engine::Page(app)) => engine::snapshot(app).unwrap_or_else(|e| Promise::reject(&e)),
-        Some(Engine::Worker { worker, snapshot }) => Promise::new(&mut |resolve, _| {
-            *snapshot.borrow_mut() = Some(resolve);
-            let _ = worker.post_message(&ToWorker::Snapshot.to_js());
-        }),
-        None => Promise::reject(&"the viewer has not started".into()),
-    })
 }
 
 /// Shows what the engine reports: `#stats` and the overlay, or the login form.
@@ -424,30 +292,6 @@ fn edge_cameras(json: &JsValue) -> Vec<target::EdgeCamera> {
             })
         })
         .collect()
-}
-
-/// Where the last link estimate is kept: bytes a second and when (ms since the epoch).
-pub(crate) const LINK_KEY: &str = "mqcam-link";
-/// An estimate older than this says nothing about the link now.
-const LINK_FRESH_MS: f64 = 30.0 * 60.0 * 1000.0;
-
-/// What the link carries, bytes a second, if known: from how fast this page's
-/// WebAssembly came (a download of tens of KB; not when it came from the cache), else
-/// what the last visit measured, if recent.
-fn link_estimate() -> Option<f64> {
-    let performance = window().performance()?;
-    for entry in performance.get_entries_by_type("resource").iter() {
-        let get = |k: &str| Reflect::get(&entry, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-        let name = Reflect::get(&entry, &"name".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-        let (bytes, ms) = (get("transferSize"), get("responseEnd") - get("responseStart"));
-        if name.ends_with(".wasm") && bytes > 20_000.0 && ms > 0.0 {
-            return Some(bytes * 1000.0 / ms);
-        }
-    }
-    let stored = window().local_storage().ok()??.get_item(LINK_KEY).ok()??;
-    let (rate, at) = stored.split_once(',')?;
-    let (rate, at) = (js_sys::Number::parse_float(rate), js_sys::Number::parse_float(at));
-    (rate > 0.0 && js_sys::Date::now() - at < LINK_FRESH_MS).then_some(rate)
 }
 
 /// The engine hears when the tab is hidden or shown (it disconnects while hidden).

@@ -1,0 +1,43 @@
+//! What the link carries, kept between visits: the next visit starts on the rendition
+//! the link carried last time rather than finding out again.
+
+use js_sys::Reflect;
+
+use crate::page::dom::window;
+
+/// Where the last link estimate is kept: bytes a second and when (ms since the epoch).
+const LINK_KEY: &str = "mqcam-link";
+/// An estimate older than this says nothing about the link now.
+const LINK_FRESH_MS: f64 = 30.0 * 60.0 * 1000.0;
+
+/// What the link carries, bytes a second, if known: from how fast this page's
+/// WebAssembly came (a download of tens of KB; not when it came from the cache), else
+/// what the last visit measured, if recent.
+pub fn estimate() -> Option<f64> {
+    let performance = window().performance()?;
+    for entry in performance.get_entries_by_type("resource").iter() {
+        let get = |k: &str| Reflect::get(&entry, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let name = Reflect::get(&entry, &"name".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+        let (bytes, ms) = (get("transferSize"), get("responseEnd") - get("responseStart"));
+        if name.ends_with(".wasm") && bytes > 20_000.0 && ms > 0.0 {
+            return Some(bytes * 1000.0 / ms);
+        }
+    }
+    let stored = window().local_storage().ok()??.get_item(LINK_KEY).ok()??;
+    let (rate, at) = stored.split_once(',')?;
+    let (rate, at) = (js_sys::Number::parse_float(rate), js_sys::Number::parse_float(at));
+    (rate > 0.0 && js_sys::Date::now() - at < LINK_FRESH_MS).then_some(rate)
+}
+
+/// Keeps the link's measured rate (`#stats`'s `data-link-estimate-kbps`) for the next
+/// visit's first choice of rendition; none (the link had room) forgets it.
+pub fn remember(estimate_kbps: &str) {
+    let Ok(Some(store)) = window().local_storage() else { return };
+    let _ = match js_sys::Number::parse_float(estimate_kbps) {
+        kbps if kbps > 0.0 => {
+            store.set_item(LINK_KEY, &format!("{},{}", kbps * 1000.0 / 8.0, js_sys::Date::now()))
+        }
+        // The link had room: nothing to hold the next visit back.
+        _ => store.remove_item(LINK_KEY),
+    };
+}
