@@ -3,10 +3,13 @@
 //! ([`deck`]), which broker and topic ([`target`]), and the messages between the page
 //! and the engine's worker ([`worker`]).
 
+pub(crate) mod actions;
+pub(crate) mod badge;
 pub mod deck;
 pub(crate) mod dom;
 pub(crate) mod handle;
 pub(crate) mod link;
+pub(crate) mod prefs;
 pub(crate) mod screen;
 pub mod target;
 pub(crate) mod ui;

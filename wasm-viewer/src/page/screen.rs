@@ -17,79 +17,17 @@ use crate::{
     bus::cameras::CameraInfo,
     page::deck::{Deck, Shown},
     page::{
+        actions,
         dom::{document, element, window},
-        handle::{self, EngineHandle},
-        link,
+        handle::EngineHandle,
+        prefs,
     },
 };
-
-/// Where the pinned picture quality is kept (none: automatic), for every camera.
-const QUALITY_KEY: &str = "mqcam-quality";
-
-/// Where "hide the detections" is kept ("hidden"; none: shown).
-const MARKS_KEY: &str = "mqcam-marks";
-
-/// Shows or hides the detections drawn over the picture, and keeps the choice.
-fn set_marks(shown: bool, keep: bool) {
-    if let Some(body) = document().body() {
-        let _ = body.set_attribute("data-marks", if shown { "shown" } else { "hidden" });
-    }
-    let button = element::<HtmlElement>("btn-marks");
-    let _ = button.set_attribute("aria-pressed", if shown { "true" } else { "false" });
-    let _ = button.set_attribute("aria-label", if shown { "Hide detections" } else { "Show detections" });
-    if let (true, Ok(Some(store))) = (keep, window().local_storage()) {
-        let _ = if shown { store.remove_item(MARKS_KEY) } else { store.set_item(MARKS_KEY, "hidden") };
-    }
-}
-
-fn marks_shown() -> bool {
-    document().body().is_none_or(|b| b.get_attribute("data-marks").as_deref() != Some("hidden"))
-}
-
-fn load_quality() -> Option<String> {
-    window().local_storage().ok()??.get_item(QUALITY_KEY).ok()?
-}
-
-/// The rendition pinned when the page opens: `?quality=full` (or half, quarter, auto) in
-/// a link wins over what was kept.
-pub fn initial_quality() -> Option<String> {
-    let asked = web_sys::UrlSearchParams::new_with_str(&window().location().search().unwrap_or_default())
-        .ok()
-        .and_then(|p| p.get("quality"));
-    match asked.as_deref() {
-        Some(q @ ("full" | "half" | "quarter")) => Some(q.to_string()),
-        Some("auto") => None,
-        _ => load_quality(),
-    }
-}
-
-/// The quality button says what is pinned.
-fn render_quality(pinned: Option<&str>) {
-    let button = element::<HtmlElement>("btn-quality");
-    let (label, said) = match pinned {
-        Some("full") => ("Full", "full size"),
-        Some("half") => ("Half", "half size"),
-        Some("quarter") => ("¼", "quarter size"),
-        _ => ("Auto", "automatic"),
-    };
-    let _ = button.set_attribute("data-quality", pinned.unwrap_or("auto"));
-    let _ = button.set_attribute("aria-label", &format!("Picture quality: {said}"));
-    if let Ok(Some(span)) = button.query_selector(".q-label") {
-        span.set_text_content(Some(label));
-    }
-}
 
 /// Controls fade this long after the last touch.
 const CONTROLS_MS: i32 = 4000;
 /// A horizontal move this long (CSS px) is a swipe, not a tap.
 const SWIPE_PX: f64 = 50.0;
-
-/// How the user turned the picture of one camera (remembered per camera).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Turn {
-    degrees: u16,
-    mirror: bool,
-}
 
 struct Screen {
     engine: EngineHandle,
@@ -100,7 +38,7 @@ struct Screen {
     tiles: Vec<(String, HtmlElement)>,
     /// The camera the engine was last told to show.
     shown: Option<String>,
-    turn: Turn,
+    turn: prefs::Turn,
     paused: bool,
     /// Counts taps, so an old fade timer does not hide controls shown since.
     controls_epoch: u32,
@@ -147,7 +85,7 @@ pub fn start(
         // Nothing yet, so that the first `apply` sets up the camera view (the engine
         // already streams `open`: telling it again changes nothing).
         shown: None,
-        turn: Turn::default(),
+        turn: prefs::Turn::default(),
         paused: false,
         controls_epoch: 0,
         press: None,
@@ -158,9 +96,8 @@ pub fn start(
     let _ = body.set_attribute("data-multi", if multi { "true" } else { "false" });
     wire_controls()?;
     // The engine started with it (`Init::pinned`).
-    render_quality(initial_quality().as_deref());
-    let hidden = window().local_storage().ok().flatten().and_then(|s| s.get_item(MARKS_KEY).ok().flatten());
-    set_marks(hidden.is_none(), false);
+    prefs::render_quality(prefs::initial_quality().as_deref());
+    prefs::set_marks(prefs::marks_kept(), false);
     with(|s| s.engine.add_marks(element("marks")));
     with(|s| {
         if multi {
@@ -311,7 +248,7 @@ fn apply(s: &mut Screen, at_ms: f64) {
     s.shown = camera.clone();
     s.engine.show(camera.clone(), at_ms);
     element::<HtmlElement>("cam-name").set_text_content(camera.as_deref());
-    s.turn = load_turn(camera.as_deref());
+    s.turn = prefs::load_turn(camera.as_deref());
     render_turn(s);
     set_url(camera.as_deref());
     wake_lock(s);
@@ -372,65 +309,6 @@ fn wake_lock(s: &mut Screen) {
 /// The tab was hidden or shown: the screen lock goes and comes with it.
 pub fn visibility_changed() {
     with(wake_lock);
-}
-
-/// What the engine says about the camera shown: the compact badge and the notice.
-pub fn view(attrs: &[(String, String)]) {
-    let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
-    let latency = get("data-latency-p50-ms");
-    let mut badge = match latency.split_once('.').map_or(latency, |(whole, _)| whole) {
-        "" => format!("{} fps", get("data-fps")),
-        ms => format!("{} fps · {ms} ms", get("data-fps")),
-    };
-    // The rendition, when it is not the camera's full picture.
-    match get("data-rendition") {
-        "" | "full" => {}
-        r => badge += &format!(" · {r}"),
-    }
-    let el = element::<HtmlElement>("badge");
-    if el.text_content().as_deref() != Some(badge.as_str()) {
-        el.set_text_content(Some(&badge));
-    }
-    // Anything but a live camera is said over the picture, without a tap.
-    let offline = wire::status::State::Offline.name();
-    let fine = get("data-connected") == "true" && get("data-camera-state") != offline;
-    let notice = element::<HtmlElement>("notice");
-    let text = if fine { "" } else { get("data-state") };
-    if notice.text_content().as_deref() != Some(text) {
-        notice.set_text_content(Some(text));
-    }
-    notice.set_hidden(fine);
-    // The link's measured rate, for the next visit's first choice of rendition.
-    let estimate = get("data-link-estimate-kbps");
-    LAST_ESTIMATE.with(|last| {
-        if *last.borrow() != estimate {
-            *last.borrow_mut() = estimate.to_string();
-            link::remember(estimate);
-        }
-    });
-}
-
-thread_local! {
-    static LAST_ESTIMATE: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Loads how the user turned `camera` last time.
-fn load_turn(camera: Option<&str>) -> Turn {
-    let stored = camera.and_then(|c| {
-        let store = window().local_storage().ok()??;
-        store.get_item(&format!("mqcam-turn:{c}")).ok()?
-    });
-    let Some(stored) = stored else { return Turn::default() };
-    let (degrees, mirror) = stored.split_once(',').unwrap_or((&stored, "0"));
-    Turn { degrees: degrees.parse().unwrap_or(0) % 360 / 90 * 90, mirror: mirror == "1" }
-}
-
-fn save_turn(s: &Screen) {
-    let Some(camera) = &s.shown else { return };
-    if let Ok(Some(store)) = window().local_storage() {
-        let value = format!("{},{}", s.turn.degrees, u8::from(s.turn.mirror));
-        let _ = store.set_item(&format!("mqcam-turn:{camera}"), &value);
-    }
 }
 
 /// Rotation and mirroring, as a CSS transform of the picture (the pixels stay as sent).
@@ -505,69 +383,6 @@ fn to_grid(s: &mut Screen, at: f64) {
     }
 }
 
-/// The picture on screen, saved as `CAMERA-YYYYMMDD-HHMMSS.jpg`.
-fn save_snapshot(camera: Option<String>) {
-    spawn_local(async move {
-        let Ok(blob) = JsFuture::from(handle::snapshot()).await else { return };
-        let Ok(blob) = blob.dyn_into::<web_sys::Blob>() else { return };
-        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
-        let d = js_sys::Date::new_0();
-        let name = format!(
-            "{}-{:04}{:02}{:02}-{:02}{:02}{:02}.jpg",
-            camera.as_deref().unwrap_or("camera"),
-            d.get_full_year(),
-            d.get_month() + 1,
-            d.get_date(),
-            d.get_hours(),
-            d.get_minutes(),
-            d.get_seconds()
-        );
-        let Ok(a) = document().create_element("a") else { return };
-        let _ = a.set_attribute("href", &url);
-        let _ = a.set_attribute("download", &name);
-        if let Ok(a) = a.dyn_into::<HtmlElement>() {
-            a.click();
-        }
-        // The download has its own copy once it started.
-        let revoke = Closure::once_into_js(move || {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        });
-        let _ =
-            window().set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
-    });
-}
-
-/// Element fullscreen where the browser has it; elsewhere (iPhone Safari: only `<video>`
-/// goes fullscreen) the picture fills the viewport instead.
-fn toggle_fullscreen() {
-    let doc = document();
-    let call = |target: &JsValue, names: &[&str]| {
-        names.iter().any(|n| {
-            Reflect::get(target, &(*n).into())
-                .ok()
-                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-                .is_some_and(|f| f.call0(target).is_ok())
-        })
-    };
-    let current = Reflect::get(&doc, &"fullscreenElement".into())
-        .ok()
-        .or_else(|| Reflect::get(&doc, &"webkitFullscreenElement".into()).ok())
-        .filter(|v| !v.is_null() && !v.is_undefined());
-    let body = doc.body().expect("the page has a body");
-    if current.is_some() {
-        call(&doc, &["exitFullscreen", "webkitExitFullscreen"]);
-        return;
-    }
-    if body.class_list().contains("fill") {
-        let _ = body.class_list().remove_1("fill");
-        return;
-    }
-    let root: JsValue = doc.document_element().map_or(JsValue::NULL, Into::into);
-    if !call(&root, &["requestFullscreen", "webkitRequestFullscreen"]) {
-        let _ = body.class_list().add_1("fill");
-    }
-}
-
 /// A button's click calls `f` with the screen and the click's time.
 fn on_click(id: &str, f: impl Fn(&mut Screen, f64) + 'static) -> Result<(), JsValue> {
     let handler = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
@@ -587,36 +402,29 @@ fn wire_controls() -> Result<(), JsValue> {
     on_click("btn-grid", to_grid)?;
     on_click("btn-prev", |s, at| step(s, -1, at))?;
     on_click("btn-next", |s, at| step(s, 1, at))?;
-    on_click("btn-fullscreen", |_, _| toggle_fullscreen())?;
-    on_click("btn-snapshot", |s, _| save_snapshot(s.shown.clone()))?;
+    on_click("btn-fullscreen", |_, _| actions::toggle_fullscreen())?;
+    on_click("btn-snapshot", |s, _| actions::save_snapshot(s.shown.clone()))?;
     on_click("btn-rotate", |s, _| {
         s.turn.degrees = (s.turn.degrees + 90) % 360;
-        save_turn(s);
+        if let Some(camera) = &s.shown {
+            prefs::save_turn(camera, s.turn);
+        }
         render_turn(s);
     })?;
     on_click("btn-mirror", |s, _| {
         s.turn.mirror = !s.turn.mirror;
-        save_turn(s);
+        if let Some(camera) = &s.shown {
+            prefs::save_turn(camera, s.turn);
+        }
         render_turn(s);
     })?;
     on_click("btn-pause", |s, _| toggle_pause(s))?;
     on_click("btn-quality", |s, _| {
-        let next = match load_quality().as_deref() {
-            None => Some("full"),
-            Some("full") => Some("half"),
-            Some("half") => Some("quarter"),
-            _ => None,
-        };
-        if let Ok(Some(store)) = window().local_storage() {
-            let _ = match next {
-                Some(q) => store.set_item(QUALITY_KEY, q),
-                None => store.remove_item(QUALITY_KEY),
-            };
-        }
+        let next = prefs::next_quality();
         s.engine.quality(next.map(str::to_string));
-        render_quality(next);
+        prefs::render_quality(next);
     })?;
-    on_click("btn-marks", |_, _| set_marks(!marks_shown(), true))?;
+    on_click("btn-marks", |_, _| prefs::set_marks(!prefs::marks_shown(), true))?;
     on_click("btn-stats", |_, _| {
         if let Some(body) = document().body() {
             let on = !body.class_list().contains("stats");
@@ -687,9 +495,9 @@ fn wire_controls() -> Result<(), JsValue> {
                     apply(s, at);
                 }
                 "Escape" => to_grid(s, at),
-                "f" if camera_view => toggle_fullscreen(),
+                "f" if camera_view => actions::toggle_fullscreen(),
                 "p" | " " if camera_view => toggle_pause(s),
-                "d" if camera_view => set_marks(!marks_shown(), true),
+                "d" if camera_view => prefs::set_marks(!prefs::marks_shown(), true),
                 _ => return false,
             }
             show_controls(s);

@@ -17,9 +17,10 @@ use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
 use crate::{
     engine::{self, Init, Output, DEFAULT_USER},
     page::{
+        badge,
         dom::{document, element, window},
         handle::{self, Engine},
-        link, screen,
+        link, prefs, screen,
         target::{self, EdgeInfo, Query},
         worker::{dial, load, output_from_js, Start},
     },
@@ -70,7 +71,7 @@ pub async fn run() -> Result<(), JsValue> {
         target,
         link_bytes_per_s: link::estimate(),
         camera_hint,
-        pinned: screen::initial_quality().and_then(|q| wire::ack::Rendition::from_name(&q)),
+        pinned: prefs::initial_quality().and_then(|q| wire::ack::Rendition::from_name(&q)),
         marks_max_age_ms: params
             .get("detections-age")
             // Whole ms: parsing an f64 would link the float parser (+20 KB of wasm).
@@ -163,7 +164,7 @@ fn show(out: Output) {
     match out {
         Output::Cameras(list) => screen::cameras(list),
         Output::View { attrs, text } => {
-            screen::view(&attrs);
+            badge::show(&attrs);
             let el = element::<HtmlElement>("stats");
             for (k, v) in attrs {
                 if el.get_attribute(&k).as_deref() != Some(v.as_str()) {
