@@ -8,7 +8,7 @@ use wire::{
     status::{State, Status},
 };
 
-use crate::{bus::json::Alarm, picture::decode::Pending, picture::draw::Surface, stream::clock::ClockSync};
+use crate::{bus::json::Alarm, picture::draw::Surface, picture::frame::Frame, stream::clock::ClockSync};
 
 /// One camera as a tile shows it (what goes to the page).
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,7 @@ pub struct Cam {
     /// The newest preview, decoded, and when it was captured (edge µs).
     pub preview: Option<(ImageBitmap, u64)>,
     /// Its newest preview received, waiting for the decoder, and whether one is decoding.
-    pub pending: Option<Pending>,
+    pub pending: Option<Frame>,
     pub decoding: bool,
     pub previews: u32,
     /// Capture time (viewer ms) of its newest picture, preview or frame.
