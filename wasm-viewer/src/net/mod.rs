@@ -1,4 +1,4 @@
-//! The connection to the broker, outermost first: the WebSocket ([`socket`], the only
+//! The connection to the broker, outermost first: the WebSocket (`socket`, the only
 //! code that touches it), the MQTT session fed its bytes ([`session`], no I/O), which
 //! broker of a cluster to dial next ([`brokers`]) and the MQTT 3.1.1 codec under the
 //! session ([`mqtt`]).

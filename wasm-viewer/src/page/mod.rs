@@ -1,7 +1,10 @@
-//! The page around the picture: start-up, target and login ([`ui`](self::ui)), the grid
-//! and the camera view with their controls ([`screen`](self::screen)), what is shown
-//! ([`deck`]), which broker and topic ([`target`]), and the messages between the page
-//! and the engine's worker ([`worker`]).
+//! The page around the picture: start-up, target and login (`ui`), the grid and the
+//! camera view with their controls (`screen`), what is shown ([`deck`]), which broker
+//! and topic ([`target`]), and the messages between the page and the engine's worker
+//! ([`worker`]). Beside them, so that none of them reaches into another: the DOM
+//! helpers (`dom`), the handle on the engine wherever it runs (`handle`), the badge
+//! and notice over the picture (`badge`), the choices kept in this browser (`prefs`,
+//! `link`) and the snapshot and fullscreen buttons (`actions`).
 
 pub(crate) mod actions;
 pub(crate) mod badge;

@@ -1,7 +1,7 @@
 //! From a stamped JPEG to a picture on screen and the numbers about it: the frame
 //! handed over by its source ([`frame`]), what is decoded, drawn and counted
-//! ([`present`], no I/O), the browser's decoder ([`decode`](self::decode)), the canvases ([`draw`](self::draw)), the
-//! detections drawn over the picture ([`overlay`](self::overlay)), frame rate and latency per stage
+//! ([`present`], no I/O), the browser's decoder (`decode`), the canvases (`draw`), the
+//! detections drawn over the picture (`overlay`), frame rate and latency per stage
 //! ([`stats`]) and what `#stats` and the overlay text say ([`view`]).
 
 pub(crate) mod decode;
