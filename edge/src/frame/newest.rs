@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use super::EncodedFrame;
+use super::encoded::EncodedFrame;
 use crate::sync::lock;
 
 /// A camera's newest-frame slot: the encoders' end and the publisher's.

@@ -1,6 +1,6 @@
 //! A frame as a source captured it, before it is encoded.
 
-use super::Yuv420;
+use super::yuv::Yuv420;
 
 /// The pixels of one frame, in whatever form the source has them.
 pub enum Picture {

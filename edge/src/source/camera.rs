@@ -3,7 +3,7 @@
 
 use super::{
     device::{choose, Buffer, Device, DeviceError, Fourcc, Granted, Opener, Want},
-    Source, SourceError,
+    seam::{Source, SourceError},
 };
 use crate::{
     clock,

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use super::{
     multipart::{self, ChunkedError, Dechunker, Multipart, MultipartError},
     pace::Pacer,
-    Source, SourceError,
+    seam::{Source, SourceError},
 };
 use crate::{
     clock,

@@ -14,6 +14,9 @@
 //!   real ioctls, `fake` with scripted buffers for tests.
 //! - [`http`]: network cameras: an HTTP MJPEG stream or a JPEG snapshot URL ([`multipart`]
 //!   splits the stream without I/O).
+//!
+//! The [`Source`] trait and [`SourceError`] live in `seam.rs`, below the sources that
+//! implement them, so that no source and this file depend on each other.
 
 pub mod camera;
 pub mod device;
@@ -24,10 +27,11 @@ pub mod multipart;
 pub mod pace;
 pub mod pattern;
 pub mod replay;
+mod seam;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
 
-use crate::frame::Captured;
+pub use seam::{Source, SourceError};
 
 /// `--list-devices`: every capture device with its formats, sizes and frame rates.
 pub fn list_devices() -> String {
@@ -51,14 +55,6 @@ pub fn list_devices() -> String {
     "video devices are listed on Linux only (V4L2)\n".to_string()
 }
 
-/// Why a source could not deliver a frame.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// The device failed or went away; the next call tries to reopen it.
-    #[error("{0}")]
-    Lost(String),
-}
-
 /// Why a camera's source could not be opened at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -68,22 +64,4 @@ pub enum OpenError {
     Http(#[from] http::HttpError),
     #[error("{}: V4L2 cameras need Linux", .0.display())]
     NeedsLinux(std::path::PathBuf),
-}
-
-/// Something that produces frames at its own pace.
-pub trait Source: Send {
-    /// A short human description for logs ("test pattern 640x480 @ 30 fps").
-    fn describe(&self) -> String;
-    /// Blocks until the next frame and returns it.
-    fn next_frame(&mut self) -> Result<Captured, SourceError>;
-    /// Whether it makes a frame the moment it is asked, with no clock of its own (the
-    /// test pattern unthrottled): then it is asked only when a frame can go out. A
-    /// camera is never asked to wait: its driver would hand over stale frames after.
-    fn on_request(&self) -> bool {
-        false
-    }
-    /// Nobody needs frames for a while: let go of the device or the connection (a
-    /// camera's LED goes off, a network camera stops sending). The next `next_frame`
-    /// opens it again.
-    fn rest(&mut self) {}
 }

@@ -6,7 +6,10 @@
 //! are printed large in the corner, so a viewer can read latency off two screens.
 //! Everything is generated directly in YCbCr: no RGB conversion per frame.
 
-use super::{pace::Pacer, Source, SourceError};
+use super::{
+    pace::Pacer,
+    seam::{Source, SourceError},
+};
 use crate::{
     clock,
     frame::{Captured, Picture, Yuv420},

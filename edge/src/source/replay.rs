@@ -9,7 +9,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{pace::Pacer, Source, SourceError};
+use super::{
+    pace::Pacer,
+    seam::{Source, SourceError},
+};
 use crate::{
     clock,
     frame::{Captured, Picture},

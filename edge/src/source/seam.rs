@@ -1,0 +1,34 @@
+//! The seam every frame source plugs into: the [`Source`] trait, and [`SourceError`]
+//! when a source cannot deliver.
+//!
+//! In a file of its own, below the sources: each of them implements it, and `mod.rs`
+//! (which names their errors in `OpenError` and lists the devices) sits above them. With
+//! the trait in `mod.rs`, every source and `mod.rs` would depend on each other.
+
+use crate::frame::Captured;
+
+/// Something that produces frames at its own pace.
+pub trait Source: Send {
+    /// A short human description for logs ("test pattern 640x480 @ 30 fps").
+    fn describe(&self) -> String;
+    /// Blocks until the next frame and returns it.
+    fn next_frame(&mut self) -> Result<Captured, SourceError>;
+    /// Whether it makes a frame the moment it is asked, with no clock of its own (the
+    /// test pattern unthrottled): then it is asked only when a frame can go out. A
+    /// camera is never asked to wait: its driver would hand over stale frames after.
+    fn on_request(&self) -> bool {
+        false
+    }
+    /// Nobody needs frames for a while: let go of the device or the connection (a
+    /// camera's LED goes off, a network camera stops sending). The next `next_frame`
+    /// opens it again.
+    fn rest(&mut self) {}
+}
+
+/// Why a source could not deliver a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The device failed or went away; the next call tries to reopen it.
+    #[error("{0}")]
+    Lost(String),
+}
