@@ -12,7 +12,8 @@
 //! In the order a frame meets them:
 //! - [`source`]: where pictures come from, on each camera's capture thread: the
 //!   `Source` seam (test pattern, replay, V4L2 cameras behind the `Device` trait, network
-//!   cameras over HTTP), format negotiation, pacing.
+//!   cameras over HTTP: the URL, the connection, [`source::multipart`], then the MJPEG
+//!   stream or snapshot source), format negotiation, pacing.
 //! - [`frame`]: what travels between the stages, below all of them: the captured
 //!   `Picture` (planes in a `Yuv420`, camera YUYV/NV12 with its `Range`, or a JPEG), the
 //!   `EncodedFrame`, the newest-frame slot between encoders and publisher as a
@@ -48,8 +49,9 @@
 //! Around them:
 //! - `run` ([`start`], [`run`]): the wiring, options → sources, encoders, publishers,
 //!   broker, directory, site, banner; [`Running`] says where the edge listens.
-//! - [`config`]: command-line options and their validation; `config::file`: the same in
-//!   a TOML file, with `[[camera]]` tables.
+//! - [`config`]: the options: each flag with its `EDGE_*` variable, one camera's options
+//!   parsed and checked, broker URLs; `config::file`: the same in a TOML file, with
+//!   `[[camera]]` tables.
 //! - [`access`]: who may watch (the viewer login); [`secret`]: the password made on first
 //!   start and kept in the state directory.
 //! - [`tls`]: certificates served and trusted (rustls).

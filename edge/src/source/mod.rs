@@ -2,21 +2,28 @@
 //!
 //! A [`Source`] is the seam where cameras plug in. It blocks until its next frame is
 //! ready (a camera blocks on its driver; the test pattern and replay sleep to their
-//! schedule) and hands back an owned [`Captured`] frame with the wall-clock time it was
-//! captured. Sources run on the capture thread, never on the async runtime. Failing
-//! sources return [`SourceError::Lost`]; the pipeline reports the camera offline, waits
-//! and asks again, and the source reopens its device on that next call.
+//! schedule) and hands back an owned [`Captured`](crate::frame::Captured) frame with the
+//! wall-clock time it was captured. Sources run on the capture thread, never on the
+//! async runtime. Failing sources return [`SourceError::Lost`]; the pipeline reports the
+//! camera offline, waits and asks again, and the source reopens its device on that next
+//! call.
 //!
 //! - [`pattern`]: the moving test pattern (no hardware).
 //! - [`replay`]: a directory of JPEG files or one MJPEG file, looped.
 //! - [`camera`]: a V4L2-style camera behind the [`device::Device`] trait: negotiation,
 //!   buffers → frames, reopening after a failure. [`v4l2`] implements the trait with
 //!   real ioctls, `fake` with scripted buffers for tests.
-//! - [`http`]: network cameras: an HTTP MJPEG stream or a JPEG snapshot URL ([`multipart`]
-//!   splits the stream without I/O).
+//! - [`http`]: network cameras, in the order a frame meets the files: `http/url.rs` (the
+//!   camera's URL, checked when the source is made, and the request made from it),
+//!   `http/connection.rs` (the socket: the request out, the response's head and body
+//!   in), [`multipart`] (a stream's body split into JPEGs, without I/O), and
+//!   `http/mod.rs`: the two sources, an MJPEG stream ([`http::HttpMjpeg`]) and a JPEG
+//!   snapshot URL polled at the camera's rate ([`http::HttpSnapshot`]).
 //!
-//! The [`Source`] trait and [`SourceError`] live in `seam.rs`, below the sources that
-//! implement them, so that no source and this file depend on each other.
+//! Every source hands its frames on through `seam.rs`: the [`Source`] trait and
+//! [`SourceError`], below the sources that implement them, so that no source and this
+//! file depend on each other. [`pace`] keeps the sources with no clock of their own
+//! (pattern, replay, snapshots) to their frame rate.
 
 pub mod camera;
 pub mod device;
