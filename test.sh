@@ -15,6 +15,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked -p wasm-viewer -p wire --target wasm32-unknown-unknown -- -D warnings
 # The edge without the embedded broker (a build for external brokers only).
 cargo clippy --locked -p edge --no-default-features -- -D warnings
+step "no import cycles between module files (scripts/cycles.py)"
+python3 scripts/cycles.py edge/src edge/tests wasm-viewer/src wire/src
 step "unit and integration tests"
 cargo test --locked --workspace
 (cd consumer && "${MQCAM_VENV:-$HOME/.cache/mqcam/venv}/bin/python" -m unittest discover -s tests)

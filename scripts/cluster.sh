@@ -6,7 +6,7 @@
 #   scripts/cluster.sh start DIR        start nodes a and b, join them; prints (and writes to
 #                                       DIR/ports) MQTT_A, WS_A, MQTT_B, WS_B
 #   scripts/cluster.sh users DIR PREFIX EDGE_USER:PASS VIEWER_USER:PASS
-#                                       logins with the permissions the README describes:
+#                                       logins with the permissions docs/cluster.md describes:
 #                                       the edge's login writes and reads below PREFIX;
 #                                       the viewer's reads frames, previews, status, alarms,
 #                                       detections, the directory and its own clock

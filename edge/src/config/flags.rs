@@ -36,7 +36,7 @@ use crate::{
         default it also runs an MQTT broker in-process and serves the viewer site, so one \
         command is all a machine needs: open the printed URL on any phone or browser.\n\n\
         Topics: <prefix>/<camera>/frame carries one frame per message \
-        (see the README for the wire format)."
+        (see docs/wire.md for the wire format)."
 )]
 pub struct Config {
     /// Where frames come from: `auto` (the first camera that works, else the test

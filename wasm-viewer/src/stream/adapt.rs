@@ -492,7 +492,7 @@ mod tests {
         );
         assert_eq!(a.current(), Quarter);
         // Then the link comes back: found at the next try, however long the wait has
-        // grown (at most PROBE_MAX_MS; the README says so).
+        // grown (at most PROBE_MAX_MS; docs/renditions.md says so).
         let back = t;
         run(&mut a, 50_000.0, &mut t, PROBE_MAX_MS + 10_000.0, &mut path);
         let full_at = path.iter().find(|p| p.1 == Full && p.0 > back).expect("back on full").0;
