@@ -1,7 +1,8 @@
-//! What two buttons do that needs nothing of the screen's state: save the picture on
-//! screen as a file, and fullscreen (or filling the viewport where there is none).
+//! What the page asks of the browser, needing nothing of the screen's state: save the
+//! picture on screen as a file, fullscreen (or filling the viewport where there is
+//! none), the address that opens the camera shown, and the screen kept on.
 
-use js_sys::Reflect;
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::HtmlElement;
@@ -71,5 +72,40 @@ pub fn toggle_fullscreen() {
     let root: JsValue = doc.document_element().map_or(JsValue::NULL, Into::into);
     if !call(&root, &["requestFullscreen", "webkitRequestFullscreen"]) {
         let _ = body.class_list().add_1("fill");
+    }
+}
+
+/// `?camera=NAME` while one is shown, so the address opens it; the other parameters
+/// (broker, worker…) stay.
+pub fn set_url(camera: Option<&str>) {
+    let location = window().location();
+    let Ok(search) = location.search() else { return };
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return };
+    match camera {
+        Some(c) => params.set("camera", c),
+        None => params.delete("camera"),
+    }
+    let query = String::from(params.to_string());
+    let query = if query.is_empty() { query } else { format!("?{query}") };
+    let url =
+        format!("{}{query}{}", location.pathname().unwrap_or_default(), location.hash().unwrap_or_default());
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
+    }
+}
+
+/// Asks the browser to keep the screen on: the lock, when granted (`None`: no Screen
+/// Wake Lock API here).
+pub fn request_wake_lock() -> Option<Promise> {
+    let wl = Reflect::get(&window().navigator(), &"wakeLock".into()).ok().filter(|w| !w.is_undefined())?;
+    let request = Reflect::get(&wl, &"request".into()).and_then(|f| f.dyn_into::<js_sys::Function>()).ok()?;
+    request.call1(&wl, &"screen".into()).and_then(|p| p.dyn_into::<Promise>()).ok()
+}
+
+/// Lets the screen dim again.
+pub fn release_wake_lock(lock: &JsValue) {
+    if let Ok(release) = Reflect::get(lock, &"release".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
+    {
+        let _ = release.call0(lock);
     }
 }

@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Event, HtmlCanvasElement, HtmlElement, KeyboardEvent, PointerEvent};
@@ -250,54 +249,19 @@ fn apply(s: &mut Screen, at_ms: f64) {
     element::<HtmlElement>("cam-name").set_text_content(camera.as_deref());
     s.turn = prefs::load_turn(camera.as_deref());
     render_turn(s);
-    set_url(camera.as_deref());
+    actions::set_url(camera.as_deref());
     wake_lock(s);
-}
-
-/// `?camera=NAME` while one is shown, so the address opens it; the other parameters
-/// (broker, worker…) stay.
-fn set_url(camera: Option<&str>) {
-    let location = window().location();
-    let Ok(search) = location.search() else { return };
-    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return };
-    match camera {
-        Some(c) => params.set("camera", c),
-        None => params.delete("camera"),
-    }
-    let query = String::from(params.to_string());
-    let query = if query.is_empty() { query } else { format!("?{query}") };
-    let url =
-        format!("{}{query}{}", location.pathname().unwrap_or_default(), location.hash().unwrap_or_default());
-    if let Ok(history) = window().history() {
-        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
-    }
 }
 
 /// Keeps the screen on while a camera is watched (where the browser can).
 fn wake_lock(s: &mut Screen) {
-    let want = s.shown.is_some() && !document().hidden();
     if let Some(lock) = s.wake_lock.take() {
-        if let Ok(release) =
-            Reflect::get(&lock, &"release".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
-        {
-            let _ = release.call0(&lock);
-        }
+        actions::release_wake_lock(&lock);
     }
-    if !want {
+    if s.shown.is_none() || document().hidden() {
         return;
     }
-    let navigator = window().navigator();
-    let Ok(wl) = Reflect::get(&navigator, &"wakeLock".into()) else { return };
-    if wl.is_undefined() {
-        return;
-    }
-    let Ok(request) = Reflect::get(&wl, &"request".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
-    else {
-        return;
-    };
-    let Ok(promise) = request.call1(&wl, &"screen".into()).and_then(|p| p.dyn_into::<Promise>()) else {
-        return;
-    };
+    let Some(promise) = actions::request_wake_lock() else { return };
     spawn_local(async move {
         // Refused without a user gesture or on battery saver: the screen may dim, no more.
         if let Ok(lock) = JsFuture::from(promise).await {
