@@ -3,7 +3,7 @@
 
 use js_sys::Reflect;
 
-use crate::page::dom::window;
+use crate::{page::dom::window, picture::view::fixed};
 
 /// Where the last link estimate is kept: bytes a second and when (ms since the epoch).
 const LINK_KEY: &str = "mqcam-link";
@@ -34,9 +34,10 @@ pub fn estimate() -> Option<f64> {
 pub fn remember(estimate_kbps: &str) {
     let Ok(Some(store)) = window().local_storage() else { return };
     let _ = match js_sys::Number::parse_float(estimate_kbps) {
-        kbps if kbps > 0.0 => {
-            store.set_item(LINK_KEY, &format!("{},{}", kbps * 1000.0 / 8.0, js_sys::Date::now()))
-        }
+        kbps if kbps > 0.0 => store.set_item(
+            LINK_KEY,
+            &format!("{},{}", fixed(kbps * 1000.0 / 8.0, 1), fixed(js_sys::Date::now(), 0)),
+        ),
         // The link had room: nothing to hold the next visit back.
         _ => store.remove_item(LINK_KEY),
     };

@@ -21,6 +21,7 @@ use crate::{
         handle::EngineHandle,
         prefs,
     },
+    picture::view::fixed,
 };
 
 /// Controls fade this long after the last touch.
@@ -158,9 +159,9 @@ fn update(s: &mut Screen, list: &[CameraInfo]) {
 /// "12 s ago", "3 min ago", "2.0 h ago".
 fn ago(s: f64) -> String {
     match s {
-        s if s < 90.0 => format!("{s:.0} s ago"),
-        s if s < 5400.0 => format!("{:.0} min ago", s / 60.0),
-        s => format!("{:.1} h ago", s / 3600.0),
+        s if s < 90.0 => format!("{} s ago", fixed(s, 0)),
+        s if s < 5400.0 => format!("{} min ago", fixed(s / 60.0, 0)),
+        s => format!("{} h ago", fixed(s / 3600.0, 1)),
     }
 }
 

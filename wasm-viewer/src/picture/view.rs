@@ -73,6 +73,69 @@ pub struct Readout<'a> {
     pub detections_lag_ms: Option<f64>,
 }
 
+/// `v` with `decimals` digits after the point (0 to 3), as `format!("{v:.1}")` writes it
+/// but for ties, which go to the even digit of `v` × 10^decimals. Written out with
+/// integer formatting: Rust's float formatting is ~17 KB of the viewer's wasm, for
+/// numbers shown to a tenth of a millisecond.
+pub fn fixed(v: f64, decimals: u32) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "NaN"
+        } else if v > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
+        .to_string();
+    }
+    let scale = 10u64.pow(decimals.min(3));
+    let x = v.abs() * scale as f64;
+    if x >= 1e18 {
+        // Beyond the integers a u64 holds: no fraction left to show.
+        return format!("{}{}", if v < 0.0 { "-" } else { "" }, x as u128 / scale as u128);
+    }
+    let mut n = x.floor();
+    let rest = x - n;
+    // A tie in `x` may not be one in `v` × 10^decimals, which `x` rounds: the product's
+    // own rounding error says which way the exact value lies (7.35 is 7.3499… → 7.3).
+    let up = match rest {
+        r if r != 0.5 => r > 0.5,
+        _ => match product_error(v.abs(), scale as f64, x) {
+            e if e != 0.0 => e > 0.0,
+            _ => n % 2.0 == 1.0,
+        },
+    };
+    if up {
+        n += 1.0;
+    }
+    let n = n as u64;
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    match decimals {
+        0 => format!("{sign}{n}"),
+        d => format!("{sign}{}.{:0width$}", n / scale, n % scale, width = d.min(3) as usize),
+    }
+}
+
+/// The exact `a` × `b` minus `p`, its rounded value (Dekker's product: each factor split
+/// into halves whose products are exact).
+fn product_error(a: f64, b: f64, p: f64) -> f64 {
+    let split = |x: f64| {
+        let c = 134_217_729.0 * x;
+        let hi = c - (c - x);
+        (hi, x - hi)
+    };
+    let ((ah, al), (bh, bl)) = (split(a), split(b));
+    ((ah * bh - p) + ah * bl + al * bh) + al * bl
+}
+
+/// [`fixed`] with a sign always (`+1.5`, `-0.3`).
+pub fn signed(v: f64, decimals: u32) -> String {
+    match v.is_sign_negative() {
+        true => fixed(v, decimals),
+        false => format!("+{}", fixed(v, decimals)),
+    }
+}
+
 /// `#stats`'s data attributes and the overlay's text.
 pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     let now = r.now_ms;
@@ -80,13 +143,13 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     let fps = r.fps;
     let p50 = stats.latency_percentile(50.0);
     let p95 = stats.latency_percentile(95.0);
-    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+    let fmt = |v: Option<f64>| v.map(|v| fixed(v, 1)).unwrap_or_default();
     let mut attrs: Vec<(String, String)> = Vec::with_capacity(48);
     let mut set = |k: &str, v: &str| attrs.push((k.to_string(), v.to_string()));
     set("data-connected", if *r.link == Link::Live { "true" } else { "false" });
     set("data-broker", r.broker.unwrap_or_default());
     set("data-frames", &stats.frames.to_string());
-    set("data-fps", &format!("{fps:.1}"));
+    set("data-fps", &fixed(fps, 1));
     set("data-latency-p50-ms", &fmt(p50));
     set("data-latency-p95-ms", &fmt(p95));
     set("data-latency-p99-ms", &fmt(stats.latency_percentile(99.0)));
@@ -118,9 +181,9 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     };
     let age = r.last_frame_ms.map(|t| (now - t) / 1000.0);
     let ago = match age {
-        Some(s) if s < 90.0 => format!("last frame {s:.0} s ago"),
-        Some(s) if s < 5400.0 => format!("last frame {:.0} min ago", s / 60.0),
-        Some(s) => format!("last frame {:.1} h ago", s / 3600.0),
+        Some(s) if s < 90.0 => format!("last frame {} s ago", fixed(s, 0)),
+        Some(s) if s < 5400.0 => format!("last frame {} min ago", fixed(s / 60.0, 0)),
+        Some(s) => format!("last frame {} h ago", fixed(s / 3600.0, 1)),
         None => "no frame yet".to_string(),
     };
     let camera_offline = r.camera.filter(|c| c.state == State::Offline);
@@ -152,29 +215,29 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     set("data-last-frame-age-s", &fmt(age));
     set("data-state", &state);
     if let Some(ms) = r.first_frame_ms {
-        set("data-first-frame-ms", &format!("{ms:.1}"));
+        set("data-first-frame-ms", &fixed(ms, 1));
     }
     if let Some(ms) = r.first_picture_ms {
-        set("data-first-picture-ms", &format!("{ms:.1}"));
+        set("data-first-picture-ms", &fixed(ms, 1));
     }
     let latency = match (p50, p95) {
-        (Some(p50), Some(p95)) => format!("{p50:.0} ms (p95 {p95:.0})"),
+        (Some(p50), Some(p95)) => format!("{} ms (p95 {})", fixed(p50, 0), fixed(p95, 0)),
         _ => "–".to_string(),
     };
     let mut clock_line = match clock {
-        Some(c) => format!("clock offset {:+.1} ms ± {:.1}", c.offset_ms, c.rtt_ms / 2.0),
+        Some(c) => format!("clock offset {} ms ± {}", signed(c.offset_ms, 1), fixed(c.rtt_ms / 2.0, 1)),
         None => "clock offset: not measured (same clock assumed)".to_string(),
     };
     if let Some(f) = flow {
         clock_line += &format!(" · {} in flight", f.window);
         if let Some(b) = f.link_bytes_per_s {
-            clock_line += &format!(" · link {:.1} Mbit/s", b * 8.0 / 1e6);
+            clock_line += &format!(" · link {} Mbit/s", fixed(b * 8.0 / 1e6, 1));
         }
     }
     let stages = |p: f64| {
         let parts: Vec<String> = Stage::ALL[..6]
             .iter()
-            .filter_map(|st| stats.percentile(*st, p).map(|v| format!("{} {v:.1}", st.label())))
+            .filter_map(|st| stats.percentile(*st, p).map(|v| format!("{} {}", st.label(), fixed(v, 1))))
             .collect();
         if parts.is_empty() {
             "–".to_string()
@@ -183,7 +246,8 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
         }
     };
     let text = format!(
-        "{state}\n{fps:.1} fps · latency {latency}\np50 ms: {}\np95 ms: {}\n{clock_line}\n{}×{} · {} frames · {} dropped · {} errors",
+        "{state}\n{} fps · latency {latency}\np50 ms: {}\np95 ms: {}\n{clock_line}\n{}×{} · {} frames · {} dropped · {} errors",
+        fixed(fps, 1),
         stages(50.0),
         stages(95.0),
         stats.width,
@@ -234,6 +298,53 @@ mod tests {
 
     fn attr<'a>(attrs: &'a [(String, String)], k: &str) -> &'a str {
         attrs.iter().find(|(key, _)| key == k).map_or("", |(_, v)| v)
+    }
+
+    #[test]
+    fn numbers_are_written_as_rust_writes_them_to_a_tenth() {
+        for v in [
+            0.0,
+            0.04,
+            0.05,
+            0.06,
+            0.15,
+            0.25,
+            1.0,
+            12.345,
+            99.96,
+            1234.5678,
+            7.25,
+            7.35,
+            1e6 + 0.11,
+            33.3333,
+            2.5,
+            0.45,
+        ] {
+            assert_eq!(fixed(v, 1), format!("{v:.1}"), "{v}");
+            assert_eq!(fixed(-v, 1), format!("{:.1}", -v), "{v}");
+            assert_eq!(fixed(v, 0), format!("{v:.0}"), "{v}");
+            assert_eq!(signed(v, 1), format!("{v:+.1}"), "{v}");
+            assert_eq!(signed(-v, 1), format!("{:+.1}", -v), "{v}");
+        }
+        // Every value on a grid of hundredths and thousandths (ties included), and
+        // scattered doubles, read the same as Rust's own formatting.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..200_000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let v = match i % 3 {
+                0 => i as f64 / 100.0,
+                1 => i as f64 / 1000.0,
+                _ => (seed >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((i % 9) as i32),
+            };
+            for d in 0..=3 {
+                assert_eq!(fixed(v, d), format!("{v:.*}", d as usize), "{v} to {d}");
+            }
+        }
+        assert_eq!(fixed(2.5, 0), "2");
+        assert_eq!(fixed(3.5, 0), "4");
+        assert_eq!(fixed(f64::NAN, 1), "NaN");
     }
 
     #[test]
