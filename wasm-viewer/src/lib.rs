@@ -9,21 +9,13 @@
 //! a canvas cannot be handed to a worker.
 //!
 //! # Layout
-//! In the order a frame meets them, then the page around them:
-//! - [`net`]: the WebSocket, the MQTT session fed its bytes (no I/O), which of a
-//!   cluster's brokers to dial, the MQTT 3.1.1 codec.
-//! - `engine`: the parts put to work, each owning its state: the connection, the live
-//!   stream of the camera shown (the source of live frames: subscriptions, renditions,
-//!   acknowledgements), every camera's previews, the presentation's I/O; no DOM.
-//! - [`picture`]: from a stamped JPEG to the screen: the frame a source hands over,
-//!   what is decoded, drawn and counted (no I/O), the decoder, the canvases, the
-//!   detections drawn over the picture, the stats and `#stats`.
-//! - [`stream`]: what is watched and how fast it may come: the rendition, the
-//!   flow-control window, the pace of acknowledgements and clock requests, the clock
-//!   offset. Plain Rust.
+//! In the order a frame meets them, then the page around them; each folder's doc lists its files.
+//! - [`net`]: the WebSocket, the MQTT session fed its bytes (no I/O), the broker to dial, the codec.
+//! - `engine`: the parts at work: connection, live stream (the frames' source), previews, presenting.
+//! - [`picture`]: a source's frame → what is decoded, drawn, counted (no I/O) → canvas → `#stats`.
+//! - [`stream`]: the way back, plain Rust: rendition, flow-control window, pace, clock offset.
 //! - [`bus`]: the bus's other messages: status, alarms, the directory, detections.
-//! - [`page`]: the page: start-up and login, the grid and camera view, what is shown,
-//!   which broker, the kept choices, the messages to and from the worker.
+//! - [`page`]: start-up and login, grid and camera view, what is shown, the worker's messages.
 //! - `scope`: the globals (clock, timers, decoder, animation frames), page or worker.
 //!
 //! `wire` (the crate shared with the edge) has the frame's stamp, the topic layout, the
