@@ -22,7 +22,7 @@ use crate::{
     clock,
     config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec},
     directory,
-    doors::{self, files::Budget, Doorkeeper},
+    doors::{self, files::Budget, Doorkeeper, Login},
     encode,
     error::EdgeError,
     events,
@@ -339,14 +339,20 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         edge_json: edge_json(&config, &cameras, embedded.as_ref()),
         meters: meters.clone(),
         cameras: api_cameras,
-        logins: access.site_logins(&config),
+        logins: access.site_logins(&config).into_iter().map(|(u, p)| Login::new(u, p)).collect(),
+        keeper: doors.keeper.clone(),
         watchers: Some(watchers.clone()),
         broker: embedded.is_some().then_some(broker_meter),
     });
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
     }
-    let site = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
+    let site = tokio::spawn(site::server::serve(
+        listener,
+        site,
+        served_tls.map(tokio_rustls::TlsAcceptor::from),
+        doors.limits.http.clone(),
+    ));
 
     let directory_opts = options_for(&format!("edge-directory-{}", std::process::id()), &brokers);
     let directory = tokio::spawn(directory::run(
@@ -428,8 +434,6 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
 
 /// What every door shares: the login throttle and refusal counters, and how many
 /// connections each may hold, from the limit of open files (raised first).
-// Only the embedded broker's gate uses them so far.
-#[cfg_attr(not(feature = "embedded-broker"), allow(dead_code))]
 struct Doors {
     keeper: Arc<Doorkeeper>,
     limits: doors::files::Limits,
