@@ -27,14 +27,18 @@ export function freePort() {
 
 /**
  * Starts the edge on loopback, on free ports unless `ports` ({ http, ws, tcp }) says
- * otherwise; resolves once it printed its URLs.
+ * otherwise; resolves once it printed its URLs. `openFiles` starts it under
+ * `ulimit -n openFiles` (soft and hard), as a shell or service with that limit would.
  */
-export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }) {
+export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }, { openFiles } = {}) {
   // How viewers log in is always explicit: a test that does not say runs with --no-login.
   const loginGiven = args.some((a) => ['--username', '--password', '--no-login', '--state-dir', '--broker'].includes(a));
-  const child = spawn(EDGE_BIN, ['--bind', '127.0.0.1', '--http-port', String(ports.http), '--ws-port', String(ports.ws),
-    '--tcp-port', String(ports.tcp), '--site', join(ROOT, 'dist'), ...(loginGiven ? [] : ['--no-login']), ...args],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
+  const edgeArgs = ['--bind', '127.0.0.1', '--http-port', String(ports.http), '--ws-port', String(ports.ws),
+    '--tcp-port', String(ports.tcp), '--site', join(ROOT, 'dist'), ...(loginGiven ? [] : ['--no-login']), ...args];
+  // exec: the edge takes the shell's process id, so `pid` is the edge's.
+  const child = openFiles
+    ? spawn('bash', ['-c', `ulimit -n ${Number(openFiles)} && exec "$0" "$@"`, EDGE_BIN, ...edgeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(EDGE_BIN, edgeArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
@@ -317,10 +321,11 @@ export function splitMqtt(buf) {
  * A minimal MQTT 3.1.1 client over TCP, connected (CONNACK received) when this resolves.
  * `next(type)` waits for the next packet of that type (others are skipped);
  * `subscribe(filters)` waits for the SUBACK; `stall()` stops reading the socket for good
- * while it stays open, as a stuck subscriber does.
+ * while it stays open, as a stuck subscriber does. `login` ({ username, password }) is
+ * sent in the CONNECT; `localAddress` is the address to connect from.
  */
-export async function mqttTcpClient(host, port, { clientId = `raw-${process.pid}-${Date.now()}`, keepAlive = 60 } = {}) {
-  const sock = net.connect(port, host);
+export async function mqttTcpClient(host, port, { clientId = `raw-${process.pid}-${Date.now()}`, keepAlive = 60, login, localAddress } = {}) {
+  const sock = net.connect({ port, host, localAddress });
   await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
   sock.on('error', () => {}); // reported through `closed`
   let buf = Buffer.alloc(0);
@@ -367,7 +372,9 @@ export async function mqttTcpClient(host, port, { clientId = `raw-${process.pid}
     },
     close() { sock.destroy(); },
   };
-  const connect = Buffer.concat([mqttString('MQTT'), Buffer.from([4, 2, keepAlive >> 8, keepAlive & 255]), mqttString(clientId)]);
+  const credentials = login ? [mqttString(login.username), mqttString(login.password)] : [];
+  const connect = Buffer.concat([mqttString('MQTT'), Buffer.from([4, login ? 0xc2 : 2, keepAlive >> 8, keepAlive & 255]),
+    mqttString(clientId), ...credentials]);
   sock.write(mqttPacket(0x10, connect));
   const ack = await client.next(2);
   if (ack.body[1] !== 0) throw new Error(`broker refused the connection: code ${ack.body[1]}`);

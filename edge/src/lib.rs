@@ -33,15 +33,20 @@
 //!   requests), `flow` (windows towards viewers).
 //! - [`broker`]: the embedded rumqttd, on loopback, and what the network sees of it:
 //!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `inspect` checks logins
-//!   and topic permissions without I/O; a slow viewer's `outbox`; `throttle`) and
-//!   `broker::origin` (which web pages may open the WebSocket).
+//!   and topic permissions without I/O; a slow viewer's `outbox`) and `broker::origin`
+//!   (which web pages may open the WebSocket).
 //! - [`watch`]: who watches which camera and rendition (subscriptions seen by the gate,
 //!   acknowledgements and `watch` messages seen by the publishers), read by the capture
 //!   threads, so a camera nobody watches encodes only its preview.
 //! - [`directory`]: the cameras of this edge on the bus, retained and answered on
 //!   request ([`wire::directory`]).
-//! - [`site`]: the HTTP(S) server for the viewer site, `/edge.json` and monitoring
-//!   (`/metrics`, `/snapshot/<camera>.jpg`, `/api/cameras`, `/stats.json`, `/healthz`).
+//! - [`site`]: the viewer site, `/edge.json` and monitoring (`/metrics`,
+//!   `/snapshot/<camera>.jpg`, `/api/cameras`, `/stats.json`, `/healthz`) as a function
+//!   from a request's head to the response; `site::server` serves it over HTTP(S) (hyper).
+//! - [`doors`]: what the web port and the gate's listeners enforce alike: one login
+//!   check (`keeper`, with the `throttle`), connections per address and per door
+//!   (`limit`, `files`: the open-files limit raised and shared), the accept loop
+//!   (`listen`), refusals counted for `/metrics`.
 //! - [`meter`]: counters per camera and rendition, the encode-time histogram, the
 //!   alarm state, each camera's newest published frame (for `/snapshot`), the gate's
 //!   counters; the once-a-second log line, `/stats.json` and `/metrics`.
@@ -71,6 +76,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod doors;
 pub mod encode;
 mod error;
 pub mod events;

@@ -486,10 +486,12 @@ pub struct Seen<'a> {
     pub watchers: Option<&'a crate::watch::Watchers>,
     /// The embedded broker's gate; `None` with an external broker.
     pub broker: Option<&'a BrokerMeter>,
+    /// What the doors (web port, gate) refused.
+    pub doors: Option<&'a crate::doors::refusals::Refusals>,
 }
 
 /// `/metrics`: every camera's counters in the Prometheus text exposition format (0.0.4),
-/// then who watches and the embedded broker's gate.
+/// then who watches, the embedded broker's gate, and what the doors refused.
 pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> String {
     let snapshots: Vec<(String, Snapshot)> = meters.iter().map(|(n, m)| (label(n), m.snapshot())).collect();
     let mut out = String::new();
@@ -597,6 +599,27 @@ pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> Str
             out += &format!("{name} {}\n", value.load(Relaxed));
         }
     }
+    if let Some(refused) = seen.doors {
+        use crate::doors::{Door, Reason};
+        let name = "mqcam_doors_refused_total";
+        family(
+            &mut out,
+            name,
+            "counter",
+            "Connections (and, on the web port, requests) refused, by door and reason: per_address_cap, \
+             total_cap, header_timeout (no request head, handshake or CONNECT in time), throttled_login, wrong_login.",
+        );
+        for door in Door::ALL {
+            for reason in Reason::ALL {
+                let n = refused.get(door, reason);
+                out += &format!("{name}{{door=\"{}\",reason=\"{}\"}} {n}\n", door.name(), reason.name());
+            }
+        }
+        if let Some(open) = crate::doors::files::open_now() {
+            family(&mut out, "mqcam_open_files", "gauge", "Descriptors the edge holds open now.");
+            out += &format!("mqcam_open_files {open}\n");
+        }
+    }
     out
 }
 
@@ -621,7 +644,9 @@ mod prometheus_tests {
         broker.accepted_ws.store(2, Relaxed);
         broker.closed.store(4, Relaxed);
         broker.refused_logins.store(1, Relaxed);
-        let seen = Seen { watchers: Some(&watchers), broker: Some(&broker) };
+        let doors = crate::doors::refusals::Refusals::default();
+        doors.count(crate::doors::Door::Http, crate::doors::Reason::HeaderTimeout);
+        let seen = Seen { watchers: Some(&watchers), broker: Some(&broker), doors: Some(&doors) };
         let text = prometheus(&[("door".into(), door), ("a\"b\\c".into(), odd)], seen);
         assert!(text.contains("mqcam_frames_captured_total{camera=\"door\"} 12\n"), "{text}");
         assert!(text.contains("# TYPE mqcam_encode_seconds histogram\n"), "{text}");
@@ -640,6 +665,14 @@ mod prometheus_tests {
         assert!(text.contains("mqcam_broker_connections_total{transport=\"ws\"} 2\n"), "{text}");
         assert!(text.contains("mqcam_broker_connections_open 1\n"), "{text}");
         assert!(text.contains("mqcam_broker_refused_logins_total 1\n"), "{text}");
+        assert!(
+            text.contains("mqcam_doors_refused_total{door=\"http\",reason=\"header_timeout\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mqcam_doors_refused_total{door=\"mqtt_ws\",reason=\"per_address_cap\"} 0\n"),
+            "{text}"
+        );
         // Every sample line belongs to a family declared just before it, once.
         let mut declared = std::collections::HashSet::new();
         let mut current = String::new();

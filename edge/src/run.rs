@@ -21,7 +21,9 @@ use crate::{
     broker::{self, origin},
     clock,
     config::{BrokerUrl, Camera, Config, PrintLogin, SourceSpec},
-    directory, encode,
+    directory,
+    doors::{self, files::Budget, Doorkeeper, Login},
+    encode,
     error::EdgeError,
     events,
     frame::{self, SourceStatus},
@@ -149,6 +151,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     };
     let access = Access::from_config(&config)?;
     let cameras = config.cameras().map_err(EdgeError::Config)?;
+    let doors = open_doors(cameras.len());
     let sources = cameras.iter().map(open_source).collect::<Result<Vec<_>, _>>()?;
     let topics: Vec<publish::Topics> =
         cameras.iter().map(|c| publish::Topics::new(&config.topic_prefix, &c.name)).collect();
@@ -175,6 +178,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
             served_tls.clone(),
             watchers.clone(),
             broker_meter.clone(),
+            &doors,
         )?),
     };
     // Several external brokers are tried in this order (`publish::failover`).
@@ -335,14 +339,20 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         edge_json: edge_json(&config, &cameras, embedded.as_ref()),
         meters: meters.clone(),
         cameras: api_cameras,
-        logins: access.site_logins(&config),
+        logins: access.site_logins(&config).into_iter().map(|(u, p)| Login::new(u, p)).collect(),
+        keeper: doors.keeper.clone(),
         watchers: Some(watchers.clone()),
         broker: embedded.is_some().then_some(broker_meter),
     });
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
     }
-    let site = tokio::spawn(site::serve(listener, site, served_tls.map(tokio_rustls::TlsAcceptor::from)));
+    let site = tokio::spawn(site::server::serve(
+        listener,
+        site,
+        served_tls.map(tokio_rustls::TlsAcceptor::from),
+        doors.limits.http.clone(),
+    ));
 
     let directory_opts = options_for(&format!("edge-directory-{}", std::process::id()), &brokers);
     let directory = tokio::spawn(directory::run(
@@ -422,6 +432,37 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     })
 }
 
+/// What every door shares: the login throttle and refusal counters, and how many
+/// connections each may hold, from the limit of open files (raised first).
+struct Doors {
+    keeper: Arc<Doorkeeper>,
+    limits: doors::files::Limits,
+}
+
+fn open_doors(cameras: usize) -> Doors {
+    let open_files = match doors::files::raise_limit() {
+        Some((before, after)) => {
+            tracing::info!(
+                soft_was = before,
+                soft_now = after,
+                "open files: soft limit set to the hard limit"
+            );
+            after
+        }
+        // No such limit here: the budget of a large one.
+        None => 1 << 20,
+    };
+    let budget = Budget::new(open_files, cameras);
+    if budget.tight {
+        tracing::warn!(
+            open_files,
+            "the limit of open files is too low for the doors and the cameras: raise it (ulimit -n, LimitNOFILE=)"
+        );
+    }
+    tracing::debug!(?budget, per_address = doors::files::PER_ADDRESS, "connections each door may hold");
+    Doors { keeper: Arc::new(Doorkeeper::default()), limits: budget.limits() }
+}
+
 /// The embedded broker with the gate's policy from the options.
 #[cfg(feature = "embedded-broker")]
 fn start_embedded(
@@ -431,6 +472,7 @@ fn start_embedded(
     tls: Option<Arc<rustls::ServerConfig>>,
     watchers: Arc<watch::Watchers>,
     meter: Arc<meter::BrokerMeter>,
+    doors: &Doors,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     let login = |(username, password)| gate::Login { username, password };
     let policy = gate::Policy {
@@ -440,7 +482,12 @@ fn start_embedded(
         watchers: Some(watchers),
         meter,
     };
-    Ok(broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls)?)
+    let doors = broker::Doors {
+        keeper: doors.keeper.clone(),
+        tcp: doors.limits.mqtt_tcp.clone(),
+        ws: doors.limits.mqtt_ws.clone(),
+    };
+    Ok(broker::start(config.bind, config.tcp_port, config.ws_port, policy, origins, tls, doors)?)
 }
 
 #[cfg(not(feature = "embedded-broker"))]
@@ -451,6 +498,7 @@ fn start_embedded(
     _: Option<Arc<rustls::ServerConfig>>,
     _: Arc<watch::Watchers>,
     _: Arc<meter::BrokerMeter>,
+    _: &Doors,
 ) -> Result<broker::EmbeddedBroker, EdgeError> {
     Err(EdgeError::Config("this edge was built without the embedded broker: pass --broker".into()))
 }

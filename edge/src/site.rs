@@ -12,9 +12,12 @@
 //! (on-demand): then the request watches it, as a `watch` message would, for a few
 //! seconds, and waits for the next frame.
 //!
-//! A deliberately small HTTP/1.1 server (GET and HEAD, keep-alive, no directory
-//! listings): it only ever serves a handful of files to a handful of browsers, and the
-//! site stays an ordinary static directory any other web server can host instead.
+//! GET and HEAD only, no directory listings: the site stays an ordinary static
+//! directory any other web server can host instead. This file is the server's I/O-free
+//! half: a request's head in ([`Head`]), the response out ([`Reply`]); `server` is the
+//! adapter that speaks HTTP/1.1 (hyper, optionally over TLS) and guards the door like
+//! the broker's (`crate::doors`): connections capped per address, a request head that
+//! does not arrive within 10 s dropped, and HTTP Basic logins throttled with MQTT's.
 //!
 //! A phone on a slow link should not download the viewer again on every visit, nor
 //! uncompressed on the first: the build leaves a `.br` and a `.gz` beside each file
@@ -22,16 +25,18 @@
 //! carry Trunk's content hash are cached as immutable for a year, and the rest
 //! (`index.html`, `manifest.webmanifest`) carry an `ETag` and are revalidated (304 when unchanged).
 
+pub mod server;
+
 use std::{
+    net::SocketAddr,
     path::{Component, Path, PathBuf},
     sync::Arc,
     time::Duration,
 };
 
-use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
-    net::TcpListener,
-};
+use bytes::Bytes;
+
+use crate::doors::{keeper::one_of, Door, Doorkeeper, Login, Reason};
 
 /// Makes the body of `/api/cameras` when asked.
 pub type Cameras = Box<dyn Fn() -> String + Send + Sync>;
@@ -45,9 +50,11 @@ pub struct Site {
     pub meters: Vec<(String, std::sync::Arc<crate::meter::Meter>)>,
     /// `/api/cameras`: the cameras as the bus's directory lists them now (JSON).
     pub cameras: Cameras,
-    /// Who may read the monitoring endpoints (user, password): the broker's logins.
-    /// Empty: anyone (a broker without logins shows its cameras to anyone anyway).
-    pub logins: Vec<(String, String)>,
+    /// Who may read the monitoring endpoints: the broker's logins. Empty: anyone (a
+    /// broker without logins shows its cameras to anyone anyway).
+    pub logins: Vec<Login>,
+    /// The login throttle every door shares, and the doors' refusal counters.
+    pub keeper: Arc<Doorkeeper>,
     /// Who watches which camera: `/metrics` shows it, and a snapshot of a camera nobody
     /// watches watches it for a moment.
     pub watchers: Option<Arc<crate::watch::Watchers>>,
@@ -60,72 +67,20 @@ const SNAPSHOT_FRESH: Duration = Duration::from_secs(2);
 /// ... else the next one, if it comes within this long (the camera watched meanwhile).
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(3);
 
-/// Largest request head accepted; browsers send well under 2 KB.
-const MAX_HEAD: usize = 16 * 1024;
-/// An idle keep-alive connection is closed after this long.
-const IDLE: Duration = Duration::from_secs(30);
-
-/// Serves connections from `listener` until the task is dropped; HTTPS with `tls`.
-pub async fn serve(listener: TcpListener, site: Arc<Site>, tls: Option<tokio_rustls::TlsAcceptor>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let (site, tls) = (site.clone(), tls.clone());
-                tokio::spawn(async move {
-                    let served = match tls {
-                        None => connection(stream, &site).await,
-                        Some(tls) => match tokio::time::timeout(IDLE, tls.accept(stream)).await {
-                            Ok(Ok(secure)) => connection(secure, &site).await,
-                            Ok(Err(e)) => Err(e),
-                            Err(_) => Ok(()),
-                        },
-                    };
-                    if let Err(e) = served {
-                        tracing::debug!(%peer, error = %e, "http connection ended");
-                    }
-                });
-            }
-            Err(e) => {
-                // Usually EMFILE: back off instead of spinning.
-                tracing::warn!(error = %e, "http accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-async fn connection<S>(stream: S, site: &Site) -> std::io::Result<()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (read, mut write) = tokio::io::split(stream);
-    let mut read = BufReader::new(read);
-    loop {
-        let Ok(head) = tokio::time::timeout(IDLE, read_head(&mut read)).await else {
-            return Ok(());
-        };
-        let Some(head) = head? else { return Ok(()) };
-        let response = respond(site, &head).await;
-        write.write_all(&response).await?;
-        if head.close {
-            // Over TLS this sends close_notify, so the client sees a clean end.
-            return write.shutdown().await;
-        }
-    }
-}
-
-struct Head {
-    method: String,
-    path: String,
-    close: bool,
+/// What the site needs of a request: its head, read by the adapter.
+pub struct Head {
+    pub method: String,
+    /// The request target: path and query.
+    pub path: String,
     /// Whether the browser takes brotli / gzip (`Accept-Encoding`).
-    brotli: bool,
-    gzip: bool,
+    pub brotli: bool,
+    pub gzip: bool,
     /// `If-None-Match`: the validators the browser has.
-    if_none_match: Option<String>,
+    pub if_none_match: Option<String>,
     /// `Authorization: Basic …`, decoded: (user, password).
-    login: Option<(String, String)>,
+    pub login: Option<(String, String)>,
+    /// Who asks: logins are throttled per address.
+    pub peer: SocketAddr,
 }
 
 impl Head {
@@ -134,61 +89,54 @@ impl Head {
         Head {
             method: "GET".into(),
             path: path.into(),
-            close: false,
             brotli: false,
             gzip: false,
             if_none_match: None,
             login: None,
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
         }
     }
 }
 
-/// Reads one request head; `None` at a clean end of stream.
-async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Option<Head>> {
-    let mut line = String::new();
-    let mut total = 0;
-    let mut request_line = None;
-    let mut close = false;
-    let (mut brotli, mut gzip, mut if_none_match, mut login) = (false, false, None, None);
-    loop {
-        line.clear();
-        let n = r.read_line(&mut line).await?;
-        if n == 0 {
-            return Ok(None);
+/// A response: status, headers in the order sent, and the body (not sent for HEAD,
+/// whose `Content-Length` still says how long it would be).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+    pub head_only: bool,
+}
+
+impl Reply {
+    /// The response as HTTP/1.1 writes it (Title-Case names; hyper sends them
+    /// lowercase, which means the same): what the unit tests read.
+    #[cfg(test)]
+    fn to_http1(&self) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
+        for (k, v) in &self.headers {
+            out += &format!("{k}: {v}\r\n");
         }
-        total += n;
-        if total > MAX_HEAD {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request head too large"));
+        out += "\r\n";
+        let mut out = out.into_bytes();
+        if !self.head_only {
+            out.extend_from_slice(&self.body);
         }
-        let l = line.trim_end();
-        if request_line.is_none() {
-            request_line = Some(l.to_string());
-            continue;
-        }
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            let v = v.trim();
-            if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
-                close = true;
-            } else if k.eq_ignore_ascii_case("accept-encoding") {
-                (brotli, gzip) = (accepts(v, "br"), accepts(v, "gzip"));
-            } else if k.eq_ignore_ascii_case("if-none-match") {
-                if_none_match = Some(v.to_string());
-            } else if k.eq_ignore_ascii_case("authorization") {
-                login = basic_login(v);
-            }
-        }
+        out
     }
-    let request_line = request_line.unwrap_or_default();
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    if parts.next() == Some("HTTP/1.0") {
-        close = true;
+}
+
+#[cfg(test)]
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        304 => "Not Modified",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Method Not Allowed",
     }
-    Ok(Some(Head { method, path, close, brotli, gzip, if_none_match, login }))
 }
 
 /// The user and password of an `Authorization: Basic …` value.
@@ -204,15 +152,43 @@ fn basic_login(value: &str) -> Option<(String, String)> {
 }
 
 /// Whether `head` may read the monitoring endpoints: no logins configured, or one of
-/// them given (compared in constant time, as the broker's gate does).
-fn allowed(site: &Site, head: &Head) -> bool {
-    site.logins.is_empty()
-        || head.login.as_ref().is_some_and(|(u, p)| {
-            site.logins.iter().any(|(lu, lp)| {
-                crate::secret::same(u.as_bytes(), lu.as_bytes())
-                    & crate::secret::same(p.as_bytes(), lp.as_bytes())
-            })
-        })
+/// them given. Else the answer: 401 asks for the login, 429 when the address has
+/// guessed too often. The same check as the broker's gate (`crate::doors::keeper`): an
+/// attempt with a password waits as the address's failures at every door say, and is
+/// compared in constant time; asking without one (a browser's first try) is no attempt.
+async fn check_login(site: &Site, head: &Head) -> Result<(), Reply> {
+    if site.logins.is_empty() {
+        return Ok(());
+    }
+    let unauthorized = || {
+        let body = b"this edge needs its login (HTTP Basic: the viewer's or the publisher's)\n".to_vec();
+        let challenge = [("WWW-Authenticate", "Basic realm=\"mqcam\", charset=\"UTF-8\"".to_string())];
+        response_with(401, "text/plain; charset=utf-8", body, head.method == "HEAD", &challenge)
+    };
+    let Some((user, password)) = &head.login else { return Err(unauthorized()) };
+    if let Err(throttled) = site.keeper.admit(Door::Http, head.peer).await {
+        let why = throttled.to_string();
+        site.keeper.refused_login(Door::Http, head.peer, Some(Reason::ThrottledLogin), &why);
+        let retry = [("Retry-After", throttled.retry_in.as_secs().max(1).to_string()), no_store()];
+        return Err(response_with(
+            429,
+            "text/plain; charset=utf-8",
+            format!("{why}\n").into_bytes(),
+            head.method == "HEAD",
+            &retry,
+        ));
+    }
+    if one_of(&site.logins, user.as_bytes(), password.as_bytes()) {
+        site.keeper.succeeded(head.peer.ip());
+        return Ok(());
+    }
+    site.keeper.refused_login(
+        Door::Http,
+        head.peer,
+        Some(Reason::WrongLogin),
+        "wrong username or password (HTTP Basic)",
+    );
+    Err(unauthorized())
 }
 
 /// Whether an `Accept-Encoding` value takes `coding` (listed, and not with `q=0`).
@@ -249,7 +225,8 @@ fn matches_tag(if_none_match: &str, tag: &str) -> bool {
     if_none_match.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == tag || t == "*")
 }
 
-async fn respond(site: &Site, head: &Head) -> Vec<u8> {
+/// The response to a request: the site's whole logic, without the connection.
+pub async fn respond(site: &Site, head: &Head) -> Reply {
     let head_only = head.method == "HEAD";
     if head.method != "GET" && !head_only {
         return response(405, "text/plain; charset=utf-8", b"method not allowed\n".to_vec(), head_only);
@@ -262,18 +239,19 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
         return response(200, "text/plain; charset=utf-8", b"ok\n".to_vec(), head_only);
     }
     if matches!(path, "/stats.json" | "/metrics" | "/api/cameras") || path.starts_with("/snapshot/") {
-        if !allowed(site, head) {
-            let body = b"this edge needs its login (HTTP Basic: the viewer's or the publisher's)\n".to_vec();
-            let challenge = [("WWW-Authenticate", "Basic realm=\"mqcam\", charset=\"UTF-8\"".to_string())];
-            return response_with(401, "text/plain; charset=utf-8", body, head_only, &challenge);
+        if let Err(refusal) = check_login(site, head).await {
+            return refusal;
         }
         if let Some(name) = path.strip_prefix("/snapshot/") {
             return snapshot(site, name, head_only).await;
         }
         let (ctype, body) = match path {
             "/metrics" => {
-                let seen =
-                    crate::meter::Seen { watchers: site.watchers.as_deref(), broker: site.broker.as_deref() };
+                let seen = crate::meter::Seen {
+                    watchers: site.watchers.as_deref(),
+                    broker: site.broker.as_deref(),
+                    doors: Some(&site.keeper.refused),
+                };
                 ("text/plain; version=0.0.4; charset=utf-8", crate::meter::prometheus(&site.meters, seen))
             }
             "/api/cameras" => ("application/json", (site.cameras)()),
@@ -329,7 +307,7 @@ async fn respond(site: &Site, head: &Head) -> Vec<u8> {
 }
 
 /// `/snapshot/<name>`: the camera's newest full-size frame (see the module's doc).
-async fn snapshot(site: &Site, name: &str, head_only: bool) -> Vec<u8> {
+async fn snapshot(site: &Site, name: &str, head_only: bool) -> Reply {
     let not_found = || response(404, "text/plain; charset=utf-8", b"no such camera\n".to_vec(), head_only);
     // Only a camera's exact name: nothing that could name a path.
     let Some(camera) =
@@ -350,7 +328,7 @@ async fn snapshot(site: &Site, name: &str, head_only: bool) -> Vec<u8> {
         }
     };
     match frame {
-        Some(jpeg) => response(200, "image/jpeg", jpeg.to_vec(), head_only),
+        Some(jpeg) => response(200, "image/jpeg", jpeg, head_only),
         None => {
             let body = format!(
                 "camera {camera:?} published no frame within {} s: is its source online?\n",
@@ -411,40 +389,31 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
+fn no_store() -> (&'static str, String) {
+    ("Cache-Control", "no-store".into())
+}
+
 /// A response that is never cached: the JSON (live numbers) and errors.
-fn response(status: u16, ctype: &str, body: Vec<u8>, head_only: bool) -> Vec<u8> {
-    response_with(status, ctype, body, head_only, &[("Cache-Control", "no-store".into())])
+fn response(status: u16, ctype: &str, body: impl Into<Bytes>, head_only: bool) -> Reply {
+    response_with(status, ctype, body, head_only, &[no_store()])
 }
 
 fn response_with(
     status: u16,
     ctype: &str,
-    body: Vec<u8>,
+    body: impl Into<Bytes>,
     head_only: bool,
-    headers: &[(&str, String)],
-) -> Vec<u8> {
-    let reason = match status {
-        200 => "OK",
-        304 => "Not Modified",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        503 => "Service Unavailable",
-        _ => "Method Not Allowed",
-    };
-    let mut out = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n");
+    extra: &[(&'static str, String)],
+) -> Reply {
+    let body = body.into();
+    let mut headers = vec![("Content-Type", ctype.to_string())];
     // A 304 has no body and must not say how long the body is not.
     if status != 304 {
-        out += &format!("Content-Length: {}\r\n", body.len());
+        headers.push(("Content-Length", body.len().to_string()));
     }
-    for (k, v) in headers {
-        out += &format!("{k}: {v}\r\n");
-    }
-    out += "X-Content-Type-Options: nosniff\r\n\r\n";
-    let mut out = out.into_bytes();
-    if !head_only {
-        out.extend_from_slice(&body);
-    }
-    out
+    headers.extend(extra.iter().cloned());
+    headers.push(("X-Content-Type-Options", "nosniff".into()));
+    Reply { status, headers, body, head_only }
 }
 
 fn not_built(root: &Path) -> String {
@@ -460,6 +429,11 @@ fn not_built(root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The response as it goes out on HTTP/1.1.
+    async fn respond(site: &Site, head: &Head) -> Vec<u8> {
+        super::respond(site, head).await.to_http1()
+    }
 
     #[test]
     fn paths_stay_inside_the_root() {
@@ -489,6 +463,7 @@ mod tests {
             meters: vec![("door".into(), meter)],
             cameras: Box::new(|| "{\"cameras\":[]}".into()),
             logins: Vec::new(),
+            keeper: Default::default(),
             watchers: None,
             broker: None,
         };
@@ -514,7 +489,8 @@ mod tests {
             edge_json: "{}".into(),
             meters: vec![("door".into(), meter)],
             cameras: Box::new(|| "{\"cameras\":[{\"name\":\"door\"}]}".into()),
-            logins: vec![("viewer".into(), "s3cret".into()), ("detector".into(), "pub:pw".into())],
+            logins: vec![Login::new("viewer", "s3cret"), Login::new("detector", "pub:pw")],
+            keeper: Default::default(),
             watchers: None,
             broker: None,
         };
@@ -566,6 +542,7 @@ mod tests {
             meters: vec![],
             cameras: Box::new(String::new),
             logins: Vec::new(),
+            keeper: Default::default(),
             watchers: None,
             broker: None,
         };
@@ -610,6 +587,7 @@ mod tests {
             meters: vec![("door".into(), meter.clone())],
             cameras: Box::new(String::new),
             logins: Vec::new(),
+            keeper: Default::default(),
             watchers: Some(watchers.clone()),
             broker: None,
         });

@@ -88,6 +88,15 @@ pub struct EmbeddedBroker {
     pub tls: bool,
 }
 
+/// What the gate's listeners share with the web port: the login throttle and refusal
+/// counters, and how many connections each listener holds (`crate::doors`).
+#[cfg(feature = "embedded-broker")]
+pub struct Doors {
+    pub keeper: std::sync::Arc<crate::doors::Doorkeeper>,
+    pub tcp: crate::doors::limit::ConnLimit,
+    pub ws: crate::doors::limit::ConnLimit,
+}
+
 #[cfg(feature = "embedded-broker")]
 /// Starts rumqttd on loopback and the gate's TCP and WebSocket listeners in front of it,
 /// and waits until rumqttd accepts. Must run inside the tokio runtime (the gate's tasks
@@ -99,6 +108,7 @@ pub fn start(
     policy: Policy,
     origins: Origins,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    doors: Doors,
 ) -> Result<EmbeddedBroker, BrokerError> {
     let tcp_listener = listen(bind, tcp_port, "MQTT TCP", "--tcp-port")?;
     let ws_listener = listen(bind, ws_port, "MQTT WebSocket", "--ws-port")?;
@@ -107,7 +117,7 @@ pub fn start(
     let config = Config {
         id: 0,
         router: RouterConfig {
-            max_connections: 1010,
+            max_connections: crate::doors::files::BROKER_CONNECTIONS,
             max_outgoing_packet_count: 200,
             max_segment_size: SEGMENT_SIZE,
             max_segment_count: SEGMENT_COUNT,
@@ -134,9 +144,10 @@ pub fn start(
         origins,
         internal,
         tls.clone().map(tokio_rustls::TlsAcceptor::from),
+        doors.keeper,
     ));
-    tokio::spawn(gate::serve(tcp_listener, gate.clone(), Flavour::Tcp));
-    tokio::spawn(gate::serve(ws_listener, gate, Flavour::WebSocket));
+    tokio::spawn(gate::serve(tcp_listener, gate.clone(), Flavour::Tcp, doors.tcp));
+    tokio::spawn(gate::serve(ws_listener, gate, Flavour::WebSocket, doors.ws));
     Ok(EmbeddedBroker { tcp, ws, internal, tls: tls.is_some() })
 }
 
@@ -186,6 +197,13 @@ fn small_message_logs(prefix: &str) -> HashMap<String, rumqttd::SegmentConfig> {
     logs
 }
 
+/// Connections the kernel queues for a listener until they are accepted. The standard
+/// library's 128 made some of a burst of connections (a page, and someone opening
+/// thousands at once from another address) wait for a SYN retry, 1 s or more; the
+/// doors accept (or refuse) each within microseconds, so the queue only has to cover a
+/// burst.
+const BACKLOG: u32 = 1024;
+
 /// Binds a listener for the tokio runtime; a busy port says which option moves it.
 pub fn listen(
     bind: IpAddr,
@@ -195,9 +213,17 @@ pub fn listen(
 ) -> Result<tokio::net::TcpListener, ListenError> {
     let addr = SocketAddr::new(bind, port);
     let fail = |source| ListenError::new(what, addr, flag, source);
-    let listener = TcpListener::bind(addr).map_err(fail)?;
-    listener.set_nonblocking(true).map_err(fail)?;
-    tokio::net::TcpListener::from_std(listener).map_err(fail)
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(fail)?;
+    // As the standard library's bind does on Unix: a restarted edge gets its port back
+    // while old connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    socket.listen(BACKLOG).map_err(fail)
 }
 
 #[cfg(feature = "embedded-broker")]

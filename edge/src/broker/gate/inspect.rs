@@ -9,21 +9,7 @@ use std::sync::Arc;
 
 use wire::topic;
 
-use crate::secret::same;
-
-/// A username and password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Login {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Login {
-    // Never the password, in logs or panics.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Login {{ username: {:?}, password: <hidden> }}", self.username)
-    }
-}
+pub use crate::doors::Login;
 
 /// Who may do what through the gate.
 #[derive(Debug, Clone)]
@@ -79,7 +65,7 @@ impl Refusal {
 
 /// CONNACK return codes of MQTT 3.1.1.
 const UNACCEPTABLE_PROTOCOL: u8 = 1;
-const BAD_LOGIN: u8 = 4;
+pub(super) const BAD_LOGIN: u8 = 4;
 pub(super) const NOT_AUTHORIZED: u8 = 5;
 
 /// Largest packet a viewer may send (they send acks and clock requests of a few bytes).
@@ -325,11 +311,9 @@ impl Inspector {
         let username = if flags & 0x80 != 0 { Some(r.string().ok_or_else(malformed)?) } else { None };
         let password = if flags & 0x40 != 0 { Some(r.bytes().ok_or_else(malformed)?) } else { None };
 
+        // The same constant-time comparison as every door's (`doors::keeper`).
         let matches = |login: &Option<Login>| {
-            login.as_ref().is_some_and(|l| {
-                username == Some(l.username.as_str())
-                    && password.is_some_and(|p| same(p, l.password.as_bytes()))
-            })
+            login.as_ref().is_some_and(|l| username.zip(password).is_some_and(|(u, p)| l.is(u.as_bytes(), p)))
         };
         // A known username with the wrong password is refused even where anonymous
         // viewers are welcome: a publisher with a typo must hear so, not be demoted.

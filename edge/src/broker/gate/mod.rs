@@ -12,7 +12,9 @@
 //! - passes a publisher's traffic through after its CONNECT, reading only packet headers
 //!   and its subscriptions (a detector with the publisher login watches cameras too);
 //! - refuses WebSocket upgrades from other websites' pages (`super::origin`) with HTTP 403,
-//!   and holds back login attempts from an address that keeps failing (`throttle`).
+//!   and holds back login attempts from an address that keeps failing, with the same
+//!   throttle as the web port's logins (`crate::doors`), which also caps the connections
+//!   per address and drops a client that sends no CONNECT in time.
 //!
 //! Broker-to-client packets pass through untouched, through a small outbox per client
 //! where a client that reads too slowly loses old frames rather than queueing them. The
@@ -21,14 +23,12 @@
 //! - `inspect`: the decisions, sans I/O and unit-tested: packet framing, logins, topic
 //!   permissions, and telling the watchers what clients subscribe to.
 //! - `outbox`: the slow client's queue, where frames give way.
-//! - [`throttle`]: failed logins from one address slow down its next ones.
 //! - `websocket`: the WebSocket handshake (origin check, `mqtt` subprotocol).
 //! - this module: the listeners, TLS, and the relay between a client and rumqttd, which
 //!   only moves bytes.
 
 mod inspect;
 mod outbox;
-pub mod throttle;
 mod websocket;
 
 use std::{
@@ -44,14 +44,19 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use super::origin::Origins;
-use crate::sync::lock;
-use inspect::{carries_password, fixed_header, Inspector, Refusal, NOT_AUTHORIZED, VIEWER_MAX_PACKET};
+use crate::{
+    doors::{self, limit::ConnLimit, Door, Doorkeeper, Reason},
+    sync::lock,
+};
+use inspect::{
+    carries_password, fixed_header, Inspector, Refusal, BAD_LOGIN, NOT_AUTHORIZED, VIEWER_MAX_PACKET,
+};
 pub use inspect::{Denied, Login, Policy, Role};
 use outbox::Outbox;
-use throttle::{Admission, Throttle};
 
-/// A client must finish its CONNECT within this long.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must finish its TLS and WebSocket handshakes and its CONNECT within this
+/// long, each (as the web port its request head).
+const CONNECT_TIMEOUT: Duration = doors::HEADER_TIMEOUT;
 
 /// Where the gate forwards to and what it enforces.
 pub struct Gate {
@@ -61,22 +66,22 @@ pub struct Gate {
     /// rumqttd's loopback listener.
     pub upstream: SocketAddr,
     pub tls: Option<TlsAcceptor>,
-    /// Failed logins per address, over TCP and WebSocket alike.
-    pub throttle: std::sync::Mutex<Throttle>,
+    /// Failed logins per address, over TCP, WebSocket and the web port alike, and what
+    /// the doors refused.
+    pub keeper: Arc<Doorkeeper>,
     /// Origins refused so far: each is logged once, however often its pages retry.
     pub refused_origins: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Gate {
-    pub fn new(policy: Policy, origins: Origins, upstream: SocketAddr, tls: Option<TlsAcceptor>) -> Self {
-        Gate {
-            policy: Arc::new(policy),
-            origins,
-            upstream,
-            tls,
-            throttle: Default::default(),
-            refused_origins: Default::default(),
-        }
+    pub fn new(
+        policy: Policy,
+        origins: Origins,
+        upstream: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        keeper: Arc<Doorkeeper>,
+    ) -> Self {
+        Gate { policy: Arc::new(policy), origins, upstream, tls, keeper, refused_origins: Default::default() }
     }
 
     /// Logs a refused origin the first time it is seen (at most a few hundred).
@@ -99,48 +104,55 @@ pub enum Flavour {
     WebSocket,
 }
 
-/// Accepts connections on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, gate: Arc<Gate>, flavour: Flavour) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let gate = gate.clone();
-                let meter = &gate.policy.meter;
-                match flavour {
-                    Flavour::Tcp => &meter.accepted_tcp,
-                    Flavour::WebSocket => &meter.accepted_ws,
-                }
-                .fetch_add(1, Relaxed);
-                tokio::spawn(async move {
-                    if let Err(e) = accept(stream, &gate, flavour).await {
-                        tracing::debug!(%peer, error = %e, "gate: connection ended");
-                    }
-                    gate.policy.meter.closed.fetch_add(1, Relaxed);
-                });
-            }
-            Err(e) => {
-                // Usually EMFILE: back off instead of spinning.
-                tracing::warn!(error = %e, "gate: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+impl Flavour {
+    fn door(self) -> Door {
+        match self {
+            Flavour::Tcp => Door::MqttTcp,
+            Flavour::WebSocket => Door::MqttWs,
         }
     }
+}
+
+/// Accepts connections on `listener` until the task is dropped, at most as many at once
+/// as `limit` allows (`doors::listen`).
+pub async fn serve(listener: TcpListener, gate: Arc<Gate>, flavour: Flavour, limit: ConnLimit) {
+    let keeper = gate.keeper.clone();
+    doors::listen::serve(listener, flavour.door(), limit, keeper, move |stream, peer| {
+        let gate = gate.clone();
+        let meter = &gate.policy.meter;
+        match flavour {
+            Flavour::Tcp => &meter.accepted_tcp,
+            Flavour::WebSocket => &meter.accepted_ws,
+        }
+        .fetch_add(1, Relaxed);
+        async move {
+            if let Err(e) = accept(stream, &gate, flavour).await {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    gate.keeper.refused.count(flavour.door(), Reason::HeaderTimeout);
+                }
+                tracing::debug!(%peer, error = %e, "gate: connection ended");
+            }
+            gate.policy.meter.closed.fetch_add(1, Relaxed);
+        }
+    })
+    .await
 }
 
 async fn accept(stream: TcpStream, gate: &Gate, flavour: Flavour) -> std::io::Result<()> {
     let peer = stream.peer_addr()?;
     stream.set_nodelay(true)?;
+    let door = flavour.door();
     match (&gate.tls, flavour) {
-        (None, Flavour::Tcp) => relay(stream, gate, peer).await,
-        (None, Flavour::WebSocket) => relay(websocket(stream, gate, peer).await?, gate, peer).await,
+        (None, Flavour::Tcp) => relay(stream, gate, peer, door).await,
+        (None, Flavour::WebSocket) => relay(websocket(stream, gate, peer).await?, gate, peer, door).await,
         (Some(tls), flavour) => {
             let secure =
                 tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await.map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
                 })??;
             match flavour {
-                Flavour::Tcp => relay(secure, gate, peer).await,
-                Flavour::WebSocket => relay(websocket(secure, gate, peer).await?, gate, peer).await,
+                Flavour::Tcp => relay(secure, gate, peer, door).await,
+                Flavour::WebSocket => relay(websocket(secure, gate, peer).await?, gate, peer, door).await,
             }
         }
     }
@@ -160,7 +172,7 @@ where
 }
 
 /// Checks the client's CONNECT, then relays both ways until either side closes.
-async fn relay<S>(client: S, gate: &Gate, peer: SocketAddr) -> std::io::Result<()>
+async fn relay<S>(client: S, gate: &Gate, peer: SocketAddr, door: Door) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -170,31 +182,36 @@ where
     let mut out = Vec::new();
 
     // Nothing reaches the broker before the login is checked; an address that keeps
-    // giving wrong passwords waits before its next one is even looked at.
+    // giving wrong passwords (at any door) waits before its next one is even looked at.
     let first = tokio::time::timeout(CONNECT_TIMEOUT, first_packet(&mut from_client, &mut buf))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
     let guessed = carries_password(&first);
-    let outcome = match guessed.then(|| lock(&gate.throttle).admit(peer.ip(), std::time::Instant::now())) {
-        Some(Admission::Refuse { retry_in }) => Err(Refusal::connack(
-            NOT_AUTHORIZED,
-            format!(
-                "too many wrong logins from this address; the next is looked at in {} s",
-                retry_in.as_secs()
-            ),
-        )),
-        admission => {
-            if let Some(Admission::Check { wait, attempt }) = admission {
-                if !wait.is_zero() {
-                    tracing::info!(%peer, attempt, wait_ms = wait.as_millis() as u64, "gate: slowing down logins after failures");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-            check_connect(&mut inspector, &first, &mut from_client, &mut buf, &mut out).await?
+    let mut throttled = false;
+    let admitted = match guessed {
+        true => gate.keeper.admit(door, peer).await,
+        false => Ok(()),
+    };
+    let outcome = match admitted {
+        Err(refused) => {
+            throttled = true;
+            Err(Refusal::connack(NOT_AUTHORIZED, refused.to_string()))
         }
+        Ok(()) => check_connect(&mut inspector, &first, &mut from_client, &mut buf, &mut out).await?,
     };
     if let Err(refusal) = outcome {
-        tracing::warn!(%peer, reason = %refusal.reason, "gate: refused");
+        match refusal.connack {
+            // Logins refused: the line and counters every door shares.
+            Some(BAD_LOGIN | NOT_AUTHORIZED) => {
+                let reason = match (throttled, refusal.connack) {
+                    (true, _) => Some(Reason::ThrottledLogin),
+                    (false, Some(BAD_LOGIN)) => Some(Reason::WrongLogin),
+                    _ => None,
+                };
+                gate.keeper.refused_login(door, peer, reason, &refusal.reason);
+            }
+            _ => tracing::warn!(%peer, reason = %refusal.reason, "gate: refused"),
+        }
         count_refusal(gate, &refusal);
         if let Some(code) = refusal.connack {
             to_client.write_all(&[0x20, 0x02, 0x00, code]).await?;
@@ -210,7 +227,7 @@ where
         return Ok(());
     }
     if guessed && inspector.authenticated() {
-        lock(&gate.throttle).succeeded(peer.ip());
+        gate.keeper.succeeded(peer.ip());
     }
 
     let upstream = TcpStream::connect(gate.upstream).await?;

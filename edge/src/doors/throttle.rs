@@ -7,15 +7,20 @@
 //! and an attempt counts as a failure from the moment it is admitted, so opening many
 //! connections at once gains nothing: they queue behind each other. A correct login
 //! resets the address; so do [`FORGET`] without attempts. Other addresses are never
-//! slowed. IPv6 addresses count per /64, the block one host usually holds.
+//! slowed. IPv6 addresses count per /64, the block one host usually holds
+//! ([`super::address`]).
 //!
-//! I/O-free: the gate passes in the address and the time.
+//! One throttle serves every door (MQTT over TCP and WebSocket, HTTP Basic on the web
+//! port): a guess on one counts on the others. I/O-free: the caller passes in the address
+//! and the time.
 
 use std::{
     collections::HashMap,
     net::IpAddr,
     time::{Duration, Instant},
 };
+
+use super::address::key;
 
 /// Attempts from one address checked without delay.
 pub const FREE: u32 = 5;
@@ -94,21 +99,6 @@ impl Throttle {
                 self.entries.remove(&k);
             }
         }
-    }
-}
-
-/// The unit attempts are counted in: an IPv4 address, or an IPv6 /64.
-fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut s = v6.segments();
-                s[4..].fill(0);
-                IpAddr::V6(s.into())
-            }
-        },
     }
 }
 
