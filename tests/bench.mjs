@@ -60,7 +60,9 @@ async function mainThreadSeconds(cdp) {
 
 /** One browser row: the edge at `size`/`fps`, one Chromium viewer, SECONDS of steady state. */
 async function browserRow(browser, size, fps, extraViewers = 0) {
-  const edge = await startEdge(['--size', size, '--fps', String(fps), '--quality', String(QUALITY)]);
+  // The fan-out's viewers all come from this host's one address: past the default cap.
+  const perAddress = extraViewers > 0 ? ['--per-address-connections', String(extraViewers + 16)] : [];
+  const edge = await startEdge(['--size', size, '--fps', String(fps), '--quality', String(QUALITY), ...perAddress]);
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const cdp = await page.context().newCDPSession(page);

@@ -151,7 +151,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     };
     let access = Access::from_config(&config)?;
     let cameras = config.cameras().map_err(EdgeError::Config)?;
-    let doors = open_doors(cameras.len());
+    let doors = open_doors(cameras.len(), config.per_address_connections);
     let sources = cameras.iter().map(open_source).collect::<Result<Vec<_>, _>>()?;
     let topics: Vec<publish::Topics> =
         cameras.iter().map(|c| publish::Topics::new(&config.topic_prefix, &c.name)).collect();
@@ -439,7 +439,7 @@ struct Doors {
     limits: doors::files::Limits,
 }
 
-fn open_doors(cameras: usize) -> Doors {
+fn open_doors(cameras: usize, per_address: u32) -> Doors {
     let open_files = match doors::files::raise_limit() {
         Some((before, after)) => {
             tracing::info!(
@@ -459,8 +459,8 @@ fn open_doors(cameras: usize) -> Doors {
             "the limit of open files is too low for the doors and the cameras: raise it (ulimit -n, LimitNOFILE=)"
         );
     }
-    tracing::debug!(?budget, per_address = doors::files::PER_ADDRESS, "connections each door may hold");
-    Doors { keeper: Arc::new(Doorkeeper::default()), limits: budget.limits() }
+    tracing::debug!(?budget, per_address, "connections each door may hold");
+    Doors { keeper: Arc::new(Doorkeeper::default()), limits: budget.limits(per_address) }
 }
 
 /// The embedded broker with the gate's policy from the options.

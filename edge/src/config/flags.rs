@@ -184,6 +184,15 @@ pub struct Config {
     #[arg(long, env = "EDGE_ALLOW_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
     pub allow_origin: Vec<crate::broker::origin::Allowed>,
 
+    /// Connections one address (IPv4 address, IPv6 /64) may hold open on each of the
+    /// edge's doors (web port, MQTT TCP, MQTT WebSocket); more are closed at once. The
+    /// default is a household behind one NAT address with room to spare; raise it behind
+    /// a reverse proxy on this machine (every client then has the proxy's address) or
+    /// for load tests from one host.
+    #[arg(long, default_value_t = crate::doors::files::PER_ADDRESS, env = "EDGE_PER_ADDRESS_CONNECTIONS",
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_address_connections: u32,
+
     /// Embedded broker: a login, USER:PASSWORD, that may publish to any topic (another
     /// edge using this one's broker, a test tool). Without it only this edge publishes;
     /// viewers may only write clock requests and frame acknowledgements.

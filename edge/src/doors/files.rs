@@ -81,12 +81,12 @@ impl Budget {
         }
     }
 
-    /// The limits for the doors, [`PER_ADDRESS`] on each.
-    pub fn limits(&self) -> Limits {
+    /// The limits for the doors, `per_address` on each ([`PER_ADDRESS`] by default).
+    pub fn limits(&self, per_address: u32) -> Limits {
         Limits {
-            http: ConnLimit::new(PER_ADDRESS, self.http),
-            mqtt_tcp: ConnLimit::new(PER_ADDRESS, self.mqtt_tcp),
-            mqtt_ws: ConnLimit::new(PER_ADDRESS, self.mqtt_ws),
+            http: ConnLimit::new(per_address, self.http),
+            mqtt_tcp: ConnLimit::new(per_address, self.mqtt_tcp),
+            mqtt_ws: ConnLimit::new(per_address, self.mqtt_ws),
         }
     }
 }
