@@ -12,7 +12,10 @@
 #     scripts/cluster.sh; the system service is neither used nor needed),
 #     chromium, and for the viewer's tests in the other engines xvfb, webkit2gtk-driver
 #     (WebKitGTK's MiniBrowser and WebDriver) and firefox-esr (browser tests only;
-#     skipped with MQCAM_NO_BROWSER=1)
+#     skipped with MQCAM_NO_BROWSER=1), and, for tests/rtsp.test.mjs, Debian's GStreamer
+#     RTSP server with its Python bindings and the plugins of its H.264 test stream
+#     (gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-base/-good/-ugly;
+#     browser tests only too)
 #   - the wasm32-unknown-unknown Rust target
 #   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
 #     and geckodriver (Firefox's WebDriver) for the browser tests, built with cargo into
@@ -46,6 +49,13 @@ packages+=(openssl)
 # The broker-cluster tests: RabbitMQ with its MQTT and Web MQTT plugins (scripts/cluster.sh).
 packages+=(rabbitmq-server)
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(chromium xvfb webkit2gtk-driver firefox-esr)
+# An RTSP/H.264 camera nobody here wrote, for tests/rtsp.test.mjs: Debian's GStreamer RTSP
+# server driven from Python (tests/gst_rtsp_server.py, run with /usr/bin/python3, which
+# has these bindings; a pyenv python3 does not). videotestsrc comes with -base,
+# rtph264pay with -good, x264enc with -ugly; the GIR typelibs of GStreamer and GstRtsp
+# come with gir1.2-gst-rtsp-server-1.0.
+[ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
