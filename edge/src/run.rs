@@ -46,6 +46,10 @@ fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
         SourceSpec::HttpSnapshot(url) => {
             Box::new(source::http::HttpSnapshot::new(url, camera.fps).map_err(|e| failed(e.into()))?)
         }
+        SourceSpec::Rtsp(url) => Box::new(
+            source::rtsp::RtspSource::new((**url).clone(), camera.transport)
+                .map_err(|e| failed(source::OpenError::Rtsp(format!("{url}: {e}"))))?,
+        ),
         #[cfg(target_os = "linux")]
         SourceSpec::Device(path) => {
             Box::new(CameraSource::new(Box::new(source::v4l2::V4l2Opener::new(path)), want))

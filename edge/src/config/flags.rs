@@ -339,6 +339,7 @@ impl Config {
                 zones: spec.motion_zone.clone().unwrap_or_else(|| self.motion_zone.clone()),
                 ignore: spec.motion_ignore.clone().unwrap_or_else(|| self.motion_ignore.clone()),
             }),
+            transport: spec.transport.unwrap_or_default(),
         };
         let cameras = match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
@@ -354,6 +355,12 @@ impl Config {
             (_, []) => {
                 let mut seen = std::collections::HashSet::new();
                 for s in &specs {
+                    if s.transport.is_some() && !matches!(s.source, SourceSpec::Rtsp(_)) {
+                        return Err(format!(
+                            "camera {}: transport= is for rtsp:// cameras, and its source is not one",
+                            s.name
+                        ));
+                    }
                     if !seen.insert(s.name.as_str()) {
                         return Err(format!("camera {} is given twice: names must differ", s.name));
                     }
