@@ -87,6 +87,9 @@ pub struct CameraSpec {
     pub motion_ignore: Option<Vec<Zone>>,
     /// An RTSP camera's RTP transport.
     pub transport: Option<RtpTransport>,
+    /// Where its previews come from while nobody watches (its substream, its snapshot
+    /// URL), if not from its own frames.
+    pub preview: Option<SourceSpec>,
 }
 
 impl CameraSpec {
@@ -116,13 +119,14 @@ impl CameraSpec {
             motion_zone: None,
             motion_ignore: None,
             transport: None,
+            preview: None,
         }
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
     pub const KEYS: &'static str =
         "size, fps, quality, format, preview_width, preview_fps, on_demand, renditions, motion, \
-         motion_zone, motion_ignore, transport";
+         motion_zone, motion_ignore, transport, preview";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -153,6 +157,16 @@ impl CameraSpec {
             "motion_zone" => self.motion_zone = Some(zones(value)?),
             "motion_ignore" => self.motion_ignore = Some(zones(value)?),
             "transport" => self.transport = Some(value.parse()?),
+            "preview" => {
+                self.preview = Some(match value.parse()? {
+                    s @ (SourceSpec::Rtsp(_) | SourceSpec::HttpSnapshot(_) | SourceSpec::HttpMjpeg(_)) => s,
+                    _ => {
+                        return Err("preview must be the camera's substream (rtsp://), snapshot \
+                                    (snapshot:http://) or MJPEG (http://) URL"
+                            .into())
+                    }
+                })
+            }
             other => return Err(format!("unknown camera option {other:?} (known: {})", Self::KEYS)),
         }
         Ok(())
@@ -204,6 +218,8 @@ pub struct Camera {
     pub motion: Option<MotionConfig>,
     /// An RTSP camera's RTP transport (TCP unless `transport=udp`).
     pub transport: RtpTransport,
+    /// Where its previews come from while nobody watches, if not its own frames.
+    pub preview: Option<SourceSpec>,
 }
 
 /// Where frames come from.
@@ -417,6 +433,29 @@ mod tests {
         assert!("0x0".parse::<Size>().is_err());
         assert!("99999x10".parse::<Size>().is_err());
         assert!("641x480".parse::<Size>().unwrap_err().contains("even"));
+    }
+
+    #[test]
+    fn rtsp_cameras_take_a_transport_and_a_preview_source() {
+        let CameraArg::Spec(spec) =
+            "door=rtsp://admin:pw@10.0.0.5:554/main,transport=udp,preview=rtsp://admin:pw@10.0.0.5:554/sub"
+                .parse()
+                .unwrap()
+        else {
+            panic!("a full camera")
+        };
+        let SourceSpec::Rtsp(url) = &spec.source else { panic!("{:?}", spec.source) };
+        assert_eq!(url.url.as_str(), "rtsp://10.0.0.5:554/main");
+        assert_eq!(spec.transport, Some(RtpTransport::Udp));
+        assert!(matches!(&spec.preview, Some(SourceSpec::Rtsp(u)) if u.url.path() == "/sub"));
+        assert!(!format!("{spec:?}").contains(":pw@"), "{spec:?}");
+        let e = "door=rtsp://cam/x,transport=quic".parse::<CameraArg>().unwrap_err();
+        assert!(e.contains("transport must be tcp or udp"), "{e}");
+        let e = "door=rtsp://cam/x,preview=pattern".parse::<CameraArg>().unwrap_err();
+        assert!(e.contains("preview must be"), "{e}");
+        assert!("door=snapshot:rtsp://cam/x".parse::<CameraArg>().is_err());
+        let e = "door=rtsp://u:secret@/x".parse::<CameraArg>().unwrap_err();
+        assert!(e.contains("host") && !e.contains("secret"), "{e}");
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //!   snapshot URL polled at the camera's rate ([`http::HttpSnapshot`]).
 //! - [`rtsp`]: RTSP cameras: H.264 decoded (only as much as is needed) or MJPEG passed
 //!   through.
+//! - [`split`]: a camera's previews from a cheaper source of its own (its substream or
+//!   snapshot URL) while nobody watches its main stream.
 //!
 //! Every source hands its frames on through `seam.rs`: the [`Source`] trait and
 //! [`SourceError`], below the sources that implement them, so that no source and this
@@ -38,6 +40,7 @@ pub mod pattern;
 pub mod replay;
 pub mod rtsp;
 mod seam;
+pub mod split;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
 
