@@ -109,7 +109,9 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
 /// Sizes each codec can carry.
 fn check_size(codec: Codec, (w, h): (usize, usize)) -> Result<(), String> {
     match codec {
-        Codec::H264 if !w.is_multiple_of(2) || !h.is_multiple_of(2) => Err(format!("{w}x{h}: H.264 4:2:0 needs even sizes")),
+        Codec::H264 if !w.is_multiple_of(2) || !h.is_multiple_of(2) => {
+            Err(format!("{w}x{h}: H.264 4:2:0 needs even sizes"))
+        }
         Codec::H264 if w > 3840 || h > 2160 => Err(format!("{w}x{h}: openh264 stops at 3840x2160")),
         // RFC 2435 sends the size in units of 8 pixels, up to 255 of them.
         Codec::Jpeg if !w.is_multiple_of(8) || !h.is_multiple_of(8) || w > 2040 || h > 2040 => {

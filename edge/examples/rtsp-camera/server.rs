@@ -49,8 +49,18 @@ pub async fn serve(listener: TcpListener, cam: Arc<Camera>) {
                 let _ = sock.set_nodelay(true);
                 let cam = cam.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(sock, peer, cam).await {
-                        eprintln!("rtsp-camera: {peer}: {e}");
+                    match connection(sock, peer, cam).await {
+                        // Clients hang up without ceremony (ffmpeg resets after TEARDOWN).
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                            ) =>
+                        {
+                            eprintln!("rtsp-camera: {peer}: closed by the client")
+                        }
+                        Err(e) => eprintln!("rtsp-camera: {peer}: {e}"),
+                        Ok(()) => {}
                     }
                 });
             }

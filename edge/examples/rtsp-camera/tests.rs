@@ -241,3 +241,131 @@ fn sizes_per_codec() {
     assert!(check_size(Codec::Jpeg, (1924, 1080)).is_err());
     assert!(parse_size("640x480").is_ok() && parse_size("640").is_err() && parse_size("8x8").is_err());
 }
+
+/// What arrives on a playing TCP connection.
+enum Item {
+    Rtp { at: std::time::Instant, seq: u16, ts: u32 },
+    Reply(String),
+}
+
+/// Reads the next response or interleaved RTP packet from `s` (`buf` keeps the rest).
+async fn next_item(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Item {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if buf.len() >= 4 && buf[0] == b'$' {
+            let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
+            if buf.len() >= 4 + len {
+                assert_eq!(buf[1], 4, "the channel SETUP asked for");
+                let p: Vec<u8> = buf.drain(..4 + len).skip(4).collect();
+                assert_eq!((p[0], p[1] & 0x7f), (0x80, 96), "RTP version 2, payload type 96");
+                let seq = u16::from_be_bytes([p[2], p[3]]);
+                let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+                return Item::Rtp { at: std::time::Instant::now(), seq, ts };
+            }
+        } else if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8(buf[..end + 4].to_vec()).unwrap();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if buf.len() >= end + 4 + len {
+                let all = String::from_utf8(buf.drain(..end + 4 + len).collect()).unwrap();
+                return Item::Reply(all);
+            }
+        }
+        let mut chunk = [0u8; 65536];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn ask(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, req: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    s.write_all(req.as_bytes()).await.unwrap();
+    loop {
+        if let Item::Reply(r) = next_item(s, buf).await {
+            return r;
+        }
+    }
+}
+
+/// Speaks RTSP by hand: the headers and the interleaved RTP a client sees, keepalives,
+/// and `stall` (a gap in time, not in sequence numbers).
+#[tokio::test]
+async fn raw_rtsp_and_interleaved_rtp_and_stall() {
+    use tokio::io::AsyncWriteExt;
+    let a = Args::parse_from(["rtsp-camera", "--size", "320x240", "--fps", "10", "--audio"]);
+    let (addr, cam, _task) = start(&a).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    let base = format!("rtsp://{addr}/cam");
+    let r = ask(&mut s, &mut buf, &format!("OPTIONS {base} RTSP/1.0\r\nCSeq: 1\r\n\r\n")).await;
+    assert!(r.starts_with("RTSP/1.0 200 OK\r\nCSeq: 1\r\n") && r.contains("GET_PARAMETER"), "{r}");
+    let r = ask(&mut s, &mut buf, &format!("DESCRIBE {base} RTSP/1.0\r\nCSeq: 2\r\n\r\n")).await;
+    assert!(r.contains(&format!("Content-Base: {base}/\r\n")), "{r}");
+    assert!(r.contains("sprop-parameter-sets=Z") && r.contains("m=audio 0 RTP/AVP 0"), "{r}");
+    let tcp = "Transport: RTP/AVP/TCP;unicast;interleaved";
+    let r =
+        ask(&mut s, &mut buf, &format!("SETUP {base}/trackID=7 RTSP/1.0\r\nCSeq: 3\r\n{tcp}=0-1\r\n\r\n"))
+            .await;
+    assert!(r.starts_with("RTSP/1.0 404"), "{r}");
+    let r =
+        ask(&mut s, &mut buf, &format!("SETUP {base}/trackID=0 RTSP/1.0\r\nCSeq: 4\r\n{tcp}=4-5\r\n\r\n"))
+            .await;
+    assert!(r.contains("Transport: RTP/AVP/TCP;unicast;interleaved=4-5;ssrc="), "{r}");
+    let session = r.lines().find_map(|l| l.strip_prefix("Session: ")).unwrap().to_string();
+    assert!(session.ends_with(";timeout=60"));
+    let id = session.split(';').next().unwrap();
+    let r =
+        ask(&mut s, &mut buf, &format!("PLAY {base}/ RTSP/1.0\r\nCSeq: 5\r\nSession: wrong\r\n\r\n")).await;
+    assert!(r.starts_with("RTSP/1.0 454"), "{r}");
+    let r =
+        ask(&mut s, &mut buf, &format!("PLAY {base}/ RTSP/1.0\r\nCSeq: 6\r\nSession: {id}\r\n\r\n")).await;
+    let info = r.lines().find_map(|l| l.strip_prefix("RTP-Info: ")).unwrap().to_string();
+    assert!(info.starts_with(&format!("url={base}/trackID=0;seq=")), "{info}");
+    let first_seq: u16 = info.split("seq=").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+
+    let Item::Rtp { seq, ts, .. } = next_item(&mut s, &mut buf).await else { panic!("RTP after PLAY") };
+    assert_eq!(seq, first_seq, "RTP-Info's seq is the first packet's");
+    let (mut last_seq, mut last_ts) = (seq, ts);
+    let mut steps = Vec::new();
+    while steps.len() < 3 {
+        let Item::Rtp { seq, ts, .. } = next_item(&mut s, &mut buf).await else { panic!() };
+        assert_eq!(seq, last_seq.wrapping_add(1));
+        if ts != last_ts {
+            steps.push(ts.wrapping_sub(last_ts));
+        }
+        (last_seq, last_ts) = (seq, ts);
+    }
+    assert!(steps.iter().all(|&d| d == 9000), "10 fps is 9000 ticks of 90 kHz: {steps:?}");
+
+    // A keepalive answered among the RTP, then a stall.
+    s.write_all(format!("GET_PARAMETER {base}/ RTSP/1.0\r\nCSeq: 7\r\nSession: {id}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    command(&cam, Codec::H264, "stall 1").unwrap();
+    let (mut gap, mut jump, mut replied) = (Duration::ZERO, 0, false);
+    let mut before = std::time::Instant::now();
+    for _ in 0..500 {
+        match next_item(&mut s, &mut buf).await {
+            Item::Reply(r) => {
+                assert!(r.starts_with("RTSP/1.0 200 OK\r\nCSeq: 7\r\n"), "{r}");
+                replied = true;
+            }
+            Item::Rtp { at, seq, ts } => {
+                assert_eq!(seq, last_seq.wrapping_add(1), "a stall skips no sequence numbers");
+                if at - before > gap {
+                    (gap, jump) = (at - before, ts.wrapping_sub(last_ts));
+                }
+                (before, last_seq, last_ts) = (at, seq, ts);
+            }
+        }
+        if replied && gap > Duration::from_millis(800) {
+            break;
+        }
+    }
+    assert!(replied, "GET_PARAMETER answered");
+    assert!(gap > Duration::from_millis(800), "no RTP during the stall: longest gap {gap:?}");
+    assert!(jump >= 80_000, "timestamps follow the clock across a stall: {jump}");
+}
