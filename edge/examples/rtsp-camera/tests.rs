@@ -369,3 +369,34 @@ async fn raw_rtsp_and_interleaved_rtp_and_stall() {
     assert!(gap > Duration::from_millis(800), "no RTP during the stall: longest gap {gap:?}");
     assert!(jump >= 80_000, "timestamps follow the clock across a stall: {jump}");
 }
+
+/// Every IDR carries SPS and PPS in band, IDRs come every `gop` frames and none is skipped.
+#[test]
+fn idrs_carry_parameter_sets_on_a_fixed_gop() {
+    let s = source::Settings {
+        codec: Codec::H264,
+        width: 160,
+        height: 120,
+        fps: 30,
+        gop: 5,
+        bitrate_kbps: 0,
+        quality: 80,
+        preencode_secs: None,
+    };
+    let mut maker = source::Maker::new(&s).unwrap();
+    let mut p = source::Planes::new(160, 120);
+    let mut keys = Vec::new();
+    for i in 0..16 {
+        p.draw(i);
+        let e = maker.encode(&p, false).unwrap().expect("no frame skipped");
+        let types: Vec<u8> = e.payloads.iter().map(|x| x[0] & 0x1f).collect();
+        if e.key {
+            keys.push(i);
+            assert_eq!(&types[..2], &[7, 8], "SPS, PPS first: {types:?}");
+            assert!(e.params.is_some());
+        } else {
+            assert!(!types.contains(&7), "parameter sets only with IDRs: {types:?}");
+        }
+    }
+    assert_eq!(keys, [0, 5, 10, 15]);
+}
