@@ -24,14 +24,23 @@
 //! (`RTP/AVP;client_port=`). Methods: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE,
 //! GET_PARAMETER, SET_PARAMETER, TEARDOWN. Any number of clients, each its own session.
 //! Each request is logged to stderr as `rtsp-camera: PEER METHOD URL -> STATUS` (URLs
-//! without logins). Clients start at an IDR; live, a PLAY makes the next frame one.
+//! without logins). A client's first frame is an IDR: live, a PLAY makes the next frame
+//! one (openh264 restarts the GOP there, as many cameras do); with `--preencode` the client
+//! waits for the loop's next IDR. openh264 prints one harmless warning per encoder on
+//! stderr ("bitrate can't be controlled ... without enabling skip frame"): the rate
+//! still lands near `--bitrate` (727 kbit/s measured for 737 asked at 640x480x30).
+//! End of stdin only ends the commands: the camera runs until killed or told `quit`.
 //!
 //! # Commands on stdin (one a line; each answered `ok <command>` or `error <command>: why`)
 //! - `drop`: close every client's connection now (mid-GOP), like a camera reboot
-//! - `stall SECONDS`: send no RTP for that long (connections stay open)
-//! - `lose N`: clients playing now skip their next N RTP packets, starting in the middle of
-//!   a frame (a gap in sequence numbers)
-//! - `size WxH`: new resolution from the next frame: an IDR with new SPS/PPS in band
+//! - `stall SECONDS`: the sensor stops: no RTP for that long, connections stay open;
+//!   afterwards sequence numbers go on without a gap and timestamps jump by the stall
+//! - `lose N`: clients playing now skip their next N RTP packets (sequence numbers still
+//!   count them: a gap), starting at the second packet of the next frame that has several
+//!   (an IDR at small sizes), so a frame arrives cut; with no client playing, the next
+//!   client to PLAY takes it
+//! - `size WxH`: new resolution from the next frame: an IDR with new SPS/PPS in band (with
+//!   `--preencode` the loop is encoded again first, during which no frames go out)
 //! - `auth basic|digest|none`, `user U`, `password P` (answered `ok password`): the logins
 //!   accepted from the next request on (so a test can see a 401, then a fixed password)
 //! - `refuse` / `accept`: answer DESCRIBE with 503 / normally
@@ -152,7 +161,7 @@ async fn start(args: &Args) -> Result<(SocketAddr, Arc<Camera>, tokio::task::Joi
         login: Mutex::new(login),
         refuse: AtomicBool::new(false),
         drops: tokio::sync::watch::channel(0).0,
-        lose: Mutex::new((0, 0)),
+        lose: Mutex::new(server::Lose { taken: true, ..Default::default() }),
         fps,
         audio: args.audio,
         nonce: format!("{:016x}", server::random_u64()),
@@ -177,7 +186,7 @@ fn command(cam: &Camera, codec: Codec, line: &str) -> Result<String, String> {
         "lose" => {
             let n: u32 = arg.parse().map_err(|_| format!("lose N, not {arg:?}"))?;
             let mut l = cam.lose.lock().unwrap();
-            *l = (l.0 + 1, n);
+            *l = server::Lose { epoch: l.epoch + 1, packets: n, taken: false };
         }
         "size" => {
             let (w, h) = parse_size(arg)?;

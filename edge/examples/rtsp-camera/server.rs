@@ -26,12 +26,23 @@ pub struct Camera {
     pub refuse: AtomicBool,
     /// Bumped by `drop`: every connection closes.
     pub drops: watch::Sender<u64>,
-    /// (`lose` command count so far, packets to lose at the latest one).
-    pub lose: Mutex<(u64, u32)>,
+    /// The latest `lose` command.
+    pub lose: Mutex<Lose>,
     pub fps: u32,
     pub audio: bool,
     /// The digest nonce (one per run: a test camera need not rotate it).
     pub nonce: String,
+}
+
+/// A `lose N` order: every client playing when it comes loses N packets; if none is
+/// playing, the next client to PLAY does.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Lose {
+    /// How many `lose` commands so far (a client compares it with the last it applied).
+    pub epoch: u64,
+    pub packets: u32,
+    /// Some client applied it.
+    pub taken: bool,
 }
 
 /// Random bits from the OS (initial sequence numbers, SSRCs, session ids, nonces).
@@ -333,8 +344,9 @@ impl Conn {
         }
         self.playing = true;
         self.want_key = true;
-        // Losses ordered before this PLAY are not this client's.
-        self.lose_seen = self.cam.lose.lock().unwrap().0;
+        // A loss ordered before this PLAY is this client's only if nobody took it.
+        let lose = *self.cam.lose.lock().unwrap();
+        self.lose_seen = if lose.taken { lose.epoch } else { lose.epoch.wrapping_sub(1) };
         (r, After::Play)
     }
 
@@ -349,11 +361,14 @@ impl Conn {
             return Ok(());
         }
         self.want_key = false;
-        let (epoch, n) = *self.cam.lose.lock().unwrap();
-        if epoch != self.lose_seen {
-            self.lose_seen = epoch;
-            self.losing = n;
-            self.lose_started = false;
+        {
+            let mut lose = self.cam.lose.lock().unwrap();
+            if lose.epoch != self.lose_seen {
+                lose.taken = true;
+                self.lose_seen = lose.epoch;
+                self.losing = lose.packets;
+                self.lose_started = false;
+            }
         }
         let fps = self.cam.fps as u64;
         let Some(track) = &mut self.video else { return Ok(()) };

@@ -124,24 +124,37 @@ async fn udp_with_basic_login_and_lost_packets() {
     assert!(reader.index(&f).is_some());
     // `lose` starts inside a frame that has several packets: at 320x240, the IDRs.
     command(&cam, Codec::H264, "lose 2").unwrap();
-    let mut lost = false;
+    assert!(saw_loss(&mut d).await, "a gap in sequence numbers reached the client");
+}
+
+/// Whether a loss reaches the client within 40 items.
+async fn saw_loss(d: &mut Demuxed) -> bool {
     for _ in 0..40 {
         match tokio::time::timeout(Duration::from_secs(10), d.next()).await.unwrap() {
-            Some(Ok(CodecItem::VideoFrame(f))) if f.loss() > 0 => {
-                lost = true;
-                break;
-            }
+            Some(Ok(CodecItem::VideoFrame(f))) if f.loss() > 0 => return true,
             Some(Ok(_)) => {}
-            // retina may also reject the half frame: that is loss seen too.
+            // retina may also reject the cut frame: the loss was seen too.
             Some(Err(e)) => {
                 eprintln!("after lose: {e}");
-                lost = true;
-                break;
+                return true;
             }
             None => panic!("stream ended"),
         }
     }
-    assert!(lost, "a gap in sequence numbers reached the client");
+    false
+}
+
+#[tokio::test]
+async fn a_loss_ordered_with_nobody_playing_goes_to_the_next_client() {
+    let (addr, cam, _task) = start(&args(&[])).await.unwrap();
+    command(&cam, Codec::H264, "lose 3").unwrap();
+    let mut d = open(addr, None, false).await.unwrap();
+    assert!(saw_loss(&mut d).await);
+    // Taken once: a second client gets a clean stream.
+    let mut d2 = open(addr, None, false).await.unwrap();
+    for _ in 0..25 {
+        assert_eq!(next_video(&mut d2).await.loss(), 0);
+    }
 }
 
 #[tokio::test]
