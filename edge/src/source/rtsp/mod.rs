@@ -98,8 +98,18 @@ struct Playing {
 #[derive(Debug, PartialEq, Eq)]
 struct Refusal {
     why: String,
-    /// Wait this long before the next try (a wrong login, a codec we cannot decode).
-    hold: Option<Duration>,
+    /// Wait before the next try: retrying soon cannot help.
+    hold: Option<Hold>,
+}
+
+/// Why to wait before trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// A wrong login: a camera that locks accounts after failed logins must not be
+    /// hammered.
+    Login,
+    /// A codec we cannot decode: the camera's settings must change first.
+    Codec,
 }
 
 impl Refusal {
@@ -123,6 +133,8 @@ pub struct RtspSource {
     shape: Option<String>,
     /// Frames the decoder rejected since the last report.
     rejected: u64,
+    frame_timeout: Duration,
+    login_retry: Duration,
 }
 
 impl RtspSource {
@@ -145,7 +157,21 @@ impl RtspSource {
             hold: None,
             shape: None,
             rejected: 0,
+            frame_timeout: FRAME_TIMEOUT,
+            login_retry: LOGIN_RETRY,
         })
+    }
+
+    /// How long without a frame before connecting again (tests stall a camera briefly).
+    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
+    /// How long after a refused login before the next try.
+    pub fn retry_login_after(mut self, wait: Duration) -> Self {
+        self.login_retry = wait;
+        self
     }
 
     /// Connects and starts playing the video track.
@@ -180,7 +206,11 @@ impl RtspSource {
         };
         let why = format!("{}: {}", self.url.place(), refusal.why);
         if let Some(hold) = refusal.hold {
-            self.hold = Some((Instant::now() + hold, why.clone()));
+            let wait = match hold {
+                Hold::Login => self.login_retry,
+                Hold::Codec => CODEC_RETRY,
+            };
+            self.hold = Some((Instant::now() + wait, why.clone()));
         }
         Err(SourceError::Lost(why))
     }
@@ -201,8 +231,9 @@ impl RtspSource {
         let Some(playing) = self.playing.as_mut() else { return Ok(None) };
         let item = self.runtime.block_on(async { tokio::time::timeout(POLL, playing.frames.next()).await });
         match item {
-            Err(_) if playing.last_frame.elapsed() >= FRAME_TIMEOUT => {
-                Err(self.lost(format!("no frame for {} s; connecting again", FRAME_TIMEOUT.as_secs())))
+            Err(_) if playing.last_frame.elapsed() >= self.frame_timeout => {
+                let secs = self.frame_timeout.as_secs();
+                Err(self.lost(format!("no frame for {secs} s; connecting again")))
             }
             Err(_) => Ok(None),
             Ok(None) => Err(self.lost("the camera ended the stream".into())),
@@ -213,6 +244,13 @@ impl RtspSource {
             }
             Ok(Some(Ok(_))) => Ok(None),
         }
+    }
+}
+
+impl Drop for RtspSource {
+    fn drop(&mut self) {
+        // A session's TEARDOWN is sent by a task on its runtime.
+        self.close();
     }
 }
 
@@ -328,7 +366,7 @@ fn choose_track(tracks: &[(&str, &str)]) -> Result<(usize, Codec), Refusal> {
             _ => {}
         }
     }
-    let hold = Some(CODEC_RETRY);
+    let hold = Some(Hold::Codec);
     match video.first() {
         None => Err(Refusal { why: "the camera offers no video track".into(), hold }),
         Some((_, e)) if e == "h265" => Err(Refusal {
@@ -354,7 +392,7 @@ fn refusal(e: &retina::Error) -> Refusal {
                 e.status_code().unwrap_or(401),
                 if e.status_code() == Some(403) { "Forbidden" } else { "Unauthorized" }
             ),
-            hold: Some(LOGIN_RETRY),
+            hold: Some(Hold::Login),
         },
         Some(404) => Refusal::now("no stream at this path (404 Not Found): check the URL's path".into()),
         _ => Refusal::now(first_line(&e.to_string())),
@@ -383,7 +421,7 @@ mod tests {
     fn h265_and_others_are_refused_with_what_works_instead() {
         let e = choose_track(&[("video", "h265"), ("audio", "pcma")]).unwrap_err();
         assert!(e.why.contains("H.265") && e.why.contains("H.264"), "{}", e.why);
-        assert_eq!(e.hold, Some(CODEC_RETRY));
+        assert_eq!(e.hold, Some(Hold::Codec));
         let e = choose_track(&[("video", "mp4v-es")]).unwrap_err();
         assert!(e.why.contains("mp4v-es"), "{}", e.why);
         assert!(choose_track(&[("audio", "pcmu")]).unwrap_err().why.contains("no video"));
