@@ -19,6 +19,8 @@ step "no import cycles between module files (scripts/cycles.py)"
 python3 scripts/cycles.py edge/src edge/tests wasm-viewer/src wire/src
 step "unit and integration tests"
 cargo test --locked --workspace
+# The RTSP test camera's own tests (an example with `test = false`: see edge/Cargo.toml).
+cargo test --locked -p edge --example rtsp-camera
 (cd consumer && "${MQCAM_VENV:-$HOME/.cache/mqcam/venv}/bin/python" -m unittest discover -s tests)
 step "release build: edge and viewer site"
 scripts/build.sh

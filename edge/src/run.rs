@@ -34,18 +34,31 @@ use crate::{
 
 /// Opens a camera's source. `auto` falls back to the test pattern and says so.
 fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
+    let main = open_one(camera, &camera.source, camera.fps)?;
+    let Some(preview) = &camera.preview else { return Ok(main) };
+    // The small source is asked only for previews: at their rate.
+    let small = open_one(camera, preview, camera.preview_fps)?;
+    Ok(Box::new(source::split::Split::new(main, small)))
+}
+
+/// Opens one source of `camera`'s: its own, or the one its previews come from.
+fn open_one(camera: &Camera, spec: &SourceSpec, fps: u32) -> Result<Box<dyn Source>, EdgeError> {
     let (width, height) = (camera.size.width, camera.size.height);
     let want = Want { width: width as u32, height: height as u32, fps: camera.fps, format: camera.format };
     let failed = |e: source::OpenError| EdgeError::Source { camera: camera.name.clone(), source: e };
-    Ok(match &camera.source {
-        SourceSpec::Pattern => Box::new(Pattern::new(width, height, camera.fps)),
-        SourceSpec::Replay(path) => Box::new(Replay::open(path, camera.fps).map_err(|e| failed(e.into()))?),
+    Ok(match spec {
+        SourceSpec::Pattern => Box::new(Pattern::new(width, height, fps)),
+        SourceSpec::Replay(path) => Box::new(Replay::open(path, fps).map_err(|e| failed(e.into()))?),
         SourceSpec::HttpMjpeg(url) => {
             Box::new(source::http::HttpMjpeg::new(url).map_err(|e| failed(e.into()))?)
         }
         SourceSpec::HttpSnapshot(url) => {
-            Box::new(source::http::HttpSnapshot::new(url, camera.fps).map_err(|e| failed(e.into()))?)
+            Box::new(source::http::HttpSnapshot::new(url, fps).map_err(|e| failed(e.into()))?)
         }
+        SourceSpec::Rtsp(url) => Box::new(
+            source::rtsp::RtspSource::new((**url).clone(), camera.transport)
+                .map_err(|e| failed(source::OpenError::Rtsp(format!("{url}: {e}"))))?,
+        ),
         #[cfg(target_os = "linux")]
         SourceSpec::Device(path) => {
             Box::new(CameraSource::new(Box::new(source::v4l2::V4l2Opener::new(path)), want))
@@ -59,7 +72,7 @@ fn open_source(camera: &Camera) -> Result<Box<dyn Source>, EdgeError> {
                 return Ok(Box::new(CameraSource::new(Box::new(opener), want)));
             }
             tracing::info!("no camera found; streaming the test pattern");
-            Box::new(Pattern::new(width, height, camera.fps))
+            Box::new(Pattern::new(width, height, fps))
         }
     })
 }

@@ -10,5 +10,6 @@ mod monitoring;
 mod mosquitto;
 mod motion;
 mod renditions;
+mod rtsp;
 mod security;
 mod util;

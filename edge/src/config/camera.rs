@@ -15,7 +15,10 @@ use std::{path::PathBuf, str::FromStr};
 
 use crate::{
     motion::{MotionConfig, Zone},
-    source::device::FormatPreference,
+    source::{
+        device::FormatPreference,
+        rtsp::{RtpTransport, RtspUrl},
+    },
 };
 
 /// Largest frame side accepted: 8K UHD.
@@ -82,6 +85,11 @@ pub struct CameraSpec {
     pub motion: Option<bool>,
     pub motion_zone: Option<Vec<Zone>>,
     pub motion_ignore: Option<Vec<Zone>>,
+    /// An RTSP camera's RTP transport.
+    pub transport: Option<RtpTransport>,
+    /// Where its previews come from while nobody watches (its substream, its snapshot
+    /// URL), if not from its own frames.
+    pub preview: Option<SourceSpec>,
 }
 
 impl CameraSpec {
@@ -110,13 +118,15 @@ impl CameraSpec {
             motion: None,
             motion_zone: None,
             motion_ignore: None,
+            transport: None,
+            preview: None,
         }
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
     pub const KEYS: &'static str =
         "size, fps, quality, format, preview_width, preview_fps, on_demand, renditions, motion, \
-         motion_zone, motion_ignore";
+         motion_zone, motion_ignore, transport, preview";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -146,6 +156,17 @@ impl CameraSpec {
             "motion" => self.motion = Some(parse_yes_no(value).map_err(|e| format!("motion: {e}"))?),
             "motion_zone" => self.motion_zone = Some(zones(value)?),
             "motion_ignore" => self.motion_ignore = Some(zones(value)?),
+            "transport" => self.transport = Some(value.parse()?),
+            "preview" => {
+                self.preview = Some(match value.parse()? {
+                    s @ (SourceSpec::Rtsp(_) | SourceSpec::HttpSnapshot(_) | SourceSpec::HttpMjpeg(_)) => s,
+                    _ => {
+                        return Err("preview must be the camera's substream (rtsp://), snapshot \
+                                    (snapshot:http://) or MJPEG (http://) URL"
+                            .into())
+                    }
+                })
+            }
             other => return Err(format!("unknown camera option {other:?} (known: {})", Self::KEYS)),
         }
         Ok(())
@@ -195,6 +216,10 @@ pub struct Camera {
     pub renditions: Renditions,
     /// Motion detection on its previews, if on.
     pub motion: Option<MotionConfig>,
+    /// An RTSP camera's RTP transport (TCP unless `transport=udp`).
+    pub transport: RtpTransport,
+    /// Where its previews come from while nobody watches, if not its own frames.
+    pub preview: Option<SourceSpec>,
 }
 
 /// Where frames come from.
@@ -212,6 +237,8 @@ pub enum SourceSpec {
     HttpMjpeg(String),
     /// A network camera's JPEG snapshot URL, polled at the camera's fps.
     HttpSnapshot(String),
+    /// An RTSP camera (H.264 or MJPEG).
+    Rtsp(Box<RtspUrl>),
 }
 
 /// `http://user:password@host/…` with the password hidden, for anything printed.
@@ -237,6 +264,7 @@ impl std::fmt::Debug for SourceSpec {
             SourceSpec::Replay(p) => write!(f, "Replay({p:?})"),
             SourceSpec::HttpMjpeg(u) => write!(f, "HttpMjpeg({:?})", redact_url(u)),
             SourceSpec::HttpSnapshot(u) => write!(f, "HttpSnapshot({:?})", redact_url(u)),
+            SourceSpec::Rtsp(u) => write!(f, "Rtsp({:?})", u.to_string()),
         }
     }
 }
@@ -253,6 +281,12 @@ impl FromStr for SourceSpec {
             Some(url) => (true, url),
             None => (false, s),
         };
+        if url.starts_with("rtsp://") || url.starts_with("rtsps://") {
+            if snapshot {
+                return Err(format!("snapshot: needs an http:// URL, got {:?}", redact_url(url)));
+            }
+            return RtspUrl::parse(url).map(|u| SourceSpec::Rtsp(Box::new(u)));
+        }
         if url.starts_with("https://") {
             return Err(format!(
                 "{}: https cameras are not supported yet; use the camera's http:// URL on the LAN",
@@ -285,7 +319,7 @@ impl FromStr for SourceSpec {
         }
         Err(format!(
             "unknown source {s:?}: use auto, pattern, a camera like /dev/video0, an http:// \
-             MJPEG or snapshot:http:// URL, or an existing directory of JPEGs / MJPEG file"
+             MJPEG or snapshot:http:// URL, an rtsp:// URL, or an existing directory of JPEGs / MJPEG file"
         ))
     }
 }
@@ -399,6 +433,29 @@ mod tests {
         assert!("0x0".parse::<Size>().is_err());
         assert!("99999x10".parse::<Size>().is_err());
         assert!("641x480".parse::<Size>().unwrap_err().contains("even"));
+    }
+
+    #[test]
+    fn rtsp_cameras_take_a_transport_and_a_preview_source() {
+        let CameraArg::Spec(spec) =
+            "door=rtsp://admin:pw@10.0.0.5:554/main,transport=udp,preview=rtsp://admin:pw@10.0.0.5:554/sub"
+                .parse()
+                .unwrap()
+        else {
+            panic!("a full camera")
+        };
+        let SourceSpec::Rtsp(url) = &spec.source else { panic!("{:?}", spec.source) };
+        assert_eq!(url.url.as_str(), "rtsp://10.0.0.5:554/main");
+        assert_eq!(spec.transport, Some(RtpTransport::Udp));
+        assert!(matches!(&spec.preview, Some(SourceSpec::Rtsp(u)) if u.url.path() == "/sub"));
+        assert!(!format!("{spec:?}").contains(":pw@"), "{spec:?}");
+        let e = "door=rtsp://cam/x,transport=quic".parse::<CameraArg>().unwrap_err();
+        assert!(e.contains("transport must be tcp or udp"), "{e}");
+        let e = "door=rtsp://cam/x,preview=pattern".parse::<CameraArg>().unwrap_err();
+        assert!(e.contains("preview must be"), "{e}");
+        assert!("door=snapshot:rtsp://cam/x".parse::<CameraArg>().is_err());
+        let e = "door=rtsp://u:secret@/x".parse::<CameraArg>().unwrap_err();
+        assert!(e.contains("host") && !e.contains("secret"), "{e}");
     }
 
     #[test]

@@ -339,6 +339,8 @@ impl Config {
                 zones: spec.motion_zone.clone().unwrap_or_else(|| self.motion_zone.clone()),
                 ignore: spec.motion_ignore.clone().unwrap_or_else(|| self.motion_ignore.clone()),
             }),
+            transport: spec.transport.unwrap_or_default(),
+            preview: spec.preview.clone(),
         };
         let cameras = match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
@@ -354,6 +356,12 @@ impl Config {
             (_, []) => {
                 let mut seen = std::collections::HashSet::new();
                 for s in &specs {
+                    if s.transport.is_some() && !matches!(s.source, SourceSpec::Rtsp(_)) {
+                        return Err(format!(
+                            "camera {}: transport= is for rtsp:// cameras, and its source is not one",
+                            s.name
+                        ));
+                    }
                     if !seen.insert(s.name.as_str()) {
                         return Err(format!("camera {} is given twice: names must differ", s.name));
                     }
@@ -367,6 +375,13 @@ impl Config {
             }
         }?;
         // Motion detection reads the preview's luma: no preview, no motion.
+        if let Some(c) = cameras.iter().find(|c| c.preview.is_some() && c.preview_width == 0) {
+            return Err(format!(
+                "camera {}: preview= names where its previews come from, but previews are off \
+                 (--preview-width 0): set preview_width above 0 or leave preview= out",
+                c.name
+            ));
+        }
         if let Some(c) = cameras.iter().find(|c| c.motion.is_some() && c.preview_width == 0) {
             return Err(format!(
                 "camera {}: motion detection reads the camera's preview, so --motion needs \
@@ -434,6 +449,18 @@ fn parse_login(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtsp_options_are_refused_where_they_mean_nothing() {
+        let cameras = |arg: &str| Config::try_parse_from(["edge", "--camera", arg]).unwrap().cameras();
+        let e = cameras("door=pattern,transport=udp").unwrap_err();
+        assert!(e.contains("transport= is for rtsp://"), "{e}");
+        let e =
+            cameras("door=rtsp://cam/main,preview=snapshot:http://cam/s.jpg,preview_width=0").unwrap_err();
+        assert!(e.contains("previews are off"), "{e}");
+        let c = cameras("door=rtsp://cam/main,preview=snapshot:http://cam/s.jpg").unwrap();
+        assert_eq!((c[0].transport, c[0].preview.is_some()), (crate::source::rtsp::RtpTransport::Tcp, true));
+    }
 
     #[test]
     fn cameras_come_from_specs_with_the_edge_wide_options_as_defaults() {

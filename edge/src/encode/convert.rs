@@ -131,6 +131,50 @@ pub fn nv12_to_yuv420(
     Ok(out)
 }
 
+/// One plane of an I420 picture as a decoder hands it over: rows of `stride` bytes.
+#[derive(Clone, Copy)]
+pub struct Plane<'a> {
+    pub data: &'a [u8],
+    pub stride: usize,
+}
+
+/// I420 (three planes, each with its own stride, as H.264 decoders give them) → the
+/// encoder's 4:2:0 planes, each sample through the range table. Odd sides are fine: the
+/// chroma planes hold `ceil(side / 2)` samples.
+pub fn i420_to_yuv420(
+    y: Plane<'_>,
+    u: Plane<'_>,
+    v: Plane<'_>,
+    width: usize,
+    height: usize,
+    range: Range,
+) -> Result<Yuv420, ConvertError> {
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    let needed = |stride: usize, w: usize, rows: usize| stride.max(w) * rows.saturating_sub(1) + w;
+    check("I420 luma", y.data.len(), width, height, y.stride, needed(y.stride, width, height))?;
+    for c in [u, v] {
+        check("I420 chroma", c.data.len(), width, height, c.stride, needed(c.stride, cw, ch))?;
+    }
+    let t = Tables::new(range);
+    let mut out = Yuv420::new(width, height);
+    let (ys, cs) = (out.y_stride(), out.c_stride());
+    let copy =
+        |dst: &mut [u8], dst_stride: usize, src: Plane<'_>, w: usize, rows: usize, table: &[u8; 256]| {
+            let stride = src.stride.max(w);
+            for row in 0..rows {
+                let from = &src.data[row * stride..row * stride + w];
+                for (d, s) in dst[row * dst_stride..row * dst_stride + w].iter_mut().zip(from) {
+                    *d = table[*s as usize];
+                }
+            }
+        };
+    copy(&mut out.y, ys, y, width, height, &t.y);
+    copy(&mut out.cb, cs, u, cw, ch, &t.c);
+    copy(&mut out.cr, cs, v, cw, ch, &t.c);
+    out.fill_bottom_padding();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +249,50 @@ mod tests {
     fn short_buffers_are_errors_not_panics() {
         assert!(matches!(yuyv_to_yuv420(&[0; 10], 4, 2, 8, Range::Full), Err(ConvertError::TooSmall { .. })));
         assert!(nv12_to_yuv420(&[0; 10], 4, 2, 4, Range::Full).is_err());
+    }
+
+    #[test]
+    fn i420_planes_with_strides_become_full_range_planes() {
+        // 5x3 (odd sides): chroma 3x2; strides wider than the rows, as decoders pad them.
+        let mut y: Vec<u8> =
+            (0..8 * 3).map(|i| if i % 8 < 5 { 16 + (i % 8) as u8 * 50 } else { 99 }).collect();
+        y[4] = 235;
+        let u = vec![16u8, 128, 240, 7, 128, 128, 128, 7];
+        let v = vec![240u8; 8];
+        let out = i420_to_yuv420(
+            Plane { data: &y, stride: 8 },
+            Plane { data: &u, stride: 4 },
+            Plane { data: &v, stride: 4 },
+            5,
+            3,
+            Range::Limited,
+        )
+        .unwrap();
+        let ys = out.y_stride();
+        assert_eq!(&out.y[ys..ys + 5], &[full_y(16), full_y(66), full_y(116), full_y(166), full_y(216)]);
+        assert_eq!((out.y[0], out.y[4]), (0, 255), "limited black and white become 0 and 255");
+        assert_eq!(&out.cb[..3], &[full_c(16), 128, full_c(240)]);
+        assert_eq!(out.cr[0], 255);
+        // Padding rows repeat the last real row.
+        assert_eq!(&out.y[3 * ys..3 * ys + 5], &out.y[2 * ys..2 * ys + 5].to_vec()[..]);
+        let full = i420_to_yuv420(
+            Plane { data: &y, stride: 8 },
+            Plane { data: &u, stride: 4 },
+            Plane { data: &v, stride: 4 },
+            5,
+            3,
+            Range::Full,
+        )
+        .unwrap();
+        assert_eq!(full.y[1], 66, "full range passes through");
+        assert!(i420_to_yuv420(
+            Plane { data: &y[..10], stride: 8 },
+            Plane { data: &u, stride: 4 },
+            Plane { data: &v, stride: 4 },
+            5,
+            3,
+            Range::Full
+        )
+        .is_err());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`process`]: one captured frame → its stamped payloads (full, smaller renditions,
 //!   preview), using the rest:
-//! - [`convert`]: camera YUYV/NV12 to planar 4:2:0, limited to full range.
+//! - [`convert`]: camera YUYV/NV12 and decoded H.264's I420 to planar 4:2:0, limited to
+//!   full range.
 //! - [`mozjpeg`](Encoder): mozjpeg with fast settings, panics contained.
 //! - [`passthrough`]: cheap validation of camera JPEGs; standard Huffman tables when
 //!   missing.

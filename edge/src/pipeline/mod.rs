@@ -43,7 +43,7 @@ use crate::{
     events::MotionFeed,
     frame::{EncodedFrame, FrameSender, SourceStatus, Yuv420},
     meter::Meter,
-    source::Source,
+    source::{Demand, Source, Wanted},
     sync::lock,
     watch::Watchers,
 };
@@ -319,12 +319,22 @@ pub struct Capture {
 impl Capture {
     /// Starts capturing from `source` into the shared encoders along `lane`.
     pub fn start(
-        source: Box<dyn Source>,
+        mut source: Box<dyn Source>,
         lane: Arc<Lane>,
         encoders: &Encoders,
         status: watch::Sender<SourceStatus>,
     ) -> std::io::Result<Capture> {
         let stop = Arc::new(AtomicBool::new(false));
+        // What a source that decodes asks before each decode: only keyframes while
+        // nobody watches (they make the previews), every frame while someone does.
+        source.wanted({
+            let (lane, stop) = (lane.clone(), stop.clone());
+            Wanted::new(move || match (stop.load(Relaxed), lane.any_wanted()) {
+                (true, _) => Demand::Stop,
+                (false, true) => Demand::Every,
+                (false, false) => Demand::Sparse,
+            })
+        });
         let (stop2, jobs) = (stop.clone(), encoders.jobs.clone());
         let thread = std::thread::Builder::new()
             .name(format!("capture-{}", lane.key))
@@ -377,6 +387,8 @@ fn capture(
     status: &watch::Sender<SourceStatus>,
     stop: &AtomicBool,
 ) {
+    // Every line this thread logs names its camera.
+    let _camera = lane.watch.as_ref().map(|(_, name)| tracing::info_span!("camera", name = %name).entered());
     let (output, meter) = (&lane.output, &lane.meter);
     let mut sequence = 0u64;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10), std::process::id());

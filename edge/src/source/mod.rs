@@ -19,6 +19,10 @@
 //!   in), [`multipart`] (a stream's body split into JPEGs, without I/O), and
 //!   `http/mod.rs`: the two sources, an MJPEG stream ([`http::HttpMjpeg`]) and a JPEG
 //!   snapshot URL polled at the camera's rate ([`http::HttpSnapshot`]).
+//! - [`rtsp`]: RTSP cameras: H.264 decoded (only as much as is needed) or MJPEG passed
+//!   through.
+//! - [`split`]: a camera's previews from a cheaper source of its own (its substream or
+//!   snapshot URL) while nobody watches its main stream.
 //!
 //! Every source hands its frames on through `seam.rs`: the [`Source`] trait and
 //! [`SourceError`], below the sources that implement them, so that no source and this
@@ -34,11 +38,13 @@ pub mod multipart;
 pub mod pace;
 pub mod pattern;
 pub mod replay;
+pub mod rtsp;
 mod seam;
+pub mod split;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
 
-pub use seam::{Source, SourceError};
+pub use seam::{Demand, Source, SourceError, Wanted};
 
 /// `--list-devices`: every capture device with its formats, sizes and frame rates.
 pub fn list_devices() -> String {
@@ -69,6 +75,8 @@ pub enum OpenError {
     Replay(#[from] replay::ReplayError),
     #[error(transparent)]
     Http(#[from] http::HttpError),
+    #[error("{0}")]
+    Rtsp(String),
     #[error("{}: V4L2 cameras need Linux", .0.display())]
     NeedsLinux(std::path::PathBuf),
 }

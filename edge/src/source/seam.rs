@@ -5,6 +5,8 @@
 //! (which names their errors in `OpenError` and lists the devices) sits above them. With
 //! the trait in `mod.rs`, every source and `mod.rs` would depend on each other.
 
+use std::sync::Arc;
+
 use crate::frame::Captured;
 
 /// Something that produces frames at its own pace.
@@ -23,6 +25,10 @@ pub trait Source: Send {
     /// camera's LED goes off, a network camera stops sending). The next `next_frame`
     /// opens it again.
     fn rest(&mut self) {}
+    /// Where to ask, whenever it likes, how many of its frames are needed now. A source
+    /// that must decode to make a picture (H.264) decodes only what is needed: with
+    /// [`Demand::Sparse`], its keyframes. The others make every frame anyway.
+    fn wanted(&mut self, _wanted: Wanted) {}
 }
 
 /// Why a source could not deliver a frame.
@@ -31,4 +37,36 @@ pub enum SourceError {
     /// The device failed or went away; the next call tries to reopen it.
     #[error("{0}")]
     Lost(String),
+}
+
+/// How many of a source's frames the pipeline needs now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demand {
+    /// Every frame: someone watches one of the camera's streams.
+    Every,
+    /// A frame now and then: nobody watches; frames only make previews (a few a second
+    /// at most) and feed motion detection.
+    Sparse,
+    /// None: the edge is stopping; return from `next_frame` soon.
+    Stop,
+}
+
+/// Asked by a source whenever it likes: how many of its frames are needed now (the
+/// pipeline's watchers and stop flag, behind a function).
+#[derive(Clone)]
+pub struct Wanted(Arc<dyn Fn() -> Demand + Send + Sync>);
+
+impl Wanted {
+    pub fn new(now: impl Fn() -> Demand + Send + Sync + 'static) -> Wanted {
+        Wanted(Arc::new(now))
+    }
+
+    /// Every frame, always: until the pipeline says otherwise.
+    pub fn every() -> Wanted {
+        Wanted::new(|| Demand::Every)
+    }
+
+    pub fn now(&self) -> Demand {
+        (self.0)()
+    }
 }
