@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, ARTIFACTS, startEdge, startBrowser, openViewer, sleep, publishRaw, percentile, decodePng } from './util.mjs';
+import { ROOT, ARTIFACTS, startEdge, startBrowser, openViewer, sleep, publishRaw, percentile, decodePng, openPhone as openPhoneOn } from './util.mjs';
 
 const PHONE = { width: 390, height: 844 };
 const PHONE_LANDSCAPE = { width: 844, height: 390 };
@@ -21,16 +21,8 @@ let browser;
 before(async () => { browser = await startBrowser(); });
 after(async () => { await browser?.close(); });
 
-/** A phone (touch, mobile viewport) page that records console errors and uncaught exceptions. */
-async function openPhone(url) {
-  const context = await browser.newContext({ viewport: PHONE, hasTouch: true, isMobile: true });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
-  await page.goto(url);
-  return { context, page, problems };
-}
+/** A phone page on this file's browser (see util.mjs). */
+const openPhone = (url) => openPhoneOn(browser, url, PHONE);
 
 /** The viewer's URL with `?camera=NAME`. */
 function cameraUrl(edge, name) {

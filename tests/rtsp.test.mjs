@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, ARTIFACTS, startEdge, startBrowser, sleep, decodePng, mqttTcpClient, parsePublish } from './util.mjs';
+import { ROOT, ARTIFACTS, startEdge, startBrowser, sleep, decodePng, mqttTcpClient, parsePublish, openPhone as openPhoneOn } from './util.mjs';
 
 const PYTHON = '/usr/bin/python3';
 const PHONE = { width: 390, height: 844 };
@@ -80,16 +80,8 @@ async function startGstServer({ size = SIZE, fps = FPS, gop = FPS } = {}) {
   };
 }
 
-/** A phone (touch, mobile viewport) page that records console errors and uncaught exceptions. */
-async function openPhone(url) {
-  const context = await browser.newContext({ viewport: PHONE, hasTouch: true, isMobile: true });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
-  await page.goto(url);
-  return { context, page, problems };
-}
+/** A phone page on this file's browser (see util.mjs). */
+const openPhone = (url) => openPhoneOn(browser, url, PHONE);
 
 /** #stats's data attributes (raw strings) and the tiles, in one look. */
 async function look(page) {

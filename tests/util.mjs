@@ -93,6 +93,20 @@ export async function startBrowser(extraArgs = []) {
 }
 
 /** Opens a page and records console errors and uncaught exceptions. */
+/**
+ * A phone page (390x844 unless told, touch, mobile viewport) that records console errors
+ * and uncaught exceptions in `problems`.
+ */
+export async function openPhone(browser, url, viewport = { width: 390, height: 844 }) {
+  const context = await browser.newContext({ viewport, hasTouch: true, isMobile: true });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  await page.goto(url);
+  return { context, page, problems };
+}
+
 export async function openViewer(browser, url, viewport = { width: 800, height: 700 }) {
   const page = await browser.newPage({ viewport });
   const problems = [];

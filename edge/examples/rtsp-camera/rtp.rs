@@ -18,30 +18,10 @@ pub fn header(marker: bool, payload_type: u8, seq: u16, timestamp: u32, ssrc: u3
     h
 }
 
-/// Splits Annex B bytes (start codes 00 00 01 or 00 00 00 01) into NAL units.
+/// Splits Annex B bytes (start codes 00 00 01 or 00 00 00 01) into NAL units: the
+/// edge's own splitter, so the camera and the edge cannot disagree on one.
 pub fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut nals = Vec::new();
-    for (k, &s) in starts.iter().enumerate() {
-        let mut end = starts.get(k + 1).map_or(data.len(), |&next| next - 3);
-        // A 4-byte start code leaves its leading zero on the previous NAL.
-        while end > s && data[end - 1] == 0 && k + 1 < starts.len() {
-            end -= 1;
-        }
-        if end > s {
-            nals.push(&data[s..end]);
-        }
-    }
-    nals
+    edge::source::rtsp::nal_units(data).collect()
 }
 
 /// RTP payloads of one access unit (its NAL units in order, no start codes): a NAL that
