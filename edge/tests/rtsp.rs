@@ -160,8 +160,11 @@ fn the_capture_time_is_when_the_frame_arrived_here() {
         let before = edge::clock::now_us();
         let frame = source.next_frame().unwrap();
         let after = edge::clock::now_us();
-        // Arrived at most one frame interval (plus decode) before it was asked for.
-        assert!(frame.capture_us <= after && frame.capture_us + 100_000 >= before, "{}", frame.capture_us);
+        // Taken from this machine's clock when the frame arrived: never after it was
+        // handed over, and close before it was asked for (the camera's RTP clock starts
+        // at a random value, so a time from it would be nowhere near). The slack is for
+        // a test machine busy with other tests.
+        assert!(frame.capture_us <= after && frame.capture_us + 1_000_000 >= before, "{}", frame.capture_us);
     }
 }
 

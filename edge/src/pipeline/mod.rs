@@ -454,6 +454,8 @@ fn capture(
                 }
                 sequence += 1;
             }
+            // A source told to stop (see `Demand::Stop`) returns at once: not a failure.
+            Err(_) if stop.load(Relaxed) => break,
             Err(e) => {
                 failures += 1;
                 let delay = backoff.next_delay();
