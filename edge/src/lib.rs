@@ -13,7 +13,8 @@
 //! - [`source`]: where pictures come from, on each camera's capture thread: the
 //!   `Source` seam (test pattern, replay, V4L2 cameras behind the `Device` trait, network
 //!   cameras over HTTP: the URL, the connection, [`source::multipart`], then the MJPEG
-//!   stream or snapshot source), format negotiation, pacing.
+//!   stream or snapshot source; RTSP cameras: [`source::rtsp`], H.264 decoded only as
+//!   much as is needed), format negotiation, pacing.
 //! - [`frame`]: what travels between the stages, below all of them: the captured
 //!   `Picture` (planes in a `Yuv420`, camera YUYV/NV12 with its `Range`, or a JPEG), the
 //!   `EncodedFrame`, the newest-frame slot between encoders and publisher as a
