@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine, side by side with the seed pipeline, and writes
 # BENCHMARKS.md (the tables are printed too). Takes about 5 minutes after the builds.
+# `BENCH_ONLY=rtsp node tests/bench.mjs` (after these builds) prints only the RTSP
+# cameras' section and its targets, and leaves BENCHMARKS.md alone.
 # Installs what it needs: everything ./test.sh needs, plus Debian's Mosquitto and the
 # seed's Python packages (in a virtualenv under ~/.cache/mqcam).
 set -euo pipefail
@@ -22,4 +24,8 @@ VENV="${MQCAM_VENV:-$HOME/.cache/mqcam/venv}"
 
 scripts/build.sh
 cargo build --release --locked -p wasm-viewer --example fanout
+# The RTSP rows: our H.264 test camera, and the pipeline benchmark's decode timing
+# (built here so that its compile is not inside the measurement).
+cargo build --release --locked -p edge --example rtsp-camera
+cargo bench --locked --no-run -p edge --bench pipeline
 BENCH_PYTHON="$VENV/bin/python" node tests/bench.mjs

@@ -14,6 +14,11 @@
 //   - a broker cluster (RabbitMQ, two nodes, scripts/cluster.sh) beside the embedded
 //     broker: page load → first frame and latency, same node and across nodes; 100
 //     native viewers split across the nodes.
+//   - RTSP/H.264 cameras (edge/examples/rtsp-camera, one process each) at 720p30 and
+//     1080p30: nobody watching (previews from keyframes), then watched in Chromium;
+//     four 1080p cameras idle, then one of them watched. Decode ms/frame comes from the
+//     pipeline benchmark (`cargo bench -p edge --bench pipeline -- --h264-json`).
+//     BENCH_ONLY=rtsp runs only these and prints their section (BENCHMARKS.md untouched).
 //   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
@@ -58,46 +63,84 @@ async function mainThreadSeconds(cdp) {
   return metrics.find((m) => m.name === 'TaskDuration')?.value ?? NaN;
 }
 
+/**
+ * SECONDS of steady state on `edge`: its counters (camera `camera`'s, or all cameras'
+ * summed), its CPU and RSS, the CPU of the processes `pids` (cameras), each camera's
+ * published and preview rates, and with a `page` (its CDP session `cdp`) what the page
+ * drew: fps, drops, latency per stage, main-thread time per frame.
+ */
+async function measure(edge, { page, cdp, camera, pids = [] } = {}) {
+  const counters = async () => {
+    const e = await edgeCounters(edge);
+    return { e, mine: camera ? e.cameras[camera] : e };
+  };
+  const read = async () => [page ? await readStats(page) : null, await counters(), cpuTicks(edge.pid), pids.map(cpuTicks),
+    cdp ? await mainThreadSeconds(cdp) : NaN, Date.now()];
+  const [s0, { e: all0, mine: e0 }, c0, p0, m0, t0] = await read();
+  const rss = [];
+  for (let i = 0; i < SECONDS; i++) {
+    await sleep(1000);
+    rss.push(edge.rssMb());
+  }
+  const [s1, { e: all1, mine: e1 }, c1, p1, m1, t1] = await read();
+  const secs = (t1 - t0) / 1000;
+  const cpu = (ticks) => (ticks / TICK / secs) * 100;
+  const d = (k) => e1[k] - e0[k];
+  const row = {
+    published_fps: d('published') / secs,
+    captured_fps: d('captured') / secs,
+    encoded_fps: d('encoded') / secs,
+    edge_dropped: d('dropped'),
+    kb_per_frame: d('published_bytes') / Math.max(1, d('published')) / 1000,
+    // The edge's own timing of each full-size frame it encoded (a preview made from the
+    // same frame included).
+    encode_ms: d('encoded') > 0 ? d('encode_us') / 1000 / d('encoded') : NaN,
+    edge_cpu: cpu(c1 - c0),
+    edge_rss: Math.max(...rss),
+    pids_cpu: p1.reduce((a, t, i) => a + cpu(t - p0[i]), 0),
+    cameras: Object.fromEntries(Object.keys(all1.cameras).map((c) => [c, {
+      published_fps: (all1.cameras[c].published - all0.cameras[c].published) / secs,
+      preview_fps: (all1.cameras[c].previews - all0.cameras[c].previews) / secs,
+    }])),
+  };
+  if (page) {
+    const frames = s1.frames - s0.frames;
+    Object.assign(row, {
+      drawn_fps: frames / secs,
+      viewer_dropped: s1.dropped - s0.dropped,
+      errors: s1.errors,
+      stages: await pageStages(page),
+      main_ms_per_frame: ((m1 - m0) * 1000) / Math.max(1, frames),
+    });
+  }
+  return row;
+}
+
+/** A page at `url` once it draws `edge`'s frames with its clock synced, settled 2 s; with its CDP session. */
+async function openSettled(browser, url) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await page.goto(url);
+  await waitForStats(page, (s) => s.connected && s.frames >= 10, 30000);
+  await page.waitForFunction(() => document.querySelector('#stats').dataset.clockSynced === 'true');
+  await sleep(2000);
+  return { page, cdp };
+}
+
 /** One browser row: the edge at `size`/`fps`, one Chromium viewer, SECONDS of steady state. */
 async function browserRow(browser, size, fps, extraViewers = 0) {
   // The fan-out's viewers all come from this host's one address: past the default cap.
   const perAddress = extraViewers > 0 ? ['--per-address-connections', String(extraViewers + 16)] : [];
   const edge = await startEdge(['--size', size, '--fps', String(fps), '--quality', String(QUALITY), ...perAddress]);
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const cdp = await page.context().newCDPSession(page);
-    await cdp.send('Performance.enable');
-    await page.goto(edge.viewer);
-    await waitForStats(page, (s) => s.connected && s.frames >= 10, 20000);
-    await page.waitForFunction(() => document.querySelector('#stats').dataset.clockSynced === 'true');
-    await sleep(2000);
+    const { page, cdp } = await openSettled(browser, edge.viewer);
     let fanout = null;
     if (extraViewers > 0) {
       fanout = runFanout(edge.ws, edge.topic, extraViewers, SECONDS);
       await sleep(500); // let them connect before the window starts
     }
-    const [s0, e0, c0, m0, t0] = [await readStats(page), await edgeCounters(edge), cpuTicks(edge.pid), await mainThreadSeconds(cdp), Date.now()];
-    const rss = [];
-    for (let i = 0; i < SECONDS; i++) {
-      await sleep(1000);
-      rss.push(edge.rssMb());
-    }
-    const [s1, e1, c1, m1, t1] = [await readStats(page), await edgeCounters(edge), cpuTicks(edge.pid), await mainThreadSeconds(cdp), Date.now()];
-    const secs = (t1 - t0) / 1000;
-    const frames = s1.frames - s0.frames;
-    const row = {
-      size, fps: fps || 'max',
-      published_fps: (e1.published - e0.published) / secs,
-      drawn_fps: frames / secs,
-      edge_dropped: e1.dropped - e0.dropped,
-      viewer_dropped: s1.dropped - s0.dropped,
-      errors: s1.errors,
-      kb_per_frame: (e1.published_bytes - e0.published_bytes) / Math.max(1, e1.published - e0.published) / 1000,
-      stages: await pageStages(page),
-      edge_cpu: ((c1 - c0) / TICK / secs) * 100,
-      edge_rss: Math.max(...rss),
-      main_ms_per_frame: ((m1 - m0) * 1000) / Math.max(1, frames),
-    };
+    const row = { size, fps: fps || 'max', ...(await measure(edge, { page, cdp })) };
     if (fanout) row.fanout = await fanout;
     await page.close();
     return row;
@@ -439,6 +482,165 @@ for i in range(30):
   return dir;
 }
 
+const RTSP_CAMERA = join(ROOT, 'target', 'release', 'examples', 'rtsp-camera');
+const RTSP_SIZES = ['1280x720', '1920x1080'];
+
+/**
+ * Our RTSP/H.264 test camera (edge/examples/rtsp-camera), its own process, at `size`,
+ * 30 fps, an IDR every 60 frames (2 s); 4 s encoded once and looped, so it costs
+ * almost no CPU beside the edge.
+ */
+function startRtspCamera(size) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(RTSP_CAMERA, ['--port', '0', '--size', size, '--fps', '30', '--gop', '60', '--preencode', '4'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (rtsp:\/\/\S+)/);
+      if (m) resolve({ url: m[1], pid: child.pid, stop: () => child.kill('SIGTERM') });
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`rtsp-camera exited with ${code}: ${err}`)));
+  });
+}
+
+/**
+ * The edge's H.264 decode step timed by the pipeline benchmark on this machine (the edge
+ * does not time its decoding): per size, ms per frame decoding every frame, and ms per
+ * GOP decoding keyframes only.
+ */
+function rtspDecodeCost() {
+  const out = execFileSync('cargo', ['bench', '--locked', '-q', '-p', 'edge', '--bench', 'pipeline', '--', '--h264-json'],
+    { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return Object.fromEntries(out.split('\n').filter((l) => l.startsWith('{')).map(JSON.parse).map((r) => [r.size, r]));
+}
+
+/** Waits until every camera of `edge` has published a preview (its session is up and a keyframe decoded). */
+async function waitForPreviews(edge, timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { cameras } = await edgeCounters(edge);
+    if (Object.values(cameras).every((c) => c.previews > 0)) return;
+    if (Date.now() > deadline) throw new Error(`no preview from every camera in ${timeoutMs} ms: ${JSON.stringify(cameras)}\n${edge.log().slice(-2000)}`);
+    await sleep(250);
+  }
+}
+
+/**
+ * RTSP cameras: per size, one camera on one edge, nobody watching (keyframes decoded for
+ * the previews), then watched full-size in Chromium; then four 1080p cameras (four
+ * camera processes) nobody watches, then one of them watched.
+ */
+async function rtspRows(browser) {
+  process.stderr.write('RTSP: H.264 decode cost (pipeline benchmark)…\n');
+  const out = { decode: rtspDecodeCost(), single: [], four: null };
+  for (const size of RTSP_SIZES) {
+    process.stderr.write(`RTSP ${size}@30…\n`);
+    const cam = await startRtspCamera(size);
+    try {
+      const edge = await startEdge(['--camera', `cam=${cam.url}cam`, '--quality', String(QUALITY)]);
+      try {
+        await waitForPreviews(edge);
+        await sleep(2000);
+        const idle = await measure(edge, { camera: 'cam', pids: [cam.pid] });
+        const { page, cdp } = await openSettled(browser, `${edge.viewer}?camera=cam&quality=full`);
+        const watched = await measure(edge, { page, cdp, camera: 'cam', pids: [cam.pid] });
+        await page.close();
+        out.single.push({ size, idle, watched });
+      } finally {
+        await edge.stop();
+      }
+    } finally {
+      cam.stop();
+    }
+  }
+  process.stderr.write('RTSP: four 1920x1080@30 cameras…\n');
+  const cams = [];
+  try {
+    for (let i = 0; i < 4; i++) cams.push(await startRtspCamera('1920x1080'));
+    const edge = await startEdge([...cams.flatMap((c, i) => ['--camera', `cam${i + 1}=${c.url}cam${i + 1}`]), '--quality', String(QUALITY)]);
+    try {
+      await waitForPreviews(edge);
+      await sleep(2000);
+      const pids = cams.map((c) => c.pid);
+      const idle = await measure(edge, { pids });
+      const { page, cdp } = await openSettled(browser, `${edge.viewer}?camera=cam1&quality=full`);
+      const watched = await measure(edge, { page, cdp, camera: 'cam1', pids });
+      await page.close();
+      out.four = { idle, watched };
+    } finally {
+      await edge.stop();
+    }
+  } finally {
+    cams.forEach((c) => c.stop());
+  }
+  return out;
+}
+
+/** Decode (the pipeline benchmark's) and encode (the edge's counters) as a share of one core, %, for a watched row. */
+function rtspCodecShare(row, decode) {
+  return decode ? (decode.decode_ms * row.captured_fps + row.encode_ms * row.encoded_fps) / 10 : NaN;
+}
+
+function sayRtsp(rtsp) {
+  const preview = (r) => {
+    const v = Object.values(r.cameras).map((c) => c.preview_fps);
+    return v.length > 1 ? `${f1(Math.min(...v))} / ${f1(Math.max(...v))}` : f1(v[0]);
+  };
+  say('## RTSP cameras (H.264): 30 fps, a keyframe every 2 s, headless Chromium');
+  say();
+  say('Each camera is `edge/examples/rtsp-camera` in its own process (openh264, ~0.08 bit per pixel per frame: 2.2 Mbit/s at 720p, 5 Mbit/s at 1080p; 4 s encoded once and looped, so the camera itself costs almost nothing: "camera CPU %"), RTP over the RTSP connection on loopback. The edge decodes with OpenH264 (every frame while watched, keyframes only for the previews otherwise) and encodes JPEG at quality ' + QUALITY + '; the page shows the camera full-size (`?quality=full`).');
+  say();
+  say('The edge does not time its decoding, so "decode ms/frame" is the pipeline benchmark\'s (`cargo bench -p edge --bench pipeline -- --h264-json`, run just before on this machine: the edge\'s own decode step, conversion to the encoder\'s planes included, on the moving test pattern encoded at the same rate and GOP; the decoding thread\'s CPU time, mean over IDR and P frames). "Encode ms/frame" is the edge\'s own timing (`/stats.json`: `encode_us / encoded`, wall-clock, the preview made from the same frame included). "Capture → encoded" holds the decode too (a frame\'s capture time is its arrival). "Edge CPU ms/frame" is the whole edge process (RTSP, decode, encode, previews, broker, WebSocket) per frame received. "Decode + encode" is decode ms × frames received/s + encode ms × frames encoded/s, as a share of one core; the whole edge process\'s CPU (which both run inside) bounds it from above too.');
+  say();
+  say('| size @ 30 | published fps | drawn fps | dropped edge / viewer | KB/frame | capture → encoded p50 ms | total p50 / p95 ms | edge CPU % | edge CPU ms/frame | decode ms/frame | encode ms/frame | decode + encode, % of one core | camera CPU % |');
+  say('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const watchedRows = [...rtsp.single.map((s) => [s.size, s.watched]), ['1920x1080, 1 of 4 cameras', rtsp.four.watched]];
+  for (const [name, r] of watchedRows) {
+    const d = rtsp.decode[name.split(',')[0]];
+    const t = r.stages.total;
+    say(`| ${name} | ${f1(r.published_fps)} | ${f1(r.drawn_fps)} | ${r.edge_dropped} / ${r.viewer_dropped} | ${f1(r.kb_per_frame)} | ${f1(r.stages['capture-encoded'][0])} | ${f1(t[0])} / ${f1(t[1])} | ${f1(r.edge_cpu)} | ${f1((r.edge_cpu * 10) / Math.max(r.captured_fps, 1e-9))} | ${d ? d.decode_ms.toFixed(2) : '–'} | ${r.encode_ms.toFixed(2)} | ${f1(rtspCodecShare(r, d))} | ${f1(r.pids_cpu)} |`);
+  }
+  say();
+  say('Latency is from when a frame\'s first RTP packet reaches the edge (the edge keeps no faith in a camera\'s clock) to the picture on screen. What the camera spends before it sends — exposure, its image processor, its H.264 encoder (at least one frame interval, 33 ms at 30 fps) and whatever its sender buffers — is in no figure here: this test camera sends frames it encoded in advance, and a real camera\'s share can only be seen by filming a clock.');
+  say();
+  say('Nobody watching (previews only: one keyframe decoded every 2 s per camera), then one of four cameras watched:');
+  say();
+  say('| cameras | watched | edge CPU % | edge CPU % per camera | preview fps per camera (min / max) | edge RSS MB | cameras\' CPU % |');
+  say('|---|---|---|---|---|---|---|');
+  for (const s of rtsp.single) {
+    say(`| 1 × ${s.size} | nobody | ${f1(s.idle.edge_cpu)} | ${f1(s.idle.edge_cpu)} | ${preview(s.idle)} | ${f1(s.idle.edge_rss)} | ${f1(s.idle.pids_cpu)} |`);
+  }
+  const four = rtsp.four;
+  say(`| 4 × 1920x1080 | nobody | ${f1(four.idle.edge_cpu)} | ${f1(four.idle.edge_cpu / 4)} | ${preview(four.idle)} | ${f1(four.idle.edge_rss)} | ${f1(four.idle.pids_cpu)} |`);
+  say(`| 4 × 1920x1080 | cam1 (${f1(four.watched.drawn_fps)} fps drawn) | ${f1(four.watched.edge_cpu)} | – | ${preview(four.watched)} | ${f1(four.watched.edge_rss)} | ${f1(four.watched.pids_cpu)} |`);
+  say();
+  const dec = Object.values(rtsp.decode).map((d) => `${d.size}: ${d.sparse_gop_ms.toFixed(1)} ms per GOP, ${(d.sparse_gop_ms / 20).toFixed(2)} % of a core`).join('; ');
+  say(`The keyframes-only decode alone (pipeline benchmark): ${dec}.`);
+}
+
+/** The RTSP goals, as [what, measured, ok]. */
+function rtspTargets(rtsp) {
+  const r = rtsp.single.find((s) => s.size === '1920x1080');
+  const w = r.watched;
+  const d = rtsp.decode['1920x1080'];
+  const share = rtspCodecShare(w, d);
+  // Two measures of decode + encode: the sum of their costs per frame, and the whole edge
+  // process (an upper bound: both run inside it). Either at most 50 % meets the goal.
+  const bound = Math.min(Number.isNaN(share) ? Infinity : share, w.edge_cpu);
+  return [
+    ['RTSP 1920x1080@30 watched: ≥ 29.5 fps drawn', `${f1(w.drawn_fps)} fps drawn, ${f1(w.published_fps)} published, ${w.edge_dropped} dropped by the edge`, w.drawn_fps >= 29.5],
+    ['RTSP 1920x1080@30 watched: decode + encode ≤ 50 % of one core',
+      `${f1(share)} %: decode ${d ? d.decode_ms.toFixed(2) : '–'} ms (pipeline benchmark, CPU) × ${f1(w.captured_fps)} fps + encode ${w.encode_ms.toFixed(2)} ms (edge, wall-clock) × ${f1(w.encoded_fps)} fps; the whole edge process, an upper bound, ${f1(w.edge_cpu)} %`,
+      bound <= 50],
+    ['RTSP idle ≤ 2 % per camera: one 1920x1080 camera, previews only', `${f1(r.idle.edge_cpu)} %`, r.idle.edge_cpu <= 2],
+    ['RTSP idle ≤ 2 % per camera: four 1920x1080 cameras, previews only', `${f1(rtsp.four.idle.edge_cpu / 4)} % each (${f1(rtsp.four.idle.edge_cpu)} % in all)`, rtsp.four.idle.edge_cpu / 4 <= 2],
+  ];
+}
+
 function machine() {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const kernel = execFileSync('uname', ['-sr']).toString().trim();
@@ -459,6 +661,20 @@ if (process.env.BENCH_CAMERAS) {
   process.exit(0);
 }
 const browser = await startBrowser();
+// BENCH_ONLY=rtsp: only the RTSP cameras' section and its targets, printed as Markdown
+// (BENCHMARKS.md is left alone).
+if (process.env.BENCH_ONLY === 'rtsp') {
+  const rtsp = await rtspRows(browser);
+  await browser.close();
+  say(`RTSP rows only (\`BENCH_ONLY=rtsp\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}; ${SECONDS} s per row.`);
+  say();
+  sayRtsp(rtsp);
+  say();
+  say('| target | measured | result |');
+  say('|---|---|---|');
+  for (const [what, measured, ok] of rtspTargets(rtsp)) say(`| ${what} | ${measured} | ${ok ? 'PASS' : 'FAIL'} |`);
+  process.exit(0);
+}
 // BENCH_ROWS=640x480@30,640x480@max: only those browser rows, printed as JSON (for a
 // quick look while working; BENCHMARKS.md is left alone).
 if (process.env.BENCH_ROWS) {
@@ -531,6 +747,7 @@ const grid = await gridRow(browser);
 const rabbit = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server');
 process.stderr.write(rabbit ? 'a broker cluster: two RabbitMQ nodes…\n' : 'no RabbitMQ: the cluster rows are skipped\n');
 const clusterBench = rabbit ? await clusterRows(browser) : null;
+const rtsp = await rtspRows(browser);
 await browser.close();
 
 const camerasDir = cameraJpegs();
@@ -619,6 +836,8 @@ say();
 say('| cameras | watched | edge CPU % | edge RSS MB | published fps per camera (min / max) | preview fps per camera (min / max) |');
 say('|---|---|---|---|---|---|');
 for (const r of many) say(`| ${r.cameras} | ${r.watched ? 'yes' : 'nobody'} | ${f1(r.edge_cpu)} | ${f1(r.edge_rss)} | ${f1(r.min_fps)} / ${f1(r.max_fps)} | ${f1(r.min_preview_fps)} / ${f1(r.max_preview_fps)} |`);
+say();
+sayRtsp(rtsp);
 say();
 say('## Renditions on slow links: a 1280x720 @ 30 camera, a phone on a link with 80 ms round trip');
 say();
@@ -724,6 +943,7 @@ if (clusterBench) {
   const across = clusterBench.rows[2];
   targets.push(['Cluster: page load → first frame ≤ 300 ms, across nodes', `${f1(across.first_frame_ms)} ms (page opened again, median of 3; first visit ${f1(across.first_visit_ms)} ms)`, across.first_frame_ms <= 300]);
 }
+targets.push(...rtspTargets(rtsp));
 targets.push(['Page load → first frame ≤ 150 ms (broker streaming)', `${f1(firstFrame.again)} ms (page opened again, median of 5; first visit ${f1(firstFrame.first)} ms)`, firstFrame.again <= 150]);
 const rss720 = ours('1280x720', 30).edge_rss;
 targets.push(['Edge RSS ≤ 64 MB at 1280x720@30 with the embedded broker', `${f1(rss720)} MB`, rss720 <= 64]);

@@ -1,8 +1,12 @@
-//! Encode and passthrough costs per frame size, and the encoder pool's throughput.
+//! Encode and passthrough costs per frame size, the encoder pool's throughput, and what
+//! decoding an RTSP camera's H.264 costs.
 //!
 //! A benchmark, not a test: it prints a table to quote (`cargo bench -p edge --bench
 //! pipeline`). Frames are the test pattern converted to YUYV, which is what a webcam
 //! hands over, so JPEG sizes and encode times are those of a textured scene.
+//!
+//! `cargo bench -p edge --bench pipeline -- --h264-json` prints only the H.264 decode
+//! rows, one JSON object a line (tests/bench.mjs reads them for its RTSP section).
 
 use std::{
     sync::{atomic::Ordering::Relaxed, Arc},
@@ -19,7 +23,19 @@ use edge::{
     meter::Meter,
     motion::{synthetic_luma, Motion, MotionConfig},
     pipeline::{Output, Pipeline},
-    source::{pattern::Pattern, Source, SourceError},
+    source::{
+        pattern::Pattern,
+        rtsp::{Outcome, Unit, H264},
+        Demand, Source, SourceError,
+    },
+};
+use openh264::{
+    encoder::{
+        BitRate, Complexity, Encoder as H264Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
+        RateControlMode, UsageType, VuiConfig,
+    },
+    formats::YUVSource,
+    OpenH264API,
 };
 
 const SIZES: [(usize, usize); 3] = [(640, 480), (1280, 720), (1920, 1080)];
@@ -121,6 +137,12 @@ fn pool_fps(yuyv: &[u8], w: usize, h: usize, workers: usize) -> f64 {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--h264-json") {
+        for (w, h) in H264_SIZES {
+            println!("{}", decode_row(w, h).json());
+        }
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "edge pipeline benchmark: JPEG quality {QUALITY}, test pattern as limited-range YUYV, {cores} cores"
@@ -176,6 +198,8 @@ fn main() {
     println!("Pool fps: frames encoded per second with the capture thread flooding the pool (it shares the cores).");
     println!();
     motion_rows();
+    println!();
+    h264_rows();
 }
 
 /// Motion detection's cost per preview (it runs on every preview, watched or not).
@@ -201,4 +225,172 @@ fn motion_rows() {
     }
     println!();
     println!("Motion: one detector fed the synthetic scene (a moving square on a noisy gradient), 4 pictures a second of scene time.");
+}
+
+/// The RTSP cameras' sizes, as the benchmark's camera serves them.
+const H264_SIZES: [(usize, usize); 2] = [(1280, 720), (1920, 1080)];
+const H264_FPS: u32 = 30;
+/// A keyframe every 2 s at 30 fps, as many cameras ship.
+const H264_GOP: usize = 60;
+
+/// Test pattern planes as openh264 reads them (the edge's padded strides).
+struct Planes<'a>(&'a Yuv420);
+
+impl YUVSource for Planes<'_> {
+    fn dimensions(&self) -> (usize, usize) {
+        (self.0.width(), self.0.height())
+    }
+    fn strides(&self) -> (usize, usize, usize) {
+        (self.0.y_stride(), self.0.c_stride(), self.0.c_stride())
+    }
+    fn y(&self) -> &[u8] {
+        &self.0.y
+    }
+    fn u(&self) -> &[u8] {
+        &self.0.cb
+    }
+    fn v(&self) -> &[u8] {
+        &self.0.cr
+    }
+}
+
+/// Two GOPs of the moving test pattern (its texture scrolls, a square travels) encoded
+/// as an IP camera does: rate-controlled at ~0.08 bit per pixel per frame (5 Mbit/s at
+/// 1080p30, the rtsp-camera example's default), every frame sent (frame skipping off),
+/// an IDR every [`H264_GOP`] frames. With each frame: whether it is an IDR.
+fn camera_stream(w: usize, h: usize) -> Vec<(Vec<u8>, bool)> {
+    let kbps = ((w * h) as f64 * f64::from(H264_FPS) * 0.08 / 1000.0) as u32;
+    let config = EncoderConfig::new()
+        .skip_frames(false)
+        .rate_control_mode(RateControlMode::Bitrate)
+        .bitrate(BitRate::from_bps(kbps * 1000))
+        .max_frame_rate(FrameRate::from_hz(H264_FPS as f32))
+        .intra_frame_period(IntraFramePeriod::from_num_frames(H264_GOP as u32))
+        .scene_change_detect(false)
+        .usage_type(UsageType::CameraVideoRealTime)
+        .complexity(Complexity::Low)
+        .vui(VuiConfig::bt709());
+    let mut encoder = H264Encoder::with_api_config(OpenH264API::from_source(), config).unwrap();
+    let mut pattern = Pattern::new(w, h, 0);
+    (0..2 * H264_GOP)
+        .map(|_| {
+            let Picture::Planar(img) = pattern.next_frame().unwrap().picture else { unreachable!() };
+            let bits = encoder.encode(&Planes(&img)).unwrap();
+            assert!(
+                !matches!(bits.frame_type(), FrameType::Skip | FrameType::Invalid),
+                "a frame was skipped"
+            );
+            (bits.to_vec(), matches!(bits.frame_type(), FrameType::IDR))
+        })
+        .collect()
+}
+
+struct DecodeRow {
+    w: usize,
+    h: usize,
+    kbit_s: f64,
+    idr_kb: f64,
+    p_kb: f64,
+    /// Every frame decoded (Demand::Every), 4:2:0 conversion included: mean CPU time per frame.
+    every_ms: f64,
+    /// Keyframes only (Demand::Sparse): per GOP, the P frames kept for catching up included.
+    sparse_gop_ms: f64,
+}
+
+impl DecodeRow {
+    fn json(&self) -> String {
+        format!(
+            "{{\"size\":\"{}x{}\",\"fps\":{H264_FPS},\"gop\":{H264_GOP},\"kbit_s\":{:.0},\"decode_ms\":{:.3},\"sparse_gop_ms\":{:.3}}}",
+            self.w, self.h, self.kbit_s, self.every_ms, self.sparse_gop_ms
+        )
+    }
+}
+
+/// This thread's CPU time so far. Decoding runs on the calling thread (openh264's decoder
+/// starts no threads of its own by default), so this is its cost even on a machine busy
+/// with other work, where wall-clock time would count the waits for a core too.
+#[cfg(unix)]
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a pointer to a timespec owned here.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(not(unix))]
+fn thread_cpu() -> Duration {
+    // Wall-clock time elsewhere: the same on an idle machine.
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
+/// Feeds `frames` through the edge's decode step in a loop for about a second (at least
+/// twice through): the mean CPU time per pass.
+fn decode_pass(frames: &[(Vec<u8>, bool)], demand: Demand) -> Duration {
+    let mut decoder = H264::new();
+    let mut pictures = 0usize;
+    let (mut passes, cpu0) = (0u32, thread_cpu());
+    time(2, || {
+        passes += 1;
+        for (data, keyframe) in frames {
+            let unit = Unit { data, keyframe: *keyframe, new_parameters: false, loss: 0 };
+            match decoder.push(&unit, demand) {
+                Outcome::Picture(p) => {
+                    pictures += 1;
+                    std::hint::black_box(p);
+                }
+                Outcome::Skipped => {}
+                Outcome::Waiting => panic!("the decoder waited for a keyframe"),
+                Outcome::Rejected(why) => panic!("{why}"),
+            }
+        }
+    });
+    let keys = frames.iter().filter(|f| f.1).count();
+    let per_pass = if demand == Demand::Every { frames.len() } else { keys };
+    assert_eq!(pictures % per_pass, 0, "a picture for every frame decoded");
+    (thread_cpu() - cpu0) / passes
+}
+
+fn decode_row(w: usize, h: usize) -> DecodeRow {
+    let frames = camera_stream(w, h);
+    let keys = frames.iter().filter(|f| f.1).count();
+    assert_eq!(keys, frames.len() / H264_GOP, "an IDR every {H264_GOP} frames");
+    let bytes = |key: bool| frames.iter().filter(|f| f.1 == key).map(|f| f.0.len()).sum::<usize>();
+    let total = bytes(true) + bytes(false);
+    let every = decode_pass(&frames, Demand::Every);
+    let sparse = decode_pass(&frames, Demand::Sparse);
+    DecodeRow {
+        w,
+        h,
+        kbit_s: total as f64 * 8.0 / (frames.len() as f64 / f64::from(H264_FPS)) / 1000.0,
+        idr_kb: bytes(true) as f64 / keys as f64 / 1000.0,
+        p_kb: bytes(false) as f64 / (frames.len() - keys) as f64 / 1000.0,
+        every_ms: every.as_secs_f64() * 1000.0 / frames.len() as f64,
+        sparse_gop_ms: sparse.as_secs_f64() * 1000.0 / keys as f64,
+    }
+}
+
+/// H.264 decoding as an RTSP camera's frames meet it (`edge::source::rtsp::H264`, the
+/// decoder the edge runs, the I420 → encoder-plane conversion included).
+fn h264_rows() {
+    println!(
+        "| H.264 {H264_FPS} fps, GOP {H264_GOP} | kbit/s | IDR KB | P KB | decode CPU ms/frame (every frame) | % of a core at {H264_FPS} fps | keyframes only: ms per GOP | % of a core |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (w, h) in H264_SIZES {
+        let r = decode_row(w, h);
+        let gop_s = H264_GOP as f64 / f64::from(H264_FPS);
+        println!(
+            "| {w}x{h} | {:.0} | {:.0} | {:.1} | {:.2} | {:.0} % | {:.2} | {:.2} % |",
+            r.kbit_s,
+            r.idr_kb,
+            r.p_kb,
+            r.every_ms,
+            r.every_ms * f64::from(H264_FPS) / 10.0,
+            r.sparse_gop_ms,
+            r.sparse_gop_ms / gop_s / 10.0,
+        );
+    }
+    println!();
+    println!("H.264: the moving test pattern encoded by openh264 as a camera would (rate control at ~0.08 bit per pixel per frame, no skipped frames), decoded by the edge's own decode step with its conversion to the JPEG encoder's planes; the decoding thread's CPU time, mean over IDR and P frames. Keyframes only is the step while nobody watches: the IDR decoded, the P frames between kept (copied) for catching up.");
 }
