@@ -57,7 +57,8 @@ fn open_one(camera: &Camera, spec: &SourceSpec, fps: u32) -> Result<Box<dyn Sour
         }
         SourceSpec::Rtsp(url) => Box::new(
             source::rtsp::RtspSource::new((**url).clone(), camera.transport)
-                .map_err(|e| failed(source::OpenError::Rtsp(format!("{url}: {e}"))))?,
+                .map_err(|e| failed(source::OpenError::Rtsp(format!("{url}: {e}"))))?
+                .verify_tls(camera.tls_verify),
         ),
         #[cfg(target_os = "linux")]
         SourceSpec::Device(path) => {

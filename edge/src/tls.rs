@@ -1,6 +1,7 @@
 //! TLS, with rustls and ring: the certificate the edge serves (`--tls-cert`/`--tls-key`:
 //! mqtts:// and wss:// on the embedded broker's gate, https:// for the site) and the
-//! roots it trusts when it connects to an external broker over mqtts:// or wss://.
+//! roots it trusts when it connects to an external broker over mqtts:// or wss://, or to
+//! an RTSP camera over rtsps://.
 //!
 //! Everything is loaded once at startup, so a missing file, a key that does not match
 //! the certificate or a PEM without certificates stops the edge with one line naming
@@ -87,6 +88,60 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A client that encrypts but does not check who it talks to: for a camera whose
+/// certificate is its own (self-signed, as most are), when its owner says so
+/// (`tls_verify=no`). A passive listener learns nothing; someone on the path could still
+/// pose as the camera.
+pub fn client_config_unverified() -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = provider();
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts any certificate; the handshake's signatures are still checked, so the session
+/// is encrypted to whoever holds the certificate's key.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]

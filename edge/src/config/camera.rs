@@ -90,6 +90,8 @@ pub struct CameraSpec {
     /// Where its previews come from while nobody watches (its substream, its snapshot
     /// URL), if not from its own frames.
     pub preview: Option<SourceSpec>,
+    /// rtsps://: whether the camera's certificate is checked.
+    pub tls_verify: Option<bool>,
 }
 
 impl CameraSpec {
@@ -120,13 +122,14 @@ impl CameraSpec {
             motion_ignore: None,
             transport: None,
             preview: None,
+            tls_verify: None,
         }
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
     pub const KEYS: &'static str =
         "size, fps, quality, format, preview_width, preview_fps, on_demand, renditions, motion, \
-         motion_zone, motion_ignore, transport, preview";
+         motion_zone, motion_ignore, transport, preview, tls_verify";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -157,6 +160,9 @@ impl CameraSpec {
             "motion_zone" => self.motion_zone = Some(zones(value)?),
             "motion_ignore" => self.motion_ignore = Some(zones(value)?),
             "transport" => self.transport = Some(value.parse()?),
+            "tls_verify" => {
+                self.tls_verify = Some(parse_yes_no(value).map_err(|e| format!("tls_verify: {e}"))?)
+            }
             "preview" => {
                 self.preview = Some(match value.parse()? {
                     s @ (SourceSpec::Rtsp(_) | SourceSpec::HttpSnapshot(_) | SourceSpec::HttpMjpeg(_)) => s,
@@ -220,6 +226,8 @@ pub struct Camera {
     pub transport: RtpTransport,
     /// Where its previews come from while nobody watches, if not its own frames.
     pub preview: Option<SourceSpec>,
+    /// rtsps://: whether the camera's certificate is checked (yes unless `tls_verify=no`).
+    pub tls_verify: bool,
 }
 
 /// Where frames come from.

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     motion::{MotionConfig, Zone},
-    source::device::FormatPreference,
+    source::{device::FormatPreference, rtsp::RtpTransport},
 };
 
 #[derive(Parser, Debug, Clone)]
@@ -105,8 +105,10 @@ pub struct Config {
 
     /// A camera: NAME=SOURCE[,size=WxH][,fps=N][,quality=Q][,format=F]; repeat it for
     /// more cameras (or separate them with `;`). SOURCE is anything --source takes, an
-    /// HTTP MJPEG stream (http://user:pass@cam/video) or a JPEG snapshot URL polled at the
-    /// camera's fps (snapshot:http://cam/snap.jpg). Options left out come from --size,
+    /// HTTP MJPEG stream (http://user:pass@cam/video), a JPEG snapshot URL polled at the
+    /// camera's fps (snapshot:http://cam/snap.jpg) or an RTSP camera
+    /// (rtsp://user:pass@cam:554/path, rtsps://…; options transport=udp, preview=URL of
+    /// its substream, tls_verify=no for rtsps://). Options left out come from --size,
     /// --fps, --quality and --format. A bare NAME names the one camera of --source.
     /// Default: one camera, cam1.
     #[arg(long, env = "EDGE_CAMERA", value_delimiter = ';', value_name = "NAME[=SOURCE,…]")]
@@ -341,6 +343,7 @@ impl Config {
             }),
             transport: spec.transport.unwrap_or_default(),
             preview: spec.preview.clone(),
+            tls_verify: spec.tls_verify.unwrap_or(true),
         };
         let cameras = match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
@@ -359,6 +362,20 @@ impl Config {
                     if s.transport.is_some() && !matches!(s.source, SourceSpec::Rtsp(_)) {
                         return Err(format!(
                             "camera {}: transport= is for rtsp:// cameras, and its source is not one",
+                            s.name
+                        ));
+                    }
+                    let tls = matches!(&s.source, SourceSpec::Rtsp(u) if u.tls());
+                    if s.tls_verify.is_some() && !tls {
+                        return Err(format!(
+                            "camera {}: tls_verify= is for rtsps:// cameras, and its source is not one",
+                            s.name
+                        ));
+                    }
+                    if tls && s.transport == Some(RtpTransport::Udp) {
+                        return Err(format!(
+                            "camera {}: an rtsps:// camera sends its video inside the TLS \
+                             connection; transport=udp does not apply",
                             s.name
                         ));
                     }
@@ -459,7 +476,13 @@ mod tests {
             cameras("door=rtsp://cam/main,preview=snapshot:http://cam/s.jpg,preview_width=0").unwrap_err();
         assert!(e.contains("previews are off"), "{e}");
         let c = cameras("door=rtsp://cam/main,preview=snapshot:http://cam/s.jpg").unwrap();
-        assert_eq!((c[0].transport, c[0].preview.is_some()), (crate::source::rtsp::RtpTransport::Tcp, true));
+        assert_eq!((c[0].transport, c[0].preview.is_some()), (RtpTransport::Tcp, true));
+        assert!(c[0].tls_verify);
+        let e = cameras("door=rtsp://cam/main,tls_verify=no").unwrap_err();
+        assert!(e.contains("tls_verify= is for rtsps://"), "{e}");
+        let e = cameras("door=rtsps://cam/main,transport=udp").unwrap_err();
+        assert!(e.contains("transport=udp does not apply"), "{e}");
+        assert!(!cameras("door=rtsps://cam:7441/x,tls_verify=no").unwrap()[0].tls_verify);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! through as it comes. In the order a frame meets the files:
 //!
 //! - `url.rs`: the camera's URL, checked when configured, its login taken out of it;
+//! - `tls.rs`: for `rtsps://`, a relay from a loopback port to the camera over TLS;
 //! - this file: the session (describe → setup → play), one video track, its frames with
 //!   a timeout, and everything a camera does to a client: a wrong login, a codec we
 //!   cannot decode, a reboot or a dropped network, each with one clear reason;
@@ -16,6 +17,7 @@
 //! time is when its first packet arrived here.
 
 mod h264;
+mod tls;
 mod url;
 
 use std::{
@@ -48,8 +50,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// After a wrong login, the next try: a camera that locks accounts after failed logins
 /// must not be hammered.
 const LOGIN_RETRY: Duration = Duration::from_secs(30);
-/// After a codec we cannot decode: the camera's settings must change first.
-const CODEC_RETRY: Duration = Duration::from_secs(300);
+/// After a codec we cannot decode or a certificate not trusted: settings must change
+/// first.
+const SETTINGS_RETRY: Duration = Duration::from_secs(300);
 
 /// RTP over the RTSP connection (the default: nothing lost, through any NAT) or UDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,8 +111,8 @@ enum Hold {
     /// A wrong login: a camera that locks accounts after failed logins must not be
     /// hammered.
     Login,
-    /// A codec we cannot decode: the camera's settings must change first.
-    Codec,
+    /// A codec we cannot decode, a certificate not trusted: settings must change first.
+    Settings,
 }
 
 impl Refusal {
@@ -135,6 +138,8 @@ pub struct RtspSource {
     rejected: u64,
     frame_timeout: Duration,
     login_retry: Duration,
+    /// rtsps://: check the camera's certificate.
+    verify_tls: bool,
 }
 
 impl RtspSource {
@@ -159,7 +164,14 @@ impl RtspSource {
             rejected: 0,
             frame_timeout: FRAME_TIMEOUT,
             login_retry: LOGIN_RETRY,
+            verify_tls: true,
         })
+    }
+
+    /// rtsps://: whether the camera's certificate is checked (on unless told).
+    pub fn verify_tls(mut self, verify: bool) -> Self {
+        self.verify_tls = verify;
+        self
     }
 
     /// How long without a frame before connecting again (tests stall a camera briefly).
@@ -186,7 +198,8 @@ impl RtspSource {
         }
         let started = Instant::now();
         let opened = self.runtime.block_on(async {
-            tokio::time::timeout(OPEN_TIMEOUT, play(&self.url, self.transport, self.group.clone())).await
+            let opening = play(&self.url, self.transport, self.verify_tls, self.group.clone());
+            tokio::time::timeout(OPEN_TIMEOUT, opening).await
         });
         let refusal = match opened {
             Ok(Ok(playing)) => {
@@ -208,7 +221,7 @@ impl RtspSource {
         if let Some(hold) = refusal.hold {
             let wait = match hold {
                 Hold::Login => self.login_retry,
-                Hold::Codec => CODEC_RETRY,
+                Hold::Settings => SETTINGS_RETRY,
             };
             self.hold = Some((Instant::now() + wait, why.clone()));
         }
@@ -329,12 +342,23 @@ impl Source for RtspSource {
 }
 
 /// Describe, choose the video track, set it up and play.
-async fn play(url: &RtspUrl, transport: RtpTransport, group: Arc<SessionGroup>) -> Result<Playing, Refusal> {
+async fn play(
+    url: &RtspUrl,
+    transport: RtpTransport,
+    verify_tls: bool,
+    group: Arc<SessionGroup>,
+) -> Result<Playing, Refusal> {
+    let target = match url.tls() {
+        true => tls::relay(&url.url, verify_tls)
+            .await
+            .map_err(|f| Refusal { why: f.why, hold: f.certificate.then_some(Hold::Settings) })?,
+        false => url.url.clone(),
+    };
     let options = SessionOptions::default()
         .creds(url.login.clone())
         .session_group(group)
         .user_agent(format!("mqcam edge {}", env!("CARGO_PKG_VERSION")));
-    let mut session = Session::describe(url.url.clone(), options).await.map_err(|e| refusal(&e))?;
+    let mut session = Session::describe(target, options).await.map_err(|e| refusal(&e))?;
     let tracks: Vec<(&str, &str)> =
         session.streams().iter().map(|s| (s.media(), s.encoding_name())).collect();
     let (stream, codec) = choose_track(&tracks)?;
@@ -366,7 +390,7 @@ fn choose_track(tracks: &[(&str, &str)]) -> Result<(usize, Codec), Refusal> {
             _ => {}
         }
     }
-    let hold = Some(Hold::Codec);
+    let hold = Some(Hold::Settings);
     match video.first() {
         None => Err(Refusal { why: "the camera offers no video track".into(), hold }),
         Some((_, e)) if e == "h265" => Err(Refusal {
@@ -421,7 +445,7 @@ mod tests {
     fn h265_and_others_are_refused_with_what_works_instead() {
         let e = choose_track(&[("video", "h265"), ("audio", "pcma")]).unwrap_err();
         assert!(e.why.contains("H.265") && e.why.contains("H.264"), "{}", e.why);
-        assert_eq!(e.hold, Some(Hold::Codec));
+        assert_eq!(e.hold, Some(Hold::Settings));
         let e = choose_track(&[("video", "mp4v-es")]).unwrap_err();
         assert!(e.why.contains("mp4v-es"), "{}", e.why);
         assert!(choose_track(&[("audio", "pcmu")]).unwrap_err().why.contains("no video"));

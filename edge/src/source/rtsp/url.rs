@@ -1,5 +1,5 @@
-//! An RTSP camera's URL, checked when the camera is configured: `rtsp://` (`rtsps://` is
-//! refused with what to use instead), a host, and the login taken out of it (percent-decoded: camera passwords often hold
+//! An RTSP camera's URL, checked when the camera is configured: `rtsp://` or `rtsps://`
+//! (over TLS), a host, and the login taken out of it (percent-decoded: camera passwords often hold
 //! `@`, `:` or `#`, which must be written `%40`, `%3A`, `%23`), so that the URL that is
 //! sent, logged and shown never carries the password.
 
@@ -41,14 +41,8 @@ impl RtspUrl {
         // Errors never repeat `text`: it may hold the password.
         let mut url =
             url::Url::parse(text).map_err(|e| format!("the camera's rtsp:// URL cannot be read: {e}"))?;
-        if url.scheme() == "rtsps" {
-            // retina speaks RTSP over plain TCP only.
-            return Err("rtsps:// (RTSP over TLS) is not supported yet: use the camera's rtsp:// \
-                        URL on the LAN (UniFi Protect: rtsp:// on port 7447)"
-                .into());
-        }
-        if url.scheme() != "rtsp" {
-            return Err(format!("{}: an RTSP camera's URL starts rtsp://", url.scheme()));
+        if !matches!(url.scheme(), "rtsp" | "rtsps") {
+            return Err(format!("{}: an RTSP camera's URL starts rtsp:// or rtsps://", url.scheme()));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err("the camera's rtsp:// URL has no host".into());
@@ -66,6 +60,11 @@ impl RtspUrl {
         let _ = url.set_username("");
         let _ = url.set_password(None);
         Ok(RtspUrl { url, login })
+    }
+
+    /// RTSP over TLS (`rtsps://`).
+    pub fn tls(&self) -> bool {
+        self.url.scheme() == "rtsps"
     }
 
     /// `host:port/path`, for a short description.
@@ -98,13 +97,13 @@ mod tests {
         let u = RtspUrl::parse("rtsp://u:a+b@cam/cam/realmonitor?channel=1&subtype=1").unwrap();
         assert_eq!(u.login.unwrap().password, "a+b");
         assert_eq!(u.url.as_str(), "rtsp://cam/cam/realmonitor?channel=1&subtype=1");
-        assert!(RtspUrl::parse("rtsp://cam:8554/x").unwrap().login.is_none());
+        let plain = RtspUrl::parse("rtsp://cam:8554/x").unwrap();
+        assert!(plain.login.is_none() && !plain.tls());
     }
 
     #[test]
     fn bad_urls_say_why_without_the_password() {
-        let e = RtspUrl::parse("rtsps://u:secret@cam:7441/x").unwrap_err();
-        assert!(e.contains("not supported") && e.contains("7447") && !e.contains("secret"), "{e}");
+        assert!(RtspUrl::parse("rtsps://u:secret@cam:7441/x").unwrap().tls());
         let e = RtspUrl::parse("http://u:secret@cam/x").unwrap_err();
         assert!(e.contains("rtsp://"), "{e}");
         let e = RtspUrl::parse("rtsp://u:secret@/x").unwrap_err();
