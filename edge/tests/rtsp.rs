@@ -436,3 +436,31 @@ fn rtsps_carries_the_stream_over_tls_and_an_unknown_certificate_is_said_plainly(
     }
     assert_eq!(source.describe(), format!("RTSP camera 127.0.0.1:{port}/cam (H.264 320x240)"));
 }
+
+#[test]
+fn previews_come_from_the_substream_and_the_main_stream_only_while_watched() {
+    use crate::util::{check_frames, collect, spawn_edge};
+    let main = Camera::start(&["--size", "640x480", "--fps", "15"]);
+    let small = Camera::start(&["--size", "160x120", "--fps", "15"]);
+    let camera =
+        format!("door=rtsp://127.0.0.1:{}/main,preview=rtsp://127.0.0.1:{}/sub", main.port, small.port);
+    let edge = spawn_edge(&["--no-login", "--camera", &camera]);
+    let port = edge.tcp_port;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let opts = |id: &str| {
+            let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+            o.set_max_packet_size(4 << 20, 4 << 20);
+            o
+        };
+        // Nobody watches: the previews are the substream's pictures (160 wide; the main
+        // stream's would be scaled to 320).
+        for (payload, _) in collect(opts("previews"), "mqcam/door/preview", 2).await {
+            let (h, _) = wire::parse(&payload).expect("a preview frame");
+            assert_eq!((h.width, h.height), (160, 120), "a preview from the substream");
+        }
+        // Watched: the main stream, full size.
+        let frames = collect(opts("viewer"), "mqcam/door/frame", 5).await;
+        check_frames(&frames, 640, 480);
+    });
+}

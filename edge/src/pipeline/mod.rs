@@ -422,11 +422,14 @@ fn capture(
                 // CPU that the rest of the machine (or the encoder, later) could use. The
                 // sequence number still advances, so the skipped frame counts as dropped.
                 // Nobody watching: only the preview, when one is due.
-                let wanted = lane.full_wanted();
+                // A frame only fit for previews (a substream's) goes to no stream, even
+                // if someone started watching while it was on its way.
+                let previews_only = source.previews_only();
+                let wanted = lane.full_wanted() && !previews_only;
                 let full = wanted && !output.backed_up();
                 // A smaller rendition is made only when its publisher would send it at
                 // once: a viewer behind on the quarter stream costs no encoding.
-                let watched = lane.smaller_watched();
+                let watched = if previews_only { Vec::new() } else { lane.smaller_watched() };
                 let smaller: Vec<Rendition> =
                     watched.iter().filter(|(_, o)| o.open()).map(|(r, _)| *r).collect();
                 let preview = lane.preview.as_ref().is_some_and(|p| p.claim(captured.capture_us));

@@ -29,6 +29,12 @@ pub trait Source: Send {
     /// that must decode to make a picture (H.264) decodes only what is needed: with
     /// [`Demand::Sparse`], its keyframes. The others make every frame anyway.
     fn wanted(&mut self, _wanted: Wanted) {}
+    /// Whether the frame `next_frame` just returned is fit only for previews (a camera's
+    /// substream, taken while nobody watched): never published as one of its streams,
+    /// even if someone started watching while it was on its way.
+    fn previews_only(&self) -> bool {
+        false
+    }
 }
 
 /// Why a source could not deliver a frame.

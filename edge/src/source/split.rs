@@ -43,6 +43,10 @@ impl Source for Split {
         self.on_main = None;
     }
 
+    fn previews_only(&self) -> bool {
+        self.on_main == Some(false)
+    }
+
     fn next_frame(&mut self) -> Result<Captured, SourceError> {
         let main = self.wanted.now() != Demand::Sparse;
         if self.on_main != Some(main) {
@@ -100,10 +104,12 @@ mod tests {
         let w = watched.clone();
         split.wanted(Wanted::new(move || if w.load(Relaxed) { Demand::Every } else { Demand::Sparse }));
         assert_eq!(mark(split.next_frame().unwrap()), 2);
+        assert!(split.previews_only(), "a substream's frame is for previews only");
         assert_eq!(mark(split.next_frame().unwrap()), 2);
         assert_eq!((main_rests.load(Relaxed), small_rests.load(Relaxed)), (1, 0));
         watched.store(true, Relaxed);
         assert_eq!(mark(split.next_frame().unwrap()), 1);
+        assert!(!split.previews_only());
         assert_eq!((main_rests.load(Relaxed), small_rests.load(Relaxed)), (1, 1));
         assert_eq!(split.describe(), "source 1, previews from source 2");
     }
