@@ -39,6 +39,9 @@ pub struct Meter {
     /// Per rendition (full, half, quarter, by id): the full stream's are counted both
     /// here and in the fields above.
     pub renditions: [RenditionMeter; 3],
+    /// Compressed frames the source decoded (H.264), and the time that took.
+    pub decoded: AtomicU64,
+    pub decode_us: AtomicU64,
     /// Time to encode each full-size frame.
     pub encode_time: Histogram,
     /// Whether the camera's alarm is raised, as last seen on `<prefix>/<camera>/alarm`.
@@ -222,6 +225,9 @@ pub struct Snapshot {
     pub unwatched: u64,
     /// Motion raised (0 without motion detection).
     pub motion_events: u64,
+    /// Compressed frames decoded by the edge (H.264 cameras), and the time it took.
+    pub decoded: u64,
+    pub decode_us: u64,
     #[serde(serialize_with = "by_name")]
     pub renditions: [RenditionSnapshot; 3],
 }
@@ -252,6 +258,8 @@ impl Meter {
             previews: self.previews.load(Relaxed),
             unwatched: self.unwatched.load(Relaxed),
             motion_events: self.motion_events.load(Relaxed),
+            decoded: self.decoded.load(Relaxed),
+            decode_us: self.decode_us.load(Relaxed),
             renditions: [0, 1, 2].map(|i| self.renditions[i].snapshot()),
         }
     }
@@ -293,6 +301,8 @@ impl Snapshot {
         self.previews += o.previews;
         self.unwatched += o.unwatched;
         self.motion_events += o.motion_events;
+        self.decoded += o.decoded;
+        self.decode_us += o.decode_us;
         for (mine, theirs) in self.renditions.iter_mut().zip(&o.renditions) {
             mine.encoded += theirs.encoded;
             mine.encode_us += theirs.encode_us;
@@ -495,7 +505,7 @@ pub struct Seen<'a> {
 pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> String {
     let snapshots: Vec<(String, Snapshot)> = meters.iter().map(|(n, m)| (label(n), m.snapshot())).collect();
     let mut out = String::new();
-    let counters: [Family; 8] = [
+    let counters: [Family; 9] = [
         ("mqcam_frames_captured_total", "Frames the camera delivered.", |s| s.captured),
         ("mqcam_frames_encoded_total", "Full-size frames encoded (or passed through).", |s| s.encoded),
         ("mqcam_frames_published_total", "Full-size frames handed to MQTT.", |s| s.published),
@@ -504,12 +514,23 @@ pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> Str
         ("mqcam_frames_unwatched_total", "Frames not encoded because nobody watched.", |s| s.unwatched),
         ("mqcam_published_bytes_total", "Bytes of full-size frames handed to MQTT.", |s| s.published_bytes),
         ("mqcam_previews_total", "Previews published.", |s| s.previews),
+        ("mqcam_frames_decoded_total", "Compressed (H.264) frames the edge decoded.", |s| s.decoded),
     ];
     for (name, help, value) in counters {
         family(&mut out, name, "counter", help);
         for (camera, s) in &snapshots {
             out += &format!("{name}{{camera=\"{camera}\"}} {}\n", value(s));
         }
+    }
+    family(
+        &mut out,
+        "mqcam_decode_seconds_total",
+        "counter",
+        "Time spent decoding compressed (H.264) frames.",
+    );
+    for (camera, s) in &snapshots {
+        out +=
+            &format!("mqcam_decode_seconds_total{{camera=\"{camera}\"}} {:.6}\n", s.decode_us as f64 / 1e6);
     }
     family(&mut out, "mqcam_encode_seconds", "histogram", "Time spent encoding each full-size frame.");
     for ((camera, _), (_, meter)) in snapshots.iter().zip(meters) {

@@ -123,6 +123,18 @@ fn next_picture(source: &mut RtspSource) -> Yuv420 {
     planes(source.next_frame().unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// A GET on the edge's site (no login: the tests run it with --no-login); the body.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a whole response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
 /// A demand a test can change while the source runs.
 fn demand() -> (Arc<AtomicU8>, Wanted) {
     let now = Arc::new(AtomicU8::new(0));
@@ -377,6 +389,15 @@ fn the_edge_publishes_an_rtsp_camera_and_says_why_another_is_offline() {
         let online = wait_for_message(opts("rtsp-online"), "mqcam/door/status", "online").await;
         assert!(online.contains("H.264 320x240"), "{online}");
     });
+    // The edge counts its decoding: frames and time, for /stats.json and /metrics.
+    let stats = http_get(edge.http_port, "/stats.json");
+    let stats: serde_json::Value = serde_json::from_str(&stats).expect("stats.json is JSON");
+    let door = &stats["cameras"]["door"];
+    let (decoded, us) = (door["decoded"].as_u64().unwrap(), door["decode_us"].as_u64().unwrap());
+    assert!(decoded >= 10 && us > 0, "{door}");
+    assert!(us / decoded < 50_000, "{} µs per 320x240 frame", us / decoded);
+    let metrics = http_get(edge.http_port, "/metrics");
+    assert!(metrics.contains("mqcam_frames_decoded_total{camera=\"door\"}"), "{metrics}");
     assert!(edge.is_running());
 }
 

@@ -43,7 +43,7 @@ use crate::{
     events::MotionFeed,
     frame::{EncodedFrame, FrameSender, SourceStatus, Yuv420},
     meter::Meter,
-    source::{Demand, Source, Wanted},
+    source::{Decoded, Demand, Source, Wanted},
     sync::lock,
     watch::Watchers,
 };
@@ -393,6 +393,8 @@ fn capture(
     let mut sequence = 0u64;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10), std::process::id());
     let mut failures = 0u32;
+    // The source's decoding counted into the meter so far.
+    let mut counted = Decoded::default();
     // A source that makes frames on request makes one only when the publisher would
     // take it, and the next only once the encoders are done with it: made sooner, it
     // would be replaced unseen (and, unthrottled, spin a core doing so).
@@ -418,6 +420,10 @@ fn capture(
                     backoff.reset();
                 }
                 meter.captured.fetch_add(1, Relaxed);
+                let decoded = source.decoded();
+                meter.decoded.fetch_add(decoded.frames.saturating_sub(counted.frames), Relaxed);
+                meter.decode_us.fetch_add(decoded.us.saturating_sub(counted.us), Relaxed);
+                counted = decoded;
                 // Encoding a frame only for it to be replaced before it is sent wastes the
                 // CPU that the rest of the machine (or the encoder, later) could use. The
                 // sequence number still advances, so the skipped frame counts as dropped.

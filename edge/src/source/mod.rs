@@ -44,7 +44,7 @@ pub mod split;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
 
-pub use seam::{Demand, Source, SourceError, Wanted};
+pub use seam::{Decoded, Demand, Source, SourceError, Wanted};
 
 /// `--list-devices`: every capture device with its formats, sizes and frame rates.
 pub fn list_devices() -> String {

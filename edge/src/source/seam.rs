@@ -35,6 +35,18 @@ pub trait Source: Send {
     fn previews_only(&self) -> bool {
         false
     }
+    /// For a source that decodes (H.264): frames decoded and the time it took, since it
+    /// was made (catching up and keyframes for previews included). Read after each frame.
+    fn decoded(&self) -> Decoded {
+        Decoded::default()
+    }
+}
+
+/// Decoding done by a source so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Decoded {
+    pub frames: u64,
+    pub us: u64,
 }
 
 /// Why a source could not deliver a frame.

@@ -9,7 +9,7 @@
 //! its keyframes for the previews, which starts at once but keeps its main stream
 //! coming over the network.
 
-use super::seam::{Demand, Source, SourceError, Wanted};
+use super::seam::{Decoded, Demand, Source, SourceError, Wanted};
 use crate::frame::Captured;
 
 pub struct Split {
@@ -45,6 +45,11 @@ impl Source for Split {
 
     fn previews_only(&self) -> bool {
         self.on_main == Some(false)
+    }
+
+    fn decoded(&self) -> Decoded {
+        let (a, b) = (self.main.decoded(), self.small.decoded());
+        Decoded { frames: a.frames + b.frames, us: a.us + b.us }
     }
 
     fn next_frame(&mut self) -> Result<Captured, SourceError> {

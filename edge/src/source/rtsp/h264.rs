@@ -70,6 +70,8 @@ pub struct H264 {
     behind_bytes: usize,
     /// Frames decoded in all (catching up included), for the meter and the tests.
     pub decoded: u64,
+    /// Time spent decoding them (and converting their pictures), µs.
+    pub decode_us: u64,
 }
 
 impl H264 {
@@ -151,7 +153,10 @@ impl H264 {
     fn decode_only(&mut self, data: &[u8]) -> Option<String> {
         let decoder = self.decoder.as_mut()?;
         self.decoded += 1;
-        match decoder.decode(data) {
+        let started = std::time::Instant::now();
+        let result = decoder.decode(data).map(|_| ());
+        self.decode_us += started.elapsed().as_micros() as u64;
+        match result {
             Ok(_) => None,
             Err(e) => {
                 self.broken();
@@ -167,6 +172,7 @@ impl H264 {
             return Outcome::Waiting;
         };
         self.decoded += 1;
+        let started = std::time::Instant::now();
         let picture = match decoder.decode(data) {
             Ok(Some(yuv)) => {
                 let (width, height) = yuv.dimensions();
@@ -181,10 +187,13 @@ impl H264 {
                 )
                 .map_err(|e| e.to_string())
             }
-            Ok(None) => return Outcome::Skipped,
+            Ok(None) => Err(String::new()),
             Err(e) => Err(format!("the decoder rejected a frame: {e}")),
         };
+        self.decode_us += started.elapsed().as_micros() as u64;
         match picture {
+            // No picture for this frame yet (the decoder holds it): not a failure.
+            Err(why) if why.is_empty() => Outcome::Skipped,
             Ok(p) => Outcome::Picture(p),
             Err(why) => {
                 self.broken();

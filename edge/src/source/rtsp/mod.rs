@@ -34,7 +34,7 @@ use retina::{
 
 pub use self::h264::{nal_units, Outcome, Unit, H264};
 pub use self::url::RtspUrl;
-use super::seam::{Demand, Source, SourceError, Wanted};
+use super::seam::{Decoded, Demand, Source, SourceError, Wanted};
 use crate::{
     clock,
     frame::{Captured, Picture},
@@ -140,6 +140,8 @@ pub struct RtspSource {
     login_retry: Duration,
     /// rtsps://: check the camera's certificate.
     verify_tls: bool,
+    /// Decoding done by the decoders before the current one.
+    decoded: Decoded,
 }
 
 impl RtspSource {
@@ -165,6 +167,7 @@ impl RtspSource {
             frame_timeout: FRAME_TIMEOUT,
             login_retry: LOGIN_RETRY,
             verify_tls: true,
+            decoded: Decoded::default(),
         })
     }
 
@@ -210,7 +213,10 @@ impl RtspSource {
                     "playing {}", playing.codec.name()
                 );
                 self.shape = Some(playing.codec.name().to_string());
-                self.video = H264::new();
+                // A new session starts at a keyframe: a new decoder state; its counts go on.
+                let old = std::mem::replace(&mut self.video, H264::new());
+                self.decoded.frames += old.decoded;
+                self.decoded.us += old.decode_us;
                 self.playing = Some(playing);
                 return Ok(());
             }
@@ -277,6 +283,13 @@ impl Source for RtspSource {
 
     fn wanted(&mut self, wanted: Wanted) {
         self.wanted = wanted;
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded {
+            frames: self.decoded.frames + self.video.decoded,
+            us: self.decoded.us + self.video.decode_us,
+        }
     }
 
     fn rest(&mut self) {
