@@ -4,7 +4,8 @@
 // UDP; the release viewer in headless Chromium at 390x844 with touch shows both in the
 // grid, then each full-size with frames at the server's rate and a picture that moves.
 // A camera with a wrong password is shown offline with the server's answer (401) as the
-// reason. Needs the release edge and site (scripts/build.sh; ./test.sh does it) and the
+// reason. A camera that goes away (the server stopped, as a reboot does) is shown offline,
+// and its picture comes back by itself when the server is back on the same port. Needs the release edge and site (scripts/build.sh; ./test.sh does it) and the
 // Debian packages scripts/setup.sh installs for it; without GstRtspServer the file is
 // skipped with a message saying so.
 import { test, before, after } from 'node:test';
@@ -44,11 +45,11 @@ before(async () => { if (!missing) browser = await startBrowser(); });
 after(async () => { await browser?.close(); });
 
 /**
- * `/usr/bin/python3 tests/gst_rtsp_server.py` on a free port with a digest login;
+ * `/usr/bin/python3 tests/gst_rtsp_server.py` on a free port (or `port`) with a digest login;
  * resolves once it serves. `url(login)` is the camera's address with that login in it.
  */
-async function startGstServer({ size = SIZE, fps = FPS, gop = FPS } = {}) {
-  const child = spawn(PYTHON, [join(ROOT, 'tests', 'gst_rtsp_server.py'), '--port', '0', '--size', `${size.width}x${size.height}`,
+async function startGstServer({ size = SIZE, fps = FPS, gop = FPS, port = 0 } = {}) {
+  const child = spawn(PYTHON, [join(ROOT, 'tests', 'gst_rtsp_server.py'), '--port', String(port), '--size', `${size.width}x${size.height}`,
     '--fps', String(fps), '--gop', String(gop), '--user', LOGIN.user, '--password', LOGIN.password, '--auth', 'digest',
     '--path', '/cam'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -355,6 +356,49 @@ test('an RTSP camera with a wrong password is offline, the reason saying 401/una
     assert.ok(!printed.includes(wrong.password) && !printed.includes(LOGIN.password), `the edge printed a camera's password:\n${printed}`);
     console.log(`edge log:\n${tail(events(edge), 12)}`);
     console.log(`connections the server saw: ${server.log().split('client connected').length - 1}`);
+    assert.deepEqual(problems, [], 'console stays clean');
+  } catch (e) {
+    console.log(`edge log (tail):\n${tail(edge?.log(), 40)}\nserver log (tail):\n${tail(server.log(), 10)}`);
+    throw e;
+  } finally {
+    await context?.close();
+    await edge?.stop();
+    await server.stop();
+  }
+});
+
+test('an RTSP camera that goes away (a reboot) is shown offline, and its picture comes back by itself when it returns', { skip: missing }, async () => {
+  let server = await startGstServer();
+  const port = Number(server.address.split('/')[0].split(':')[1]);
+  let edge;
+  let context;
+  try {
+    edge = await startEdge(['--camera', `gst=${server.url(LOGIN)}`]);
+    const url = new URL(edge.viewer);
+    url.searchParams.set('camera', 'gst');
+    const phone = await openPhone(url.toString());
+    context = phone.context;
+    const { page, problems } = phone;
+    const live = (x) => x.stats.cameraState === 'online' && Number(x.stats.frames) > 0;
+    let l = await waitLook(page, live, 'gst live', 20000, edge);
+
+    // The camera goes away: the stream ends, the edge says so and keeps trying.
+    await server.stop();
+    const gone = await waitStatus(edge, 'gst', (x) => x.state === 'offline', 'gst: offline once the camera is gone', 20000);
+    console.log(`gone: ${JSON.stringify(gone)}`);
+    l = await waitLook(page, (x) => x.stats.cameraState === 'offline', 'the page says the camera is offline', 10000, edge);
+    const before = Number(l.stats.frames);
+
+    // Back on the same address: the picture returns without anyone doing anything.
+    server = await startGstServer({ port });
+    const back = Date.now();
+    l = await waitLook(page, (x) => x.stats.cameraState === 'online' && Number(x.stats.frames) >= before + 10,
+      'gst live again after the camera came back', 30000, edge);
+    const tookMs = Date.now() - back;
+    console.log(`picture back ${tookMs} ms after the camera (the edge's backoff is at most 10 s)`);
+    assert.ok(tookMs < 20000, `took ${tookMs} ms`);
+    await page.screenshot({ path: join(ARTIFACTS, 'rtsp-back-phone.png') });
+    console.log(`edge log:\n${tail(events(edge), 12)}`);
     assert.deepEqual(problems, [], 'console stays clean');
   } catch (e) {
     console.log(`edge log (tail):\n${tail(edge?.log(), 40)}\nserver log (tail):\n${tail(server.log(), 10)}`);
