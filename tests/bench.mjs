@@ -95,7 +95,8 @@ async function measure(edge, { page, cdp, camera, pids = [] } = {}) {
     // The edge's own timing of each full-size frame it encoded (a preview made from the
     // same frame included).
     encode_ms: d('encoded') > 0 ? d('encode_us') / 1000 / d('encoded') : NaN,
-    // The edge's own timing of the compressed (H.264) frames it decoded, wall-clock.
+    // The edge's own timing of the compressed (H.264) frames it decoded: the decoding
+    // thread's CPU time.
     decoded_fps: (d('decoded') || 0) / secs,
     decode_ms: d('decoded') > 0 ? d('decode_us') / 1000 / d('decoded') : NaN,
     edge_cpu: cpu(c1 - c0),
@@ -598,7 +599,7 @@ function sayRtsp(rtsp) {
   say();
   say('Each camera is `edge/examples/rtsp-camera` in its own process (openh264, ~0.08 bit per pixel per frame: 2.2 Mbit/s at 720p, 5 Mbit/s at 1080p; 4 s encoded once and looped, so the camera itself costs almost nothing: "camera CPU %"), RTP over the RTSP connection on loopback. The edge decodes with OpenH264 (every frame while watched, keyframes only for the previews otherwise) and encodes JPEG at quality ' + QUALITY + '; the page shows the camera full-size (`?quality=full`).');
   say();
-  say('"Decode ms/frame" is the edge\'s own timing (`/stats.json`: `decode_us / decoded`, wall-clock, conversion to the encoder\'s planes included), then the pipeline benchmark\'s for the same step (`cargo bench -p edge --bench pipeline -- --h264-json`, run just before on this machine, on the moving test pattern encoded at the same rate and GOP; the decoding thread\'s CPU time, mean over IDR and P frames). "Encode ms/frame" is the edge\'s own timing (`/stats.json`: `encode_us / encoded`, wall-clock, the preview made from the same frame included). "Capture → encoded" holds the decode too (a frame\'s capture time is its arrival). "Edge CPU ms/frame" is the whole edge process (RTSP, decode, encode, previews, broker, WebSocket) per frame received. "Decode + encode" is the edge\'s decode ms × frames decoded/s + encode ms × frames encoded/s, as a share of one core; the whole edge process\'s CPU (which both run inside) bounds it from above too.');
+  say('"Decode ms/frame" is the edge\'s own timing (`/stats.json`: `decode_us / decoded`, the decoding thread\'s CPU time, conversion to the encoder\'s planes included), then the pipeline benchmark\'s for the same step (`cargo bench -p edge --bench pipeline -- --h264-json`, run just before on this machine, on the moving test pattern encoded at the same rate and GOP; the decoding thread\'s CPU time, mean over IDR and P frames). "Encode ms/frame" is the edge\'s own timing (`/stats.json`: `encode_us / encoded`, wall-clock, the preview made from the same frame included). "Capture → encoded" holds the decode too (a frame\'s capture time is its arrival). "Edge CPU ms/frame" is the whole edge process (RTSP, decode, encode, previews, broker, WebSocket) per frame received. "Decode + encode" is the edge\'s decode ms × frames decoded/s + encode ms × frames encoded/s, as a share of one core; the whole edge process\'s CPU (which both run inside) bounds it from above too.');
   say();
   say('| size @ 30 | published fps | drawn fps | dropped edge / viewer | KB/frame | capture → encoded p50 ms | total p50 / p95 ms | edge CPU % | edge CPU ms/frame | decode ms/frame: edge / pipeline bench | encode ms/frame | decode + encode, % of one core | camera CPU % |');
   say('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -637,7 +638,7 @@ function rtspTargets(rtsp) {
   return [
     ['RTSP 1920x1080@30 watched: ≥ 29.5 fps drawn', `${f1(w.drawn_fps)} fps drawn, ${f1(w.published_fps)} published, ${w.edge_dropped} dropped by the edge`, w.drawn_fps >= 29.5],
     ['RTSP 1920x1080@30 watched: decode + encode ≤ 50 % of one core',
-      `${f1(share)} %: decode ${w.decode_ms.toFixed(2)} ms × ${f1(w.decoded_fps)} fps + encode ${w.encode_ms.toFixed(2)} ms × ${f1(w.encoded_fps)} fps (the edge's timings, wall-clock); the whole edge process, an upper bound, ${f1(w.edge_cpu)} %`,
+      `${f1(share)} %: decode ${w.decode_ms.toFixed(2)} ms × ${f1(w.decoded_fps)} fps + encode ${w.encode_ms.toFixed(2)} ms × ${f1(w.encoded_fps)} fps (the edge's timings: decode in CPU time, encode wall-clock); the whole edge process, an upper bound, ${f1(w.edge_cpu)} %`,
       bound <= 50],
     ['RTSP idle ≤ 2 % per camera: one 1920x1080 camera, previews only', `${f1(r.idle.edge_cpu)} %`, r.idle.edge_cpu <= 2],
     ['RTSP idle ≤ 2 % per camera: four 1920x1080 cameras, previews only', `${f1(rtsp.four.idle.edge_cpu / 4)} % each (${f1(rtsp.four.idle.edge_cpu)} % in all)`, rtsp.four.idle.edge_cpu / 4 <= 2],

@@ -25,11 +25,29 @@ pub fn now_us() -> u64 {
 /// CLOCK_MONOTONIC in µs: the clock V4L2 stamps buffers with.
 #[cfg(unix)]
 pub fn monotonic_us() -> u64 {
+    read(libc::CLOCK_MONOTONIC)
+}
+
+/// The CPU time this thread has used, µs: what a step costs, without the time it
+/// waited for a core (the browser and the other threads share this machine's).
+#[cfg(unix)]
+pub fn thread_cpu_us() -> u64 {
+    read(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+#[cfg(unix)]
+fn read(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime only writes the timespec it is given.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     if rc != 0 {
         return 0;
     }
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+/// Elsewhere: wall-clock time, which includes waiting.
+#[cfg(not(unix))]
+pub fn thread_cpu_us() -> u64 {
+    now_us()
 }

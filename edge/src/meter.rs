@@ -39,7 +39,7 @@ pub struct Meter {
     /// Per rendition (full, half, quarter, by id): the full stream's are counted both
     /// here and in the fields above.
     pub renditions: [RenditionMeter; 3],
-    /// Compressed frames the source decoded (H.264), and the time that took.
+    /// Compressed frames the source decoded (H.264), and the CPU time that took.
     pub decoded: AtomicU64,
     pub decode_us: AtomicU64,
     /// Time to encode each full-size frame.
@@ -225,7 +225,7 @@ pub struct Snapshot {
     pub unwatched: u64,
     /// Motion raised (0 without motion detection).
     pub motion_events: u64,
-    /// Compressed frames decoded by the edge (H.264 cameras), and the time it took.
+    /// Compressed frames decoded by the edge (H.264 cameras), and the CPU time it took.
     pub decoded: u64,
     pub decode_us: u64,
     #[serde(serialize_with = "by_name")]
@@ -526,7 +526,7 @@ pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> Str
         &mut out,
         "mqcam_decode_seconds_total",
         "counter",
-        "Time spent decoding compressed (H.264) frames.",
+        "CPU time spent decoding compressed (H.264) frames.",
     );
     for (camera, s) in &snapshots {
         out +=

@@ -26,6 +26,7 @@ use h264_reader::nal::{sps::SeqParameterSet, Nal, RefNal};
 use openh264::{decoder::Decoder, formats::YUVSource};
 
 use crate::{
+    clock,
     encode::convert::{i420_to_yuv420, Plane},
     frame::{Range, Yuv420},
     source::Demand,
@@ -73,7 +74,7 @@ pub struct H264 {
     behind_bytes: usize,
     /// Frames decoded in all (catching up included), for the meter and the tests.
     pub decoded: u64,
-    /// Time spent decoding them (and converting their pictures), µs.
+    /// CPU time spent decoding them (and converting their pictures), µs.
     pub decode_us: u64,
 }
 
@@ -156,9 +157,9 @@ impl H264 {
     fn decode_only(&mut self, data: &[u8]) -> Option<String> {
         let decoder = self.decoder.as_mut()?;
         self.decoded += 1;
-        let started = std::time::Instant::now();
+        let started = clock::thread_cpu_us();
         let result = decoder.decode(data).map(|_| ());
-        self.decode_us += started.elapsed().as_micros() as u64;
+        self.decode_us += clock::thread_cpu_us().saturating_sub(started);
         match result {
             Ok(_) => None,
             Err(e) => {
@@ -175,7 +176,7 @@ impl H264 {
             return Outcome::Waiting;
         };
         self.decoded += 1;
-        let started = std::time::Instant::now();
+        let started = clock::thread_cpu_us();
         let picture = match decoder.decode(data) {
             Ok(Some(yuv)) => {
                 let (width, height) = yuv.dimensions();
@@ -193,7 +194,7 @@ impl H264 {
             Ok(None) => Err(String::new()),
             Err(e) => Err(format!("the decoder rejected a frame: {e}")),
         };
-        self.decode_us += started.elapsed().as_micros() as u64;
+        self.decode_us += clock::thread_cpu_us().saturating_sub(started);
         match picture {
             // No picture for this frame yet (the decoder holds it): not a failure.
             Err(why) if why.is_empty() => Outcome::Skipped,
