@@ -135,6 +135,13 @@ fn http_get(port: u16, path: &str) -> String {
     body.to_string()
 }
 
+/// MQTT options for a subscriber of the edge's embedded broker, room for whole frames.
+fn mqtt(port: u16, id: &str) -> rumqttc::MqttOptions {
+    let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    o.set_max_packet_size(4 << 20, 4 << 20);
+    o
+}
+
 /// A demand a test can change while the source runs.
 fn demand() -> (Arc<AtomicU8>, Wanted) {
     let now = Arc::new(AtomicU8::new(0));
@@ -376,11 +383,7 @@ fn the_edge_publishes_an_rtsp_camera_and_says_why_another_is_offline() {
     let port = edge.tcp_port;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let opts = |id: &str| {
-            let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
-            o.set_max_packet_size(4 << 20, 4 << 20);
-            o
-        };
+        let opts = |id: &str| mqtt(port, id);
         let frames = collect(opts("rtsp-frames"), "mqcam/door/frame", 10).await;
         crate::util::check_frames(&frames, 320, 240);
         let status = wait_for_message(opts("rtsp-status"), "mqcam/yard/status", "offline").await;
@@ -469,11 +472,7 @@ fn previews_come_from_the_substream_and_the_main_stream_only_while_watched() {
     let port = edge.tcp_port;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let opts = |id: &str| {
-            let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
-            o.set_max_packet_size(4 << 20, 4 << 20);
-            o
-        };
+        let opts = |id: &str| mqtt(port, id);
         // Nobody watches: the previews are the substream's pictures (160 wide; the main
         // stream's would be scaled to 320).
         for (payload, _) in collect(opts("previews"), "mqcam/door/preview", 2).await {
