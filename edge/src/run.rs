@@ -131,6 +131,7 @@ impl Edge {
         self.site.abort();
         let (captures, encoders) = (self.captures, self.encoders);
         let _ = tokio::task::spawn_blocking(move || {
+            captures.iter().for_each(pipeline::Capture::signal);
             captures.into_iter().for_each(pipeline::Capture::stop);
             encoders.stop();
         })

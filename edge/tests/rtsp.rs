@@ -164,7 +164,14 @@ fn h264_pictures_arrive_whole_in_order_at_true_levels_over_tcp_and_udp() {
         let mut last = index(&first);
         for _ in 0..40 {
             let i = index(&next_picture(&mut source));
-            assert_eq!(i, last.wrapping_add(1), "{transport:?}: every frame, in order");
+            match transport {
+                RtpTransport::Tcp => assert_eq!(i, last.wrapping_add(1), "TCP: every frame, in order"),
+                // UDP may lose a datagram on a busy machine (then frames wait for a
+                // keyframe): in order, never the same twice.
+                RtpTransport::Udp => {
+                    assert!(i.wrapping_sub(last) as i16 > 0, "UDP: in order: {last} then {i}")
+                }
+            }
             last = i;
         }
         assert_eq!(source.describe(), format!("RTSP camera 127.0.0.1:{}/cam (H.264 320x240)", camera.port));
@@ -200,7 +207,7 @@ fn a_wrong_password_is_a_401_retried_slowly_and_a_fixed_one_gets_in() {
     let asked = Instant::now();
     let Err(SourceError::Lost(again)) = source.next_frame() else { panic!("still refused") };
     assert_eq!(again, why);
-    assert!(asked.elapsed() < Duration::from_millis(50));
+    assert!(asked.elapsed() < Duration::from_millis(500), "it knocked again: {:?}", asked.elapsed());
     // The camera's password is changed to the one configured: in after the hold.
     camera.command("password wrong");
     std::thread::sleep(Duration::from_secs(2));
@@ -255,7 +262,8 @@ fn a_stalled_camera_times_out_and_is_connected_again() {
     let stalled = Instant::now();
     let error = loop {
         match source.next_frame() {
-            Ok(_) => assert!(stalled.elapsed() < Duration::from_millis(500), "frames during the stall"),
+            // Frames already on their way when the stall began may still come.
+            Ok(_) => assert!(stalled.elapsed() < Duration::from_millis(1000), "frames during the stall"),
             Err(SourceError::Lost(why)) => break why,
         }
     };
@@ -360,17 +368,44 @@ fn unwatched_only_keyframes_are_decoded_and_watching_again_catches_up_at_once() 
     for k in &keys {
         assert_eq!(k.wrapping_sub(first) % gop, 0, "only keyframes: {first} then {keys:?}");
     }
-    // Watched again mid-GOP: the next picture is the newest frame, not the next keyframe.
-    std::thread::sleep(Duration::from_millis(200));
-    now.store(0, Relaxed);
-    let asked = Instant::now();
+    // Someone starts watching mid-GOP, while the source waits (unwatched) for the next
+    // keyframe: told from another thread, as the pipeline's watchers do.
+    let before = source.decoded().frames;
+    let flip = {
+        let now = now.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(250));
+            now.store(0, Relaxed);
+        })
+    };
     let caught_up = index(&next_picture(&mut source));
+    flip.join().unwrap();
+    // The picture is a frame between keyframes, reached by decoding the frames kept since
+    // the last keyframe, not the next keyframe waited for.
     assert_ne!(caught_up.wrapping_sub(first) % gop, 0, "a frame between keyframes: {caught_up}");
-    assert!(asked.elapsed() < Duration::from_millis(300), "took {:?}", asked.elapsed());
+    let decoded = source.decoded().frames - before;
+    assert!(decoded >= 3, "{decoded} frames decoded to catch up");
     assert_eq!(index(&next_picture(&mut source)), caught_up + 1);
     // Stopping: the source returns at once.
     now.store(2, Relaxed);
     assert!(source.next_frame().is_err());
+}
+
+#[test]
+fn an_edge_that_cannot_start_says_why_with_rtsp_cameras_and_does_not_panic() {
+    // Its RTSP source (and the source's runtime) is already made when the port turns
+    // out to be taken: dropped inside the edge's runtime, it must not panic.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args(["--no-login", "--bind", "127.0.0.1", "--ws-port", "0", "--tcp-port", "0", "--http-port", &port])
+        .args(["--camera", "door=rtsp://127.0.0.1:9/cam;yard=rtsp://127.0.0.1:9/cam2,preview=snapshot:http://127.0.0.1:9/s.jpg"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("already in use"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

@@ -359,13 +359,16 @@ impl Config {
             (_, []) => {
                 let mut seen = std::collections::HashSet::new();
                 for s in &specs {
-                    if s.transport.is_some() && !matches!(s.source, SourceSpec::Rtsp(_)) {
+                    // The options of an RTSP camera apply to its preview source too.
+                    let sources = [Some(&s.source), s.preview.as_ref()];
+                    let rtsp = sources.iter().flatten().any(|x| matches!(x, SourceSpec::Rtsp(_)));
+                    if s.transport.is_some() && !rtsp {
                         return Err(format!(
                             "camera {}: transport= is for rtsp:// cameras, and its source is not one",
                             s.name
                         ));
                     }
-                    let tls = matches!(&s.source, SourceSpec::Rtsp(u) if u.tls());
+                    let tls = sources.iter().flatten().any(|x| matches!(x, SourceSpec::Rtsp(u) if u.tls()));
                     if s.tls_verify.is_some() && !tls {
                         return Err(format!(
                             "camera {}: tls_verify= is for rtsps:// cameras, and its source is not one",
@@ -392,6 +395,14 @@ impl Config {
             }
         }?;
         // Motion detection reads the preview's luma: no preview, no motion.
+        if let Some(c) = cameras.iter().find(|c| c.preview.is_some() && !c.on_demand) {
+            return Err(format!(
+                "camera {}: preview= takes over only while nobody watches, and with on_demand \
+                 off (the default with --broker) the main stream always runs: set on_demand=yes \
+                 for this camera or leave preview= out",
+                c.name
+            ));
+        }
         if let Some(c) = cameras.iter().find(|c| c.preview.is_some() && c.preview_width == 0) {
             return Err(format!(
                 "camera {}: preview= names where its previews come from, but previews are off \
@@ -483,6 +494,12 @@ mod tests {
         let e = cameras("door=rtsps://cam/main,transport=udp").unwrap_err();
         assert!(e.contains("transport=udp does not apply"), "{e}");
         assert!(!cameras("door=rtsps://cam:7441/x,tls_verify=no").unwrap()[0].tls_verify);
+        // The options reach a preview source too.
+        assert!(cameras("door=rtsp://cam/a,preview=rtsps://cam/b,tls_verify=no").is_ok());
+        let e = cameras("door=rtsp://cam/a,preview=rtsps://cam/b,transport=udp").unwrap_err();
+        assert!(e.contains("transport=udp does not apply"), "{e}");
+        let e = cameras("door=rtsp://cam/a,preview=rtsp://cam/b,on_demand=no").unwrap_err();
+        assert!(e.contains("on_demand"), "{e}");
     }
 
     #[test]

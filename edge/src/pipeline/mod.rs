@@ -342,9 +342,15 @@ impl Capture {
         Ok(Capture { stop, thread })
     }
 
+    /// Tells the thread to stop, without waiting: several captures told at once stop
+    /// together instead of one after another.
+    pub fn signal(&self) {
+        self.stop.store(true, Relaxed);
+    }
+
     /// Stops the thread and waits for it (a blocked camera read ends within its timeout).
     pub fn stop(self) {
-        self.stop.store(true, Relaxed);
+        self.signal();
         let _ = self.thread.join();
     }
 }

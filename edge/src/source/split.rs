@@ -32,7 +32,13 @@ impl Source for Split {
     }
 
     fn wanted(&mut self, wanted: Wanted) {
-        // The small source serves previews: every frame it has (its rate is its own).
+        // The small source serves previews: every frame it has (its rate is its own),
+        // until the edge stops.
+        let told = wanted.clone();
+        self.small.wanted(Wanted::new(move || match told.now() {
+            Demand::Stop => Demand::Stop,
+            _ => Demand::Every,
+        }));
         self.main.wanted(wanted.clone());
         self.wanted = wanted;
     }

@@ -107,7 +107,11 @@ impl H264 {
             if unit.new_parameters || self.decoder.is_none() {
                 match Decoder::new() {
                     Ok(d) => self.decoder = Some(d),
-                    Err(e) => return Outcome::Rejected(format!("cannot start the H.264 decoder: {e}")),
+                    Err(e) => {
+                        self.decoder = None;
+                        self.broken();
+                        return Outcome::Rejected(format!("cannot start the H.264 decoder: {e}"));
+                    }
                 }
             }
             if let Some(range) = sps_range(unit.data) {

@@ -7,16 +7,20 @@
 //! - this file: the session (describe → setup → play), one video track, its frames with
 //!   a timeout, and everything a camera does to a client: a wrong login, a codec we
 //!   cannot decode, a reboot or a dropped network, each with one clear reason;
+//! - `stamp.rs`: each frame's capture time: when it was read, less any wait in the socket
+//!   that the camera's RTP clock reveals;
 //! - `h264.rs`: frames → pictures, decoding only what is needed (every frame while
 //!   watched, keyframes only for previews), never a frame after a loss until the next
 //!   keyframe.
 //!
 //! A source blocks on the capture thread; retina is async, so each RTSP source has a
 //! small runtime of its own (one worker, which also sends a session's TEARDOWN after
-//! it is dropped) and waits on it. The camera's clock is not trusted: a frame's capture
-//! time is when its first packet arrived here.
+//! it is dropped) and waits on it. The camera's clock is not trusted for the time of day:
+//! a frame's capture time is when its first packet was read here, moved back by any wait
+//! the RTP clock reveals (`stamp.rs`).
 
 mod h264;
+mod stamp;
 mod tls;
 mod url;
 
@@ -47,6 +51,14 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a wait for the next packet lasts before the demand is looked at again.
 const POLL: Duration = Duration::from_millis(200);
+/// How long a new session waits for the last one's TEARDOWN (or an old server's stale
+/// session) before saying so.
+const STALE_WAIT: Duration = Duration::from_secs(5);
+/// Frames arriving without a picture for this long: the stream cannot be decoded (no
+/// keyframes, or keyframes the decoder rejects). Longer than any sane GOP.
+const NO_PICTURE: Duration = Duration::from_secs(60);
+/// How long a source being dropped waits for its session's TEARDOWN.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(2);
 /// After a wrong login, the next try: a camera that locks accounts after failed logins
 /// must not be hammered.
 const LOGIN_RETRY: Duration = Duration::from_secs(30);
@@ -125,7 +137,8 @@ impl Refusal {
 pub struct RtspSource {
     url: RtspUrl,
     transport: RtpTransport,
-    runtime: tokio::runtime::Runtime,
+    /// Always there until dropped (`Option` so that `Drop` can shut it down its own way).
+    runtime: Option<tokio::runtime::Runtime>,
     group: Arc<SessionGroup>,
     playing: Option<Playing>,
     video: H264,
@@ -142,6 +155,10 @@ pub struct RtspSource {
     verify_tls: bool,
     /// Decoding done by the decoders before the current one.
     decoded: Decoded,
+    /// When the session last gave a picture (or started).
+    last_picture: Instant,
+    /// The session's capture times.
+    stamps: stamp::Stamps,
 }
 
 impl RtspSource {
@@ -156,7 +173,7 @@ impl RtspSource {
         Ok(RtspSource {
             url,
             transport,
-            runtime,
+            runtime: Some(runtime),
             group,
             playing: None,
             video: H264::new(),
@@ -168,6 +185,8 @@ impl RtspSource {
             login_retry: LOGIN_RETRY,
             verify_tls: true,
             decoded: Decoded::default(),
+            last_picture: Instant::now(),
+            stamps: stamp::Stamps::default(),
         })
     }
 
@@ -189,21 +208,57 @@ impl RtspSource {
         self
     }
 
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime lives until the source is dropped")
+    }
+
+    /// Runs `work` on the source's runtime until it ends or the pipeline says stop
+    /// (looked at every [`POLL`]); `None` if told to stop.
+    fn until_stopped<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        let wanted = self.wanted.clone();
+        self.runtime().block_on(async move {
+            let stopping = async {
+                while wanted.now() != Demand::Stop {
+                    tokio::time::sleep(POLL).await;
+                }
+            };
+            tokio::select! {
+                done = work => Some(done),
+                _ = stopping => None,
+            }
+        })
+    }
+
     /// Connects and starts playing the video track.
     fn open(&mut self) -> Result<(), SourceError> {
-        // Old servers keep sending on a session whose connection is gone; a new one
-        // before it expires gets nothing. retina knows which; wait them out.
-        if self.group.stale_sessions().num_sessions > 0 {
-            return Err(SourceError::Lost(format!(
-                "{}: waiting for the camera's earlier session to expire",
-                self.url.place()
-            )));
+        // The session closed last may still be tearing down (its TEARDOWN in flight), and
+        // old servers keep sending on a session whose connection is gone, so that a new
+        // one before it expires gets nothing. retina tracks both; wait for them a while.
+        let group = self.group.clone();
+        let stale = self.until_stopped(async move {
+            let status = group.stale_sessions();
+            if status.num_sessions > 0 {
+                let _ = tokio::time::timeout(STALE_WAIT, group.await_stale_sessions(&status)).await;
+            }
+            group.stale_sessions().num_sessions
+        });
+        match stale {
+            None => return Err(SourceError::Lost("stopping".into())),
+            Some(n) if n > 0 => {
+                return Err(SourceError::Lost(format!(
+                    "{}: waiting for the camera's earlier session to expire",
+                    self.url.place()
+                )))
+            }
+            Some(_) => {}
         }
         let started = Instant::now();
-        let opened = self.runtime.block_on(async {
-            let opening = play(&self.url, self.transport, self.verify_tls, self.group.clone());
-            tokio::time::timeout(OPEN_TIMEOUT, opening).await
-        });
+        let opening = play(&self.url, self.transport, self.verify_tls, self.group.clone());
+        // The timer is made inside the runtime (a tokio timer needs one when made).
+        let Some(opened) = self.until_stopped(async { tokio::time::timeout(OPEN_TIMEOUT, opening).await })
+        else {
+            return Err(SourceError::Lost("stopping".into()));
+        };
         let refusal = match opened {
             Ok(Ok(playing)) => {
                 tracing::info!(
@@ -218,6 +273,8 @@ impl RtspSource {
                 self.decoded.frames += old.decoded;
                 self.decoded.us += old.decode_us;
                 self.playing = Some(playing);
+                self.last_picture = Instant::now();
+                self.stamps = stamp::Stamps::default();
                 return Ok(());
             }
             Ok(Err(refusal)) => refusal,
@@ -236,8 +293,10 @@ impl RtspSource {
 
     /// Ends the session (its TEARDOWN goes out on the runtime).
     fn close(&mut self) {
-        let _inside = self.runtime.enter();
-        self.playing = None;
+        if let Some(runtime) = &self.runtime {
+            let _inside = runtime.enter();
+            self.playing = None;
+        }
     }
 
     fn lost(&mut self, why: String) -> SourceError {
@@ -248,7 +307,8 @@ impl RtspSource {
     /// The next video frame of the track played, or why there is none.
     fn next_video(&mut self) -> Result<Option<VideoFrame>, SourceError> {
         let Some(playing) = self.playing.as_mut() else { return Ok(None) };
-        let item = self.runtime.block_on(async { tokio::time::timeout(POLL, playing.frames.next()).await });
+        let runtime = self.runtime.as_ref().expect("the runtime lives until the source is dropped");
+        let item = runtime.block_on(async { tokio::time::timeout(POLL, playing.frames.next()).await });
         match item {
             Err(_) if playing.last_frame.elapsed() >= self.frame_timeout => {
                 let secs = self.frame_timeout.as_secs();
@@ -268,8 +328,22 @@ impl RtspSource {
 
 impl Drop for RtspSource {
     fn drop(&mut self) {
-        // A session's TEARDOWN is sent by a task on its runtime.
+        // A session's TEARDOWN is sent by a task on the source's runtime: let it go out
+        // (a camera with few session slots may refuse the next start until its old
+        // session ends), then shut the runtime down.
         self.close();
+        let Some(runtime) = self.runtime.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Dropped inside another runtime (the edge failing at start): a runtime may
+            // not block there, so no waiting for the TEARDOWN.
+            runtime.shutdown_background();
+            return;
+        }
+        let group = self.group.clone();
+        runtime.block_on(async move {
+            let status = group.stale_sessions();
+            let _ = tokio::time::timeout(TEARDOWN_WAIT, group.await_stale_sessions(&status)).await;
+        });
     }
 }
 
@@ -316,9 +390,13 @@ impl Source for RtspSource {
                 self.open()?;
             }
             let Some(frame) = self.next_video()? else { continue };
-            // When its first packet arrived, on this machine's clock.
+            // When its first packet was read, on this machine's clock, less any wait
+            // in the socket the camera's RTP clock reveals.
             let waited = frame.start_ctx().received().elapsed().as_micros() as u64;
-            let capture_us = clock::now_us().saturating_sub(waited);
+            let read_us = clock::now_us().saturating_sub(waited);
+            let ts = frame.timestamp();
+            let rtp_us = (i128::from(ts.elapsed()) * 1_000_000 / i128::from(ts.clock_rate().get())) as i64;
+            let capture_us = self.stamps.capture_us(read_us, rtp_us);
             let codec = self.playing.as_ref().map(|p| p.codec);
             if codec == Some(Codec::Jpeg) {
                 return Ok(Captured { picture: Picture::Jpeg(frame.into_data()), capture_us });
@@ -332,8 +410,25 @@ impl Source for RtspSource {
             if unit.loss > 0 {
                 tracing::debug!(camera = %self.url, lost = unit.loss, "packets lost: frames dropped until the next keyframe");
             }
-            match self.video.push(&unit, demand) {
+            let outcome = self.video.push(&unit, demand);
+            if !matches!(outcome, Outcome::Picture(_)) && self.last_picture.elapsed() >= NO_PICTURE {
+                // Frames arrive but none can be shown: say why rather than stay silent.
+                let why = match self.rejected {
+                    0 => format!(
+                        "no keyframe (IDR) in {} s: set the camera's keyframe (I-frame) \
+                         interval to 1-2 s and turn off \"smart\" codec modes",
+                        NO_PICTURE.as_secs()
+                    ),
+                    _ => "the decoder rejects this stream's keyframes (interlaced, 4:2:2 or \
+                          10-bit H.264 are not decoded here): use the camera's substream"
+                        .to_string(),
+                };
+                return Err(self.lost(why));
+            }
+            match outcome {
                 Outcome::Picture(p) => {
+                    self.last_picture = Instant::now();
+                    self.rejected = 0;
                     let shape = format!("H.264 {}x{}", p.width(), p.height());
                     if self.shape.as_ref() != Some(&shape) {
                         tracing::info!(camera = %self.url, "{shape}");

@@ -20,18 +20,28 @@ impl std::fmt::Debug for RtspUrl {
     }
 }
 
-/// The URL as printed: the user, never the password.
+/// The URL as printed: the user, never the password, nor a query value that looks like
+/// one (some cameras take `?user=…&password=…`).
 impl std::fmt::Display for RtspUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.login {
-            Some(l) => {
-                let mut shown = self.url.clone();
-                let _ = shown.set_username(&l.username);
-                let _ = shown.set_password(Some("***"));
-                write!(f, "{shown}")
-            }
-            None => write!(f, "{}", self.url),
+        let mut shown = self.url.clone();
+        if let Some(l) = &self.login {
+            let _ = shown.set_username(&l.username);
+            let _ = shown.set_password(Some("***"));
         }
+        if shown.query().is_some() {
+            let pairs: Vec<(String, String)> = shown
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = ["pass", "pwd", "token", "key", "auth", "secret"]
+                        .iter()
+                        .any(|s| k.to_ascii_lowercase().contains(s));
+                    (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
+                })
+                .collect();
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        write!(f, "{shown}")
     }
 }
 
@@ -90,6 +100,14 @@ mod tests {
         assert_eq!(u.to_string(), "rtsp://admin:***@192.168.1.64:554/Streaming/Channels/101");
         assert!(!format!("{u:?}").contains("w0rd"));
         assert_eq!(u.place(), "192.168.1.64:554/Streaming/Channels/101");
+    }
+
+    #[test]
+    fn secrets_in_the_query_never_show() {
+        let u = RtspUrl::parse("rtsp://cam/live?channel=1&user=admin&password=hunter2&token=abc").unwrap();
+        assert_eq!(u.url.as_str(), "rtsp://cam/live?channel=1&user=admin&password=hunter2&token=abc");
+        assert_eq!(u.to_string(), "rtsp://cam/live?channel=1&user=admin&password=***&token=***");
+        assert_eq!(u.place(), "cam/live");
     }
 
     #[test]
