@@ -83,6 +83,11 @@ impl H264 {
         H264 { need_keyframe: true, ..H264::default() }
     }
 
+    /// A new session: nothing decoded from it yet, the counts go on.
+    pub fn restart(&mut self) {
+        *self = H264 { decoded: self.decoded, decode_us: self.decode_us, ..H264::new() };
+    }
+
     /// The range of the pictures, once a keyframe told it.
     pub fn range(&self) -> Option<Range> {
         self.range

@@ -107,6 +107,10 @@ struct Playing {
     stream: usize,
     codec: Codec,
     last_frame: Instant,
+    /// When it last gave a picture (or started).
+    last_picture: Instant,
+    /// Its frames' capture times.
+    stamps: stamp::Stamps,
 }
 
 /// Why a camera could not be played, and whether trying again soon can help.
@@ -147,18 +151,14 @@ pub struct RtspSource {
     hold: Option<(Instant, String)>,
     /// What it streams, once known ("H.264 1920x1080").
     shape: Option<String>,
+    /// The size of the pictures decoded last.
+    size: Option<(usize, usize)>,
     /// Frames the decoder rejected since the last report.
     rejected: u64,
     frame_timeout: Duration,
     login_retry: Duration,
     /// rtsps://: check the camera's certificate.
     verify_tls: bool,
-    /// Decoding done by the decoders before the current one.
-    decoded: Decoded,
-    /// When the session last gave a picture (or started).
-    last_picture: Instant,
-    /// The session's capture times.
-    stamps: stamp::Stamps,
 }
 
 impl RtspSource {
@@ -180,13 +180,11 @@ impl RtspSource {
             wanted: Wanted::every(),
             hold: None,
             shape: None,
+            size: None,
             rejected: 0,
             frame_timeout: FRAME_TIMEOUT,
             login_retry: LOGIN_RETRY,
             verify_tls: true,
-            decoded: Decoded::default(),
-            last_picture: Instant::now(),
-            stamps: stamp::Stamps::default(),
         })
     }
 
@@ -268,13 +266,10 @@ impl RtspSource {
                     "playing {}", playing.codec.name()
                 );
                 self.shape = Some(playing.codec.name().to_string());
-                // A new session starts at a keyframe: a new decoder state; its counts go on.
-                let old = std::mem::replace(&mut self.video, H264::new());
-                self.decoded.frames += old.decoded;
-                self.decoded.us += old.decode_us;
+                self.size = None;
+                // A new session starts at a keyframe.
+                self.video.restart();
                 self.playing = Some(playing);
-                self.last_picture = Instant::now();
-                self.stamps = stamp::Stamps::default();
                 return Ok(());
             }
             Ok(Err(refusal)) => refusal,
@@ -360,10 +355,7 @@ impl Source for RtspSource {
     }
 
     fn decoded(&self) -> Decoded {
-        Decoded {
-            frames: self.decoded.frames + self.video.decoded,
-            us: self.decoded.us + self.video.decode_us,
-        }
+        Decoded { frames: self.video.decoded, us: self.video.decode_us }
     }
 
     fn rest(&mut self) {
@@ -396,9 +388,10 @@ impl Source for RtspSource {
             let read_us = clock::now_us().saturating_sub(waited);
             let ts = frame.timestamp();
             let rtp_us = (i128::from(ts.elapsed()) * 1_000_000 / i128::from(ts.clock_rate().get())) as i64;
-            let capture_us = self.stamps.capture_us(read_us, rtp_us);
-            let codec = self.playing.as_ref().map(|p| p.codec);
-            if codec == Some(Codec::Jpeg) {
+            let Some(playing) = self.playing.as_mut() else { continue };
+            let capture_us = playing.stamps.capture_us(read_us, rtp_us);
+            let (codec, last_picture) = (playing.codec, playing.last_picture);
+            if codec == Codec::Jpeg {
                 return Ok(Captured { picture: Picture::Jpeg(frame.into_data()), capture_us });
             }
             let unit = Unit {
@@ -411,7 +404,7 @@ impl Source for RtspSource {
                 tracing::debug!(camera = %self.url, lost = unit.loss, "packets lost: frames dropped until the next keyframe");
             }
             let outcome = self.video.push(&unit, demand);
-            if !matches!(outcome, Outcome::Picture(_)) && self.last_picture.elapsed() >= NO_PICTURE {
+            if !matches!(outcome, Outcome::Picture(_)) && last_picture.elapsed() >= NO_PICTURE {
                 // Frames arrive but none can be shown: say why rather than stay silent.
                 let why = match self.rejected {
                     0 => format!(
@@ -427,10 +420,14 @@ impl Source for RtspSource {
             }
             match outcome {
                 Outcome::Picture(p) => {
-                    self.last_picture = Instant::now();
+                    if let Some(playing) = self.playing.as_mut() {
+                        playing.last_picture = Instant::now();
+                    }
                     self.rejected = 0;
-                    let shape = format!("H.264 {}x{}", p.width(), p.height());
-                    if self.shape.as_ref() != Some(&shape) {
+                    // Said once per size, not formatted per frame.
+                    if self.size != Some((p.width(), p.height())) {
+                        self.size = Some((p.width(), p.height()));
+                        let shape = format!("H.264 {}x{}", p.width(), p.height());
                         tracing::info!(camera = %self.url, "{shape}");
                         self.shape = Some(shape);
                     }
@@ -478,7 +475,15 @@ async fn play(
     session.setup(stream, setup).await.map_err(|e| refusal(&e))?;
     let playing = session.play(PlayOptions::default()).await.map_err(|e| refusal(&e))?;
     let frames = playing.demuxed().map_err(|e| refusal(&e))?;
-    Ok(Playing { frames: Box::pin(frames), stream, codec, last_frame: Instant::now() })
+    let now = Instant::now();
+    Ok(Playing {
+        frames: Box::pin(frames),
+        stream,
+        codec,
+        last_frame: now,
+        last_picture: now,
+        stamps: stamp::Stamps::default(),
+    })
 }
 
 /// The first video track we can decode among `(media, encoding)` pairs; audio and
