@@ -62,6 +62,7 @@
 //! - [`status`]: a camera's retained status.
 //! - [`directory`]: the cameras of one edge, retained and answered on request.
 //! - [`detections`]: what programs on the bus found in a frame, for the viewer to draw.
+//! - [`playback`]: recorded frames asked for and sent back (timeline, scrub, play).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -70,6 +71,7 @@ pub mod ack;
 pub mod clock;
 pub mod detections;
 pub mod directory;
+pub mod playback;
 pub mod status;
 pub mod topic;
 

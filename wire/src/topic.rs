@@ -20,6 +20,8 @@
 //! <prefix>/<camera>/ack/<viewer>         viewer → edge: u64 LE sequence of the newest frame
 //!                                        received, its window, its rendition (flow
 //!                                        control, see `flow` and `wire::ack`)
+//! <prefix>/<camera>/rec/req/<viewer>   viewer → edge: a playback request (`crate::playback`)
+//! <prefix>/<camera>/rec/res/<viewer>   edge → viewer: its replies and recorded frames
 //! <prefix>/<camera>/alarm    {"active":true|false,"reason":…,"at_us":…,"source":…} from
 //!                            any client with the publisher login (a detector, a door
 //!                            sensor bridge), retained while active; never from viewers
@@ -35,7 +37,7 @@
 //! ```
 //!
 //! Camera names never start with `_`: those levels are the system's. Viewers write only
-//! to `clock/req/+`, `ack/+`, `watch` and `_dir/req/+`; everything else is the edge's (or a
+//! to `clock/req/+`, `ack/+`, `rec/req/+`, `watch` and `_dir/req/+`; everything else is the edge's (or a
 //! publisher's). The embedded broker's gate enforces that ([`viewer_may_publish`],
 //! [`viewer_may_subscribe`]); on another broker its own permissions do.
 
@@ -129,7 +131,7 @@ pub fn viewer_may_publish(prefix: &str, topic: &str) -> bool {
     let usable = |l: &str| !l.is_empty() && l.len() <= 64 && !l.contains(['+', '#']);
     match levels.as_slice() {
         [DIRECTORY, "req", viewer] => usable(viewer),
-        [camera, "clock", "req", viewer] | [camera, "ack", viewer] => {
+        [camera, "clock", "req", viewer] | [camera, "ack", viewer] | [camera, "rec", "req", viewer] => {
             usable(camera) && !camera.starts_with('_') && usable(viewer)
         }
         [camera, "watch"] => usable(camera) && !camera.starts_with('_'),
@@ -152,7 +154,7 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
         [camera, "frame" | "half" | "quarter" | "preview" | "status" | "alarm" | "detections" | "motion" | "stats"] => {
             *camera == "+" || (name(camera) && !camera.starts_with('_'))
         }
-        [camera, "clock", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
+        [camera, "clock" | "rec", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
         _ => false,
     }
 }
@@ -170,6 +172,31 @@ pub fn clock_request(prefix: &str, camera: &str, viewer: &str) -> String {
 /// Where the edge answers one viewer's clock-offset requests.
 pub fn clock_reply(prefix: &str, camera: &str, viewer: &str) -> String {
     format!("{prefix}/{camera}/clock/res/{viewer}")
+}
+
+/// The filter the edge subscribes to for a recorded camera's playback requests.
+pub fn playback_requests(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/rec/req/+")
+}
+
+/// Where one viewer sends a camera's playback requests.
+pub fn playback_request(prefix: &str, camera: &str, viewer: &str) -> String {
+    format!("{prefix}/{camera}/rec/req/{viewer}")
+}
+
+/// Where the edge answers one viewer's playback requests.
+pub fn playback_reply(prefix: &str, camera: &str, viewer: &str) -> String {
+    format!("{prefix}/{camera}/rec/res/{viewer}")
+}
+
+/// The reply topic for a playback request topic, or `None` if it is not one of this
+/// camera's or names no usable viewer.
+pub fn playback_reply_to(request_topic: &str, prefix: &str, camera: &str) -> Option<String> {
+    let viewer = request_topic.strip_prefix(&format!("{prefix}/{camera}/rec/req/"))?;
+    if viewer.is_empty() || viewer.len() > 64 || viewer.contains(['/', '+', '#']) {
+        return None;
+    }
+    Some(playback_reply(prefix, camera, viewer))
 }
 
 /// Where one viewer acknowledges a camera's frames.
@@ -248,6 +275,7 @@ mod tests {
             clock_request("home", "door", "v-1"),
             directory_request("home", "v-1"),
             watch("home", "door"),
+            playback_request("home", "door", "v-1"),
         ] {
             assert!(viewer_may_publish("home", &own), "{own}");
         }
@@ -256,6 +284,7 @@ mod tests {
             preview("home", "door"),
             detections("home", "door"),
             clock_reply("home", "door", "v-1"),
+            playback_reply("home", "door", "v-1"),
         ]) {
             assert!(viewer_may_subscribe("home", &filter), "{filter}");
         }
@@ -333,6 +362,10 @@ mod tests {
             "mqcam/door/eighth",
             "mqcam/_dir/motion",
             "mqcam/door/motion/+",
+            "mqcam/door/rec/res/+",
+            "mqcam/+/rec/res/v1",
+            "mqcam/door/rec/req/v1",
+            "mqcam/door/rec/#",
             "homeassistant/+/+/+/config",
         ] {
             assert!(!viewer_may_subscribe("mqcam", bad), "{bad}");
@@ -357,6 +390,9 @@ mod tests {
             "mqcam/door/quarter",
             "mqcam/door/status",
             "mqcam/door/clock/res/v1",
+            "mqcam/door/rec/res/v1",
+            "mqcam/door/rec/req/+",
+            "mqcam/_dir/rec/req/v1",
             "mqcam/door/ack/",
             "mqcam/door/ack/v1/x",
             "mqcam//ack/v1",
