@@ -29,6 +29,7 @@ mod engine;
 pub mod net;
 pub mod page;
 pub mod picture;
+pub mod playback;
 mod scope;
 pub mod stream;
 
