@@ -20,6 +20,7 @@ use crate::{
         connection::Connection,
         live::{Heard, Live},
         output::{Page, Sink},
+        playback::{Got, Playback},
         present::{self, Picture},
         previews::{self, Previews},
     },
@@ -51,6 +52,9 @@ pub struct App {
     pub(super) shown: Option<String>,
     pub(super) paused: bool,
     pub(super) cams: Vec<Cam>,
+    /// The shown camera's recordings, while they are played back (its live stream is
+    /// left meanwhile).
+    pub(super) playback: Option<Playback>,
 }
 
 /// The engine, as its owner holds it.
@@ -71,6 +75,7 @@ impl App {
                 shown: None,
                 paused: false,
                 cams: Vec::new(),
+                playback: None,
             })
         })
     }
@@ -78,7 +83,9 @@ impl App {
 
 /// Subscribes to the previews wanted and leaves the others.
 pub(super) fn sync_previews(a: &mut App) {
-    let want = Previews::wanted(a.prefix.as_deref(), a.shown.as_deref(), a.picture.core.full());
+    // Played back, the camera's own previews would only be drawn over.
+    let full = a.picture.core.full() || a.playback.is_some();
+    let want = Previews::wanted(a.prefix.as_deref(), a.shown.as_deref(), full);
     let open = a.conn.is_open();
     a.previews.sync(want, &mut a.conn.session, open);
     a.conn.flush();
@@ -171,6 +178,9 @@ fn subscribe(a: &mut App) {
         s.subscribe(Purpose::Bus, filter);
     }
     a.live.subscribe(s);
+    if let Some(p) = &a.playback {
+        p.subscribe(s);
+    }
     match (&a.prefix, a.live.status_topic()) {
         (Some(prefix), _) => {
             for filter in topic::bus_filters(prefix, s.client_id()) {
@@ -228,6 +238,16 @@ fn received(a: &mut App, bytes: &Uint8Array, at: f64) {
             }
             Event::Repeated { topic } => next_here |= a.live.is_next(&topic),
             Event::Frame(f) => next_here |= a.live.frame(f, at, generation),
+            Event::Message { topic, payload, .. }
+                if a.playback.as_ref().is_some_and(|p| p.is_reply(&topic)) =>
+            {
+                let Some(p) = &mut a.playback else { continue };
+                match p.reply(&payload, at, generation, &mut a.conn.session) {
+                    Got::Timeline(bytes) => a.page.timeline(bytes),
+                    Got::Bad => heard.bad = Some("a playback reply that is not one"),
+                    Got::Frame | Got::Nothing => {}
+                }
+            }
             Event::Message { topic, payload, retained } => {
                 match a.prefix.as_deref().and_then(|p| topic::bus_topic(p, &topic)) {
                     Some(bus) => cameras::message(
@@ -262,6 +282,9 @@ fn received(a: &mut App, bytes: &Uint8Array, at: f64) {
     }
     // Only the newest frame is worth decoding; older ones in the same batch are dropped.
     a.picture.core.offer(&mut a.live);
+    if let Some(p) = &mut a.playback {
+        a.picture.core.offer(p);
+    }
     if ended {
         return;
     }
@@ -328,7 +351,7 @@ fn preview_drawn(a: &mut App, i: usize, bitmap: ImageBitmap, frame: &Frame) {
     let capture_us = frame.header.capture_us;
     let captured = capture_us as f64 / 1000.0 - a.live.offset_ms();
     previews::decoded(&mut a.cams[i], bitmap, capture_us, captured);
-    let shown = a.shown.as_deref() == Some(a.cams[i].name.as_str());
+    let shown = a.shown.as_deref() == Some(a.cams[i].name.as_str()) && a.playback.is_none();
     if shown && a.picture.core.wants_preview(capture_us) {
         if let Some((bitmap, _)) = &a.cams[i].preview {
             a.picture.surface.draw_stretched(bitmap);
@@ -361,13 +384,25 @@ fn decode_next(a: &mut App) {
     });
 }
 
-/// A frame done with: its camera seen, its source told (the live stream is the only
-/// source today: it acknowledges), the previews left once a live frame is on screen.
+/// A frame done with: its source told (the live stream acknowledges and its camera is
+/// seen; a play is acknowledged and the page shown where it stands), the previews left
+/// once a live frame is on screen.
 fn frame_drawn(a: &mut App, frame: &Frame, drawn: &Drawn) {
-    if let Some(i) = a.shown.as_deref().and_then(|s| a.cams.iter().position(|c| c.name == s)) {
-        a.cams[i].seen(drawn.times.captured);
+    match (&mut a.playback, frame.recorded) {
+        (Some(p), Some(_)) => {
+            Source::drawn(p, frame, drawn, &mut a.conn.session, now_ms());
+            if drawn.on_canvas {
+                a.page.position(frame.header.capture_us);
+            }
+        }
+        (None, Some(_)) => {}
+        (_, None) => {
+            if let Some(i) = a.shown.as_deref().and_then(|s| a.cams.iter().position(|c| c.name == s)) {
+                a.cams[i].seen(drawn.times.captured);
+            }
+            Source::drawn(&mut a.live, frame, drawn, &mut a.conn.session, now_ms());
+        }
     }
-    Source::drawn(&mut a.live, frame, drawn, &mut a.conn.session, now_ms());
     a.conn.flush();
     if drawn.first_full {
         sync_previews(a);
@@ -396,6 +431,9 @@ pub(super) fn start_timers(app: &Shared) -> Result<(), JsValue> {
         }
         let shown = a.prefix.as_deref().zip(a.shown.as_deref());
         a.live.decide(shown, &mut a.conn.session, now);
+        if let Some(p) = &mut a.playback {
+            p.tick(&mut a.conn.session, now);
+        }
         a.conn.flush();
         // No animation frame for half a second (a browser that throttles them): count
         // those frames as of their draw rather than not at all.
@@ -448,6 +486,8 @@ pub(super) fn render(a: &mut App) {
         detections: overlay.drawn(),
         producers: overlay.producers(),
         detections_lag_ms: overlay.lag_ms(),
+        playback: a.playback.as_ref().map(|p| &p.player),
+        tz_offset_min: -(js_sys::Date::new_0().get_timezone_offset() as i32),
     });
     if a.prefix.is_some() {
         send_cameras(a);

@@ -16,6 +16,8 @@
 //! - `connection`: the broker, the socket, the MQTT session, the link as the user sees it.
 //! - `live`: the camera shown's stream: subscriptions, hellos, renditions, clock,
 //!   acknowledgements. The [`Source`] of live frames.
+//! - `playback`: the camera shown's recordings, while they are played back: requests,
+//!   replies, acknowledgements. The [`Source`] of recorded frames.
 //! - `cameras` and `previews`: every camera's status, alarm and directory entry; which
 //!   previews are subscribed to, and a decoded one into its tile.
 //! - `present`: the decoder, the canvas and the animation frames, driven by
@@ -34,6 +36,7 @@ mod cameras;
 mod connection;
 mod live;
 mod output;
+mod playback;
 mod present;
 mod previews;
 
@@ -49,12 +52,14 @@ pub use self::{
 use self::{
     app::{join_stream, leave_stream, open, render, start_timers, sync_previews, App},
     connection::Connection,
+    playback::Playback,
     present::Picture,
 };
 use crate::{
     bus::cameras::{self as cams, Cam},
     page::target::Target,
     picture::{draw::Surface, overlay::Overlay, view::Link},
+    playback::player::Command,
     scope::now_ms,
 };
 
@@ -98,7 +103,12 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
     let weak = a.me.clone();
     a.picture.on_animation_frame(move |_: f64| {
         if let Some(app) = weak.upgrade() {
-            app.borrow_mut().picture.presented(Some(now_ms()));
+            let mut a = app.borrow_mut();
+            let now = now_ms();
+            a.picture.presented(Some(now));
+            if let Some(p) = &mut a.playback {
+                p.player.presented(now);
+            }
         }
     });
     match init.target {
@@ -175,6 +185,9 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
     if a.prefix.is_none() || a.shown == camera {
         return; // one stream of the page's own topic, or no change
     }
+    if let Some(p) = a.playback.take() {
+        p.close(&mut a.conn.session);
+    }
     leave_stream(a);
     a.picture.overlay.clear();
     a.picture.draw_marks();
@@ -198,6 +211,53 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
     render(a);
 }
 
+/// Opens the shown camera's recordings (`true`: its live stream is left, the newest
+/// recorded frame shown) or goes back to live (`false`, asked at `at_ms`: timed as a
+/// switch, the kept preview on screen at once).
+pub fn recordings(app: &Shared, open: bool, at_ms: f64) {
+    let mut guard = app.borrow_mut();
+    let a = &mut *guard;
+    let (Some(prefix), Some(camera)) = (a.prefix.clone(), a.shown.clone()) else { return };
+    if open == a.playback.is_some() {
+        return;
+    }
+    if open {
+        let offset = a.live.clock.offset_ms();
+        leave_stream(a);
+        a.picture.overlay.clear();
+        a.picture.draw_marks();
+        a.picture.core.switched(None);
+        a.playback = Some(Playback::open(&prefix, &camera, &mut a.conn.session, offset, now_ms()));
+        a.conn.flush();
+    } else if let Some(p) = a.playback.take() {
+        p.close(&mut a.conn.session);
+        a.picture.core.switched(Some(at_ms));
+        a.live.resume();
+        a.conn.session.forget_last_frame();
+        let i = cams::index(&mut a.cams, &camera);
+        if let Some((bitmap, capture_us)) = &a.cams[i].preview {
+            a.picture.surface.draw_stretched(bitmap);
+            a.picture.core.kept_preview_shown(*capture_us);
+            a.picture.request_present();
+        }
+        if !a.paused {
+            join_stream(a);
+        }
+    }
+    sync_previews(a);
+    render(a);
+}
+
+/// What the user asks of the playback under way, at `at_ms`.
+pub fn playback(app: &Shared, command: Command, at_ms: f64) {
+    let mut guard = app.borrow_mut();
+    let a = &mut *guard;
+    let Some(p) = &mut a.playback else { return };
+    p.command(command, at_ms, now_ms(), &mut a.conn.session);
+    a.conn.flush();
+    render(a);
+}
+
 /// Pauses the camera shown (its last picture stays) or goes on with it.
 pub fn set_paused(app: &Shared, paused: bool) {
     let mut guard = app.borrow_mut();
@@ -206,6 +266,11 @@ pub fn set_paused(app: &Shared, paused: bool) {
         return;
     }
     a.paused = paused;
+    if a.playback.is_some() {
+        // Left already; back to live it stays paused, or joins.
+        render(a);
+        return;
+    }
     if paused {
         leave_stream(a);
     } else if a.shown.is_some() {

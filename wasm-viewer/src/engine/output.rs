@@ -13,6 +13,10 @@ pub enum Output {
     /// Every camera on the bus and how it is (tiles, alarms): at once when an alarm or a
     /// camera's state changes, else with the view.
     Cameras(Vec<CameraInfo>),
+    /// The shown camera's recordings: a timeline reply's bytes (`wire::playback`).
+    Timeline(Vec<u8>),
+    /// The capture time (µs, the edge's clock) of the recorded frame just drawn.
+    Position(u64),
 }
 
 /// Where the engine's [`Output`] goes: the page's DOM, or a message to the page.
@@ -45,6 +49,16 @@ impl Page {
             (self.sink)(Output::View { attrs: view.0.clone(), text: view.1.clone() });
             self.last_view = Some(view);
         }
+    }
+
+    /// A new timeline of the recordings played back.
+    pub fn timeline(&self, bytes: Vec<u8>) {
+        (self.sink)(Output::Timeline(bytes));
+    }
+
+    /// Where the playback stands: the recorded frame on the canvas.
+    pub fn position(&self, capture_us: u64) {
+        (self.sink)(Output::Position(capture_us));
     }
 
     /// Show the login form.

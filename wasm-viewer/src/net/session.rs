@@ -45,6 +45,8 @@ pub enum Purpose {
     Next,
     /// The shown camera's detections: a broker's ACL may refuse them; the picture plays.
     Marks,
+    /// This viewer's playback replies: refused, the recordings do not answer (said so).
+    Playback,
 }
 
 impl Purpose {
@@ -56,13 +58,22 @@ impl Purpose {
             Purpose::Bus => 4,
             Purpose::Next => 6,
             Purpose::Marks => 7,
+            Purpose::Playback => 8,
         }
     }
 
     fn of(packet_id: u16) -> Option<Purpose> {
-        [Purpose::Frames, Purpose::Clock, Purpose::Status, Purpose::Bus, Purpose::Next, Purpose::Marks]
-            .into_iter()
-            .find(|p| p.packet_id() == packet_id)
+        [
+            Purpose::Frames,
+            Purpose::Clock,
+            Purpose::Status,
+            Purpose::Bus,
+            Purpose::Next,
+            Purpose::Marks,
+            Purpose::Playback,
+        ]
+        .into_iter()
+        .find(|p| p.packet_id() == packet_id)
     }
 }
 
@@ -342,7 +353,8 @@ impl Session {
                         Some(Purpose::Clock) => refused.then_some(Event::ClockRefused),
                         // Without the bus's wildcards (a broker's ACL) there is no grid, and
                         // without detections no boxes, but the camera asked for still plays.
-                        Some(Purpose::Bus | Purpose::Marks) => self.accepted(),
+                        // Nor without playback replies (the player says the edge is silent).
+                        Some(Purpose::Bus | Purpose::Marks | Purpose::Playback) => self.accepted(),
                         _ if refused => Some(Event::Lost(format!(
                             "broker refused the subscription to {}",
                             self.frame_topics.first().map_or("", String::as_str)

@@ -20,13 +20,21 @@ pub fn show(attrs: &[(String, String)]) {
         "" | "full" => {}
         r => badge += &format!(" · {r}"),
     }
+    // Played back: when the picture was recorded, not how late it is.
+    let playback = get("data-mode") == "playback";
+    if playback {
+        badge = match get("data-playback-clock") {
+            "" => "recordings".to_string(),
+            clock => format!("rec {clock}"),
+        };
+    }
     let el = element::<HtmlElement>("badge");
     if el.text_content().as_deref() != Some(badge.as_str()) {
         el.set_text_content(Some(&badge));
     }
     // Anything but a live camera is said over the picture, without a tap.
     let offline = wire::status::State::Offline.name();
-    let fine = get("data-connected") == "true" && get("data-camera-state") != offline;
+    let fine = get("data-connected") == "true" && (playback || get("data-camera-state") != offline);
     let notice = element::<HtmlElement>("notice");
     let text = if fine { "" } else { get("data-state") };
     if notice.text_content().as_deref() != Some(text) {

@@ -12,6 +12,7 @@ use crate::{
     engine::{self, Shared},
     page::worker::ToWorker,
     picture::draw::Surface,
+    playback::player::Command,
 };
 
 /// Where the engine runs.
@@ -88,6 +89,16 @@ impl Engine {
         self.tell(ToWorker::Turn { degrees, mirror });
     }
 
+    /// Opens the camera's recordings (`false`: back to live), asked at `at_ms`.
+    pub fn recordings(&self, open: bool, at_ms: f64) {
+        self.tell(ToWorker::Recordings { open, at_ms });
+    }
+
+    /// What the user asks of the playback, at `at_ms`.
+    pub fn playback(&self, command: Command, at_ms: f64) {
+        self.tell(ToWorker::Playback { command, at_ms });
+    }
+
     /// One message to the engine, wherever it runs.
     fn tell(&self, message: ToWorker) {
         match self {
@@ -100,6 +111,8 @@ impl Engine {
                 }
                 ToWorker::LogIn { user, password } => engine::log_in(app, user, password),
                 ToWorker::Turn { degrees, mirror } => engine::set_turn(app, degrees, mirror),
+                ToWorker::Recordings { open, at_ms } => engine::recordings(app, open, at_ms),
+                ToWorker::Playback { command, at_ms } => engine::playback(app, command, at_ms),
                 ToWorker::Snapshot | ToWorker::Tile { .. } | ToWorker::Marks(_) => {}
             },
             Engine::Worker { worker, .. } => {

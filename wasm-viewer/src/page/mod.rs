@@ -1,5 +1,6 @@
 //! The page around the picture: start-up, target and login (`ui`), the grid and the
-//! camera view with their controls (`screen`), what is shown ([`deck`]), which broker
+//! camera view with their controls (`screen`), the camera's recordings with their
+//! timeline (`recordings`), what is shown ([`deck`]), which broker
 //! and topic ([`target`]), and the messages between the page and the engine's worker
 //! ([`worker`]). Beside them, so that none of them reaches into another: the DOM
 //! helpers (`dom`), the handle on the engine wherever it runs (`handle`), the badge
@@ -13,6 +14,7 @@ pub(crate) mod dom;
 pub(crate) mod handle;
 pub(crate) mod link;
 pub(crate) mod prefs;
+pub(crate) mod recordings;
 pub(crate) mod screen;
 pub mod target;
 pub(crate) mod ui;

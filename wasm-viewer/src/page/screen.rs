@@ -19,7 +19,7 @@ use crate::{
         actions,
         dom::{document, element, window},
         handle::EngineHandle,
-        prefs,
+        prefs, recordings,
     },
     picture::view::fixed,
 };
@@ -246,6 +246,8 @@ fn apply(s: &mut Screen, at_ms: f64) {
         return;
     }
     s.shown = camera.clone();
+    // The engine leaves the recordings of the camera left behind.
+    recordings::camera_changed();
     s.engine.show(camera.clone(), at_ms);
     element::<HtmlElement>("cam-name").set_text_content(camera.as_deref());
     s.turn = prefs::load_turn(camera.as_deref());
@@ -413,7 +415,7 @@ fn wire_controls() -> Result<(), JsValue> {
         let on_control = e
             .target()
             .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|el| el.closest("button, form, #alarm").ok().flatten())
+            .and_then(|el| el.closest("button, form, #alarm, #playback").ok().flatten())
             .is_some();
         let at = event_ms(&e);
         with(|s| {
@@ -450,6 +452,11 @@ fn wire_controls() -> Result<(), JsValue> {
             return;
         }
         let at = event_ms(&e);
+        // With the recordings open, the keys play them.
+        if recordings::key(&e.key(), at) {
+            e.prevent_default();
+            return;
+        }
         let handled = with(|s| {
             let camera_view = s.shown.is_some();
             match e.key().as_str() {

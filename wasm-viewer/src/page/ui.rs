@@ -20,7 +20,7 @@ use crate::{
         badge,
         dom::{document, element, window},
         handle::{self, Engine},
-        link, prefs, screen,
+        link, prefs, recordings, screen,
         target::{self, EdgeInfo, Query},
         worker::{dial, load, output_from_js, Start},
     },
@@ -102,6 +102,7 @@ pub async fn run() -> Result<(), JsValue> {
     watch_visibility(&engine)?;
     // Kept for the life of the page.
     handle::keep(engine.clone());
+    recordings::start(engine.clone())?;
     screen::start(engine, multi, &cameras, open)?;
     Ok(())
 }
@@ -163,8 +164,11 @@ fn start_worker(worker: Worker, init: &Init, canvas: &HtmlCanvasElement) -> Resu
 fn show(out: Output) {
     match out {
         Output::Cameras(list) => screen::cameras(list),
+        Output::Timeline(bytes) => recordings::timeline(bytes),
+        Output::Position(us) => recordings::position(us),
         Output::View { attrs, text } => {
             badge::show(&attrs);
+            recordings::view(&attrs);
             let el = element::<HtmlElement>("stats");
             for (k, v) in attrs {
                 if el.get_attribute(&k).as_deref() != Some(v.as_str()) {

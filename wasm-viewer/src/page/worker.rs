@@ -18,10 +18,14 @@
 //!                 {type: "quality", rendition}      pin a rendition (null: choose by itself)
 //!                 {type: "marks", canvas}           the detections overlay's OffscreenCanvas
 //!                 {type: "turn", degrees, mirror}   how the page turns the picture
+//!                 {type: "recordings", open, at}    the camera's recordings (false: live)
+//!                 {type: "rec", op, v, at}          seek/play/pause/step/jump/mark (`Command`)
 //! worker → page   {type: "view", attrs: [k, v, …], text}   #stats and the overlay
 //!                 {type: "login", why, user}                show the login form
 //!                 {type: "cameras", list: [{name, state, detail, previews, age, alarm}]}
 //!                 {type: "snapshot", blob}                  the picture, a JPEG Blob
+//!                 {type: "timeline", bytes}                 a timeline reply (Uint8Array)
+//!                 {type: "position", us}                    a recorded frame drawn, its time
 //! ```
 //!
 //! Both sides build and read them here, and nowhere else.
@@ -38,6 +42,7 @@ use crate::{
     engine::{self, Init, Output},
     page::target::Target,
     picture::draw::Surface,
+    playback::player::Command,
 };
 
 /// Messages from the page to the worker.
@@ -66,6 +71,16 @@ pub enum ToWorker {
     Turn {
         degrees: u32,
         mirror: bool,
+    },
+    /// The camera's recordings (`false`: back to live), asked at `at_ms`.
+    Recordings {
+        open: bool,
+        at_ms: f64,
+    },
+    /// What the user asks of the playback, at `at_ms`.
+    Playback {
+        command: Command,
+        at_ms: f64,
     },
 }
 
@@ -115,6 +130,13 @@ impl ToWorker {
                 ("degrees", (*degrees).into()),
                 ("mirror", (*mirror).into()),
             ]),
+            ToWorker::Recordings { open, at_ms } => {
+                object(&[("type", "recordings".into()), ("open", (*open).into()), ("at", (*at_ms).into())])
+            }
+            ToWorker::Playback { command, at_ms } => {
+                let (op, v) = command.to_parts();
+                object(&[("type", "rec".into()), ("op", op.into()), ("v", v.into()), ("at", (*at_ms).into())])
+            }
         }
     }
 
@@ -135,6 +157,13 @@ impl ToWorker {
             "turn" => ToWorker::Turn {
                 degrees: field(v, "degrees").as_f64()? as u32,
                 mirror: field(v, "mirror").as_bool()?,
+            },
+            "recordings" => {
+                ToWorker::Recordings { open: field(v, "open").as_bool()?, at_ms: field(v, "at").as_f64()? }
+            }
+            "rec" => ToWorker::Playback {
+                command: Command::from_parts(&string(v, "op"), field(v, "v").as_f64()?)?,
+                at_ms: field(v, "at").as_f64()?,
             },
             _ => return None,
         })
@@ -174,6 +203,10 @@ pub fn output_to_js(out: &ToPage) -> JsValue {
                 .collect();
             object(&[("type", "cameras".into()), ("list", list.into())])
         }
+        Output::Timeline(bytes) => {
+            object(&[("type", "timeline".into()), ("bytes", js_sys::Uint8Array::from(&bytes[..]).into())])
+        }
+        Output::Position(us) => object(&[("type", "position".into()), ("us", (*us as f64).into())]),
     }
 }
 
@@ -209,6 +242,8 @@ pub fn output_from_js(v: &JsValue) -> Option<Result<ToPage, JsValue>> {
             let list: Array = field(v, "list").dyn_into().ok()?;
             Output::Cameras(list.iter().map(|c| camera_from_js(&c)).collect())
         }
+        "timeline" => Output::Timeline(field(v, "bytes").dyn_into::<js_sys::Uint8Array>().ok()?.to_vec()),
+        "position" => Output::Position(field(v, "us").as_f64()? as u64),
         "snapshot" => return Some(Err(field(v, "blob"))),
         _ => return None,
     }))
@@ -343,6 +378,8 @@ pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), 
             }
         }
         Some(ToWorker::Turn { degrees, mirror }) => engine::set_turn(&app, degrees, mirror),
+        Some(ToWorker::Recordings { open, at_ms }) => engine::recordings(&app, open, at_ms),
+        Some(ToWorker::Playback { command, at_ms }) => engine::playback(&app, command, at_ms),
         Some(ToWorker::Tile { camera, canvas }) => {
             if let Ok(surface) = Surface::offscreen(canvas) {
                 engine::add_tile(&app, &camera, surface);

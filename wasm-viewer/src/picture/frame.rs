@@ -1,11 +1,11 @@
 //! What the presentation path is handed: a stamped JPEG, with its stamp (capture,
 //! encode and publish times, sequence), when it arrived, the rendition it belongs to and
 //! whether it counts for latency. Where it came from (the live subscription, a preview,
-//! later a recording) is the [`Source`](crate::picture::present::Source)'s business.
+//! a recording) is the [`Source`](crate::picture::present::Source)'s business.
 
 use wire::{ack::Rendition, FrameHeader};
 
-use crate::net::session;
+use crate::{net::session, playback::player::Recorded};
 
 /// A stamped JPEG for the picture: its stamp, its bytes, where it came from.
 pub struct Frame {
@@ -25,6 +25,9 @@ pub struct Frame {
     pub generation: u32,
     /// The rendition it belongs to (acknowledged as such).
     pub rendition: Rendition,
+    /// Played back from a recording: which request it answered. Its age says when it
+    /// was recorded, not how fast the system is: no latency sample.
+    pub recorded: Option<Recorded>,
 }
 
 /// The stamp and sizes, not the bytes.
@@ -37,6 +40,7 @@ impl std::fmt::Debug for Frame {
             .field("stored", &self.stored)
             .field("generation", &self.generation)
             .field("rendition", &self.rendition)
+            .field("recorded", &self.recorded)
             .finish()
     }
 }
@@ -53,19 +57,36 @@ impl Frame {
             stored,
             generation,
             rendition,
+            recorded: None,
         }
     }
 
     /// A preview's payload, if it is a frame.
     pub fn preview(payload: Vec<u8>, received_ms: f64, stored: bool, generation: u32) -> Option<Frame> {
         let (header, jpeg_at) = session::frame(&payload)?;
-        Some(Frame { header, payload, jpeg_at, received_ms, stored, generation, rendition: Rendition::Full })
+        Some(Frame {
+            header,
+            payload,
+            jpeg_at,
+            received_ms,
+            stored,
+            generation,
+            rendition: Rendition::Full,
+            recorded: None,
+        })
+    }
+
+    /// A recorded frame's payload (the stamped JPEG as it was published), if it is a frame.
+    pub fn recorded(payload: &[u8], received_ms: f64, generation: u32, r: Recorded) -> Option<Frame> {
+        let mut f = Frame::preview(payload.to_vec(), received_ms, false, generation)?;
+        f.recorded = Some(r);
+        Some(f)
     }
 
     /// Whether it counts for latency, the frame rate and the link: a live frame does,
-    /// the broker's stored one does not.
+    /// the broker's stored one and a recorded one do not.
     pub fn counts(&self) -> bool {
-        !self.stored
+        !self.stored && self.recorded.is_none()
     }
 
     pub fn jpeg(&self) -> &[u8] {

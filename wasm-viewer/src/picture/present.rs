@@ -3,7 +3,7 @@
 //! The engine does the decoding and drawing (`createImageBitmap`, the canvas, animation
 //! frames) and asks this what to do; a native test drives it the same way.
 //!
-//! Frames come from a [`Source`]: the live subscription today, recorded frames next. A
+//! Frames come from a [`Source`]: the live subscription, or a camera's recordings. A
 //! source hands over stamped JPEGs ([`Frame`]) and hears which of them reached the
 //! canvas; what it does then (the live stream acknowledges, times the link, adapts) is
 //! its own business. Everything from "a frame is here" to `#stats` is the same for all.
@@ -91,6 +91,9 @@ pub struct Presentation {
     capture_us: u64,
     sequence: u64,
     full: bool,
+    /// The request and frame number of the recorded picture on the canvas: played back,
+    /// time may run backwards, but an older request's frame never covers a newer one's.
+    recorded: (u32, u32),
     /// Frames drawn but not yet on screen (the next animation frame puts them there).
     unpresented: Vec<(FrameTimes, u32, u32)>,
     /// When the last frame was drawn (viewer ms).
@@ -176,6 +179,14 @@ impl Presentation {
         let capture_us = frame.header.capture_us;
         if frame.generation != self.generation {
             Decoded::Stale
+        } else if let Some(r) = frame.recorded {
+            if (r.id, r.n) < self.recorded {
+                return Decoded::Behind;
+            }
+            self.recorded = (r.id, r.n);
+            self.capture_us = capture_us;
+            self.sequence = frame.header.sequence;
+            Decoded::Draw
         // The broker's stored frame can be older than the preview already on screen (a
         // camera nobody watched kept making previews): never a step back in time. Nor a
         // frame of the rendition left behind that is older than the new one's.
@@ -231,6 +242,14 @@ impl Presentation {
             first_full: false,
             present: false,
         };
+        if frame.recorded.is_some() {
+            // Counted as shown (the frame rate), timed at the screen by its source.
+            if on_canvas {
+                self.stats.shown(drawn_ms, width, height);
+            }
+            drawn.present = on_canvas;
+            return drawn;
+        }
         if !frame.counts() {
             // The last picture, kept by the broker: on screen until the live ones come.
             self.stats.width = width;
@@ -289,6 +308,7 @@ impl Presentation {
         self.last_frame_ms = None;
         self.capture_us = 0;
         self.full = false;
+        self.recorded = (0, 0);
         if let Some(at_ms) = at_ms {
             self.switch = Switch { count: self.switch.count + 1, at_ms, ..Switch::default() };
         }
@@ -544,6 +564,31 @@ mod tests {
         p.presented(None, 600.0);
         assert_eq!(p.stats.latency_percentile(50.0), Some(15.0));
         assert_eq!(p.stats.overdrawn, 0);
+    }
+
+    #[test]
+    fn recorded_frames_go_back_in_time_but_never_behind_a_newer_request_and_make_no_latency() {
+        use crate::playback::player::Recorded;
+        use wire::playback::Track;
+        let mut p = Presentation::new(0.0);
+        let mut source = scripted(0.0);
+        let recorded = |id, n, captured_ms| {
+            let mut f = frame(n as u64, captured_ms, 100.0, false, 0);
+            f.recorded = Some(Recorded { id, n, track: Track::Preview });
+            f
+        };
+        source.due.push(recorded(3, 0, 50_000.0));
+        assert_eq!(play(&mut p, &mut source, 100.0), Some(Decoded::Draw));
+        // Played backwards: earlier captures, later frames of the request.
+        source.due.push(recorded(3, 1, 40_000.0));
+        assert_eq!(play(&mut p, &mut source, 200.0), Some(Decoded::Draw));
+        assert_eq!(p.on_canvas().0, 40_000_000);
+        // A scrub's older request, late: not over the newer one's picture.
+        source.due.push(recorded(2, 7, 10_000.0));
+        assert_eq!(play(&mut p, &mut source, 300.0), Some(Decoded::Behind));
+        assert_eq!(p.stats.frames, 2);
+        assert_eq!(p.stats.latency_percentile(50.0), None);
+        assert_eq!(p.stats.percentile(Stage::ReceivedDecoded, 50.0), None);
     }
 
     #[test]

@@ -142,6 +142,16 @@ impl Stats {
         self.record(t, width, height, &Stage::ALL[..5]);
     }
 
+    /// Records a recorded frame drawn at `drawn_ms`: the frame rate and size, no
+    /// latency (its age says when it was recorded, not how fast the system is).
+    pub fn shown(&mut self, drawn_ms: f64, width: u32, height: u32) {
+        self.frames += 1;
+        self.width = width;
+        self.height = height;
+        self.draws.push_back(drawn_ms);
+        self.expire(drawn_ms);
+    }
+
     fn record(&mut self, t: &FrameTimes, width: u32, height: u32, stages: &[Stage]) {
         self.frames += 1;
         self.width = width;

@@ -10,6 +10,10 @@ use wire::{
 
 use crate::{
     picture::stats::{Stage, Stats},
+    playback::{
+        player::{Player, State as Played},
+        timeline::{clock_text, speed_text},
+    },
     stream::clock::ClockSync,
     stream::flow::Estimate,
 };
@@ -71,6 +75,10 @@ pub struct Readout<'a> {
     pub detections: (usize, Option<u64>),
     pub producers: String,
     pub detections_lag_ms: Option<f64>,
+    /// The recordings played back instead of the live stream.
+    pub playback: Option<&'a Player>,
+    /// The viewer's time zone, minutes east of UTC, for recorded times.
+    pub tz_offset_min: i32,
 }
 
 /// `v` with `decimals` digits after the point (0 to 3), as `format!("{v:.1}")` writes it
@@ -136,6 +144,30 @@ pub fn signed(v: f64, decimals: u32) -> String {
     }
 }
 
+fn track_name(t: wire::playback::Track) -> &'static str {
+    match t {
+        wire::playback::Track::Full => "full",
+        wire::playback::Track::Preview => "preview",
+        wire::playback::Track::Best => "best",
+    }
+}
+
+/// What the state line says while recordings play: the recorded time shown, how it
+/// plays, and anything wrong.
+fn playback_line(p: &Player, tz_offset_min: i32) -> String {
+    let at = p.position_us().map_or("–".to_string(), |t| clock_text(t, tz_offset_min, true, true));
+    let speed = speed_text(p.speed_milli());
+    match p.state() {
+        Played::Opening => "opening the recordings…".to_string(),
+        Played::Empty => "nothing recorded yet".to_string(),
+        Played::Unavailable => "no recordings: the edge does not record this camera (--record)".to_string(),
+        Played::Playing(_) => format!("▶ recorded {at} · {speed}"),
+        Played::Seeking => format!("recorded {at} · seeking"),
+        Played::Ended => format!("recorded {at} · no more footage that way"),
+        Played::Paused => format!("recorded {at} · paused"),
+    }
+}
+
 /// `#stats`'s data attributes and the overlay's text.
 pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     let now = r.now_ms;
@@ -196,6 +228,26 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
         (Link::Paused, _) => "paused while the tab is hidden".to_string(),
         (Link::NeedLogin(why), _) => format!("login needed: {why}"),
     };
+    let state = match r.playback {
+        Some(p) if *r.link == Link::Live => playback_line(p, r.tz_offset_min),
+        _ => state,
+    };
+    set("data-mode", if r.playback.is_some() { "playback" } else { "live" });
+    if let Some(p) = r.playback {
+        let us = |t: Option<u64>| t.map(|t| t.to_string()).unwrap_or_default();
+        set("data-playback-state", p.state().name());
+        set("data-playback-at-us", &us(p.position_us()));
+        set("data-playback-target-us", &us(p.target_us()));
+        let clock = p.position_us().map(|t| clock_text(t, r.tz_offset_min, true, true));
+        set("data-playback-clock", &clock.unwrap_or_default());
+        set("data-playback-speed", &p.speed_milli().to_string());
+        set("data-playback-track", p.track().map_or("", track_name));
+        let scrub = p.scrub_percentiles();
+        set("data-scrub-p50-ms", &fmt(scrub.map(|s| s.0)));
+        set("data-scrub-p95-ms", &fmt(scrub.map(|s| s.1)));
+        set("data-scrubs", &p.scrubs().to_string());
+        set("data-playback-error", p.error.as_deref().unwrap_or_default());
+    }
     set("data-camera-state", r.camera.map_or("unknown", |c| c.state.name()));
     set("data-camera", r.shown.unwrap_or_default());
     set("data-paused", if r.paused { "true" } else { "false" });
@@ -220,8 +272,13 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     if let Some(ms) = r.first_picture_ms {
         set("data-first-picture-ms", &fixed(ms, 1));
     }
-    let latency = match (p50, p95) {
-        (Some(p50), Some(p95)) => format!("{} ms (p95 {})", fixed(p50, 0), fixed(p95, 0)),
+    let latency = match (p50, p95, r.playback) {
+        // A recorded frame's age says when it was recorded: the scrub's time is the news.
+        (_, _, Some(p)) => match p.scrub_percentiles() {
+            Some((p50, p95)) => format!("recorded · seek {} ms (p95 {})", fixed(p50, 0), fixed(p95, 0)),
+            None => "recorded".to_string(),
+        },
+        (Some(p50), Some(p95), None) => format!("{} ms (p95 {})", fixed(p50, 0), fixed(p95, 0)),
         _ => "–".to_string(),
     };
     let mut clock_line = match clock {
@@ -293,6 +350,8 @@ mod tests {
             detections: (0, None),
             producers: String::new(),
             detections_lag_ms: None,
+            playback: None,
+            tz_offset_min: 0,
         })
     }
 

@@ -73,6 +73,48 @@ impl State {
     }
 }
 
+/// What the user asks of the playback: the timeline's drag and the buttons.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Command {
+    /// The frame at this time (µs, the edge's clock).
+    Seek(u64),
+    /// Play at this many thousandths of real time (negative: backwards).
+    Play(i32),
+    Pause,
+    /// One frame forward (true) or back.
+    Step(bool),
+    /// To the next (true) or previous event.
+    Jump(bool),
+    /// Keep the full-size frames from now for this many seconds.
+    Mark(u32),
+}
+
+impl Command {
+    /// Its name and number, as the page's message to the worker carries it.
+    pub fn to_parts(self) -> (&'static str, f64) {
+        match self {
+            Command::Seek(at) => ("seek", at as f64),
+            Command::Play(speed) => ("play", f64::from(speed)),
+            Command::Pause => ("pause", 0.0),
+            Command::Step(forward) => ("step", f64::from(u8::from(forward))),
+            Command::Jump(forward) => ("jump", f64::from(u8::from(forward))),
+            Command::Mark(seconds) => ("mark", f64::from(seconds)),
+        }
+    }
+
+    pub fn from_parts(op: &str, v: f64) -> Option<Command> {
+        Some(match op {
+            "seek" => Command::Seek(v.max(0.0) as u64),
+            "play" => Command::Play(v as i32),
+            "pause" => Command::Pause,
+            "step" => Command::Step(v > 0.0),
+            "jump" => Command::Jump(v > 0.0),
+            "mark" => Command::Mark(v.max(0.0) as u32),
+            _ => return None,
+        })
+    }
+}
+
 /// Which request a recorded frame answered, and where it stands in that answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
@@ -176,6 +218,20 @@ impl Player {
         let now_us = p.edge_now_us(now_ms);
         p.ask_frame(now_us, Track::Best, Seek::AtOrBefore, now_ms, now_ms);
         p
+    }
+
+    /// Does what the user asked at `input_ms`.
+    pub fn command(&mut self, c: Command, input_ms: f64, now_ms: f64) {
+        match c {
+            Command::Seek(at) => self.seek(at, input_ms, now_ms),
+            Command::Play(speed) => self.play(speed, now_ms),
+            Command::Pause => self.pause(),
+            Command::Step(forward) => self.step(forward, input_ms, now_ms),
+            Command::Jump(forward) => {
+                self.jump(forward, input_ms, now_ms);
+            }
+            Command::Mark(seconds) => self.mark(seconds),
+        }
     }
 
     /// The edge's time now (µs), as well as this viewer knows it.
@@ -733,6 +789,23 @@ mod tests {
         // At the event: the previous one is the one before, not this.
         assert_eq!(p.event_near(false).map(|e| e.start_us), Some(10_000_000));
         assert!(!p.jump(true, 1_200.0, 1_200.0));
+    }
+
+    #[test]
+    fn commands_go_to_the_worker_and_back_unchanged() {
+        for c in [
+            Command::Seek(1_765_000_000_123_456),
+            Command::Play(-250),
+            Command::Pause,
+            Command::Step(true),
+            Command::Step(false),
+            Command::Jump(false),
+            Command::Mark(30),
+        ] {
+            let (op, v) = c.to_parts();
+            assert_eq!(Command::from_parts(op, v), Some(c));
+        }
+        assert_eq!(Command::from_parts("rewind", 1.0), None);
     }
 
     #[test]
