@@ -5,8 +5,6 @@
 
 use wire::playback::{Event, EventKind, Span, SpanKind, Track};
 
-use crate::picture::view::fixed;
-
 /// The narrowest stretch shown across the timeline: a minute.
 pub const MIN_SPAN_US: f64 = 60e6;
 /// The widest: the last day, as far as the edge keeps footage for playback.
@@ -209,17 +207,16 @@ pub fn clock_text(t_us: u64, tz_offset_min: i32, seconds: bool, millis: bool) ->
     }
 }
 
-/// A speed in thousandths as the button says it: `0.25×`, `1×`, `−4×`.
+/// A speed in thousandths as the button says it: `0.25×`, `1×`, `−4×` (integer
+/// arithmetic: the speeds are round thousandths).
 pub fn speed_text(speed_milli: i32) -> String {
-    let v = f64::from(speed_milli.unsigned_abs()) / 1000.0;
-    let digits = if speed_milli.unsigned_abs() % 1000 == 0 {
-        0
-    } else if speed_milli.unsigned_abs() % 100 == 0 {
-        1
-    } else {
-        2
-    };
-    format!("{}{}×", if speed_milli < 0 { "−" } else { "" }, fixed(v, digits))
+    let abs = speed_milli.unsigned_abs();
+    let sign = if speed_milli < 0 { "−" } else { "" };
+    let fraction = format!("{:03}", abs % 1000);
+    match fraction.trim_end_matches('0') {
+        "" => format!("{sign}{}×", abs / 1000),
+        f => format!("{sign}{}.{f}×", abs / 1000),
+    }
 }
 
 #[cfg(test)]
