@@ -79,7 +79,12 @@ impl Picture {
         let (w, h) = (bitmap.width(), bitmap.height());
         let verdict = self.core.decoded(frame);
         if verdict == Decoded::Draw {
-            self.surface.draw(&bitmap);
+            // A recorded preview is the same scene, smaller: stretched over the canvas so
+            // that the full-size frame after it needs no resize.
+            match frame.recorded {
+                Some(r) if r.track == wire::playback::Track::Preview => self.surface.draw_stretched(&bitmap),
+                _ => self.surface.draw(&bitmap),
+            }
             self.draw_marks();
         }
         // Free the decoded pixels now rather than whenever the GC runs: at 30 fps of

@@ -34,7 +34,12 @@ pub fn show(attrs: &[(String, String)]) {
     }
     // Anything but a live camera is said over the picture, without a tap.
     let offline = wire::status::State::Offline.name();
-    let fine = get("data-connected") == "true" && (playback || get("data-camera-state") != offline);
+    // Played back, an offline camera's footage still plays; no footage at all is said.
+    let fine = get("data-connected") == "true"
+        && match playback {
+            true => !matches!(get("data-playback-state"), "empty" | "unavailable"),
+            false => get("data-camera-state") != offline,
+        };
     let notice = element::<HtmlElement>("notice");
     let text = if fine { "" } else { get("data-state") };
     if notice.text_content().as_deref() != Some(text) {
