@@ -55,6 +55,9 @@ pub struct Track {
     dir: PathBuf,
     pub segments: Vec<Segment>,
     writer: Option<Writer>,
+    /// A segment's size: [`SEGMENT_BYTES`], smaller on a small disk (so that retention,
+    /// which deletes whole segments, has some to delete).
+    pub segment_bytes: u64,
 }
 
 impl Track {
@@ -82,7 +85,7 @@ impl Track {
             segments.push(segment);
         }
         repair.segments = segments.len();
-        Ok((Track { dir: dir.to_path_buf(), segments, writer: None }, repair))
+        Ok((Track { dir: dir.to_path_buf(), segments, writer: None, segment_bytes: SEGMENT_BYTES }, repair))
     }
 
     pub fn dir(&self) -> &Path {
@@ -105,7 +108,7 @@ impl Track {
         let rotate = match (self.segments.last(), &self.writer) {
             (Some(s), Some(_)) => {
                 capture_us < s.end_us()
-                    || s.bytes + (HEADER + payload.len()) as u64 > SEGMENT_BYTES
+                    || s.bytes + (HEADER + payload.len()) as u64 > self.segment_bytes
                     || capture_us >= s.start_us + SEGMENT_US
             }
             _ => true,
@@ -160,6 +163,14 @@ impl Track {
             w.dirty = false;
         }
         Ok(())
+    }
+
+    /// The segment being written's files, to sync without holding the track (a sync
+    /// can take long on an SD card; readers should not wait for it).
+    pub fn unsynced(&mut self) -> Option<(File, File)> {
+        let w = self.writer.as_mut().filter(|w| w.dirty)?;
+        w.dirty = false;
+        Some((w.log.try_clone().ok()?, w.index.try_clone().ok()?))
     }
 
     /// Stops writing to the current segment; the next frame begins a new one.
