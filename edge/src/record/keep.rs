@@ -60,7 +60,13 @@ impl Keep {
             return None;
         }
         self.begin(at_us);
-        let event = Event { start_us: at_us, end_us: 0, kind, reason: reason.to_string(), source: source.to_string() };
+        let event = Event {
+            start_us: at_us,
+            end_us: 0,
+            kind,
+            reason: reason.to_string(),
+            source: source.to_string(),
+        };
         self.on.push(event.clone());
         Some(event)
     }
@@ -79,7 +85,13 @@ impl Keep {
         self.begin(at_us);
         let end_us = at_us + u64::from(seconds) * 1_000_000;
         self.until_us = self.until_us.max(end_us + self.post_roll_us);
-        Event { start_us: at_us, end_us, kind: EventKind::Manual, reason: "record now".to_string(), source: source.to_string() }
+        Event {
+            start_us: at_us,
+            end_us,
+            kind: EventKind::Manual,
+            reason: "record now".to_string(),
+            source: source.to_string(),
+        }
     }
 
     fn begin(&mut self, at_us: u64) {

@@ -64,7 +64,9 @@ pub fn spans(segments: &[Segment], from_us: u64, to_us: u64, gap_us: u64) -> Vec
                 break;
             }
             match out.last_mut() {
-                Some(span) if e.capture_us >= span.1 && e.capture_us - span.1 <= gap_us => span.1 = e.capture_us,
+                Some(span) if e.capture_us >= span.1 && e.capture_us - span.1 <= gap_us => {
+                    span.1 = e.capture_us
+                }
                 _ => out.push((e.capture_us, e.capture_us)),
             }
         }
@@ -77,7 +79,11 @@ mod tests {
     use super::*;
 
     fn segment(times: &[u64]) -> Segment {
-        let entries = times.iter().enumerate().map(|(i, &t)| Entry { capture_us: t, offset: i as u32 * 100, len: 1 }).collect();
+        let entries = times
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| Entry { capture_us: t, offset: i as u32 * 100, len: 1 })
+            .collect();
         Segment { start_us: times[0], entries, bytes: 0 }
     }
 

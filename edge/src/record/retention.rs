@@ -76,12 +76,20 @@ mod tests {
     use super::*;
 
     fn seg(camera: usize, full: bool, start_s: u64, bytes: u64) -> Seg {
-        Seg { camera, full, start_us: start_s * 1_000_000, end_us: (start_s + 60) * 1_000_000, bytes, open: false }
+        Seg {
+            camera,
+            full,
+            start_us: start_s * 1_000_000,
+            end_us: (start_s + 60) * 1_000_000,
+            bytes,
+            open: false,
+        }
     }
 
     #[test]
     fn the_oldest_continuous_footage_goes_first_and_events_are_kept_longer() {
-        let segs = [seg(0, true, 0, 100), seg(0, false, 10, 100), seg(0, false, 100, 100), seg(0, true, 200, 100)];
+        let segs =
+            [seg(0, true, 0, 100), seg(0, false, 10, 100), seg(0, false, 100, 100), seg(0, true, 200, 100)];
         let limits = Limits { max_bytes: Some(250), ..Limits::default() };
         assert_eq!(plan(&segs, &limits, 0, u64::MAX), vec![1, 2]);
         let limits = Limits { max_bytes: Some(150), ..Limits::default() };

@@ -146,7 +146,9 @@ impl Track {
             Some(s) if s.start_us >= start_us => s.start_us + 1,
             _ => start_us,
         };
-        let open = |ext| OpenOptions::new().create(true).append(true).open(self.dir.join(log::file_name(start_us, ext)));
+        let open = |ext| {
+            OpenOptions::new().create(true).append(true).open(self.dir.join(log::file_name(start_us, ext)))
+        };
         let (log, index) = (open("mqr")?, open("mqi")?);
         // The new files' names must survive a power cut too.
         File::open(&self.dir)?.sync_all()?;
@@ -204,7 +206,9 @@ impl Track {
         let mut buf = vec![0u8; HEADER + entry.len as usize];
         file.read_exact_at(&mut buf, u64::from(entry.offset))?;
         match log::check_header(&buf) {
-            Some((t, len, crc)) if t == entry.capture_us && len == entry.len && log::payload_intact(&buf[HEADER..], crc) => {
+            Some((t, len, crc))
+                if t == entry.capture_us && len == entry.len && log::payload_intact(&buf[HEADER..], crc) =>
+            {
                 buf.drain(..HEADER);
                 Ok(buf)
             }
