@@ -87,6 +87,7 @@ pub mod meter;
 pub mod motion;
 pub mod pipeline;
 pub mod publish;
+pub mod record;
 mod run;
 pub mod secret;
 pub mod site;

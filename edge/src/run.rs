@@ -27,7 +27,7 @@ use crate::{
     error::EdgeError,
     events,
     frame::{self, SourceStatus},
-    homeassistant, meter, pipeline, publish, site,
+    homeassistant, meter, pipeline, publish, record, site,
     source::{self, camera::CameraSource, device::Want, pattern::Pattern, replay::Replay, Source},
     tls, watch,
 };
@@ -107,6 +107,9 @@ pub struct Edge {
     site: JoinHandle<()>,
     captures: Vec<pipeline::Capture>,
     encoders: pipeline::Encoders,
+    /// The recorder and its playback task, when a camera records.
+    recorder: Option<record::recorder::Recorder>,
+    playback: Option<JoinHandle<()>>,
 }
 
 impl Edge {
@@ -127,13 +130,20 @@ impl Edge {
         if let Some(events) = self.events {
             let _ = events.await;
         }
+        if let Some(playback) = self.playback {
+            let _ = playback.await;
+        }
         self.reporters.iter().for_each(|r| r.abort());
         self.site.abort();
-        let (captures, encoders) = (self.captures, self.encoders);
+        let (captures, encoders, recorder) = (self.captures, self.encoders, self.recorder);
         let _ = tokio::task::spawn_blocking(move || {
             captures.iter().for_each(pipeline::Capture::signal);
             captures.into_iter().for_each(pipeline::Capture::stop);
             encoders.stop();
+            // Last: it writes and syncs what the encoders handed it.
+            if let Some(r) = recorder {
+                r.stop();
+            }
         })
         .await;
     }
@@ -236,6 +246,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         0 => cores.min(4),
         n => (n as usize).min(cores),
     };
+    let recorder = start_recorder(&config, &cameras)?;
     let encoders = pipeline::Encoders::start(workers)?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut captures = Vec::new();
@@ -309,6 +320,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
             watch: Some((watchers.clone(), camera.name.clone())),
             on_demand: camera.on_demand,
             smaller: smaller_out,
+            record: recorder.as_ref().and_then(|r| r.tap(&camera.name)),
         });
         captures.push(pipeline::Capture::start(source, lane, &encoders, status_tx)?);
         let frame_topic = topics.frame.clone();
@@ -402,6 +414,15 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
     };
     // Nothing to say (no motion, no Home Assistant): no connection.
     let events = events.needed().then(|| tokio::spawn(events::run(events, shutdown_rx.clone())));
+    let playback = recorder.as_ref().map(|r| {
+        let settings = record::serve::Settings {
+            brokers: options_for(&format!("edge-playback-{}", std::process::id()), &brokers),
+            prefix: config.topic_prefix.clone(),
+            cameras: r.cameras.clone(),
+            triggers: r.triggers(),
+        };
+        tokio::spawn(record::serve::run(settings, shutdown_rx.clone()))
+    });
 
     let show_password = match config.print_login {
         PrintLogin::Always => true,
@@ -444,7 +465,64 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         site,
         captures,
         encoders,
+        recorder,
+        playback,
     })
+}
+
+/// The recorder, if any camera records: its directory checked (a one-line error when
+/// it cannot be written), its tracks opened and mended.
+fn start_recorder(
+    config: &Config,
+    cameras: &[Camera],
+) -> Result<Option<record::recorder::Recorder>, EdgeError> {
+    use record::recorder::{CameraSettings, Mode, Recorder, Settings};
+    if cameras.iter().all(|c| c.record == Mode::Off) {
+        return Ok(None);
+    }
+    let dir = match config.record_dir.clone() {
+        Some(d) => d,
+        None => config
+            .state_dir
+            .clone()
+            .or_else(crate::secret::default_state_dir)
+            .map(|d| d.join("recordings"))
+            .ok_or_else(|| {
+                EdgeError::Config("no directory for recordings (HOME is not set): give --record-dir".into())
+            })?,
+    };
+    let gb = |v: Option<f64>| v.map(|g| (g * 1e9) as u64);
+    let min_free = match config.record_min_free_mb {
+        Some(mb) => mb << 20,
+        // 5 % of the disk, at most 1 GiB (measured once the directory exists).
+        None => {
+            let _ = std::fs::create_dir_all(&dir);
+            record::recorder::disk_space(&dir).map_or(1 << 30, |(total, _)| (total / 20).min(1 << 30))
+        }
+    };
+    let limits = record::retention::Limits {
+        max_bytes: gb(config.record_max_gb),
+        camera_max_bytes: gb(config.record_camera_max_gb),
+        days: config.record_days,
+        event_days: config.record_event_days,
+        min_free,
+    };
+    let settings = Settings {
+        dir: dir.clone(),
+        limits,
+        cameras: cameras
+            .iter()
+            .map(|c| CameraSettings {
+                name: c.name.clone(),
+                mode: c.record,
+                pre_roll_s: config.pre_roll,
+                post_roll_s: config.post_roll,
+            })
+            .collect(),
+    };
+    let recorder = Recorder::start(settings).map_err(|e| EdgeError::Config(e.to_string()))?;
+    tracing::info!(dir = %dir.display(), cameras = recorder.cameras.len(), "recording");
+    Ok(Some(recorder))
 }
 
 /// What every door shares: the login throttle and refusal counters, and how many

@@ -9,6 +9,7 @@ mod library;
 mod monitoring;
 mod mosquitto;
 mod motion;
+mod record;
 mod renditions;
 mod rtsp;
 mod security;

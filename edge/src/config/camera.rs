@@ -15,6 +15,7 @@ use std::{path::PathBuf, str::FromStr};
 
 use crate::{
     motion::{MotionConfig, Zone},
+    record::recorder::Mode,
     source::{
         device::FormatPreference,
         rtsp::{RtpTransport, RtspUrl},
@@ -92,6 +93,8 @@ pub struct CameraSpec {
     pub preview: Option<SourceSpec>,
     /// rtsps://: whether the camera's certificate is checked.
     pub tls_verify: Option<bool>,
+    /// What it keeps on disk.
+    pub record: Option<Mode>,
 }
 
 impl CameraSpec {
@@ -123,13 +126,14 @@ impl CameraSpec {
             transport: None,
             preview: None,
             tls_verify: None,
+            record: None,
         }
     }
 
     /// The keys a camera takes besides its name and source, and their values' forms.
     pub const KEYS: &'static str =
         "size, fps, quality, format, preview_width, preview_fps, on_demand, renditions, motion, \
-         motion_zone, motion_ignore, transport, preview, tls_verify";
+         motion_zone, motion_ignore, transport, preview, tls_verify, record";
 
     /// Sets one option from its text.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -160,6 +164,7 @@ impl CameraSpec {
             "motion_zone" => self.motion_zone = Some(zones(value)?),
             "motion_ignore" => self.motion_ignore = Some(zones(value)?),
             "transport" => self.transport = Some(value.parse()?),
+            "record" => self.record = Some(Mode::parse(value)?),
             "tls_verify" => {
                 self.tls_verify = Some(parse_yes_no(value).map_err(|e| format!("tls_verify: {e}"))?)
             }
@@ -228,6 +233,8 @@ pub struct Camera {
     pub preview: Option<SourceSpec>,
     /// rtsps://: whether the camera's certificate is checked (yes unless `tls_verify=no`).
     pub tls_verify: bool,
+    /// What it keeps on disk.
+    pub record: Mode,
 }
 
 /// Where frames come from.

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     motion::{MotionConfig, Zone},
+    record::recorder::Mode,
     source::{device::FormatPreference, rtsp::RtpTransport},
 };
 
@@ -273,6 +274,52 @@ pub struct Config {
           value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub motion_alarm: bool,
 
+    /// What each camera keeps on disk: `off`; `events`: its full-size frames around each
+    /// event (its motion, an alarm on <prefix>/<camera>/alarm from any bus client, "record
+    /// now" from a page), with --pre-roll and --post-roll; `continuous`: besides that, its
+    /// preview all the time. Per camera: `record=` in --camera or the file.
+    #[arg(long, default_value = "off", env = "EDGE_RECORD", value_name = "off|events|continuous",
+          value_parser = Mode::parse)]
+    pub record: Mode,
+
+    /// Where recordings are kept. Default: `recordings` in the state directory.
+    #[arg(long, env = "EDGE_RECORD_DIR", value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
+
+    /// Seconds kept from before an event began (from memory: the camera's full stream is
+    /// made all the time for it, which costs an encode on a raw camera; 0: none).
+    #[arg(long, default_value_t = 5, env = "EDGE_PRE_ROLL", value_name = "SECS",
+          value_parser = clap::value_parser!(u32).range(0..=60))]
+    pub pre_roll: u32,
+
+    /// Seconds kept after an event ended.
+    #[arg(long, default_value_t = 10, env = "EDGE_POST_ROLL", value_name = "SECS",
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub post_roll: u32,
+
+    /// Recordings of all cameras together at most this many GB (the oldest go first).
+    #[arg(long, env = "EDGE_RECORD_MAX_GB", value_name = "GB", value_parser = parse_gb)]
+    pub record_max_gb: Option<f64>,
+
+    /// One camera's recordings at most this many GB.
+    #[arg(long, env = "EDGE_RECORD_CAMERA_MAX_GB", value_name = "GB", value_parser = parse_gb)]
+    pub record_camera_max_gb: Option<f64>,
+
+    /// Continuous footage older than this many days is deleted.
+    #[arg(long, env = "EDGE_RECORD_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub record_days: Option<u32>,
+
+    /// Full-size footage around events older than this many days is deleted.
+    #[arg(long, env = "EDGE_RECORD_EVENT_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub record_event_days: Option<u32>,
+
+    /// Free space to leave on the recordings' disk, MB; the oldest footage is deleted to
+    /// keep it. Default: 5 % of the disk, at most 1024 MB.
+    #[arg(long, env = "EDGE_RECORD_MIN_FREE_MB", value_name = "MB")]
+    pub record_min_free_mb: Option<u64>,
+
     /// Announce each camera to Home Assistant (MQTT discovery): a device with its
     /// picture, alarm, motion, frame rate and latency.
     #[arg(long, env = "EDGE_HA_DISCOVERY")]
@@ -289,6 +336,14 @@ pub struct Config {
     /// link to it (--ha-discovery). No login in it: it is published, retained.
     #[arg(long, env = "EDGE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+}
+
+/// A size in GB (fractions allowed: 0.5).
+fn parse_gb(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("a size in GB above 0 (0.5, 20), got {s:?}"))
 }
 
 /// When to print the generated viewer password.
@@ -344,6 +399,7 @@ impl Config {
             transport: spec.transport.unwrap_or_default(),
             preview: spec.preview.clone(),
             tls_verify: spec.tls_verify.unwrap_or(true),
+            record: spec.record.unwrap_or(self.record),
         };
         let cameras = match (specs.len(), names.as_slice()) {
             (0, []) => Ok(vec![whole(&CameraSpec { name: "cam1".into(), ..self.source_camera() })]),
@@ -407,6 +463,13 @@ impl Config {
             return Err(format!(
                 "camera {}: preview= names where its previews come from, but previews are off \
                  (--preview-width 0): set preview_width above 0 or leave preview= out",
+                c.name
+            ));
+        }
+        if let Some(c) = cameras.iter().find(|c| c.record == Mode::Continuous && c.preview_width == 0) {
+            return Err(format!(
+                "camera {}: record=continuous keeps the camera's preview all the time, and \
+                 previews are off (--preview-width 0): set preview_width above 0 or record=events",
                 c.name
             ));
         }

@@ -43,6 +43,7 @@ use crate::{
     events::MotionFeed,
     frame::{EncodedFrame, FrameSender, SourceStatus, Yuv420},
     meter::Meter,
+    record::recorder::Tap,
     source::{Decoded, Demand, Source, Wanted},
     sync::lock,
     watch::Watchers,
@@ -175,6 +176,8 @@ pub struct Lane {
     pub smaller: Vec<(Rendition, Arc<Output>)>,
     /// How long an unwatched camera without a preview keeps its device open.
     pub rest_after: Duration,
+    /// Where the recorder takes copies of the frames it keeps ([`crate::record`]).
+    pub record: Option<Tap>,
 }
 
 impl Lane {
@@ -194,15 +197,25 @@ impl Lane {
             .collect()
     }
 
-    /// Whether any rendition is wanted now (the preview aside).
+    /// Whether the recorder needs the full frames now (its pre-roll, an event).
+    fn recording(&self) -> bool {
+        self.record.as_ref().is_some_and(|r| r.wants_full())
+    }
+
+    /// Whether any rendition is wanted now (the preview aside), by a viewer or the
+    /// recorder.
     fn any_wanted(&self) -> bool {
-        self.full_wanted() || !self.smaller_watched().is_empty()
+        self.full_wanted() || self.recording() || !self.smaller_watched().is_empty()
     }
 
     /// For a source that makes frames on request: waits (at most `timeout`) until a
     /// watched rendition's publisher would take a frame; returns whether one would. With
     /// only the full stream watched (or nothing), as before: its publisher's demand.
     fn wait_wanted(&self, timeout: Duration) -> bool {
+        // The recorder takes every frame (the source paces itself at its rate).
+        if self.recording() {
+            return true;
+        }
         let smaller = self.smaller_watched();
         if smaller.is_empty() {
             return self.output.wait_wanted(timeout);
@@ -229,8 +242,11 @@ impl Lane {
 struct Work {
     lane: Arc<Lane>,
     job: Job,
-    /// Encode the full frame (someone watches), or only make its preview.
+    /// Encode the full frame (someone watches, or the recorder needs it), or only make
+    /// its preview.
     full: bool,
+    /// Publish the full frame (someone watches): else it is only recorded.
+    publish: bool,
     /// The smaller renditions to make (someone watches each, and its publisher would
     /// take it).
     smaller: Vec<Rendition>,
@@ -261,7 +277,7 @@ impl Encoders {
     /// A lane for one more camera; see [`Lane`] for its parts.
     pub fn lane(&self, parts: LaneParts) -> Arc<Lane> {
         let key = self.lanes.fetch_add(1, Relaxed);
-        let LaneParts { encoder, output, meter, preview, watch, on_demand, smaller } = parts;
+        let LaneParts { encoder, output, meter, preview, watch, on_demand, smaller, record } = parts;
         Arc::new(Lane {
             key,
             encoder,
@@ -272,6 +288,7 @@ impl Encoders {
             on_demand,
             smaller,
             rest_after: REST_AFTER,
+            record,
         })
     }
 
@@ -293,6 +310,7 @@ pub struct LaneParts {
     pub watch: Option<(Arc<Watchers>, String)>,
     pub on_demand: bool,
     pub smaller: Vec<(Rendition, Arc<Output>)>,
+    pub record: Option<Tap>,
 }
 
 impl LaneParts {
@@ -306,6 +324,7 @@ impl LaneParts {
             watch: None,
             on_demand: false,
             smaller: Vec::new(),
+            record: None,
         }
     }
 }
@@ -438,7 +457,9 @@ fn capture(
                 // if someone started watching while it was on its way.
                 let previews_only = source.previews_only();
                 let wanted = lane.full_wanted() && !previews_only;
-                let full = wanted && !output.backed_up();
+                // The recorder's pre-roll or event needs every full frame, watched or not.
+                let recorded = !previews_only && lane.record.as_ref().is_some_and(|r| r.wants_full());
+                let full = (wanted && !output.backed_up()) || recorded;
                 // A smaller rendition is made only when its publisher would send it at
                 // once: a viewer behind on the quarter stream costs no encoding.
                 let watched = if previews_only { Vec::new() } else { lane.smaller_watched() };
@@ -448,7 +469,8 @@ fn capture(
                 // A rendition skipped because its viewers cannot take it now: its next
                 // frame says so, which tells a viewer its link is full (rather than the
                 // camera or the encoders slow).
-                if wanted && !full {
+                let publish = wanted && !output.backed_up();
+                if wanted && !publish {
                     output.skipped();
                 }
                 watched.iter().filter(|(r, _)| !smaller.contains(r)).for_each(|(_, o)| o.skipped());
@@ -458,8 +480,8 @@ fn capture(
                         .into_iter()
                         .chain(watched.iter().filter(|(r, _)| smaller.contains(r)).map(|(_, o)| *o))
                         .collect();
-                    let work =
-                        Work { lane: lane.clone(), job: Job { sequence, captured }, full, smaller, preview };
+                    let job = Job { sequence, captured };
+                    let work = Work { lane: lane.clone(), job, full, publish, smaller, preview };
                     jobs.put(lane.key, work);
                     if on_request {
                         waits.iter().for_each(|o| o.wait_settled(sequence, Duration::from_secs(1)));
@@ -536,7 +558,7 @@ fn work(jobs: &Slot<Work>) {
     // Per camera: the size of its last frame, so its next buffer is allocated once.
     let mut size_hints: Vec<usize> = Vec::new();
     let mut last_warning: Option<Instant> = None;
-    while let Some(Work { lane, job, full, smaller, preview }) = jobs.take() {
+    while let Some(Work { lane, job, full, publish, smaller, preview }) = jobs.take() {
         let (sequence, kind) = (job.sequence, job.captured.picture.kind());
         let (output, meter) = (&lane.output, &lane.meter);
         if size_hints.len() <= lane.key {
@@ -562,6 +584,9 @@ fn work(jobs: &Slot<Work>) {
         match process_with(job, encoder, size_hints[lane.key], extras) {
             Ok(Processed { payload, smaller: made, preview: small }) => {
                 if let (Some(p), Some(small)) = (preview, small) {
+                    if let Some(r) = &lane.record {
+                        r.preview(&small);
+                    }
                     p.slot.put(EncodedFrame { sequence, payload: small });
                 }
                 let mut smaller_us = 0;
@@ -593,7 +618,12 @@ fn work(jobs: &Slot<Work>) {
                 full_counts.encode_us.fetch_add(took, Relaxed);
                 size_hints[lane.key] = payload.len() + payload.len() / 4;
                 tracing::debug!(target: "edge::frame", sequence, kind, encode_us = took, bytes = payload.len(), "encoded");
-                if !output.offer(sequence, payload) {
+                if let Some(r) = lane.record.as_ref().filter(|r| r.wants_full()) {
+                    r.full(&payload);
+                }
+                if !publish {
+                    output.settle(sequence);
+                } else if !output.offer(sequence, payload) {
                     tracing::debug!(target: "edge::frame", sequence, "dropped: a newer frame went first");
                 }
             }
@@ -826,6 +856,7 @@ mod tests {
             on_demand: true,
             smaller: Vec::new(),
             rest_after: Duration::from_millis(100),
+            record: None,
         };
         let (status, status_rx) = watch::channel(SourceStatus::Starting);
         let source = Box::new(Counting(made.clone(), rests.clone()));

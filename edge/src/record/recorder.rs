@@ -1,0 +1,587 @@
+//! The recorder: one thread that writes every recorded camera's frames, keeps its
+//! events, syncs each second and deletes by the retention rules. The encoders hand it
+//! copies of the frames they made through a [`Tap`] (never waiting: a full queue loses
+//! the frame and counts it); playback reads the same tracks from other threads.
+//!
+//! Durability: frames are written as they come and synced (`fdatasync`) once a second,
+//! so a `kill -9` loses only what was still queued, and a power cut at most the last
+//! second or so (whatever the disk had not written when the sync had not returned).
+
+use std::{
+    collections::HashMap,
+    fs::{self, File, OpenOptions},
+    io::{self, BufRead, Write},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        mpsc::{self, RecvTimeoutError, SyncSender, TrySendError},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use wire::playback::{Event, EventKind};
+
+use super::{
+    keep::Keep,
+    retention::{self, Limits, Seg},
+    store::{Track, SEGMENT_BYTES},
+};
+use crate::{clock, sync::lock};
+
+/// What a camera keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Off,
+    /// The full-size stream around events only.
+    Events,
+    /// The preview all the time, and the full-size stream around events.
+    Continuous,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        match s {
+            "off" | "no" => Ok(Mode::Off),
+            "events" => Ok(Mode::Events),
+            "continuous" => Ok(Mode::Continuous),
+            _ => Err(format!("record must be off, events or continuous, got {s:?}")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Events => "events",
+            Mode::Continuous => "continuous",
+        }
+    }
+}
+
+/// One camera to record.
+#[derive(Debug, Clone)]
+pub struct CameraSettings {
+    pub name: String,
+    pub mode: Mode,
+    pub pre_roll_s: u32,
+    pub post_roll_s: u32,
+}
+
+/// Everything the recorder is told at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub dir: PathBuf,
+    pub limits: Limits,
+    pub cameras: Vec<CameraSettings>,
+}
+
+/// A camera's recording counters, for `/metrics` and the bus.
+#[derive(Debug, Default)]
+pub struct RecordMeter {
+    pub frames_written: AtomicU64,
+    pub frames_lost: AtomicU64,
+    pub bytes_written: AtomicU64,
+    /// Bytes stored now (both tracks).
+    pub bytes: AtomicU64,
+    pub segments_deleted: AtomicU64,
+    /// Capture time of the oldest frame kept (µs; 0: none).
+    pub oldest_us: AtomicU64,
+    pub disk_full: AtomicBool,
+}
+
+/// A recorded camera as playback and the pipeline see it.
+pub struct Camera {
+    pub name: String,
+    pub mode: Mode,
+    pub full: Mutex<Track>,
+    pub preview: Option<Mutex<Track>>,
+    /// Every event, in start order (an event on the bus twice: the last word).
+    pub events: Mutex<Vec<Event>>,
+    /// Stretches deleted by retention, merged, in time order.
+    pub deleted: Mutex<Vec<(u64, u64)>>,
+    pub meter: RecordMeter,
+    /// The encoders make full frames for it (its pre-roll, or an event).
+    wants_full: AtomicBool,
+    dir: PathBuf,
+}
+
+impl Camera {
+    /// The recording state the bus and the page show: `recording` (continuous),
+    /// `events`, `disk full`.
+    pub fn state(&self) -> &'static str {
+        match (self.meter.disk_full.load(Relaxed), self.mode) {
+            (true, _) => "disk full",
+            (false, Mode::Continuous) => "recording",
+            (false, _) => "events",
+        }
+    }
+}
+
+/// Something that starts or ends an event.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    On {
+        kind: EventKind,
+        source: String,
+        reason: String,
+        at_us: u64,
+    },
+    Off {
+        kind: EventKind,
+        source: String,
+        at_us: u64,
+    },
+    /// Keep the next seconds ("record now").
+    Mark {
+        seconds: u32,
+        source: String,
+        at_us: u64,
+    },
+}
+
+enum Msg {
+    Frame { camera: usize, full: bool, capture_us: u64, payload: Vec<u8> },
+    Stop,
+}
+
+/// Where events are begun and ended from anywhere (the bus, a page): never dropped, a
+/// lost "off" would keep recording for ever; so not through the frames' bounded queue.
+#[derive(Clone)]
+pub struct Triggers {
+    names: Arc<Vec<String>>,
+    tx: mpsc::Sender<(usize, Trigger)>,
+}
+
+impl Triggers {
+    /// An event begins or ends on camera `name` (ignored if it does not record).
+    pub fn send(&self, name: &str, trigger: Trigger) {
+        if let Some(camera) = self.names.iter().position(|n| n == name) {
+            let _ = self.tx.send((camera, trigger));
+        }
+    }
+}
+
+/// Frames queued for the disk at most (a stall of the disk beyond it loses frames).
+const QUEUE: usize = 256;
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+const RETENTION_EVERY: Duration = Duration::from_secs(10);
+
+/// Why recording cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("recording directory {dir}: {error}")]
+pub struct RecordError {
+    dir: String,
+    error: io::Error,
+}
+
+/// The recorder thread and the cameras it records.
+pub struct Recorder {
+    tx: SyncSender<Msg>,
+    triggers: Triggers,
+    thread: Option<JoinHandle<()>>,
+    pub cameras: Vec<Arc<Camera>>,
+}
+
+/// Where the encoders hand one camera's frames to the recorder.
+#[derive(Clone)]
+pub struct Tap {
+    camera: Arc<Camera>,
+    index: usize,
+    tx: SyncSender<Msg>,
+}
+
+impl Tap {
+    /// Whether the encoders should make full frames for the recording now.
+    pub fn wants_full(&self) -> bool {
+        self.camera.wants_full.load(Relaxed)
+    }
+
+    /// A full-size frame made (the stamped payload as published).
+    pub fn full(&self, payload: &[u8]) {
+        self.send(true, payload);
+    }
+
+    /// A preview made.
+    pub fn preview(&self, payload: &[u8]) {
+        if self.camera.mode == Mode::Continuous {
+            self.send(false, payload);
+        }
+    }
+
+    fn send(&self, full: bool, payload: &[u8]) {
+        let Ok((header, _)) = wire::parse(payload) else { return };
+        let msg =
+            Msg::Frame { camera: self.index, full, capture_us: header.capture_us, payload: payload.to_vec() };
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(msg) {
+            self.camera.meter.frames_lost.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl Recorder {
+    /// Opens every camera's tracks (mending what a crash left) and starts the thread.
+    /// A directory that cannot be written is an error here, not frames lost later.
+    pub fn start(settings: Settings) -> Result<Recorder, RecordError> {
+        let err = |error| RecordError { dir: settings.dir.display().to_string(), error };
+        fs::create_dir_all(&settings.dir).map_err(err)?;
+        let probe = settings.dir.join(".mqcam-write-test");
+        File::create(&probe).and_then(|mut f| f.write_all(b"ok")).map_err(err)?;
+        let _ = fs::remove_file(&probe);
+        let segment_bytes = segment_size(&settings.dir);
+        let mut cameras = Vec::new();
+        let mut keeps = Vec::new();
+        for c in settings.cameras.iter().filter(|c| c.mode != Mode::Off) {
+            let dir = settings.dir.join(&c.name);
+            let open = |track: &str| -> Result<Track, RecordError> {
+                let (mut t, repair) = Track::open(&dir.join(track)).map_err(err)?;
+                t.segment_bytes = segment_bytes;
+                if repair.cut_bytes > 0 || repair.reindexed > 0 {
+                    tracing::warn!(camera = %c.name, track, cut_bytes = repair.cut_bytes, reindexed = repair.reindexed,
+                        "recording: a torn end of the last segment was cut (the edge stopped mid-write); everything before it is kept");
+                }
+                tracing::debug!(camera = %c.name, track, segments = repair.segments, frames = repair.frames, "recording opened");
+                Ok(t)
+            };
+            let full = open("full")?;
+            let preview = (c.mode == Mode::Continuous).then(|| open("preview")).transpose()?;
+            let (events, deleted) = load_catalog(&dir);
+            let keep = Keep::new(c.pre_roll_s, c.post_roll_s);
+            let camera = Camera {
+                name: c.name.clone(),
+                mode: c.mode,
+                wants_full: AtomicBool::new(keep.wants_frames(clock::now_us())),
+                full: Mutex::new(full),
+                preview: preview.map(Mutex::new),
+                events: Mutex::new(events),
+                deleted: Mutex::new(deleted),
+                meter: RecordMeter::default(),
+                dir,
+            };
+            measure(&camera);
+            cameras.push(Arc::new(camera));
+            keeps.push(keep);
+        }
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (trigger_tx, trigger_rx) = mpsc::channel();
+        let triggers =
+            Triggers { names: Arc::new(cameras.iter().map(|c| c.name.clone()).collect()), tx: trigger_tx };
+        let run = Run { cameras: cameras.clone(), keeps, limits: settings.limits, dir: settings.dir.clone() };
+        let thread = std::thread::Builder::new()
+            .name("record".into())
+            .spawn(move || run.go(rx, trigger_rx))
+            .map_err(err)?;
+        Ok(Recorder { tx, triggers, thread: Some(thread), cameras })
+    }
+
+    /// The tap for the camera named `name`, if it records.
+    pub fn tap(&self, name: &str) -> Option<Tap> {
+        let index = self.cameras.iter().position(|c| c.name == name)?;
+        Some(Tap { camera: self.cameras[index].clone(), index, tx: self.tx.clone() })
+    }
+
+    /// Where events are begun and ended.
+    pub fn triggers(&self) -> Triggers {
+        self.triggers.clone()
+    }
+
+    /// Writes what is queued, syncs, and stops the thread.
+    pub fn stop(mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A segment's size for the file system at `dir`: 64 MB, or a 32nd of a small disk.
+fn segment_size(dir: &Path) -> u64 {
+    disk_space(dir).map_or(SEGMENT_BYTES, |(total, _)| (total / 32).clamp(1 << 20, SEGMENT_BYTES))
+}
+
+/// (total, free for us) bytes of the file system at `dir`.
+pub fn disk_space(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed struct the call fills.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    let block = s.f_frsize as u64;
+    Some((s.f_blocks as u64 * block, s.f_bavail as u64 * block))
+}
+
+/// Counts a camera's stored bytes and oldest frame into its meter.
+fn measure(camera: &Camera) {
+    let full = lock(&camera.full);
+    let preview = camera.preview.as_ref().map(lock);
+    let tracks: Vec<&Track> = std::iter::once(&*full).chain(preview.as_deref()).collect();
+    camera.meter.bytes.store(tracks.iter().map(|t| t.bytes()).sum(), Relaxed);
+    let oldest =
+        tracks.iter().filter_map(|t| t.segments.first()?.entries.first()).map(|e| e.capture_us).min();
+    camera.meter.oldest_us.store(oldest.unwrap_or(0), Relaxed);
+}
+
+/// The events and deleted stretches of a camera's catalog (`events.jsonl`): one JSON
+/// object a line, appended; the last line about an event wins, a torn last line is
+/// skipped.
+fn load_catalog(dir: &Path) -> (Vec<Event>, Vec<(u64, u64)>) {
+    let mut events: HashMap<(u64, u8, String), Event> = HashMap::new();
+    let mut deleted = Vec::new();
+    let Ok(file) = File::open(dir.join("events.jsonl")) else { return (Vec::new(), deleted) };
+    for line in io::BufReader::new(file).lines().map_while(Result::ok) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        if v.get("deleted").is_some() {
+            merge(&mut deleted, (num("start_us"), num("end_us")));
+            continue;
+        }
+        let Some(kind) = EventKind::from_u8(num("kind") as u8) else { continue };
+        let e = Event {
+            start_us: num("start_us"),
+            end_us: num("end_us"),
+            kind,
+            reason: text("reason"),
+            source: text("source"),
+        };
+        events.insert((e.start_us, kind as u8, e.source.clone()), e);
+    }
+    let mut events: Vec<Event> = events.into_values().collect();
+    events.sort_by_key(|e| e.start_us);
+    (events, deleted)
+}
+
+/// Adds a stretch to sorted, merged stretches.
+fn merge(spans: &mut Vec<(u64, u64)>, (start, end): (u64, u64)) {
+    spans.push((start, end));
+    spans.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+    for &(s, e) in spans.iter() {
+        match out.last_mut() {
+            Some(last) if s <= last.1 + 1_000_000 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    *spans = out;
+}
+
+fn append_catalog(dir: &Path, line: &serde_json::Value) -> io::Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(dir.join("events.jsonl"))?;
+    f.write_all(format!("{line}\n").as_bytes())?;
+    f.sync_data()
+}
+
+fn event_json(e: &Event) -> serde_json::Value {
+    serde_json::json!({"start_us": e.start_us, "end_us": e.end_us, "kind": e.kind as u8,
+        "kind_name": e.kind.name(), "reason": e.reason, "source": e.source})
+}
+
+/// The thread's state.
+struct Run {
+    cameras: Vec<Arc<Camera>>,
+    keeps: Vec<Keep>,
+    limits: Limits,
+    dir: PathBuf,
+}
+
+impl Run {
+    fn go(mut self, rx: mpsc::Receiver<Msg>, triggers: mpsc::Receiver<(usize, Trigger)>) {
+        let (mut synced, mut retained) = (Instant::now(), Instant::now() - RETENTION_EVERY);
+        let mut full_disk = false;
+        loop {
+            while let Ok((camera, trigger)) = triggers.try_recv() {
+                self.trigger(camera, trigger);
+            }
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Msg::Frame { camera, full, capture_us, payload }) => {
+                    let frames = if full {
+                        self.keeps[camera].frame(capture_us, payload)
+                    } else {
+                        vec![(capture_us, payload)]
+                    };
+                    for (t, p) in frames {
+                        if self.write(camera, full, t, &p).is_err() {
+                            full_disk = true;
+                        }
+                    }
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let now = clock::now_us();
+            for (c, keep) in self.cameras.iter().zip(&self.keeps) {
+                c.wants_full.store(keep.wants_frames(now), Relaxed);
+            }
+            if synced.elapsed() >= SYNC_EVERY {
+                self.sync();
+                synced = Instant::now();
+            }
+            if full_disk || retained.elapsed() >= RETENTION_EVERY {
+                self.retain();
+                retained = Instant::now();
+                full_disk = false;
+            }
+        }
+        // Events still on end with the edge: their end is when it stopped.
+        let now = clock::now_us();
+        for i in 0..self.cameras.len() {
+            let on: Vec<Event> = self.keeps[i].still_on().to_vec();
+            for e in on {
+                self.trigger(i, Trigger::Off { kind: e.kind, source: e.source, at_us: now });
+            }
+        }
+        self.sync();
+        for c in &self.cameras {
+            let _ = lock(&c.full).close();
+            if let Some(p) = &c.preview {
+                let _ = lock(p).close();
+            }
+        }
+    }
+
+    fn write(&mut self, camera: usize, full: bool, capture_us: u64, payload: &[u8]) -> io::Result<()> {
+        let c = &self.cameras[camera];
+        let track = if full { Some(&c.full) } else { c.preview.as_ref() };
+        let Some(track) = track else { return Ok(()) };
+        match lock(track).append(capture_us, payload) {
+            Ok(()) => {
+                c.meter.frames_written.fetch_add(1, Relaxed);
+                c.meter.bytes_written.fetch_add(payload.len() as u64, Relaxed);
+                c.meter.bytes.fetch_add((payload.len() + 40) as u64, Relaxed);
+                if c.meter.oldest_us.load(Relaxed) == 0 {
+                    c.meter.oldest_us.store(capture_us, Relaxed);
+                }
+                if c.meter.disk_full.swap(false, Relaxed) {
+                    tracing::info!(camera = %c.name, "recording again");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                c.meter.frames_lost.fetch_add(1, Relaxed);
+                if !c.meter.disk_full.swap(true, Relaxed) {
+                    tracing::warn!(camera = %c.name, error = %e,
+                        "recording stopped: the disk is full or failing; deleting the oldest footage by the retention rules and trying again");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn trigger(&mut self, camera: usize, trigger: Trigger) {
+        let keep = &mut self.keeps[camera];
+        let event = match trigger {
+            Trigger::On { kind, source, reason, at_us } => keep.on(kind, &source, &reason, at_us),
+            Trigger::Off { kind, source, at_us } => keep.off(kind, &source, at_us),
+            Trigger::Mark { seconds, source, at_us } => Some(keep.mark(seconds, &source, at_us)),
+        };
+        let Some(event) = event else { return };
+        let c = &self.cameras[camera];
+        tracing::info!(camera = %c.name, kind = event.kind.name(), source = %event.source, reason = %event.reason,
+            state = if event.end_us == 0 { "began" } else { "ended" }, "event");
+        {
+            let mut events = lock(&c.events);
+            match events
+                .iter_mut()
+                .rev()
+                .find(|e| e.start_us == event.start_us && e.kind == event.kind && e.source == event.source)
+            {
+                Some(e) => *e = event.clone(),
+                None => events.push(event.clone()),
+            }
+        }
+        c.wants_full.store(self.keeps[camera].wants_frames(clock::now_us()), Relaxed);
+        if let Err(e) = append_catalog(&c.dir, &event_json(&event)) {
+            tracing::warn!(camera = %c.name, error = %e, "recording: the event could not be written to the catalog");
+        }
+    }
+
+    /// Syncs every track written since the last time, without holding it meanwhile.
+    fn sync(&mut self) {
+        for c in &self.cameras {
+            let mut files = Vec::new();
+            files.extend(lock(&c.full).unsynced());
+            if let Some(p) = &c.preview {
+                files.extend(lock(p).unsynced());
+            }
+            for (log, index) in files {
+                if let Err(e) = log.sync_data().and_then(|_| index.sync_data()) {
+                    tracing::debug!(camera = %c.name, error = %e, "recording: sync failed");
+                }
+            }
+        }
+    }
+
+    /// Deletes what the rules say must go.
+    fn retain(&mut self) {
+        let mut segs = Vec::new();
+        for (i, c) in self.cameras.iter().enumerate() {
+            for (full, track) in [(true, Some(&c.full)), (false, c.preview.as_ref())] {
+                let Some(track) = track else { continue };
+                let t = lock(track);
+                let n = t.segments.len();
+                for (k, s) in t.segments.iter().enumerate() {
+                    let open = k + 1 == n;
+                    segs.push(Seg {
+                        camera: i,
+                        full,
+                        start_us: s.start_us,
+                        end_us: s.end_us(),
+                        bytes: s.bytes,
+                        open,
+                    });
+                }
+            }
+        }
+        let free = disk_space(&self.dir).map_or(u64::MAX, |(_, free)| free);
+        let plan = retention::plan(&segs, &self.limits, clock::now_us(), free);
+        for i in plan {
+            let s = segs[i];
+            let c = &self.cameras[s.camera];
+            let track = if s.full { &c.full } else { c.preview.as_ref().unwrap_or(&c.full) };
+            let mut t = lock(track);
+            // Oldest first, as planned: the segment planned is the track's oldest.
+            if t.segments.first().map(|f| f.start_us) != Some(s.start_us) {
+                continue;
+            }
+            match t.delete_oldest() {
+                Ok(Some((start, end, bytes))) => {
+                    drop(t);
+                    c.meter.segments_deleted.fetch_add(1, Relaxed);
+                    tracing::debug!(camera = %c.name, full = s.full, bytes, "recording: oldest segment deleted");
+                    merge(&mut lock(&c.deleted), (start, end));
+                    let line = serde_json::json!({"deleted": if s.full { "full" } else { "preview" }, "start_us": start, "end_us": end});
+                    let _ = append_catalog(&c.dir, &line);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(camera = %c.name, error = %e, "recording: a segment could not be deleted")
+                }
+            }
+        }
+        self.cameras.iter().for_each(|c| measure(c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_stretches_merge_when_they_touch() {
+        let mut d = Vec::new();
+        merge(&mut d, (10_000_000, 20_000_000));
+        merge(&mut d, (40_000_000, 50_000_000));
+        merge(&mut d, (20_500_000, 30_000_000));
+        assert_eq!(d, vec![(10_000_000, 30_000_000), (40_000_000, 50_000_000)]);
+    }
+
+    #[test]
+    fn modes_read_and_refuse_what_they_do_not_know() {
+        assert_eq!(Mode::parse("events"), Ok(Mode::Events));
+        assert_eq!(Mode::parse("continuous").map(Mode::name), Ok("continuous"));
+        assert!(Mode::parse("always").unwrap_err().contains("off, events or continuous"));
+    }
+}

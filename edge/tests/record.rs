@@ -1,0 +1,301 @@
+//! Recording and playback, end to end: the real edge on the test pattern recording to a
+//! real directory, killed with SIGKILL mid-write, on a disk that fills up, and asked for
+//! its recordings over the bus by an MQTT client speaking `wire::playback`.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use edge::{clock::now_us, record::store::Track};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use wire::playback::{parse_reply, EventKind, Reply, Request, Seek, SpanKind, Track as Which, PLAY_WINDOW};
+
+use crate::util::start_edge;
+
+const PUBLISHER: &str = "pub:record-secret";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mqcam-it-record-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn client(id: &str, port: u16, publisher: bool) -> (AsyncClient, EventLoop) {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    if publisher {
+        let (user, password) = PUBLISHER.split_once(':').unwrap();
+        opts.set_credentials(user, password);
+    }
+    opts.set_max_packet_size(16 << 20, 16 << 20);
+    AsyncClient::new(opts, 64)
+}
+
+/// A viewer asking for playback: its requests, and the replies to them.
+struct Viewer {
+    client: AsyncClient,
+    events: EventLoop,
+    id: u32,
+    request_topic: String,
+}
+
+impl Viewer {
+    async fn new(port: u16) -> Viewer {
+        let (client, mut events) = client("it-playback-viewer", port, false);
+        client.subscribe("mqcam/cam1/rec/res/v1", QoS::AtMostOnce).await.unwrap();
+        // Until subscribed.
+        loop {
+            if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
+                break;
+            }
+        }
+        Viewer { client, events, id: 0, request_topic: "mqcam/cam1/rec/req/v1".into() }
+    }
+
+    async fn send(&mut self, request: Request) -> u32 {
+        if !matches!(request, Request::Ack { .. }) {
+            self.id += 1;
+        }
+        self.client
+            .publish(&self.request_topic, QoS::AtMostOnce, false, request.encode(self.id))
+            .await
+            .unwrap();
+        self.id
+    }
+
+    /// The next reply to the current request (others are skipped), within 5 s.
+    async fn reply(&mut self) -> (u32, Vec<u8>) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let polled = tokio::time::timeout_at(deadline, self.events.poll())
+                .await
+                .expect("a playback reply within 5 s");
+            if let Event::Incoming(Packet::Publish(p)) = polled.unwrap() {
+                let (id, n, _) = parse_reply(&p.payload).expect("replies parse");
+                if id == self.id {
+                    return (n, p.payload.to_vec());
+                }
+            }
+        }
+    }
+}
+
+/// The capture time and width of a frame reply.
+fn frame_of(bytes: &[u8]) -> (Which, u64, u32) {
+    match parse_reply(bytes) {
+        Some((_, _, Reply::Frame { track, payload })) => {
+            let (h, jpeg) = wire::parse(payload).expect("a stamped frame");
+            assert!(jpeg.len() > 1000, "a real picture");
+            (track, h.capture_us, h.width)
+        }
+        other => panic!("not a frame: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_the_bus() {
+    let dir = temp_dir("playback");
+    let dir_arg = dir.to_string_lossy().to_string();
+    let args = [
+        "--source",
+        "pattern",
+        "--size",
+        "320x240",
+        "--fps",
+        "10",
+        "--preview-width",
+        "160",
+        "--preview-fps",
+        "4",
+        "--record",
+        "continuous",
+        "--record-dir",
+        &dir_arg,
+        "--pre-roll",
+        "2",
+        "--post-roll",
+        "1",
+        "--publisher-login",
+        PUBLISHER,
+    ];
+    let edge = start_edge(&args);
+    let (publisher, mut pub_events) = client("it-record-alarm", edge.tcp_port, true);
+    tokio::spawn(async move { while pub_events.poll().await.is_ok() {} });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let raised = now_us();
+    let alarm = |active: bool| {
+        format!(r#"{{"active":{active},"reason":"door opened","source":"it-sensor","at_us":{}}}"#, now_us())
+    };
+    publisher.publish("mqcam/cam1/alarm", QoS::AtLeastOnce, true, alarm(true)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    publisher.publish("mqcam/cam1/alarm", QoS::AtLeastOnce, true, alarm(false)).await.unwrap();
+    let cleared = now_us();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut v = Viewer::new(edge.tcp_port).await;
+    v.send(Request::Timeline { from_us: raised - 60_000_000, to_us: now_us() }).await;
+    let (_, bytes) = v.reply().await;
+    let Some((_, _, Reply::Timeline(t))) = parse_reply(&bytes) else { panic!("a timeline") };
+    let spans = |k: SpanKind| t.spans.iter().filter(|s| s.kind == k).collect::<Vec<_>>();
+    let preview = spans(SpanKind::Recorded(Which::Preview));
+    assert_eq!(preview.len(), 1, "the preview all along: {:?}", t.spans);
+    assert!(preview[0].end_us - preview[0].start_us > 7_000_000, "{:?}", preview[0]);
+    let full = spans(SpanKind::Recorded(Which::Full));
+    assert_eq!(full.len(), 1, "{:?}", t.spans);
+    // From the pre-roll (2 s before the alarm) to the post-roll (1 s after it cleared).
+    let (start, end) = (full[0].start_us, full[0].end_us);
+    assert!(
+        start.abs_diff(raised - 2_000_000) < 600_000,
+        "pre-roll: began {} ms before the alarm",
+        (raised - start) / 1000
+    );
+    assert!(
+        end.abs_diff(cleared + 1_000_000) < 600_000,
+        "post-roll: ended {} ms after the clear",
+        (end as i64 - cleared as i64) / 1000
+    );
+    assert_eq!(t.events.len(), 1, "{:?}", t.events);
+    let e = &t.events[0];
+    assert_eq!(
+        (e.kind, e.reason.as_str(), e.source.as_str()),
+        (EventKind::Alarm, "door opened", "it-sensor")
+    );
+    assert!(e.end_us > e.start_us);
+
+    // Scrubbing inside the event: the small frame first, then the full one.
+    let at = raised + 1_000_000;
+    v.send(Request::Frame { at_us: at, track: Which::Best, seek: Seek::AtOrBefore }).await;
+    let (first, second) = (frame_of(&v.reply().await.1), frame_of(&v.reply().await.1));
+    assert_eq!((first.0, first.2, second.0, second.2), (Which::Preview, 160, Which::Full, 320));
+    assert!(at - second.1 <= 100_000 + 20_000, "the full frame at the time asked");
+    assert!(at - first.1 <= 250_000 + 20_000, "the preview at the time asked");
+    assert!(matches!(parse_reply(&v.reply().await.1), Some((_, 2, Reply::Done))));
+    // A step forward and back on the full frames: one frame interval either way.
+    v.send(Request::Frame { at_us: second.1, track: Which::Best, seek: Seek::After }).await;
+    let next = frame_of(&v.reply().await.1);
+    assert_eq!(next.0, Which::Full);
+    assert!((90_000..=110_000).contains(&(next.1 - second.1)), "{}", next.1 - second.1);
+    v.send(Request::Frame { at_us: second.1, track: Which::Best, seek: Seek::Before }).await;
+    let back = frame_of(&v.reply().await.1);
+    assert!((90_000..=110_000).contains(&(second.1 - back.1)), "{}", second.1 - back.1);
+    // Outside the recordings: nothing there.
+    v.send(Request::Frame { at_us: 1_000, track: Which::Full, seek: Seek::AtOrBefore }).await;
+    assert!(matches!(parse_reply(&v.reply().await.1), Some((_, 0, Reply::End))));
+
+    // Played at 4x from the event's start, acknowledged frame by frame: in order, about
+    // 4x as fast as recorded, to the end of the full frames.
+    v.send(Request::Play { from_us: start, track: Which::Full, speed_milli: 4000 }).await;
+    let began = Instant::now();
+    let mut times = Vec::new();
+    loop {
+        let (n, bytes) = v.reply().await;
+        if matches!(parse_reply(&bytes), Some((_, _, Reply::End))) {
+            break;
+        }
+        times.push(frame_of(&bytes).1);
+        v.send(Request::Ack { n }).await;
+    }
+    let took = began.elapsed().as_secs_f64();
+    let recorded = (times.last().unwrap() - times[0]) as f64 / 1e6;
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "in order");
+    assert!(times.len() >= 10, "{} frames", times.len());
+    assert!(
+        took > recorded / 4.0 * 0.8 && took < recorded / 4.0 + 2.0,
+        "{recorded:.1} s of footage in {took:.1} s at 4x"
+    );
+    // Backwards, without acknowledging: the window holds it.
+    v.send(Request::Play { from_us: end, track: Which::Full, speed_milli: -1000 }).await;
+    let mut back = Vec::new();
+    while let Ok((_, bytes)) = tokio::time::timeout(Duration::from_millis(1500), v.reply()).await {
+        back.push(frame_of(&bytes).1);
+    }
+    assert_eq!(back.len() as u32, PLAY_WINDOW + 1, "no acknowledgement, no more than the window");
+    assert!(back.windows(2).all(|w| w[0] > w[1]), "backwards: {back:?}");
+    drop(edge);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A random number in `0..n`, from a seed that is printed (so a failure can be rerun).
+fn next(seed: &mut u64, n: u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed % n
+}
+
+/// Every frame of a track on disk, read and checked: (capture time, sequence).
+fn frames_on_disk(dir: &Path) -> Vec<(u64, u64)> {
+    let (track, _) = Track::open(dir).expect("the track opens");
+    let mut out = Vec::new();
+    for s in &track.segments {
+        for e in &s.entries {
+            let payload = track.read(s.start_us, *e).expect("every indexed frame reads back intact");
+            let (h, _) = wire::parse(&payload).expect("a stamped frame");
+            assert_eq!(h.capture_us, e.capture_us);
+            out.push((h.capture_us, h.sequence));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
+    let dir = temp_dir("kill");
+    let dir_arg = dir.to_string_lossy().to_string();
+    let mut seed = now_us() | 1;
+    eprintln!("kill -9 test seed {seed}");
+    let args = [
+        "--source",
+        "pattern",
+        "--size",
+        "320x240",
+        "--fps",
+        "10",
+        "--preview-width",
+        "160",
+        "--preview-fps",
+        "10",
+        "--record",
+        "continuous",
+        "--record-dir",
+        &dir_arg,
+    ];
+    // What each run published (its preview topic carries the recorded frames), and when it was killed.
+    let mut runs: Vec<(Vec<u64>, u64)> = Vec::new();
+    for _ in 0..20 {
+        let mut edge = start_edge(&args);
+        let (sub, mut events) = client("it-record-kill", edge.tcp_port, false);
+        sub.subscribe("mqcam/cam1/preview", QoS::AtMostOnce).await.unwrap();
+        let run_for = Duration::from_millis(1500 + next(&mut seed, 2500));
+        let until = tokio::time::Instant::now() + run_for;
+        let mut seen = Vec::new();
+        while let Ok(polled) = tokio::time::timeout_at(until, events.poll()).await {
+            if let Ok(Event::Incoming(Packet::Publish(p))) = polled {
+                if let Ok((h, _)) = wire::parse(&p.payload) {
+                    seen.push(h.capture_us);
+                }
+            }
+        }
+        let killed = now_us();
+        edge.child.kill().unwrap(); // SIGKILL
+        edge.child.wait().unwrap();
+        assert!(seen.len() >= 5, "the preview was published: {} frames", seen.len());
+        runs.push((seen, killed));
+    }
+    let kept = frames_on_disk(&dir.join("cam1/preview"));
+    let kept_times: std::collections::HashSet<u64> = kept.iter().map(|(t, _)| *t).collect();
+    let mut missing = 0;
+    for (seen, killed) in &runs {
+        for t in seen.iter().filter(|t| **t + 2_000_000 < *killed) {
+            if !kept_times.contains(t) {
+                missing += 1;
+                eprintln!("lost: frame captured {} ms before a kill", (killed - t) / 1000);
+            }
+        }
+    }
+    let older: usize = runs.iter().map(|(s, k)| s.iter().filter(|t| **t + 2_000_000 < *k).count()).sum();
+    assert_eq!(missing, 0, "of {older} frames older than 2 s at their kill, {missing} were lost");
+    assert!(older > 100, "{older} frames checked");
+    assert!(kept.windows(2).all(|w| w[0].0 <= w[1].0), "in time order across restarts");
+    let _ = std::fs::remove_dir_all(&dir);
+}
