@@ -316,19 +316,15 @@ impl Player {
         }
     }
 
-    /// One frame forward or back from the one on screen, on its track.
+    /// One frame forward or back from the one on screen: along the full-size frames
+    /// where the edge kept them, else the previews (the edge picks, for `Track::Best`).
     pub fn step(&mut self, forward: bool, input_ms: f64, now_ms: f64) {
         let Some(at_us) = self.position_us.or(self.target_us) else { return };
         self.play = None;
         self.wanted = None;
         self.state = State::Seeking;
-        let track = match self.track {
-            Some(Track::Full) => Track::Full,
-            Some(Track::Preview) => Track::Preview,
-            _ => Track::Best,
-        };
         let seek = if forward { Seek::After } else { Seek::Before };
-        self.ask_frame(at_us, track, seek, input_ms, now_ms);
+        self.ask_frame(at_us, Track::Best, seek, input_ms, now_ms);
     }
 
     /// Plays from the frame on screen at `speed_milli` (negative: backwards).
@@ -740,7 +736,7 @@ mod tests {
     }
 
     #[test]
-    fn steps_go_one_frame_either_way_on_the_track_shown() {
+    fn steps_go_one_frame_either_way_from_the_frame_shown() {
         let mut p = opened();
         let b = frame(2, 1, Track::Full);
         let Heard::Frame(r, _) = p.reply(&b, 1_010.0) else { panic!() };
@@ -751,8 +747,8 @@ mod tests {
         assert_eq!(
             p.take_requests(),
             [
-                (3, Request::Frame { at_us: 990_000, track: Track::Full, seek: Seek::Before }),
-                (4, Request::Frame { at_us: 990_000, track: Track::Full, seek: Seek::After }),
+                (3, Request::Frame { at_us: 990_000, track: Track::Best, seek: Seek::Before }),
+                (4, Request::Frame { at_us: 990_000, track: Track::Best, seek: Seek::After }),
             ]
         );
         // Nothing further that way: the picture stays, the state says so.
