@@ -28,6 +28,18 @@ const HEIGHT: f64 = 64.0;
 /// Near an end of the timeline, a drag scrolls it (CSS px).
 const EDGE_PX: f64 = 24.0;
 
+/// What the fingers (or the mouse) on the timeline are doing.
+#[derive(Clone, Copy)]
+enum Touch {
+    None,
+    /// One down at this x, not moved yet: a tap so far.
+    Down(f64),
+    /// One moving: scrubbing.
+    Drag,
+    /// Two: zooming, keeping these times under them.
+    Pinch(f64, f64),
+}
+
 struct Recordings {
     engine: EngineHandle,
     open: bool,
@@ -39,10 +51,9 @@ struct Recordings {
     /// The engine's word on the playback (`data-playback-state`), and the speed chosen.
     state: String,
     speed: i32,
-    /// Pointers down on the timeline (id, x), and the times under two fingers at a
-    /// pinch's start.
+    /// Pointers down on the timeline (id, x), and what they are doing.
     pointers: Vec<(i32, f64)>,
-    pinch: Option<(f64, f64)>,
+    touch: Touch,
     /// The browser's time zone, minutes east of UTC.
     tz: i32,
     /// The edge's clock minus this page's (µs), from the last timeline's "now".
@@ -84,7 +95,7 @@ pub fn start(engine: EngineHandle) -> Result<(), JsValue> {
         state: String::new(),
         speed: 1000,
         pointers: Vec::new(),
-        pinch: None,
+        touch: Touch::None,
         tz,
         offset_us: 0.0,
         canvas,
@@ -364,18 +375,20 @@ fn scrub(r: &mut Recordings, x: f64, at_ms: f64) {
 
 fn wire_timeline() -> Result<(), JsValue> {
     let canvas = element::<HtmlElement>("timeline");
+    // One finger scrubs once it moves (or where it lifts, for a tap); a second finger
+    // makes it a pinch, which never scrubs: the first finger of a pinch lands a moment
+    // before the second.
     let down = Closure::<dyn FnMut(PointerEvent)>::new(|e: PointerEvent| {
-        let at = event_ms(&e);
         with(|r| {
             let _ = r.canvas.set_pointer_capture(e.pointer_id());
             let x = x_of(r, &e);
             r.pointers.retain(|p| p.0 != e.pointer_id());
             r.pointers.push((e.pointer_id(), x));
             match r.pointers[..] {
-                [_] => scrub(r, x, at),
+                [_] => r.touch = Touch::Down(x),
                 [(_, xa), (_, xb), ..] => {
-                    let (ta, tb) = (r.axis.t_of(xa) as f64, r.axis.t_of(xb) as f64);
-                    r.pinch = Some((ta, tb));
+                    let (ta, tb) = (r.axis.time_at(xa), r.axis.time_at(xb));
+                    r.touch = Touch::Pinch(ta, tb);
                 }
                 [] => {}
             }
@@ -388,9 +401,13 @@ fn wire_timeline() -> Result<(), JsValue> {
             let x = x_of(r, &e);
             let Some(p) = r.pointers.iter_mut().find(|p| p.0 == e.pointer_id()) else { return };
             p.1 = x;
-            match (&r.pointers[..], r.pinch) {
-                ([_], _) => scrub(r, x, at),
-                (&[(_, xa), (_, xb), ..], Some((ta, tb))) => {
+            match (&r.pointers[..], r.touch) {
+                ([_], Touch::Down(x0)) if (x - x0).abs() < 4.0 => {}
+                ([_], Touch::Down(_) | Touch::Drag) => {
+                    r.touch = Touch::Drag;
+                    scrub(r, x, at);
+                }
+                (&[(_, xa), (_, xb), ..], Touch::Pinch(ta, tb)) => {
                     r.axis.pinch(ta, tb, xa, xb);
                     ask_redraw(r);
                 }
@@ -399,10 +416,15 @@ fn wire_timeline() -> Result<(), JsValue> {
         });
     });
     let up = Closure::<dyn FnMut(PointerEvent)>::new(|e: PointerEvent| {
+        let at = event_ms(&e);
         with(|r| {
+            let x = x_of(r, &e);
             r.pointers.retain(|p| p.0 != e.pointer_id());
-            if r.pointers.len() < 2 {
-                r.pinch = None;
+            if r.pointers.is_empty() {
+                if matches!(r.touch, Touch::Down(_)) && e.type_() == "pointerup" {
+                    scrub(r, x, at);
+                }
+                r.touch = Touch::None;
             }
         });
     });
@@ -413,7 +435,8 @@ fn wire_timeline() -> Result<(), JsValue> {
             if e.delta_x().abs() > e.delta_y().abs() {
                 r.axis.pan(-e.delta_x());
             } else {
-                r.axis.zoom((-e.delta_y() * 0.002).exp(), x);
+                // A notch (~100) zooms by a fifth either way; a trackpad's small steps less.
+                r.axis.zoom(1.0 / (1.0 + (e.delta_y() * 0.002).max(-0.5)), x);
             }
             ask_redraw(r);
         });
@@ -459,8 +482,15 @@ fn draw(r: &mut Recordings) {
     }
     r.axis.set_width(width);
     r.axis.set_now(now_ms() * 1000.0 + r.offset_us);
-    let ctx = &r.ctx;
     let a = r.axis;
+    // The stretch shown, for tests and tools: time → x without reading pixels.
+    for (k, v) in [("data-start-us", a.start_us), ("data-span-us", a.span_us), ("data-now-us", a.now_us)] {
+        let v = (v as u64).to_string();
+        if r.canvas.get_attribute(k).as_deref() != Some(v.as_str()) {
+            let _ = r.canvas.set_attribute(k, &v);
+        }
+    }
+    let ctx = &r.ctx;
     let _ = ctx.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
     ctx.clear_rect(0.0, 0.0, width, HEIGHT);
     let (band_top, band_h) = (16.0, 24.0);

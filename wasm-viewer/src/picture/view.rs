@@ -163,7 +163,8 @@ fn playback_line(p: &Player, tz_offset_min: i32) -> String {
         Played::Unavailable => "no recordings: the edge does not record this camera (--record)".to_string(),
         Played::Playing(_) => format!("▶ recorded {at} · {speed}"),
         Played::Seeking => format!("recorded {at} · seeking"),
-        Played::Ended => format!("recorded {at} · no more footage that way"),
+        Played::Ended => format!("recorded {at} · end of the footage"),
+        Played::Nothing => format!("recorded {at} · nothing recorded there"),
         Played::Paused => format!("recorded {at} · paused"),
     }
 }

@@ -50,8 +50,10 @@ pub enum State {
     Seeking,
     /// Playing at this many thousandths of real time (negative: backwards).
     Playing(i32),
-    /// A play ran out of footage (or a step found no frame that way).
+    /// A play ran out of footage.
     Ended,
+    /// A position or step found no frame (nothing recorded there, or that way).
+    Nothing,
     /// Nothing recorded up to now.
     Empty,
     /// The edge did not answer: it does not record this camera, or is too old to.
@@ -67,6 +69,7 @@ impl State {
             State::Seeking => "seeking",
             State::Playing(_) => "playing",
             State::Ended => "ended",
+            State::Nothing => "nothing",
             State::Empty => "empty",
             State::Unavailable => "unavailable",
         }
@@ -174,8 +177,10 @@ pub struct Player {
     /// The speed last played at (kept across pauses).
     speed_milli: i32,
     pub timeline: Option<Timeline>,
+    /// The timeline request on its way, and when the last was sent. The edge stops it
+    /// for any newer request (a scrub), so it goes alone, and again when it was stopped.
+    timeline_asked: Option<u32>,
     timeline_asked_ms: f64,
-    timeline_id: u32,
     /// The edge's clock minus this viewer's (ms), from the live stream's clock.
     offset_ms: f64,
     opened_ms: f64,
@@ -205,8 +210,8 @@ impl Player {
             track: None,
             speed_milli: 1000,
             timeline: None,
+            timeline_asked: None,
             timeline_asked_ms: now_ms,
-            timeline_id: 0,
             offset_ms,
             opened_ms: now_ms,
             inputs: Vec::new(),
@@ -214,9 +219,9 @@ impl Player {
             scrub_ms: Vec::new(),
             error: None,
         };
+        // The newest frame is asked when the timeline is here (its "now"): asked at
+        // once, it would stop the timeline's request at the edge.
         p.ask_timeline(now_ms);
-        let now_us = p.edge_now_us(now_ms);
-        p.ask_frame(now_us, Track::Best, Seek::AtOrBefore, now_ms, now_ms);
         p
     }
 
@@ -279,6 +284,11 @@ impl Player {
     }
 
     fn send(&mut self, request: Request) -> u32 {
+        let stops_timeline = !matches!(request, Request::Timeline { .. } | Request::Ack { .. });
+        if stops_timeline && self.timeline_asked.take().is_some() {
+            // Stopped at the edge by this one: asked again when things are quiet.
+            self.timeline_asked_ms = f64::NEG_INFINITY;
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.requests.push((id, request));
@@ -290,7 +300,7 @@ impl Player {
         // A minute ahead: the two clocks' offset is only known to a round trip.
         let request =
             Request::Timeline { from_us: now_us.saturating_sub(DAY_US), to_us: now_us + 60_000_000 };
-        self.timeline_id = self.send(request);
+        self.timeline_asked = Some(self.send(request));
         self.timeline_asked_ms = now_ms;
     }
 
@@ -402,13 +412,18 @@ impl Player {
         let playing = self.play.filter(|p| p.id == id);
         match reply {
             Reply::Timeline(t) => {
-                if id < self.timeline_id {
+                if self.timeline_asked != Some(id) {
                     return Heard::Nothing;
                 }
+                self.timeline_asked = None;
                 // The edge's own now: the offset follows it, for the next questions.
-                let viewer_now_us = now_ms * 1000.0;
-                if t.now_us > 0 && self.timeline.is_none() {
-                    self.offset_ms = (t.now_us as f64 - viewer_now_us) / 1000.0;
+                if t.now_us > 0 {
+                    self.offset_ms = (t.now_us as f64 - now_ms * 1000.0) / 1000.0;
+                }
+                let first = self.timeline.is_none() && self.position_us.is_none() && self.asked.is_empty();
+                if first && self.state == State::Opening {
+                    let at = t.now_us.max(self.edge_now_us(now_ms));
+                    self.ask_frame(at, Track::Best, Seek::AtOrBefore, self.opened_ms, now_ms);
                 }
                 self.timeline = Some(t);
                 Heard::Timeline
@@ -438,9 +453,8 @@ impl Player {
                 } else if self.asked.iter().any(|a| a.id == id) {
                     self.state = match (self.state, self.position_us) {
                         (State::Opening, None) => State::Empty,
-                        (_, None) => State::Ended,
-                        (_, Some(_)) if self.wanted.is_none() => State::Ended,
-                        (s, _) => s,
+                        (s, Some(_)) if self.wanted.is_some() => s,
+                        _ => State::Nothing,
                     };
                     self.answered(id, now_ms);
                 }
@@ -530,12 +544,19 @@ impl Player {
             }
         }
         let silent = self.timeline.is_none() && self.position_us.is_none();
-        if silent && now_ms - self.opened_ms > 3000.0 && self.state == State::Opening {
+        let waited = now_ms - self.opened_ms;
+        if silent && waited > 3000.0 && self.state == State::Opening {
             self.state = State::Unavailable;
         }
-        let quiet = self.play.is_none() && self.asked.is_empty();
+        let nothing_asked = self.asked.is_empty() && self.shown_id == 0;
+        if silent && self.state == State::Opening && nothing_asked && waited > 1000.0 {
+            // A slow timeline: the newest frame without it.
+            let at = self.edge_now_us(now_ms);
+            self.ask_frame(at, Track::Best, Seek::AtOrBefore, self.opened_ms, now_ms);
+        }
+        let quiet = self.play.is_none() && self.asked.is_empty() && self.wanted.is_none();
         let every = if silent { 3000.0 } else { TIMELINE_EVERY_MS };
-        if quiet && now_ms - self.timeline_asked_ms > every {
+        if quiet && self.timeline_asked.is_none() && now_ms - self.timeline_asked_ms > every {
             self.ask_timeline(now_ms);
         }
     }
@@ -552,14 +573,15 @@ mod tests {
 
     use super::*;
 
+    /// Opened at 1 s, the timeline answered (the edge's now: 1 s), the newest frame asked.
     fn opened() -> Player {
         let mut p = Player::open(1_000.0, 0.0);
-        let sent = p.take_requests();
-        assert_eq!(sent.len(), 2);
-        assert!(matches!(sent[0], (1, Request::Timeline { from_us: 0, to_us: 61_000_000 })));
+        assert!(matches!(p.take_requests()[..], [(1, Request::Timeline { from_us: 0, to_us: 61_000_000 })]));
+        let t = Timeline { now_us: 1_000_000, ..Timeline::default() };
+        assert_eq!(p.reply(&Reply::Timeline(t).encode(1, 0), 1_000.0), Heard::Timeline);
         assert_eq!(
-            sent[1],
-            (2, Request::Frame { at_us: 1_000_000, track: Track::Best, seek: Seek::AtOrBefore })
+            p.take_requests(),
+            [(2, Request::Frame { at_us: 1_000_000, track: Track::Best, seek: Seek::AtOrBefore })]
         );
         p
     }
@@ -596,8 +618,6 @@ mod tests {
     fn opening_asks_for_the_day_and_the_newest_frame_and_pauses_on_it() {
         let mut p = opened();
         assert_eq!(p.state(), State::Opening);
-        let t = Timeline { now_us: 1_000_500, ..Timeline::default() };
-        assert_eq!(p.reply(&Reply::Timeline(t).encode(1, 0), 1_010.0), Heard::Timeline);
         show(&mut p, 2, 0, 990_000, 1_020.0);
         assert_eq!(p.reply(&done(2), 1_030.0), Heard::Nothing);
         assert_eq!(p.state(), State::Paused);
@@ -609,10 +629,16 @@ mod tests {
         let mut p = opened();
         p.reply(&end(2), 1_010.0);
         assert_eq!(p.state(), State::Empty);
-        let mut silent = opened();
+        let mut silent = Player::open(1_000.0, 0.0);
+        silent.take_requests();
+        silent.tick(1_500.0);
+        assert!(silent.take_requests().is_empty());
+        // No timeline in a second: the newest frame without it.
+        silent.tick(2_100.0);
+        assert!(matches!(silent.take_requests()[..], [(2, Request::Frame { .. })]));
         silent.tick(3_000.0);
         assert_eq!(silent.state(), State::Opening);
-        silent.tick(4_100.0);
+        silent.tick(4_200.0);
         assert_eq!(silent.state(), State::Unavailable);
         // It keeps asking, now and then, in case recording is turned on.
         assert!(matches!(silent.take_requests()[..], [(3, Request::Timeline { .. })]));
@@ -753,7 +779,7 @@ mod tests {
         );
         // Nothing further that way: the picture stays, the state says so.
         p.reply(&end(4), 1_200.0);
-        assert_eq!(p.state(), State::Ended);
+        assert_eq!(p.state(), State::Nothing);
         assert_eq!(p.position_us(), Some(990_000));
     }
 
@@ -776,7 +802,7 @@ mod tests {
             events: vec![event(10_000_000), event(50_000_000)],
             ..Timeline::default()
         };
-        p.reply(&Reply::Timeline(t).encode(1, 0), 1_010.0);
+        p.timeline = Some(t);
         show(&mut p, 2, 0, 30_000_000, 1_020.0);
         p.take_requests();
         assert!(p.jump(true, 1_100.0, 1_100.0));
@@ -785,6 +811,23 @@ mod tests {
         // At the event: the previous one is the one before, not this.
         assert_eq!(p.event_near(false).map(|e| e.start_us), Some(10_000_000));
         assert!(!p.jump(true, 1_200.0, 1_200.0));
+    }
+
+    #[test]
+    fn a_timeline_stopped_at_the_edge_by_a_scrub_is_asked_again_once_things_are_quiet() {
+        let mut p = paused();
+        p.tick(12_000.0);
+        assert!(matches!(p.take_requests()[..], [(3, Request::Timeline { .. })]));
+        p.seek(500_000, 12_010.0, 12_010.0);
+        p.take_requests();
+        // Its reply, had the edge sent one, is not waited for.
+        assert_eq!(p.reply(&Reply::Timeline(Timeline::default()).encode(3, 0), 12_020.0), Heard::Nothing);
+        p.tick(12_100.0);
+        assert!(p.take_requests().is_empty(), "not while the scrub's frame is on its way");
+        show(&mut p, 4, 0, 500_000, 12_200.0);
+        p.reply(&done(4), 12_200.0);
+        p.tick(12_300.0);
+        assert!(matches!(p.take_requests()[..], [(5, Request::Timeline { .. })]));
     }
 
     #[test]

@@ -82,10 +82,17 @@ impl Axis {
         (t_us - self.start_us) / self.span_us * self.width
     }
 
+    /// The time under `x`, wherever it is (a pinch's fingers keep theirs, even past now).
+    pub fn time_at(&self, x: f64) -> f64 {
+        self.start_us + x / self.width * self.span_us
+    }
+
     /// The time under `x`, within the day and not after now.
     pub fn t_of(&self, x: f64) -> u64 {
-        let t = self.start_us + x / self.width * self.span_us;
-        t.clamp(self.lo().max(0.0), self.now_us.max(0.0)) as u64
+        let t = self.time_at(x);
+        // Not `f64::clamp`: its check of the bounds formats floats when it fails, which
+        // brings Rust's float formatting (~17 KB) into the viewer.
+        t.min(self.now_us).max(self.lo()).max(0.0) as u64
     }
 
     /// The edge's clock moved on to `now_us`: a view that showed now keeps showing it.
@@ -105,7 +112,7 @@ impl Axis {
     /// Zooms by `factor` (above 1: in) keeping the time under `x` where it is (a wheel
     /// turned, or a button).
     pub fn zoom(&mut self, factor: f64, x: f64) {
-        let t = self.start_us + x / self.width * self.span_us;
+        let t = self.time_at(x);
         self.span_us = (self.span_us / factor).clamp(MIN_SPAN_US, MAX_SPAN_US);
         self.start_us = t - x / self.width * self.span_us;
         self.clamp();
@@ -124,7 +131,10 @@ impl Axis {
             return;
         }
         self.span_us = ((t_b - t_a) / (x_b - x_a) * self.width).abs().clamp(MIN_SPAN_US, MAX_SPAN_US);
-        self.start_us = t_a - x_a / self.width * self.span_us;
+        // The time between the fingers stays between them: both stay under theirs unless
+        // the zoom is at a limit, and then neither runs away.
+        let (t_mid, x_mid) = ((t_a + t_b) / 2.0, (x_a + x_b) / 2.0);
+        self.start_us = t_mid - x_mid / self.width * self.span_us;
         self.clamp();
     }
 
@@ -262,10 +272,15 @@ mod tests {
     fn a_pinch_keeps_both_fingers_on_their_times_and_pans_stay_within_the_day() {
         let mut a = Axis::day(NOW, 400.0);
         a.zoom(24.0, 390.0);
-        let (ta, tb) = (a.t_of(100.0) as f64, a.t_of(200.0) as f64);
+        let (ta, tb) = (a.time_at(100.0), a.time_at(200.0));
         // The fingers spread to twice their distance: twice the zoom.
         a.pinch(ta, tb, 50.0, 250.0);
         assert!((a.x_of(ta) - 50.0).abs() < 1e-3 && (a.x_of(tb) - 250.0).abs() < 1e-3);
+        // A finger past now keeps its own time: the pinch stays centred where it began.
+        let mut b = Axis::day(NOW, 400.0);
+        let (x_now, ta, tb) = (b.x_of(NOW), b.time_at(b.x_of(NOW) - 5.0), b.time_at(b.x_of(NOW) + 5.0));
+        b.pinch(ta, tb, x_now - 100.0, x_now + 100.0);
+        assert!((b.x_of(NOW) - x_now).abs() < 1.0, "{} vs {x_now}", b.x_of(NOW));
         // Fingers too close to tell apart: nothing changes.
         let before = a;
         a.pinch(ta, tb, 100.0, 104.0);
