@@ -60,6 +60,8 @@ pub struct Site {
     pub watchers: Option<Arc<crate::watch::Watchers>>,
     /// The embedded broker's gate counters, for `/metrics`; `None` with an external broker.
     pub broker: Option<Arc<crate::meter::BrokerMeter>>,
+    /// The cameras that record, for their counters in `/metrics`.
+    pub recordings: Vec<Arc<crate::record::recorder::Camera>>,
 }
 
 /// A snapshot is the frame published last if it is at most this old...
@@ -252,7 +254,11 @@ pub async fn respond(site: &Site, head: &Head) -> Reply {
                     broker: site.broker.as_deref(),
                     doors: Some(&site.keeper.refused),
                 };
-                ("text/plain; version=0.0.4; charset=utf-8", crate::meter::prometheus(&site.meters, seen))
+                (
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    crate::meter::prometheus(&site.meters, seen)
+                        + &crate::record::recorder::prometheus(&site.recordings),
+                )
             }
             "/api/cameras" => ("application/json", (site.cameras)()),
             _ => ("application/json", crate::meter::cameras_json(&site.meters)),
@@ -466,6 +472,7 @@ mod tests {
             keeper: Default::default(),
             watchers: None,
             broker: None,
+            recordings: Vec::new(),
         };
         let get = Head::get;
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
@@ -493,6 +500,7 @@ mod tests {
             keeper: Default::default(),
             watchers: None,
             broker: None,
+            recordings: Vec::new(),
         };
         use base64::Engine;
         let basic =
@@ -545,6 +553,7 @@ mod tests {
             keeper: Default::default(),
             watchers: None,
             broker: None,
+            recordings: Vec::new(),
         };
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         let wasm = Head { brotli: true, gzip: true, ..Head::get("/app-0123456789abcdef_bg.wasm") };
@@ -590,6 +599,7 @@ mod tests {
             keeper: Default::default(),
             watchers: Some(watchers.clone()),
             broker: None,
+            recordings: Vec::new(),
         });
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         for bad in

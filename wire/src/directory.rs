@@ -20,6 +20,7 @@
 //! | `cameras[].preview` | object or `null` | the grid tile's topic, widest width and rate |
 //! | `cameras[].width`, `height`, `fps` | integer | the configured picture |
 //! | `cameras[].state`, `detail` | string | as on its status topic (`crate::status`) |
+//! | `cameras[].recording` | string | absent: not recorded; `continuous` or `events`: what the edge keeps, played back over `crate::playback` |
 //! | `cameras[].renditions[]` | object | each rendition it publishes, largest first: `name` (`full`, `half`, `quarter`), `topic`, the size of its last frame (the configured size, scaled, before the first), `fps`, and `frame_bytes`, the mean payload of its last frames (0: none yet) |
 //!
 //! Readers ignore fields they do not know; an empty payload (the entry cleared) means the
@@ -63,6 +64,11 @@ pub struct Camera {
     /// Largest first.
     #[cfg_attr(feature = "serde", serde(default))]
     pub renditions: Vec<Rendition>,
+    /// What the edge keeps of it: `continuous`, `events`, or empty (nothing: no
+    /// playback). Its recordings are asked for on `<prefix>/<camera>/rec/req/<viewer>`
+    /// (`crate::playback`).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "String::is_empty"))]
+    pub recording: String,
 }
 
 /// A camera's preview stream.

@@ -295,6 +295,61 @@ impl Recorder {
     }
 }
 
+/// The recording counters of every camera that records, for `/metrics`.
+pub fn prometheus(cameras: &[Arc<Camera>]) -> String {
+    if cameras.is_empty() {
+        return String::new();
+    }
+    let now = clock::now_us();
+    let families: [(&str, &str, &str, fn(&Camera, u64) -> f64); 7] = [
+        ("mqcam_record_bytes", "gauge", "Bytes of recordings kept on disk.", |c, _| {
+            c.meter.bytes.load(Relaxed) as f64
+        }),
+        ("mqcam_record_oldest_age_seconds", "gauge", "Age of the oldest recorded frame kept.", |c, now| {
+            match c.meter.oldest_us.load(Relaxed) {
+                0 => 0.0,
+                t => now.saturating_sub(t) as f64 / 1e6,
+            }
+        }),
+        ("mqcam_record_frames_written_total", "counter", "Frames written to the recordings.", |c, _| {
+            c.meter.frames_written.load(Relaxed) as f64
+        }),
+        (
+            "mqcam_record_bytes_written_total",
+            "counter",
+            "Bytes of frames written to the recordings.",
+            |c, _| c.meter.bytes_written.load(Relaxed) as f64,
+        ),
+        (
+            "mqcam_record_frames_lost_total",
+            "counter",
+            "Frames that should have been recorded and were not (a full or slow disk).",
+            |c, _| c.meter.frames_lost.load(Relaxed) as f64,
+        ),
+        (
+            "mqcam_record_segments_deleted_total",
+            "counter",
+            "Segments deleted by the retention rules.",
+            |c, _| c.meter.segments_deleted.load(Relaxed) as f64,
+        ),
+        (
+            "mqcam_record_disk_full",
+            "gauge",
+            "Whether recording is stopped by a full or failing disk (1) or not (0).",
+            |c, _| f64::from(u8::from(c.meter.disk_full.load(Relaxed))),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in families {
+        out += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for c in cameras {
+            let camera = c.name.replace('\\', "\\\\").replace('"', "\\\"");
+            out += &format!("{name}{{camera=\"{camera}\"}} {}\n", value(c, now));
+        }
+    }
+    out
+}
+
 /// A segment's size for the file system at `dir`: 64 MB, or a 32nd of a small disk.
 fn segment_size(dir: &Path) -> u64 {
     disk_space(dir).map_or(SEGMENT_BYTES, |(total, _)| (total / 32).clamp(1 << 20, SEGMENT_BYTES))
