@@ -211,6 +211,33 @@ async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_th
     }
     assert_eq!(back.len() as u32, PLAY_WINDOW + 1, "no acknowledgement, no more than the window");
     assert!(back.windows(2).all(|w| w[0] > w[1]), "backwards: {back:?}");
+
+    // The event exported as a clip that ffprobe (ffmpeg's) reads at the right speed:
+    // every full frame, 10 a second, as long as the footage.
+    let clip = temp_dir("clip.avi");
+    let body = http_get_bytes(edge.http_port, &format!("/export/cam1.avi?from={start}&to={end}"));
+    std::fs::write(&clip, &body).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
+        .args(["stream=codec_name,width,height,r_frame_rate,nb_read_frames:format=duration", "-of", "json"])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe runs (Debian's ffmpeg; scripts/setup.sh installs it)");
+    let p: serde_json::Value =
+        serde_json::from_slice(&probe.stdout).unwrap_or_else(|e| panic!("{e}: {probe:?}"));
+    let stream = &p["streams"][0];
+    assert_eq!((stream["codec_name"].as_str(), stream["width"].as_u64()), (Some("mjpeg"), Some(320)), "{p}");
+    assert_eq!(stream["r_frame_rate"].as_str(), Some("10/1"), "{p}");
+    let frames: u64 = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    let expected = (end - start) / 100_000 + 1;
+    assert!(frames.abs_diff(expected) <= 2, "{frames} frames, {expected} recorded");
+    let duration: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+    let footage = (end - start) as f64 / 1e6;
+    assert!((duration - footage).abs() < 0.3, "{duration} s long, {footage} s recorded");
+    let _ = std::fs::remove_file(&clip);
+    // A recorded frame as a JPEG.
+    let jpeg = http_get_bytes(edge.http_port, &format!("/export/cam1.jpg?at={at}"));
+    assert_eq!(wire::parse(&jpeg).map(|(h, _)| h.width), Ok(320));
     drop(edge);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -300,14 +327,20 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `GET path` on the edge's site: the body.
-fn http_get(port: u16, path: &str) -> String {
+/// `GET path` on the edge's site: the body (of a 200).
+fn http_get_bytes(port: u16, path: &str) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let at = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response");
+    assert!(out.starts_with(b"HTTP/1.1 200"), "{path}: {}", String::from_utf8_lossy(&out[..at]));
+    out.split_off(at + 4)
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    String::from_utf8(http_get_bytes(port, path)).unwrap()
 }
 
 fn metric(text: &str, name: &str) -> f64 {

@@ -134,6 +134,7 @@ mod tests {
                 fps: 15,
                 frame_bytes: 24012,
             }],
+            recording: "events".into(),
         }
     }
 
@@ -143,7 +144,7 @@ mod tests {
         let json = serde_json::to_string(&entry).unwrap();
         assert_eq!(
             json,
-            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\"","renditions":[{"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012}]}]}"#
+            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\"","renditions":[{"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012}],"recording":"events"}]}"#
         );
         assert_eq!(serde_json::from_str::<Entry>(&json).unwrap(), entry);
     }

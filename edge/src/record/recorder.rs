@@ -267,7 +267,10 @@ impl Recorder {
         let (trigger_tx, trigger_rx) = mpsc::channel();
         let triggers =
             Triggers { names: Arc::new(cameras.iter().map(|c| c.name.clone()).collect()), tx: trigger_tx };
-        let run = Run { cameras: cameras.clone(), keeps, limits: settings.limits, dir: settings.dir.clone() };
+        // Retention deletes whole segments: room for two, so that a full disk is met by
+        // deleting ahead of it rather than by losing a frame at every segment.
+        let limits = Limits { min_free: settings.limits.min_free.max(2 * segment_bytes), ..settings.limits };
+        let run = Run { cameras: cameras.clone(), keeps, limits, dir: settings.dir.clone() };
         let thread = std::thread::Builder::new()
             .name("record".into())
             .spawn(move || run.go(rx, trigger_rx))
@@ -301,7 +304,8 @@ pub fn prometheus(cameras: &[Arc<Camera>]) -> String {
         return String::new();
     }
     let now = clock::now_us();
-    let families: [(&str, &str, &str, fn(&Camera, u64) -> f64); 7] = [
+    type Family = (&'static str, &'static str, &'static str, fn(&Camera, u64) -> f64);
+    let families: [Family; 7] = [
         ("mqcam_record_bytes", "gauge", "Bytes of recordings kept on disk.", |c, _| {
             c.meter.bytes.load(Relaxed) as f64
         }),

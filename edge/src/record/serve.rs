@@ -156,7 +156,7 @@ fn request(
     };
     let task = match req {
         Request::Stop => {
-            let _ = tokio::spawn(send(Reply::Done.encode(id, 0)));
+            drop(tokio::spawn(send(Reply::Done.encode(id, 0))));
             None
         }
         Request::Mark { seconds } => {
@@ -168,7 +168,7 @@ fn request(
                     at_us: clock::now_us(),
                 },
             );
-            let _ = tokio::spawn(send(Reply::Done.encode(id, 0)));
+            drop(tokio::spawn(send(Reply::Done.encode(id, 0))));
             None
         }
         Request::Timeline { from_us, to_us } => Some(tokio::spawn(async move {
