@@ -56,6 +56,8 @@ packages+=(rabbitmq-server)
 # come with gir1.2-gst-rtsp-server-1.0.
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+# Recordings' exports are checked by a player nobody here wrote: ffprobe (edge/tests/record.rs).
+packages+=(ffmpeg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

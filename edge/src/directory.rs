@@ -46,6 +46,8 @@ pub struct Listed {
     pub preview: Option<(u32, u32)>,
     /// The renditions it publishes, largest first.
     pub renditions: Vec<ListedRendition>,
+    /// What is recorded of it (`continuous`, `events`; empty: nothing).
+    pub recording: &'static str,
 }
 
 /// One rendition of a camera as the directory lists it.
@@ -129,6 +131,7 @@ pub fn entry(prefix: &str, edge: &str, cameras: &[(Listed, SourceStatus)], at_us
                 state: status.state,
                 detail: status.detail,
                 renditions,
+                recording: c.recording.to_string(),
             }
         })
         .collect();
@@ -261,9 +264,18 @@ mod tests {
             fps: 15,
             preview: Some((320, 2)),
             renditions,
+            recording: "continuous",
         };
         let renditions = Listed::renditions_of(&[Rendition::Full], 640, 480);
-        let yard = Listed { name: "yard".into(), width: 640, height: 480, fps: 5, preview: None, renditions };
+        let yard = Listed {
+            name: "yard".into(),
+            width: 640,
+            height: 480,
+            fps: 5,
+            preview: None,
+            renditions,
+            recording: "",
+        };
         let j = json(
             "home",
             "pi-1",
@@ -275,7 +287,7 @@ mod tests {
         );
         assert_eq!(
             j,
-            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\"","renditions":[{"name":"full","topic":"home/door/frame","width":1280,"height":720,"fps":15,"frame_bytes":0},{"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012},{"name":"quarter","topic":"home/door/quarter","width":320,"height":180,"fps":15,"frame_bytes":0}]},{"name":"yard","frame":"home/yard/frame","preview":null,"status":"home/yard/status","alarm":"home/yard/alarm","width":640,"height":480,"fps":5,"state":"offline","detail":"gone","renditions":[{"name":"full","topic":"home/yard/frame","width":640,"height":480,"fps":5,"frame_bytes":0}]}]}"#
+            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\"","renditions":[{"name":"full","topic":"home/door/frame","width":1280,"height":720,"fps":15,"frame_bytes":0},{"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012},{"name":"quarter","topic":"home/door/quarter","width":320,"height":180,"fps":15,"frame_bytes":0}],"recording":"continuous"},{"name":"yard","frame":"home/yard/frame","preview":null,"status":"home/yard/status","alarm":"home/yard/alarm","width":640,"height":480,"fps":5,"state":"offline","detail":"gone","renditions":[{"name":"full","topic":"home/yard/frame","width":640,"height":480,"fps":5,"frame_bytes":0}]}]}"#
         );
     }
 
@@ -289,6 +301,7 @@ mod tests {
             fps: 15,
             preview: None,
             renditions: Listed::renditions_of(&[Rendition::Full, Rendition::Half], 640, 480),
+            recording: "",
         };
         meter.rendition(Rendition::Half).made(64, 48);
         meter.rendition(Rendition::Half).published(1000);

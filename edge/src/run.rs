@@ -276,6 +276,10 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
             fps: camera.fps,
             preview,
             renditions,
+            recording: match camera.record {
+                record::recorder::Mode::Off => "",
+                mode => mode.name(),
+            },
         };
         listed.push((entry, status_rx.clone(), meter.clone()));
         let (smaller_out, smaller_in): (Vec<_>, Vec<_>) = camera
@@ -370,6 +374,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         keeper: doors.keeper.clone(),
         watchers: Some(watchers.clone()),
         broker: embedded.is_some().then_some(broker_meter),
+        recordings: recorder.as_ref().map(|r| r.cameras.clone()).unwrap_or_default(),
     });
     if !config.site.join("index.html").is_file() {
         tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");

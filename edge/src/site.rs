@@ -1,8 +1,8 @@
 //! The viewer site over HTTP: static files plus `/edge.json`, which tells the page where
 //! the broker is so it connects without any query parameters; for monitoring,
 //! `/stats.json` (the edge's counters as JSON), `/metrics` (the same for Prometheus) and
-//! `/api/cameras` (the cameras and their renditions) and `/snapshot/<camera>.jpg` (the
-//! camera's newest frame), which take the broker's logins (HTTP Basic) when it has any;
+//! `/api/cameras` (the cameras and their renditions), `/snapshot/<camera>.jpg` (the
+//! camera's newest frame) and `/export/<camera>.avi|.jpg` (a recorded clip or frame), which take the broker's logins (HTTP Basic) when it has any;
 //! and `/healthz`, open, which says only that it runs.
 //!
 //! A snapshot is the newest full-size frame the camera published, served as published:
@@ -60,6 +60,8 @@ pub struct Site {
     pub watchers: Option<Arc<crate::watch::Watchers>>,
     /// The embedded broker's gate counters, for `/metrics`; `None` with an external broker.
     pub broker: Option<Arc<crate::meter::BrokerMeter>>,
+    /// The cameras that record, for their counters in `/metrics`.
+    pub recordings: Vec<Arc<crate::record::recorder::Camera>>,
 }
 
 /// A snapshot is the frame published last if it is at most this old...
@@ -238,9 +240,16 @@ pub async fn respond(site: &Site, head: &Head) -> Reply {
     if path == "/healthz" {
         return response(200, "text/plain; charset=utf-8", b"ok\n".to_vec(), head_only);
     }
-    if matches!(path, "/stats.json" | "/metrics" | "/api/cameras") || path.starts_with("/snapshot/") {
+    if matches!(path, "/stats.json" | "/metrics" | "/api/cameras")
+        || path.starts_with("/snapshot/")
+        || path.starts_with("/export/")
+    {
         if let Err(refusal) = check_login(site, head).await {
             return refusal;
+        }
+        if let Some(name) = path.strip_prefix("/export/") {
+            let query = head.path.split_once('?').map_or("", |(_, q)| q);
+            return export(site, name, query, head_only).await;
         }
         if let Some(name) = path.strip_prefix("/snapshot/") {
             return snapshot(site, name, head_only).await;
@@ -252,7 +261,11 @@ pub async fn respond(site: &Site, head: &Head) -> Reply {
                     broker: site.broker.as_deref(),
                     doors: Some(&site.keeper.refused),
                 };
-                ("text/plain; version=0.0.4; charset=utf-8", crate::meter::prometheus(&site.meters, seen))
+                (
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    crate::meter::prometheus(&site.meters, seen)
+                        + &crate::record::recorder::prometheus(&site.recordings),
+                )
             }
             "/api/cameras" => ("application/json", (site.cameras)()),
             _ => ("application/json", crate::meter::cameras_json(&site.meters)),
@@ -336,6 +349,66 @@ async fn snapshot(site: &Site, name: &str, head_only: bool) -> Reply {
             );
             response(503, "text/plain; charset=utf-8", body.into_bytes(), head_only)
         }
+    }
+}
+
+/// `/export/<camera>.avi?from=<µs>&to=<µs>[&track=full|preview]`: a recorded stretch as a
+/// Motion-JPEG AVI clip; `/export/<camera>.jpg?at=<µs>`: the recorded frame at a time.
+async fn export(site: &Site, name: &str, query: &str, head_only: bool) -> Reply {
+    use crate::record::export::{self, ExportError};
+    let text = |status: u16, body: String| {
+        response(status, "text/plain; charset=utf-8", body.into_bytes(), head_only)
+    };
+    let (camera, avi) = match (name.strip_suffix(".avi"), name.strip_suffix(".jpg")) {
+        (Some(c), _) => (c, true),
+        (_, Some(c)) => (c, false),
+        _ => return text(404, "exports are <camera>.avi or <camera>.jpg\n".into()),
+    };
+    let Some(recorded) = site.recordings.iter().find(|c| c.name == camera).cloned() else {
+        return text(404, format!("camera {camera:?} is not recorded\n"));
+    };
+    let arg = |key: &str| {
+        query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse::<u64>().ok())
+    };
+    let track = query.split('&').find_map(|kv| match kv {
+        "track=full" => Some(true),
+        "track=preview" => Some(false),
+        _ => None,
+    });
+    let made = match (avi, arg("from"), arg("to"), arg("at")) {
+        (true, Some(from), Some(to), _) if from < to => {
+            tokio::task::spawn_blocking(move || export::clip(&recorded, from, to, track)).await
+        }
+        (false, _, _, Some(at)) => tokio::task::spawn_blocking(move || export::frame(&recorded, at)).await,
+        (true, ..) => {
+            return text(
+                400,
+                "a clip needs from=<µs> and to=<µs> (µs since the epoch), from before to\n".into(),
+            )
+        }
+        (false, ..) => return text(400, "a frame needs at=<µs> (µs since the epoch)\n".into()),
+    };
+    match made {
+        Ok(Ok(body)) => {
+            let stamp = arg(if avi { "from" } else { "at" }).unwrap_or(0) / 1_000_000;
+            let file = format!("{camera}-{stamp}.{}", if avi { "avi" } else { "jpg" });
+            let ctype = if avi { "video/x-msvideo" } else { "image/jpeg" };
+            let headers = [no_store(), ("Content-Disposition", format!("attachment; filename=\"{file}\""))];
+            response_with(200, ctype, body, head_only, &headers)
+        }
+        Ok(Err(ExportError::Nothing)) => text(404, "nothing was recorded then\n".into()),
+        Ok(Err(ExportError::TooLong(bytes))) => text(
+            413,
+            format!(
+                "that clip would be {} MB; export at most {} MB at a time\n",
+                bytes >> 20,
+                export::MAX_CLIP_BYTES >> 20
+            ),
+        ),
+        Ok(Err(ExportError::Unreadable(e))) => {
+            text(500, format!("a recorded frame could not be read: {e}\n"))
+        }
+        Err(_) => text(500, "export failed\n".into()),
     }
 }
 
@@ -466,6 +539,7 @@ mod tests {
             keeper: Default::default(),
             watchers: None,
             broker: None,
+            recordings: Vec::new(),
         };
         let get = Head::get;
         let r = String::from_utf8(respond(&site, &get("/?broker=x")).await).unwrap();
@@ -493,6 +567,7 @@ mod tests {
             keeper: Default::default(),
             watchers: None,
             broker: None,
+            recordings: Vec::new(),
         };
         use base64::Engine;
         let basic =
@@ -545,6 +620,7 @@ mod tests {
             keeper: Default::default(),
             watchers: None,
             broker: None,
+            recordings: Vec::new(),
         };
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         let wasm = Head { brotli: true, gzip: true, ..Head::get("/app-0123456789abcdef_bg.wasm") };
@@ -590,6 +666,7 @@ mod tests {
             keeper: Default::default(),
             watchers: Some(watchers.clone()),
             broker: None,
+            recordings: Vec::new(),
         });
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         for bad in

@@ -211,6 +211,33 @@ async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_th
     }
     assert_eq!(back.len() as u32, PLAY_WINDOW + 1, "no acknowledgement, no more than the window");
     assert!(back.windows(2).all(|w| w[0] > w[1]), "backwards: {back:?}");
+
+    // The event exported as a clip that ffprobe (ffmpeg's) reads at the right speed:
+    // every full frame, 10 a second, as long as the footage.
+    let clip = temp_dir("clip.avi");
+    let body = http_get_bytes(edge.http_port, &format!("/export/cam1.avi?from={start}&to={end}"));
+    std::fs::write(&clip, &body).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
+        .args(["stream=codec_name,width,height,r_frame_rate,nb_read_frames:format=duration", "-of", "json"])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe runs (Debian's ffmpeg; scripts/setup.sh installs it)");
+    let p: serde_json::Value =
+        serde_json::from_slice(&probe.stdout).unwrap_or_else(|e| panic!("{e}: {probe:?}"));
+    let stream = &p["streams"][0];
+    assert_eq!((stream["codec_name"].as_str(), stream["width"].as_u64()), (Some("mjpeg"), Some(320)), "{p}");
+    assert_eq!(stream["r_frame_rate"].as_str(), Some("10/1"), "{p}");
+    let frames: u64 = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    let expected = (end - start) / 100_000 + 1;
+    assert!(frames.abs_diff(expected) <= 2, "{frames} frames, {expected} recorded");
+    let duration: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+    let footage = (end - start) as f64 / 1e6;
+    assert!((duration - footage).abs() < 0.3, "{duration} s long, {footage} s recorded");
+    let _ = std::fs::remove_file(&clip);
+    // A recorded frame as a JPEG.
+    let jpeg = http_get_bytes(edge.http_port, &format!("/export/cam1.jpg?at={at}"));
+    assert_eq!(wire::parse(&jpeg).map(|(h, _)| h.width), Ok(320));
     drop(edge);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -298,4 +325,135 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
     assert!(older > 100, "{older} frames checked");
     assert!(kept.windows(2).all(|w| w[0].0 <= w[1].0), "in time order across restarts");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `GET path` on the edge's site: the body (of a 200).
+fn http_get_bytes(port: u16, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let at = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response");
+    assert!(out.starts_with(b"HTTP/1.1 200"), "{path}: {}", String::from_utf8_lossy(&out[..at]));
+    out.split_off(at + 4)
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    String::from_utf8(http_get_bytes(port, path)).unwrap()
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .unwrap_or_else(|| panic!("{name} in /metrics"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A small tmpfs of its own: a disk that really fills up. Needs root (CI has it).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, megabytes: u32) -> SmallDisk {
+        let dir = temp_dir(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a {megabytes} MB tmpfs needs root (CI runs as root)");
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_never_stops_the_live_view_and_the_oldest_footage_makes_room() {
+    let disk = SmallDisk::mount("full", 8);
+    let dir_arg = disk.0.join("rec").to_string_lossy().to_string();
+    let args = [
+        "--source",
+        "pattern",
+        "--size",
+        "640x480",
+        "--fps",
+        "30",
+        "--quality",
+        "95",
+        "--preview-fps",
+        "10",
+        "--record",
+        "continuous",
+        "--record-dir",
+        &dir_arg,
+        "--pre-roll",
+        "0",
+    ];
+    let mut edge = start_edge(&args);
+    // "Record now" for a minute: the full stream (~1.5 MB/s) fills 8 MB within seconds.
+    let mut v = Viewer::new(edge.tcp_port).await;
+    v.send(Request::Mark { seconds: 60 }).await;
+    assert!(matches!(parse_reply(&v.reply().await.1), Some((_, 0, Reply::Done))));
+    let (sub, mut events) = client("it-record-live", edge.tcp_port, false);
+    sub.subscribe("mqcam/cam1/preview", QoS::AtMostOnce).await.unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut live = Vec::new();
+    while let Ok(polled) = tokio::time::timeout_at(until, events.poll()).await {
+        if let Ok(Event::Incoming(Packet::Publish(p))) = polled {
+            live.push(wire::parse(&p.payload).unwrap().0.capture_us);
+        }
+    }
+    assert!(edge.is_running(), "the edge lives on");
+    // The live previews kept coming at their rate all along (10 a second).
+    assert!(live.len() >= 180, "{} previews in 20 s", live.len());
+    assert!(live.windows(2).all(|w| w[1] - w[0] < 1_000_000), "no stall of the live stream");
+    let m = http_get(edge.http_port, "/metrics");
+    let lost = metric(&m, "mqcam_record_frames_lost_total");
+    let deleted = metric(&m, "mqcam_record_segments_deleted_total");
+    let written = metric(&m, "mqcam_record_frames_written_total");
+    let kept = metric(&m, "mqcam_record_bytes");
+    assert!(deleted >= 3.0, "the oldest segments made room: {deleted}");
+    assert!(written > 300.0, "{written} frames written");
+    assert!(kept < 8e6 && kept > 3e6, "the disk stays used, within its size: {kept} bytes");
+    eprintln!(
+        "full disk: {written} frames written, {lost} lost, {deleted} segments deleted, {kept} bytes kept"
+    );
+    // Recording goes on: frames written after the disk was full.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = metric(&http_get(edge.http_port, "/metrics"), "mqcam_record_frames_written_total");
+    assert!(again > written + 20.0, "still recording: {written} → {again}");
+    // What is kept is the newest, and reads back intact.
+    drop(edge);
+    let full = frames_on_disk(&disk.0.join("rec/cam1/full"));
+    assert!(!full.is_empty());
+    assert!(full[0].0 > live[0] + 5_000_000, "the oldest full frames went first");
+}
+
+#[test]
+fn a_recording_directory_that_cannot_be_written_stops_the_edge_with_one_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args(crate::util::LOOPBACK_ANY_PORTS)
+        .args([
+            "--no-login",
+            "--source",
+            "pattern",
+            "--record",
+            "events",
+            "--record-dir",
+            "/proc/mqcam-recordings",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("recording directory /proc/mqcam-recordings"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -20,6 +20,7 @@
 //! | `cameras[].preview` | object or `null` | the grid tile's topic, widest width and rate |
 //! | `cameras[].width`, `height`, `fps` | integer | the configured picture |
 //! | `cameras[].state`, `detail` | string | as on its status topic (`crate::status`) |
+//! | `cameras[].recording` | string | absent: not recorded; `continuous` or `events`: what the edge keeps, played back over `crate::playback` |
 //! | `cameras[].renditions[]` | object | each rendition it publishes, largest first: `name` (`full`, `half`, `quarter`), `topic`, the size of its last frame (the configured size, scaled, before the first), `fps`, and `frame_bytes`, the mean payload of its last frames (0: none yet) |
 //!
 //! Readers ignore fields they do not know; an empty payload (the entry cleared) means the
@@ -63,6 +64,11 @@ pub struct Camera {
     /// Largest first.
     #[cfg_attr(feature = "serde", serde(default))]
     pub renditions: Vec<Rendition>,
+    /// What the edge keeps of it: `continuous`, `events`, or empty (nothing: no
+    /// playback). Its recordings are asked for on `<prefix>/<camera>/rec/req/<viewer>`
+    /// (`crate::playback`).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "String::is_empty"))]
+    pub recording: String,
 }
 
 /// A camera's preview stream.
@@ -128,6 +134,7 @@ mod tests {
                 fps: 15,
                 frame_bytes: 24012,
             }],
+            recording: "events".into(),
         }
     }
 
@@ -137,7 +144,7 @@ mod tests {
         let json = serde_json::to_string(&entry).unwrap();
         assert_eq!(
             json,
-            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\"","renditions":[{"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012}]}]}"#
+            r#"{"edge":"pi-1","at_us":42,"cameras":[{"name":"door","frame":"home/door/frame","preview":{"topic":"home/door/preview","max_width":320,"fps":2},"status":"home/door/status","alarm":"home/door/alarm","width":1280,"height":720,"fps":15,"state":"online","detail":"MJPEG \"cam\"","renditions":[{"name":"half","topic":"home/door/half","width":640,"height":360,"fps":15,"frame_bytes":24012}],"recording":"events"}]}"#
         );
         assert_eq!(serde_json::from_str::<Entry>(&json).unwrap(), entry);
     }

@@ -191,7 +191,10 @@ impl Request {
         let body = &bytes[16..];
         let short = "playback request too short for its operation";
         let request = match bytes[5] {
-            1 => Request::Timeline { from_us: u64_at(body, 0).ok_or(short)?, to_us: u64_at(body, 8).ok_or(short)? },
+            1 => Request::Timeline {
+                from_us: u64_at(body, 0).ok_or(short)?,
+                to_us: u64_at(body, 8).ok_or(short)?,
+            },
             2 => Request::Frame {
                 at_us: u64_at(body, 0).ok_or(short)?,
                 track: Track::from_u8(*body.get(8).ok_or(short)?).ok_or("unknown track")?,
@@ -292,7 +295,10 @@ pub struct Timeline {
 pub enum Reply<'a> {
     Timeline(Timeline),
     /// A recorded frame: the stamped JPEG as it was published.
-    Frame { track: Track, payload: &'a [u8] },
+    Frame {
+        track: Track,
+        payload: &'a [u8],
+    },
     /// A play reached the end (or the start, backwards) of what is kept, or a frame
     /// request found nothing in that direction.
     End,
@@ -385,7 +391,12 @@ pub fn parse_reply(bytes: &[u8]) -> Option<(u32, u32, Reply<'_>)> {
 }
 
 fn parse_timeline(b: &[u8]) -> Option<Timeline> {
-    let mut t = Timeline { from_us: u64_at(b, 0)?, to_us: u64_at(b, 8)?, now_us: u64_at(b, 16)?, ..Timeline::default() };
+    let mut t = Timeline {
+        from_us: u64_at(b, 0)?,
+        to_us: u64_at(b, 8)?,
+        now_us: u64_at(b, 16)?,
+        ..Timeline::default()
+    };
     let (spans, events) = (u32_at(b, 24)? as usize, u32_at(b, 28)? as usize);
     if spans > MAX_SPANS || events > MAX_EVENTS {
         return None;
@@ -498,7 +509,10 @@ mod tests {
             assert!(parse_reply(&bytes[..len]).is_none(), "{len}");
         }
         let frame = frame_reply(8, 3, Track::Full, b"\xFF\xD8jpeg");
-        assert_eq!(parse_reply(&frame), Some((8, 3, Reply::Frame { track: Track::Full, payload: b"\xFF\xD8jpeg" })));
+        assert_eq!(
+            parse_reply(&frame),
+            Some((8, 3, Reply::Frame { track: Track::Full, payload: b"\xFF\xD8jpeg" }))
+        );
         assert_eq!(parse_reply(&Reply::End.encode(1, 2)), Some((1, 2, Reply::End)));
         assert_eq!(parse_reply(&Reply::Done.encode(1, 0)), Some((1, 0, Reply::Done)));
         let e = Reply::Error("no recording".to_string()).encode(2, 0);
@@ -510,10 +524,18 @@ mod tests {
     fn long_texts_are_cut_on_a_character_boundary() {
         let reason = "é".repeat(200);
         let t = Timeline {
-            events: vec![Event { start_us: 1, end_us: 2, kind: EventKind::Motion, reason, source: String::new() }],
+            events: vec![Event {
+                start_us: 1,
+                end_us: 2,
+                kind: EventKind::Motion,
+                reason,
+                source: String::new(),
+            }],
             ..Timeline::default()
         };
-        let Some((_, _, Reply::Timeline(back))) = parse_reply(&Reply::Timeline(t).encode(1, 0)) else { panic!() };
+        let Some((_, _, Reply::Timeline(back))) = parse_reply(&Reply::Timeline(t).encode(1, 0)) else {
+            panic!()
+        };
         assert_eq!(back.events[0].reason, "é".repeat(127));
     }
 }

@@ -9,6 +9,10 @@
 //! - [`retention`]: which segments go, by age, bytes and free space (no I/O).
 //! - [`query`]: a frame near a time, the timeline's spans (no I/O).
 //! - [`serve`]: playback over the bus, and the bus's alarms and motion as events.
+//! - [`avi`]: a clip exported as Motion-JPEG in AVI (no I/O).
+//! - [`export`]: a stretch as a clip, a frame as a JPEG, for the site.
+pub mod avi;
+pub mod export;
 pub mod keep;
 pub mod log;
 pub mod query;

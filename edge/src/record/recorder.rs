@@ -101,6 +101,9 @@ pub struct Camera {
     pub events: Mutex<Vec<Event>>,
     /// Stretches deleted by retention, merged, in time order.
     pub deleted: Mutex<Vec<(u64, u64)>>,
+    /// Stretches the camera was offline, in time order; the last may still go on
+    /// (end 0).
+    pub offline: Mutex<Vec<(u64, u64)>>,
     pub meter: RecordMeter,
     /// The encoders make full frames for it (its pre-roll, or an event).
     wants_full: AtomicBool,
@@ -137,6 +140,12 @@ pub enum Trigger {
     Mark {
         seconds: u32,
         source: String,
+        at_us: u64,
+    },
+    /// The camera went offline (true) or came back (false): the timeline shows why
+    /// nothing was kept meanwhile.
+    Offline {
+        offline: bool,
         at_us: u64,
     },
 }
@@ -246,7 +255,7 @@ impl Recorder {
             };
             let full = open("full")?;
             let preview = (c.mode == Mode::Continuous).then(|| open("preview")).transpose()?;
-            let (events, deleted) = load_catalog(&dir);
+            let (events, deleted, offline) = load_catalog(&dir);
             let keep = Keep::new(c.pre_roll_s, c.post_roll_s);
             let camera = Camera {
                 name: c.name.clone(),
@@ -256,6 +265,7 @@ impl Recorder {
                 preview: preview.map(Mutex::new),
                 events: Mutex::new(events),
                 deleted: Mutex::new(deleted),
+                offline: Mutex::new(offline),
                 meter: RecordMeter::default(),
                 dir,
             };
@@ -267,7 +277,10 @@ impl Recorder {
         let (trigger_tx, trigger_rx) = mpsc::channel();
         let triggers =
             Triggers { names: Arc::new(cameras.iter().map(|c| c.name.clone()).collect()), tx: trigger_tx };
-        let run = Run { cameras: cameras.clone(), keeps, limits: settings.limits, dir: settings.dir.clone() };
+        // Retention deletes whole segments: room for two, so that a full disk is met by
+        // deleting ahead of it rather than by losing a frame at every segment.
+        let limits = Limits { min_free: settings.limits.min_free.max(2 * segment_bytes), ..settings.limits };
+        let run = Run { cameras: cameras.clone(), keeps, limits, dir: settings.dir.clone() };
         let thread = std::thread::Builder::new()
             .name("record".into())
             .spawn(move || run.go(rx, trigger_rx))
@@ -293,6 +306,62 @@ impl Recorder {
             let _ = t.join();
         }
     }
+}
+
+/// The recording counters of every camera that records, for `/metrics`.
+pub fn prometheus(cameras: &[Arc<Camera>]) -> String {
+    if cameras.is_empty() {
+        return String::new();
+    }
+    let now = clock::now_us();
+    type Family = (&'static str, &'static str, &'static str, fn(&Camera, u64) -> f64);
+    let families: [Family; 7] = [
+        ("mqcam_record_bytes", "gauge", "Bytes of recordings kept on disk.", |c, _| {
+            c.meter.bytes.load(Relaxed) as f64
+        }),
+        ("mqcam_record_oldest_age_seconds", "gauge", "Age of the oldest recorded frame kept.", |c, now| {
+            match c.meter.oldest_us.load(Relaxed) {
+                0 => 0.0,
+                t => now.saturating_sub(t) as f64 / 1e6,
+            }
+        }),
+        ("mqcam_record_frames_written_total", "counter", "Frames written to the recordings.", |c, _| {
+            c.meter.frames_written.load(Relaxed) as f64
+        }),
+        (
+            "mqcam_record_bytes_written_total",
+            "counter",
+            "Bytes of frames written to the recordings.",
+            |c, _| c.meter.bytes_written.load(Relaxed) as f64,
+        ),
+        (
+            "mqcam_record_frames_lost_total",
+            "counter",
+            "Frames that should have been recorded and were not (a full or slow disk).",
+            |c, _| c.meter.frames_lost.load(Relaxed) as f64,
+        ),
+        (
+            "mqcam_record_segments_deleted_total",
+            "counter",
+            "Segments deleted by the retention rules.",
+            |c, _| c.meter.segments_deleted.load(Relaxed) as f64,
+        ),
+        (
+            "mqcam_record_disk_full",
+            "gauge",
+            "Whether recording is stopped by a full or failing disk (1) or not (0).",
+            |c, _| f64::from(u8::from(c.meter.disk_full.load(Relaxed))),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in families {
+        out += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for c in cameras {
+            let camera = c.name.replace('\\', "\\\\").replace('"', "\\\"");
+            out += &format!("{name}{{camera=\"{camera}\"}} {}\n", value(c, now));
+        }
+    }
+    out
 }
 
 /// A segment's size for the file system at `dir`: 64 MB, or a 32nd of a small disk.
@@ -327,16 +396,20 @@ fn measure(camera: &Camera) {
 /// The events and deleted stretches of a camera's catalog (`events.jsonl`): one JSON
 /// object a line, appended; the last line about an event wins, a torn last line is
 /// skipped.
-fn load_catalog(dir: &Path) -> (Vec<Event>, Vec<(u64, u64)>) {
+fn load_catalog(dir: &Path) -> (Vec<Event>, Vec<(u64, u64)>, Vec<(u64, u64)>) {
     let mut events: HashMap<(u64, u8, String), Event> = HashMap::new();
-    let mut deleted = Vec::new();
-    let Ok(file) = File::open(dir.join("events.jsonl")) else { return (Vec::new(), deleted) };
+    let (mut deleted, mut offline) = (Vec::new(), Vec::new());
+    let Ok(file) = File::open(dir.join("events.jsonl")) else { return (Vec::new(), deleted, offline) };
     for line in io::BufReader::new(file).lines().map_while(Result::ok) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
         let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
         let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
         if v.get("deleted").is_some() {
             merge(&mut deleted, (num("start_us"), num("end_us")));
+            continue;
+        }
+        if v.get("offline").is_some() {
+            offline.push((num("start_us"), num("end_us")));
             continue;
         }
         let Some(kind) = EventKind::from_u8(num("kind") as u8) else { continue };
@@ -351,7 +424,8 @@ fn load_catalog(dir: &Path) -> (Vec<Event>, Vec<(u64, u64)>) {
     }
     let mut events: Vec<Event> = events.into_values().collect();
     events.sort_by_key(|e| e.start_us);
-    (events, deleted)
+    offline.sort_unstable();
+    (events, deleted, offline)
 }
 
 /// Adds a stretch to sorted, merged stretches.
@@ -471,11 +545,15 @@ impl Run {
     }
 
     fn trigger(&mut self, camera: usize, trigger: Trigger) {
+        if let Trigger::Offline { offline, at_us } = trigger {
+            return self.offline(camera, offline, at_us);
+        }
         let keep = &mut self.keeps[camera];
         let event = match trigger {
             Trigger::On { kind, source, reason, at_us } => keep.on(kind, &source, &reason, at_us),
             Trigger::Off { kind, source, at_us } => keep.off(kind, &source, at_us),
             Trigger::Mark { seconds, source, at_us } => Some(keep.mark(seconds, &source, at_us)),
+            Trigger::Offline { .. } => None,
         };
         let Some(event) = event else { return };
         let c = &self.cameras[camera];
@@ -495,6 +573,23 @@ impl Run {
         c.wants_full.store(self.keeps[camera].wants_frames(clock::now_us()), Relaxed);
         if let Err(e) = append_catalog(&c.dir, &event_json(&event)) {
             tracing::warn!(camera = %c.name, error = %e, "recording: the event could not be written to the catalog");
+        }
+    }
+
+    /// The camera went offline or came back: the stretch, once it ends, in the catalog.
+    fn offline(&mut self, camera: usize, offline: bool, at_us: u64) {
+        let c = &self.cameras[camera];
+        let mut spans = lock(&c.offline);
+        let open = spans.last().is_some_and(|(_, end)| *end == 0);
+        match (offline, open) {
+            (true, false) => spans.push((at_us, 0)),
+            (false, true) => {
+                let last = spans.last_mut().expect("an open stretch");
+                last.1 = at_us.max(last.0);
+                let line = serde_json::json!({"offline": true, "start_us": last.0, "end_us": last.1});
+                let _ = append_catalog(&c.dir, &line);
+            }
+            _ => {}
         }
     }
 

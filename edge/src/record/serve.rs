@@ -65,7 +65,9 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
             happened = connection.next() => match happened {
                 Happened::Connected => {
                     for c in &cameras {
-                        for filter in [topic::playback_requests(&prefix, &c.name), topic::alarm(&prefix, &c.name), format!("{prefix}/{}/motion", c.name)] {
+                        let (name, requests) = (&c.name, topic::playback_requests(&prefix, &c.name));
+                        let motion = format!("{prefix}/{name}/motion");
+                        for filter in [requests, topic::alarm(&prefix, name), motion, topic::status(&prefix, name)] {
                             let _ = client.try_subscribe(filter, QoS::AtMostOnce);
                         }
                     }
@@ -106,6 +108,14 @@ fn bus_trigger(topic: &str, prefix: &str, camera: &str, payload: &[u8]) -> Optio
             true => Trigger::On { kind: EventKind::Alarm, source, reason, at_us },
             false => Trigger::Off { kind: EventKind::Alarm, source, at_us },
         });
+    }
+    if topic == topic::status(prefix, camera) {
+        let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+        return match v.get("state")?.as_str()? {
+            "offline" => Some(Trigger::Offline { offline: true, at_us }),
+            "online" => Some(Trigger::Offline { offline: false, at_us }),
+            _ => None,
+        };
     }
     if topic == format!("{prefix}/{camera}/motion") {
         let source = "motion".to_string();
@@ -156,7 +166,7 @@ fn request(
     };
     let task = match req {
         Request::Stop => {
-            let _ = tokio::spawn(send(Reply::Done.encode(id, 0)));
+            drop(tokio::spawn(send(Reply::Done.encode(id, 0))));
             None
         }
         Request::Mark { seconds } => {
@@ -168,7 +178,7 @@ fn request(
                     at_us: clock::now_us(),
                 },
             );
-            let _ = tokio::spawn(send(Reply::Done.encode(id, 0)));
+            drop(tokio::spawn(send(Reply::Done.encode(id, 0))));
             None
         }
         Request::Timeline { from_us, to_us } => Some(tokio::spawn(async move {
@@ -361,6 +371,15 @@ fn timeline(camera: &Camera, from_us: u64, to_us: u64) -> Timeline {
             kind: SpanKind::Recorded(track),
         }));
     }
+    let now = clock::now_us();
+    spans.extend(
+        lock(&camera.offline)
+            .iter()
+            .map(|&(s, e)| (s, if e == 0 { now } else { e }))
+            .filter(|(s, e)| *e >= from_us && *s <= to_us)
+            .take(budget)
+            .map(|(s, e)| Span { start_us: s.max(from_us), end_us: e.min(to_us), kind: SpanKind::Offline }),
+    );
     let deleted = lock(&camera.deleted);
     spans.extend(
         deleted.iter().filter(|(s, e)| *e >= from_us && *s <= to_us).take(budget).map(|&(s, e)| Span {
@@ -375,7 +394,7 @@ fn timeline(camera: &Camera, from_us: u64, to_us: u64) -> Timeline {
         .filter(|e| e.start_us <= to_us && (e.end_us == 0 || e.end_us >= from_us))
         .cloned()
         .collect();
-    Timeline { from_us, to_us, now_us: clock::now_us(), spans, events }
+    Timeline { from_us, to_us, now_us: now, spans, events }
 }
 
 #[cfg(test)]
@@ -408,5 +427,16 @@ mod tests {
         ));
         assert!(bus_trigger("home/door/alarm", "home", "door", b"garbage").is_none());
         assert!(bus_trigger("home/door/motion", "home", "door", b"maybe").is_none());
+        let offline = br#"{"state":"offline","detail":"camera gone","at_us":5}"#;
+        assert!(matches!(
+            bus_trigger("home/door/status", "home", "door", offline),
+            Some(Trigger::Offline { offline: true, .. })
+        ));
+        let online = br#"{"state":"online","detail":"MJPEG","at_us":6}"#;
+        assert!(matches!(
+            bus_trigger("home/door/status", "home", "door", online),
+            Some(Trigger::Offline { offline: false, .. })
+        ));
+        assert!(bus_trigger("home/door/status", "home", "door", br#"{"state":"starting"}"#).is_none());
     }
 }

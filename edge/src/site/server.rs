@@ -180,6 +180,7 @@ mod tests {
             keeper: Arc::new(Doorkeeper::default()),
             watchers: None,
             broker: None,
+            recordings: Vec::new(),
         })
     }
 
