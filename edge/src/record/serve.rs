@@ -293,25 +293,40 @@ async fn play<F, Fut>(
         let target = media(start.elapsed());
         let cam = camera.clone();
         let found = tokio::task::spawn_blocking(move || {
-            let track = match track {
-                Track::Best if cam.preview.is_none() || full_near(&cam, target) => Track::Full,
-                Track::Best => Track::Preview,
-                t => t,
-            };
             // The frame on screen at the play's time; then, if that one was sent, the
             // next one along, and when it is due.
-            let seek = if forward { Seek::AtOrBefore } else { Seek::After };
-            let at = if forward { target } else { target.saturating_sub(1) };
-            let due = read_one(&cam, track, at, seek).filter(|(t, _)| Some(*t) != last);
-            match due {
-                Some(f) => Ok((track, f)),
-                None => {
-                    let next = match last {
-                        Some(l) => locate(&cam, track, l, if forward { Seek::After } else { Seek::Before }),
-                        None => locate(&cam, track, target, if forward { Seek::After } else { Seek::Before }),
-                    };
-                    Err(next)
+            let pick = |track: Track| {
+                let seek = if forward { Seek::AtOrBefore } else { Seek::After };
+                let at = if forward { target } else { target.saturating_sub(1) };
+                // Only onwards (past the last frame sent, whichever track it came from):
+                // leaving an event's full frames for the previews never steps back.
+                let onwards = |t: u64| last.is_none_or(|l| if forward { t > l } else { t < l });
+                let due = read_one(&cam, track, at, seek).filter(|(t, _)| onwards(*t));
+                match due {
+                    Some(f) => Ok((track, f)),
+                    None => {
+                        let next = match last {
+                            Some(l) => {
+                                locate(&cam, track, l, if forward { Seek::After } else { Seek::Before })
+                            }
+                            None => {
+                                locate(&cam, track, target, if forward { Seek::After } else { Seek::Before })
+                            }
+                        };
+                        Err(next)
+                    }
                 }
+            };
+            match track {
+                Track::Best if cam.preview.is_none() => pick(Track::Full),
+                // Past the last full frame of an event (still "near" it) the play goes on
+                // along the previews instead of ending there.
+                Track::Best if full_near(&cam, target) => match pick(Track::Full) {
+                    Err(None) => pick(Track::Preview),
+                    found => found,
+                },
+                Track::Best => pick(Track::Preview),
+                t => pick(t),
             }
         })
         .await;
