@@ -21,12 +21,14 @@ const PREVIEW_FPS = 2;
 let browser;
 let edge;
 let recordDir;
+let recordStartUs;
 before(async () => {
   browser = await startBrowser();
   recordDir = mkdtempSync(join(tmpdir(), 'mqcam-rec-'));
   edge = await startEdge(['--size', '320x240', '--fps', String(FPS), '--preview-fps', String(PREVIEW_FPS),
     '--record', 'continuous', '--record-dir', recordDir,
     '--no-login', '--publisher-login', `${PUBLISHER.username}:${PUBLISHER.password}`]);
+  recordStartUs = Date.now() * 1000;
 });
 after(async () => {
   await edge?.stop();
@@ -109,7 +111,6 @@ async function untilShown(page, what, slackUs, timeoutMs = 5000) {
 
 test('a phone scrubs, plays either way, steps, jumps to an event and goes back to live', async () => {
   // Footage before the alarm, the alarm (its full-size frames from the pre-roll on), after.
-  const recordStartUs = Date.now() * 1000;
   await sleep(6000);
   const alarmUs = Date.now() * 1000;
   await alarm(true, 'front door opened');
@@ -157,7 +158,11 @@ test('a phone scrubs, plays either way, steps, jumps to an event and goes back t
   await shot(page, 'scrubbed');
 
   // Play at 1×: the recorded time moves on about as fast as the wall clock (measured
-  // from its first step, over 4 s, to a preview interval and a #stats refresh).
+  // from its first step, over 4 s, to a preview interval and a #stats refresh). From
+  // the start of the footage: 4 s at 1× and 6 s at 4× ahead of it.
+  const start = zoomed.x(first + 1e6);
+  await drag(page, cdp, [start + 20, start + 10, start]);
+  await untilShown(page, 'the start of the footage', slack);
   const t0 = num((await stats(page)).playbackAtUs);
   await page.tap('#pb-play');
   const [, moving] = await untilStats(page, (s) => s.playbackState === 'playing' && num(s.playbackAtUs) > t0, 3000, 'playing');
@@ -259,8 +264,9 @@ test('scrubbing through an 8 Mbit/s link with 80 ms of round trip: each frame as
     await zoomTo(page, cdp, newest);
     const zoomed = await axis(page);
     const slack = 1e6 / PREVIEW_FPS + 50e3;
+    const first = Math.max(recordStartUs + 1e6, zoomed.start);
     for (let i = 0; i < 12; i++) {
-      const x = zoomed.x(Math.max(zoomed.start, newest - 50e6) + (i + 1) * 3e6);
+      const x = zoomed.x(first + ((i + 1) / 13) * (newest - first));
       await drag(page, cdp, [x - 20, x - 10, x]);
       await untilShown(page, `through the link, the frame at x=${Math.round(x)}`, slack);
     }

@@ -90,10 +90,11 @@ impl Playback {
             Heard::Bad => Got::Bad,
             Heard::Timeline => Got::Timeline(payload.to_vec()),
             Heard::Frame(r, jpeg) => match Frame::recorded(jpeg, at, generation, r) {
-                Some(f) => {
+                Some(f) if self.player.keeps(r, f.header.capture_us) => {
                     self.inbox.push(f);
                     Got::Frame
                 }
+                Some(_) => Got::Nothing,
                 None => Got::Bad,
             },
         };

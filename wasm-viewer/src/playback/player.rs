@@ -191,6 +191,8 @@ pub struct Player {
     /// Input → first frame of that request on screen (ms).
     scrub_ms: Vec<f64>,
     pub error: Option<String>,
+    /// The request and capture time of the last frame heard for a position.
+    heard: (u32, u64),
 }
 
 impl Player {
@@ -218,6 +220,7 @@ impl Player {
             drawn_input: None,
             scrub_ms: Vec::new(),
             error: None,
+            heard: (0, 0),
         };
         // The newest frame is asked when the timeline is here (its "now"): asked at
         // once, it would stop the timeline's request at the edge.
@@ -526,6 +529,21 @@ impl Player {
         }
     }
 
+    /// Whether a frame of request `r`, captured at `capture_us`, is worth showing. For a
+    /// position the edge may send its preview and then a full frame from up to 2 s
+    /// before it (the end of an event's full frames, just before the time asked): the
+    /// picture nearer the time asked stays.
+    pub fn keeps(&mut self, r: Recorded, capture_us: u64) -> bool {
+        if self.play.is_some_and(|p| p.id == r.id) {
+            return true;
+        }
+        if self.heard.0 == r.id && capture_us < self.heard.1 {
+            return false;
+        }
+        self.heard = (r.id, capture_us);
+        true
+    }
+
     /// Time passed (a few times a second): lost requests forgotten, a wish kept behind
     /// them sent, a quiet play asked again, the timeline refreshed while nothing plays,
     /// an edge that never answered said so.
@@ -828,6 +846,21 @@ mod tests {
         p.reply(&done(4), 12_200.0);
         p.tick(12_300.0);
         assert!(matches!(p.take_requests()[..], [(5, Request::Timeline { .. })]));
+    }
+
+    #[test]
+    fn a_full_frame_older_than_the_preview_for_a_position_is_not_shown_over_it() {
+        let mut p = paused();
+        p.seek(5_000_000, 1_100.0, 1_100.0);
+        let preview = Recorded { id: 3, n: 0, track: Track::Preview };
+        let full = Recorded { id: 3, n: 1, track: Track::Full };
+        assert!(p.keeps(preview, 4_900_000));
+        assert!(!p.keeps(full, 3_100_000), "the event's last full frame, 1.9 s before");
+        assert!(p.keeps(Recorded { id: 4, ..full }, 3_100_000), "another request");
+        // A play backwards goes back in time frame after frame.
+        p.play(-1000, 1_200.0);
+        assert!(p.keeps(Recorded { id: 4, n: 0, track: Track::Preview }, 2_000_000));
+        assert!(p.keeps(Recorded { id: 4, n: 1, track: Track::Preview }, 1_500_000));
     }
 
     #[test]
