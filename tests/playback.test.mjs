@@ -67,18 +67,18 @@ async function drag(page, cdp, xs, { stepMs = 40, y } = {}) {
 }
 
 /**
- * Two fingers on the timeline spreading around `c` (CSS px), `by` times as far apart: one
- * 12 px left of it and one 2 px right (so both land on the timeline near its ends), the
- * time at `c` staying at `c`, as the fingers keep the times under them.
+ * Two fingers on the timeline around `c` (CSS px): one 12·k px left of it and one 2·k px
+ * right, k going from `from` to `to` (apart: zoom in; together: zoom out). The fingers
+ * keep the times under them, so the time at `c` stays at `c`.
  */
-async function pinch(page, cdp, c, by = 20, steps = 8) {
+async function pinch(page, cdp, c, from, to, steps = 8) {
   const box = await page.locator('#timeline').boundingBox();
   const y = box.y + box.height / 2;
   const points = (k) => [{ x: box.x + c - 12 * k, y, id: 1 }, { x: box.x + c + 2 * k, y, id: 2 }];
-  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: points(1) });
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: points(from) });
   for (let i = 1; i <= steps; i++) {
     await sleep(20);
-    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: points(1 + ((by - 1) * i) / steps) });
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: points(from + ((to - from) * i) / steps) });
   }
   await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
 }
@@ -90,14 +90,33 @@ async function axis(page) {
   return { start, span, width: box.width, x: (t) => ((t - start) / span) * box.width };
 }
 
-/** Pinches the timeline around time `t` until it shows about a minute. */
+/** Two fingers 60 px apart on the timeline, both moved by `dx`: it pans, the same scale. */
+async function pan(page, cdp, x0, dx, steps = 8) {
+  const box = await page.locator('#timeline').boundingBox();
+  const y = box.y + box.height / 2;
+  const points = (d) => [{ x: box.x + x0 - 30 + d, y, id: 1 }, { x: box.x + x0 + 30 + d, y, id: 2 }];
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: points(0) });
+  for (let i = 1; i <= steps; i++) {
+    await sleep(20);
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: points((dx * i) / steps) });
+  }
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+}
+
+/**
+ * Pinches the timeline around time `t` until it shows about a minute: four times per
+ * pinch, `t` brought to the middle first with two fingers (a finger lands on a whole
+ * pixel, which on the day's scale is minutes, so a big zoom at once would miss it).
+ * Never past a minute across: at that limit the fingers no longer hold their times.
+ */
 async function zoomTo(page, cdp, t) {
-  // Four times per pinch, centred again each time: a finger lands on a whole pixel,
-  // which on the day's scale is minutes, so a big zoom at once would miss the footage.
-  // Never past a minute across: at that limit the fingers no longer hold their times.
   for (let i = 0; i < 12 && (await axis(page)).span > 90e6; i++) {
-    const a = await axis(page);
-    await pinch(page, cdp, Math.min(Math.max(a.x(t), 13), a.width - 3), Math.min(4, a.span / 61e6));
+    let a = await axis(page);
+    if (a.x(t) < 60 || a.x(t) > a.width - 60) {
+      await pan(page, cdp, a.width / 2, a.width / 2 - Math.min(Math.max(a.x(t), 0), a.width));
+      a = await axis(page);
+    }
+    await pinch(page, cdp, Math.min(Math.max(a.x(t), 13), a.width - 3), 1, Math.min(4, a.span / 61e6));
   }
 }
 
@@ -129,15 +148,25 @@ test('a phone scrubs, plays either way, steps, jumps to an event and goes back t
   assert.ok(Date.now() * 1000 - newest < 3e6, `the newest recorded frame is recent: ${opened.playbackAtUs}`);
   assert.equal(opened.latencyP50Ms, '', 'no latency for a recorded frame');
   console.log(`recordings opened in ${openMs} ms on ${opened.playbackClock} (${opened.playbackTrack})`);
-  await shot(page, 'opened');
 
-  // The day fits the timeline: zoom in with two fingers around the newest footage.
+  // The timeline opens on the footage there is (a few seconds: a minute across); two
+  // fingers coming together show the whole day, spreading zoom in again.
+  await page.waitForFunction(() => document.querySelector('#event-list').childElementCount > 0, null, { timeout: 15000 });
+  const opening = await axis(page);
+  await shot(page, 'opened');
+  assert.ok(opening.span <= 120e6 && opening.x(newest) > opening.width * 0.8 && opening.x(newest) <= opening.width,
+    `the timeline opens on the recent footage: ${JSON.stringify({ span: opening.span, x: opening.x(newest) })}`);
+  for (let i = 0; i < 8 && (await axis(page)).span < 23 * 3600e6; i++) {
+    const a = await axis(page);
+    await pinch(page, cdp, Math.min(Math.max(a.x(newest), 80), a.width - 14), 6, 1);
+  }
   const day = await axis(page);
-  assert.ok(day.span >= 23 * 3600e6, `the timeline opens on the last day: ${day.span} µs`);
+  assert.ok(day.span >= 23 * 3600e6, `pinched out to the day: ${day.span} µs`);
+  await shot(page, 'day');
   await zoomTo(page, cdp, newest);
   await sleep(300);
   const zoomed = await axis(page);
-  assert.ok(zoomed.span <= 120e6, `pinched down to a minute or two: ${zoomed.span} µs`);
+  assert.ok(zoomed.span <= 120e6, `pinched in to a minute or two: ${zoomed.span} µs`);
   await shot(page, 'zoomed');
 
   // Scrub: a finger to several times of the footage, back and forth; each stop shows its frame.
@@ -260,7 +289,7 @@ test('scrubbing through an 8 Mbit/s link with 80 ms of round trip: each frame as
     await page.tap('#btn-recordings');
     await untilStats(page, (s) => s.playbackState === 'paused' && s.playbackAtUs, 8000, 'the recordings open');
     const newest = num((await stats(page)).playbackAtUs);
-    const day = await axis(page);
+    await page.waitForFunction(() => document.querySelector('#event-list').childElementCount > 0, null, { timeout: 15000 });
     await zoomTo(page, cdp, newest);
     const zoomed = await axis(page);
     const slack = 1e6 / PREVIEW_FPS + 50e3;

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{CanvasRenderingContext2d, Event, HtmlCanvasElement, HtmlElement, PointerEvent, WheelEvent};
-use wire::playback::{parse_reply, Reply, Timeline};
+use wire::playback::{parse_reply, Reply, SpanKind, Timeline};
 
 use crate::{
     page::{
@@ -154,6 +154,14 @@ pub fn timeline(bytes: Vec<u8>) {
             r.axis.set_now(t.now_us as f64);
         }
         let same_events = r.timeline.as_ref().is_some_and(|old| old.events == t.events);
+        // The first timeline since opening: the view fits the footage there is.
+        if r.timeline.is_none() {
+            if let Some(first) =
+                t.spans.iter().filter(|s| matches!(s.kind, SpanKind::Recorded(_))).map(|s| s.start_us).min()
+            {
+                r.axis.fit(first as f64);
+            }
+        }
         r.timeline = Some(t);
         if !same_events {
             render_events(r);

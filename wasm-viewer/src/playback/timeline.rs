@@ -95,6 +95,15 @@ impl Axis {
         t.min(self.now_us).max(self.lo()).max(0.0) as u64
     }
 
+    /// Shows from `from_us` to now (the footage there is, when it is recent: a day's
+    /// width would make the last minutes a sliver), at least a minute.
+    pub fn fit(&mut self, from_us: f64) {
+        self.span_us = (self.now_us - from_us) / (1.0 - AHEAD - 0.05);
+        self.start_us = self.now_us - self.span_us;
+        self.clamp();
+        self.start_us = self.hi() - self.span_us;
+    }
+
     /// The edge's clock moved on to `now_us`: a view that showed now keeps showing it.
     pub fn set_now(&mut self, now_us: f64) {
         let at_now = self.start_us + self.span_us >= self.hi() - 1.0;
@@ -289,6 +298,18 @@ mod tests {
         assert!(a.x_of(NOW) > 380.0, "not past now");
         a.pan(1e9);
         assert!((a.start_us - (NOW - MAX_SPAN_US)).abs() < 1.0, "not before the day");
+    }
+
+    #[test]
+    fn a_view_fitted_to_recent_footage_shows_it_whole_up_to_now() {
+        let mut a = Axis::day(NOW, 400.0);
+        a.fit(NOW - 600e6);
+        assert!(a.x_of(NOW - 600e6) > 10.0 && a.x_of(NOW - 600e6) < 30.0, "{}", a.x_of(NOW - 600e6));
+        assert!(a.x_of(NOW) > 380.0 && a.x_of(NOW) < 400.0);
+        // A few seconds of footage: a minute across.
+        a.fit(NOW - 5e6);
+        assert_eq!(a.span_us, MIN_SPAN_US);
+        assert!(a.x_of(NOW) > 380.0 && a.x_of(NOW) < 400.0);
     }
 
     #[test]
