@@ -299,4 +299,54 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       await cams.stop();
     }
   });
+
+  test(`${name}: a camera's recordings: open, a scrub on the timeline, play, a step back, live again`, async () => {
+    const rec = await startEdge(['--no-login', '--size', '320x240', '--fps', '10', '--record', 'continuous',
+      '--record-dir', join(scratch, `rec-${name}`)]);
+    const session = await engine.start();
+    // Pointer events on the timeline as a mouse makes them (WebDriver's actions differ
+    // between the two drivers; the page's handlers are what is tested).
+    const scrubTo = (t) => session.exec((t) => {
+      const el = document.querySelector('#timeline');
+      const r = el.getBoundingClientRect();
+      const x = r.left + ((t - Number(el.dataset.startUs)) / Number(el.dataset.spanUs)) * r.width;
+      const at = (type, dx) => el.dispatchEvent(new PointerEvent(type, { pointerId: 1, isPrimary: true, bubbles: true,
+        clientX: x + dx, clientY: r.top + r.height / 2, button: 0, buttons: type === 'pointerup' ? 0 : 1 }));
+      at('pointerdown', 12);
+      at('pointermove', 6);
+      at('pointermove', 0);
+      at('pointerup', 0);
+    }, t);
+    const click = (sel) => session.exec((sel) => document.querySelector(sel).click(), sel);
+    try {
+      await sleep(6000);
+      await session.size(engine.phoneWidth, 844);
+      await session.go(rec.viewer);
+      await watchErrors(session);
+      await waitFor(session, (s) => s.frames >= 5, 'live frames');
+      await click('#btn-recordings');
+      const opened = await waitFor(session, (s) => s.mode === 'playback' && s.playbackState === 'paused' && s.playbackAtUs > 0,
+        'the recordings open on the newest frame', 15_000);
+      await waitPage(session, () => ({ ok: Number(document.querySelector('#timeline').dataset.spanUs) <= 120e6 }),
+        'the timeline fitted to the footage', 15_000);
+      // A scrub 3 s back: the preview at or before it (2 a second).
+      const target = opened.playbackAtUs - 3e6;
+      await scrubTo(target);
+      const scrubbed = await waitFor(session, (s) => s.playbackState === 'paused' && s.playbackTargetUs <= target + 100e3
+        && s.playbackAtUs <= s.playbackTargetUs && s.playbackTargetUs - s.playbackAtUs <= 600e3, 'the frame 3 s back', 10_000);
+      await session.screenshot(join(ARTIFACTS, `playback-${name}.png`));
+      await click('#pb-play');
+      await waitFor(session, (s) => s.playbackState === 'playing' && s.playbackAtUs > scrubbed.playbackAtUs + 1e6, 'playing on', 10_000);
+      await click('#pb-play');
+      const paused = await waitFor(session, (s) => s.playbackState === 'paused', 'paused', 5000);
+      await click('#pb-step-back');
+      await waitFor(session, (s) => s.playbackState === 'paused' && s.playbackAtUs < paused.playbackAtUs, 'a step back', 5000);
+      await click('#pb-live');
+      await waitFor(session, (s) => s.mode === 'live' && s.frames >= 5 && s.latencyP50Ms > 0, 'live again', 10_000);
+      assert.deepEqual(await session.exec(() => window.__errors), [], 'no page errors');
+    } finally {
+      await session.quit();
+      await rec.stop();
+    }
+  });
 }
