@@ -15,6 +15,8 @@
 //!   sees fewer frames, never a backlog. A play that went quiet (its last frames lost on
 //!   the way: QoS 0) is asked again from where it stands.
 
+use std::collections::VecDeque;
+
 use wire::playback::{Event, Reply, Request, Seek, Timeline, Track, PLAY_WINDOW, SPEED_RANGE};
 
 use crate::picture::stats::percentile;
@@ -189,7 +191,8 @@ pub struct Player {
     inputs: Vec<(u32, f64)>,
     drawn_input: Option<f64>,
     /// Input → first frame of that request on screen (ms).
-    scrub_ms: Vec<f64>,
+    /// A deque as the stats' windows are: one `percentile` for both in the module.
+    scrub_ms: VecDeque<f64>,
     pub error: Option<String>,
     /// The request and capture time of the last frame heard for a position.
     heard: (u32, u64),
@@ -218,7 +221,7 @@ impl Player {
             opened_ms: now_ms,
             inputs: Vec::new(),
             drawn_input: None,
-            scrub_ms: Vec::new(),
+            scrub_ms: VecDeque::new(),
             error: None,
             heard: (0, 0),
         };
@@ -523,9 +526,9 @@ impl Player {
     pub fn presented(&mut self, at_ms: f64) {
         if let Some(input) = self.drawn_input.take() {
             if self.scrub_ms.len() == SAMPLES {
-                self.scrub_ms.remove(0);
+                self.scrub_ms.pop_front();
             }
-            self.scrub_ms.push(at_ms - input);
+            self.scrub_ms.push_back(at_ms - input);
         }
     }
 
