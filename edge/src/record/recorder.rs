@@ -404,7 +404,10 @@ fn measure(camera: &Camera) {
 /// The events and deleted stretches of a camera's catalog (`events.jsonl`): one JSON
 /// object a line, appended; the last line about an event wins, a torn last line is
 /// skipped.
-fn load_catalog(dir: &Path) -> (Vec<Event>, Vec<(u64, u64)>, Vec<(u64, u64)>) {
+/// Stretches of time (start, end µs).
+type Stretches = Vec<(u64, u64)>;
+
+fn load_catalog(dir: &Path) -> (Vec<Event>, Stretches, Stretches) {
     let mut events: HashMap<(u64, u8, String), Event> = HashMap::new();
     let (mut deleted, mut offline) = (Vec::new(), Vec::new());
     let Ok(file) = File::open(dir.join("events.jsonl")) else { return (Vec::new(), deleted, offline) };
