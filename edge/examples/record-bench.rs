@@ -72,7 +72,7 @@ fn fill(dir: &str, hours: u64) {
     while t < now {
         preview.append(t, &restamp(&small[(n % 8) as usize], t, n)).expect("written");
         // Every 10 minutes, a 20 s event at 10 fps.
-        if (t - start) % 600_000_000 == 0 {
+        if (t - start).is_multiple_of(600_000_000) {
             for k in 0..200u64 {
                 let at = t + k * 100_000;
                 events.append(at, &restamp(&full[(k % 8) as usize], at, k)).expect("written");
