@@ -3,12 +3,13 @@
 //! - `record-bench fill DIR HOURS` writes HOURS of a camera `cam1`'s continuous
 //!   recording into DIR (the edge's `--record-dir`) as the edge would have: previews of
 //!   the test pattern, 320 px wide, 2 a second, ending now, with a 20 s event every 10
-//!   minutes (full-size frames at 10 fps) and a catalog entry for it. Fast: a few frames
+//!   hour (full-size frames at 10 fps) and a catalog entry for it. Fast: a few frames
 //!   encoded once and stamped with each time.
 //! - `record-bench scrub HOST PORT N` is a viewer scrubbing over MQTT: it asks the edge's
 //!   recordings for the timeline (timed), then N frames at random times with
 //!   `Track::Best`, one after the other, and prints JSON with the time from each request
 //!   to its first (preview) frame and to its full-size frame, p50/p95.
+//! - `record-bench mark HOST PORT SECONDS`: "record now" on `cam1`, as a page's button.
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,9 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["fill", dir, hours] => fill(dir, hours.parse().expect("HOURS")),
         ["scrub", host, port, n] => scrub(host, port.parse().expect("PORT"), n.parse().expect("N")),
+        ["mark", host, port, seconds] => mark(host, port.parse().expect("PORT"), seconds.parse().expect("SECONDS")),
         _ => {
-            eprintln!("usage: record-bench fill DIR HOURS | record-bench scrub HOST PORT N");
+            eprintln!("usage: record-bench fill DIR HOURS | scrub HOST PORT N | mark HOST PORT SECONDS");
             std::process::exit(2);
         }
     }
@@ -71,8 +73,8 @@ fn fill(dir: &str, hours: u64) {
     let mut t = start;
     while t < now {
         preview.append(t, &restamp(&small[(n % 8) as usize], t, n)).expect("written");
-        // Every 10 minutes, a 20 s event at 10 fps.
-        if (t - start).is_multiple_of(600_000_000) {
+        // Every hour, a 20 s event at 10 fps.
+        if (t - start).is_multiple_of(3_600_000_000) {
             for k in 0..200u64 {
                 let at = t + k * 100_000;
                 events.append(at, &restamp(&full[(k % 8) as usize], at, k)).expect("written");
@@ -94,6 +96,23 @@ fn fill(dir: &str, hours: u64) {
         events.bytes(),
         preview.segments.len() + events.segments.len()
     );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn mark(host: &str, port: u16, seconds: u32) {
+    let viewer = format!("bench-mark-{}", std::process::id());
+    let (client, mut events) = AsyncClient::new(MqttOptions::new(&viewer, host, port), 8);
+    client.subscribe(wire::topic::playback_reply("mqcam", "cam1", &viewer), QoS::AtMostOnce).await.unwrap();
+    while !matches!(events.poll().await, Ok(Event::Incoming(Packet::SubAck(_)))) {}
+    let request = Request::Mark { seconds }.encode(1);
+    client.publish(wire::topic::playback_request("mqcam", "cam1", &viewer), QoS::AtMostOnce, false, request).await.unwrap();
+    loop {
+        if let Ok(Event::Incoming(Packet::Publish(p))) = events.poll().await {
+            if let Some((1, _, Reply::Done)) = parse_reply(&p.payload) {
+                return;
+            }
+        }
+    }
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
