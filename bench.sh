@@ -26,6 +26,6 @@ scripts/build.sh
 cargo build --release --locked -p wasm-viewer --example fanout
 # The RTSP rows: our H.264 test camera, and the pipeline benchmark's decode timing
 # (built here so that its compile is not inside the measurement).
-cargo build --release --locked -p edge --example rtsp-camera
+cargo build --release --locked -p edge --example rtsp-camera --example record-bench
 cargo bench --locked --no-run -p edge --bench pipeline
 BENCH_PYTHON="$VENV/bin/python" node tests/bench.mjs

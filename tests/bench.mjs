@@ -21,7 +21,7 @@
 //     BENCH_ONLY=rtsp runs only these and prints their section (BENCHMARKS.md untouched).
 //   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -469,13 +469,13 @@ async function camerasRow(n, jpegDir, watched = true) {
   }
 }
 
-/** 30 JPEGs of 640x480 (a moving gradient with grain, quality 75), made with OpenCV. */
-function cameraJpegs() {
-  const dir = join(tmpdir(), `mqcam-bench-jpegs-${process.pid}`);
+/** 30 JPEGs of `w`x`h` (default 640x480; a moving gradient with grain, quality 75), made with OpenCV. */
+function cameraJpegs(w = 640, h = 480) {
+  const dir = join(tmpdir(), `mqcam-bench-jpegs-${w}x${h}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   execFileSync(PYTHON, ['-c', `
 import cv2, numpy as np, sys
-h, w = 480, 640
+h, w = ${h}, ${w}
 y, x = np.mgrid[0:h, 0:w]
 rng = np.random.default_rng(1)
 for i in range(30):
@@ -484,6 +484,150 @@ for i in range(30):
     cv2.imwrite(f"{sys.argv[1]}/{i:02d}.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 75])
 `, dir]);
   return dir;
+}
+
+const RECORD_BENCH = join(ROOT, 'target', 'release', 'examples', 'record-bench');
+
+/** The edge's recording counters for camera `cam1` from /metrics. */
+async function recordMetrics(edge) {
+  const text = await (await fetch(new URL('metrics', edge.viewer))).text();
+  const get = (name) => Number(text.match(new RegExp(`^${name}\\{camera="cam1"\\} (\\S+)$`, 'm'))?.[1] ?? NaN);
+  return { bytes: get('mqcam_record_bytes_written_total'), frames: get('mqcam_record_frames_written_total'), lost: get('mqcam_record_frames_lost_total'), at: Date.now() };
+}
+
+/**
+ * One recording row: an edge with `args` (camera cam1, nobody watching), `record` its
+ * --record (or none), optionally "record now" so that the full stream is kept: its CPU,
+ * RSS and what it writes over SECONDS. With `keep`, the edge is returned running.
+ */
+async function recordRow(label, args, record, { mark = false, keep = false, preRoll = 5 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'mqcam-bench-rec-'));
+  const rec = record ? ['--record', record, '--record-dir', dir, '--pre-roll', String(preRoll)] : [];
+  const edge = await startEdge([...args, ...rec, '--quality', String(QUALITY)]);
+  try {
+    await sleep(3000);
+    if (mark) execFileSync(RECORD_BENCH, ['mark', '127.0.0.1', String(edge.tcpPort), '3600']);
+    await sleep(2000);
+    const m0 = record ? await recordMetrics(edge) : null;
+    const row = await measure(edge, { camera: 'cam1' });
+    const m1 = record ? await recordMetrics(edge) : null;
+    const secs = record ? (m1.at - m0.at) / 1000 : 1;
+    const write = record ? (m1.bytes - m0.bytes) / secs : 0;
+    const out = { label, record: record ?? 'off', preRoll: record ? preRoll : '', mark, edge_cpu: row.edge_cpu, edge_rss: row.edge_rss, write_mb_s: write / 1e6,
+      gb_day: (write * 86400) / 1e9, fps: record ? (m1.frames - m0.frames) / secs : 0, lost: record ? m1.lost - m0.lost : 0 };
+    if (keep) return { out, edge, dir };
+    await edge.stop();
+    rmSync(dir, { recursive: true, force: true });
+    return { out };
+  } catch (e) {
+    await edge.stop();
+    throw e;
+  }
+}
+
+/**
+ * `record-bench scrub` against the broker at `port`: timeline and frame times (JSON).
+ * Not synchronous: the relay it may go through runs in this process.
+ */
+function scrub(port, n) {
+  return new Promise((resolve, reject) => {
+    execFile(RECORD_BENCH, ['scrub', '127.0.0.1', String(port), String(n)], { encoding: 'utf8', timeout: 300000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`record-bench scrub: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
+  });
+}
+
+/**
+ * Recording: what it costs per camera (the test pattern at 1280x720@30, a raw source
+ * the edge encodes; an MJPEG camera at 1280x720@30, passed through), the footage a day
+ * takes, scrubbing over the bus on the LAN and through the 8 Mbit/s, 80 ms relay, and
+ * 24 hours of footage opened.
+ */
+async function recordRows() {
+  const out = { cost: [], scrub: null, day: null };
+  const pattern = ['--source', 'pattern', '--size', '1280x720', '--fps', '30'];
+  process.stderr.write('recording: test pattern 1280x720@30…\n');
+  out.cost.push((await recordRow('raw 720p30', pattern, null)).out);
+  out.cost.push((await recordRow('raw 720p30', pattern, 'continuous')).out);
+  out.cost.push((await recordRow('raw 720p30', pattern, 'events')).out);
+  out.cost.push((await recordRow('raw 720p30', pattern, 'events', { preRoll: 0 })).out);
+  // Continuous, with an event on: previews and full-size frames to scrub over.
+  const during = await recordRow('raw 720p30', pattern, 'continuous', { mark: true, keep: true });
+  out.cost.push(during.out);
+  try {
+    await sleep(5000);
+    process.stderr.write('recording: scrubbing on the LAN and through the relay…\n');
+    const lan = await scrub(during.edge.tcpPort, 100);
+    const link = await startLink({ host: '127.0.0.1', port: during.edge.tcpPort }, { kbps: 8000, delayMs: 80 });
+    try {
+      out.scrub = { lan, relay: await scrub(link.port, 40) };
+    } finally {
+      await link.close();
+    }
+  } finally {
+    await during.edge.stop();
+    rmSync(during.dir, { recursive: true, force: true });
+  }
+  process.stderr.write('recording: MJPEG camera 1280x720@30 (passthrough)…\n');
+  const jpegs = cameraJpegs(1280, 720);
+  const cam = await startCameraServer(jpegs, 30);
+  try {
+    const mjpeg = ['--camera', `cam1=${cam.url}`];
+    out.cost.push((await recordRow('MJPEG 720p30', mjpeg, null)).out);
+    out.cost.push((await recordRow('MJPEG 720p30', mjpeg, 'events')).out);
+    out.cost.push((await recordRow('MJPEG 720p30', mjpeg, 'events', { mark: true })).out);
+  } finally {
+    cam.stop();
+    rmSync(jpegs, { recursive: true, force: true });
+  }
+  process.stderr.write('recording: 24 hours of footage…\n');
+  const dir = mkdtempSync(join(tmpdir(), 'mqcam-bench-day-'));
+  try {
+    const filled = JSON.parse(execFileSync(RECORD_BENCH, ['fill', dir, '24'], { encoding: 'utf8' }));
+    const began = Date.now();
+    const edge = await startEdge([...pattern, '--record', 'continuous', '--record-dir', dir]);
+    const startMs = Date.now() - began;
+    try {
+      await sleep(1000);
+      out.day = { ...filled, start_ms: startMs, rss: edge.rssMb(), ...(await scrub(edge.tcpPort, 50)) };
+    } finally {
+      await edge.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+function sayRecord(rec) {
+  say('## Recording (`--record`): cost per camera, footage per day, scrubbing');
+  say();
+  say(`Nobody watching; each row ${SECONDS} s after 5 s of warm-up, JPEG quality ${QUALITY}. "raw" is the test pattern (the edge encodes every frame it keeps, as for a USB camera's YUYV); "MJPEG" a camera_server.py camera whose JPEGs are kept as they come. \`continuous\` keeps the preview (320 px, 2 fps) always; \`events\` keeps the full stream around events and, with a pre-roll, makes it all the time into memory; "event on" is while an event (here "record now") is being kept. GB/day is the write rate over 24 h: for events, multiply by the share of the day they last.`);
+  say();
+  say('| camera | record | pre-roll | event on | edge CPU % | edge RSS MB | written fps | write MB/s | GB/day | frames lost |');
+  say('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rec.cost) {
+    say(`| ${r.label} | ${r.record} | ${r.preRoll === '' ? '' : `${r.preRoll} s`} | ${r.mark ? 'yes' : ''} | ${f1(r.edge_cpu)} | ${f1(r.edge_rss)} | ${f1(r.fps)} | ${r.write_mb_s.toFixed(2)} | ${r.gb_day.toFixed(1)} | ${r.lost} |`);
+  }
+  say();
+  const s = rec.scrub;
+  say('Scrubbing over the bus (`edge/examples/record-bench scrub`, a native client speaking `wire::playback`): a frame request at a random time inside the kept event, one after another; "first" is request → the first frame back (the preview, shown at once), "full" request → the full-size frame. The browser adds its decode and draw (a few ms at 720p, see the rows above).');
+  say();
+  say('| link | first frame p50 / p95 ms | full-size frame p50 / p95 ms | requests |');
+  say('|---|---|---|---|');
+  say(`| loopback (LAN) | ${f1(s.lan.first_p50)} / ${f1(s.lan.first_p95)} | ${f1(s.lan.full_p50)} / ${f1(s.lan.full_p95)} | ${s.lan.n} |`);
+  say(`| relay 8 Mbit/s, 80 ms | ${f1(s.relay.first_p50)} / ${f1(s.relay.first_p95)} | ${f1(s.relay.full_p50)} / ${f1(s.relay.full_p95)} | ${s.relay.n} |`);
+  say();
+  const d = rec.day;
+  say(`24 hours of one camera's footage (\`record-bench fill\`: ${d.frames} previews at 2 fps, ${(d.preview_bytes / 1e9).toFixed(2)} GB, and a 20 s full-size event every hour, ${(d.full_bytes / 1e9).toFixed(2)} GB, ${d.segments} segments): the edge starts on it in ${f1(d.start_ms)} ms (to its banner, the index read), holds ${f1(d.rss)} MB RSS, answers the 24 h timeline in ${f1(d.timeline_ms)} ms (${d.spans} spans, ${d.events} events), and a scrub in ${f1(d.first_p50)} / ${f1(d.first_p95)} ms p50 / p95 (full-size ${f1(d.full_p50)} / ${f1(d.full_p95)}).`);
+}
+
+function recordTargets(rec) {
+  const s = rec.scrub;
+  return [
+    ['Scrub → frame ≤ 150 ms p95 on a LAN (bus round trip, native)', `${f1(s.lan.first_p95)} ms (full-size ${f1(s.lan.full_p95)} ms)`, s.lan.first_p95 <= 150],
+    ['Scrub → frame ≤ 400 ms p95 at 8 Mbit/s, 80 ms', `${f1(s.relay.first_p95)} ms (full-size ${f1(s.relay.full_p95)} ms)`, s.relay.first_p95 <= 400],
+    ['Recording loses no frame while the disk keeps up', `${rec.cost.reduce((a, r) => a + r.lost, 0)} lost over all rows`, rec.cost.every((r) => r.lost === 0)],
+  ];
 }
 
 const RTSP_CAMERA = join(ROOT, 'target', 'release', 'examples', 'rtsp-camera');
@@ -664,15 +808,31 @@ if (process.env.BENCH_CAMERAS) {
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
 }
+// BENCH_ONLY=record: only the recording section and its targets, printed as Markdown
+// (BENCHMARKS.md is left alone).
+if (process.env.BENCH_ONLY === 'record') {
+  const rec = await recordRows();
+  say(`Recording rows only (\`BENCH_ONLY=record\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}; ${SECONDS} s per row.`);
+  say();
+  sayRecord(rec);
+  say();
+  say('| target | measured | result |');
+  say('|---|---|---|');
+  for (const [what, measured, ok] of recordTargets(rec)) say(`| ${what} | ${measured} | ${ok ? 'PASS' : 'FAIL'} |`);
+  process.exit(0);
+}
 const browser = await startBrowser();
 // BENCH_ONLY=rtsp: only the RTSP cameras' section and its targets, printed as Markdown
 // (BENCHMARKS.md is left alone).
 if (process.env.BENCH_ONLY === 'rtsp') {
   const rtsp = await rtspRows(browser);
+const recording = await recordRows();
   await browser.close();
   say(`RTSP rows only (\`BENCH_ONLY=rtsp\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}; ${SECONDS} s per row.`);
   say();
   sayRtsp(rtsp);
+say();
+sayRecord(recording);
   say();
   say('| target | measured | result |');
   say('|---|---|---|');
@@ -948,6 +1108,7 @@ if (clusterBench) {
   targets.push(['Cluster: page load → first frame ≤ 300 ms, across nodes', `${f1(across.first_frame_ms)} ms (page opened again, median of 3; first visit ${f1(across.first_visit_ms)} ms)`, across.first_frame_ms <= 300]);
 }
 targets.push(...rtspTargets(rtsp));
+targets.push(...recordTargets(recording));
 targets.push(['Page load → first frame ≤ 150 ms (broker streaming)', `${f1(firstFrame.again)} ms (page opened again, median of 5; first visit ${f1(firstFrame.first)} ms)`, firstFrame.again <= 150]);
 const rss720 = ours('1280x720', 30).edge_rss;
 targets.push(['Edge RSS ≤ 64 MB at 1280x720@30 with the embedded broker', `${f1(rss720)} MB`, rss720 <= 64]);

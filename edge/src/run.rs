@@ -246,7 +246,13 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         0 => cores.min(4),
         n => (n as usize).min(cores),
     };
-    let recorder = start_recorder(&config, &cameras)?;
+    // Opening the recordings reads the newest segments whole: not on the runtime.
+    let recorder = {
+        let (config, cameras) = (config.clone(), cameras.clone());
+        tokio::task::spawn_blocking(move || start_recorder(&config, &cameras))
+            .await
+            .map_err(|e| EdgeError::Config(format!("recording failed to start: {e}")))??
+    };
     let encoders = pipeline::Encoders::start(workers)?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut captures = Vec::new();

@@ -375,8 +375,13 @@ async fn export(site: &Site, name: &str, query: &str, head_only: bool) -> Reply 
         "track=preview" => Some(false),
         _ => None,
     });
+    // One clip at a time: each may hold up to its cap in memory.
+    static CLIPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
     let made = match (avi, arg("from"), arg("to"), arg("at")) {
         (true, Some(from), Some(to), _) if from < to => {
+            let Ok(_one) = CLIPS.try_acquire() else {
+                return text(429, "another clip is being exported; try again when it is done\n".into());
+            };
             tokio::task::spawn_blocking(move || export::clip(&recorded, from, to, track)).await
         }
         (false, _, _, Some(at)) => tokio::task::spawn_blocking(move || export::frame(&recorded, at)).await,

@@ -404,13 +404,22 @@ async fn a_full_disk_never_stops_the_live_view_and_the_oldest_footage_makes_room
     assert!(matches!(parse_reply(&v.reply().await.1), Some((_, 0, Reply::Done))));
     let (sub, mut events) = client("it-record-live", edge.tcp_port, false);
     sub.subscribe("mqcam/cam1/preview", QoS::AtMostOnce).await.unwrap();
+    sub.subscribe("mqcam/cam1/rec/state", QoS::AtMostOnce).await.unwrap();
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut live = Vec::new();
+    let (mut live, mut states) = (Vec::new(), Vec::new());
     while let Ok(polled) = tokio::time::timeout_at(until, events.poll()).await {
         if let Ok(Event::Incoming(Packet::Publish(p))) = polled {
-            live.push(wire::parse(&p.payload).unwrap().0.capture_us);
+            if p.topic.ends_with("/preview") {
+                live.push(wire::parse(&p.payload).unwrap().0.capture_us);
+            } else {
+                let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+                states.push(v["state"].as_str().unwrap().to_string());
+            }
         }
     }
+    // Said on the bus: recording, then the disk full, then recording again.
+    assert_eq!(states.first().map(String::as_str), Some("recording"), "{states:?}");
+    assert!(states.windows(2).any(|w| w[0] == "disk full" && w[1] == "recording"), "{states:?}");
     assert!(edge.is_running(), "the edge lives on");
     // The live previews kept coming at their rate all along (10 a second).
     assert!(live.len() >= 180, "{} previews in 20 s", live.len());

@@ -22,6 +22,8 @@
 //!                                        control, see `flow` and `wire::ack`)
 //! <prefix>/<camera>/rec/req/<viewer>   viewer → edge: a playback request (`crate::playback`)
 //! <prefix>/<camera>/rec/res/<viewer>   edge → viewer: its replies and recorded frames
+//! <prefix>/<camera>/rec/state  {"state":"recording"|"events"|"disk full","bytes":…,
+//!                            "oldest_us":…}: what the edge records, retained, QoS 1
 //! <prefix>/<camera>/alarm    {"active":true|false,"reason":…,"at_us":…,"source":…} from
 //!                            any client with the publisher login (a detector, a door
 //!                            sensor bridge), retained while active; never from viewers
@@ -155,6 +157,7 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
             *camera == "+" || (name(camera) && !camera.starts_with('_'))
         }
         [camera, "clock" | "rec", "res", viewer] => name(camera) && !camera.starts_with('_') && name(viewer),
+        [camera, "rec", "state"] => *camera == "+" || (name(camera) && !camera.starts_with('_')),
         _ => false,
     }
 }
@@ -177,6 +180,11 @@ pub fn clock_reply(prefix: &str, camera: &str, viewer: &str) -> String {
 /// The filter the edge subscribes to for a recorded camera's playback requests.
 pub fn playback_requests(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/rec/req/+")
+}
+
+/// Where the edge says what it records of a camera (retained).
+pub fn recording_state(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/rec/state")
 }
 
 /// Where one viewer sends a camera's playback requests.
@@ -285,6 +293,8 @@ mod tests {
             detections("home", "door"),
             clock_reply("home", "door", "v-1"),
             playback_reply("home", "door", "v-1"),
+            recording_state("home", "door"),
+            recording_state("home", "+"),
         ]) {
             assert!(viewer_may_subscribe("home", &filter), "{filter}");
         }

@@ -8,116 +8,110 @@
 /// A gap up to this long is played as a held frame; a longer one is cut.
 pub const MAX_FILL_US: u64 = 2_000_000;
 
-/// The AVI file of `frames` (capture time µs, JPEG), in time order, `width`×`height`.
-/// `None` for no frames.
-pub fn write(frames: &[(u64, &[u8])], width: u32, height: u32) -> Option<Vec<u8>> {
-    let interval = typical_interval(frames)?;
-    // Each slot of the grid shows a frame: (index into frames) per slot.
-    let mut slots: Vec<usize> = Vec::with_capacity(frames.len());
-    for (i, w) in frames.windows(2).enumerate() {
+/// Which frame each slot of the clip's grid shows (an index into the frames, in time
+/// order), and the grid's interval (µs). `None` for no frames.
+pub fn slots(times: &[u64]) -> Option<(Vec<usize>, u64)> {
+    let interval = typical_interval(times)?;
+    let mut slots: Vec<usize> = Vec::with_capacity(times.len());
+    for (i, w) in times.windows(2).enumerate() {
         slots.push(i);
-        let gap = w[1].0.saturating_sub(w[0].0);
+        let gap = w[1].saturating_sub(w[0]);
         if gap <= MAX_FILL_US {
             let extra = ((gap as f64 / interval as f64).round() as usize).saturating_sub(1);
             slots.extend(std::iter::repeat_n(i, extra));
         }
     }
-    slots.push(frames.len() - 1);
-    let largest = frames.iter().map(|(_, j)| j.len()).max().unwrap_or(0) as u32;
+    slots.push(times.len() - 1);
+    Some((slots, interval))
+}
+
+/// Bytes of the AVI file of frames `lens` long shown in `slots`: known before a frame is
+/// read, so a clip too big is refused before it costs anything.
+pub fn size(slots: &[usize], lens: &[usize]) -> u64 {
+    let movi: u64 = slots.iter().map(|&i| 8 + lens[i].next_multiple_of(2) as u64).sum();
+    HEADERS as u64 + movi + 8 + 16 * slots.len() as u64
+}
+
+/// Bytes before the first frame's chunk: RIFF, hdrl (avih, strl: strh, strf), movi's head.
+const HEADERS: usize = 12 + 12 + (8 + 56) + 12 + (8 + 56) + (8 + 40) + 12;
+
+/// The AVI file of `frames` (capture time µs, JPEG), in time order, `width`×`height`,
+/// written into one buffer of its final size. `None` for no frames.
+pub fn write(frames: &[(u64, &[u8])], width: u32, height: u32) -> Option<Vec<u8>> {
+    let times: Vec<u64> = frames.iter().map(|(t, _)| *t).collect();
+    let (slots, interval) = slots(&times)?;
+    let lens: Vec<usize> = frames.iter().map(|(_, j)| j.len()).collect();
+    let total = size(&slots, &lens);
+    if total > u64::from(u32::MAX) {
+        return None;
+    }
+    let largest = lens.iter().copied().max().unwrap_or(0) as u32;
     // The rate as a fraction: frames per 1000 s.
     let rate = (1e9 / interval as f64).round().max(1.0) as u32;
-
-    let mut movi = Vec::new();
-    let mut index = Vec::with_capacity(slots.len() * 16);
+    let n = slots.len() as u32;
+    let movi_len = (total as usize - HEADERS - 8 - 16 * slots.len()) as u32;
+    let mut out = Vec::with_capacity(total as usize);
+    let u32s = |out: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    out.extend_from_slice(b"RIFF");
+    u32s(&mut out, &[(total - 8) as u32]);
+    out.extend_from_slice(b"AVI LIST");
+    u32s(&mut out, &[4 + (8 + 56) + 12 + (8 + 56) + (8 + 40)]);
+    out.extend_from_slice(b"hdrlavih");
+    u32s(
+        &mut out,
+        &[56, interval as u32, largest.saturating_mul(rate / 1000 + 1), 0, 0x10, n, 0, 1, largest],
+    );
+    u32s(&mut out, &[width, height, 0, 0, 0, 0]);
+    out.extend_from_slice(b"LIST");
+    u32s(&mut out, &[4 + (8 + 56) + (8 + 40)]);
+    out.extend_from_slice(b"strlstrh");
+    u32s(&mut out, &[56]);
+    out.extend_from_slice(b"vidsMJPG");
+    u32s(&mut out, &[0, 0, 0, 1000, rate, 0, n, largest, u32::MAX, 0]);
+    for v in [0u16, 0, width as u16, height as u16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"strf");
+    u32s(&mut out, &[40, 40, width, height]);
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(b"MJPG");
+    u32s(&mut out, &[width.saturating_mul(height).saturating_mul(3), 0, 0, 0, 0]);
+    out.extend_from_slice(b"LIST");
+    u32s(&mut out, &[movi_len + 4]);
+    out.extend_from_slice(b"movi");
+    debug_assert_eq!(out.len(), HEADERS);
+    let mut offsets = Vec::with_capacity(slots.len());
     for &i in &slots {
         let jpeg = frames[i].1;
         // Offsets in the index count from the 'movi' fourcc.
-        let offset = 4 + movi.len() as u32;
-        movi.extend_from_slice(b"00dc");
-        movi.extend_from_slice(&(jpeg.len() as u32).to_le_bytes());
-        movi.extend_from_slice(jpeg);
+        offsets.push((out.len() - (HEADERS - 4)) as u32);
+        out.extend_from_slice(b"00dc");
+        u32s(&mut out, &[jpeg.len() as u32]);
+        out.extend_from_slice(jpeg);
         if jpeg.len() % 2 == 1 {
-            movi.push(0);
+            out.push(0);
         }
-        index.extend_from_slice(b"00dc");
-        index.extend_from_slice(&0x10u32.to_le_bytes()); // a keyframe
-        index.extend_from_slice(&offset.to_le_bytes());
-        index.extend_from_slice(&(jpeg.len() as u32).to_le_bytes());
     }
-    let n = slots.len() as u32;
-
-    let mut avih = Vec::with_capacity(56);
-    for v in [
-        interval as u32,
-        largest.saturating_mul(rate / 1000 + 1),
-        0,
-        0x10,
-        n,
-        0,
-        1,
-        largest,
-        width,
-        height,
-        0,
-        0,
-        0,
-        0,
-    ] {
-        avih.extend_from_slice(&v.to_le_bytes());
+    out.extend_from_slice(b"idx1");
+    u32s(&mut out, &[16 * n]);
+    for (&i, offset) in slots.iter().zip(offsets) {
+        out.extend_from_slice(b"00dc");
+        // A keyframe, where, how long.
+        u32s(&mut out, &[0x10, offset, lens[i] as u32]);
     }
-    let mut strh = Vec::with_capacity(56);
-    strh.extend_from_slice(b"vidsMJPG");
-    for v in [0u32, 0, 0, 1000, rate, 0, n, largest, u32::MAX, 0] {
-        strh.extend_from_slice(&v.to_le_bytes());
-    }
-    for v in [0u16, 0, width as u16, height as u16] {
-        strh.extend_from_slice(&v.to_le_bytes());
-    }
-    let mut strf = Vec::with_capacity(40);
-    strf.extend_from_slice(&40u32.to_le_bytes());
-    strf.extend_from_slice(&(width as i32).to_le_bytes());
-    strf.extend_from_slice(&(height as i32).to_le_bytes());
-    strf.extend_from_slice(&1u16.to_le_bytes());
-    strf.extend_from_slice(&24u16.to_le_bytes());
-    strf.extend_from_slice(b"MJPG");
-    for v in [width.saturating_mul(height).saturating_mul(3), 0, 0, 0, 0] {
-        strf.extend_from_slice(&v.to_le_bytes());
-    }
-    let strl = list(b"strl", &[chunk(b"strh", &strh), chunk(b"strf", &strf)].concat());
-    let hdrl = list(b"hdrl", &[chunk(b"avih", &avih), strl].concat());
-    let body = [b"AVI ".to_vec(), hdrl, list(b"movi", &movi), chunk(b"idx1", &index)].concat();
-    Some([b"RIFF".to_vec(), (body.len() as u32).to_le_bytes().to_vec(), body].concat())
+    debug_assert_eq!(out.len() as u64, total);
+    Some(out)
 }
 
 /// The interval most frames are apart (the median), in µs; 1 s for a single frame.
-fn typical_interval(frames: &[(u64, &[u8])]) -> Option<u64> {
-    if frames.is_empty() {
+fn typical_interval(times: &[u64]) -> Option<u64> {
+    if times.is_empty() {
         return None;
     }
-    let mut gaps: Vec<u64> =
-        frames.windows(2).map(|w| w[1].0.saturating_sub(w[0].0)).filter(|g| *g > 0).collect();
+    let mut gaps: Vec<u64> = times.windows(2).map(|w| w[1].saturating_sub(w[0])).filter(|g| *g > 0).collect();
     gaps.sort_unstable();
     Some(gaps.get(gaps.len() / 2).copied().unwrap_or(1_000_000).clamp(1_000, 10_000_000))
-}
-
-fn chunk(id: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + data.len() + 1);
-    out.extend_from_slice(id);
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(data);
-    if data.len() % 2 == 1 {
-        out.push(0);
-    }
-    out
-}
-
-fn list(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12 + data.len());
-    out.extend_from_slice(b"LIST");
-    out.extend_from_slice(&(4 + data.len() as u32).to_le_bytes());
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    out
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub struct Keep {
     /// The start of the event that began keeping: the ring's frames from its pre-roll
     /// on are written first.
     since_us: Option<u64>,
+    /// The last "record now", while it runs: another one extends it.
+    marked: Option<Event>,
 }
 
 impl Keep {
@@ -41,6 +43,7 @@ impl Keep {
             on: Vec::new(),
             until_us: 0,
             since_us: None,
+            marked: None,
         }
     }
 
@@ -80,18 +83,25 @@ impl Keep {
         Some(event)
     }
 
-    /// Keep the next `seconds` from `at_us` (and the pre-roll before it): the event.
+    /// Keep the next `seconds` from `at_us` (and the pre-roll before it): the event. A
+    /// "record now" while the last one still runs extends that one: one event, however
+    /// often a page asks.
     pub fn mark(&mut self, seconds: u32, source: &str, at_us: u64) -> Event {
         self.begin(at_us);
         let end_us = at_us + u64::from(seconds) * 1_000_000;
         self.until_us = self.until_us.max(end_us + self.post_roll_us);
-        Event {
-            start_us: at_us,
-            end_us,
-            kind: EventKind::Manual,
-            reason: "record now".to_string(),
-            source: source.to_string(),
-        }
+        let event = match self.marked.take().filter(|m| m.end_us >= at_us && m.source == source) {
+            Some(m) => Event { end_us: end_us.max(m.end_us), ..m },
+            None => Event {
+                start_us: at_us,
+                end_us,
+                kind: EventKind::Manual,
+                reason: "record now".to_string(),
+                source: source.to_string(),
+            },
+        };
+        self.marked = Some(event.clone());
+        event
     }
 
     fn begin(&mut self, at_us: u64) {
@@ -182,5 +192,10 @@ mod tests {
         keep.off(EventKind::Motion, "motion", 40 * S);
         assert_eq!(feed(&mut keep, 40, 60).last(), Some(&(42 * S)));
         assert!(!keep.wants_frames(60 * S));
+        // Asked again and again while it runs: one event, longer.
+        let a = keep.mark(5, "page", 100 * S);
+        let b = keep.mark(5, "page", 103 * S);
+        assert_eq!((b.start_us, b.end_us), (a.start_us, 108 * S));
+        assert_ne!(keep.mark(5, "page", 200 * S).start_us, a.start_us, "a new one once it ended");
     }
 }

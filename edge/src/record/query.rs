@@ -8,14 +8,38 @@ use super::{log::Entry, store::Segment};
 /// A frame found: its segment's start (the file it is in) and its entry.
 pub type Found = (u64, Entry);
 
-/// The frame `seek` asks for relative to `at_us` among `segments` (in time order, each
-/// in capture order).
+/// The frame `seek` asks for relative to `at_us` among `segments`, each in capture
+/// order. Segments are looked at one by one rather than bisected: after the clock was
+/// set back, a later segment holds earlier times (and segments are few: one per 15
+/// minutes of a track).
 pub fn find(segments: &[Segment], at_us: u64, seek: Seek) -> Option<Found> {
-    match seek {
-        Seek::AtOrBefore => last_where(segments, |t| t <= at_us),
-        Seek::Before => last_where(segments, |t| t < at_us),
-        Seek::After => first_where(segments, |t| t > at_us),
+    let mut best: Option<Found> = None;
+    for s in segments {
+        let (Some(first), Some(last)) = (s.entries.first(), s.entries.last()) else { continue };
+        let candidate = match seek {
+            Seek::AtOrBefore | Seek::Before if first.capture_us > at_us => None,
+            Seek::After if last.capture_us <= at_us => None,
+            Seek::AtOrBefore => {
+                let k = s.entries.partition_point(|e| e.capture_us <= at_us);
+                k.checked_sub(1).map(|k| s.entries[k])
+            }
+            Seek::Before => {
+                let k = s.entries.partition_point(|e| e.capture_us < at_us);
+                k.checked_sub(1).map(|k| s.entries[k])
+            }
+            Seek::After => s.entries.get(s.entries.partition_point(|e| e.capture_us <= at_us)).copied(),
+        };
+        let Some(e) = candidate else { continue };
+        let better = match (&best, seek) {
+            (None, _) => true,
+            (Some((_, b)), Seek::After) => e.capture_us < b.capture_us,
+            (Some((_, b)), _) => e.capture_us > b.capture_us,
+        };
+        if better {
+            best = Some((s.start_us, e));
+        }
     }
+    best
 }
 
 /// The nearest frame to `at_us` either side within `within_us`.
@@ -31,44 +55,35 @@ pub fn nearest(segments: &[Segment], at_us: u64, within_us: u64) -> Option<Found
     best.filter(|(_, e)| e.capture_us.abs_diff(at_us) <= within_us)
 }
 
-fn last_where(segments: &[Segment], ok: impl Fn(u64) -> bool) -> Option<Found> {
-    // Segments whose first frame is ok; the last of them holds the answer (or the one
-    // before it, if its frames are all past: cannot be, its first is ok).
-    let n = segments.partition_point(|s| s.entries.first().is_none_or(|e| ok(e.capture_us)));
-    segments[..n].iter().rev().find_map(|s| {
-        let k = s.entries.partition_point(|e| ok(e.capture_us));
-        (k > 0).then(|| (s.start_us, s.entries[k - 1]))
-    })
-}
-
-fn first_where(segments: &[Segment], ok: impl Fn(u64) -> bool) -> Option<Found> {
-    let n = segments.partition_point(|s| s.entries.last().is_none_or(|e| !ok(e.capture_us)));
-    segments[n..].iter().find_map(|s| {
-        let k = s.entries.partition_point(|e| !ok(e.capture_us));
-        s.entries.get(k).map(|e| (s.start_us, *e))
-    })
-}
-
 /// The stretches between `from_us` and `to_us` with frames no further apart than
-/// `gap_us`, in time order.
+/// `gap_us`, in time order (merged across segments, whatever their order).
 pub fn spans(segments: &[Segment], from_us: u64, to_us: u64, gap_us: u64) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
+    let mut found: Vec<(u64, u64)> = Vec::new();
     for s in segments {
         let (Some(first), Some(last)) = (s.entries.first(), s.entries.last()) else { continue };
         if last.capture_us < from_us || first.capture_us > to_us {
             continue;
         }
         let start = s.entries.partition_point(|e| e.capture_us < from_us);
-        for e in &s.entries[start..] {
-            if e.capture_us > to_us {
-                break;
-            }
-            match out.last_mut() {
-                Some(span) if e.capture_us >= span.1 && e.capture_us - span.1 <= gap_us => {
-                    span.1 = e.capture_us
+        let mut span: Option<(u64, u64)> = None;
+        for e in s.entries[start..].iter().take_while(|e| e.capture_us <= to_us) {
+            span = match span {
+                Some((a, b)) if e.capture_us - b <= gap_us => Some((a, e.capture_us)),
+                Some(done) => {
+                    found.push(done);
+                    Some((e.capture_us, e.capture_us))
                 }
-                _ => out.push((e.capture_us, e.capture_us)),
-            }
+                None => Some((e.capture_us, e.capture_us)),
+            };
+        }
+        found.extend(span);
+    }
+    found.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(found.len());
+    for (a, b) in found {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(gap_us) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
         }
     }
     out
@@ -110,5 +125,18 @@ mod tests {
         assert_eq!(spans(&segs, 0, 1000, 15), vec![(10, 30), (100, 115), (300, 300)]);
         assert_eq!(spans(&segs, 25, 105, 15), vec![(30, 30), (100, 100)]);
         assert!(spans(&segs, 400, 500, 15).is_empty());
+    }
+
+    #[test]
+    fn a_clock_set_back_leaves_segments_out_of_order_and_frames_are_still_found() {
+        // Recorded 100..130, then the clock went back to 50 (a new segment), on to 80.
+        let segs = [segment(&[100, 110, 120, 130]), segment(&[50, 60, 70, 80])];
+        let t = |f: Option<Found>| f.map(|(_, e)| e.capture_us);
+        assert_eq!(t(find(&segs, 75, Seek::AtOrBefore)), Some(70));
+        assert_eq!(t(find(&segs, 115, Seek::AtOrBefore)), Some(110));
+        assert_eq!(t(find(&segs, 80, Seek::After)), Some(100));
+        assert_eq!(t(find(&segs, 100, Seek::Before)), Some(80));
+        assert_eq!(spans(&segs, 0, 1000, 15), vec![(50, 80), (100, 130)]);
+        assert_eq!(spans(&segs, 0, 1000, 25), vec![(50, 130)]);
     }
 }

@@ -280,7 +280,15 @@ impl Recorder {
         // Retention deletes whole segments: room for two, so that a full disk is met by
         // deleting ahead of it rather than by losing a frame at every segment.
         let limits = Limits { min_free: settings.limits.min_free.max(2 * segment_bytes), ..settings.limits };
-        let run = Run { cameras: cameras.clone(), keeps, limits, dir: settings.dir.clone() };
+        let pending = cameras.iter().map(|_| Default::default()).collect();
+        let run = Run {
+            cameras: cameras.clone(),
+            keeps,
+            pending,
+            floor_unreachable: false,
+            limits,
+            dir: settings.dir.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("record".into())
             .spawn(move || run.go(rx, trigger_rx))
@@ -396,7 +404,10 @@ fn measure(camera: &Camera) {
 /// The events and deleted stretches of a camera's catalog (`events.jsonl`): one JSON
 /// object a line, appended; the last line about an event wins, a torn last line is
 /// skipped.
-fn load_catalog(dir: &Path) -> (Vec<Event>, Vec<(u64, u64)>, Vec<(u64, u64)>) {
+/// Stretches of time (start, end µs).
+type Stretches = Vec<(u64, u64)>;
+
+fn load_catalog(dir: &Path) -> (Vec<Event>, Stretches, Stretches) {
     let mut events: HashMap<(u64, u8, String), Event> = HashMap::new();
     let (mut deleted, mut offline) = (Vec::new(), Vec::new());
     let Ok(file) = File::open(dir.join("events.jsonl")) else { return (Vec::new(), deleted, offline) };
@@ -453,10 +464,58 @@ fn event_json(e: &Event) -> serde_json::Value {
         "kind_name": e.kind.name(), "reason": e.reason, "source": e.source})
 }
 
+/// How long a frame waits before it is written: the encoder threads finish a camera's
+/// frames out of order now and then (a frame that also made a preview takes longer),
+/// and a log is in capture order.
+const REORDER_US: u64 = 250_000;
+
+/// One track's frames waiting to be put in order.
+#[derive(Default)]
+struct Pending {
+    frames: Vec<(u64, Vec<u8>)>,
+    /// The capture time of the last frame handed on.
+    last_us: u64,
+}
+
+impl Pending {
+    /// Takes a frame; false if it came too late (a frame after it was written already).
+    fn take(&mut self, capture_us: u64, payload: Vec<u8>) -> bool {
+        // Far behind: the clock was set back, not a frame overtaken.
+        let stepped_back = capture_us + 10_000_000 < self.last_us;
+        if capture_us <= self.last_us && !stepped_back {
+            return false;
+        }
+        let at = self.frames.partition_point(|(t, _)| *t < capture_us);
+        if self.frames.get(at).is_some_and(|(t, _)| *t == capture_us) {
+            return false;
+        }
+        self.frames.insert(at, (capture_us, payload));
+        true
+    }
+
+    /// The frames to write now, in capture order: those older than [`REORDER_US`] (all
+    /// of them after a clock step), and any beyond the 32 newest.
+    fn due(&mut self, now_us: u64) -> Vec<(u64, Vec<u8>)> {
+        let settled = self.frames.partition_point(|(t, _)| {
+            t.saturating_add(REORDER_US) <= now_us || *t > now_us.saturating_add(10_000_000)
+        });
+        let n = settled.max(self.frames.len().saturating_sub(32));
+        let out: Vec<_> = self.frames.drain(..n).collect();
+        if let Some((t, _)) = out.last() {
+            self.last_us = *t;
+        }
+        out
+    }
+}
+
 /// The thread's state.
 struct Run {
     cameras: Vec<Arc<Camera>>,
     keeps: Vec<Keep>,
+    /// Per camera, the preview's and the full track's frames being put in order.
+    pending: Vec<[Pending; 2]>,
+    /// The free-space floor cannot be reached by deleting recordings (said once).
+    floor_unreachable: bool,
     limits: Limits,
     dir: PathBuf,
 }
@@ -471,21 +530,15 @@ impl Run {
             }
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(Msg::Frame { camera, full, capture_us, payload }) => {
-                    let frames = if full {
-                        self.keeps[camera].frame(capture_us, payload)
-                    } else {
-                        vec![(capture_us, payload)]
-                    };
-                    for (t, p) in frames {
-                        if self.write(camera, full, t, &p).is_err() {
-                            full_disk = true;
-                        }
+                    if !self.pending[camera][usize::from(full)].take(capture_us, payload) {
+                        self.cameras[camera].meter.frames_lost.fetch_add(1, Relaxed);
                     }
                 }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
             let now = clock::now_us();
+            full_disk |= self.flush(now);
             for (c, keep) in self.cameras.iter().zip(&self.keeps) {
                 c.wants_full.store(keep.wants_frames(now), Relaxed);
             }
@@ -499,6 +552,7 @@ impl Run {
                 full_disk = false;
             }
         }
+        self.flush(u64::MAX);
         // Events still on end with the edge: their end is when it stopped.
         let now = clock::now_us();
         for i in 0..self.cameras.len() {
@@ -516,6 +570,22 @@ impl Run {
         }
     }
 
+    /// Writes the frames put in order by `now_us`; true if the disk refused one.
+    fn flush(&mut self, now_us: u64) -> bool {
+        let mut refused = false;
+        for camera in 0..self.cameras.len() {
+            for full in [false, true] {
+                for (t, payload) in self.pending[camera][usize::from(full)].due(now_us) {
+                    let frames = if full { self.keeps[camera].frame(t, payload) } else { vec![(t, payload)] };
+                    for (t, p) in frames {
+                        refused |= self.write(camera, full, t, &p).is_err();
+                    }
+                }
+            }
+        }
+        refused
+    }
+
     fn write(&mut self, camera: usize, full: bool, capture_us: u64, payload: &[u8]) -> io::Result<()> {
         let c = &self.cameras[camera];
         let track = if full { Some(&c.full) } else { c.preview.as_ref() };
@@ -531,6 +601,11 @@ impl Run {
                 if c.meter.disk_full.swap(false, Relaxed) {
                     tracing::info!(camera = %c.name, "recording again");
                 }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                c.meter.frames_lost.fetch_add(1, Relaxed);
+                tracing::debug!(camera = %c.name, error = %e, "recording: frame not kept");
                 Ok(())
             }
             Err(e) => {
@@ -603,7 +678,14 @@ impl Run {
             }
             for (log, index) in files {
                 if let Err(e) = log.sync_data().and_then(|_| index.sync_data()) {
-                    tracing::debug!(camera = %c.name, error = %e, "recording: sync failed");
+                    // Still to be synced; and a disk that cannot sync is failing.
+                    lock(&c.full).sync_failed();
+                    if let Some(p) = &c.preview {
+                        lock(p).sync_failed();
+                    }
+                    if !c.meter.disk_full.swap(true, Relaxed) {
+                        tracing::warn!(camera = %c.name, error = %e, "recording: the disk failed to sync what was written");
+                    }
                 }
             }
         }
@@ -618,7 +700,7 @@ impl Run {
                 let t = lock(track);
                 let n = t.segments.len();
                 for (k, s) in t.segments.iter().enumerate() {
-                    let open = k + 1 == n;
+                    let open = k + 1 == n && t.writing();
                     segs.push(Seg {
                         camera: i,
                         full,
@@ -631,7 +713,20 @@ impl Run {
             }
         }
         let free = disk_space(&self.dir).map_or(u64::MAX, |(_, free)| free);
-        let plan = retention::plan(&segs, &self.limits, clock::now_us(), free);
+        // A disk filled by something else: deleting every recording would not reach the
+        // floor, so the floor deletes nothing (the other rules still apply).
+        let ours: u64 = segs.iter().map(|s| s.bytes).sum();
+        let mut limits = self.limits;
+        if free.saturating_add(ours) < limits.min_free {
+            limits.min_free = 0;
+            if !self.floor_unreachable {
+                tracing::warn!(free_mb = free >> 20, "recording: the disk is filled by other files; deleting the recordings would not free enough, so they are kept");
+            }
+            self.floor_unreachable = true;
+        } else {
+            self.floor_unreachable = false;
+        }
+        let plan = retention::plan(&segs, &limits, clock::now_us(), free);
         for i in plan {
             let s = segs[i];
             let c = &self.cameras[s.camera];
@@ -663,6 +758,24 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_finished_out_of_order_are_written_in_order_and_late_ones_dropped() {
+        let mut p = Pending::default();
+        let s = 1_000_000_000_000;
+        assert!(p.take(s + 100_000, vec![2]));
+        assert!(p.take(s, vec![1]), "overtaken, still in time");
+        assert!(!p.take(s, vec![1]), "twice");
+        assert!(p.due(s + 200_000).is_empty(), "not settled yet");
+        let out: Vec<u64> = p.due(s + 400_000).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(out, vec![s, s + 100_000]);
+        assert!(!p.take(s + 50_000, vec![9]), "later than a frame written after it");
+        // The clock set back an hour: taken, and written at once.
+        let back = s - 3_600_000_000;
+        assert!(p.take(back, vec![3]));
+        assert_eq!(p.due(back + 1).len(), 0);
+        assert_eq!(p.due(back + REORDER_US).len(), 1);
+    }
 
     #[test]
     fn deleted_stretches_merge_when_they_touch() {

@@ -10,7 +10,7 @@
 //! [`PLAY_WINDOW`] unacknowledged, and at high speed sends the frame due at that moment
 //! rather than every frame (a 64x play of a 30 fps stream would be 1,920 frames a second).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::{sync::watch, task::JoinHandle, time::Instant};
@@ -20,7 +20,7 @@ use wire::{
 };
 
 use super::{
-    query,
+    log, query,
     recorder::{Camera, Trigger, Triggers},
     store,
 };
@@ -38,8 +38,13 @@ pub struct Settings {
     pub triggers: Triggers,
 }
 
-/// A full frame this near the time asked counts as "there" for [`Track::Best`].
-const FULL_NEAR_US: u64 = 2_000_000;
+/// A full frame this near the time a scrub asks for is shown after its preview.
+const FULL_NEAR_US: u64 = 1_000_000;
+/// A play with [`Track::Best`] shows full frames while one is this near.
+const FULL_PLAY_US: u64 = 300_000;
+/// Frames read at once for all viewers: a viewer that scrubs fast starts reads it no
+/// longer waits for; they queue here rather than on the blocking pool.
+static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 /// Frames further apart than this break a span of the timeline (previews come a few a
 /// second, full frames many).
 const PREVIEW_GAP_US: u64 = 5_000_000;
@@ -52,7 +57,12 @@ struct Session {
     id: u32,
     task: Option<JoinHandle<()>>,
     acked: watch::Sender<u32>,
+    /// When this viewer last asked to record now.
+    marked: Instant,
 }
+
+/// A viewer's "record now" is heard at most this often.
+const MARK_EVERY: Duration = Duration::from_secs(1);
 
 /// Serves playback until `shutdown` turns true.
 pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
@@ -60,10 +70,29 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
     let mut connection = Connection::new("playback", brokers, 64 + 4 * cameras.len());
     let client = connection.client().clone();
     let mut sessions: HashMap<(usize, String), Session> = HashMap::new();
+    // What each camera's retained state says now ("" until published).
+    // Each camera's state as last published, and when (None: to publish).
+    let mut said: Vec<Option<(&'static str, Instant)>> = vec![None; cameras.len()];
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = every.tick(), if connection.is_connected() => {
+                for (c, said) in cameras.iter().zip(&mut said) {
+                    // On a change of state at once; the bytes and age once a minute.
+                    let state = c.state();
+                    if said.is_some_and(|(s, at)| s == state && at.elapsed() < Duration::from_secs(60)) {
+                        continue;
+                    }
+                    let topic = topic::recording_state(&prefix, &c.name);
+                    if client.try_publish(topic, QoS::AtLeastOnce, true, state_json(c)).is_ok() {
+                        *said = Some((state, Instant::now()));
+                    }
+                }
+            }
             happened = connection.next() => match happened {
                 Happened::Connected => {
+                    said.iter_mut().for_each(|s| *s = None);
                     for c in &cameras {
                         let (name, requests) = (&c.name, topic::playback_requests(&prefix, &c.name));
                         let motion = format!("{prefix}/{name}/motion");
@@ -86,10 +115,20 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
             },
             _ = shutdown.changed() => break,
         }
-        sessions
-            .retain(|_, s| s.task.as_ref().is_some_and(|t| !t.is_finished()) || s.acked.receiver_count() > 0);
+        sessions.retain(|_, s| {
+            s.task.as_ref().is_some_and(|t| !t.is_finished())
+                || s.acked.receiver_count() > 0
+                || s.marked.elapsed() < MARK_EVERY
+        });
     }
     sessions.values().filter_map(|s| s.task.as_ref()).for_each(JoinHandle::abort);
+}
+
+/// A camera's recording state as its retained message says it.
+fn state_json(c: &Camera) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    serde_json::json!({"state": c.state(), "bytes": c.meter.bytes.load(Relaxed), "oldest_us": c.meter.oldest_us.load(Relaxed)})
+        .to_string()
 }
 
 /// An alarm or motion message on the bus as an event's start or end.
@@ -151,11 +190,10 @@ fn request(
         }
         return;
     }
-    if let Some(old) = sessions.remove(&key) {
-        if let Some(t) = old.task {
-            t.abort();
-        }
+    if let Some(t) = sessions.get_mut(&key).and_then(|s| s.task.take()) {
+        t.abort();
     }
+    let mut marked = sessions.get(&key).map_or(Instant::now() - MARK_EVERY, |s| s.marked);
     let (acked, acks) = watch::channel(0u32);
     let client = client.clone();
     let camera = camera.clone();
@@ -169,7 +207,10 @@ fn request(
             drop(tokio::spawn(send(Reply::Done.encode(id, 0))));
             None
         }
+        // At most one a second per viewer is heard: each is a line in the catalog.
+        Request::Mark { .. } if sessions.get(&key).is_some_and(|s| s.marked.elapsed() < MARK_EVERY) => None,
         Request::Mark { seconds } => {
+            marked = Instant::now();
             triggers.send(
                 &camera.name,
                 Trigger::Mark {
@@ -182,15 +223,18 @@ fn request(
             None
         }
         Request::Timeline { from_us, to_us } => Some(tokio::spawn(async move {
+            let Ok(_read) = READS.acquire().await else { return };
             let t = tokio::task::spawn_blocking(move || timeline(&camera, from_us, to_us)).await;
             if let Ok(t) = t {
                 send(Reply::Timeline(t).encode(id, 0)).await;
             }
         })),
         Request::Frame { at_us, track, seek } => Some(tokio::spawn(async move {
+            let Ok(read) = READS.acquire().await else { return };
             let frames = tokio::task::spawn_blocking(move || frames_at(&camera, at_us, track, seek))
                 .await
                 .unwrap_or_default();
+            drop(read);
             let n = frames.len() as u32;
             for (i, (track, payload)) in frames.into_iter().enumerate() {
                 send(playback::frame_reply(id, i as u32, track, &payload)).await;
@@ -202,10 +246,10 @@ fn request(
         }
         Request::Ack { .. } => None,
     };
-    sessions.insert(key, Session { id, task, acked });
+    sessions.insert(key, Session { id, task, acked, marked });
 }
 
-/// The tracks to look in for `track`: (which, its lock).
+/// The lock of a track (`None` for [`Track::Best`], or a preview never recorded).
 fn track_of(camera: &Camera, track: Track) -> Option<&std::sync::Mutex<store::Track>> {
     match track {
         Track::Full => Some(&camera.full),
@@ -214,12 +258,19 @@ fn track_of(camera: &Camera, track: Track) -> Option<&std::sync::Mutex<store::Tr
     }
 }
 
-/// Reads the frame `seek` finds from `at_us` in one track: (its capture time, payload).
-fn read_one(camera: &Camera, track: Track, at_us: u64, seek: Seek) -> Option<(u64, Vec<u8>)> {
+/// Where the frame `seek` finds from `at_us` in one track is: its track's directory,
+/// segment and entry. Only the index is read, under the track's lock.
+fn locate(camera: &Camera, track: Track, at_us: u64, seek: Seek) -> Option<(PathBuf, u64, log::Entry)> {
     let t = lock(track_of(camera, track)?);
-    let (segment, entry) = query::find(&t.segments, at_us, seek)?;
-    match t.read(segment, entry) {
+    query::find(&t.segments, at_us, seek).map(|(segment, e)| (t.dir().to_path_buf(), segment, e))
+}
+
+/// Reads a frame [`locate`] found, without holding its track (the recorder writes
+/// meanwhile); a segment retention deleted in between is not an error worth a line.
+fn read_at(camera: &Camera, (dir, segment, entry): (PathBuf, u64, log::Entry)) -> Option<(u64, Vec<u8>)> {
+    match store::read(&dir, segment, entry) {
         Ok(p) => Some((entry.capture_us, p)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             tracing::warn!(camera = %camera.name, error = %e, "playback: a recorded frame could not be read");
             None
@@ -227,30 +278,42 @@ fn read_one(camera: &Camera, track: Track, at_us: u64, seek: Seek) -> Option<(u6
     }
 }
 
-/// Whether the full track has a frame within [`FULL_NEAR_US`] of `at_us`.
-fn full_near(camera: &Camera, at_us: u64) -> bool {
-    query::nearest(&lock(&camera.full).segments, at_us, FULL_NEAR_US).is_some()
+fn read_one(camera: &Camera, track: Track, at_us: u64, seek: Seek) -> Option<(u64, Vec<u8>)> {
+    read_at(camera, locate(camera, track, at_us, seek)?)
+}
+
+/// Whether the full track has a frame within `within_us` of `at_us`.
+fn full_near(camera: &Camera, at_us: u64, within_us: u64) -> bool {
+    query::nearest(&lock(&camera.full).segments, at_us, within_us).is_some()
 }
 
 /// The frames a frame request is answered with, in the order to send them.
 fn frames_at(camera: &Camera, at_us: u64, track: Track, seek: Seek) -> Vec<(Track, Vec<u8>)> {
     let one = |t: Track| read_one(camera, t, at_us, seek).map(|(_, p)| (t, p));
     match track {
+        // A step: the nearer next frame of either track.
         Track::Best if seek != Seek::AtOrBefore || camera.preview.is_none() => {
-            // A step moves along the full frames where there are, else the previews.
-            let t = if full_near(camera, at_us) || camera.preview.is_none() {
-                Track::Full
-            } else {
-                Track::Preview
-            };
-            one(t).into_iter().collect()
+            let t = nearer(camera, at_us, seek);
+            t.and_then(one).into_iter().collect()
         }
         // The small frame first (on screen at once), then the full one where kept.
         Track::Best => {
-            let full = full_near(camera, at_us).then(|| one(Track::Full)).flatten();
+            let full = full_near(camera, at_us, FULL_NEAR_US).then(|| one(Track::Full)).flatten();
             one(Track::Preview).into_iter().chain(full).collect()
         }
         t => one(t).into_iter().collect(),
+    }
+}
+
+/// Of the two tracks, the one whose frame `seek` finds nearer to `at_us` (the full one
+/// on a tie: while both run, full-size frames are shown).
+fn nearer(camera: &Camera, at_us: u64, seek: Seek) -> Option<Track> {
+    let at = |t: Track| locate(camera, t, at_us, seek).map(|(_, _, e)| e.capture_us.abs_diff(at_us));
+    match (at(Track::Full), at(Track::Preview)) {
+        (Some(f), Some(p)) if p < f => Some(Track::Preview),
+        (Some(_), _) => Some(Track::Full),
+        (None, Some(_)) => Some(Track::Preview),
+        (None, None) => None,
     }
 }
 
@@ -269,85 +332,82 @@ async fn play<F, Fut>(
     Fut: std::future::Future<Output = bool>,
 {
     let forward = speed_milli > 0;
+    let (on_screen, onwards) =
+        if forward { (Seek::AtOrBefore, Seek::After) } else { (Seek::After, Seek::Before) };
     let speed = f64::from(speed_milli.unsigned_abs()) / 1000.0;
-    let start = Instant::now();
-    // The recorded time the play is at, `elapsed` after it began.
-    let media = move |elapsed: Duration| {
-        let d = (elapsed.as_secs_f64() * speed * 1e6) as u64;
+    // The play's clock: the recorded time it is at is `from` moved by the time since
+    // `start` times the speed. A gap in the footage moves `from` on (the play jumps it).
+    let (mut from, mut start) = (from_us, Instant::now());
+    let media = |from: u64, start: Instant| {
+        let d = (start.elapsed().as_secs_f64() * speed * 1e6) as u64;
         if forward {
-            from_us.saturating_add(d)
+            from.saturating_add(d)
         } else {
-            from_us.saturating_sub(d)
+            from.saturating_sub(d)
         }
     };
     let mut n = 0u32;
     let mut last: Option<u64> = None;
     loop {
         // Never more than the window ahead of what the viewer drew.
-        while n > *acks.borrow() + PLAY_WINDOW {
+        while n > acks.borrow().saturating_add(PLAY_WINDOW) {
             match tokio::time::timeout(ACK_TIMEOUT, acks.changed()).await {
                 Ok(Ok(())) => {}
                 _ => return,
             }
         }
-        let target = media(start.elapsed());
+        let target = media(from, start);
         let cam = camera.clone();
+        let Ok(_read) = READS.acquire().await else { return };
         let found = tokio::task::spawn_blocking(move || {
-            // The frame on screen at the play's time; then, if that one was sent, the
-            // next one along, and when it is due.
-            let pick = |track: Track| {
-                let seek = if forward { Seek::AtOrBefore } else { Seek::After };
-                let at = if forward { target } else { target.saturating_sub(1) };
-                // Only onwards (past the last frame sent, whichever track it came from):
-                // leaving an event's full frames for the previews never steps back.
-                let onwards = |t: u64| last.is_none_or(|l| if forward { t > l } else { t < l });
-                let due = read_one(&cam, track, at, seek).filter(|(t, _)| onwards(*t));
-                match due {
-                    Some(f) => Ok((track, f)),
-                    None => {
-                        let next = match last {
-                            Some(l) => {
-                                locate(&cam, track, l, if forward { Seek::After } else { Seek::Before })
-                            }
-                            None => {
-                                locate(&cam, track, target, if forward { Seek::After } else { Seek::Before })
-                            }
-                        };
-                        Err(next)
-                    }
-                }
+            // Best: the full frames while they are there (within a frame or so), else
+            // the previews.
+            let chosen = match track {
+                Track::Best if cam.preview.is_none() || full_near(&cam, target, FULL_PLAY_US) => Track::Full,
+                Track::Best => Track::Preview,
+                t => t,
             };
-            match track {
-                Track::Best if cam.preview.is_none() => pick(Track::Full),
-                // Past the last full frame of an event (still "near" it) the play goes on
-                // along the previews instead of ending there.
-                Track::Best if full_near(&cam, target) => match pick(Track::Full) {
-                    Err(None) => pick(Track::Preview),
-                    found => found,
-                },
-                Track::Best => pick(Track::Preview),
-                t => pick(t),
+            // The frame on screen at the play's time, unless it was sent already; then
+            // the next one along either track, and when it is due.
+            let at = if forward { target } else { target.saturating_sub(1) };
+            let due = locate(&cam, chosen, at, on_screen).filter(|(_, _, e)| Some(e.capture_us) != last);
+            match due {
+                Some(found) => Ok(read_at(&cam, found).map(|f| (chosen, f))),
+                None => {
+                    let after = last.unwrap_or(target);
+                    let next = |t: Track| locate(&cam, t, after, onwards).map(|(_, _, e)| e.capture_us);
+                    // Best: whichever track's next frame comes first.
+                    let next = match track {
+                        Track::Best => [next(Track::Full), next(Track::Preview)]
+                            .into_iter()
+                            .flatten()
+                            .min_by_key(|t| t.abs_diff(after)),
+                        _ => next(chosen),
+                    };
+                    Err(next)
+                }
             }
         })
         .await;
         match found {
-            Ok(Ok((track, (t, payload)))) => {
+            Ok(Ok(Some((track, (t, payload))))) => {
                 if !send(playback::frame_reply(id, n, track, &payload)).await {
                     return;
                 }
                 last = Some(t);
                 n += 1;
             }
+            // Deleted under the play: try again where the play is now.
+            Ok(Ok(None)) => tokio::time::sleep(Duration::from_millis(10)).await,
             Ok(Err(Some(next_us))) => {
-                // Wait until the next frame is due at this speed (at most a second, so a
-                // long gap is crossed quickly: the play jumps it).
-                let gap = next_us.abs_diff(target) as f64 / speed;
-                let wait = Duration::from_micros(gap as u64);
+                // Wait until the next frame is due at this speed; past a second of
+                // waiting (a gap in the footage), jump to it.
+                let wait = Duration::from_micros((next_us.abs_diff(target) as f64 / speed) as u64);
                 if wait > Duration::from_secs(1) {
-                    // Jump the gap: the play goes on from the next frame.
-                    return Box::pin(play(camera, id, next_us, track, speed_milli, acks, send)).await;
+                    (from, start) = (next_us, Instant::now());
+                } else {
+                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
                 }
-                tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
             }
             _ => {
                 send(Reply::End.encode(id, n)).await;
@@ -355,12 +415,6 @@ async fn play<F, Fut>(
             }
         }
     }
-}
-
-/// The capture time of the frame `seek` finds from `at_us`, without reading it.
-fn locate(camera: &Camera, track: Track, at_us: u64, seek: Seek) -> Option<u64> {
-    let t = lock(track_of(camera, track)?);
-    query::find(&t.segments, at_us, seek).map(|(_, e)| e.capture_us)
 }
 
 /// What is recorded between two times.
@@ -376,10 +430,14 @@ fn timeline(camera: &Camera, from_us: u64, to_us: u64) -> Timeline {
         // Too many to send: coarser until they fit.
         let mut gap = gap;
         let mut found = query::spans(&t.segments, from_us, to_us, gap);
-        while found.len() > budget {
-            gap *= 4;
+        for _ in 0..8 {
+            if found.len() <= budget {
+                break;
+            }
+            gap = gap.saturating_mul(4);
             found = query::spans(&t.segments, from_us, to_us, gap);
         }
+        found.truncate(budget);
         spans.extend(found.into_iter().map(|(s, e)| Span {
             start_us: s,
             end_us: e,

@@ -105,6 +105,10 @@ impl Track {
     /// new segment, so each segment's frames are in time order. On an error (a full
     /// disk) the segment is left as it was before the call.
     pub fn append(&mut self, capture_us: u64, payload: &[u8]) -> io::Result<()> {
+        // Beyond what a repair reads back: it would cut every frame after it.
+        if payload.len() > log::MAX_PAYLOAD as usize {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame larger than a recording keeps"));
+        }
         let rotate = match (self.segments.last(), &self.writer) {
             (Some(s), Some(_)) => {
                 capture_us < s.end_us()
@@ -146,8 +150,13 @@ impl Track {
             Some(s) if s.start_us >= start_us => s.start_us + 1,
             _ => start_us,
         };
+        // Truncated: a leftover of a deleted segment by this name (a crash between its
+        // two unlinks) must not end up in front of the new frames.
         let open = |ext| {
-            OpenOptions::new().create(true).append(true).open(self.dir.join(log::file_name(start_us, ext)))
+            // Appending: after a failed write is cut back, the next goes at the end.
+            let path = self.dir.join(log::file_name(start_us, ext));
+            File::create(&path)?;
+            OpenOptions::new().append(true).open(path)
         };
         let (log, index) = (open("mqr")?, open("mqi")?);
         // The new files' names must survive a power cut too.
@@ -182,9 +191,16 @@ impl Track {
         Ok(())
     }
 
-    /// Whether the oldest segment is the one being written.
-    pub fn oldest_is_open(&self) -> bool {
-        self.writer.is_some() && self.segments.len() == 1
+    /// Whether a segment is being written (the newest).
+    pub fn writing(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// A sync of what [`Track::unsynced`] handed out failed: it is still to be synced.
+    pub fn sync_failed(&mut self) {
+        if let Some(w) = self.writer.as_mut() {
+            w.dirty = true;
+        }
     }
 
     /// Deletes the oldest segment; returns its (start, end, bytes).
@@ -192,8 +208,10 @@ impl Track {
         if self.segments.is_empty() {
             return Ok(None);
         }
-        if self.oldest_is_open() {
-            self.close()?;
+        // The segment being written goes without a sync: it is deleted anyway, and a
+        // disk that fails its syncs must still get its space back.
+        if self.writer.is_some() && self.segments.len() == 1 {
+            self.writer = None;
         }
         let s = self.segments.remove(0);
         remove(&self.dir, s.start_us)?;
@@ -202,18 +220,27 @@ impl Track {
 
     /// A frame's stored payload (checked against its CRC).
     pub fn read(&self, segment_start_us: u64, entry: Entry) -> io::Result<Vec<u8>> {
-        let file = File::open(self.dir.join(log::file_name(segment_start_us, "mqr")))?;
-        let mut buf = vec![0u8; HEADER + entry.len as usize];
-        file.read_exact_at(&mut buf, u64::from(entry.offset))?;
-        match log::check_header(&buf) {
-            Some((t, len, crc))
-                if t == entry.capture_us && len == entry.len && log::payload_intact(&buf[HEADER..], crc) =>
-            {
-                buf.drain(..HEADER);
-                Ok(buf)
-            }
-            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "recorded frame damaged (checksum)")),
+        read(&self.dir, segment_start_us, entry)
+    }
+}
+
+/// A frame's stored payload from the track in `dir` (checked against its CRC), without
+/// holding the track: a segment deleted meanwhile is `NotFound`.
+pub fn read(dir: &Path, segment_start_us: u64, entry: Entry) -> io::Result<Vec<u8>> {
+    if entry.len > log::MAX_PAYLOAD {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "recorded frame damaged (length)"));
+    }
+    let file = File::open(dir.join(log::file_name(segment_start_us, "mqr")))?;
+    let mut buf = vec![0u8; HEADER + entry.len as usize];
+    file.read_exact_at(&mut buf, u64::from(entry.offset))?;
+    match log::check_header(&buf) {
+        Some((t, len, crc))
+            if t == entry.capture_us && len == entry.len && log::payload_intact(&buf[HEADER..], crc) =>
+        {
+            buf.drain(..HEADER);
+            Ok(buf)
         }
+        _ => Err(io::Error::new(io::ErrorKind::InvalidData, "recorded frame damaged (checksum)")),
     }
 }
 
@@ -223,13 +250,21 @@ fn load(dir: &Path, start_us: u64, newest: bool, repair: &mut Repair) -> io::Res
     let index_path = dir.join(log::file_name(start_us, "mqi"));
     let log_len = fs::metadata(&log_path)?.len();
     let index = fs::read(&index_path).map(|b| log::read_index(&b)).unwrap_or_default();
-    let index_matches = index.last().is_some_and(|e| e.end() == log_len) && {
+    // Every entry where the one before it ended, none too long, the last at the log's
+    // end: else a damaged index (a flipped bit) is rebuilt rather than trusted.
+    let consistent = index.first().is_none_or(|e| e.offset == 0)
+        && index.windows(2).all(|w| w[0].end() == u64::from(w[1].offset))
+        && index.iter().all(|e| e.len <= log::MAX_PAYLOAD);
+    let index_matches = consistent && index.last().is_some_and(|e| e.end() == log_len) && {
         let mut h = [0u8; HEADER];
         let last = index[index.len() - 1];
         File::open(&log_path)?.read_exact_at(&mut h, u64::from(last.offset)).is_ok()
             && log::check_header(&h).is_some_and(|(t, len, _)| t == last.capture_us && len == last.len)
     };
-    if !newest && (index_matches || log_len == 0) {
+    if !newest && log_len == 0 {
+        return Ok(Segment { start_us, bytes: 0, entries: Vec::new() });
+    }
+    if !newest && index_matches {
         return Ok(Segment { start_us, bytes: log_len, entries: index });
     }
     // Read the log whole: what is intact is kept, the rest cut, the index rewritten.
