@@ -324,6 +324,9 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       await session.go(rec.viewer);
       await watchErrors(session);
       await waitFor(session, (s) => s.frames >= 5, 'live frames');
+      // The button is there for a camera its edge records (its directory entry says so).
+      await waitPage(session, () => ({ ok: getComputedStyle(document.querySelector('#btn-recordings')).display !== 'none' }),
+        'the recordings button', 10_000);
       await click('#btn-recordings');
       const opened = await waitFor(session, (s) => s.mode === 'playback' && s.playbackState === 'paused' && s.playbackAtUs > 0,
         'the recordings open on the newest frame', 15_000);

@@ -23,6 +23,8 @@ pub struct CameraInfo {
     pub age_s: Option<f64>,
     /// Its active alarm: reason, raised at (edge µs), by whom.
     pub alarm: Option<Alarm>,
+    /// Its edge records it: it has recordings to play back.
+    pub recording: bool,
 }
 
 /// A camera on the bus.
@@ -44,6 +46,8 @@ pub struct Cam {
     pub offered: Vec<Rendition>,
     pub fps: f64,
     pub full_bytes: Option<f64>,
+    /// Its edge records it (the directory says so).
+    pub recording: bool,
     /// Its edge's clock offset, measured while it was watched (cameras on other edges
     /// have other clocks), kept for the next time.
     pub clock: Option<ClockSync>,
@@ -64,6 +68,7 @@ impl Cam {
             offered: Vec::new(),
             fps: 0.0,
             full_bytes: None,
+            recording: false,
             clock: None,
         }
     }
@@ -89,6 +94,7 @@ impl Cam {
             // Whole seconds: the list goes to the page only when something in it changed.
             age_s: self.newest_ms.map(|t| ((now_ms - t) / 1000.0).max(0.0).floor()),
             alarm: self.alarm.clone(),
+            recording: self.recording,
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct Listed {
     pub fps: f64,
     /// Its full frames' size: measured, else guessed from the picture's.
     pub full_bytes: Option<f64>,
+    /// Its edge records it (`recording`: `continuous` or `events`): it can be played back.
+    pub recording: bool,
 }
 
 /// The cameras in an edge's directory entry (none when it is cleared or bad).
@@ -88,7 +90,9 @@ pub fn directory(payload: &[u8]) -> Vec<Listed> {
                 let (w, h) = (number(r, "width")?, number(r, "height")?);
                 measured.or(Some(crate::stream::adapt::frame_bytes_guess(w as u32, h as u32)))
             });
-            Some(Listed { name, offered, fps, full_bytes })
+            let recording = Reflect::get(&c, &"recording".into()).ok().and_then(|r| r.as_string());
+            let recording = recording.is_some_and(|r| !r.is_empty());
+            Some(Listed { name, offered, fps, full_bytes, recording })
         })
         .collect()
 }

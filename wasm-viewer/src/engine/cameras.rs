@@ -75,6 +75,7 @@ pub fn message(
                 }
                 let cam = &mut cams[i];
                 (cam.offered, cam.fps, cam.full_bytes) = (listed.offered, listed.fps, listed.full_bytes);
+                cam.recording = listed.recording;
             }
             heard.cameras_changed = true;
         }

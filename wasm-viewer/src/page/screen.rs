@@ -152,6 +152,7 @@ fn update(s: &mut Screen, list: &[CameraInfo]) {
             }
         }
         let _ = tile.set_attribute("title", &format!("{} · {}", c.name, c.detail));
+        set("data-recording", if c.recording { "true" } else { "false" });
     }
     apply(s, arrived);
 }
@@ -242,6 +243,13 @@ fn apply(s: &mut Screen, at_ms: f64) {
         let _ = body.set_attribute("data-many", if many { "true" } else { "false" });
     }
     let _ = stats.set_attribute("data-view", view);
+    // The recordings button, for a camera its edge records.
+    let recorded = s.tiles.iter().any(|(n, t)| {
+        Some(n) == camera.as_ref() && t.get_attribute("data-recording").as_deref() == Some("true")
+    });
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-recorded", if recorded { "true" } else { "false" });
+    }
     if camera == s.shown {
         return;
     }

@@ -22,7 +22,7 @@
 //!                 {type: "rec", op, v, at}          seek/play/pause/step/jump/mark (`Command`)
 //! worker → page   {type: "view", attrs: [k, v, …], text}   #stats and the overlay
 //!                 {type: "login", why, user}                show the login form
-//!                 {type: "cameras", list: [{name, state, detail, previews, age, alarm}]}
+//!                 {type: "cameras", list: [{name, state, detail, previews, age, alarm, recording}]}
 //!                 {type: "snapshot", blob}                  the picture, a JPEG Blob
 //!                 {type: "timeline", bytes}                 a timeline reply (Uint8Array)
 //!                 {type: "position", us}                    a recorded frame drawn, its time
@@ -198,6 +198,7 @@ pub fn output_to_js(out: &ToPage) -> JsValue {
                         ("previews", c.previews.into()),
                         ("age", c.age_s.map_or(JsValue::NULL, JsValue::from)),
                         ("alarm", alarm),
+                        ("recording", c.recording.into()),
                     ])
                 })
                 .collect();
@@ -218,6 +219,7 @@ fn camera_from_js(c: &JsValue) -> CameraInfo {
         detail: string(c, "detail"),
         previews: field(c, "previews").as_f64().unwrap_or(0.0) as u32,
         age_s: field(c, "age").as_f64(),
+        recording: field(c, "recording").as_bool().unwrap_or(false),
         alarm: (!alarm.is_null() && !alarm.is_undefined()).then(|| {
             (
                 string(&alarm, "reason"),
