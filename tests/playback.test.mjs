@@ -141,6 +141,9 @@ test('a phone scrubs, plays either way, steps, jumps to an event and goes back t
   const cdp = await page.context().newCDPSession(page);
   await untilStats(page, (s) => num(s.frames) > 5, 15000, 'live frames before the recordings');
   await page.tap('#view');
+  // "Record now" from the live view: an event of its own, by the page.
+  await page.tap('#btn-mark');
+  assert.equal(await page.getAttribute('#btn-mark', 'aria-pressed'), 'true');
   await page.tap('#btn-recordings');
   const [openMs, opened] = await untilStats(page, (s) => s.mode === 'playback' && s.playbackState === 'paused' && s.playbackAtUs, 8000,
     'the recordings open on the newest recorded frame');
@@ -240,6 +243,7 @@ test('a phone scrubs, plays either way, steps, jumps to an event and goes back t
   await item.waitFor({ timeout: 15000 });
   const text = await item.textContent();
   assert.match(text, /alarm · front door opened · doorbell/);
+  await page.locator('#event-list button[data-kind="manual"]').first().waitFor({ timeout: 15000 });
   await shot(page, 'events');
   const eventUs = num(await item.getAttribute('data-at-us'));
   assert.ok(Math.abs(eventUs - alarmUs) < 2e6, `the event is the alarm's time: ${eventUs} vs ${alarmUs}`);

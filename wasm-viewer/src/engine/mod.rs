@@ -252,7 +252,16 @@ pub fn recordings(app: &Shared, open: bool, at_ms: f64) {
 pub fn playback(app: &Shared, command: Command, at_ms: f64) {
     let mut guard = app.borrow_mut();
     let a = &mut *guard;
-    let Some(p) = &mut a.playback else { return };
+    let Some(p) = &mut a.playback else {
+        // "Record now" from the live view: a request of its own (no reply waited for).
+        if let (Command::Mark(seconds), Some(prefix), Some(camera)) = (command, &a.prefix, &a.shown) {
+            let s = &mut a.conn.session;
+            let topic = topic::playback_request(prefix, camera, s.client_id());
+            s.publish(&topic, &wire::playback::Request::Mark { seconds }.encode(0));
+            a.conn.flush();
+        }
+        return;
+    };
     p.command(command, at_ms, now_ms(), &mut a.conn.session);
     a.conn.flush();
     render(a);

@@ -25,6 +25,8 @@ use crate::{
 /// The timeline's height in CSS pixels (the canvas's attribute is scaled by the
 /// device's pixel ratio, so lines stay sharp on a phone).
 const HEIGHT: f64 = 64.0;
+/// "Record now" keeps the full-size frames this long (with the camera's pre-roll).
+const MARK_S: u32 = 30;
 /// Near an end of the timeline, a drag scrolls it (CSS px).
 const EDGE_PX: f64 = 24.0;
 
@@ -312,6 +314,17 @@ fn wire_buttons() -> Result<(), JsValue> {
         set_open_in(r, open, at);
     })?;
     on_click("pb-live", |r, at| set_open_in(r, false, at))?;
+    on_click("btn-mark", |r, at| {
+        r.engine.playback(Command::Mark(MARK_S), at);
+        let b = element::<HtmlElement>("btn-mark");
+        let _ = b.set_attribute("aria-pressed", "true");
+        // Pressed while the edge keeps the full frames (its post-roll follows).
+        let off = Closure::once_into_js(move || {
+            let _ = element::<HtmlElement>("btn-mark").set_attribute("aria-pressed", "false");
+        });
+        let ms = MARK_S as i32 * 1000;
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(off.unchecked_ref(), ms);
+    })?;
     on_click("pb-play", |r, at| toggle_play(r, false, at))?;
     on_click("pb-reverse", |r, at| toggle_play(r, true, at))?;
     on_click("pb-step-back", |r, at| command(r, Command::Step(false), at))?;
