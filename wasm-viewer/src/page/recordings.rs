@@ -186,7 +186,11 @@ pub fn position(us: u64) {
         r.position = Some(us);
         if r.pointers.is_empty() {
             r.target = None;
-            r.axis.follow(us as f64);
+            // A play walking off the view brings it along; a scrub's frame just before
+            // the view's start does not throw it away from the finger.
+            if playing(r) {
+                r.axis.follow(us as f64);
+            }
         }
         ask_redraw(r);
     });

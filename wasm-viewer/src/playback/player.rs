@@ -11,13 +11,13 @@
 //! - Replies come back with their request's id; the edge stops a request when a newer
 //!   one arrives, and a reply to a request older than the picture on screen is dropped.
 //! - **Play** is paced by the viewer: every recorded frame drawn is acknowledged with its
-//!   `n`, and the edge sends at most [`PLAY_WINDOW`] beyond that, so a slow phone or link
+//!   `n`, and the edge sends at most [`wire::playback::PLAY_WINDOW`] beyond that, so a slow phone or link
 //!   sees fewer frames, never a backlog. A play that went quiet (its last frames lost on
 //!   the way: QoS 0) is asked again from where it stands.
 
 use std::collections::VecDeque;
 
-use wire::playback::{Event, Reply, Request, Seek, Timeline, Track, PLAY_WINDOW, SPEED_RANGE};
+use wire::playback::{Event, Reply, Request, Seek, Timeline, Track, SPEED_RANGE};
 
 use crate::picture::stats::percentile;
 
@@ -580,11 +580,6 @@ impl Player {
         if quiet && self.timeline_asked.is_none() && now_ms - self.timeline_asked_ms > every {
             self.ask_timeline(now_ms);
         }
-    }
-
-    /// The frame window a play may run ahead (for the readout).
-    pub fn window(&self) -> u32 {
-        PLAY_WINDOW
     }
 }
 
