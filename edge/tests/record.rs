@@ -321,6 +321,7 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
         }
     }
     let older: usize = runs.iter().map(|(s, k)| s.iter().filter(|t| **t + 2_000_000 < *k).count()).sum();
+    eprintln!("kill -9 x{}: {older} frames older than 2 s at their kill checked, {missing} lost; {} kept", runs.len(), kept.len());
     assert_eq!(missing, 0, "of {older} frames older than 2 s at their kill, {missing} were lost");
     assert!(older > 100, "{older} frames checked");
     assert!(kept.windows(2).all(|w| w[0].0 <= w[1].0), "in time order across restarts");
