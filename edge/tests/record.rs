@@ -238,6 +238,31 @@ async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_th
     // A recorded frame as a JPEG.
     let jpeg = http_get_bytes(edge.http_port, &format!("/export/cam1.jpg?at={at}"));
     assert_eq!(wire::parse(&jpeg).map(|(h, _)| h.width), Ok(320));
+
+    // A viewer may not switch recording off: the gate cuts it off, nothing changes.
+    let written = || metric(&http_get(edge.http_port, "/metrics"), "mqcam_record_frames_written_total");
+    let (viewer, mut viewer_events) = client("it-record-switch-viewer", edge.tcp_port, false);
+    viewer.publish("mqcam/cam1/rec/set", QoS::AtLeastOnce, false, "OFF").await.unwrap();
+    let cut_off = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if viewer_events.poll().await.is_err() {
+                break;
+            }
+        }
+    });
+    assert!(cut_off.await.is_ok(), "a viewer publishing rec/set is disconnected");
+    let before = written();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(written() > before, "still recording");
+    // The publisher (Home Assistant's switch) may: nothing is written while off.
+    publisher.publish("mqcam/cam1/rec/set", QoS::AtLeastOnce, false, "OFF").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let off = written();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(written(), off, "nothing written while switched off");
+    publisher.publish("mqcam/cam1/rec/set", QoS::AtLeastOnce, false, "ON").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(written() > off, "recording again once switched on");
     drop(edge);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -321,7 +346,11 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
         }
     }
     let older: usize = runs.iter().map(|(s, k)| s.iter().filter(|t| **t + 2_000_000 < *k).count()).sum();
-    eprintln!("kill -9 x{}: {older} frames older than 2 s at their kill checked, {missing} lost; {} kept", runs.len(), kept.len());
+    eprintln!(
+        "kill -9 x{}: {older} frames older than 2 s at their kill checked, {missing} lost; {} kept",
+        runs.len(),
+        kept.len()
+    );
     assert_eq!(missing, 0, "of {older} frames older than 2 s at their kill, {missing} were lost");
     assert!(older > 100, "{older} frames checked");
     assert!(kept.windows(2).all(|w| w[0].0 <= w[1].0), "in time order across restarts");

@@ -107,18 +107,35 @@ pub struct Camera {
     pub meter: RecordMeter,
     /// The encoders make full frames for it (its pre-roll, or an event).
     wants_full: AtomicBool,
+    /// Recording switched off from the bus (Home Assistant's switch): nothing is
+    /// written until it is switched on. Kept across restarts (a file `paused`).
+    paused: AtomicBool,
     dir: PathBuf,
 }
 
 impl Camera {
     /// The recording state the bus and the page show: `recording` (continuous),
-    /// `events`, `disk full`.
+    /// `events`, `disk full`, or `off` (switched off).
     pub fn state(&self) -> &'static str {
-        match (self.meter.disk_full.load(Relaxed), self.mode) {
-            (true, _) => "disk full",
-            (false, Mode::Continuous) => "recording",
-            (false, _) => "events",
+        match (self.paused.load(Relaxed), self.meter.disk_full.load(Relaxed), self.mode) {
+            (true, _, _) => "off",
+            (_, true, _) => "disk full",
+            (_, false, Mode::Continuous) => "recording",
+            (_, false, _) => "events",
         }
+    }
+
+    /// Switches recording off (`false`) or on again; remembered across restarts.
+    pub fn switch(&self, on: bool) {
+        if self.paused.swap(!on, Relaxed) == !on {
+            return;
+        }
+        let file = self.dir.join("paused");
+        let kept = if on { fs::remove_file(&file) } else { File::create(&file).map(drop) };
+        if let Err(e) = kept {
+            tracing::warn!(camera = %self.name, error = %e, "recording: the switch could not be remembered");
+        }
+        tracing::info!(camera = %self.name, on, "recording switched");
     }
 }
 
@@ -204,7 +221,7 @@ pub struct Tap {
 impl Tap {
     /// Whether the encoders should make full frames for the recording now.
     pub fn wants_full(&self) -> bool {
-        self.camera.wants_full.load(Relaxed)
+        self.camera.wants_full.load(Relaxed) && !self.camera.paused.load(Relaxed)
     }
 
     /// A full-size frame made (the stamped payload as published).
@@ -220,6 +237,9 @@ impl Tap {
     }
 
     fn send(&self, full: bool, payload: &[u8]) {
+        if self.camera.paused.load(Relaxed) {
+            return;
+        }
         let Ok((header, _)) = wire::parse(payload) else { return };
         let msg =
             Msg::Frame { camera: self.index, full, capture_us: header.capture_us, payload: payload.to_vec() };
@@ -261,6 +281,7 @@ impl Recorder {
                 name: c.name.clone(),
                 mode: c.mode,
                 wants_full: AtomicBool::new(keep.wants_frames(clock::now_us())),
+                paused: AtomicBool::new(dir.join("paused").exists()),
                 full: Mutex::new(full),
                 preview: preview.map(Mutex::new),
                 events: Mutex::new(events),
