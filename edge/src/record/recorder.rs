@@ -127,7 +127,8 @@ impl Camera {
 
     /// Switches recording off (`false`) or on again; remembered across restarts.
     pub fn switch(&self, on: bool) {
-        if self.paused.swap(!on, Relaxed) == !on {
+        // Already so: nothing to remember.
+        if self.paused.swap(!on, Relaxed) != on {
             return;
         }
         let file = self.dir.join("paused");
