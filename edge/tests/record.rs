@@ -31,6 +31,14 @@ fn client(id: &str, port: u16, publisher: bool) -> (AsyncClient, EventLoop) {
     AsyncClient::new(opts, 64)
 }
 
+/// The test pattern at 320x240, 10 fps, previews 160 wide at `preview_fps`, recorded
+/// continuously into `dir`.
+fn small_pattern<'a>(preview_fps: &'a str, dir: &'a str) -> Vec<&'a str> {
+    let size = ["--source", "pattern", "--size", "320x240", "--fps", "10", "--preview-width", "160"];
+    let record = ["--preview-fps", preview_fps, "--record", "continuous", "--record-dir", dir];
+    size.into_iter().chain(record).collect()
+}
+
 /// A viewer asking for playback: its requests, and the replies to them.
 struct Viewer {
     client: AsyncClient,
@@ -96,28 +104,8 @@ fn frame_of(bytes: &[u8]) -> (Which, u64, u32) {
 async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_the_bus() {
     let dir = temp_dir("playback");
     let dir_arg = dir.to_string_lossy().to_string();
-    let args = [
-        "--source",
-        "pattern",
-        "--size",
-        "320x240",
-        "--fps",
-        "10",
-        "--preview-width",
-        "160",
-        "--preview-fps",
-        "4",
-        "--record",
-        "continuous",
-        "--record-dir",
-        &dir_arg,
-        "--pre-roll",
-        "2",
-        "--post-roll",
-        "1",
-        "--publisher-login",
-        PUBLISHER,
-    ];
+    let mut args = small_pattern("4", &dir_arg);
+    args.extend(["--pre-roll", "2", "--post-roll", "1", "--publisher-login", PUBLISHER]);
     let edge = start_edge(&args);
     let (publisher, mut pub_events) = client("it-record-alarm", edge.tcp_port, true);
     tokio::spawn(async move { while pub_events.poll().await.is_ok() {} });
@@ -296,22 +284,7 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
     let dir_arg = dir.to_string_lossy().to_string();
     let mut seed = now_us() | 1;
     eprintln!("kill -9 test seed {seed}");
-    let args = [
-        "--source",
-        "pattern",
-        "--size",
-        "320x240",
-        "--fps",
-        "10",
-        "--preview-width",
-        "160",
-        "--preview-fps",
-        "10",
-        "--record",
-        "continuous",
-        "--record-dir",
-        &dir_arg,
-    ];
+    let args = small_pattern("10", &dir_arg);
     // What each run published (its preview topic carries the recorded frames), and when it was killed.
     let mut runs: Vec<(Vec<u64>, u64)> = Vec::new();
     for _ in 0..20 {
