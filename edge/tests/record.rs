@@ -327,6 +327,28 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
     assert_eq!(missing, 0, "of {older} frames older than 2 s at their kill, {missing} were lost");
     assert!(older > 100, "{older} frames checked");
     assert!(kept.windows(2).all(|w| w[0].0 <= w[1].0), "in time order across restarts");
+
+    // A torn frame at the end of the newest segment (what a power cut mid-write leaves):
+    // the next start cuts it, says so, and keeps every frame before it.
+    let newest = std::fs::read_dir(dir.join("cam1/preview"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mqr"))
+        .max()
+        .unwrap();
+    let mut torn = std::fs::OpenOptions::new().append(true).open(&newest).unwrap();
+    std::io::Write::write_all(&mut torn, b"MQRE\x00\x10\x00\x00half a frame").unwrap();
+    drop(torn);
+    let log = temp_dir("torn.log");
+    let mut edge = crate::util::spawn_edge_with_stderr(&args, std::fs::File::create(&log).unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    edge.child.kill().unwrap();
+    edge.child.wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("a torn end of the last segment was cut"), "{said}");
+    let after = frames_on_disk(&dir.join("cam1/preview"));
+    assert!(kept.iter().all(|f| after.contains(f)), "every frame before the torn one is kept");
+    let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
