@@ -33,7 +33,9 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["fill", dir, hours] => fill(dir, hours.parse().expect("HOURS")),
         ["scrub", host, port, n] => scrub(host, port.parse().expect("PORT"), n.parse().expect("N")),
-        ["mark", host, port, seconds] => mark(host, port.parse().expect("PORT"), seconds.parse().expect("SECONDS")),
+        ["mark", host, port, seconds] => {
+            mark(host, port.parse().expect("PORT"), seconds.parse().expect("SECONDS"))
+        }
         _ => {
             eprintln!("usage: record-bench fill DIR HOURS | scrub HOST PORT N | mark HOST PORT SECONDS");
             std::process::exit(2);
@@ -105,7 +107,10 @@ async fn mark(host: &str, port: u16, seconds: u32) {
     client.subscribe(wire::topic::playback_reply("mqcam", "cam1", &viewer), QoS::AtMostOnce).await.unwrap();
     while !matches!(events.poll().await, Ok(Event::Incoming(Packet::SubAck(_)))) {}
     let request = Request::Mark { seconds }.encode(1);
-    client.publish(wire::topic::playback_request("mqcam", "cam1", &viewer), QoS::AtMostOnce, false, request).await.unwrap();
+    client
+        .publish(wire::topic::playback_request("mqcam", "cam1", &viewer), QoS::AtMostOnce, false, request)
+        .await
+        .unwrap();
     loop {
         if let Ok(Event::Incoming(Packet::Publish(p))) = events.poll().await {
             if let Some((1, _, Reply::Done)) = parse_reply(&p.payload) {

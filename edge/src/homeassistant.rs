@@ -190,6 +190,8 @@ pub struct CameraInfo {
     pub preview: bool,
     /// Whether it detects motion: the motion entity reads [`motion_topic`].
     pub motion: bool,
+    /// Whether it records: the recording switch reads and sets it.
+    pub recording: bool,
 }
 
 /// The entities of a camera, in the order their messages are listed.
@@ -200,9 +202,11 @@ enum Entity {
     Motion,
     Fps,
     Latency,
+    Recording,
 }
 
-const ENTITIES: [Entity; 5] = [Entity::Picture, Entity::Alarm, Entity::Motion, Entity::Fps, Entity::Latency];
+const ENTITIES: [Entity; 6] =
+    [Entity::Picture, Entity::Alarm, Entity::Motion, Entity::Fps, Entity::Latency, Entity::Recording];
 
 impl Entity {
     /// The Home Assistant component (platform) of the entity.
@@ -211,6 +215,7 @@ impl Entity {
             Entity::Picture => "camera",
             Entity::Alarm | Entity::Motion => "binary_sensor",
             Entity::Fps | Entity::Latency => "sensor",
+            Entity::Recording => "switch",
         }
     }
 
@@ -222,6 +227,7 @@ impl Entity {
             Entity::Motion => "motion",
             Entity::Fps => "fps",
             Entity::Latency => "latency",
+            Entity::Recording => "recording",
         }
     }
 }
@@ -239,6 +245,7 @@ pub fn discovery(opts: &Discovery, camera: &CameraInfo) -> Vec<(String, String)>
             let has = match entity {
                 Entity::Picture => camera.preview,
                 Entity::Motion => camera.motion,
+                Entity::Recording => camera.recording,
                 Entity::Alarm | Entity::Fps | Entity::Latency => true,
             };
             let payload = if has { config(opts, camera, entity).to_string() } else { String::new() };
@@ -387,6 +394,19 @@ fn config(opts: &Discovery, camera: &CameraInfo, entity: Entity) -> Value {
             "entity_category": "diagnostic",
             "expire_after": STATS_EXPIRE.as_secs(),
         }),
+        // Docs (switch): "In an ideal scenario, the MQTT device will have a
+        // `state_topic` to publish state changes. If these messages are published with
+        // a RETAIN flag, the MQTT switch will receive an instant state update after
+        // subscription". The recording state is retained JSON: ON unless it says off.
+        // Home Assistant needs the publisher login to send the command.
+        Entity::Recording => json!({
+            "name": "Recording",
+            "command_topic": topic::recording_switch(prefix, name),
+            "state_topic": topic::recording_state(prefix, name),
+            "value_template": "{{ 'OFF' if value_json.state == 'off' else 'ON' }}",
+            "qos": 1,
+            "entity_category": "config",
+        }),
     };
     if let (Value::Object(payload), Value::Object(specific)) = (&mut payload, specific) {
         payload.extend(specific);
@@ -422,7 +442,7 @@ mod tests {
     }
 
     fn camera(name: &str) -> CameraInfo {
-        CameraInfo { name: name.into(), model: None, preview: true, motion: true }
+        CameraInfo { name: name.into(), model: None, preview: true, motion: true, recording: true }
     }
 
     fn parsed(messages: &[(String, String)]) -> Vec<(String, Value)> {
@@ -447,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn a_camera_has_a_picture_an_alarm_motion_and_two_stats_sensors() {
+    fn a_camera_has_a_picture_an_alarm_motion_two_stats_sensors_and_a_recording_switch() {
         let messages = discovery(&opts(), &camera("door"));
         let node = node_id("mqcam", "door");
         let topics: Vec<&str> = messages.iter().map(|(t, _)| t.as_str()).collect();
@@ -459,6 +479,7 @@ mod tests {
                 format!("homeassistant/binary_sensor/{node}/motion/config"),
                 format!("homeassistant/sensor/{node}/fps/config"),
                 format!("homeassistant/sensor/{node}/latency/config"),
+                format!("homeassistant/switch/{node}/recording/config"),
             ]
         );
         assert!(messages.iter().all(|(_, p)| !p.is_empty()));
@@ -528,11 +549,14 @@ mod tests {
         let alarm: Value = serde_json::from_str(&crate::motion::alarm_json(true, 1)).unwrap();
         let stats: Value =
             serde_json::from_str(&CameraStats { fps: 15.0, latency_ms: 40.0, at_us: 1 }.to_json()).unwrap();
+        let recording: Value =
+            serde_json::from_str(r#"{"state":"recording","bytes":1,"oldest_us":1}"#).unwrap();
         for (topic, p) in parsed(&discovery(&opts(), &camera("door"))) {
             let read = |t: &str| match t.rsplit('/').next() {
                 Some("status") => &status,
                 Some("alarm") => &alarm,
                 Some("stats") => &stats,
+                Some("state") if t.ends_with("/rec/state") => &recording,
                 _ => panic!("{topic}: a template on {t}"),
             };
             let availability = &p["availability"][0];
@@ -562,7 +586,7 @@ mod tests {
                 let levels: Vec<&str> = topic.split('/').collect();
                 let [prefix, component, node, object, "config"] = levels[..] else { panic!("{topic}") };
                 assert_eq!(prefix, "homeassistant");
-                assert!(["camera", "binary_sensor", "sensor"].contains(&component), "{topic}");
+                assert!(["camera", "binary_sensor", "sensor", "switch"].contains(&component), "{topic}");
                 assert!(allowed(node) && allowed(object), "{topic}");
             }
             for (topic, p) in parsed(&discovery(&opts(), &camera(name))) {
@@ -585,7 +609,7 @@ mod tests {
                 assert!(topics.insert(topic));
             }
         }
-        assert_eq!(ids.len(), names.len() * 5);
+        assert_eq!(ids.len(), names.len() * 6);
         // The same name under another bus prefix is another device.
         let other = Discovery { bus_prefix: "home".into(), ..opts() };
         assert_ne!(node_id("home", "door"), node_id("mqcam", "door"));
@@ -605,14 +629,14 @@ mod tests {
 
     #[test]
     fn entities_a_camera_lacks_are_removed_not_left_behind() {
-        let bare = CameraInfo { preview: false, motion: false, ..camera("door") };
+        let bare = CameraInfo { preview: false, motion: false, recording: false, ..camera("door") };
         let messages = discovery(&opts(), &bare);
         let empty: Vec<&str> = messages
             .iter()
             .filter(|(_, p)| p.is_empty())
             .map(|(t, _)| t.split('/').nth(3).unwrap())
             .collect();
-        assert_eq!(empty, ["picture", "motion"]);
+        assert_eq!(empty, ["picture", "motion", "recording"]);
         assert_eq!(parsed(&messages).len(), 3);
     }
 

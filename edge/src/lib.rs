@@ -32,6 +32,10 @@
 //!   next, and when to back off), `connection` (that failover for the directory's and
 //!   the events' connections), `inbox` (acknowledgements, `watch` messages, clock
 //!   requests), `flow` (windows towards viewers).
+//! - [`record`]: what is kept of each camera on disk (the encoders hand copies of the
+//!   frames they made to one recorder thread: events with pre- and post-roll, segments
+//!   of append-only logs with checksums, synced each second, retention), and playback
+//!   of it over the bus and exports over the web port.
 //! - [`broker`]: the embedded rumqttd, on loopback, and what the network sees of it:
 //!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `inspect` checks logins
 //!   and topic permissions without I/O; a slow viewer's `outbox`) and `broker::origin`

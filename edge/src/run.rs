@@ -320,6 +320,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
                 model: Some(described.clone()),
                 preview: camera.preview_width > 0,
                 motion: camera.motion.is_some(),
+                recording: camera.record != record::recorder::Mode::Off,
             },
         });
         let lane = encoders.lane(pipeline::LaneParts {

@@ -31,6 +31,14 @@ fn client(id: &str, port: u16, publisher: bool) -> (AsyncClient, EventLoop) {
     AsyncClient::new(opts, 64)
 }
 
+/// The test pattern at 320x240, 10 fps, previews 160 wide at `preview_fps`, recorded
+/// continuously into `dir`.
+fn small_pattern<'a>(preview_fps: &'a str, dir: &'a str) -> Vec<&'a str> {
+    let size = ["--source", "pattern", "--size", "320x240", "--fps", "10", "--preview-width", "160"];
+    let record = ["--preview-fps", preview_fps, "--record", "continuous", "--record-dir", dir];
+    size.into_iter().chain(record).collect()
+}
+
 /// A viewer asking for playback: its requests, and the replies to them.
 struct Viewer {
     client: AsyncClient,
@@ -96,28 +104,8 @@ fn frame_of(bytes: &[u8]) -> (Which, u64, u32) {
 async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_the_bus() {
     let dir = temp_dir("playback");
     let dir_arg = dir.to_string_lossy().to_string();
-    let args = [
-        "--source",
-        "pattern",
-        "--size",
-        "320x240",
-        "--fps",
-        "10",
-        "--preview-width",
-        "160",
-        "--preview-fps",
-        "4",
-        "--record",
-        "continuous",
-        "--record-dir",
-        &dir_arg,
-        "--pre-roll",
-        "2",
-        "--post-roll",
-        "1",
-        "--publisher-login",
-        PUBLISHER,
-    ];
+    let mut args = small_pattern("4", &dir_arg);
+    args.extend(["--pre-roll", "2", "--post-roll", "1", "--publisher-login", PUBLISHER]);
     let edge = start_edge(&args);
     let (publisher, mut pub_events) = client("it-record-alarm", edge.tcp_port, true);
     tokio::spawn(async move { while pub_events.poll().await.is_ok() {} });
@@ -238,6 +226,31 @@ async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_th
     // A recorded frame as a JPEG.
     let jpeg = http_get_bytes(edge.http_port, &format!("/export/cam1.jpg?at={at}"));
     assert_eq!(wire::parse(&jpeg).map(|(h, _)| h.width), Ok(320));
+
+    // A viewer may not switch recording off: the gate cuts it off, nothing changes.
+    let written = || metric(&http_get(edge.http_port, "/metrics"), "mqcam_record_frames_written_total");
+    let (viewer, mut viewer_events) = client("it-record-switch-viewer", edge.tcp_port, false);
+    viewer.publish("mqcam/cam1/rec/set", QoS::AtLeastOnce, false, "OFF").await.unwrap();
+    let cut_off = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if viewer_events.poll().await.is_err() {
+                break;
+            }
+        }
+    });
+    assert!(cut_off.await.is_ok(), "a viewer publishing rec/set is disconnected");
+    let before = written();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(written() > before, "still recording");
+    // The publisher (Home Assistant's switch) may: nothing is written while off.
+    publisher.publish("mqcam/cam1/rec/set", QoS::AtLeastOnce, false, "OFF").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let off = written();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(written(), off, "nothing written while switched off");
+    publisher.publish("mqcam/cam1/rec/set", QoS::AtLeastOnce, false, "ON").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(written() > off, "recording again once switched on");
     drop(edge);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -271,22 +284,7 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
     let dir_arg = dir.to_string_lossy().to_string();
     let mut seed = now_us() | 1;
     eprintln!("kill -9 test seed {seed}");
-    let args = [
-        "--source",
-        "pattern",
-        "--size",
-        "320x240",
-        "--fps",
-        "10",
-        "--preview-width",
-        "160",
-        "--preview-fps",
-        "10",
-        "--record",
-        "continuous",
-        "--record-dir",
-        &dir_arg,
-    ];
+    let args = small_pattern("10", &dir_arg);
     // What each run published (its preview topic carries the recorded frames), and when it was killed.
     let mut runs: Vec<(Vec<u64>, u64)> = Vec::new();
     for _ in 0..20 {
@@ -321,9 +319,36 @@ async fn twenty_kill_9s_lose_nothing_older_than_two_seconds() {
         }
     }
     let older: usize = runs.iter().map(|(s, k)| s.iter().filter(|t| **t + 2_000_000 < *k).count()).sum();
+    eprintln!(
+        "kill -9 x{}: {older} frames older than 2 s at their kill checked, {missing} lost; {} kept",
+        runs.len(),
+        kept.len()
+    );
     assert_eq!(missing, 0, "of {older} frames older than 2 s at their kill, {missing} were lost");
     assert!(older > 100, "{older} frames checked");
     assert!(kept.windows(2).all(|w| w[0].0 <= w[1].0), "in time order across restarts");
+
+    // A torn frame at the end of the newest segment (what a power cut mid-write leaves):
+    // the next start cuts it, says so, and keeps every frame before it.
+    let newest = std::fs::read_dir(dir.join("cam1/preview"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mqr"))
+        .max()
+        .unwrap();
+    let mut torn = std::fs::OpenOptions::new().append(true).open(&newest).unwrap();
+    std::io::Write::write_all(&mut torn, b"MQRE\x00\x10\x00\x00half a frame").unwrap();
+    drop(torn);
+    let log = temp_dir("torn.log");
+    let mut edge = crate::util::spawn_edge_with_stderr(&args, std::fs::File::create(&log).unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    edge.child.kill().unwrap();
+    edge.child.wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("a torn end of the last segment was cut"), "{said}");
+    let after = frames_on_disk(&dir.join("cam1/preview"));
+    assert!(kept.iter().all(|f| after.contains(f)), "every frame before the torn one is kept");
+    let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -22,8 +22,10 @@
 //!                                        control, see `flow` and `wire::ack`)
 //! <prefix>/<camera>/rec/req/<viewer>   viewer → edge: a playback request (`crate::playback`)
 //! <prefix>/<camera>/rec/res/<viewer>   edge → viewer: its replies and recorded frames
-//! <prefix>/<camera>/rec/state  {"state":"recording"|"events"|"disk full","bytes":…,
+//! <prefix>/<camera>/rec/state  {"state":"recording"|"events"|"disk full"|"off","bytes":…,
 //!                            "oldest_us":…}: what the edge records, retained, QoS 1
+//! <prefix>/<camera>/rec/set    ON | OFF from a publisher (Home Assistant's switch):
+//!                            recording on or off; never from viewers
 //! <prefix>/<camera>/alarm    {"active":true|false,"reason":…,"at_us":…,"source":…} from
 //!                            any client with the publisher login (a detector, a door
 //!                            sensor bridge), retained while active; never from viewers
@@ -185,6 +187,11 @@ pub fn playback_requests(prefix: &str, camera: &str) -> String {
 /// Where the edge says what it records of a camera (retained).
 pub fn recording_state(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/rec/state")
+}
+
+/// Where a publisher (Home Assistant's switch) turns a camera's recording on or off.
+pub fn recording_switch(prefix: &str, camera: &str) -> String {
+    format!("{prefix}/{camera}/rec/set")
 }
 
 /// Where one viewer sends a camera's playback requests.
@@ -402,6 +409,8 @@ mod tests {
             "mqcam/door/clock/res/v1",
             "mqcam/door/rec/res/v1",
             "mqcam/door/rec/req/+",
+            "mqcam/door/rec/set",
+            "mqcam/door/rec/state",
             "mqcam/_dir/rec/req/v1",
             "mqcam/door/ack/",
             "mqcam/door/ack/v1/x",

@@ -107,18 +107,36 @@ pub struct Camera {
     pub meter: RecordMeter,
     /// The encoders make full frames for it (its pre-roll, or an event).
     wants_full: AtomicBool,
+    /// Recording switched off from the bus (Home Assistant's switch): nothing is
+    /// written until it is switched on. Kept across restarts (a file `paused`).
+    paused: AtomicBool,
     dir: PathBuf,
 }
 
 impl Camera {
     /// The recording state the bus and the page show: `recording` (continuous),
-    /// `events`, `disk full`.
+    /// `events`, `disk full`, or `off` (switched off).
     pub fn state(&self) -> &'static str {
-        match (self.meter.disk_full.load(Relaxed), self.mode) {
-            (true, _) => "disk full",
-            (false, Mode::Continuous) => "recording",
-            (false, _) => "events",
+        match (self.paused.load(Relaxed), self.meter.disk_full.load(Relaxed), self.mode) {
+            (true, _, _) => "off",
+            (_, true, _) => "disk full",
+            (_, false, Mode::Continuous) => "recording",
+            (_, false, _) => "events",
         }
+    }
+
+    /// Switches recording off (`false`) or on again; remembered across restarts.
+    pub fn switch(&self, on: bool) {
+        // Already so: nothing to remember.
+        if self.paused.swap(!on, Relaxed) != on {
+            return;
+        }
+        let file = self.dir.join("paused");
+        let kept = if on { fs::remove_file(&file) } else { File::create(&file).map(drop) };
+        if let Err(e) = kept {
+            tracing::warn!(camera = %self.name, error = %e, "recording: the switch could not be remembered");
+        }
+        tracing::info!(camera = %self.name, on, "recording switched");
     }
 }
 
@@ -204,7 +222,7 @@ pub struct Tap {
 impl Tap {
     /// Whether the encoders should make full frames for the recording now.
     pub fn wants_full(&self) -> bool {
-        self.camera.wants_full.load(Relaxed)
+        self.camera.wants_full.load(Relaxed) && !self.camera.paused.load(Relaxed)
     }
 
     /// A full-size frame made (the stamped payload as published).
@@ -220,6 +238,9 @@ impl Tap {
     }
 
     fn send(&self, full: bool, payload: &[u8]) {
+        if self.camera.paused.load(Relaxed) {
+            return;
+        }
         let Ok((header, _)) = wire::parse(payload) else { return };
         let msg =
             Msg::Frame { camera: self.index, full, capture_us: header.capture_us, payload: payload.to_vec() };
@@ -255,12 +276,25 @@ impl Recorder {
             };
             let full = open("full")?;
             let preview = (c.mode == Mode::Continuous).then(|| open("preview")).transpose()?;
-            let (events, deleted, offline) = load_catalog(&dir);
+            let (mut events, deleted, offline) = load_catalog(&dir);
+            // Events the last run left on (it stopped without saying): they ended, at
+            // the latest, with the last full frame kept.
+            let last_full = full
+                .segments
+                .iter()
+                .filter_map(|s| s.entries.last())
+                .map(|e| e.capture_us)
+                .max()
+                .unwrap_or(0);
+            for e in events.iter_mut().filter(|e| e.end_us == 0) {
+                e.end_us = last_full.max(e.start_us);
+            }
             let keep = Keep::new(c.pre_roll_s, c.post_roll_s);
             let camera = Camera {
                 name: c.name.clone(),
                 mode: c.mode,
                 wants_full: AtomicBool::new(keep.wants_frames(clock::now_us())),
+                paused: AtomicBool::new(dir.join("paused").exists()),
                 full: Mutex::new(full),
                 preview: preview.map(Mutex::new),
                 events: Mutex::new(events),
@@ -411,7 +445,9 @@ fn load_catalog(dir: &Path) -> (Vec<Event>, Stretches, Stretches) {
     let mut events: HashMap<(u64, u8, String), Event> = HashMap::new();
     let (mut deleted, mut offline) = (Vec::new(), Vec::new());
     let Ok(file) = File::open(dir.join("events.jsonl")) else { return (Vec::new(), deleted, offline) };
+    let mut lines = 0usize;
     for line in io::BufReader::new(file).lines().map_while(Result::ok) {
+        lines += 1;
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
         let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
         let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
@@ -436,7 +472,40 @@ fn load_catalog(dir: &Path) -> (Vec<Event>, Stretches, Stretches) {
     let mut events: Vec<Event> = events.into_values().collect();
     events.sort_by_key(|e| e.start_us);
     offline.sort_unstable();
+    // An event's every change is a line: written again without the old ones when most
+    // lines are.
+    if lines > 2 * (events.len() + deleted.len() + offline.len()) + 64 {
+        if let Err(e) = rewrite_catalog(dir, &events, &deleted, &offline) {
+            tracing::warn!(error = %e, "recording: the catalog could not be compacted");
+        }
+    }
     (events, deleted, offline)
+}
+
+/// The catalog written anew (to a file beside it, synced, then renamed over it: a crash
+/// leaves the old one or the new one, whole).
+fn rewrite_catalog(
+    dir: &Path,
+    events: &[Event],
+    deleted: &[(u64, u64)],
+    offline: &[(u64, u64)],
+) -> io::Result<()> {
+    let mut text = String::new();
+    for e in events {
+        text += &format!("{}\n", event_json(e));
+    }
+    for (start, end) in deleted {
+        text += &format!("{}\n", serde_json::json!({"deleted": "", "start_us": start, "end_us": end}));
+    }
+    for (start, end) in offline.iter().filter(|(_, end)| *end > 0) {
+        text += &format!("{}\n", serde_json::json!({"offline": true, "start_us": start, "end_us": end}));
+    }
+    let new = dir.join("events.jsonl.new");
+    let mut f = File::create(&new)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_data()?;
+    fs::rename(&new, dir.join("events.jsonl"))?;
+    File::open(dir)?.sync_all()
 }
 
 /// Adds a stretch to sorted, merged stretches.
@@ -775,6 +844,35 @@ mod tests {
         assert!(p.take(back, vec![3]));
         assert_eq!(p.due(back + 1).len(), 0);
         assert_eq!(p.due(back + REORDER_US).len(), 1);
+    }
+
+    #[test]
+    fn a_catalog_keeps_the_last_word_on_each_event_and_is_compacted() {
+        let dir = std::env::temp_dir().join(format!("mqcam-catalog-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let e = |end_us| Event {
+            start_us: 5,
+            end_us,
+            kind: EventKind::Alarm,
+            reason: "r".into(),
+            source: "s".into(),
+        };
+        for i in 0..200 {
+            append_catalog(&dir, &event_json(&e(i))).unwrap();
+        }
+        append_catalog(&dir, &serde_json::json!({"deleted": "full", "start_us": 1, "end_us": 2})).unwrap();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("events.jsonl"))
+            .unwrap()
+            .write_all(b"{\"torn")
+            .unwrap();
+        let (events, deleted, _) = load_catalog(&dir);
+        assert_eq!((events, deleted), (vec![e(199)], vec![(1, 2)]));
+        let lines = fs::read_to_string(dir.join("events.jsonl")).unwrap().lines().count();
+        assert_eq!(lines, 2, "compacted");
+        assert_eq!(load_catalog(&dir).0, vec![e(199)], "and reads the same");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

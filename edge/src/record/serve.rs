@@ -96,7 +96,8 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
                     for c in &cameras {
                         let (name, requests) = (&c.name, topic::playback_requests(&prefix, &c.name));
                         let motion = format!("{prefix}/{name}/motion");
-                        for filter in [requests, topic::alarm(&prefix, name), motion, topic::status(&prefix, name)] {
+                        let switch = topic::recording_switch(&prefix, name);
+                        for filter in [requests, topic::alarm(&prefix, name), motion, topic::status(&prefix, name), switch] {
                             let _ = client.try_subscribe(filter, QoS::AtMostOnce);
                         }
                     }
@@ -107,6 +108,14 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) {
                     if let Some(reply_to) = topic::playback_reply_to(&p.topic, &prefix, &camera.name) {
                         let viewer = p.topic.rsplit('/').next().unwrap_or_default().to_string();
                         request(&client, camera, &triggers, &mut sessions, (i, viewer), reply_to, &p.payload);
+                    } else if p.topic == topic::recording_switch(&prefix, &camera.name) {
+                        match &p.payload[..] {
+                            b"ON" => camera.switch(true),
+                            b"OFF" => camera.switch(false),
+                            other => tracing::debug!(camera = %camera.name, payload = %String::from_utf8_lossy(&other[..other.len().min(16)]), "recording switch: ON or OFF expected"),
+                        }
+                        // Said at once, not at the next tick.
+                        said[i] = None;
                     } else if let Some(trigger) = bus_trigger(&p.topic, &prefix, &camera.name, &p.payload) {
                         triggers.send(&camera.name, trigger);
                     }
