@@ -143,8 +143,8 @@ users)
   done
   ctl a set_topic_permissions -p / "$edge_user" amq.topic "^$p\\." "^$p\\." >/dev/null
   ctl a set_topic_permissions -p / "$viewer_user" amq.topic \
-    "^$p\\.(($cam)\\.(ack|clock\\.req)\\.[^.*#]+|($cam)\\.watch|_dir\\.req\\.[^.*#]+)\$" \
-    "^$p\\.((($cam)|\\*)\\.(frame|half|quarter|preview|status|alarm|detections)|($cam)\\.clock\\.res\\.[^.*#]+|_dir\\.edges\\.\\*|_dir\\.res\\.[^.*#]+)\$" >/dev/null
+    "^$p\\.(($cam)\\.(ack|clock\\.req|rec\\.req)\\.[^.*#]+|($cam)\\.watch|_dir\\.req\\.[^.*#]+)\$" \
+    "^$p\\.((($cam)|\\*)\\.(frame|half|quarter|preview|status|alarm|detections|rec\\.state)|($cam)\\.(clock|rec)\\.res\\.[^.*#]+|_dir\\.edges\\.\\*|_dir\\.res\\.[^.*#]+)\$" >/dev/null
   ;;
 kill)
   n=${3:?node}

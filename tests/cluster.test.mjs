@@ -19,6 +19,7 @@ const EDGE_LOGIN = ['edge', 'edge-secret-1'];
 const VIEWER_LOGIN = ['viewer', 'viewer-secret-1'];
 
 let dir;
+let recordDir;
 let ports;
 let browser;
 const edges = [];
@@ -32,12 +33,15 @@ before(async () => {
   cluster('users', PREFIX, EDGE_LOGIN.join(':'), VIEWER_LOGIN.join(':'));
   console.log(`cluster of two nodes up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(ports)}`);
   // Each edge is given its own node first and the other as the one to fail over to.
-  const edgeOn = (node, other, camera) => startEdge(['--broker', `mqtt://127.0.0.1:${ports[`MQTT_${node}`]}`,
+  // The door's edge records (its recordings are played back across the nodes).
+  recordDir = mkdtempSync(join(tmpdir(), 'mqcam-cluster-rec-'));
+  const edgeOn = (node, other, camera, extra = []) => startEdge([...extra, '--broker', `mqtt://127.0.0.1:${ports[`MQTT_${node}`]}`,
     '--broker', `mqtt://127.0.0.1:${ports[`MQTT_${other}`]}`,
     '--username', EDGE_LOGIN[0], '--password', EDGE_LOGIN[1], '--camera', camera, '--size', '1280x720', '--fps', '30',
     '--viewer-broker', `ws://127.0.0.1:${ports.WS_B}/ws`, '--viewer-broker', `ws://127.0.0.1:${ports.WS_A}/ws`]);
   // The edge on node A serves the page; the page's broker is node B, then node A.
-  edges.push(await edgeOn('A', 'B', 'door'), await edgeOn('B', 'A', 'yard'));
+  const recording = ['--record', 'continuous', '--record-dir', recordDir, '--pre-roll', '0'];
+  edges.push(await edgeOn('A', 'B', 'door', recording), await edgeOn('B', 'A', 'yard'));
   browser = await startBrowser();
 });
 
@@ -48,6 +52,7 @@ after(async () => {
     spawnSync(CLUSTER, ['stop', dir], { stdio: 'inherit', timeout: 120000 });
     rmSync(dir, { recursive: true, force: true });
   }
+  if (recordDir) rmSync(recordDir, { recursive: true, force: true });
 });
 
 const login = `#username=${VIEWER_LOGIN[0]}&password=${VIEWER_LOGIN[1]}`;
@@ -79,6 +84,38 @@ test('one viewer on node B lists the cameras of both edges (on nodes A and B) an
       assert.ok(Number(shown.firstFrameMs) < 1500, `${camera}: first frame ${shown.firstFrameMs} ms after page load`);
       assert.equal(s.errors, 0, `${camera}: no errors`);
     }
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('playback across the cluster: a viewer on node B opens the recordings of the edge on node A and steps through them', async () => {
+  const { page, problems } = await openViewer(browser, `${edges[0].viewer}?camera=door${login}`, { width: 390, height: 844 });
+  const shown = () => page.$eval('#stats', (el) => ({ ...el.dataset }));
+  const until = async (what, ok) => {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      const s = await shown();
+      if (ok(s)) return s;
+      if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(s)}`);
+      await sleep(50);
+    }
+  };
+  try {
+    await waitForStats(page, (x) => x.connected && x.frames >= 5, 20000);
+    // The button is there because the directory (answered across the nodes) says door records.
+    await page.click('#view');
+    await page.click('#btn-recordings');
+    const opened = await until('the recordings open', (s) => s.mode === 'playback' && s.playbackState === 'paused' && s.playbackAtUs);
+    const newest = Number(opened.playbackAtUs);
+    assert.ok(Date.now() * 1000 - newest < 5e6, `the newest recorded frame is recent: ${opened.playbackAtUs}`);
+    // A frame back, over the bus through node B to the edge on node A and back.
+    await page.click('#pb-step-back');
+    const back = await until('a step back', (s) => Number(s.playbackAtUs) < newest);
+    assert.ok(newest - Number(back.playbackAtUs) <= 1e6, `one preview interval back: ${newest - Number(back.playbackAtUs)} µs`);
+    await page.click('#pb-live');
+    await until('live again', (s) => s.mode !== 'playback');
     assert.deepEqual(problems, []);
   } finally {
     await page.close();
