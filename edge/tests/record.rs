@@ -445,6 +445,7 @@ async fn a_full_disk_never_stops_the_live_view_and_the_oldest_footage_makes_room
     // Said on the bus: recording, then the disk full, then recording again.
     assert_eq!(states.first().map(String::as_str), Some("recording"), "{states:?}");
     assert!(states.windows(2).any(|w| w[0] == "disk full" && w[1] == "recording"), "{states:?}");
+    assert!(lost > 0.0, "frames were lost to the full disk");
     assert!(edge.is_running(), "the edge lives on");
     // The live previews kept coming at their rate all along (10 a second).
     assert!(live.len() >= 180, "{} previews in 20 s", live.len());

@@ -89,6 +89,22 @@ pub struct RecordMeter {
     /// Capture time of the oldest frame kept (µs; 0: none).
     pub oldest_us: AtomicU64,
     pub disk_full: AtomicBool,
+    /// When a write or sync last failed (µs; 0: never).
+    pub failed_at_us: AtomicU64,
+}
+
+/// A full disk is said for at least this long after a write failed: retention makes
+/// room within milliseconds, and a state that flips back at once would never be seen
+/// by a gauge scraped, or a state published, every few seconds.
+const DISK_FULL_HOLD_US: u64 = 10_000_000;
+
+impl RecordMeter {
+    /// Whether recording is stopped by a full or failing disk now, or was within
+    /// [`DISK_FULL_HOLD_US`].
+    pub fn disk_full_now(&self, now_us: u64) -> bool {
+        let failed = self.failed_at_us.load(Relaxed);
+        self.disk_full.load(Relaxed) || (failed > 0 && now_us < failed.saturating_add(DISK_FULL_HOLD_US))
+    }
 }
 
 /// A recorded camera as playback and the pipeline see it.
@@ -117,7 +133,7 @@ impl Camera {
     /// The recording state the bus and the page show: `recording` (continuous),
     /// `events`, `disk full`, or `off` (switched off).
     pub fn state(&self) -> &'static str {
-        match (self.paused.load(Relaxed), self.meter.disk_full.load(Relaxed), self.mode) {
+        match (self.paused.load(Relaxed), self.meter.disk_full_now(clock::now_us()), self.mode) {
             (true, _, _) => "off",
             (_, true, _) => "disk full",
             (_, false, Mode::Continuous) => "recording",
@@ -391,8 +407,8 @@ pub fn prometheus(cameras: &[Arc<Camera>]) -> String {
         (
             "mqcam_record_disk_full",
             "gauge",
-            "Whether recording is stopped by a full or failing disk (1) or not (0).",
-            |c, _| f64::from(u8::from(c.meter.disk_full.load(Relaxed))),
+            "Whether recording is stopped by a full or failing disk, or was in the last 10 s (1), or not (0).",
+            |c, now| f64::from(u8::from(c.meter.disk_full_now(now))),
         ),
     ];
     let mut out = String::new();
@@ -679,6 +695,7 @@ impl Run {
             }
             Err(e) => {
                 c.meter.frames_lost.fetch_add(1, Relaxed);
+                c.meter.failed_at_us.store(clock::now_us(), Relaxed);
                 if !c.meter.disk_full.swap(true, Relaxed) {
                     tracing::warn!(camera = %c.name, error = %e,
                         "recording stopped: the disk is full or failing; deleting the oldest footage by the retention rules and trying again");
@@ -752,6 +769,7 @@ impl Run {
                     if let Some(p) = &c.preview {
                         lock(p).sync_failed();
                     }
+                    c.meter.failed_at_us.store(clock::now_us(), Relaxed);
                     if !c.meter.disk_full.swap(true, Relaxed) {
                         tracing::warn!(camera = %c.name, error = %e, "recording: the disk failed to sync what was written");
                     }
