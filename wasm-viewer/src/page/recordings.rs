@@ -1,8 +1,9 @@
 //! The recordings of the camera shown, on the page: the button that opens them, the
 //! timeline (a canvas: drag to scrub, pinch or wheel to zoom), the play, step, speed and
-//! event buttons, the event list, Export and "Live". The geometry is [`Axis`]'s and the playback
-//! the engine's ([`Command`]s); this module turns input into those and draws what they
-//! say. The picture itself comes through the engine's presentation path, as live.
+//! event buttons, the event list, Export (the download is [`export`]'s) and "Live". The
+//! geometry is [`Axis`]'s and the playback the engine's ([`Command`]s); this module turns
+//! input into those and draws what they say. The picture itself comes through the
+//! engine's presentation path, as live.
 
 use std::cell::RefCell;
 
