@@ -3,12 +3,14 @@
 // the release viewer in headless Chromium at 390x844 with touch. The recordings open from
 // the camera view; a pinch zooms the timeline; a drag scrubs (the frame drawn is the one
 // asked for, within a frame interval, and quickly); play at 1× and 4×, backwards; frame
-// steps; the event list and a jump to the alarm; snapshot and rotation of a recorded frame;
-// Live back in one tap. Then the same scrubbing through a slow link (8 Mbit/s, 40 ms each
+// steps; the event list and a jump to the alarm; the alarm exported as a video file (the
+// edge's Motion-JPEG AVI, read by ffprobe), and a refusal shown; snapshot and rotation of a
+// recorded frame; Live back in one tap. Then the same scrubbing through a slow link (8 Mbit/s, 40 ms each
 // way: tests/link.mjs). Needs the release edge and site (scripts/build.sh; ./test.sh does it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ARTIFACTS, startEdge, startBrowser, openPhone, sleep, publishRaw, untilStats } from './util.mjs';
@@ -250,6 +252,35 @@ test('a phone scrubs, plays either way, steps, jumps to an event and goes back t
   await item.tap();
   const [, atEvent] = await untilShown(page, 'the alarm\'s frame', slack);
   assert.ok(Math.abs(num(atEvent.playbackAtUs) - eventUs) < slack, `at the event: ${atEvent.playbackAtUs}`);
+
+  // Export: the alarm picked from the list, from its start to its end, downloaded from the
+  // edge that served the page and saved by the browser as a Motion-JPEG AVI.
+  assert.ok(await page.isVisible('#pb-export'), 'the Export button on the edge\'s own page');
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 20000 }), page.tap('#pb-export')]);
+  assert.match(download.suggestedFilename(), new RegExp(`^${cameraOf(edge)}-\\d{8}-\\d{6}\\.avi$`));
+  const avi = join(ARTIFACTS, 'playback-export.avi');
+  await download.saveAs(avi);
+  const head = readFileSync(avi).subarray(0, 12).toString('latin1');
+  assert.match(head, /^RIFF[\s\S]{4}AVI $/, 'a RIFF AVI file');
+  const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-count_frames',
+    '-show_entries', 'stream=nb_read_frames,codec_name', '-of', 'json', avi]).toString());
+  const [video] = probe.streams;
+  console.log(`export: ${download.suggestedFilename()}, ${readFileSync(avi).length} bytes, ${JSON.stringify(probe.streams)}`);
+  assert.equal(video.codec_name, 'mjpeg');
+  assert.ok(Number(video.nb_read_frames) > 5, `the alarm's frames: ${video.nb_read_frames}`);
+  await page.waitForSelector('#pb-export-state[data-state="saved"]', { timeout: 5000 });
+  assert.match(await page.textContent('#pb-export-state'), /^Saved .+\.avi \(\d+\.\d MB\)$/);
+  await shot(page, 'exported');
+  // A clip too long: the edge's 413 says how big it would be, and the status line shows it.
+  await page.route('**/export/**', (r) => r.fulfill({ status: 413, contentType: 'text/plain',
+    body: 'that clip would be 300 MB; export at most 256 MB at a time\n' }));
+  await page.tap('#pb-export');
+  await page.waitForSelector('#pb-export-state[data-state="failed"]', { timeout: 5000 });
+  assert.equal(await page.textContent('#pb-export-state'), 'Not exported: that clip would be 300 MB; export at most 256 MB at a time');
+  await shot(page, 'export-refused');
+  await page.unroute('**/export/**');
+  // Chromium logs any 4xx load as a console error: that one was asked for.
+  problems.splice(0, problems.length, ...problems.filter((p) => !/status of 413/.test(p)));
   // Previous / next event from just after it: back to it, and no next one.
   await page.tap('#pb-step-forward');
   await untilStats(page, (s) => num(s.playbackAtUs) > num(atEvent.playbackAtUs), 3000, 'a step past the event');
@@ -292,6 +323,8 @@ test('scrubbing through an 8 Mbit/s link with 80 ms of round trip: each frame as
     await page.tap('#view');
     await page.tap('#btn-recordings');
     await untilStats(page, (s) => s.playbackState === 'paused' && s.playbackAtUs, 8000, 'the recordings open');
+    // A page told another broker may not be the edge's: no Export (the edge's web port only).
+    assert.equal(await page.isVisible('#pb-export'), false, 'no Export button with ?broker=');
     const newest = num((await stats(page)).playbackAtUs);
     await page.waitForFunction(() => document.querySelector('#event-list').childElementCount > 0, null, { timeout: 15000 });
     await zoomTo(page, cdp, newest);

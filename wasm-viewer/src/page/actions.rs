@@ -1,6 +1,6 @@
 //! What the page asks of the browser, needing nothing of the screen's state: save the
-//! picture on screen as a file, fullscreen (or filling the viewport where there is
-//! none), the address that opens the camera shown, and the screen kept on.
+//! picture on screen (or any blob) as a file, fullscreen (or filling the viewport where
+//! there is none), the address that opens the camera shown, and the screen kept on.
 
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -17,7 +17,6 @@ pub fn save_snapshot(camera: Option<String>) {
     spawn_local(async move {
         let Ok(blob) = JsFuture::from(handle::snapshot()).await else { return };
         let Ok(blob) = blob.dyn_into::<web_sys::Blob>() else { return };
-        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
         let d = js_sys::Date::new_0();
         let name = format!(
             "{}-{:04}{:02}{:02}-{:02}{:02}{:02}.jpg",
@@ -29,19 +28,24 @@ pub fn save_snapshot(camera: Option<String>) {
             d.get_minutes(),
             d.get_seconds()
         );
-        let Ok(a) = document().create_element("a") else { return };
-        let _ = a.set_attribute("href", &url);
-        let _ = a.set_attribute("download", &name);
-        if let Ok(a) = a.dyn_into::<HtmlElement>() {
-            a.click();
-        }
-        // The download has its own copy once it started.
-        let revoke = Closure::once_into_js(move || {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        });
-        let _ =
-            window().set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+        save_file(&blob, &name);
     });
+}
+
+/// Hands `blob` to the browser as a download named `name` (an `<a download>` clicked).
+pub fn save_file(blob: &web_sys::Blob, name: &str) {
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else { return };
+    let Ok(a) = document().create_element("a") else { return };
+    let _ = a.set_attribute("href", &url);
+    let _ = a.set_attribute("download", name);
+    if let Ok(a) = a.dyn_into::<HtmlElement>() {
+        a.click();
+    }
+    // The download has its own copy once it started.
+    let revoke = Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
 }
 
 /// Element fullscreen where the browser has it; elsewhere (iPhone Safari: only `<video>`

@@ -5,14 +5,17 @@
 //! ([`worker`]). Beside them, so that none of them reaches into another: the DOM
 //! helpers (`dom`), the handle on the engine wherever it runs (`handle`), the badge
 //! and notice over the picture (`badge`), the choices kept in this browser (`prefs`,
-//! `link`) and the snapshot and fullscreen buttons (`actions`).
+//! `link`) and the tab's login (`login`), the snapshot and fullscreen buttons
+//! (`actions`) and the download of an exported clip (`export`).
 
 pub(crate) mod actions;
 pub(crate) mod badge;
 pub mod deck;
 pub(crate) mod dom;
+pub(crate) mod export;
 pub(crate) mod handle;
 pub(crate) mod link;
+pub(crate) mod login;
 pub(crate) mod prefs;
 pub(crate) mod recordings;
 pub(crate) mod screen;

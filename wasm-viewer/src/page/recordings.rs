@@ -1,8 +1,9 @@
 //! The recordings of the camera shown, on the page: the button that opens them, the
 //! timeline (a canvas: drag to scrub, pinch or wheel to zoom), the play, step, speed and
-//! event buttons, the event list, and "Live". The geometry is [`Axis`]'s and the playback
-//! the engine's ([`Command`]s); this module turns input into those and draws what they
-//! say. The picture itself comes through the engine's presentation path, as live.
+//! event buttons, the event list, Export (the download is [`export`]'s) and "Live". The
+//! geometry is [`Axis`]'s and the playback the engine's ([`Command`]s); this module turns
+//! input into those and draws what they say. The picture itself comes through the
+//! engine's presentation path, as live.
 
 use std::cell::RefCell;
 
@@ -14,9 +15,11 @@ use wire::playback::{parse_reply, Reply, SpanKind, Timeline};
 use crate::{
     page::{
         dom::{document, element, window},
+        export,
         handle::EngineHandle,
     },
     playback::{
+        clip,
         player::{Command, SPEEDS},
         timeline::{clock_text, event_colour, speed_text, Axis, Fill},
     },
@@ -44,12 +47,17 @@ enum Touch {
 
 struct Recordings {
     engine: EngineHandle,
+    /// The camera shown, whose recordings these are.
+    camera: Option<String>,
     open: bool,
     axis: Axis,
     timeline: Option<Timeline>,
     /// The recorded frame on screen, and the time under the finger while scrubbing.
     position: Option<u64>,
     target: Option<u64>,
+    /// The start of the event picked from the event list, until the timeline is moved:
+    /// Export downloads that event instead of the stretch shown.
+    chosen: Option<u64>,
     /// The engine's word on the playback (`data-playback-state`), and the speed chosen.
     state: String,
     speed: i32,
@@ -82,18 +90,21 @@ fn event_ms(e: &Event) -> f64 {
     window().performance().map_or(0.0, |p| p.time_origin()) + e.time_stamp()
 }
 
-/// Sets up the buttons and the timeline.
-pub fn start(engine: EngineHandle) -> Result<(), JsValue> {
+/// Sets up the buttons and the timeline; `exports`: the page came from the edge, whose
+/// web port makes clips (else the Export button is hidden).
+pub fn start(engine: EngineHandle, exports: bool) -> Result<(), JsValue> {
     let canvas = element::<HtmlCanvasElement>("timeline");
     let ctx = canvas.get_context("2d")?.ok_or("canvas 2d context unavailable")?.dyn_into()?;
     let tz = -(js_sys::Date::new_0().get_timezone_offset() as i32);
     let r = Recordings {
         engine,
+        camera: None,
         open: false,
         axis: Axis::day(now_ms() * 1000.0, 300.0),
         timeline: None,
         position: None,
         target: None,
+        chosen: None,
         state: String::new(),
         speed: 1000,
         pointers: Vec::new(),
@@ -105,6 +116,7 @@ pub fn start(engine: EngineHandle) -> Result<(), JsValue> {
         redraw: false,
     };
     RECORDINGS.with(|s| *s.borrow_mut() = Some(r));
+    element::<HtmlElement>("pb-export").set_hidden(!exports);
     wire_buttons()?;
     wire_timeline()?;
     Ok(())
@@ -120,17 +132,20 @@ fn set_open_in(r: &mut Recordings, open: bool, at_ms: f64) {
         r.timeline = None;
         r.position = None;
         r.target = None;
+        r.chosen = None;
         r.state = "opening".to_string();
         r.axis = Axis::day(now_ms() * 1000.0 + r.offset_us, r.axis.width);
     }
     element::<HtmlElement>("event-list").set_hidden(true);
+    export::say("", "");
     render_mode(r);
     ask_redraw(r);
 }
 
 /// The camera shown changed (the engine left its recordings): the page is live again.
-pub fn camera_changed() {
+pub fn camera_changed(camera: Option<String>) {
     with(|r| {
+        r.camera = camera;
         if r.open {
             r.open = false;
             render_mode(r);
@@ -228,7 +243,12 @@ fn command(r: &mut Recordings, c: Command, at_ms: f64) {
             r.state = "playing".to_string();
         }
         Command::Pause => r.state = "paused".to_string(),
-        Command::Seek(_) | Command::Step(_) | Command::Jump(_) => r.state = "seeking".to_string(),
+        Command::Jump(_) => {
+            // Another event: the one picked from the list is no longer what is looked at.
+            r.chosen = None;
+            r.state = "seeking".to_string();
+        }
+        Command::Seek(_) | Command::Step(_) => r.state = "seeking".to_string(),
         Command::Mark(_) => {}
     }
     render_buttons(r);
@@ -336,6 +356,19 @@ fn wire_buttons() -> Result<(), JsValue> {
     on_click("pb-prev-event", |r, at| command(r, Command::Jump(false), at))?;
     on_click("pb-next-event", |r, at| command(r, Command::Jump(true), at))?;
     on_click("pb-speed", next_speed)?;
+    on_click("pb-export", |r, _| {
+        let Some(camera) = r.camera.clone() else { return };
+        let Some(t) = &r.timeline else { return };
+        // The event as the newest timeline has it (one going on has ended since, maybe).
+        let event = r.chosen.and_then(|at| t.events.iter().find(|e| e.start_us == at));
+        match clip::stretch(&r.axis, &t.spans, event) {
+            Some(stretch) => export::download(&camera, stretch, r.tz),
+            None => export::say(
+                "failed",
+                "Nothing recorded in the stretch shown: move the timeline to some footage",
+            ),
+        }
+    })?;
     on_click("pb-events", |_, _| {
         let list = element::<HtmlElement>("event-list");
         list.set_hidden(!list.hidden());
@@ -347,6 +380,7 @@ fn wire_buttons() -> Result<(), JsValue> {
         let Some(at_us) = b.get_attribute("data-at-us").and_then(|v| v.parse::<u64>().ok()) else { return };
         with(|r| {
             element::<HtmlElement>("event-list").set_hidden(true);
+            r.chosen = Some(at_us);
             r.target = Some(at_us);
             command(r, Command::Seek(at_us), at);
             ask_redraw(r);
@@ -387,6 +421,7 @@ fn x_of(r: &Recordings, e: &PointerEvent) -> f64 {
 
 /// Scrubs to the time under `x`; near an end, the timeline scrolls that way.
 fn scrub(r: &mut Recordings, x: f64, at_ms: f64) {
+    r.chosen = None;
     if x < EDGE_PX {
         r.axis.pan(EDGE_PX - x);
     } else if x > r.axis.width - EDGE_PX {
@@ -434,6 +469,7 @@ fn wire_timeline() -> Result<(), JsValue> {
                 }
                 (&[(_, xa), (_, xb), ..], Touch::Pinch(ta, tb)) => {
                     r.axis.pinch(ta, tb, xa, xb);
+                    r.chosen = None;
                     ask_redraw(r);
                 }
                 _ => {}
@@ -456,6 +492,7 @@ fn wire_timeline() -> Result<(), JsValue> {
     let wheel = Closure::<dyn FnMut(WheelEvent)>::new(|e: WheelEvent| {
         e.prevent_default();
         with(|r| {
+            r.chosen = None;
             let x = f64::from(e.client_x()) - r.canvas.get_bounding_client_rect().left();
             if e.delta_x().abs() > e.delta_y().abs() {
                 r.axis.pan(-e.delta_x());

@@ -255,7 +255,7 @@ fn apply(s: &mut Screen, at_ms: f64) {
     }
     s.shown = camera.clone();
     // The engine leaves the recordings of the camera left behind.
-    recordings::camera_changed();
+    recordings::camera_changed(camera.clone());
     s.engine.show(camera.clone(), at_ms);
     element::<HtmlElement>("cam-name").set_text_content(camera.as_deref());
     s.turn = prefs::load_turn(camera.as_deref());

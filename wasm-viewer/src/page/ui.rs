@@ -20,7 +20,7 @@ use crate::{
         badge,
         dom::{document, element, window},
         handle::{self, Engine},
-        link, prefs, recordings, screen,
+        link, login, prefs, recordings, screen,
         target::{self, EdgeInfo, Query},
         worker::{dial, load, output_from_js, Start},
     },
@@ -102,7 +102,10 @@ pub async fn run() -> Result<(), JsValue> {
     watch_visibility(&engine)?;
     // Kept for the life of the page.
     handle::keep(engine.clone());
-    recordings::start(engine.clone())?;
+    // Exports come from the edge's web port, which only the edge's own page reaches (no
+    // CORS): a page with no edge.json, or told another broker, has no edge to ask.
+    let exports = edge.is_some() && query.brokers.is_empty();
+    recordings::start(engine.clone(), exports)?;
     screen::start(engine, multi, &cameras, open)?;
     Ok(())
 }
@@ -187,10 +190,6 @@ fn show(out: Output) {
     }
 }
 
-/// Session-storage keys of the login: kept for this tab only.
-const STORED_USER: &str = "mqcam-username";
-const STORED_PASSWORD: &str = "mqcam-password";
-
 /// A login from the URL fragment (`#password=…`, optionally `&username=…`: browsers
 /// never send the fragment to a server), else one given earlier in this tab. One from
 /// the fragment is kept for the tab and taken out of the address bar at once, so it
@@ -199,13 +198,9 @@ fn initial_login() -> Option<(String, String)> {
     let location = window().location();
     let hash = location.hash().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
-    let store = window().session_storage().ok().flatten();
     if let Some(password) = params.get("password") {
         let user = params.get("username").unwrap_or_else(|| DEFAULT_USER.to_string());
-        if let Some(store) = &store {
-            let _ = store.set_item(STORED_USER, &user);
-            let _ = store.set_item(STORED_PASSWORD, &password);
-        }
+        login::keep(&user, &password);
         params.delete("password");
         params.delete("username");
         let rest = String::from(params.to_string());
@@ -216,8 +211,7 @@ fn initial_login() -> Option<(String, String)> {
         }
         return Some((user, password));
     }
-    let store = store?;
-    Some((store.get_item(STORED_USER).ok()??, store.get_item(STORED_PASSWORD).ok()??))
+    login::kept()
 }
 
 /// The login form: shown when the broker refuses, it connects again with what is typed.
@@ -228,10 +222,7 @@ fn watch_login_form(engine: &Rc<Engine>) -> Result<(), JsValue> {
         e.prevent_default();
         let user = element::<web_sys::HtmlInputElement>("login-user").value();
         let password = element::<web_sys::HtmlInputElement>("login-password").value();
-        if let Ok(Some(store)) = window().session_storage() {
-            let _ = store.set_item(STORED_USER, &user);
-            let _ = store.set_item(STORED_PASSWORD, &password);
-        }
+        login::keep(&user, &password);
         element::<HtmlElement>("login").set_hidden(true);
         engine.log_in(user, password);
     });
