@@ -336,6 +336,7 @@ impl Recorder {
             keeps,
             pending,
             floor_unreachable: false,
+            rotated: false,
             limits,
             dir: settings.dir.clone(),
         };
@@ -601,6 +602,8 @@ struct Run {
     pending: Vec<[Pending; 2]>,
     /// The free-space floor cannot be reached by deleting recordings (said once).
     floor_unreachable: bool,
+    /// A track began a new segment since retention last looked.
+    rotated: bool,
     limits: Limits,
     dir: PathBuf,
 }
@@ -631,10 +634,10 @@ impl Run {
                 self.sync();
                 synced = Instant::now();
             }
-            if full_disk || retained.elapsed() >= RETENTION_EVERY {
+            if full_disk || self.rotated || retained.elapsed() >= RETENTION_EVERY {
                 self.retain();
                 retained = Instant::now();
-                full_disk = false;
+                (full_disk, self.rotated) = (false, false);
             }
         }
         self.flush(u64::MAX);
@@ -675,7 +678,13 @@ impl Run {
         let c = &self.cameras[camera];
         let track = if full { Some(&c.full) } else { c.preview.as_ref() };
         let Some(track) = track else { return Ok(()) };
-        match lock(track).append(capture_us, payload) {
+        let mut t = lock(track);
+        let segments = t.segments.len();
+        let appended = t.append(capture_us, payload);
+        // A new segment: the moment to look at the free space, before the disk is full.
+        self.rotated |= t.segments.len() != segments;
+        drop(t);
+        match appended {
             Ok(()) => {
                 c.meter.frames_written.fetch_add(1, Relaxed);
                 c.meter.bytes_written.fetch_add(payload.len() as u64, Relaxed);
