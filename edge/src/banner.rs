@@ -35,6 +35,8 @@ pub struct Banner<'a> {
     pub access: &'a Access,
     /// Whether a generated password may be printed (a terminal, or asked for).
     pub show_password: bool,
+    /// What is recorded and where (`continuous: cam1 → DIR`), if anything.
+    pub recording: Option<String>,
 }
 
 impl Banner<'_> {
@@ -75,6 +77,9 @@ impl Banner<'_> {
         if self.cameras.len() > 1 {
             let names: Vec<&str> = self.cameras.iter().map(|c| c.name.as_str()).collect();
             out += &format!("  cameras:    {} (open one with ?camera=NAME)\n", names.join(" "));
+        }
+        if let Some(recording) = &self.recording {
+            out += &format!("  record:     {recording}\n");
         }
         // The first camera's: the one the viewer shows when the URL names none.
         let first = self.cameras.first().map_or("", |c| c.frame_topic.as_str());
@@ -186,6 +191,7 @@ mod tests {
             failover: &[],
             access,
             show_password: show,
+            recording: None,
         }
         .text()
     }
@@ -213,6 +219,30 @@ mod tests {
         assert!(hidden.contains("/s/viewer-password") && hidden.contains("--print-login always"));
         // The topic line comes before the QR code: scripts read up to it.
         assert!(shown.find("topic:").unwrap() < shown.find("Scan").unwrap());
+    }
+
+    #[test]
+    fn what_is_recorded_and_where_is_said_before_the_topic() {
+        let (b, to) = (embedded(), BrokerUrl::Tcp { host: "127.0.0.1".into(), port: 1, tls: false });
+        let cameras =
+            [Camera { name: "cam1".into(), quality: 75, source: "x".into(), frame_topic: "t".into() }];
+        let shown = Banner {
+            cameras: &cameras,
+            http: "127.0.0.1:8080".parse().unwrap(),
+            https: false,
+            lan: None,
+            embedded: Some(&b),
+            publish_to: &to,
+            failover: &[],
+            access: &Access::Open,
+            show_password: false,
+            recording: Some("cam1 continuous → /var/lib/mqcam/recordings".into()),
+        }
+        .text();
+        assert!(
+            shown.contains("  record:     cam1 continuous → /var/lib/mqcam/recordings\n  topic:      t\n"),
+            "{shown}"
+        );
     }
 
     #[test]

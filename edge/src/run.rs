@@ -452,6 +452,11 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         failover: &brokers[1..],
         access: &access,
         show_password,
+        recording: recorder.as_ref().map(|r| {
+            let modes: Vec<String> =
+                r.cameras.iter().map(|c| format!("{} {}", c.name, c.mode.name())).collect();
+            format!("{} → {}", modes.join(", "), r.dir.display())
+        }),
     }
     .print();
     if matches!(access, Access::Open) && embedded.is_some() {

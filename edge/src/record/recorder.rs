@@ -221,6 +221,8 @@ pub struct RecordError {
 
 /// The recorder thread and the cameras it records.
 pub struct Recorder {
+    /// Where the recordings are.
+    pub dir: PathBuf,
     tx: SyncSender<Msg>,
     triggers: Triggers,
     thread: Option<JoinHandle<()>>,
@@ -344,7 +346,7 @@ impl Recorder {
             .name("record".into())
             .spawn(move || run.go(rx, trigger_rx))
             .map_err(err)?;
-        Ok(Recorder { tx, triggers, thread: Some(thread), cameras })
+        Ok(Recorder { dir: settings.dir, tx, triggers, thread: Some(thread), cameras })
     }
 
     /// The tap for the camera named `name`, if it records.
