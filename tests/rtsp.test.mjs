@@ -237,13 +237,16 @@ async function waitStatus(edge, camera, predicate, what, timeoutMs) {
 }
 
 test('two RTSP cameras from GStreamer\'s server (TCP with a digest login, and UDP): live tiles, then each full-size with frames at its rate and a moving picture', { skip: missing }, async () => {
+  // One server per camera: with one shared media for both, GStreamer's server once
+  // answered the UDP camera's DESCRIBE with 503 for 30 s while the TCP one played.
   const server = await startGstServer();
+  const udpServer = await startGstServer();
   let edge;
   let context;
   try {
     edge = await startEdge([
       '--camera', `gst=${server.url(LOGIN)}`,
-      '--camera', `udp=${server.url(LOGIN)},transport=udp`,
+      '--camera', `udp=${udpServer.url(LOGIN)},transport=udp`,
     ]);
     const t0 = Date.now();
     const phone = await openPhone(edge.viewer);
@@ -304,12 +307,13 @@ test('two RTSP cameras from GStreamer\'s server (TCP with a digest login, and UD
     console.log(`edge log:\n${tail(events(edge), 12)}`);
     assert.deepEqual(problems, [], 'console stays clean');
   } catch (e) {
-    console.log(`edge log (tail):\n${tail(edge?.log(), 40)}\nserver log (tail):\n${tail(server.log(), 10)}`);
+    console.log(`edge log (tail):\n${tail(edge?.log(), 40)}\nserver log (tail):\n${tail(server.log(), 10)}\nthe UDP camera's server (tail):\n${tail(udpServer.log(), 10)}`);
     throw e;
   } finally {
     await context?.close();
     await edge?.stop();
     await server.stop();
+    await udpServer.stop();
   }
 });
 
