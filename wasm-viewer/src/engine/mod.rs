@@ -198,17 +198,23 @@ pub fn show(app: &Shared, camera: Option<String>, at_ms: f64) {
     if let Some(name) = &camera {
         let i = cams::index(&mut a.cams, name);
         a.live.camera = a.cams[i].status.clone();
-        if let Some((bitmap, capture_us)) = &a.cams[i].preview {
-            a.picture.surface.draw_stretched(bitmap);
-            a.picture.core.kept_preview_shown(*capture_us);
-            a.picture.request_present();
-        }
-        if !a.paused {
-            join_stream(a);
-        }
+        back_to_live(a, i);
     }
     sync_previews(a);
     render(a);
+}
+
+/// Camera `i`'s live picture again: its kept preview on screen at once, its stream
+/// joined (unless paused).
+fn back_to_live(a: &mut App, i: usize) {
+    if let Some((bitmap, capture_us)) = &a.cams[i].preview {
+        a.picture.surface.draw_stretched(bitmap);
+        a.picture.core.kept_preview_shown(*capture_us);
+        a.picture.request_present();
+    }
+    if !a.paused {
+        join_stream(a);
+    }
 }
 
 /// Opens the shown camera's recordings (`true`: its live stream is left, the newest
@@ -235,14 +241,7 @@ pub fn recordings(app: &Shared, open: bool, at_ms: f64) {
         a.live.resume();
         a.conn.session.forget_last_frame();
         let i = cams::index(&mut a.cams, &camera);
-        if let Some((bitmap, capture_us)) = &a.cams[i].preview {
-            a.picture.surface.draw_stretched(bitmap);
-            a.picture.core.kept_preview_shown(*capture_us);
-            a.picture.request_present();
-        }
-        if !a.paused {
-            join_stream(a);
-        }
+        back_to_live(a, i);
     }
     sync_previews(a);
     render(a);
