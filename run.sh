@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 MQCAM_NO_BROWSER=${MQCAM_NO_BROWSER:-1} scripts/setup.sh
 scripts/build.sh
-exec target/release/edge --site dist "$@"
+exec target/release/edge "$@"

@@ -34,7 +34,7 @@ export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }, {
   // How viewers log in is always explicit: a test that does not say runs with --no-login.
   const loginGiven = args.some((a) => ['--username', '--password', '--no-login', '--state-dir', '--broker'].includes(a));
   const edgeArgs = ['--bind', '127.0.0.1', '--http-port', String(ports.http), '--ws-port', String(ports.ws),
-    '--tcp-port', String(ports.tcp), '--site', join(ROOT, 'dist'), ...(loginGiven ? [] : ['--no-login']), ...args];
+    '--tcp-port', String(ports.tcp), ...(loginGiven ? [] : ['--no-login']), ...args];
   // exec: the edge takes the shell's process id, so `pid` is the edge's.
   const child = openFiles
     ? spawn('bash', ['-c', `ulimit -n ${Number(openFiles)} && exec "$0" "$@"`, EDGE_BIN, ...edgeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -373,7 +373,7 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         })
     };
     let site = Arc::new(site::Site {
-        root: config.site.clone(),
+        files: site::Files::choose(config.site.as_deref()),
         edge_json: edge_json(&config, &cameras, embedded.as_ref()),
         meters: meters.clone(),
         cameras: api_cameras,
@@ -383,8 +383,10 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
         broker: embedded.is_some().then_some(broker_meter),
         recordings: recorder.as_ref().map(|r| r.cameras.clone()).unwrap_or_default(),
     });
-    if !config.site.join("index.html").is_file() {
-        tracing::warn!(site = %config.site.display(), "viewer site not found; build it with `trunk build --release`");
+    if site.files.has_page() {
+        tracing::info!(site = %site.files.describe(), "serving the viewer");
+    } else {
+        tracing::warn!(site = %site.files.describe(), "viewer site not found; build it with scripts/build.sh or give --site DIR");
     }
     let site = tokio::spawn(site::server::serve(
         listener,

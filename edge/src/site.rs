@@ -43,7 +43,8 @@ pub type Cameras = Box<dyn Fn() -> String + Send + Sync>;
 
 /// What the site serves.
 pub struct Site {
-    pub root: PathBuf,
+    /// The viewer's files: built into the binary, or a directory (`--site`).
+    pub files: Files,
     /// Body of `/edge.json`.
     pub edge_json: String,
     /// Source of `/stats.json` and `/metrics`: each camera's counters (by name).
@@ -272,28 +273,28 @@ pub async fn respond(site: &Site, head: &Head) -> Reply {
         };
         return response(200, ctype, body.into_bytes(), head_only);
     }
-    let Some(file) = resolve(&site.root, path) else {
+    let Some(file) = resolve(path) else {
         return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only);
     };
-    let body = match tokio::fs::read(&file).await {
-        Ok(body) => body,
-        Err(_) if path == "/" || path == "/index.html" => {
-            return response(200, "text/html; charset=utf-8", not_built(&site.root).into_bytes(), head_only)
+    let body = match site.files.read(&file).await {
+        Some(body) => body,
+        None if path == "/" || path == "/index.html" => {
+            return response(200, "text/html; charset=utf-8", not_built(&site.files).into_bytes(), head_only)
         }
-        Err(_) => return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only),
+        None => return response(404, "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only),
     };
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = file.rsplit('/').next().unwrap_or_default();
     // The page gets `/edge.json` inside it: one round trip less before the first picture
     // (80 ms on a phone's link). Then it is not the build's file, nor its compressed copies.
     let (body, as_built) = match inline_edge_json(name, &body, &site.edge_json) {
-        Some(page) => (page, false),
+        Some(page) => (Bytes::from(page), false),
         None => (body, true),
     };
     // The compressed copy the browser takes, if the build made one.
     let mut encoding = None;
     for (takes, coding, ext) in [(head.brotli, "br", "br"), (head.gzip, "gzip", "gz")] {
         if takes && as_built && encoding.is_none() {
-            if let Ok(packed) = tokio::fs::read(file.with_file_name(format!("{name}.{ext}"))).await {
+            if let Some(packed) = site.files.read(&format!("{file}.{ext}")).await {
                 encoding = Some((coding, packed));
             }
         }
@@ -437,22 +438,81 @@ fn inline_edge_json(name: &str, body: &[u8], edge_json: &str) -> Option<Vec<u8>>
     Some(page)
 }
 
-/// Maps a URL path to a file under `root`, refusing anything that could leave it.
-fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
+/// Maps a URL path to a file's path inside the site (`/` separated, no leading `/`),
+/// refusing anything that could leave it or name a dot file.
+fn resolve(url_path: &str) -> Option<String> {
     let rel = url_path.trim_start_matches('/');
     let rel = if rel.is_empty() { "index.html" } else { rel };
     if rel.contains(['%', '\\', '\0']) {
         return None;
     }
-    let rel = Path::new(rel);
-    if !rel.components().all(|c| matches!(c, Component::Normal(s) if !s.to_string_lossy().starts_with('.'))) {
+    if !Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(s) if !s.to_string_lossy().starts_with('.')))
+    {
         return None;
     }
-    Some(root.join(rel))
+    Some(rel.to_string())
 }
 
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+/// Where the viewer's files come from.
+pub enum Files {
+    /// Built into the binary (`build.rs`): (file name, bytes), sorted by name.
+    Embedded(&'static [(&'static str, &'static [u8])]),
+    /// A directory on disk, read at each request (a page being worked on, or a
+    /// customised one).
+    Dir(PathBuf),
+}
+
+impl Files {
+    /// `--site DIR` when given; else the site built into this binary; else `dist` in
+    /// the working directory (a development build, which carries no site).
+    pub fn choose(site: Option<&Path>) -> Files {
+        match site {
+            Some(dir) => Files::Dir(dir.to_path_buf()),
+            None if !embedded::FILES.is_empty() => Files::Embedded(embedded::FILES),
+            None => Files::Dir(PathBuf::from("dist")),
+        }
+    }
+
+    /// A file's bytes (`rel` as [`resolve`] makes it); `None` when there is no such file.
+    async fn read(&self, rel: &str) -> Option<Bytes> {
+        match self {
+            Files::Embedded(files) => files
+                .binary_search_by(|(name, _)| (*name).cmp(rel))
+                .ok()
+                .map(|i| Bytes::from_static(files[i].1)),
+            Files::Dir(root) => tokio::fs::read(root.join(rel)).await.ok().map(Bytes::from),
+        }
+    }
+
+    /// Whether there is a page to serve at all.
+    pub fn has_page(&self) -> bool {
+        match self {
+            Files::Embedded(files) => files.iter().any(|(name, _)| *name == "index.html"),
+            Files::Dir(root) => root.join("index.html").is_file(),
+        }
+    }
+
+    /// Where the files come from, for the log: `built in (N files, K KB)` or the directory.
+    pub fn describe(&self) -> String {
+        match self {
+            Files::Embedded(files) => {
+                let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
+                format!("built in ({} files, {} KB)", files.len(), bytes.div_ceil(1000))
+            }
+            Files::Dir(root) => root.display().to_string(),
+        }
+    }
+}
+
+/// The site `build.rs` put into this binary (empty when built without `MQCAM_SITE_DIR`).
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/site.rs"));
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map_or("", |(_, ext)| ext) {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
         // Browsers compile streamed wasm only with this exact type.
@@ -494,13 +554,13 @@ fn response_with(
     Reply { status, headers, body, head_only }
 }
 
-fn not_built(root: &Path) -> String {
+fn not_built(files: &Files) -> String {
     format!(
         "<!doctype html><meta name=viewport content='width=device-width'><title>viewer not built</title>\
          <p>The edge is streaming, but the viewer site was not found in <code>{}</code>.\
          <p>Build it with <code>trunk build --release</code> (or run <code>./run.sh</code>), \
          or point the edge at it with <code>--site DIR</code>.",
-        root.display()
+        files.describe()
     )
 }
 
@@ -515,17 +575,75 @@ mod tests {
 
     #[test]
     fn paths_stay_inside_the_root() {
-        let root = Path::new("/srv/site");
-        assert_eq!(resolve(root, "/"), Some(root.join("index.html")));
-        assert_eq!(resolve(root, "/app-1.wasm"), Some(root.join("app-1.wasm")));
+        assert_eq!(resolve("/").as_deref(), Some("index.html"));
+        assert_eq!(resolve("/app-1.wasm").as_deref(), Some("app-1.wasm"));
         for bad in ["/../etc/passwd", "/a/../../x", "/.git/config", "/%2e%2e/x", "/a\\b"] {
-            assert_eq!(resolve(root, bad), None, "{bad}");
+            assert_eq!(resolve(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn wasm_gets_the_type_browsers_need_for_streaming_compile() {
-        assert_eq!(content_type(Path::new("x.wasm")), "application/wasm");
+        assert_eq!(content_type("x.wasm"), "application/wasm");
+        assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("README"), "application/octet-stream");
+    }
+
+    /// The same bytes built in and in a directory make the same responses: the same
+    /// encodings, validators and caching, so an installed edge and a development one
+    /// behave alike.
+    #[tokio::test]
+    async fn the_built_in_site_answers_as_its_directory_does() {
+        static FILES: &[(&str, &[u8])] = &[
+            ("app-0123456789abcdef_bg.wasm", b"wasm bytes"),
+            ("app-0123456789abcdef_bg.wasm.br", b"BR"),
+            ("index.html", b"<p>page<!-- edge.json -->"),
+            ("index.html.gz", b"GZ"),
+            ("manifest.webmanifest", b"{}"),
+        ];
+        let dir = std::env::temp_dir().join(format!("edge-site-built-in-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in FILES {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let site = |files| Site {
+            files,
+            edge_json: "{\"broker\":1}".into(),
+            meters: vec![],
+            cameras: Box::new(String::new),
+            logins: Vec::new(),
+            keeper: Default::default(),
+            watchers: None,
+            broker: None,
+            recordings: Vec::new(),
+        };
+        let (built_in, on_disk) = (site(Files::Embedded(FILES)), site(Files::Dir(dir.clone())));
+        assert!(built_in.files.has_page() && built_in.files.describe().starts_with("built in (5 files"));
+        let wasm = "/app-0123456789abcdef_bg.wasm";
+        let heads = [
+            Head::get("/"),
+            Head { gzip: true, ..Head::get("/index.html") },
+            Head { brotli: true, gzip: true, ..Head::get(wasm) },
+            Head { gzip: true, ..Head::get(wasm) },
+            Head { method: "HEAD".into(), ..Head::get("/manifest.webmanifest") },
+            Head { if_none_match: Some("\"a-0000000000000000\"".into()), ..Head::get(wasm) },
+            Head::get("/missing.js"),
+            Head::get("/index.html.gz/../x"),
+            Head::get("/apps"),
+        ];
+        for head in &heads {
+            let (a, b) = (respond(&built_in, head).await, respond(&on_disk, head).await);
+            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{}", head.path);
+        }
+        let page = String::from_utf8(respond(&built_in, &Head::get("/")).await).unwrap();
+        assert!(page.contains("{\"broker\":1}") && page.contains("ETag: "), "{page}");
+        let etag = |r: Vec<u8>| {
+            String::from_utf8(r).unwrap().lines().find_map(|l| l.strip_prefix("ETag: ").map(String::from))
+        };
+        let tag = etag(respond(&built_in, &Head { brotli: true, ..Head::get(wasm) }).await).unwrap();
+        let again = Head { brotli: true, if_none_match: Some(tag), ..Head::get(wasm) };
+        assert!(String::from_utf8(respond(&built_in, &again).await).unwrap().starts_with("HTTP/1.1 304"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
@@ -536,7 +654,7 @@ mod tests {
         let meter = std::sync::Arc::new(crate::meter::Meter::default());
         meter.published.store(7, std::sync::atomic::Ordering::Relaxed);
         let site = Site {
-            root: dir.clone(),
+            files: Files::Dir(dir.clone()),
             edge_json: "{\"a\":1}".into(),
             meters: vec![("door".into(), meter)],
             cameras: Box::new(|| "{\"cameras\":[]}".into()),
@@ -564,7 +682,7 @@ mod tests {
     async fn monitoring_takes_a_login_when_the_edge_has_one_and_health_never_does() {
         let meter = std::sync::Arc::new(crate::meter::Meter::default());
         let site = Site {
-            root: std::env::temp_dir(),
+            files: Files::Dir(std::env::temp_dir()),
             edge_json: "{}".into(),
             meters: vec![("door".into(), meter)],
             cameras: Box::new(|| "{\"cameras\":[{\"name\":\"door\"}]}".into()),
@@ -617,7 +735,7 @@ mod tests {
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.br"), "BR").unwrap();
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.gz"), "GZ").unwrap();
         let site = Site {
-            root: dir.clone(),
+            files: Files::Dir(dir.clone()),
             edge_json: "{}".into(),
             meters: vec![],
             cameras: Box::new(String::new),
@@ -663,7 +781,7 @@ mod tests {
         let meter = Arc::new(crate::meter::Meter::default());
         let watchers = Arc::new(crate::watch::Watchers::new("mqcam"));
         let site = Arc::new(Site {
-            root: std::env::temp_dir(),
+            files: Files::Dir(std::env::temp_dir()),
             edge_json: "{}".into(),
             meters: vec![("door".into(), meter.clone())],
             cameras: Box::new(String::new),

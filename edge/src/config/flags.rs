@@ -233,9 +233,12 @@ pub struct Config {
     #[arg(long, env = "EDGE_VIEWER_BROKER", value_name = "URL", value_delimiter = ',')]
     pub viewer_broker: Vec<BrokerUrl>,
 
-    /// Directory of the built viewer site (`trunk build --release` writes `dist`).
-    #[arg(long, default_value = "dist", env = "EDGE_SITE")]
-    pub site: PathBuf,
+    /// Serve the viewer site from this directory (`trunk build --release` writes `dist`)
+    /// instead of the one built into the edge: a customised page, or one being worked on.
+    /// Default: the built-in site; an edge built without one (a plain `cargo build`)
+    /// serves `dist`.
+    #[arg(long, env = "EDGE_SITE", value_name = "DIR")]
+    pub site: Option<PathBuf>,
 
     /// Detect motion in each camera's preview (needs --preview-width above 0): raises
     /// and clears the camera's alarm and publishes the moving box on

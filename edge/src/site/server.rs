@@ -172,7 +172,7 @@ mod tests {
 
     fn site(root: std::path::PathBuf, logins: Vec<Login>) -> Arc<Site> {
         Arc::new(Site {
-            root,
+            files: crate::site::Files::Dir(root),
             edge_json: "{\"a\":1}".into(),
             meters: vec![],
             cameras: Box::new(String::new),
