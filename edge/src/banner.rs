@@ -42,15 +42,13 @@ pub struct Banner<'a> {
 impl Banner<'_> {
     /// The banner's text, QR code included.
     pub fn text(&self) -> String {
-        let (web, ws, mqtt) = if self.https { ("https", "wss", "mqtts") } else { ("http", "ws", "mqtt") };
+        let (ws, mqtt) = if self.https { ("wss", "mqtts") } else { ("ws", "mqtt") };
         let shown = |addr: SocketAddr| SocketAddr::new(broker::reachable(addr.ip()), addr.port());
         let printed_password = match self.access {
             Access::Generated { password, .. } if self.show_password => Some(password.as_str()),
             _ => None,
         };
-        let fragment = printed_password.map(|p| format!("#password={}", escape(p))).unwrap_or_default();
-        let local = format!("{web}://{}/{fragment}", shown(self.http));
-        let lan = self.lan.map(|ip| format!("{web}://{}/{fragment}", SocketAddr::new(ip, self.http.port())));
+        let (local, lan) = viewer_urls(self.http, self.https, self.lan, printed_password);
 
         let mut out = String::new();
         for c in self.cameras {
@@ -85,10 +83,7 @@ impl Banner<'_> {
         let first = self.cameras.first().map_or("", |c| c.frame_topic.as_str());
         out += &format!("  topic:      {first}\n");
         if printed_password.is_some() && self.embedded.is_some() {
-            let url = lan.as_deref().unwrap_or(&local);
-            if let Some(qr) = qr(url) {
-                out += &format!("\nScan with a phone to watch (the login is in the link):\n{qr}");
-            }
+            out += &scan(lan.as_deref().unwrap_or(&local));
         }
         out
     }
@@ -120,6 +115,35 @@ impl Banner<'_> {
         use std::io::Write;
         print!("{}", self.text());
         let _ = std::io::stdout().flush();
+    }
+}
+
+/// The viewer's URLs, on this machine and on the LAN (when the site listens on every
+/// interface and a LAN address was found), with `password` in the fragment, which
+/// browsers never send to a server.
+pub fn viewer_urls(
+    http: SocketAddr,
+    https: bool,
+    lan: Option<IpAddr>,
+    password: Option<&str>,
+) -> (String, Option<String>) {
+    let web = if https { "https" } else { "http" };
+    let fragment = fragment(password);
+    let local = format!("{web}://{}/{fragment}", SocketAddr::new(broker::reachable(http.ip()), http.port()));
+    let lan = lan.map(|ip| format!("{web}://{}/{fragment}", SocketAddr::new(ip, http.port())));
+    (local, lan)
+}
+
+/// `#password=…` for a viewer URL, or nothing.
+pub fn fragment(password: Option<&str>) -> String {
+    password.map(|p| format!("#password={}", escape(p))).unwrap_or_default()
+}
+
+/// `url` as a QR code under a line that says what it is, for a phone to scan.
+pub fn scan(url: &str) -> String {
+    match qr(url) {
+        Some(qr) => format!("\nScan with a phone to watch (the login is in the link):\n{qr}"),
+        None => String::new(),
     }
 }
 

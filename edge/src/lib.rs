@@ -65,7 +65,8 @@
 //! - [`access`]: who may watch (the viewer login); [`secret`]: the password made on first
 //!   start and kept in the state directory.
 //! - [`tls`]: certificates served and trusted (rustls).
-//! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones).
+//! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones);
+//!   [`login`]: `edge login`, the same link and QR code later, for a service's edge.
 //! - `error` ([`EdgeError`]): why the edge could not start, wrapping each layer's error.
 //! - [`clock`]: wall-clock µs as the wire format writes them; [`backoff`]: retry delays
 //!   with jitter; `sync`: locks that ignore poisoning.
@@ -87,6 +88,7 @@ mod error;
 pub mod events;
 pub mod frame;
 pub mod homeassistant;
+pub mod login;
 pub mod meter;
 pub mod motion;
 pub mod pipeline;

@@ -16,6 +16,13 @@ fn main() {
         print!("{}", edge::list_devices());
         return;
     }
+    if config.command == Some(edge::config::Command::Login) {
+        match edge::login::run(&config) {
+            Ok(text) => print!("{text}"),
+            Err(e) => fail(&e.to_string()),
+        }
+        return;
+    }
     // Info for our own lines. rumqttd logs routine events (a client closing, a probe)
     // at error level, so it is silent unless asked for, e.g. RUST_LOG=info,rumqttd=info.
     let filter =

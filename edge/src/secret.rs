@@ -43,23 +43,32 @@ pub fn default_state_dir() -> Option<PathBuf> {
 pub fn load_or_create(dir: &Path) -> Result<(String, bool), SecretError> {
     let path = dir.join(FILE);
     let fail = |what: &'static str, source| SecretError::Io { what, path: path.clone(), source };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let password = text.trim();
-            if password.is_empty() || password.len() > 256 || password.contains(['\n', '\r', '\0']) {
-                return Err(SecretError::NotOneLine { path: path.clone() });
-            }
-            keep_private(&path);
-            Ok((password.to_string(), false))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match load(dir) {
+        Ok(password) => Ok((password, false)),
+        Err(SecretError::Io { source: e, .. }) if e.kind() == std::io::ErrorKind::NotFound => {
             let password = generate().map_err(|e| fail("cannot make a password for", e))?;
             create_private_dir(dir).map_err(|e| fail("cannot create the state directory for", e))?;
             write_private(&path, &password).map_err(|e| fail("cannot write", e))?;
             Ok((password, true))
         }
-        Err(e) => Err(fail("cannot read", e)),
+        Err(e) => Err(e),
     }
+}
+
+/// The stored password; never makes one (`edge login` reads what the running edge made).
+pub fn load(dir: &Path) -> Result<String, SecretError> {
+    let path = dir.join(FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Io {
+        what: "cannot read",
+        path: path.clone(),
+        source,
+    })?;
+    let password = text.trim();
+    if password.is_empty() || password.len() > 256 || password.contains(['\n', '\r', '\0']) {
+        return Err(SecretError::NotOneLine { path });
+    }
+    keep_private(&path);
+    Ok(password.to_string())
 }
 
 /// A new password: 24 symbols of 5 bits (120 bits), in groups of four.

@@ -62,6 +62,12 @@ pub struct Config {
     #[arg(long, default_value_t = 0, hide = true, allow_negative_numbers = true, env = "EDGE_CLOCK_SKEW_MS")]
     pub clock_skew_ms: i64,
 
+    /// `login`: print the viewer's link with its login and the QR code of it, for the
+    /// edge these options describe (the password a running edge made, e.g. a
+    /// service's), and exit. Without it the edge runs.
+    #[arg(value_enum, value_name = "COMMAND")]
+    pub command: Option<Command>,
+
     /// List the video devices with their formats, sizes and frame rates, and exit.
     #[arg(long)]
     pub list_devices: bool,
@@ -339,6 +345,13 @@ pub struct Config {
     /// link to it (--ha-discovery). No login in it: it is published, retained.
     #[arg(long, env = "EDGE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+}
+
+/// What `edge COMMAND` does instead of running.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Print the viewer's link with its login, and its QR code.
+    Login,
 }
 
 /// A size in GB (fractions allowed: 0.5).

@@ -22,4 +22,4 @@ pub use broker_url::BrokerUrl;
 pub use camera::{
     redact_url, Camera, CameraArg, CameraSpec, OnDemand, Renditions, Size, SourceSpec, MAX_CAMERAS,
 };
-pub use flags::{Config, PrintLogin};
+pub use flags::{Command, Config, PrintLogin};
