@@ -24,8 +24,10 @@ cargo test --locked -p edge --example rtsp-camera
 (cd consumer && "${MQCAM_VENV:-$HOME/.cache/mqcam/venv}/bin/python" -m unittest discover -s tests)
 step "release build: edge and viewer site"
 scripts/build.sh
+step "the Debian package (scripts/package.sh)"
+scripts/package.sh --no-build amd64
 step "end-to-end tests in headless Chromium"
-(cd tests && node --test --test-concurrency=1 e2e.test.mjs grid.test.mjs consumer.test.mjs adapt.test.mjs robust.test.mjs doors.test.mjs rtsp.test.mjs playback.test.mjs)
+(cd tests && node --test --test-concurrency=1 e2e.test.mjs grid.test.mjs consumer.test.mjs adapt.test.mjs robust.test.mjs doors.test.mjs rtsp.test.mjs playback.test.mjs package.test.mjs)
 step "on a broker cluster: two RabbitMQ nodes (scripts/cluster.sh)"
 (cd tests && node --test cluster.test.mjs)
 step "the viewer in WebKit and Firefox (W3C WebDriver)"

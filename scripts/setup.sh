@@ -15,7 +15,8 @@
 #     skipped with MQCAM_NO_BROWSER=1), and, for tests/rtsp.test.mjs, Debian's GStreamer
 #     RTSP server with its Python bindings and the plugins of its H.264 test stream
 #     (gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-base/-good/-ugly;
-#     browser tests only too)
+#     browser tests only too), and debootstrap, which makes the clean Debian root the
+#     package test installs the .deb into
 #   - the wasm32-unknown-unknown Rust target
 #   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
 #     and geckodriver (Firefox's WebDriver) for the browser tests, built with cargo into
@@ -58,6 +59,9 @@ packages+=(rabbitmq-server)
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 # Recordings' exports are checked by a player nobody here wrote: ffprobe (edge/tests/record.rs).
 packages+=(ffmpeg)
+# The .deb is installed into a clean Debian root that debootstrap makes
+# (tests/package.test.mjs, as root).
+[ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(debootstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
