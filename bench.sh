@@ -23,6 +23,9 @@ export PATH="$PATH:/usr/sbin"
 VENV="${MQCAM_VENV:-$HOME/.cache/mqcam/venv}"
 
 scripts/build.sh
+# The same site as build.sh's, so that building the examples does not rebuild the edge
+# without it (and build.sh's next run with it).
+export MQCAM_SITE_DIR="$PWD/target/site"
 cargo build --release --locked -p wasm-viewer --example fanout
 # The RTSP rows: our H.264 test camera, and the pipeline benchmark's decode timing
 # (built here so that its compile is not inside the measurement).
