@@ -121,7 +121,7 @@ test('the .deb installs into a clean Debian, and its service streams to a phone 
     const deadline = Date.now() + 20000;
     while (!/topic:\s+mqcam\/porch\/frame/.test(out) && Date.now() < deadline && child.exitCode === null) await sleep(100);
     assert.match(out, /topic:\s+mqcam\/porch\/frame/, `the service's edge started:\n${out}`);
-    assert.match(out, /kept in \/var\/lib\/mqcam\/viewer-password/, out);
+    assert.match(out, /kept in \/var\/lib\/mqcam\/viewer-password .*`mqcam-edge login` prints the link/, out);
     const password = readFileSync(join(root, 'var/lib/mqcam/viewer-password'), 'utf8').trim();
     assert.ok(!out.includes(password), 'the password never goes into the log');
     assert.equal(inRoot(['stat', '-c', '%U %a', '/var/lib/mqcam/viewer-password']).trim(), 'mqcam 600');

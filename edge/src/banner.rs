@@ -99,8 +99,9 @@ impl Banner<'_> {
             Access::Generated { file, made, .. } => {
                 let when = if *made { "made now" } else { "made on first start" };
                 let (shown, hint) = match self.show_password {
-                    true => ("in the URLs above, ", ""),
-                    false => ("", "; --print-login always prints the URL with it"),
+                    true => ("in the URLs above, ", String::new()),
+                    // Under the name it was started by: `mqcam-edge` when packaged.
+                    false => ("", format!("; `{} login` prints the link with it", program())),
                 };
                 format!(
                     "user \"viewer\", password {shown}kept in {} ({when}; delete the file for a new one{hint})",
@@ -132,6 +133,14 @@ pub fn viewer_urls(
     let local = format!("{web}://{}/{fragment}", SocketAddr::new(broker::reachable(http.ip()), http.port()));
     let lan = lan.map(|ip| format!("{web}://{}/{fragment}", SocketAddr::new(ip, http.port())));
     (local, lan)
+}
+
+/// This program's file name, as whoever started it would type it again.
+fn program() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "edge".into())
 }
 
 /// `#password=…` for a viewer URL, or nothing.
@@ -240,7 +249,7 @@ mod tests {
         assert!(shown.contains("Scan with a phone") && shown.contains('▀'), "{shown}");
         let hidden = banner(&access, false, &b, &to);
         assert!(!hidden.contains("abcd-2345") && !hidden.contains('▀'), "{hidden}");
-        assert!(hidden.contains("/s/viewer-password") && hidden.contains("--print-login always"));
+        assert!(hidden.contains("/s/viewer-password") && hidden.contains(" login` prints the link with it"));
         // The topic line comes before the QR code: scripts read up to it.
         assert!(shown.find("topic:").unwrap() < shown.find("Scan").unwrap());
     }
