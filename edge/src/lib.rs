@@ -65,6 +65,8 @@
 //! - [`access`]: who may watch (the viewer login); [`secret`]: the password made on first
 //!   start and kept in the state directory.
 //! - [`tls`]: certificates served and trusted (rustls).
+//! - [`logging`]: the log on stderr, plain unless it is a terminal, without timestamps
+//!   in systemd's journal.
 //! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones);
 //!   [`login`]: `edge login`, the same link and QR code later, for a service's edge.
 //! - `error` ([`EdgeError`]): why the edge could not start, wrapping each layer's error.
@@ -88,6 +90,7 @@ mod error;
 pub mod events;
 pub mod frame;
 pub mod homeassistant;
+pub mod logging;
 pub mod login;
 pub mod meter;
 pub mod motion;
