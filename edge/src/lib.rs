@@ -54,7 +54,8 @@
 //!   (`listen`), refusals counted for `/metrics`.
 //! - [`meter`]: counters per camera and rendition, the encode-time histogram, the
 //!   alarm state, each camera's newest published frame (for `/snapshot`), the gate's
-//!   counters; the once-a-second log line, `/stats.json` and `/metrics`.
+//!   counters; each camera's log lines (who watches, a summary every few minutes, the
+//!   once-a-second line at debug), `/stats.json` and `/metrics`.
 //!
 //! Around them:
 //! - `run` ([`start`], [`run`]): the wiring, options → sources, encoders, publishers,
