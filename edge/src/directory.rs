@@ -20,7 +20,7 @@
 //!
 //! The same connection listens to the cameras' alarm topics (`<prefix>/<camera>/alarm`,
 //! raised and cleared by consumers or sensors on the bus) and notes each camera's alarm
-//! state in its meter, for `/metrics`.
+//! state in its meter, for `/metrics`, and logs it when it is raised or cleared.
 
 use std::{sync::Arc, time::Duration};
 
@@ -194,9 +194,16 @@ pub async fn run(
                     published = Some(now);
                 }
                 Happened::Message(p) => {
-                    if let Some((_, _, meter)) = cameras.iter().find(|(l, _, _)| p.topic == topic::alarm(&prefix, &l.name)) {
-                        if let Some(active) = alarm_active(&p.payload) {
-                            meter.alarm.store(active, std::sync::atomic::Ordering::Relaxed);
+                    if let Some((camera, _, meter)) = cameras.iter().find(|(l, _, _)| p.topic == topic::alarm(&prefix, &l.name)) {
+                        // Said when it changes: a reconnection brings the retained
+                        // alarm again, which is no news.
+                        let changed = alarm_active(&p.payload).filter(|&active| {
+                            meter.alarm.swap(active, std::sync::atomic::Ordering::Relaxed) != active
+                        });
+                        match changed {
+                            Some(true) => tracing::info!(camera = %camera.name, "alarm raised"),
+                            Some(false) => tracing::info!(camera = %camera.name, "alarm cleared"),
+                            None => {}
                         }
                     }
                     if let Some(reply) = topic::directory_reply_to(&p.topic, &prefix) {

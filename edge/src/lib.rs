@@ -54,7 +54,8 @@
 //!   (`listen`), refusals counted for `/metrics`.
 //! - [`meter`]: counters per camera and rendition, the encode-time histogram, the
 //!   alarm state, each camera's newest published frame (for `/snapshot`), the gate's
-//!   counters; the once-a-second log line, `/stats.json` and `/metrics`.
+//!   counters; each camera's log lines (who watches, a summary every few minutes, the
+//!   once-a-second line at debug), `/stats.json` and `/metrics`.
 //!
 //! Around them:
 //! - `run` ([`start`], [`run`]): the wiring, options → sources, encoders, publishers,
@@ -65,6 +66,8 @@
 //! - [`access`]: who may watch (the viewer login); [`secret`]: the password made on first
 //!   start and kept in the state directory.
 //! - [`tls`]: certificates served and trusted (rustls).
+//! - [`logging`]: the log on stderr, plain unless it is a terminal, without timestamps
+//!   in systemd's journal.
 //! - [`banner`]: what the edge prints at start (URLs, login, a QR code for phones);
 //!   [`login`]: `edge login`, the same link and QR code later, for a service's edge.
 //! - `error` ([`EdgeError`]): why the edge could not start, wrapping each layer's error.
@@ -88,6 +91,7 @@ mod error;
 pub mod events;
 pub mod frame;
 pub mod homeassistant;
+pub mod logging;
 pub mod login;
 pub mod meter;
 pub mod motion;

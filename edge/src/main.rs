@@ -2,7 +2,6 @@
 //! run until Ctrl-C or SIGTERM.
 
 use edge::config::file::{self as config_file, LoadError};
-use tracing_subscriber::EnvFilter;
 
 fn main() {
     let config = match config_file::load(std::env::args_os()) {
@@ -23,11 +22,7 @@ fn main() {
         }
         return;
     }
-    // Info for our own lines. rumqttd logs routine events (a client closing, a probe)
-    // at error level, so it is silent unless asked for, e.g. RUST_LOG=info,rumqttd=info.
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    edge::logging::init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

@@ -1,7 +1,10 @@
-//! Counters of what the pipeline did, and the once-a-second log line built from them.
+//! Counters of what the pipeline did, and each camera's log lines built from them.
 //!
-//! Threads only bump atomics; the reporter reads the counters once a second and logs the
-//! differences, so measuring costs the frame path a few relaxed adds.
+//! Threads only bump atomics; each camera's reporter reads the counters (and who
+//! watches) once a second, so measuring costs the frame path a few relaxed adds. It
+//! logs at info only what a person or a service's log wants: who watches when that
+//! changes ([`Debounced`]) and a summary every [`SUMMARY_EVERY`] ([`Period`]); the
+//! once-a-second rates are at debug (`RUST_LOG=edge::meter=debug`).
 //!
 //! Also kept here for the site: each camera's newest published full frame
 //! ([`NewestFrame`], shared with the publisher, never copied), its alarm state, an
@@ -20,7 +23,10 @@ use bytes::Bytes;
 
 use wire::ack::Rendition;
 
-use crate::sync::lock;
+use crate::{
+    sync::lock,
+    watch::{Audience, Watchers},
+};
 
 #[derive(Default)]
 pub struct Meter {
@@ -341,6 +347,8 @@ pub fn cameras_json(meters: &[(String, std::sync::Arc<Meter>)]) -> String {
 /// What happened between two snapshots, as rates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates {
+    /// Frames published (the full stream).
+    pub frames: u64,
     pub fps: f64,
     pub kb_per_frame: f64,
     pub encode_ms: f64,
@@ -354,6 +362,7 @@ impl Rates {
         let published = b.published - a.published;
         let encoded = b.encoded - a.encoded;
         Rates {
+            frames: published,
             fps: published as f64 / secs,
             kb_per_frame: if published == 0 {
                 0.0
@@ -371,18 +380,133 @@ impl Rates {
     }
 }
 
-/// Logs the rates once a second until the task is dropped.
-pub async fn report(meter: std::sync::Arc<Meter>, topic: String) {
+/// How often each camera's summary line is logged (at info).
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(5 * 60);
+/// A camera's "watching" line comes at most this often, with the latest count: a page
+/// reloaded or a viewer switching renditions says so in a line or two, not per blip.
+pub const VIEWERS_QUIET: Duration = Duration::from_secs(5);
+
+/// One camera's summary period, as its line tells it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub rates: Rates,
+    /// Viewers at the end of the period, and the most seen at any second of it.
+    pub viewers: usize,
+    pub peak_viewers: usize,
+    /// Whether anyone watched at any second of it.
+    pub watched: bool,
+}
+
+impl Summary {
+    /// Nothing to say but that nobody watched: nothing published, dropped or bad, so one
+    /// short line says it (a service's log still shows the camera is there).
+    pub fn idle(&self) -> bool {
+        !self.watched && self.rates.frames == 0 && self.rates.dropped == 0 && self.rates.bad_frames == 0
+    }
+}
+
+/// What a summary period has seen so far. I/O-free: the reporter feeds it readings and
+/// times (since it started), once a second.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    start: Snapshot,
+    started: Duration,
+    peak_viewers: usize,
+    watched: bool,
+}
+
+impl Period {
+    pub fn new(start: Snapshot, at: Duration) -> Period {
+        Period { start, started: at, peak_viewers: 0, watched: false }
+    }
+
+    /// Who watched at one second of the period.
+    pub fn saw(&mut self, audience: Audience) {
+        self.peak_viewers = self.peak_viewers.max(audience.viewers);
+        self.watched |= audience.watched;
+    }
+
+    /// The summary if the period is over at `at` (`now` read then, `audience` the
+    /// latest), and a new period begins; `None` before `every` has passed.
+    pub fn close(
+        &mut self,
+        now: Snapshot,
+        at: Duration,
+        audience: Audience,
+        every: Duration,
+    ) -> Option<Summary> {
+        if at.saturating_sub(self.started) < every {
+            return None;
+        }
+        self.saw(audience);
+        let summary = Summary {
+            rates: Rates::between(&self.start, &now, at - self.started),
+            viewers: audience.viewers,
+            peak_viewers: self.peak_viewers,
+            watched: self.watched,
+        };
+        *self = Period::new(now, at);
+        Some(summary)
+    }
+}
+
+/// A value logged when it changes, at most once per `quiet`, always the latest.
+/// I/O-free: times are since the reporter started.
+#[derive(Debug, Clone, Copy)]
+pub struct Debounced<T> {
+    logged: T,
+    at: Option<Duration>,
+    quiet: Duration,
+}
+
+impl<T: Copy + PartialEq> Debounced<T> {
+    /// `initial` counts as said (nobody watches at start, so that goes unsaid).
+    pub fn new(initial: T, quiet: Duration) -> Debounced<T> {
+        Debounced { logged: initial, at: None, quiet }
+    }
+
+    /// The value is `value` at `now`: returns it when it is a line to log.
+    pub fn observe(&mut self, value: T, now: Duration) -> Option<T> {
+        let too_soon = self.at.is_some_and(|at| now.saturating_sub(at) < self.quiet);
+        if value == self.logged || too_soon {
+            return None;
+        }
+        (self.logged, self.at) = (value, Some(now));
+        Some(value)
+    }
+}
+
+/// "5 min", "90 s": a period as a log line says it.
+fn spoken(period: Duration) -> String {
+    match period.as_secs() {
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Logs what one camera does until the task is dropped: at debug, its rates each second
+/// (`RUST_LOG=edge::meter=debug`); at info, who watches it when that changes, and a
+/// summary every [`SUMMARY_EVERY`]. A line a second per camera would bury the banner
+/// and fill a service's log with nothing happening.
+pub async fn report(
+    meter: std::sync::Arc<Meter>,
+    camera: String,
+    watchers: Option<std::sync::Arc<Watchers>>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
-    let (mut last, mut at) = (meter.snapshot(), tokio::time::Instant::now());
+    let began = tokio::time::Instant::now();
+    let (mut last, mut at) = (meter.snapshot(), Duration::ZERO);
+    let mut period = Period::new(last, at);
+    let mut audience = Debounced::new(Audience::default(), VIEWERS_QUIET);
+    let said = spoken(SUMMARY_EVERY);
     loop {
         tick.tick().await;
-        let (now, now_at) = (meter.snapshot(), tokio::time::Instant::now());
+        let (now, now_at) = (meter.snapshot(), began.elapsed());
         let r = Rates::between(&last, &now, now_at - at);
-        tracing::info!(
-            topic = %topic,
+        tracing::debug!(
+            camera = %camera,
             fps = format_args!("{:.1}", r.fps),
             kb_per_frame = format_args!("{:.1}", r.kb_per_frame),
             encode_ms = format_args!("{:.2}", r.encode_ms),
@@ -391,6 +515,32 @@ pub async fn report(meter: std::sync::Arc<Meter>, topic: String) {
             "publishing"
         );
         (last, at) = (now, now_at);
+        let who = watchers.as_ref().map(|w| w.audience(&camera, crate::clock::now_us())).unwrap_or_default();
+        period.saw(who);
+        match audience.observe(who, now_at) {
+            Some(Audience { watched: false, .. }) => tracing::info!(camera = %camera, "nobody watching"),
+            // An external broker's viewers are seen only by what they send: no count.
+            Some(Audience { viewers: 0, .. }) => tracing::info!(camera = %camera, "watching"),
+            Some(Audience { viewers, .. }) => tracing::info!(camera = %camera, viewers, "watching"),
+            None => {}
+        }
+        let Some(s) = period.close(now, now_at, who, SUMMARY_EVERY) else { continue };
+        if s.idle() {
+            tracing::info!(camera = %camera, "nobody watched in the last {said}");
+        } else {
+            tracing::info!(
+                camera = %camera,
+                frames = s.rates.frames,
+                fps = format_args!("{:.1}", s.rates.fps),
+                kb_per_frame = format_args!("{:.1}", s.rates.kb_per_frame),
+                encode_ms = format_args!("{:.2}", s.rates.encode_ms),
+                dropped = s.rates.dropped,
+                bad_frames = s.rates.bad_frames,
+                viewers = s.viewers,
+                peak_viewers = s.peak_viewers,
+                "the last {said}"
+            );
+        }
     }
 }
 
@@ -420,6 +570,73 @@ mod tests {
         assert_eq!(r.kb_per_frame, 50.0);
         assert_eq!(r.encode_ms, 2.0);
         assert_eq!(r.dropped, 3);
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_summary_covers_its_whole_period_and_the_most_viewers_seen() {
+        let start = Snapshot { published: 100, published_bytes: 1_000_000, ..Default::default() };
+        let mut p = Period::new(start, secs(0));
+        let (one, three) = (Audience { viewers: 1, watched: true }, Audience { viewers: 3, watched: true });
+        p.saw(one);
+        p.saw(three);
+        let end = Snapshot {
+            published: 700,
+            published_bytes: 7_000_000,
+            encoded: 600,
+            encode_us: 1_200_000,
+            dropped: 4,
+            bad_frames: 1,
+            ..Default::default()
+        };
+        assert_eq!(p.close(end, secs(299), one, secs(300)), None, "not over yet");
+        let s = p.close(end, secs(300), one, secs(300)).expect("over");
+        assert_eq!(
+            (s.rates.frames, s.rates.fps, s.rates.kb_per_frame, s.rates.encode_ms),
+            (600, 2.0, 10.0, 2.0)
+        );
+        assert_eq!((s.rates.dropped, s.rates.bad_frames), (4, 1));
+        assert_eq!((s.viewers, s.peak_viewers, s.watched), (1, 3, true));
+        assert!(!s.idle());
+        // The next period starts where that one ended, with nobody seen yet.
+        let s = p.close(end, secs(600), Audience::default(), secs(300)).expect("over again");
+        assert_eq!((s.rates.frames, s.peak_viewers, s.watched), (0, 0, false));
+        assert!(s.idle(), "nothing published, nobody watched: one short line");
+    }
+
+    #[test]
+    fn a_summary_is_not_idle_when_frames_went_out_or_went_bad_unwatched() {
+        let mut p = Period::new(Snapshot::default(), secs(0));
+        let bad = Snapshot { bad_frames: 2, ..Default::default() };
+        assert!(!p.close(bad, secs(300), Audience::default(), secs(300)).unwrap().idle());
+        let published = Snapshot { published: 9, ..bad };
+        assert!(!p.close(published, secs(600), Audience::default(), secs(300)).unwrap().idle());
+    }
+
+    #[test]
+    fn a_change_is_said_at_once_then_at_most_once_per_quiet_spell_and_always_the_latest() {
+        let mut d = Debounced::new(0, secs(5));
+        assert_eq!(d.observe(0, secs(1)), None, "the initial value goes unsaid");
+        assert_eq!(d.observe(1, secs(2)), Some(1));
+        // A viewer flapping: nothing until the quiet spell is over.
+        assert_eq!(d.observe(0, secs(3)), None);
+        assert_eq!(d.observe(2, secs(4)), None);
+        assert_eq!(d.observe(3, secs(7)), Some(3), "the latest, once 5 s passed");
+        // Back to what was said within the spell: nothing to say.
+        assert_eq!(d.observe(0, secs(8)), None);
+        assert_eq!(d.observe(3, secs(9)), None);
+        assert_eq!(d.observe(3, secs(20)), None, "no change, no line");
+        assert_eq!(d.observe(0, secs(21)), Some(0), "long after: at once");
+    }
+
+    #[test]
+    fn periods_are_said_in_minutes_when_whole() {
+        assert_eq!(spoken(SUMMARY_EVERY), "5 min");
+        assert_eq!(spoken(secs(90)), "90 s");
+        assert_eq!(spoken(secs(30)), "30 s");
     }
 
     #[test]

@@ -353,7 +353,11 @@ pub async fn start(config: Config) -> Result<Edge, EdgeError> {
             meter.clone(),
             shutdown_rx.clone(),
         )));
-        reporters.push(tokio::spawn(meter::report(meter.clone(), frame_topic.clone())));
+        reporters.push(tokio::spawn(meter::report(
+            meter.clone(),
+            camera.name.clone(),
+            Some(watchers.clone()),
+        )));
         tracing::info!(camera = %camera.name, source = %described, topic = %frame_topic, "streaming");
         shown.push(banner::Camera {
             name: camera.name.clone(),

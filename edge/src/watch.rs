@@ -29,6 +29,17 @@ pub const ACK_HOLD_US: u64 = 3_000_000;
 /// A `watch` message keeps a camera watched this long; consumers repeat it sooner.
 pub const WATCH_HOLD_US: u64 = 30_000_000;
 
+/// Who watches one camera, as its log tells it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Audience {
+    /// Subscriptions to any of its renditions seen by the gate (as `mqcam_viewers` counts
+    /// them): 0 on an external broker, whose subscriptions the edge cannot see.
+    pub viewers: usize,
+    /// Whether any rendition is watched (subscriptions, acknowledgements, `watch`
+    /// messages): on an external broker, all the edge knows.
+    pub watched: bool,
+}
+
 /// Every camera's watchers, shared by the gate, the publishers and the capture threads.
 #[derive(Debug)]
 pub struct Watchers {
@@ -101,6 +112,15 @@ impl Watchers {
         let state = lock(&self.state);
         let count = |c: &str| state.subscribed.get(&(c.to_string(), rendition)).copied().unwrap_or(0);
         count(camera) + if camera == "+" { 0 } else { count("+") }
+    }
+
+    /// Who watches `camera` at `now_us`, over every rendition: for the log's "watching"
+    /// lines and summaries.
+    pub fn audience(&self, camera: &str, now_us: u64) -> Audience {
+        Audience {
+            viewers: Rendition::ALL.iter().map(|&r| self.subscribers(camera, r)).sum(),
+            watched: Rendition::ALL.iter().any(|&r| self.watches(camera, r, now_us)),
+        }
     }
 
     /// Whether anyone watches `camera`'s full stream at `now_us`.
@@ -177,6 +197,20 @@ mod tests {
         w.seen("door", 10_000_000, WATCH_HOLD_US);
         w.seen("door", 10_000_001, ACK_HOLD_US);
         assert!(w.watched("door", 10_000_000 + WATCH_HOLD_US - 1), "a shorter hold never cuts a longer one");
+    }
+
+    #[test]
+    fn the_audience_counts_every_renditions_subscribers_and_knows_of_acks() {
+        let w = Watchers::new("home");
+        assert_eq!(w.audience("door", 0), Audience { viewers: 0, watched: false });
+        w.subscribed("home/door/frame");
+        w.subscribed("home/+/quarter");
+        assert_eq!(w.audience("door", 0), Audience { viewers: 2, watched: true });
+        assert_eq!(w.audience("yard", 0), Audience { viewers: 1, watched: true });
+        // An external broker's viewer: only its acknowledgements are seen.
+        let w = Watchers::new("home");
+        w.seen_rendition("shed", Rendition::Half, 0, ACK_HOLD_US);
+        assert_eq!(w.audience("shed", 1), Audience { viewers: 0, watched: true });
     }
 
     #[test]

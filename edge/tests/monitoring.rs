@@ -1,5 +1,6 @@
 //! Monitoring over HTTP, as a scraper and a snapshot tool see it: `/snapshot/<cam>.jpg`
-//! decodes as a plain JPEG, and `/metrics` parses with Prometheus's own Python parser.
+//! decodes as a plain JPEG, and `/metrics` parses with Prometheus's own Python parser;
+//! and the log, as a file or a pipe gets it: plain lines, only when something happens.
 
 use std::{
     io::{Read, Write},
@@ -11,7 +12,7 @@ use std::{
 use base64::Engine;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::util::start_edge;
+use crate::util::{spawn_edge_with_stderr, start_edge};
 
 const LOGIN: &str = "viewer:s3cret";
 
@@ -209,4 +210,64 @@ async fn snapshots_decode_and_metrics_parse_with_prometheus() {
     assert_eq!(value(&samples, "mqcam_viewers", &[("camera", "cam1"), ("rendition", "full")]), 0.0);
     assert!(value(&samples, "mqcam_broker_sent_bytes_total", &[]) > 0.0, "CONNACK and PUBACK went out");
     client.disconnect().await.ok();
+}
+
+/// The log sent to a pipe, for a few seconds with a viewer and an alarm: no colour codes,
+/// no line a second, but the viewer and the alarm are told.
+#[tokio::test]
+async fn the_log_in_a_pipe_is_plain_and_says_only_what_changed() {
+    let mut edge = spawn_edge_with_stderr(
+        &[
+            "--source",
+            "pattern",
+            "--size",
+            "96x64",
+            "--fps",
+            "10",
+            "--username",
+            "viewer",
+            "--password",
+            "s3cret",
+            "--publisher-login",
+            "sensor:pw",
+        ],
+        std::process::Stdio::piped(),
+    );
+    let mut log = edge.child.stderr.take().unwrap();
+    let reading = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        log.read_to_end(&mut all).map(|_| all)
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let client = |id: &str, user: &str, password: &str| {
+        let mut opts = MqttOptions::new(id, "127.0.0.1", edge.tcp_port);
+        opts.set_credentials(user, password);
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        AsyncClient::new(opts, 64)
+    };
+    let (viewer, mut viewing) = client("viewer", "viewer", "s3cret");
+    viewer.subscribe(edge.topic.clone(), QoS::AtMostOnce).await.unwrap();
+    let (sensor, mut sensing) = client("sensor", "sensor", "pw");
+    sensor.publish("mqcam/cam1/alarm", QoS::AtLeastOnce, false, r#"{"active":true}"#).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            tokio::select! {
+                e = viewing.poll() => { e.expect("the viewer connects"); }
+                e = sensing.poll() => { e.expect("the sensor connects"); }
+            }
+        }
+    })
+    .await;
+    edge.child.kill().unwrap();
+    let log = reading.join().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&log);
+    assert!(!log.contains(&0x1b), "no colour codes in a pipe: {text}");
+    if std::env::var_os("RUST_LOG").is_none() {
+        assert!(!text.contains("publishing"), "no line a second: {text}");
+    }
+    assert!(
+        text.lines().any(|l| l.contains("watching") && !l.contains("nobody") && l.contains("camera=cam1")),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.contains("alarm raised") && l.contains("camera=cam1")), "{text}");
 }
