@@ -73,13 +73,13 @@ for arch in "${arches[@]}"; do
   install -m 644 packaging/edge.toml "$root/etc/mqcam/edge.toml"
   install -m 644 README.md "$root/usr/share/doc/mqcam/README.md"
   install -m 644 docs/*.md "$root/usr/share/doc/mqcam/docs/"
-  cat > "$root/usr/share/doc/mqcam/copyright" <<'COPY'
-mqcam: live camera video to any browser over MQTT.
-License: MIT OR Apache-2.0 (at your option).
-The binary links mozjpeg (IJG and BSD-style licenses), OpenH264 (BSD-2-Clause),
-rustls/ring (ISC, Apache-2.0, MIT) and the Rust crates listed in Cargo.lock under
-their own licenses.
-COPY
+  install -m 644 packaging/copyright "$root/usr/share/doc/mqcam/copyright"
+  # A native package's changelog: this version, made now.
+  printf 'mqcam (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- mqcam maintainers <maintainers@users.noreply.github.com>  %s\n' \
+    "$version" "$(git rev-parse --short HEAD 2>/dev/null || echo 'a source tree')" "$(date -R)" \
+    | gzip -9n > "$root/usr/share/doc/mqcam/changelog.gz"
+  install -d "$root/usr/share/lintian/overrides"
+  install -m 644 packaging/lintian-overrides "$root/usr/share/lintian/overrides/mqcam"
   for script in postinst prerm postrm; do install -m 755 "packaging/deb/$script" "$root/DEBIAN/$script"; done
   echo /etc/mqcam/edge.toml > "$root/DEBIAN/conffiles"
   # The oldest glibc the binary works with: the newest symbol version it needs.

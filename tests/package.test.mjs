@@ -111,7 +111,10 @@ test('the .deb installs into a clean Debian, and its service streams to a phone 
   const [user] = unitValues(unit, 'User');
   const groups = unitValues(unit, 'SupplementaryGroups').join(',');
   const argv = exec.split(/\s+/);
-  const child = spawn('chroot', [`--userspec=${user}:${user}`, `--groups=${groups}`, root, ...argv], {
+  // systemd tells a service its stderr is the journal's stream (JOURNAL_STREAM: the
+  // stream's device and inode); here that stream is the pipe this test reads.
+  const child = spawn('sh', ['-c', 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$@"', 'sh',
+    'chroot', `--userspec=${user}:${user}`, `--groups=${groups}`, root, ...argv], {
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -170,9 +173,15 @@ test('the .deb installs into a clean Debian, and its service streams to a phone 
     assert.equal(child.exitCode, 0, `SIGTERM (systemctl stop) ends it cleanly:\n${out.slice(-2000)}`);
   }
   writeFileSync(join(ARTIFACTS, 'package-service.log'), out);
-  // A service's log: no colour codes, and the QR code and password only on a terminal.
+  // A service's log: no colour codes, and the QR code and password only on a terminal;
+  // each line with its priority for the journal (which stamps the time itself), and
+  // nothing once a second.
   assert.ok(!out.includes('\x1b['), 'no ANSI colour codes into the journal');
   assert.doesNotMatch(out, /Scan with a phone/);
+  const logLines = out.split('\n').filter((l) => /^<\d>/.test(l));
+  assert.ok(logLines.length >= 3 && logLines.some((l) => l.startsWith('<6>edge::run: running')), out);
+  assert.ok(!logLines.some((l) => /\d{4}-\d\d-\d\dT/.test(l)), `no timestamps of our own:\n${out}`);
+  assert.ok(!logLines.some((l) => /publishing/.test(l)), `no line a second:\n${out}`);
 
   // Reinstalling (an upgrade) keeps the password and the edited options.
   const password = readFileSync(join(root, 'var/lib/mqcam/viewer-password'), 'utf8');

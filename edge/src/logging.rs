@@ -1,6 +1,7 @@
 //! The edge's log on stderr, shaped by where it goes: colour only on a terminal (and
-//! never with `NO_COLOR`), so a file or a pipe gets plain lines; no timestamp under
-//! systemd, whose journal stamps each line itself.
+//! never with `NO_COLOR`), so a file or a pipe gets plain lines; under systemd no
+//! timestamp (the journal stamps each line itself) and the level as the journal's
+//! priority prefix (`<4>` for a warning) instead of a word.
 //!
 //! What is logged: info for our own lines, rumqttd silent and rumqttc from warnings, and
 //! `RUST_LOG` on top of that, so `RUST_LOG=edge::meter=debug` adds each camera's
@@ -17,12 +18,44 @@ const DEFAULT: &str = "info,rumqttd=off,rumqttc=warn";
 pub fn init() {
     let filter = EnvFilter::builder().parse_lossy(directives(std::env::var("RUST_LOG").ok().as_deref()));
     let colour = colour(std::io::IsTerminal::is_terminal(&std::io::stderr()), std::env::var_os("NO_COLOR"));
-    let log =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if to_the_journal() {
-        log.without_time().init();
+        // The journal stamps each line, and reads its level from a `<N>` prefix
+        // (sd-daemon(3)): `journalctl -p warning -u mqcam` then finds the warnings.
+        let format = tracing_subscriber::fmt::format().without_time().with_level(false).with_ansi(false);
+        log.with_ansi(false).event_format(Priority(format)).init();
     } else {
-        log.init();
+        log.with_ansi(colour).init();
+    }
+}
+
+/// A line's syslog priority as sd-daemon(3) prefixes it: `<3>` error … `<7>` debug.
+fn priority(level: tracing::Level) -> u8 {
+    match level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+/// Each line of `F` with its priority in front, for the journal.
+struct Priority<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for Priority<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "<{}>", priority(*event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
     }
 }
 
@@ -110,5 +143,36 @@ mod tests {
         assert!(!journal_stream_is("8", 8, 12345));
         assert!(!journal_stream_is("x:12345", 8, 12345));
         assert!(!journal_stream_is("", 0, 0));
+    }
+
+    /// What the journal gets: the priority, then the line without time or level word.
+    #[test]
+    fn journal_lines_carry_their_priority_and_no_time() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let format = tracing_subscriber::fmt::format().without_time().with_level(false).with_ansi(false);
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .event_format(Priority(format))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "edge::pipeline", camera = "door", "source failed");
+            tracing::info!(target: "edge::run", "running");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text, "<4>edge::pipeline: source failed camera=\"door\"\n<6>edge::run: running\n");
     }
 }

@@ -558,11 +558,14 @@ struct Doors {
 fn open_doors(cameras: usize, per_address: u32) -> Doors {
     let open_files = match doors::files::raise_limit() {
         Some((before, after)) => {
-            tracing::info!(
-                soft_was = before,
-                soft_now = after,
-                "open files: soft limit set to the hard limit"
-            );
+            // News only when it changed something (a shell's 1024 → 524288).
+            if before != after {
+                tracing::info!(
+                    soft_was = before,
+                    soft_now = after,
+                    "open files: soft limit set to the hard limit"
+                );
+            }
             after
         }
         // No such limit here: the budget of a large one.
