@@ -17,7 +17,14 @@
 #     (gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-base/-good/-ugly;
 #     browser tests only too), and debootstrap, which makes the clean Debian root the
 #     package test installs the .deb into
-#   - the wasm32-unknown-unknown Rust target
+#   - for the arm64 (Raspberry Pi) build, scripts/build-arm64.sh: Debian's cross compilers
+#     gcc-/g++-aarch64-linux-gnu (the linker, and C/C++ for mozjpeg, ring and OpenH264,
+#     which is C++) with the arm64 C library and kernel headers (libc6-dev-arm64-cross,
+#     linux-libc-dev-arm64-cross: v4l's bindgen reads <linux/videodev2.h>), and
+#     qemu-user-static, which runs that binary here for its test and benchmark
+#     (skipped with MQCAM_NO_ARM64=1)
+#   - the wasm32-unknown-unknown Rust target, and aarch64-unknown-linux-gnu unless
+#     MQCAM_NO_ARM64=1
 #   - trunk 0.21.14 and wasm-bindgen-cli (the version pinned in wasm-viewer/Cargo.toml),
 #     and geckodriver (Firefox's WebDriver) for the browser tests, built with cargo into
 #     $MQCAM_TOOLS (default ~/.cache/mqcam/tools)
@@ -62,6 +69,9 @@ packages+=(ffmpeg)
 # The .deb is installed into a clean Debian root that debootstrap makes
 # (tests/package.test.mjs, as root).
 [ "${MQCAM_NO_BROWSER:-0}" = 1 ] || packages+=(debootstrap)
+# The arm64 cross-build and its test under qemu (scripts/build-arm64.sh, tests/arm64.test.mjs).
+[ "${MQCAM_NO_ARM64:-0}" = 1 ] || packages+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
+  libc6-dev-arm64-cross linux-libc-dev-arm64-cross qemu-user-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -75,6 +85,10 @@ fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown Rust target"
   rustup target add wasm32-unknown-unknown
+fi
+if [ "${MQCAM_NO_ARM64:-0}" != 1 ] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  say "adding the aarch64-unknown-linux-gnu Rust target"
+  rustup target add aarch64-unknown-linux-gnu
 fi
 
 # A debug build of these tools works the same for building and takes a quarter of the

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Cross-builds the release edge for 64-bit ARM (Raspberry Pi 3/4/5 with a 64-bit OS) and
+# checks that mozjpeg got its NEON SIMD. Run scripts/setup.sh first (it installs the
+# cross compiler and qemu) and scripts/build.sh before, for dist/: the site is embedded
+# from there (MQCAM_SITE_DIR), and it is the same for every architecture.
+#
+# The binary is left at $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/edge
+# (CARGO_TARGET_DIR defaults to target/). Extra arguments go to cargo build, e.g.
+# `scripts/build-arm64.sh --example encode-bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+TARGET=aarch64-unknown-linux-gnu
+# Debian's cross toolchain (gcc-aarch64-linux-gnu) and its target root, where
+# libc6-dev-arm64-cross and linux-libc-dev-arm64-cross put the headers and libraries.
+CROSS=aarch64-linux-gnu
+SYSROOT=/usr/$CROSS
+
+# Rust links with the cross gcc; the C and C++ parts (mozjpeg, OpenH264, ring) are built
+# by the cc crate, which reads CC_<target>/CXX_<target>/AR_<target>.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$CROSS-gcc
+export CC_aarch64_unknown_linux_gnu=$CROSS-gcc
+export CXX_aarch64_unknown_linux_gnu=$CROSS-g++
+export AR_aarch64_unknown_linux_gnu=$CROSS-ar
+# The v4l crate generates its V4L2 bindings with bindgen (libclang). Clang does not know
+# Debian's cross layout (headers in $SYSROOT/include, not $SYSROOT/usr/include): without
+# this it reads the host's amd64 headers, or fails on a missing <linux/videodev2.h>.
+export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=$SYSROOT -I$SYSROOT/include"
+# The viewer site, embedded in the binary at build time when dist/ was built.
+if [ -f dist/index.html ]; then
+  export MQCAM_SITE_DIR="$PWD/dist"
+else
+  echo "build-arm64: no dist/ (run scripts/build.sh first); building without the embedded site" >&2
+fi
+
+cargo build --release --locked -p edge --target "$TARGET" "$@"
+
+# mozjpeg-sys builds libjpeg-turbo's NEON code (C intrinsics plus jsimd_neon.S) for ARM,
+# or jsimd_none.c when it decided it could not; then encoding is several times slower and
+# nothing else says so. Its object files keep the source names in the build's out dir.
+out=${CARGO_TARGET_DIR:-target}/$TARGET/release/build
+neon=$(find "$out" -path '*mozjpeg-sys-*/out/*' -name '*jsimd_neon*.o' | wc -l)
+none=$(find "$out" -path '*mozjpeg-sys-*/out/*' -name '*jsimd_none*.o' | wc -l)
+if [ "$neon" -eq 0 ] || [ "$none" -ne 0 ]; then
+  echo "build-arm64: FAILED: mozjpeg was built without its NEON SIMD (jsimd_neon objects: $neon, jsimd_none: $none)" >&2
+  exit 1
+fi
+echo "build-arm64: mozjpeg has NEON SIMD ($(find "$out" -path '*mozjpeg-sys-*/out/*' -name '*neon*.o' | wc -l) NEON objects)" >&2
+# OpenH264 (RTSP cameras' H.264) has hand-written AArch64 NEON assembly (*_aarch64_neon.S),
+# which openh264-sys2 assembles with the cross gcc for every non-Windows aarch64 build.
+h264=$(find "$out" -path '*openh264-sys2-*/out/*' -name '*aarch64_neon*.o' | wc -l)
+if [ "$h264" -eq 0 ]; then
+  echo "build-arm64: FAILED: OpenH264 was built without its AArch64 NEON assembly" >&2
+  exit 1
+fi
+echo "build-arm64: OpenH264 has its AArch64 NEON assembly ($h264 objects)" >&2
+echo "build-arm64: ${CARGO_TARGET_DIR:-target}/$TARGET/release/edge" >&2
