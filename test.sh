@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs every test: formatting, lints, unit and integration
-# tests, then the end-to-end tests in headless Chromium against the release site.
+# tests, the arm64 cross-build under qemu, then the end-to-end tests in headless Chromium
+# against the release site.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
@@ -24,6 +25,14 @@ cargo test --locked -p edge --example rtsp-camera
 (cd consumer && "${MQCAM_VENV:-$HOME/.cache/mqcam/venv}/bin/python" -m unittest discover -s tests)
 step "release build: edge and viewer site"
 scripts/build.sh
+# The Raspberry Pi build: cross-compiled (mozjpeg's NEON and OpenH264's AArch64 assembly
+# checked), then run under qemu-user to a native MQTT client and to Chromium.
+# MQCAM_NO_ARM64=1 skips both (and setup's cross toolchain).
+if [ "${MQCAM_NO_ARM64:-0}" != 1 ]; then
+  step "arm64 release build (scripts/build-arm64.sh) and its edge under qemu (tests/arm64.test.mjs)"
+  scripts/build-arm64.sh
+  (cd tests && node --test arm64.test.mjs)
+fi
 step "the Debian package (scripts/package.sh)"
 scripts/package.sh --no-build amd64
 step "end-to-end tests in headless Chromium"

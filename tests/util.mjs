@@ -29,21 +29,24 @@ export function freePort() {
  * Starts the edge on loopback, on free ports unless `ports` ({ http, ws, tcp }) says
  * otherwise; resolves once it printed its URLs. `openFiles` starts it under
  * `ulimit -n openFiles` (soft and hard), as a shell or service with that limit would.
+ * `command` ([program, ...its args]) runs another edge binary, or one through an emulator
+ * (the arm64 build under qemu-user); `startMs` is how long it may take to print its URLs.
  */
-export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }, { openFiles } = {}) {
+export async function startEdge(args = [], ports = { http: 0, ws: 0, tcp: 0 }, { openFiles, command = [EDGE_BIN], startMs = 20000 } = {}) {
   // How viewers log in is always explicit: a test that does not say runs with --no-login.
   const loginGiven = args.some((a) => ['--username', '--password', '--no-login', '--state-dir', '--broker'].includes(a));
   const edgeArgs = ['--bind', '127.0.0.1', '--http-port', String(ports.http), '--ws-port', String(ports.ws),
     '--tcp-port', String(ports.tcp), ...(loginGiven ? [] : ['--no-login']), ...args];
   // exec: the edge takes the shell's process id, so `pid` is the edge's.
+  const [program, ...programArgs] = command;
   const child = openFiles
-    ? spawn('bash', ['-c', `ulimit -n ${Number(openFiles)} && exec "$0" "$@"`, EDGE_BIN, ...edgeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(EDGE_BIN, edgeArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('bash', ['-c', `ulimit -n ${Number(openFiles)} && exec "$0" "$@"`, program, ...programArgs, ...edgeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(program, [...programArgs, ...edgeArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const urls = await new Promise((resolveUrls, reject) => {
-    const timer = setTimeout(() => reject(new Error(`edge printed no URLs in 20 s\n${stdout}\n${stderr}`)), 20000);
+    const timer = setTimeout(() => reject(new Error(`edge printed no URLs in ${startMs / 1000} s\n${stdout}\n${stderr}`)), startMs);
     child.stdout.on('data', (d) => {
       stdout += d;
       const viewer = stdout.match(/viewer:\s+(\S+)/);
