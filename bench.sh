@@ -2,7 +2,8 @@
 # Runs the whole system on this machine, side by side with the seed pipeline, and writes
 # BENCHMARKS.md (the tables are printed too). Takes about 5 minutes after the builds.
 # `BENCH_ONLY=rtsp node tests/bench.mjs` (after these builds) prints only the RTSP
-# cameras' section and its targets, and leaves BENCHMARKS.md alone.
+# cameras' section and its targets, and leaves BENCHMARKS.md alone; `BENCH_ONLY=arm64`
+# the arm64 build's SIMD proof and binary sizes (it builds what it needs).
 # Installs what it needs: everything ./test.sh needs, plus Debian's Mosquitto and the
 # seed's Python packages (in a virtualenv under ~/.cache/mqcam).
 set -euo pipefail

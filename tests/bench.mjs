@@ -826,13 +826,10 @@ const browser = await startBrowser();
 // (BENCHMARKS.md is left alone).
 if (process.env.BENCH_ONLY === 'rtsp') {
   const rtsp = await rtspRows(browser);
-const recording = await recordRows();
   await browser.close();
   say(`RTSP rows only (\`BENCH_ONLY=rtsp\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}; ${SECONDS} s per row.`);
   say();
   sayRtsp(rtsp);
-say();
-sayRecord(recording);
   say();
   say('| target | measured | result |');
   say('|---|---|---|');
@@ -913,6 +910,7 @@ process.stderr.write(rabbit ? 'a broker cluster: two RabbitMQ nodes…\n' : 'no 
 const clusterBench = rabbit ? await clusterRows(browser) : null;
 const rtsp = await rtspRows(browser);
 await browser.close();
+const recording = await recordRows();
 
 const camerasDir = cameraJpegs();
 const many = [];
@@ -1002,6 +1000,8 @@ say('|---|---|---|---|---|---|');
 for (const r of many) say(`| ${r.cameras} | ${r.watched ? 'yes' : 'nobody'} | ${f1(r.edge_cpu)} | ${f1(r.edge_rss)} | ${f1(r.min_fps)} / ${f1(r.max_fps)} | ${f1(r.min_preview_fps)} / ${f1(r.max_preview_fps)} |`);
 say();
 sayRtsp(rtsp);
+say();
+sayRecord(recording);
 say();
 say('## Renditions on slow links: a 1280x720 @ 30 camera, a phone on a link with 80 ms round trip');
 say();
