@@ -19,10 +19,13 @@
 //     four 1080p cameras idle, then one of them watched. Decode ms/frame comes from the
 //     pipeline benchmark (`cargo bench -p edge --bench pipeline -- --h264-json`).
 //     BENCH_ONLY=rtsp runs only these and prints their section (BENCHMARKS.md untouched).
+//   - the arm64 (Raspberry Pi) build: mozjpeg ms/frame with and without SIMD, amd64 native
+//     and arm64 under qemu-user (the proof that NEON is in, not a Pi's speed), and the
+//     stripped binary sizes. BENCH_ONLY=arm64 prints only that section.
 //   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
 import { spawn, spawnSync, execFile, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -789,6 +792,114 @@ function rtspTargets(rtsp) {
   ];
 }
 
+/**
+ * The arm64 build's SIMD, proved: mozjpeg's ms/frame at 640x480 (edge/examples/encode-bench,
+ * the edge's own encoder on the test pattern) built with and without the edge's `simd`
+ * feature, natively (amd64) and as the arm64 build under qemu-user. Mozjpeg has no
+ * run-time switch (mozjpeg-sys builds libjpeg-turbo with NO_GETENV, so JSIMD_FORCENONE=1
+ * is ignored; the row with it shows that), hence two builds. Also the stripped size of the
+ * edge binary per architecture. Builds what it runs first (a few minutes the first time).
+ */
+function arm64Rows(rounds = 3, seconds = 2) {
+  const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target');
+  const tmp = mkdtempSync(join(tmpdir(), 'mqcam-arm64-bench-'));
+  const sysroot = '/usr/aarch64-linux-gnu';
+  const qemu = ['qemu-aarch64-static', 'qemu-aarch64'].find((q) => spawnSync(q, ['--version']).status === 0);
+  try {
+    // Each build variant is copied out: both leave their binary at the same path.
+    const build = (name, arm, simd) => {
+      process.stderr.write(`arm64 bench: building encode-bench ${name}…\n`);
+      const features = simd ? [] : ['--no-default-features'];
+      if (arm) {
+        execFileSync(join(ROOT, 'scripts', 'build-arm64.sh'), [...features, '--example', 'encode-bench'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+      } else {
+        execFileSync('cargo', ['build', '--release', '--locked', '-q', '-p', 'edge', ...features, '--example', 'encode-bench'], { cwd: ROOT, stdio: 'inherit' });
+      }
+      const bin = join(tmp, name);
+      execFileSync('cp', [join(target, ...(arm ? ['aarch64-unknown-linux-gnu'] : []), 'release', 'examples', 'encode-bench'), bin]);
+      return bin;
+    };
+    const variants = [
+      { arch: 'amd64', simd: true, bin: build('amd64-simd', false, true) },
+      { arch: 'amd64', simd: false, bin: build('amd64-nosimd', false, false) },
+      { arch: 'amd64', simd: true, forceNone: true },
+      ...(qemu ? [
+        { arch: 'arm64', simd: true, bin: build('arm64-simd', true, true) },
+        { arch: 'arm64', simd: false, bin: build('arm64-nosimd', true, false) },
+        { arch: 'arm64', simd: true, forceNone: true },
+      ] : []),
+    ];
+    for (const v of variants) {
+      v.bin ??= variants.find((o) => o.arch === v.arch && o.simd && o.bin).bin;
+      v.runs = [];
+    }
+    // Rounds interleaved so that whatever else the machine does falls on all alike.
+    for (let r = 0; r < rounds; r++) {
+      for (const v of variants) {
+        const cmd = v.arch === 'arm64' ? [qemu, '-L', sysroot, v.bin] : [v.bin];
+        const env = { ...process.env, ...(v.forceNone ? { JSIMD_FORCENONE: '1' } : {}) };
+        const out = execFileSync(cmd[0], [...cmd.slice(1), '640x480', String(seconds)], { env, encoding: 'utf8' });
+        const row = JSON.parse(out.trim().split('\n').pop());
+        assertSimd(row, v);
+        v.runs.push(row.ms_per_frame);
+      }
+    }
+    for (const v of variants) v.ms = percentile(v.runs, 50);
+    // The edge binaries as a package would ship them (stripped).
+    const stripped = (bin, strip) => {
+      if (!existsSync(bin)) return null;
+      const out = join(tmp, 'stripped');
+      execFileSync(strip, ['-o', out, bin]);
+      return statSync(out).size / 1e6;
+    };
+    const sizes = {
+      amd64: stripped(join(target, 'release', 'edge'), 'strip'),
+      arm64: stripped(join(target, 'aarch64-unknown-linux-gnu', 'release', 'edge'), 'aarch64-linux-gnu-strip'),
+    };
+    // libjpeg-turbo's SIMD functions linked into the edge (before stripping): named
+    // jsimd_<what>_avx2 / _neon, as the objects build-arm64.sh checks were.
+    const simdFunctions = (bin, suffix) => (existsSync(bin)
+      ? execFileSync('nm', [bin], { encoding: 'utf8', maxBuffer: 1 << 26 }).split('\n')
+        .filter((l) => new RegExp(`\\bjsimd_\\w+_${suffix}$`).test(l)).length
+      : null);
+    const functions = {
+      amd64: simdFunctions(join(target, 'release', 'edge'), 'avx2'),
+      arm64: simdFunctions(join(target, 'aarch64-unknown-linux-gnu', 'release', 'edge'), 'neon'),
+    };
+    return { variants, sizes, functions, qemu, rounds, seconds };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Each encode-bench build says whether it has SIMD: it must be the one asked for. */
+function assertSimd(row, v) {
+  const arch = v.arch === 'arm64' ? 'aarch64' : 'x86_64';
+  if (row.arch !== arch || row.simd !== v.simd) throw new Error(`encode-bench ${JSON.stringify(row)} is not ${v.arch} simd=${v.simd}`);
+}
+
+function sayArm64(a) {
+  const cell = (arch, simd, forceNone = false) => a.variants.find((v) => v.arch === arch && v.simd === simd && !!v.forceNone === forceNone);
+  const ms = (v) => (v ? v.ms.toFixed(2) : '–');
+  const speedup = (arch) => {
+    const [on, off] = [cell(arch, true), cell(arch, false)];
+    return on && off ? `×${(off.ms / on.ms).toFixed(1)}` : '–';
+  };
+  const mb = (v) => (v === null ? '–' : v.toFixed(1));
+  say('## arm64 (Raspberry Pi) build: SIMD check, binary size');
+  say();
+  say(`mozjpeg's ms per frame at 640x480, quality ${QUALITY}, the edge's encoder on the test pattern (\`edge/examples/encode-bench\`, the planar 4:2:0 path raw camera frames take; median of ${a.rounds} runs of ${a.seconds} s, interleaved). "No SIMD" is the same code built without the edge's \`simd\` feature. **The arm64 column runs under ${a.qemu ?? 'qemu-user'} on this amd64 machine: it is NOT a speed figure for a Raspberry Pi, only the proof that the NEON code is in and used** (qemu translates each NEON instruction, so the ratio is not a Pi's either).`);
+  say();
+  say('| | amd64, native | arm64 under qemu-user (not a Pi\'s speed) |');
+  say('|---|---|---|');
+  say(`| mozjpeg ms/frame, SIMD (the shipped build) | ${ms(cell('amd64', true))} | ${ms(cell('arm64', true))} |`);
+  say(`| mozjpeg ms/frame, no SIMD | ${ms(cell('amd64', false))} | ${ms(cell('arm64', false))} |`);
+  say(`| no SIMD / SIMD | ${speedup('amd64')} | ${speedup('arm64')} |`);
+  say(`| SIMD build with \`JSIMD_FORCENONE=1\` (ignored: mozjpeg-sys builds with NO_GETENV) | ${ms(cell('amd64', true, true))} | ${ms(cell('arm64', true, true))} |`);
+  say(`| SIMD functions in the edge binary (\`nm\`: \`jsimd_*_avx2\` / \`jsimd_*_neon\`) | ${a.functions.amd64 ?? '–'} | ${a.functions.arm64 ?? '–'} |`);
+  say(`| edge binary, stripped, MB | ${mb(a.sizes.amd64)} | ${mb(a.sizes.arm64)} |`);
+}
+
 function machine() {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const kernel = execFileSync('uname', ['-sr']).toString().trim();
@@ -806,6 +917,15 @@ if (process.env.BENCH_CAMERAS) {
   const dir = cameraJpegs();
   for (const n of process.env.BENCH_CAMERAS.split(',')) console.log(JSON.stringify(await camerasRow(Number(n), dir)));
   rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+// BENCH_ONLY=arm64: only the arm64 build's SIMD and size rows, printed as Markdown
+// (BENCHMARKS.md is left alone). Needs scripts/setup.sh's cross toolchain and qemu.
+if (process.env.BENCH_ONLY === 'arm64') {
+  const arm64 = arm64Rows();
+  say(`arm64 rows only (\`BENCH_ONLY=arm64\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}.`);
+  say();
+  sayArm64(arm64);
   process.exit(0);
 }
 // BENCH_ONLY=record: only the recording section and its targets, printed as Markdown
@@ -911,6 +1031,8 @@ const clusterBench = rabbit ? await clusterRows(browser) : null;
 const rtsp = await rtspRows(browser);
 await browser.close();
 const recording = await recordRows();
+// MQCAM_NO_ARM64=1 (as for scripts/setup.sh): no cross toolchain, no arm64 rows.
+const arm64 = process.env.MQCAM_NO_ARM64 === '1' ? null : arm64Rows();
 
 const camerasDir = cameraJpegs();
 const many = [];
@@ -1003,6 +1125,10 @@ sayRtsp(rtsp);
 say();
 sayRecord(recording);
 say();
+if (arm64) {
+  sayArm64(arm64);
+  say();
+}
 say('## Renditions on slow links: a 1280x720 @ 30 camera, a phone on a link with 80 ms round trip');
 say();
 say('The viewer picks the rendition itself (full 1280x720, half 640x360, quarter 320x180; in the order seen while measured); "pinned full" is the same link with adaptation off (`?quality=full`). 8 s to settle, then the measurement; latency is capture → presented per frame. Two kinds of link: Chromium\'s emulation (CDP, 80 ms), which throttles a WebSocket by its reads rather than its bytes (its "20 Mbit/s" carries ~6.8 Mbit/s of frames, and its "100 Mbit/s" 7–80 depending on the frames\' size), and "relay", a TCP relay of ours between the page and the broker (`tests/link.mjs`) that passes the stated rate each way, 40 ms each way, queueing what comes faster as a bottleneck\'s buffer does.');
