@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Cross-builds the release edge for 64-bit ARM (Raspberry Pi 3/4/5 with a 64-bit OS) and
-# checks that mozjpeg got its NEON SIMD. Run scripts/setup.sh first (it installs the
-# cross compiler and qemu) and scripts/build.sh before, for dist/: the site is embedded
-# from there (MQCAM_SITE_DIR), and it is the same for every architecture.
+# Cross-builds the release edge for 64-bit ARM (Raspberry Pi 3/4/5 with a 64-bit OS), with
+# the viewer site built in, and checks that mozjpeg got its NEON SIMD and OpenH264 its
+# AArch64 assembly. Run scripts/setup.sh first (it installs the cross compiler and qemu)
+# and scripts/build.sh before: it builds the site (target/site), which is embedded here
+# too. scripts/package.sh calls this for the arm64 .deb.
 #
 # The binary is left at $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/edge
 # (CARGO_TARGET_DIR defaults to target/). Extra arguments go to cargo build, e.g.
@@ -23,15 +24,18 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$CROSS-gcc
 export CC_aarch64_unknown_linux_gnu=$CROSS-gcc
 export CXX_aarch64_unknown_linux_gnu=$CROSS-g++
 export AR_aarch64_unknown_linux_gnu=$CROSS-ar
-# The v4l crate generates its V4L2 bindings with bindgen (libclang). Clang does not know
-# Debian's cross layout (headers in $SYSROOT/include, not $SYSROOT/usr/include): without
-# this it reads the host's amd64 headers, or fails on a missing <linux/videodev2.h>.
+# The v4l crate generates its V4L2 bindings with bindgen (libclang): point clang at
+# Debian's arm64 headers, which sit in $SYSROOT/include (not $SYSROOT/usr/include, where
+# a sysroot alone would have clang look), so the bindings are arm64's, not the host's.
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=$SYSROOT -I$SYSROOT/include"
-# The viewer site, embedded in the binary at build time when dist/ was built.
-if [ -f dist/index.html ]; then
-  export MQCAM_SITE_DIR="$PWD/dist"
-else
-  echo "build-arm64: no dist/ (run scripts/build.sh first); building without the embedded site" >&2
+# The viewer site, built into the binary (edge/build.rs): the copy of dist/ that
+# scripts/build.sh made for the amd64 binary (the site is the same for every
+# architecture, and the same path keeps cargo from rebuilding when only Trunk's file
+# times changed). Without it the binary would serve a "not built" page: refuse.
+export MQCAM_SITE_DIR="${MQCAM_SITE_DIR:-$PWD/target/site}"
+if [ ! -f "$MQCAM_SITE_DIR/index.html" ]; then
+  echo "build-arm64: no viewer site at $MQCAM_SITE_DIR (run scripts/build.sh first)" >&2
+  exit 1
 fi
 
 # The JSON messages name each build script's out dir: the checks below look in the one this
