@@ -15,7 +15,7 @@ step "lints (native and wasm32)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked -p wasm-viewer -p wire --target wasm32-unknown-unknown -- -D warnings
 # The edge without the embedded broker (a build for external brokers only).
-cargo clippy --locked -p edge --no-default-features -- -D warnings
+cargo clippy --locked -p edge --no-default-features --features simd -- -D warnings
 step "no import cycles between module files (scripts/cycles.py)"
 python3 scripts/cycles.py edge/src edge/tests wasm-viewer/src wire/src
 step "unit and integration tests"
@@ -33,8 +33,12 @@ if [ "${MQCAM_NO_ARM64:-0}" != 1 ]; then
   scripts/build-arm64.sh
   (cd tests && node --test arm64.test.mjs)
 fi
-step "the Debian package (scripts/package.sh)"
-scripts/package.sh --no-build amd64
+step "the Debian packages (scripts/package.sh)"
+if [ "${MQCAM_NO_ARM64:-0}" != 1 ]; then
+  scripts/package.sh --no-build amd64 arm64
+else
+  scripts/package.sh --no-build amd64
+fi
 step "end-to-end tests in headless Chromium"
 (cd tests && node --test --test-concurrency=1 e2e.test.mjs grid.test.mjs consumer.test.mjs adapt.test.mjs robust.test.mjs doors.test.mjs rtsp.test.mjs playback.test.mjs package.test.mjs)
 step "on a broker cluster: two RabbitMQ nodes (scripts/cluster.sh)"

@@ -20,7 +20,7 @@ export MQCAM_SITE_DIR="$PWD/$site"
 cargo build --release --locked -p edge
 # mozjpeg-sys quietly builds without SIMD when nasm was missing at its first build, and
 # then encodes 5-9x slower. Its SIMD objects are named after the instruction sets.
-if [ "$(uname -m)" = x86_64 ] && ! find target/release/build -path '*mozjpeg-sys-*/out/*' -name '*avx2*' | grep -q .; then
+if [ "$(uname -m)" = x86_64 ] && ! find "${CARGO_TARGET_DIR:-target}/release/build" -path '*mozjpeg-sys-*/out/*' -name '*avx2*' | grep -q .; then
   echo "build: mozjpeg was built without SIMD (nasm missing then); rebuilding it" >&2
   cargo clean --release -p mozjpeg-sys
   cargo build --release --locked -p edge
