@@ -22,6 +22,8 @@
 //   - the arm64 (Raspberry Pi) build: mozjpeg ms/frame with and without SIMD, amd64 native
 //     and arm64 under qemu-user (the proof that NEON is in, not a Pi's speed), and the
 //     stripped binary sizes. BENCH_ONLY=arm64 prints only that section.
+//   - the package: the .deb sizes and the installed edge's RSS and CPU with one 720p30
+//     camera, nobody watching and one Chromium viewer. BENCH_ONLY=package: only that.
 //   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
 import { spawn, spawnSync, execFile, execFileSync } from 'node:child_process';
@@ -900,6 +902,53 @@ function sayArm64(a) {
   say(`| edge binary, stripped, MB | ${mb(a.sizes.amd64)} | ${mb(a.sizes.arm64)} |`);
 }
 
+/**
+ * What a camera host installs and what the installed edge costs: the .deb sizes
+ * (scripts/package.sh's, if made) and the edge's memory and CPU with one 720p30 camera,
+ * nobody watching (its preview only: on-demand) and then one Chromium viewer, amd64
+ * native (under qemu an arm64 figure would say nothing about a Pi).
+ */
+async function packageRows(browser) {
+  const dir = join(ROOT, 'target', 'debian');
+  const debs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.deb')).sort() : [];
+  const sizes = debs.map((f) => ({ name: f, kb: statSync(join(dir, f)).size / 1024 }));
+  const edge = await startEdge(['--camera', 'cam1=pattern,size=1280x720,fps=30']);
+  const sample = async (seconds) => {
+    const [c0, t0] = [cpuTicks(edge.pid), Date.now()];
+    let peak = 0;
+    for (let i = 0; i < seconds; i++) {
+      await sleep(1000);
+      peak = Math.max(peak, edge.rssMb());
+    }
+    const cpu = ((cpuTicks(edge.pid) - c0) / TICK) / ((Date.now() - t0) / 1000) * 100;
+    return { rssMb: edge.rssMb(), peakMb: peak, cpu };
+  };
+  try {
+    await sleep(3000); // started, the preview running
+    const idle = await sample(SECONDS);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(edge.viewer);
+    await waitForStats(page, (st) => st.frames > 30, 20000);
+    const watched = await sample(SECONDS);
+    const stats = await readStats(page);
+    await page.close();
+    return { sizes, idle, watched, fps: stats.fps, p95: stats.p95 };
+  } finally {
+    await edge.stop();
+  }
+}
+
+function sayPackage(p) {
+  say('## The package, and the edge as installed');
+  say();
+  say(`\`scripts/package.sh\` (the binary stripped, the viewer built in): ${p.sizes.length ? p.sizes.map((d) => `${d.name} **${(d.kb / 1024).toFixed(1)} MB**`).join(', ') : 'not made in this run'}. The edge's memory and CPU with one 1280x720 @ 30 fps test-pattern camera (${SECONDS} s each, amd64 native; RSS is the edge process's resident memory):`);
+  say();
+  say('| state | edge RSS MB (peak) | edge CPU % of one core | viewer fps | viewer p95 ms |');
+  say('|---|---|---|---|---|');
+  say(`| nobody watching (the preview only) | ${f1(p.idle.rssMb)} (${f1(p.idle.peakMb)}) | ${f1(p.idle.cpu)} | – | – |`);
+  say(`| one Chromium viewer, full size | ${f1(p.watched.rssMb)} (${f1(p.watched.peakMb)}) | ${f1(p.watched.cpu)} | ${f1(p.fps)} | ${f1(p.p95)} |`);
+}
+
 function machine() {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const kernel = execFileSync('uname', ['-sr']).toString().trim();
@@ -926,6 +975,16 @@ if (process.env.BENCH_ONLY === 'arm64') {
   say(`arm64 rows only (\`BENCH_ONLY=arm64\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}.`);
   say();
   sayArm64(arm64);
+  process.exit(0);
+}
+// BENCH_ONLY=package: only the package's sizes and the installed edge's memory and CPU.
+if (process.env.BENCH_ONLY === 'package') {
+  const b = await startBrowser();
+  const pkg = await packageRows(b);
+  await b.close();
+  say(`Package rows only (\`BENCH_ONLY=package\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}.`);
+  say();
+  sayPackage(pkg);
   process.exit(0);
 }
 // BENCH_ONLY=record: only the recording section and its targets, printed as Markdown
@@ -1029,6 +1088,8 @@ const rabbit = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server');
 process.stderr.write(rabbit ? 'a broker cluster: two RabbitMQ nodes…\n' : 'no RabbitMQ: the cluster rows are skipped\n');
 const clusterBench = rabbit ? await clusterRows(browser) : null;
 const rtsp = await rtspRows(browser);
+process.stderr.write('the package and the installed edge…\n');
+const packaged = await packageRows(browser);
 await browser.close();
 const recording = await recordRows();
 // MQCAM_NO_ARM64=1 (as for scripts/setup.sh): no cross toolchain, no arm64 rows.
@@ -1129,6 +1190,8 @@ if (arm64) {
   sayArm64(arm64);
   say();
 }
+sayPackage(packaged);
+say();
 say('## Renditions on slow links: a 1280x720 @ 30 camera, a phone on a link with 80 ms round trip');
 say();
 say('The viewer picks the rendition itself (full 1280x720, half 640x360, quarter 320x180; in the order seen while measured); "pinned full" is the same link with adaptation off (`?quality=full`). 8 s to settle, then the measurement; latency is capture → presented per frame. Two kinds of link: Chromium\'s emulation (CDP, 80 ms), which throttles a WebSocket by its reads rather than its bytes (its "20 Mbit/s" carries ~6.8 Mbit/s of frames, and its "100 Mbit/s" 7–80 depending on the frames\' size), and "relay", a TCP relay of ours between the page and the broker (`tests/link.mjs`) that passes the stated rate each way, 40 ms each way, queueing what comes faster as a bottleneck\'s buffer does.');
