@@ -573,6 +573,21 @@ mod tests {
         super::respond(site, head).await.to_http1()
     }
 
+    /// A site of files and `/edge.json` only: no cameras, no logins.
+    fn files_only(files: Files, edge_json: &str) -> Site {
+        Site {
+            files,
+            edge_json: edge_json.into(),
+            meters: vec![],
+            cameras: Box::new(String::new),
+            logins: Vec::new(),
+            keeper: Default::default(),
+            watchers: None,
+            broker: None,
+            recordings: Vec::new(),
+        }
+    }
+
     #[test]
     fn paths_stay_inside_the_root() {
         assert_eq!(resolve("/").as_deref(), Some("index.html"));
@@ -606,17 +621,7 @@ mod tests {
         for (name, bytes) in FILES {
             std::fs::write(dir.join(name), bytes).unwrap();
         }
-        let site = |files| Site {
-            files,
-            edge_json: "{\"broker\":1}".into(),
-            meters: vec![],
-            cameras: Box::new(String::new),
-            logins: Vec::new(),
-            keeper: Default::default(),
-            watchers: None,
-            broker: None,
-            recordings: Vec::new(),
-        };
+        let site = |files| files_only(files, "{\"broker\":1}");
         let (built_in, on_disk) = (site(Files::Embedded(FILES)), site(Files::Dir(dir.clone())));
         assert!(built_in.files.has_page() && built_in.files.describe().starts_with("built in (5 files"));
         let wasm = "/app-0123456789abcdef_bg.wasm";
@@ -734,17 +739,7 @@ mod tests {
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm"), "wasm bytes").unwrap();
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.br"), "BR").unwrap();
         std::fs::write(dir.join("app-0123456789abcdef_bg.wasm.gz"), "GZ").unwrap();
-        let site = Site {
-            files: Files::Dir(dir.clone()),
-            edge_json: "{}".into(),
-            meters: vec![],
-            cameras: Box::new(String::new),
-            logins: Vec::new(),
-            keeper: Default::default(),
-            watchers: None,
-            broker: None,
-            recordings: Vec::new(),
-        };
+        let site = files_only(Files::Dir(dir.clone()), "{}");
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         let wasm = Head { brotli: true, gzip: true, ..Head::get("/app-0123456789abcdef_bg.wasm") };
         let r = text(respond(&site, &wasm).await);
