@@ -960,6 +960,11 @@ function machine() {
 const f1 = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(1));
 const lines = [];
 const say = (l = '') => { lines.push(l); console.log(l); };
+/** The first line of a BENCH_ONLY=`what` run: which rows, when, on what machine. */
+const sayOnly = (what, tail = '') => {
+  say(`${what} rows only (\`BENCH_ONLY=${what}\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}${tail}.`);
+  say();
+};
 
 // BENCH_CAMERAS=1,4: only the many-cameras rows, printed as JSON.
 if (process.env.BENCH_CAMERAS) {
@@ -972,8 +977,7 @@ if (process.env.BENCH_CAMERAS) {
 // (BENCHMARKS.md is left alone). Needs scripts/setup.sh's cross toolchain and qemu.
 if (process.env.BENCH_ONLY === 'arm64') {
   const arm64 = arm64Rows();
-  say(`arm64 rows only (\`BENCH_ONLY=arm64\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}.`);
-  say();
+  sayOnly('arm64');
   sayArm64(arm64);
   process.exit(0);
 }
@@ -982,8 +986,7 @@ if (process.env.BENCH_ONLY === 'package') {
   const b = await startBrowser();
   const pkg = await packageRows(b);
   await b.close();
-  say(`Package rows only (\`BENCH_ONLY=package\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}.`);
-  say();
+  sayOnly('package');
   sayPackage(pkg);
   process.exit(0);
 }
@@ -991,8 +994,7 @@ if (process.env.BENCH_ONLY === 'package') {
 // (BENCHMARKS.md is left alone).
 if (process.env.BENCH_ONLY === 'record') {
   const rec = await recordRows();
-  say(`Recording rows only (\`BENCH_ONLY=record\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}; ${SECONDS} s per row.`);
-  say();
+  sayOnly('record', `; ${SECONDS} s per row`);
   sayRecord(rec);
   say();
   say('| target | measured | result |');
@@ -1006,8 +1008,7 @@ const browser = await startBrowser();
 if (process.env.BENCH_ONLY === 'rtsp') {
   const rtsp = await rtspRows(browser);
   await browser.close();
-  say(`RTSP rows only (\`BENCH_ONLY=rtsp\`), ${new Date().toISOString().slice(0, 10)}: ${machine()}; ${SECONDS} s per row.`);
-  say();
+  sayOnly('rtsp', `; ${SECONDS} s per row`);
   sayRtsp(rtsp);
   say();
   say('| target | measured | result |');
