@@ -164,6 +164,32 @@ pub fn viewer_may_subscribe(prefix: &str, filter: &str) -> bool {
     }
 }
 
+/// The levels that carry pictures: the renditions and the preview.
+const PICTURE_LEVELS: [&str; 4] = ["frame", "half", "quarter", "preview"];
+
+/// Whether `topic` carries pictures (any camera's rendition or preview): a message on it
+/// may give way to a newer one for a client that reads too slowly.
+pub fn carries_pictures(topic: &str) -> bool {
+    topic.rsplit('/').next().is_some_and(|level| PICTURE_LEVELS.contains(&level))
+}
+
+/// Whether a viewer's `filter` names one camera's pictures (a rendition or the preview),
+/// without a wildcard: the streams a broker may fan out from one shared copy per message,
+/// since every subscriber of such a filter gets the same bytes.
+pub fn one_stream(prefix: &str, filter: &str) -> bool {
+    let Some(rest) = filter.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else { return false };
+    match rest.split_once('/') {
+        Some((camera, level)) => {
+            PICTURE_LEVELS.contains(&level)
+                && !camera.is_empty()
+                && camera.len() <= 64
+                && !camera.starts_with('_')
+                && !camera.contains(['+', '#'])
+        }
+        None => false,
+    }
+}
+
 /// The topic results of programs on the bus are published on (see `crate::detections`).
 pub fn detections(prefix: &str, camera: &str) -> String {
     format!("{prefix}/{camera}/detections")
@@ -273,6 +299,22 @@ pub fn bus_topic<'a>(prefix: &str, topic: &'a str) -> Option<Bus<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_stream_is_one_cameras_pictures_without_wildcards() {
+        for level in ["frame", "half", "quarter", "preview"] {
+            assert!(one_stream("home", &format!("home/door/{level}")));
+            assert!(carries_pictures(&format!("home/door/{level}")));
+            assert!(!one_stream("home", &format!("home/+/{level}")), "a wildcard is not one stream");
+            assert!(!one_stream("home", &format!("home/_dir/{level}")));
+            assert!(!one_stream("other", &format!("home/door/{level}")), "another prefix");
+        }
+        for filter in ["home/door/status", "home/door/frame/x", "home/#", "home/door", "home//frame"] {
+            assert!(!one_stream("home", filter), "{filter}");
+        }
+        assert!(!carries_pictures("home/door/status"));
+        assert!(!one_stream("home", &format!("home/{}/frame", "c".repeat(65))));
+    }
 
     #[test]
     fn a_viewers_own_topics_are_the_ones_the_edge_listens_on() {
