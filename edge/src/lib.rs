@@ -37,9 +37,10 @@
 //!   of append-only logs with checksums, synced each second, retention), and playback
 //!   of it over the bus and exports over the web port.
 //! - [`broker`]: the embedded rumqttd, on loopback, and what the network sees of it:
-//!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `inspect` checks logins
-//!   and topic permissions without I/O; a slow viewer's `outbox`) and `broker::origin`
-//!   (which web pages may open the WebSocket).
+//!   `broker::gate` (TCP and WebSocket listeners, optionally TLS; `websocket` frames MQTT
+//!   over WebSocket; `inspect` checks logins and topic permissions without I/O; `fanout`
+//!   reads each stream viewers watch once and shares it; a slow viewer's `outbox`) and
+//!   `broker::origin` (which web pages may open the WebSocket).
 //! - [`watch`]: who watches which camera and rendition (subscriptions seen by the gate,
 //!   acknowledgements and `watch` messages seen by the publishers), read by the capture
 //!   threads, so a camera nobody watches encodes only its preview.

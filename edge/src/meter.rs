@@ -145,6 +145,10 @@ pub struct BrokerMeter {
     pub refused_subscribes: AtomicU64,
     /// Bytes written to clients.
     pub bytes_out: AtomicU64,
+    /// Frames the fan-out read once from the broker and handed to its viewers.
+    pub fanout_frames: AtomicU64,
+    /// Frames a viewer that read too slowly missed (newer ones took their place).
+    pub slow_drops: AtomicU64,
 }
 
 /// Frames sizes remembered for a rendition's typical frame size.
@@ -818,7 +822,7 @@ pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> Str
         family(&mut out, "mqcam_broker_connections_open", "gauge", "Connections open through the gate now.");
         let open = (tcp + ws).saturating_sub(b.closed.load(Relaxed));
         out += &format!("mqcam_broker_connections_open {open}\n");
-        let counters: [(&str, &str, &AtomicU64); 4] = [
+        let counters: [(&str, &str, &AtomicU64); 6] = [
             ("mqcam_broker_refused_logins_total", "CONNECTs refused for their login.", &b.refused_logins),
             (
                 "mqcam_broker_refused_publishes_total",
@@ -831,6 +835,16 @@ pub fn prometheus(meters: &[(String, std::sync::Arc<Meter>)], seen: Seen) -> Str
                 &b.refused_subscribes,
             ),
             ("mqcam_broker_sent_bytes_total", "Bytes the gate wrote to clients.", &b.bytes_out),
+            (
+                "mqcam_broker_fanout_frames_total",
+                "Frames the gate read once from the broker and shared with every viewer of their stream.",
+                &b.fanout_frames,
+            ),
+            (
+                "mqcam_broker_slow_drops_total",
+                "Frames viewers that read too slowly missed, newer frames taking their place.",
+                &b.slow_drops,
+            ),
         ];
         for (name, help, value) in counters {
             family(&mut out, name, "counter", help);

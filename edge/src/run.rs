@@ -600,6 +600,7 @@ fn start_embedded(
         publisher: config.publisher_login.clone().map(login),
         watchers: Some(watchers),
         meter,
+        fan_out: true,
     };
     let doors = broker::Doors {
         keeper: doors.keeper.clone(),

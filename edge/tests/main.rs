@@ -3,6 +3,7 @@
 //! and other publishers would; `library` runs it in-process through `edge::start`.
 
 mod cameras;
+mod fanout;
 mod http_camera;
 mod integration;
 mod library;

@@ -16,14 +16,14 @@ use rumqttc::{
 };
 
 /// A fresh CA and a certificate it signed for localhost / 127.0.0.1, as PEM files.
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
-fn make_pki(name: &str) -> Pki {
+pub(crate) fn make_pki(name: &str) -> Pki {
     let dir = std::env::temp_dir().join(format!("edge-security-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -53,7 +53,7 @@ impl Drop for Pki {
     }
 }
 
-fn trusting(ca: &Path) -> TlsConfiguration {
+pub(crate) fn trusting(ca: &Path) -> TlsConfiguration {
     TlsConfiguration::Rustls(edge::tls::client_config(Some(ca)).unwrap())
 }
 

@@ -25,6 +25,17 @@ pub struct Policy {
     pub watchers: Option<Arc<crate::watch::Watchers>>,
     /// What the gate counts (connections, refusals, bytes out), for `/metrics`.
     pub meter: Arc<crate::meter::BrokerMeter>,
+    /// Whether viewers' streams go through the gate's fan-out (see `super::fanout`):
+    /// their SUBSCRIBE and UNSUBSCRIBE to one stream then reach the broker for a topic
+    /// nobody publishes on, and [`Inspector::take_streams`] says what they asked for.
+    pub fan_out: bool,
+}
+
+/// A viewer's change to the streams it reads through the fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stream {
+    Join(String),
+    Leave(String),
 }
 
 /// What a client connected as.
@@ -82,6 +93,8 @@ pub struct Inspector {
     subscriptions: Vec<String>,
     /// A publisher's bytes of the current packet still to pass through unread.
     skip: usize,
+    /// Streams joined and left since the last [`Inspector::take_streams`].
+    streams: Vec<Stream>,
 }
 
 impl Drop for Inspector {
@@ -101,6 +114,7 @@ impl Inspector {
             pending: Vec::new(),
             subscriptions: Vec::new(),
             skip: 0,
+            streams: Vec::new(),
         }
     }
 
@@ -113,6 +127,12 @@ impl Inspector {
     /// anonymous viewer's made-up one, where anonymous viewers are welcome).
     pub fn authenticated(&self) -> bool {
         self.authenticated
+    }
+
+    /// The streams this viewer joined or left in the packets fed since the last call,
+    /// in order.
+    pub fn take_streams(&mut self) -> Vec<Stream> {
+        std::mem::take(&mut self.streams)
     }
 
     /// Takes bytes from the client and appends what may go on to the broker to `out`
@@ -152,7 +172,10 @@ impl Inspector {
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
-            out.extend_from_slice(packet);
+            match self.role == Some(Role::Viewer) && self.policy.fan_out && matches!(packet[0] >> 4, 8 | 10) {
+                true => self.streams_to_fanout(packet[0], &packet[header_len..], out),
+                false => out.extend_from_slice(packet),
+            }
             start += total;
         };
         pending.drain(..start);
@@ -249,6 +272,33 @@ impl Inspector {
             8 | 10 => self.note_filters(kind, body, true).map(|()| None),
             _ => Ok(None),
         }
+    }
+
+    /// A viewer's checked SUBSCRIBE or UNSUBSCRIBE, with each filter of one stream
+    /// taken by the fan-out: noted as a [`Stream`] change, and sent on to the broker as
+    /// [`placeholder`] of it, so that the broker's SUBACK or UNSUBACK still answers
+    /// every filter, in order.
+    fn streams_to_fanout(&mut self, first: u8, body: &[u8], out: &mut Vec<u8>) {
+        let subscribe = first >> 4 == 8;
+        let mut r = Reader(body);
+        let id = r.u16().expect("checked");
+        let mut rewritten = id.to_be_bytes().to_vec();
+        while !r.0.is_empty() {
+            let filter = r.string().expect("checked");
+            let one = topic::one_stream(&self.policy.prefix, filter);
+            let sent = if one { placeholder(filter) } else { filter.to_string() };
+            put_string(&mut rewritten, &sent);
+            if subscribe {
+                rewritten.push(r.u8().expect("checked"));
+            }
+            if one {
+                self.streams.push(match subscribe {
+                    true => Stream::Join(filter.to_string()),
+                    false => Stream::Leave(filter.to_string()),
+                });
+            }
+        }
+        put_packet(out, first, &rewritten);
     }
 
     /// Reads a SUBSCRIBE's (8) or UNSUBSCRIBE's (10) filters, checking them against the
@@ -399,6 +449,67 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// What the broker is told a viewer subscribes to instead of a stream the fan-out serves:
+/// a topic below `_fanout/` (outside every prefix, so no viewer may publish there, and
+/// the edge never does), one per stream, so unsubscribing still matches.
+pub(super) fn placeholder(filter: &str) -> String {
+    format!("_fanout/{filter}")
+}
+
+/// Appends an MQTT packet: `first`, the remaining length, `body`.
+pub(super) fn put_packet(out: &mut Vec<u8>, first: u8, body: &[u8]) {
+    out.push(first);
+    let mut n = body.len();
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        out.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(body);
+}
+
+/// Appends a length-prefixed UTF-8 string.
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The gate's own CONNECT to rumqttd (clean session, no login: rumqttd listens on
+/// loopback for the gate and the edge only).
+pub(super) fn connect_packet(client_id: &str, keep_alive: std::time::Duration) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_string(&mut body, "MQTT");
+    body.extend([4, 0x02]);
+    body.extend((keep_alive.as_secs().min(u64::from(u16::MAX)) as u16).to_be_bytes());
+    put_string(&mut body, client_id);
+    let mut out = Vec::new();
+    put_packet(&mut out, 0x10, &body);
+    out
+}
+
+/// A SUBSCRIBE to one filter at QoS 0 (frames are QoS 0).
+pub(super) fn subscribe_packet(id: u16, filter: &str) -> Vec<u8> {
+    filter_packet(0x82, id, filter, Some(0))
+}
+
+/// An UNSUBSCRIBE of one filter.
+pub(super) fn unsubscribe_packet(id: u16, filter: &str) -> Vec<u8> {
+    filter_packet(0xa2, id, filter, None)
+}
+
+/// A SUBSCRIBE or UNSUBSCRIBE of one filter (with its QoS for a SUBSCRIBE).
+fn filter_packet(first: u8, id: u16, filter: &str, qos: Option<u8>) -> Vec<u8> {
+    let mut body = id.to_be_bytes().to_vec();
+    put_string(&mut body, filter);
+    body.extend(qos);
+    let mut out = Vec::new();
+    put_packet(&mut out, first, &body);
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -409,6 +520,7 @@ pub(crate) mod tests {
             watchers: None,
             meter: Default::default(),
             prefix: "mqcam".into(),
+            fan_out: false,
             viewer: viewer.map(login),
             publisher: publisher.map(login),
         })
@@ -552,6 +664,69 @@ pub(crate) mod tests {
         let (out, r) = run(p, &packets);
         assert_eq!(r, Ok(()));
         assert_eq!(out, packets.concat());
+    }
+
+    #[test]
+    fn a_viewers_streams_go_to_the_fanout_and_the_broker_answers_for_placeholders() {
+        let mut body = vec![0, 7];
+        for (filter, qos) in [("mqcam/cam1/frame", 0), ("mqcam/+/status", 1), ("mqcam/cam2/preview", 0)] {
+            body.extend(string(filter));
+            body.push(qos);
+        }
+        let sub = packet(0x82, &body);
+        let mut body = vec![0, 8];
+        body.extend(string("mqcam/cam1/frame"));
+        body.extend(string("mqcam/+/alarm"));
+        let unsub = packet(0xa2, &body);
+
+        let fan_out = Arc::new(Policy { fan_out: true, ..(*policy(None, None)).clone() });
+        let mut inspector = Inspector::new(fan_out.clone());
+        let mut out = Vec::new();
+        for p in [connect(None, None), sub.clone(), unsub.clone()] {
+            inspector.feed(&p, &mut out).unwrap();
+        }
+        let mut want = connect(None, None);
+        let mut body = vec![0, 7];
+        for (filter, qos) in
+            [("_fanout/mqcam/cam1/frame", 0), ("mqcam/+/status", 1), ("_fanout/mqcam/cam2/preview", 0)]
+        {
+            body.extend(string(filter));
+            body.push(qos);
+        }
+        want.extend(packet(0x82, &body));
+        let mut body = vec![0, 8];
+        body.extend(string("_fanout/mqcam/cam1/frame"));
+        body.extend(string("mqcam/+/alarm"));
+        want.extend(packet(0xa2, &body));
+        assert_eq!(out, want, "same packet ids, same filters in order, streams as placeholders");
+        assert_eq!(
+            inspector.take_streams(),
+            vec![
+                Stream::Join("mqcam/cam1/frame".into()),
+                Stream::Join("mqcam/cam2/preview".into()),
+                Stream::Leave("mqcam/cam1/frame".into())
+            ]
+        );
+        assert!(inspector.take_streams().is_empty());
+
+        // Without the fan-out, and for publishers, packets pass as they are.
+        let (out, r) = run(policy(None, None), &[connect(None, None), sub.clone()]);
+        assert_eq!((out, r), ([connect(None, None), sub.clone()].concat(), Ok(())));
+        let publisher = Arc::new(Policy { fan_out: true, ..(*policy(None, Some(("pub", "s3")))).clone() });
+        let packets = [connect(Some(("pub", "s3")), None), sub];
+        assert_eq!(run(publisher, &packets), (packets.concat(), Ok(())));
+        // The gate's own packets read back as what they say.
+        assert_eq!(
+            subscribe_packet(7, "a/b"),
+            subscribe("a/b")
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| if i == 3 { 7 } else { b })
+                .collect::<Vec<_>>()
+        );
+        let hello = connect_packet("gate", std::time::Duration::from_secs(60));
+        assert_eq!(fixed_header(&hello), Ok(Some((2, hello.len() - 2))));
+        assert_eq!(&hello[2..12], &[0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60]);
     }
 
     #[test]

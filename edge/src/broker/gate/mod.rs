@@ -18,24 +18,38 @@
 //!
 //! Broker-to-client packets pass through untouched, through a small outbox per client
 //! where a client that reads too slowly loses old frames rather than queueing them. The
-//! edge's own publisher connects to rumqttd directly, as the trusted party.
+//! pictures viewers watch (one camera's rendition or preview) do not come through their
+//! own connection to rumqttd: the gate's fan-out reads each such stream once and puts the
+//! same buffer in every viewer's outbox, so a viewer costs about one write per frame
+//! (the kernel's copy into its socket). The edge's own publisher connects to rumqttd
+//! directly, as the trusted party.
 //!
+//! In the order a client's connection meets them:
+//! - `websocket`: the WebSocket handshake (origin check, `mqtt` subprotocol) and the
+//!   framing both ways, sans I/O but for the handshake.
 //! - `inspect`: the decisions, sans I/O and unit-tested: packet framing, logins, topic
-//!   permissions, and telling the watchers what clients subscribe to.
+//!   permissions, telling the watchers what clients subscribe to, and which of a
+//!   viewer's subscriptions the fan-out serves.
+//! - `fanout`: the streams read once, and who gets them.
 //! - `outbox`: the slow client's queue, where frames give way.
-//! - `websocket`: the WebSocket handshake (origin check, `mqtt` subprotocol).
 //! - this module: the listeners, TLS, and the relay between a client and rumqttd, which
 //!   only moves bytes.
 
+mod fanout;
 mod inspect;
 mod outbox;
 mod websocket;
 
 use std::{
     net::SocketAddr,
-    sync::{atomic::Ordering::Relaxed, Arc},
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
     time::Duration,
 };
+
+use bytes::{Buf, Bytes};
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
@@ -46,13 +60,15 @@ use tokio_rustls::TlsAcceptor;
 use super::origin::Origins;
 use crate::{
     doors::{self, limit::ConnLimit, Door, Doorkeeper, Reason},
+    meter::BrokerMeter,
     sync::lock,
 };
+use fanout::Fanout;
 use inspect::{
-    carries_password, fixed_header, Inspector, Refusal, BAD_LOGIN, NOT_AUTHORIZED, VIEWER_MAX_PACKET,
+    carries_password, fixed_header, Inspector, Refusal, Stream, BAD_LOGIN, NOT_AUTHORIZED, VIEWER_MAX_PACKET,
 };
 pub use inspect::{Denied, Login, Policy, Role};
-use outbox::Outbox;
+use outbox::{Kind, Mailbox};
 
 /// A client must finish its TLS and WebSocket handshakes and its CONNECT within this
 /// long, each (as the web port its request head).
@@ -71,6 +87,8 @@ pub struct Gate {
     pub keeper: Arc<Doorkeeper>,
     /// Origins refused so far: each is logged once, however often its pages retry.
     pub refused_origins: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Viewers' streams, read once from rumqttd (if `policy.fan_out`).
+    fanout: Option<Arc<Fanout>>,
 }
 
 impl Gate {
@@ -81,7 +99,17 @@ impl Gate {
         tls: Option<TlsAcceptor>,
         keeper: Arc<Doorkeeper>,
     ) -> Self {
-        Gate { policy: Arc::new(policy), origins, upstream, tls, keeper, refused_origins: Default::default() }
+        // On the caller's tokio runtime: the fan-out's connection is a task of it.
+        let fanout = policy.fan_out.then(|| Fanout::start(upstream, policy.meter.clone()));
+        Gate {
+            policy: Arc::new(policy),
+            origins,
+            upstream,
+            tls,
+            keeper,
+            refused_origins: Default::default(),
+            fanout,
+        }
     }
 
     /// Logs a refused origin the first time it is seen (at most a few hundred).
@@ -141,51 +169,175 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>, flavour: Flavour, lim
 async fn accept(stream: TcpStream, gate: &Gate, flavour: Flavour) -> std::io::Result<()> {
     let peer = stream.peer_addr()?;
     stream.set_nodelay(true)?;
-    let door = flavour.door();
-    match (&gate.tls, flavour) {
-        (None, Flavour::Tcp) => relay(stream, gate, peer, door).await,
-        (None, Flavour::WebSocket) => relay(websocket(stream, gate, peer).await?, gate, peer, door).await,
-        (Some(tls), flavour) => {
+    match &gate.tls {
+        None => framed(stream, gate, peer, flavour).await,
+        Some(tls) => {
             let secure =
                 tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await.map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
                 })??;
-            match flavour {
-                Flavour::Tcp => relay(secure, gate, peer, door).await,
-                Flavour::WebSocket => relay(websocket(secure, gate, peer).await?, gate, peer, door).await,
-            }
+            framed(secure, gate, peer, flavour).await
         }
     }
 }
 
-/// The WebSocket handshake for `gate`'s listener (see [`websocket::accept`]).
-async fn websocket<S>(
-    stream: S,
-    gate: &Gate,
-    peer: SocketAddr,
-) -> std::io::Result<impl AsyncRead + AsyncWrite + Unpin + Send>
+/// Relays `stream` as plain MQTT, or after the WebSocket handshake as MQTT over
+/// WebSocket.
+async fn framed<S>(stream: S, gate: &Gate, peer: SocketAddr, flavour: Flavour) -> std::io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    websocket::accept(stream, &gate.origins, &|origin| gate.refused_origin(origin, peer), CONNECT_TIMEOUT)
-        .await
+    let door = flavour.door();
+    match flavour {
+        Flavour::Tcp => relay(stream, Framing::raw(), gate, peer, door).await,
+        Flavour::WebSocket => {
+            let refused = |origin: &str| gate.refused_origin(origin, peer);
+            let (stream, early) = websocket::accept(stream, &gate.origins, &refused, CONNECT_TIMEOUT).await?;
+            relay(stream, Framing::websocket(early), gate, peer, door).await
+        }
+    }
+}
+
+/// How a client's bytes are framed, and what of them is read but not taken yet.
+struct Framing {
+    /// `None` for plain MQTT.
+    websocket: Option<websocket::Decoder>,
+    /// Bytes read before the relay began (after the WebSocket handshake's head).
+    early: Vec<u8>,
+    /// Raw bytes read from the socket.
+    raw: Vec<u8>,
+    /// The client sent a WebSocket close: the answer is queued.
+    closing: bool,
+}
+
+impl Framing {
+    fn raw() -> Self {
+        Framing { websocket: None, early: Vec::new(), raw: vec![0; 8192], closing: false }
+    }
+
+    fn websocket(early: Vec<u8>) -> Self {
+        Framing { websocket: Some(Default::default()), early, raw: vec![0; 8192], closing: false }
+    }
+
+    /// Reads the client's next MQTT bytes into `data` (replacing what was there); queues
+    /// the answers to WebSocket pings and close in `mailbox`. `Ok(false)` when the
+    /// client is done.
+    async fn read<R: AsyncRead + Unpin>(
+        &mut self,
+        from: &mut R,
+        data: &mut Vec<u8>,
+        mailbox: &Mailbox,
+    ) -> std::io::Result<bool> {
+        data.clear();
+        loop {
+            let early = std::mem::take(&mut self.early);
+            let input = match early.is_empty() {
+                false => &early[..],
+                true => match from.read(&mut self.raw).await? {
+                    0 => return Ok(false),
+                    n => &self.raw[..n],
+                },
+            };
+            let Some(decoder) = &mut self.websocket else {
+                data.extend_from_slice(input);
+                return Ok(true);
+            };
+            for control in decoder.feed(input, data).map_err(std::io::Error::other)? {
+                match control {
+                    websocket::Control::Ping(payload) => {
+                        mailbox.post(Kind::Control(websocket::PONG), payload.into())
+                    }
+                    websocket::Control::Close => {
+                        mailbox.post(Kind::Control(websocket::CLOSE), Bytes::new());
+                        self.closing = true;
+                        return Ok(false);
+                    }
+                }
+            }
+            if !data.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Writes `packet` now, framed for this client (the CONNACK of a refusal).
+    async fn send_now<W: AsyncWrite + Unpin>(&self, to: &mut W, packet: &[u8]) -> std::io::Result<()> {
+        if self.websocket.is_some() {
+            let (header, n) = websocket::header(websocket::BINARY, packet.len());
+            to.write_all(&header[..n]).await?;
+        }
+        to.write_all(packet).await?;
+        to.flush().await
+    }
+}
+
+/// Writes what the client's mailbox holds, in order, until a close frame or an error:
+/// plain MQTT as it is; over WebSocket each packet as one binary message, its few header
+/// bytes and the (shared) packet in one vectored write.
+async fn write_out<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    mailbox: &Mailbox,
+    websocket: bool,
+    meter: &BrokerMeter,
+) -> std::io::Result<()> {
+    loop {
+        for (packet, kind) in mailbox.take(256 * 1024).await {
+            let len = packet.len();
+            match (websocket, kind) {
+                (false, Kind::Control(_)) => continue,
+                (false, _) => to.write_all(&packet).await?,
+                (true, kind) => {
+                    let opcode = match kind {
+                        Kind::Control(opcode) => opcode,
+                        _ => websocket::BINARY,
+                    };
+                    let (header, n) = websocket::header(opcode, len);
+                    to.write_all_buf(&mut Buf::chain(&header[..n], packet)).await?;
+                    if opcode == websocket::CLOSE {
+                        to.flush().await?;
+                        return Ok(());
+                    }
+                }
+            }
+            meter.bytes_out.fetch_add(len as u64, Relaxed);
+        }
+        to.flush().await?;
+    }
 }
 
 /// Checks the client's CONNECT, then relays both ways until either side closes.
-async fn relay<S>(client: S, gate: &Gate, peer: SocketAddr, door: Door) -> std::io::Result<()>
+async fn relay<S>(
+    client: S,
+    mut framing: Framing,
+    gate: &Gate,
+    peer: SocketAddr,
+    door: Door,
+) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (mut from_client, mut to_client) = tokio::io::split(client);
+    let websocket = framing.websocket.is_some();
+    let meter = &gate.policy.meter;
+    let mailbox = Arc::new(Mailbox::new(meter.clone()));
     let mut inspector = Inspector::new(gate.policy.clone());
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut data = Vec::new();
     let mut out = Vec::new();
 
     // Nothing reaches the broker before the login is checked; an address that keeps
     // giving wrong passwords (at any door) waits before its next one is even looked at.
-    let first = tokio::time::timeout(CONNECT_TIMEOUT, first_packet(&mut from_client, &mut buf))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let mut head = Vec::new();
+        while !whole_first_packet(&head) {
+            if !framing.read(&mut from_client, &mut data, &mailbox).await? {
+                break;
+            }
+            head.extend_from_slice(&data);
+        }
+        Ok::<_, std::io::Error>(head)
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
     let guessed = carries_password(&first);
     let mut throttled = false;
     let admitted = match guessed {
@@ -197,7 +349,24 @@ where
             throttled = true;
             Err(Refusal::connack(NOT_AUTHORIZED, refused.to_string()))
         }
-        Ok(()) => check_connect(&mut inspector, &first, &mut from_client, &mut buf, &mut out).await?,
+        Ok(()) => {
+            let mut decided = inspector.feed(&first, &mut out);
+            while decided.is_ok() && inspector.role().is_none() {
+                let read = framing.read(&mut from_client, &mut data, &mailbox);
+                match tokio::time::timeout(CONNECT_TIMEOUT, read).await {
+                    Err(_) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no CONNECT within 10 s",
+                        ))
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(false)) => decided = Err(Refusal::close("closed before CONNECT")),
+                    Ok(Ok(true)) => decided = inspector.feed(&data, &mut out),
+                }
+            }
+            decided
+        }
     };
     if let Err(refusal) = outcome {
         match refusal.connack {
@@ -214,15 +383,15 @@ where
         }
         count_refusal(gate, &refusal);
         if let Some(code) = refusal.connack {
-            to_client.write_all(&[0x20, 0x02, 0x00, code]).await?;
-            to_client.flush().await?;
+            framing.send_now(&mut to_client, &[0x20, 0x02, 0x00, code]).await?;
         }
         let _ = to_client.shutdown().await;
         // What the client sent after its CONNECT is still unread (a viewer subscribes
         // before the answer comes): closed with it, the socket sends a reset, and a
         // browser that had not read the CONNACK yet loses it ("connection closed (1006)"
         // instead of "refused", seen once in CI). Read it away first, briefly.
-        let drain = async { while matches!(from_client.read(&mut buf).await, Ok(n) if n > 0) {} };
+        let mut sink = [0u8; 4096];
+        let drain = async { while matches!(from_client.read(&mut sink).await, Ok(n) if n > 0) {} };
         let _ = tokio::time::timeout(std::time::Duration::from_millis(500), drain).await;
         return Ok(());
     }
@@ -233,81 +402,76 @@ where
     let upstream = TcpStream::connect(gate.upstream).await?;
     upstream.set_nodelay(true)?;
     let (from_broker, mut to_broker) = upstream.into_split();
+    // Off the fan-out's lists however the relay ends.
+    let member = Member { fanout: gate.fanout.as_ref(), viewer: NEXT_VIEWER.fetch_add(1, Relaxed) };
+    member.apply(inspector.take_streams(), &mailbox);
     to_broker.write_all(&out).await?;
 
     let up = async {
-        loop {
-            let n = from_client.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(());
-            }
+        while framing.read(&mut from_client, &mut data, &mailbox).await? {
             out.clear();
-            if let Err(refusal) = inspector.feed(&buf[..n], &mut out) {
+            if let Err(refusal) = inspector.feed(&data, &mut out) {
                 tracing::warn!(%peer, reason = %refusal.reason, "gate: closed a connection");
                 count_refusal(gate, &refusal);
                 return Ok(());
             }
+            member.apply(inspector.take_streams(), &mailbox);
             to_broker.write_all(&out).await?;
         }
+        if framing.closing {
+            // The writer ends the relay once the answer to the close is out.
+            std::future::pending::<()>().await;
+        }
+        Ok(())
     };
-    // Broker to client through an outbox that never holds more than a frame or two: a
-    // client that stops reading loses old frames here, instead of rumqttd queueing up
-    // to 200 of them for it (tens of MB per stalled client at 720p).
-    let outbox = std::sync::Mutex::new(Outbox::default());
-    let ready = tokio::sync::Notify::new();
+    // Broker to client through the outbox, which never holds more than a frame or two:
+    // a client that stops reading loses old frames there, instead of rumqttd queueing
+    // up to 200 of them for it (tens of MB per stalled client at 720p). The fan-out
+    // puts the frames of the streams it serves in the same outbox.
     let from_broker_to_outbox = async {
         let mut from_broker = from_broker;
-        let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
+        let mut buf = bytes::BytesMut::new();
         loop {
-            let n = from_broker.read_buf(&mut buf).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            let mut pushed = false;
-            loop {
-                let (header_len, body_len) = match fixed_header(&buf) {
-                    Ok(Some(h)) => h,
-                    Ok(None) => break,
-                    Err(e) => return Err(std::io::Error::other(e.reason)),
-                };
-                let total = header_len + body_len;
-                if buf.len() < total {
-                    buf.reserve(total - buf.len());
-                    break;
-                }
-                let dropped = lock(&outbox).push(buf.split_to(total).freeze());
-                if dropped > 0 {
-                    tracing::debug!(%peer, dropped, "gate: a slow client missed frames");
-                }
-                pushed = true;
-            }
-            if buf.capacity() - buf.len() < 16 * 1024 {
-                buf.reserve(64 * 1024);
-            }
-            if pushed {
-                ready.notify_one();
+            for packet in fanout::packets(&mut from_broker, &mut buf, 8 * 1024).await? {
+                mailbox.post_from_broker(packet);
             }
         }
     };
-    let outbox_to_client = async {
-        loop {
-            let batch = lock(&outbox).take(256 * 1024);
-            if batch.is_empty() {
-                ready.notified().await;
-                continue;
-            }
-            // One write per packet: over WebSocket, one message per MQTT packet.
-            for packet in batch {
-                to_client.write_all(&packet).await?;
-                gate.policy.meter.bytes_out.fetch_add(packet.len() as u64, Relaxed);
-            }
-            to_client.flush().await?;
-        }
-    };
+    let outbox_to_client = write_out(&mut to_client, &mailbox, websocket, meter);
     tokio::select! {
         r = up => r,
         r = from_broker_to_outbox => r,
         r = outbox_to_client => r,
+    }
+}
+
+/// Numbers the viewers for the fan-out's lists.
+static NEXT_VIEWER: AtomicU64 = AtomicU64::new(1);
+
+/// A viewer's place in the fan-out (if the gate has one): joins and leaves as its
+/// packets ask, and leaves everything when dropped.
+struct Member<'a> {
+    fanout: Option<&'a Arc<Fanout>>,
+    viewer: u64,
+}
+
+impl Member<'_> {
+    fn apply(&self, changes: Vec<Stream>, mailbox: &Arc<Mailbox>) {
+        let Some(fanout) = self.fanout else { return };
+        for change in changes {
+            match change {
+                Stream::Join(topic) => fanout.join(&topic, self.viewer, mailbox),
+                Stream::Leave(topic) => fanout.leave(&topic, self.viewer),
+            }
+        }
+    }
+}
+
+impl Drop for Member<'_> {
+    fn drop(&mut self) {
+        if let Some(fanout) = self.fanout {
+            fanout.leave_all(self.viewer);
+        }
     }
 }
 
@@ -323,45 +487,12 @@ fn count_refusal(gate: &Gate, refusal: &Refusal) {
     counter.fetch_add(1, Relaxed);
 }
 
-/// Reads until the client's first packet is whole (or clearly too big or malformed, for
-/// the inspector to refuse); returns every byte read.
-async fn first_packet<R: AsyncRead + Unpin>(from_client: &mut R, buf: &mut [u8]) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::new();
-    loop {
-        match fixed_header(&head) {
-            Ok(Some((h, b))) if head.len() >= h + b || h + b > VIEWER_MAX_PACKET => return Ok(head),
-            Err(_) => return Ok(head),
-            _ => {}
-        }
-        let n = from_client.read(buf).await?;
-        if n == 0 {
-            return Ok(head);
-        }
-        head.extend_from_slice(&buf[..n]);
+/// Whether `head` holds the client's whole first packet (or clearly too big or
+/// malformed a one, for the inspector to refuse).
+fn whole_first_packet(head: &[u8]) -> bool {
+    match fixed_header(head) {
+        Ok(Some((h, b))) => head.len() >= h + b || h + b > VIEWER_MAX_PACKET,
+        Err(_) => true,
+        Ok(None) => false,
     }
-}
-
-/// Feeds the first bytes to the inspector, reading more until it decides on the CONNECT.
-async fn check_connect<R: AsyncRead + Unpin>(
-    inspector: &mut Inspector,
-    first: &[u8],
-    from_client: &mut R,
-    buf: &mut [u8],
-    out: &mut Vec<u8>,
-) -> std::io::Result<Result<(), Refusal>> {
-    if let Err(refusal) = inspector.feed(first, out) {
-        return Ok(Err(refusal));
-    }
-    while inspector.role().is_none() {
-        let n = tokio::time::timeout(CONNECT_TIMEOUT, from_client.read(buf))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
-        if n == 0 {
-            return Ok(Err(Refusal::close("closed before CONNECT")));
-        }
-        if let Err(refusal) = inspector.feed(&buf[..n], out) {
-            return Ok(Err(refusal));
-        }
-    }
-    Ok(Ok(()))
 }
