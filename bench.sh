@@ -3,7 +3,8 @@
 # BENCHMARKS.md (the tables are printed too). Takes about 5 minutes after the builds.
 # `BENCH_ONLY=rtsp node tests/bench.mjs` (after these builds) prints only the RTSP
 # cameras' section and its targets, and leaves BENCHMARKS.md alone; `BENCH_ONLY=arm64`
-# the arm64 build's SIMD proof and binary sizes (it builds what it needs).
+# the arm64 build's SIMD proof and binary sizes (it builds what it needs); `BENCH_ONLY=fanout`
+# many native viewers of the edge, its TLS and Mosquitto beside examples/floor (the kernel's cost).
 # Installs what it needs: everything ./test.sh needs, plus Debian's Mosquitto and the
 # seed's Python packages (in a virtualenv under ~/.cache/mqcam).
 set -euo pipefail
@@ -27,7 +28,8 @@ scripts/build.sh
 # The same site as build.sh's, so that building the examples does not rebuild the edge
 # without it (and build.sh's next run with it).
 export MQCAM_SITE_DIR="$PWD/target/site"
-cargo build --release --locked -p wasm-viewer --example fanout
+# The fan-out readers, and the floor they are compared with (BENCH_ONLY=fanout).
+cargo build --release --locked -p wasm-viewer --example fanout --example floor
 # The RTSP rows: our H.264 test camera, and the pipeline benchmark's decode timing
 # (built here so that its compile is not inside the measurement).
 cargo build --release --locked -p edge --example rtsp-camera --example record-bench

@@ -24,6 +24,12 @@
 //     stripped binary sizes. BENCH_ONLY=arm64 prints only that section.
 //   - the package: the .deb sizes and the installed edge's RSS and CPU with one 720p30
 //     camera, nobody watching and one Chromium viewer. BENCH_ONLY=package: only that.
+//   - fan-out against the floor: 50, 100, 200 native readers of one 720p30 stream from
+//     examples/floor (one subscription re-sent byte for byte: the kernel's cost), the
+//     edge over ws:// and wss://, and Mosquitto over TCP; CPU and memory per viewer,
+//     latency. BENCH_ONLY=fanout: only that (BENCH_VIEWERS=50,100 picks the counts).
+//   - BENCH_ONLY=first (only on its own): the page opened again on a LAN → its first
+//     picture, step by step as the viewer times it, and the module's gzip size.
 //   - the seed: tests/seed_pipeline.py (paho-mqtt + OpenCV) on Mosquitto over TCP,
 //     same sizes, rates and JPEG quality.
 import { spawn, spawnSync, execFile, execFileSync } from 'node:child_process';
@@ -949,6 +955,370 @@ function sayPackage(p) {
   say(`| one Chromium viewer, full size | ${f1(p.watched.rssMb)} (${f1(p.watched.peakMb)}) | ${f1(p.watched.cpu)} | ${f1(p.fps)} | ${f1(p.p95)} |`);
 }
 
+// ---- Fan-out against the floor (BENCH_ONLY=fanout) ----
+// N native viewers (examples/fanout) of one 1280x720 @ 30 test pattern, per server: the
+// floor (examples/floor: one subscription to the edge re-sent byte for byte, built once
+// per frame, one write per reader per frame: what the kernel alone costs), the edge's own
+// broker over ws:// and wss://, and Debian's Mosquitto over TCP fed by the edge. Each
+// server is measured first with one reader (its baseline: what it does anyway, and what
+// having any viewer costs once), then with the N readers; what the N − 1 more add, per
+// viewer and per frame delivered, is the fan-out's cost. The edge is also measured with
+// nobody reading, so that its first viewer's cost is shown too.
+
+const FLOOR = join(ROOT, 'target', 'release', 'examples', 'floor');
+const FANOUT_VIEWERS = (process.env.BENCH_VIEWERS ?? '50,100,200').split(',').map(Number);
+const FANOUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+// Seconds the readers have to connect before the window opens (200 threads connecting on
+// a loaded 2-core machine take a moment; the frames of that moment are not counted).
+const FANOUT_WARMUP = 3;
+// `--on-demand no`: the edge captures and encodes with nobody watching, so its baseline
+// holds all its run with N viewers holds but the fan-out. Only the full stream is made.
+const fanoutEdgeArgs = (viewers) => ['--camera', 'cam1=pattern,size=1280x720,fps=30', '--quality', String(QUALITY),
+  '--renditions', 'full', '--on-demand', 'no', '--per-address-connections', String(viewers + 16)];
+
+function rssMbOf(pid) {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Waits until something listens on 127.0.0.1:`port`. */
+async function waitPort(port, timeoutMs = 10000) {
+  const net = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+/** CPU of each of `pids` over `seconds` (in cores: 1 = one core busy) and its peak RSS MB (sampled each second). */
+async function usage(pids, seconds) {
+  const [t0, c0] = [Date.now(), pids.map(cpuTicks)];
+  const peak = pids.map(rssMbOf);
+  for (let i = 0; i < seconds; i++) {
+    await sleep(1000);
+    pids.forEach((p, j) => { peak[j] = Math.max(peak[j], rssMbOf(p)); });
+  }
+  const secs = (Date.now() - t0) / 1000;
+  return pids.map((p, j) => ({ cpu: (cpuTicks(p) - c0[j]) / TICK / secs, rss: peak[j] }));
+}
+
+/**
+ * `viewers` fanout readers of `url` for the warm-up and one second more than the window
+ * (so that they still run when it closes): their pid, and `done`, their JSON (with their
+ * error lines) or why they failed. Killed if they overrun by a minute.
+ */
+function startReaders(url, topic, viewers, env = {}) {
+  const child = spawn(FANOUT, [url, topic, String(viewers), String(FANOUT_SECONDS + 1)],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FANOUT_WARMUP: String(FANOUT_WARMUP), ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), (FANOUT_WARMUP + FANOUT_SECONDS + 60) * 1000);
+  const done = new Promise((resolve, reject) => child.on('exit', (code, signal) => {
+    clearTimeout(timer);
+    const errors = err.trim().split('\n').filter(Boolean);
+    const line = out.trim().split('\n').pop();
+    if (code === 0 && line) resolve({ ...JSON.parse(line), errors });
+    else reject(new Error(`the readers ${signal ? `were killed (${signal})` : `exited with ${code}`}: ${errors.slice(0, 2).join('; ')}`));
+  }));
+  return { pid: child.pid, done };
+}
+
+/**
+ * `viewers` readers of `url`; after the warm-up, the window over the servers' `pids` and
+ * the readers: the first server's usage (`use`), the others', the readers' CPU and JSON.
+ */
+async function withReaders(viewers, url, topic, pids, env) {
+  const readers = startReaders(url, topic, viewers, env);
+  readers.done.catch(() => {}); // awaited below; a failure before then must not be unhandled
+  await sleep(FANOUT_WARMUP * 1000);
+  let use;
+  try {
+    use = await usage([...pids, readers.pid], FANOUT_SECONDS);
+  } catch (e) {
+    // A process gone mid-window: the readers' own failure says more, if they failed.
+    await readers.done;
+    throw new Error(`a process ended during the window (${e.message})`);
+  }
+  const fan = await readers.done;
+  return { use: use[0], others: use.slice(1, -1), readersCpu: use.at(-1).cpu, fan };
+}
+
+/**
+ * One row: the servers (`pids`, the row's own first) with one reader of `url` (the
+ * baseline: what having a viewer at all costs, and what the server does anyway), then
+ * with `viewers`. A failure is the row's result, not the section's end.
+ */
+async function readersRow(label, viewers, url, topic, pids, env = {}) {
+  let base;
+  try {
+    base = await withReaders(1, url, topic, pids, env);
+    if (base.fan.failures) throw new Error(`the baseline's one reader failed: ${base.fan.errors[0]}`);
+    return { label, viewers, base, ...(await withReaders(viewers, url, topic, pids, env)) };
+  } catch (e) {
+    return { label, viewers, base, error: e.message.split('\n')[0] };
+  }
+}
+
+/**
+ * The floor's row for one transport (`ws`: WebSocket, else TCP): an edge, a fresh floor
+ * subscribed to it once (its RSS is its own row's), readers of the floor.
+ */
+async function floorRow(viewers, ws) {
+  const edge = await startEdge(fanoutEdgeArgs(1));
+  const [wsPort, tcpPort] = [await freePort(), await freePort()];
+  const floor = spawn(FLOOR, [`mqtt://${edge.tcpHost}:${edge.tcpPort}`, edge.topic, `127.0.0.1:${wsPort}`, `127.0.0.1:${tcpPort}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  floor.stderr.on('data', (d) => { err += d; });
+  try {
+    await waitPort(ws ? wsPort : tcpPort);
+    await sleep(2000); // its subscription up, frames flowing
+    const row = await readersRow(ws ? 'floor (WebSocket)' : 'floor (TCP)', viewers,
+      ws ? `ws://127.0.0.1:${wsPort}/mqtt` : `mqtt://127.0.0.1:${tcpPort}`, edge.topic, [floor.pid]);
+    if (err.trim()) row.serverErrors = err.trim().split('\n');
+    return row;
+  } finally {
+    floor.kill('SIGTERM');
+    await edge.stop();
+  }
+}
+
+/** The edge's own broker, readers on its WebSocket port (`tls`: with that certificate, wss://). */
+async function edgeRow(viewers, tls) {
+  const edge = await startEdge([...fanoutEdgeArgs(viewers), ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : [])]);
+  try {
+    await sleep(2000);
+    // Nobody reading, for the table's note: the first viewer's cost is not in the
+    // per-viewer figures (it is in the baseline), but it is a cost.
+    const [idle] = await usage([edge.pid], FANOUT_SECONDS);
+    const row = await readersRow(tls ? 'edge over wss://' : 'edge over ws://', viewers, edge.ws, edge.topic, [edge.pid],
+      tls ? { FANOUT_CA_FILE: tls.ca } : {});
+    return { ...row, idle };
+  } finally {
+    await edge.stop();
+  }
+}
+
+/** Debian's Mosquitto on a free port (anonymous, no persistence), the edge publishing to it, readers over TCP. */
+async function mosquittoRow(viewers) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'mqcam-mosquitto-'));
+  writeFileSync(join(dir, 'mosquitto.conf'),
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n`);
+  const program = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
+  const broker = spawn(program, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  broker.stderr.on('data', (d) => { err += d; });
+  let edge;
+  try {
+    await waitPort(port);
+    edge = await startEdge([...fanoutEdgeArgs(viewers), '--broker', `mqtt://127.0.0.1:${port}`]);
+    await sleep(2000);
+    const row = await readersRow('Mosquitto 2 over TCP', viewers, `mqtt://127.0.0.1:${port}`, edge.topic, [broker.pid, edge.pid]);
+    if (err.trim()) row.serverErrors = err.trim().split('\n');
+    return row;
+  } finally {
+    await edge?.stop();
+    broker.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A throwaway CA and a certificate it signs for 127.0.0.1 (openssl), for the wss:// rows. */
+function fanoutTls(dir) {
+  const f = (name) => join(dir, name);
+  const openssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=mqcam bench CA');
+  openssl('req', ...ec, '-keyout', f('key.pem'), '-out', f('req.csr'), '-subj', '/CN=localhost');
+  writeFileSync(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  openssl('x509', '-req', '-in', f('req.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+    '-out', f('cert.pem'), '-days', '1', '-extfile', f('ext.cnf'));
+  return { ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
+}
+
+/** Every row for each number of viewers; a setup that fails (a server that would not start) becomes failed rows. */
+async function fanoutRows() {
+  const dir = mkdtempSync(join(tmpdir(), 'mqcam-fanout-'));
+  const tls = fanoutTls(dir);
+  const rows = [];
+  const step = async (what, viewers, labels, run) => {
+    process.stderr.write(`fanout: ${viewers} viewers, ${what}…\n`);
+    try {
+      const r = await run();
+      rows.push(...(Array.isArray(r) ? r : [r]));
+    } catch (e) {
+      rows.push(...labels.map((label) => ({ label, viewers, error: `did not start: ${e.message.split('\n')[0]}` })));
+    }
+  };
+  try {
+    for (const n of FANOUT_VIEWERS) {
+      await step('floor over WebSocket', n, ['floor (WebSocket)'], () => floorRow(n, true));
+      await step('floor over TCP', n, ['floor (TCP)'], () => floorRow(n, false));
+      await step('edge ws://', n, ['edge over ws://'], () => edgeRow(n));
+      await step('edge wss://', n, ['edge over wss://'], () => edgeRow(n, tls));
+      await step('Mosquitto', n, ['Mosquitto 2 over TCP'], () => mosquittoRow(n));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // What the viewers past the first add: per viewer (share of one core, MB) and per
+  // frame delivered (µs).
+  const frames = (fan) => (fan.viewers - fan.failures) * fan.fps_mean;
+  for (const r of rows.filter((r) => !r.error)) {
+    const added = r.use.cpu - r.base.use.cpu;
+    const delivered = frames(r.fan) - frames(r.base.fan);
+    Object.assign(r, { perViewer: added / (r.viewers - 1), usPerFrame: delivered > 0 ? (added * 1e6) / delivered : NaN,
+      mbPerViewer: (r.use.rss - r.base.use.rss) / (r.viewers - 1) });
+  }
+  // Each against the floor of its transport: WebSocket for the edge, TCP for Mosquitto.
+  const floorOf = (r) => rows.find((f) => f.viewers === r.viewers && !f.error
+    && f.label === (r.label.startsWith('Mosquitto') ? 'floor (TCP)' : 'floor (WebSocket)'));
+  for (const r of rows.filter((r) => !r.error && !r.label.startsWith('floor'))) {
+    const f = floorOf(r);
+    if (f) r.timesFloor = r.usPerFrame / f.usPerFrame;
+  }
+  return rows;
+}
+
+function sayFanout(rows) {
+  const f2 = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(2));
+  say('## Fan-out against the floor: N native viewers of one 1280x720 @ 30 stream');
+  say();
+  say(`Each server is measured for ${FANOUT_SECONDS} s with one reader (its baseline: what it does anyway, and what having any viewer at all costs), then ${FANOUT_SECONDS} s with N readers (\`examples/fanout\`, one thread each, on this same machine: their CPU is the last column), each time after ${FANOUT_WARMUP} s for the readers to connect. "Per viewer" is (CPU with N − baseline) / (N − 1); "µs per frame" is that added CPU over the frames the N − 1 added readers got; "× floor" compares that with the floor's at the same N (over WebSocket for the edge, over TCP for Mosquitto). The floor is \`examples/floor\`: it subscribes once to the edge and re-sends each frame's MQTT packet unchanged, built once for all readers, with one write per reader per frame (more only when a reader's socket buffer is full; a slow reader skips to the newest), from one tokio task per reader: what the kernel alone costs. The edge runs \`--on-demand no --renditions full\`, so it captures and encodes the same in both windows; for Mosquitto the edge publishes to it over TCP. RSS is each server's peak in the window; "MB per viewer" is (peak − baseline peak) / (N − 1). Latency is capture → received by the reader (one clock), over all readers' frames; fps and latency are the N readers'.`);
+  say();
+  say('| viewers | server | CPU % of one core: 1 viewer → N | per viewer, % of a core | µs per frame delivered | × floor | RSS MB: 1 viewer → N | MB per viewer | min / mean fps | p50 / p95 ms | worst viewer p95 ms | failures | readers\' CPU % |');
+  say('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const notes = [];
+  for (const r of rows) {
+    if (r.error) {
+      say(`| ${r.viewers} | ${r.label} | **failed**: ${r.error.replaceAll('|', '/')} | – | – | – | – | – | – | – | – | – | – |`);
+      continue;
+    }
+    const x = r.fan;
+    const times = r.label.startsWith('floor') ? '1' : f2(r.timesFloor);
+    say(`| ${r.viewers} | ${r.label} | ${f1(r.base.use.cpu * 100)} → ${f1(r.use.cpu * 100)} | ${f2(r.perViewer * 100)} | ${f1(r.usPerFrame)} | ${times} | ${f1(r.base.use.rss)} → ${f1(r.use.rss)} | ${f2(r.mbPerViewer)} | ${f1(x.fps_min)} / ${f1(x.fps_mean)} | ${f1(x.latency_ms_p50)} / ${f1(x.latency_ms_p95)} | ${f1(x.worst_viewer_p95_ms)} | ${x.failures} | ${f1(r.readersCpu * 100)} |`);
+    if (r.idle) notes.push(`${r.label}, ${r.viewers} viewers: with nobody reading the edge used ${f1(r.idle.cpu * 100)} % CPU and ${f1(r.idle.rss)} MB; its first viewer added ${f1((r.base.use.cpu - r.idle.cpu) * 100)} % and ${f1(r.base.use.rss - r.idle.rss)} MB`);
+    if (x.errors.length) notes.push(`${r.label}, ${r.viewers} viewers: ${x.errors.length} reader error(s), the first: \`${x.errors[0]}\``);
+    if (r.serverErrors) notes.push(`${r.label}, ${r.viewers} viewers, the server said: \`${r.serverErrors[0]}\`${r.serverErrors.length > 1 ? ` (and ${r.serverErrors.length - 1} more lines)` : ''}`);
+  }
+  if (notes.length) {
+    say();
+    for (const n of notes) say(`- ${n}`);
+  }
+}
+
+/** The issue's targets for the edge over ws://. */
+function fanoutTargets(rows) {
+  const out = [];
+  const ws = rows.filter((r) => r.label === 'edge over ws://');
+  for (const r of ws) {
+    // Per frame delivered: an edge that delivers fewer frames must not look cheaper.
+    const floor = rows.find((f) => f.viewers === r.viewers && f.label === 'floor (WebSocket)' && !f.error);
+    out.push([`${r.viewers} viewers over ws://: the edge's CPU per viewer ≤ 2 × the floor's (per frame delivered)`,
+      r.error ? `failed: ${r.error}` : `${f1(r.usPerFrame)} vs ${f1(floor?.usPerFrame)} µs per frame delivered, ×${r.timesFloor?.toFixed(2) ?? '–'}; per viewer ${(r.perViewer * 100).toFixed(2)} vs ${floor ? (floor.perViewer * 100).toFixed(2) : '–'} % of a core`,
+      !r.error && r.timesFloor <= 2]);
+  }
+  for (const r of ws) {
+    out.push([`${r.viewers} viewers over ws://: the edge's memory ≤ 0.5 MB per viewer`,
+      r.error ? `failed: ${r.error}` : `${r.mbPerViewer.toFixed(2)} MB (${f1(r.base.use.rss)} → ${f1(r.use.rss)} MB)`,
+      !r.error && r.mbPerViewer <= 0.5]);
+  }
+  const r200 = ws.find((r) => r.viewers === 200);
+  if (r200) {
+    out.push(['200 viewers over ws://: p95 ≤ 50 ms, every viewer connected',
+      r200.error ? `failed: ${r200.error}` : `p95 ${f1(r200.fan.latency_ms_p95)} ms (worst viewer ${f1(r200.fan.worst_viewer_p95_ms)} ms), ${r200.fan.failures} of 200 failed, min ${f1(r200.fan.fps_min)} fps`,
+      !r200.error && r200.fan.latency_ms_p95 <= 50 && r200.fan.failures === 0]);
+  }
+  return out;
+}
+
+/**
+ * The page opened again on a LAN: a 1280x720 @ 30 camera, a desktop-sized page; the
+ * first visit fills the cache, then `loads - 1` visits (about:blank in between, as
+ * pageLoads does). Per visit: navigation → first picture, the viewer's own steps
+ * (data-first-steps), and from the Performance API the HTML's and the module's arrival.
+ */
+async function firstPictureSteps(browser, loads) {
+  const edge = await startEdge(['--size', '1280x720', '--fps', '30']);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const visits = [];
+  try {
+    for (let i = 0; i < loads; i++) {
+      if (i > 0) {
+        await page.goto('about:blank');
+        await sleep(1000);
+      }
+      await page.goto(edge.viewer);
+      await page.waitForFunction(() => document.querySelector('#stats')?.dataset.firstPictureMs, null, { timeout: 30000 });
+      visits.push(await page.evaluate(() => {
+        const d = document.querySelector('#stats').dataset;
+        const nav = performance.getEntriesByType('navigation')[0];
+        const res = performance.getEntriesByType('resource');
+        const end = (re) => res.find((e) => re.test(e.name))?.responseEnd;
+        const steps = Object.fromEntries((d.firstSteps || '').split(',').filter(Boolean)
+          .map((kv) => { const [k, v] = kv.split(':'); return [k, Number(v)]; }));
+        return {
+          ms: Number(d.firstPictureMs),
+          steps: { html: nav.responseEnd, css: end(/\.css$/), js: end(/\.js$/), wasm: end(/\.wasm$/), dcl: nav.domContentLoadedEventEnd, ...steps },
+        };
+      }));
+    }
+  } finally {
+    await context.close();
+    await edge.stop();
+  }
+  const [firstVisit, ...again] = visits;
+  const dist = join(ROOT, 'dist');
+  const files = readdirSync(dist).filter((f) => /\.(wasm|js)$/.test(f));
+  const sizes = files.map((f) => {
+    const body = readFileSync(join(dist, f));
+    return { name: f, raw: body.length, gzip: gzipSync(body, { level: 9 }).length, brotli: brotliCompressSync(body).length };
+  });
+  return { first: firstVisit.ms, again, sizes };
+}
+
+function sayFirstPicture(r) {
+  const ms = r.again.map((v) => v.ms);
+  say('## The page opened again on a LAN → its first picture');
+  say();
+  say(`A 1280x720 @ 30 camera on the embedded broker over loopback (no network emulation), a 1280x800 page, its files in the cache (a first visit before: ${f1(r.first)} ms). Navigation → first picture on the canvas: **median ${f1(percentile(ms, 50))} ms** (min ${f1(Math.min(...ms))}, max ${f1(Math.max(...ms))}; each: ${ms.map((v) => v.toFixed(0)).join(', ')}).`);
+  say();
+  say('Each step\'s median time since navigation started, and the median of its own visit\'s gap from the step before (html, css, js, wasm, dcl: the Performance API; the rest: the viewer\'s #stats `data-first-steps`, see wasm-viewer/src/picture/startup.rs). The page and its worker work side by side, so a gap can be negative; the engine needs both the page\'s start message (told) and the worker\'s instance:');
+  say();
+  say('| step | what | ms since navigation | gap from the step before |');
+  say('|---|---|---|---|');
+  const what = {
+    html: 'the HTML arrived', css: 'the stylesheet arrived', js: 'the module\'s JS glue arrived', wasm: 'the .wasm arrived',
+    spawn: 'the page\'s first script asked for the worker', dcl: 'DOMContentLoaded done', page: 'the page\'s module is running (compiled, instantiated)',
+    told: 'the page told the worker to start', worker: 'the worker\'s loader is running', open: 'the WebSocket is open',
+    glue: 'the worker imported the glue', instance: 'the worker\'s instance of the module exists', engine: 'the engine started in the worker',
+    connack: 'CONNACK arrived', suback: 'SUBACK arrived', message: 'the first picture\'s bytes arrived (preview or frame)',
+    decode: 'its decode started', decoded: 'it was decoded', drawn: 'it was drawn',
+  };
+  const order = ['html', 'css', 'js', 'wasm', 'spawn', 'dcl', 'page', 'told', 'worker', 'open', 'glue', 'instance', 'engine', 'connack', 'suback', 'message', 'decode', 'decoded', 'drawn'];
+  let prev = null;
+  for (const step of order) {
+    const at = r.again.map((v) => v.steps[step]).filter((v) => Number.isFinite(v));
+    if (!at.length) continue;
+    const gaps = prev ? r.again.map((v) => v.steps[step] - v.steps[prev]).filter((v) => Number.isFinite(v)) : [];
+    say(`| ${step} | ${what[step] || ''} | ${f1(percentile(at, 50))} | ${gaps.length ? f1(percentile(gaps, 50)) : '–'} |`);
+    prev = step;
+  }
+  say();
+  const total = (k) => r.sizes.reduce((s, f) => s + f[k], 0);
+  say(`The module as served: ${r.sizes.map((f) => `${f.name.replace(/-[0-9a-f]{12,}/, '')} ${f1(f.raw / 1000)} KB`).join(', ')}; together **${f1(total('gzip') / 1000)} KB gzip -9**, ${f1(total('brotli') / 1000)} KB brotli.`);
+}
+
 function machine() {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const kernel = execFileSync('uname', ['-sr']).toString().trim();
@@ -990,6 +1360,17 @@ if (process.env.BENCH_ONLY === 'package') {
   sayPackage(pkg);
   process.exit(0);
 }
+// BENCH_ONLY=first: the page opened again on a LAN (loopback, no emulation, cache warm)
+// → its first picture, step by step (#stats's data-first-steps, timed by the viewer
+// itself: wasm-viewer/src/picture/startup.rs), beside the files' sizes.
+if (process.env.BENCH_ONLY === 'first') {
+  const b = await startBrowser();
+  const first = await firstPictureSteps(b, Number(process.env.BENCH_LOADS ?? 11));
+  await b.close();
+  sayOnly('first', `; ${first.again.length} second visits, median`);
+  sayFirstPicture(first);
+  process.exit(0);
+}
 // BENCH_ONLY=record: only the recording section and its targets, printed as Markdown
 // (BENCHMARKS.md is left alone).
 if (process.env.BENCH_ONLY === 'record') {
@@ -1000,6 +1381,18 @@ if (process.env.BENCH_ONLY === 'record') {
   say('| target | measured | result |');
   say('|---|---|---|');
   for (const [what, measured, ok] of recordTargets(rec)) say(`| ${what} | ${measured} | ${ok ? 'PASS' : 'FAIL'} |`);
+  process.exit(0);
+}
+// BENCH_ONLY=fanout: only the fan-out rows against the floor (50, 100, 200 viewers unless
+// BENCH_VIEWERS says), printed as Markdown (BENCHMARKS.md is left alone). No browser.
+if (process.env.BENCH_ONLY === 'fanout') {
+  const fanout = await fanoutRows();
+  sayOnly('fanout', `; ${FANOUT_SECONDS} s per window`);
+  sayFanout(fanout);
+  say();
+  say('| target | measured | result |');
+  say('|---|---|---|');
+  for (const [what, measured, ok] of fanoutTargets(fanout)) say(`| ${what} | ${measured} | ${ok ? 'PASS' : 'FAIL'} |`);
   process.exit(0);
 }
 const browser = await startBrowser();
@@ -1095,6 +1488,8 @@ await browser.close();
 const recording = await recordRows();
 // MQCAM_NO_ARM64=1 (as for scripts/setup.sh): no cross toolchain, no arm64 rows.
 const arm64 = process.env.MQCAM_NO_ARM64 === '1' ? null : arm64Rows();
+process.stderr.write('fan-out: the edge, Mosquitto and the copy floor to 50, 100, 200 readers…\n');
+const fanoutBench = await fanoutRows();
 
 const camerasDir = cameraJpegs();
 const many = [];
@@ -1192,6 +1587,8 @@ if (arm64) {
   say();
 }
 sayPackage(packaged);
+say();
+sayFanout(fanoutBench);
 say();
 say('## Renditions on slow links: a 1280x720 @ 30 camera, a phone on a link with 80 ms round trip');
 say();
@@ -1302,6 +1699,7 @@ targets.push(...recordTargets(recording));
 targets.push(['Page load → first frame ≤ 150 ms (broker streaming)', `${f1(firstFrame.again)} ms (page opened again, median of 5; first visit ${f1(firstFrame.first)} ms)`, firstFrame.again <= 150]);
 const rss720 = ours('1280x720', 30).edge_rss;
 targets.push(['Edge RSS ≤ 64 MB at 1280x720@30 with the embedded broker', `${f1(rss720)} MB`, rss720 <= 64]);
+targets.push(...fanoutTargets(fanoutBench));
 targets.push(['wasm + JS glue ≤ 100 KB gzip', `${f1(siteGzip / 1000)} KB (brotli, as served: ${f1(siteBrotli / 1000)} KB)`, siteGzip <= 100_000]);
 say('| target | measured | result |');
 say('|---|---|---|');
