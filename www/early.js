@@ -20,6 +20,12 @@
   // and carries the compiled module (nothing is fetched or compiled twice); the next
   // starts the engine; any after those wait for it.
   function engineWorker(firstBroker) {
+    // When its steps to the first picture happened (the engine reads them: #stats's
+    // data-first-steps, wasm-viewer/src/picture/startup.rs).
+    const boot = {};
+    self.mqcamBoot = boot;
+    const mark = (step) => { boot[step] ??= performance.timeOrigin + performance.now(); };
+    mark('worker');
     const queue = [];
     let wake = null;
     let socket = null;
@@ -31,6 +37,7 @@
       socket?.close();
       socket = new WebSocket(url, 'mqtt');
       socket.binaryType = 'arraybuffer';
+      socket.addEventListener('open', () => mark('open'), { once: true });
     };
     self.onmessage = ({ data }) => {
       if (data && data.type === 'dial') {
@@ -47,7 +54,9 @@
     (async () => {
       const load = await next();
       const glue = await import(load.glue);
+      mark('glue');
       await glue.default({ module_or_path: load.module });
+      mark('instance');
       const start = await next();
       // It handles what came meanwhile, then listens itself.
       glue.worker_main(start, queue, socket);
@@ -67,6 +76,8 @@
   const broker = document.hidden ? null : (first(query.getAll('broker')) || first(edge?.brokers) || edge?.broker
     || (edge?.ws_port ? `${scheme}://${location.hostname}:${edge.ws_port}${edge.ws_path || '/mqtt'}` : null));
   // From a blob: URL, not a file of the site: no request (a 304 on every second visit).
+  // When the worker was asked for (see engineWorker's marks).
+  window.mqcamBoot = { spawn: performance.timeOrigin + performance.now() };
   const source = new Blob([`(${engineWorker})(${JSON.stringify(broker ?? null)});`], { type: 'text/javascript' });
   window.mqcamWorker = new Worker(URL.createObjectURL(source), { type: 'module' });
 })();

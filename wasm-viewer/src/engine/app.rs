@@ -31,6 +31,7 @@ use crate::{
     picture::{
         frame::Frame,
         present::{Drawn, Source},
+        startup::Step,
         view::{self, Link, Readout},
     },
     scope::{now_ms, scope},
@@ -124,7 +125,10 @@ pub(super) fn open(a: &mut App) {
         let mut guard = app.borrow_mut();
         let a = &mut *guard;
         match event {
-            SocketEvent::Open => opened(a),
+            SocketEvent::Open => {
+                a.picture.core.startup.mark(Step::Open, now_ms());
+                opened(a);
+            }
             SocketEvent::Message { bytes, at_ms } => received(a, &bytes, at_ms),
             // Before the CONNACK, a close can refuse the login (RabbitMQ's Web MQTT does).
             SocketEvent::Closed(close) => match a.conn.session.closed(&close) {
@@ -209,6 +213,9 @@ fn lost(a: &mut App, reason: String) {
 /// Bytes from the socket (arrived at `at`): what the session makes of them.
 fn received(a: &mut App, bytes: &Uint8Array, at: f64) {
     let events = a.conn.session.received_with(bytes.length() as usize, |dst| bytes.copy_to(dst));
+    if !a.picture.core.startup.done() && a.conn.session.connected() {
+        a.picture.core.startup.mark(Step::ConnAck, at);
+    }
     // Acknowledgements of QoS 1 messages.
     a.conn.flush();
     let mut ended = false;
@@ -218,7 +225,10 @@ fn received(a: &mut App, bytes: &Uint8Array, at: f64) {
     let generation = a.picture.core.generation();
     for event in events {
         match event {
-            Event::Live => a.conn.live(),
+            Event::Live => {
+                a.picture.core.startup.mark(Step::SubAck, at);
+                a.conn.live();
+            }
             Event::Subscribed(purpose) => a.live.subscribed(purpose, &mut a.conn.session),
             // Without clock replies latency assumes one clock (offset 0).
             Event::ClockRefused => a.live.clock_refused(),
@@ -353,6 +363,9 @@ fn preview_drawn(a: &mut App, i: usize, bitmap: ImageBitmap, frame: &Frame) {
     previews::decoded(&mut a.cams[i], bitmap, capture_us, captured);
     let shown = a.shown.as_deref() == Some(a.cams[i].name.as_str()) && a.playback.is_none();
     if shown && a.picture.core.wants_preview(capture_us) {
+        let startup = &mut a.picture.core.startup;
+        startup.mark(Step::Message, frame.received_ms);
+        startup.mark(Step::Decoded, now_ms());
         if let Some((bitmap, _)) = &a.cams[i].preview {
             a.picture.surface.draw_stretched(bitmap);
         }
@@ -474,6 +487,7 @@ pub(super) fn render(a: &mut App) {
         last_frame_ms: core.last_frame_ms(),
         first_frame_ms,
         first_picture_ms,
+        startup: &core.startup,
         switches: core.switch.count,
         switch_ms: core.switch.first_ms,
         switch_full_ms: core.switch.full_ms,

@@ -58,7 +58,7 @@ use self::{
 use crate::{
     bus::cameras::{self as cams, Cam},
     page::target::Target,
-    picture::{draw::Surface, overlay::Overlay, view::Link},
+    picture::{draw::Surface, overlay::Overlay, startup::Step, view::Link},
     playback::player::Command,
     scope::now_ms,
 };
@@ -84,6 +84,9 @@ pub struct Init {
     /// How old a detection may be, relative to the frame shown, and still be drawn over
     /// it (`?detections-age=` ms).
     pub marks_max_age_ms: f64,
+    /// Steps to the first picture timed before the engine started: objects of
+    /// `{step name: absolute ms}`, the page's and the worker loader's (`www/early.js`).
+    pub boot: Vec<JsValue>,
 }
 
 /// Starts the engine: connects (unless the page is hidden) and starts its timers. The
@@ -100,6 +103,14 @@ pub fn start(init: Init, surface: Surface, sink: Sink, early: Option<WebSocket>)
     start_timers(&app)?;
     let mut guard = app.borrow_mut();
     let a = &mut *guard;
+    for marks in &init.boot {
+        for step in Step::ALL {
+            if let Some(at) = js_sys::Reflect::get(marks, &step.name().into()).ok().and_then(|v| v.as_f64()) {
+                a.picture.core.startup.mark(step, at);
+            }
+        }
+    }
+    a.picture.core.startup.mark(Step::Engine, now_ms());
     let weak = a.me.clone();
     a.picture.on_animation_frame(move |_: f64| {
         if let Some(app) = weak.upgrade() {

@@ -250,6 +250,11 @@ impl Session {
         &self.client_id
     }
 
+    /// Whether the broker accepted this connection (CONNACK 0).
+    pub fn connected(&self) -> bool {
+        matches!(self.state, State::Connected | State::Live)
+    }
+
     /// The username the next connection logs in with, if any.
     pub fn user(&self) -> Option<&str> {
         self.login.as_ref().map(|(user, _)| user.as_str())

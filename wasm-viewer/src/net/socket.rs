@@ -97,5 +97,7 @@ impl Drop for Socket {
 fn js_text(v: &JsValue) -> String {
     v.as_string()
         .or_else(|| v.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
-        .unwrap_or_else(|| format!("{v:?}"))
+        // Not `{v:?}`: JsValue's Debug links a describer into the glue and the wasm.
+        .or_else(|| js_sys::JSON::stringify(v).ok()?.as_string())
+        .unwrap_or_default()
 }

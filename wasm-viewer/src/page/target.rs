@@ -85,8 +85,10 @@ pub fn resolve(
         return Err("no broker known: open the page with ?broker=ws://HOST:9001/mqtt".to_string());
     }
     if let Some(broker) = brokers.iter().find(|b| !(b.starts_with("ws://") || b.starts_with("wss://"))) {
+        // Quoted by hand: `{:?}` would link Debug's escaping and Unicode tables (wasm
+        // bytes every page load pays for) for an error message.
         return Err(format!(
-            "broker {broker:?} is not a ws:// or wss:// URL; browsers speak MQTT only over WebSocket"
+            "broker \"{broker}\" is not a ws:// or wss:// URL; browsers speak MQTT only over WebSocket"
         ));
     }
     let topic = nonempty(&query.topic)

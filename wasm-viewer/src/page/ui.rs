@@ -9,7 +9,7 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use js_sys::{Array, Reflect};
+use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
@@ -24,11 +24,18 @@ use crate::{
         target::{self, EdgeInfo, Query},
         worker::{dial, load, output_from_js, Start},
     },
-    picture::draw::Surface,
+    picture::{draw::Surface, startup::Step},
 };
 
 /// Entry point: finds the target and the login, then starts the engine.
 pub async fn run() -> Result<(), JsValue> {
+    // The module is compiled, instantiated and running: a step to the first picture,
+    // kept with `www/early.js`'s (a page without that script starts the object).
+    let boot = Reflect::get(&window(), &"mqcamBoot".into())
+        .ok()
+        .filter(JsValue::is_object)
+        .unwrap_or_else(|| Object::new().into());
+    let _ = Reflect::set(&boot, &Step::Page.name().into(), &crate::scope::now_ms().into());
     let canvas: HtmlCanvasElement = element("view");
     let params = web_sys::UrlSearchParams::new_with_str(&window().location().search()?)?;
     // The worker loads the module while the page finds the broker (edge.json).
@@ -82,6 +89,7 @@ pub async fn run() -> Result<(), JsValue> {
         hidden: document().hidden(),
         page_time_origin: window().performance().map_or(0.0, |p| p.time_origin()),
         grid,
+        boot: vec![boot],
     };
     let engine = match worker {
         Some(worker) => start_worker(worker, &init, &canvas)?,
@@ -93,6 +101,16 @@ pub async fn run() -> Result<(), JsValue> {
             None,
         )?),
     };
+    if matches!(engine, Engine::Worker { .. }) {
+        // The rest (the controls, the grid, the recordings) is the page's own business:
+        // first the main thread is let go for a moment, which the worker's own start
+        // and the messages just posted to it wait for in Chromium (traced: a worker
+        // asked for at 30 ms ran at 95, after the page's long first tasks).
+        let yielded = js_sys::Promise::new(&mut |resolve, _| {
+            let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        });
+        let _ = JsFuture::from(yielded).await;
+    }
     let engine = Rc::new(engine);
     let _ = element::<HtmlElement>("stats").set_attribute(
         "data-engine",
@@ -159,6 +177,9 @@ fn start_worker(worker: Worker, init: &Init, canvas: &HtmlCanvasElement) -> Resu
     // Both live as long as the worker, which lives as long as the page.
     on_message.forget();
     on_error.forget();
+    if let Ok(boot) = Reflect::get(&start, &"boot".into()) {
+        let _ = Reflect::set(&boot, &Step::Told.name().into(), &crate::scope::now_ms().into());
+    }
     worker.post_message_with_transfer(&start, &Array::of1(&offscreen))?;
     Ok(Engine::Worker { worker, snapshot: RefCell::new(None) })
 }

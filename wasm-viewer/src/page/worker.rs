@@ -296,6 +296,8 @@ impl Start<'_> {
             ("link", i.link_bytes_per_s.map_or(JsValue::NULL, JsValue::from)),
             ("pinned", i.pinned.map_or(JsValue::NULL, |r| r.name().into())),
             ("marksMaxAgeMs", i.marks_max_age_ms.into()),
+            // The page's steps (one object: the worker adds its own).
+            ("boot", i.boot.first().cloned().unwrap_or_default()),
             (
                 "hint",
                 match &i.camera_hint {
@@ -338,6 +340,8 @@ fn init_from_js(v: &JsValue) -> Init {
         link_bytes_per_s: field(v, "link").as_f64(),
         pinned: field(v, "pinned").as_string().and_then(|n| wire::ack::Rendition::from_name(&n)),
         marks_max_age_ms: field(v, "marksMaxAgeMs").as_f64().unwrap_or(crate::bus::marks::DEFAULT_MAX_AGE_MS),
+        // The page's steps, then the worker loader's (`www/early.js`).
+        boot: vec![field(v, "boot"), field(&js_sys::global(), "mqcamBoot")],
         camera_hint: {
             let hint = field(v, "hint");
             let offered = field(&hint, "offered").dyn_into::<Array>().ok().map(|names| {

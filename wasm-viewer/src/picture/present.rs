@@ -16,6 +16,7 @@ use crate::{
     net::session::Session,
     picture::{
         frame::Frame,
+        startup::{Startup, Step},
         stats::{FrameTimes, Stats},
     },
 };
@@ -105,13 +106,15 @@ pub struct Presentation {
     /// Navigation → first picture of any kind (a preview comes first on a slow link: a
     /// few KB against a frame's tens).
     first_picture_ms: Option<f64>,
+    /// The steps to the first picture, timed.
+    pub startup: Startup,
     pub stats: Stats,
     pub switch: Switch,
 }
 
 impl Presentation {
     pub fn new(time_origin: f64) -> Presentation {
-        Presentation { time_origin, ..Presentation::default() }
+        Presentation { time_origin, startup: Startup::new(time_origin), ..Presentation::default() }
     }
 
     /// The switch frames must belong to now ([`Frame::generation`]).
@@ -229,6 +232,14 @@ impl Presentation {
         }
         if self.first_picture_ms.is_none() && on_canvas {
             self.first_picture_ms = Some(drawn_ms - self.time_origin);
+            for (step, at) in [
+                (Step::Message, frame.received_ms),
+                (Step::Decode, self.decode_started_ms),
+                (Step::Decoded, decoded_ms),
+                (Step::Drawn, drawn_ms),
+            ] {
+                self.startup.mark(step, at);
+            }
         }
         self.last_frame_ms = Some(drawn_ms);
         if on_canvas && self.switch.first_ms.is_none() {
@@ -283,6 +294,7 @@ impl Presentation {
         self.capture_us = capture_us;
         if self.first_picture_ms.is_none() {
             self.first_picture_ms = Some(now_ms - self.time_origin);
+            self.startup.mark(Step::Drawn, now_ms);
         }
         let first = self.switch.first_ms.is_none();
         if first {

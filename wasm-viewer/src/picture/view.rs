@@ -9,6 +9,7 @@ use wire::{
 };
 
 use crate::{
+    picture::startup::Startup,
     picture::stats::{Stage, Stats},
     playback::{
         player::{Player, State as Played},
@@ -57,6 +58,8 @@ pub struct Readout<'a> {
     /// Navigation → first frame, and → first picture of any kind (ms).
     pub first_frame_ms: Option<f64>,
     pub first_picture_ms: Option<f64>,
+    /// The steps to the first picture timed so far.
+    pub startup: &'a Startup,
     /// Switches so far, and the last one's time to its first picture and first full frame.
     pub switches: u32,
     pub switch_ms: Option<f64>,
@@ -99,8 +102,10 @@ pub fn fixed(v: f64, decimals: u32) -> String {
     let scale = 10u64.pow(decimals.min(3));
     let x = v.abs() * scale as f64;
     if x >= 1e18 {
-        // Beyond the integers a u64 holds: no fraction left to show.
-        return format!("{}{}", if v < 0.0 { "-" } else { "" }, x as u128 / scale as u128);
+        // Beyond the integers a u64 holds at this scale: the whole part alone, exact up
+        // to u64::MAX (a u128 here linked its division and formatting: 2.4 KB of wasm
+        // for numbers no readout shows), and saturated beyond.
+        return format!("{}{}", if v < 0.0 { "-" } else { "" }, v.abs().trunc() as u64);
     }
     let mut n = x.floor();
     let rest = x - n;
@@ -273,6 +278,18 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
     if let Some(ms) = r.first_picture_ms {
         set("data-first-picture-ms", &fixed(ms, 1));
     }
+    // `name:ms,…`, for a look at a slow start (and the benchmark). Built by hand: a
+    // formatting call per step costs wasm bytes that every page load pays for.
+    let mut steps = String::new();
+    for (name, ms) in r.startup.steps() {
+        if !steps.is_empty() {
+            steps.push(',');
+        }
+        steps.push_str(name);
+        steps.push(':');
+        steps.push_str(&fixed(ms, 1));
+    }
+    set("data-first-steps", &steps);
     let latency = match (p50, p95, r.playback) {
         // A recorded frame's age says when it was recorded: the scrub's time is the news.
         (_, _, Some(p)) => match p.scrub_percentiles() {
@@ -303,7 +320,7 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
             parts.join(" · ")
         }
     };
-    let text = format!(
+    let mut text = format!(
         "{state}\n{} fps · latency {latency}\np50 ms: {}\np95 ms: {}\n{clock_line}\n{}×{} · {} frames · {} dropped · {} errors",
         fixed(fps, 1),
         stages(50.0),
@@ -314,6 +331,11 @@ pub fn readout(r: &Readout) -> (Vec<(String, String)>, String) {
         stats.dropped,
         stats.errors
     );
+    if let Some(ms) = r.first_picture_ms {
+        text.push_str("\nfirst picture in ");
+        text.push_str(&fixed(ms, 0));
+        text.push_str(" ms");
+    }
     (attrs, text)
 }
 
@@ -339,6 +361,7 @@ mod tests {
             last_frame_ms: Some(4_000.0),
             first_frame_ms: None,
             first_picture_ms: None,
+            startup: &Startup::default(),
             switches: 0,
             switch_ms: None,
             switch_full_ms: None,
@@ -404,6 +427,8 @@ mod tests {
         }
         assert_eq!(fixed(2.5, 0), "2");
         assert_eq!(fixed(3.5, 0), "4");
+        assert_eq!(fixed(-1.5e18, 1), "-1500000000000000000");
+        assert_eq!(fixed(1e16 + 2.0, 3), "10000000000000002");
         assert_eq!(fixed(f64::NAN, 1), "NaN");
     }
 
