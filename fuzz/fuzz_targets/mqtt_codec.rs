@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wasm_viewer::net::mqtt::{self, Decoder, MqttError, Packet, Will};
+use wire::mqtt::{self, Decoder, MqttError, Packet, Will};
 
 /// The limit the viewer uses (app.rs); small limits reach the `TooLarge` path often.
 const VIEWER_MAX_PACKET: usize = 9 * 1024 * 1024;

@@ -63,6 +63,8 @@
 //! - [`directory`]: the cameras of one edge, retained and answered on request.
 //! - [`detections`]: what programs on the bus found in a frame, for the viewer to draw.
 //! - [`playback`]: recorded frames asked for and sent back (timeline, scrub, play).
+//! - [`mqtt`]: the MQTT 3.1.1 packets under all of these, as a client builds and reads
+//!   them (the viewer's session, the edge gate's own connection to its broker).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -71,6 +73,7 @@ pub mod ack;
 pub mod clock;
 pub mod detections;
 pub mod directory;
+pub mod mqtt;
 pub mod playback;
 pub mod status;
 pub mod topic;

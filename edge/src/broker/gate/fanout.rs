@@ -30,9 +30,11 @@ use tokio::{
 };
 
 use super::{
-    inspect::{self, fixed_header, Reader},
+    inspect::{fixed_header, Reader},
     outbox::{Kind, Mailbox},
 };
+use wire::mqtt;
+
 use crate::{meter::BrokerMeter, sync::lock};
 
 /// How long a probe waits for rumqttd's retained copy: it comes right after the SUBACK,
@@ -40,7 +42,8 @@ use crate::{meter::BrokerMeter, sync::lock};
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The keep-alive the gate's connection asks for, and pings at half of.
-const KEEP_ALIVE: Duration = Duration::from_secs(60);
+const KEEP_ALIVE: Duration = Duration::from_secs(KEEP_ALIVE_S as u64);
+const KEEP_ALIVE_S: u16 = 60;
 
 /// One viewer in a topic's list.
 struct Member<M> {
@@ -253,7 +256,8 @@ async fn connection(
     let stream = TcpStream::connect(upstream).await?;
     stream.set_nodelay(true)?;
     let (mut from_broker, mut to_broker) = stream.into_split();
-    let mut hello = inspect::connect_packet(&format!("mqcam-gate-fanout-{}", std::process::id()), KEEP_ALIVE);
+    let mut hello =
+        mqtt::connect(&format!("mqcam-gate-fanout-{}", std::process::id()), KEEP_ALIVE_S, None, None);
     let mut id = 0u16;
     let mut next_id = || {
         id = id.wrapping_add(1).max(1);
@@ -261,7 +265,7 @@ async fn connection(
     };
     let Some(topics) = fanout.upgrade().map(|f| lock(&f.streams).topics()) else { return Ok(()) };
     for topic in topics {
-        hello.extend(inspect::subscribe_packet(next_id(), &topic));
+        hello.extend(mqtt::subscribe(next_id(), &topic, 0));
     }
     to_broker.write_all(&hello).await?;
     let write = async {
@@ -270,8 +274,8 @@ async fn connection(
         loop {
             let packet = tokio::select! {
                 r = requests.recv() => match r {
-                    Some(Upstream::Subscribe(t)) => inspect::subscribe_packet(next_id(), &t),
-                    Some(Upstream::Unsubscribe(t)) => inspect::unsubscribe_packet(next_id(), &t),
+                    Some(Upstream::Subscribe(t)) => mqtt::subscribe(next_id(), &t, 0),
+                    Some(Upstream::Unsubscribe(t)) => mqtt::unsubscribe(next_id(), &t),
                     None => return Ok(()), // the fan-out is gone
                 },
                 _ = ping.tick() => vec![0xc0, 0x00],
@@ -338,8 +342,8 @@ async fn probe(upstream: SocketAddr, topic: &str) -> std::io::Result<Option<Byte
     stream.set_nodelay(true)?;
     let n = PROBES.fetch_add(1, Relaxed);
     let mut hello =
-        inspect::connect_packet(&format!("mqcam-gate-probe-{}-{n}", std::process::id()), KEEP_ALIVE);
-    hello.extend(inspect::subscribe_packet(1, topic));
+        mqtt::connect(&format!("mqcam-gate-probe-{}-{n}", std::process::id()), KEEP_ALIVE_S, None, None);
+    hello.extend(mqtt::subscribe(1, topic, 0));
     stream.write_all(&hello).await?;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use wire::topic;
+use wire::{mqtt, topic};
 
 pub use crate::doors::Login;
 
@@ -287,7 +287,7 @@ impl Inspector {
             let filter = r.string().expect("checked");
             let one = topic::one_stream(&self.policy.prefix, filter);
             let sent = if one { placeholder(filter) } else { filter.to_string() };
-            put_string(&mut rewritten, &sent);
+            mqtt::put_str(&mut rewritten, sent.as_bytes());
             if subscribe {
                 rewritten.push(r.u8().expect("checked"));
             }
@@ -298,7 +298,7 @@ impl Inspector {
                 });
             }
         }
-        put_packet(out, first, &rewritten);
+        mqtt::put_packet(out, first, &rewritten);
     }
 
     /// Reads a SUBSCRIBE's (8) or UNSUBSCRIBE's (10) filters, checking them against the
@@ -414,15 +414,10 @@ pub(super) fn carries_password(packet: &[u8]) -> bool {
 
 /// The fixed header's length and the remaining length, once enough bytes are in.
 pub(super) fn fixed_header(b: &[u8]) -> Result<Option<(usize, usize)>, Refusal> {
-    let mut len = 0usize;
-    for i in 0..4 {
-        let Some(&byte) = b.get(1 + i) else { return Ok(None) };
-        len |= usize::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok(Some((2 + i, len)));
-        }
+    match mqtt::remaining_length(b) {
+        Ok(found) => Ok(found.map(|(len, header)| (header, len))),
+        Err(_) => Err(Refusal::close("malformed remaining length")),
     }
-    Err(Refusal::close("malformed remaining length"))
 }
 
 /// Reads MQTT's big-endian integers and length-prefixed fields.
@@ -454,60 +449,6 @@ impl<'a> Reader<'a> {
 /// the edge never does), one per stream, so unsubscribing still matches.
 pub(super) fn placeholder(filter: &str) -> String {
     format!("_fanout/{filter}")
-}
-
-/// Appends an MQTT packet: `first`, the remaining length, `body`.
-pub(super) fn put_packet(out: &mut Vec<u8>, first: u8, body: &[u8]) {
-    out.push(first);
-    let mut n = body.len();
-    loop {
-        let byte = (n % 128) as u8;
-        n /= 128;
-        out.push(if n > 0 { byte | 0x80 } else { byte });
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(body);
-}
-
-/// Appends a length-prefixed UTF-8 string.
-fn put_string(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// The gate's own CONNECT to rumqttd (clean session, no login: rumqttd listens on
-/// loopback for the gate and the edge only).
-pub(super) fn connect_packet(client_id: &str, keep_alive: std::time::Duration) -> Vec<u8> {
-    let mut body = Vec::new();
-    put_string(&mut body, "MQTT");
-    body.extend([4, 0x02]);
-    body.extend((keep_alive.as_secs().min(u64::from(u16::MAX)) as u16).to_be_bytes());
-    put_string(&mut body, client_id);
-    let mut out = Vec::new();
-    put_packet(&mut out, 0x10, &body);
-    out
-}
-
-/// A SUBSCRIBE to one filter at QoS 0 (frames are QoS 0).
-pub(super) fn subscribe_packet(id: u16, filter: &str) -> Vec<u8> {
-    filter_packet(0x82, id, filter, Some(0))
-}
-
-/// An UNSUBSCRIBE of one filter.
-pub(super) fn unsubscribe_packet(id: u16, filter: &str) -> Vec<u8> {
-    filter_packet(0xa2, id, filter, None)
-}
-
-/// A SUBSCRIBE or UNSUBSCRIBE of one filter (with its QoS for a SUBSCRIBE).
-fn filter_packet(first: u8, id: u16, filter: &str, qos: Option<u8>) -> Vec<u8> {
-    let mut body = id.to_be_bytes().to_vec();
-    put_string(&mut body, filter);
-    body.extend(qos);
-    let mut out = Vec::new();
-    put_packet(&mut out, first, &body);
-    out
 }
 
 #[cfg(test)]
@@ -717,14 +658,14 @@ pub(crate) mod tests {
         assert_eq!(run(publisher, &packets), (packets.concat(), Ok(())));
         // The gate's own packets read back as what they say.
         assert_eq!(
-            subscribe_packet(7, "a/b"),
+            mqtt::subscribe(7, "a/b", 0),
             subscribe("a/b")
                 .into_iter()
                 .enumerate()
                 .map(|(i, b)| if i == 3 { 7 } else { b })
                 .collect::<Vec<_>>()
         );
-        let hello = connect_packet("gate", std::time::Duration::from_secs(60));
+        let hello = mqtt::connect("gate", 60, None, None);
         assert_eq!(fixed_header(&hello), Ok(Some((2, hello.len() - 2))));
         assert_eq!(&hello[2..12], &[0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60]);
     }

@@ -213,8 +213,6 @@ mod tests {
     fn publish_sized(topic: &str, tag: u8, size: usize) -> Vec<u8> {
         let mut body = string(topic);
         body.extend(vec![tag; size]);
-        let mut p = Vec::new();
-        crate::broker::gate::inspect::put_packet(&mut p, 0x30, &body);
-        p
+        wire::mqtt::packet(0x30, &body)
     }
 }

@@ -1,12 +1,15 @@
-//! An MQTT 3.1.1 client codec for the viewer: builds the few packets a subscriber sends
-//! and decodes what a broker sends back. No I/O: the WebSocket adapter feeds bytes in and
-//! writes the encoded packets out, so all of this is unit-tested natively.
+//! MQTT 3.1.1 as a client speaks it: builds the few packets a subscriber sends and
+//! decodes what a broker sends back. The viewer's session runs on it, and so does the
+//! edge's gate where it is a client itself (its own connection to the embedded broker,
+//! the subscriptions it rewrites). No I/O: the callers feed bytes in and write the
+//! encoded packets out.
 //!
 //! MQTT packets need not line up with WebSocket messages (a broker may pack several
 //! packets into one message or split one across several), so [`Decoder`] keeps a
 //! reassembly buffer: [`Decoder::push`] appends bytes, [`Decoder::next_packet`] returns
 //! whole packets until it needs more.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Packets a broker sends to a subscriber. `Publish` borrows its topic and payload from
@@ -118,8 +121,9 @@ impl Decoder {
     }
 }
 
-/// Decodes the fixed header's remaining length: `(length, bytes of fixed header)`.
-fn remaining_length(data: &[u8]) -> Result<Option<(usize, usize)>, MqttError> {
+/// Decodes the fixed header's remaining length: `(length, bytes of fixed header)`,
+/// `Ok(None)` until enough bytes are in.
+pub fn remaining_length(data: &[u8]) -> Result<Option<(usize, usize)>, MqttError> {
     let mut len = 0usize;
     for i in 0..4 {
         let Some(&b) = data.get(1 + i) else {
@@ -193,7 +197,7 @@ fn parse(first: u8, body: &[u8]) -> Result<Packet<'_>, MqttError> {
 }
 
 /// Appends a remaining-length field.
-fn put_remaining_length(out: &mut Vec<u8>, mut len: usize) {
+pub fn put_remaining_length(out: &mut Vec<u8>, mut len: usize) {
     loop {
         let mut b = (len % 128) as u8;
         len /= 128;
@@ -210,18 +214,24 @@ fn put_remaining_length(out: &mut Vec<u8>, mut len: usize) {
 /// A length-prefixed MQTT string. MQTT strings hold at most 65,535 bytes: a longer one
 /// (a huge `?topic=`) is cut there, so the packet stays well-formed instead of carrying a
 /// wrapped length.
-fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+pub fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     let s = &s[..s.len().min(usize::from(u16::MAX))];
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s);
 }
 
-fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+/// A packet: `first` (type and flags), the remaining length, `body`.
+pub fn packet(first: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 5);
-    out.push(first);
-    put_remaining_length(&mut out, body.len());
-    out.extend_from_slice(body);
+    put_packet(&mut out, first, body);
     out
+}
+
+/// Appends a packet to `out` (see [`packet`]).
+pub fn put_packet(out: &mut Vec<u8>, first: u8, body: &[u8]) {
+    out.push(first);
+    put_remaining_length(out, body.len());
+    out.extend_from_slice(body);
 }
 
 /// A last will: published by the broker (QoS 0, not retained) when the connection drops
