@@ -103,10 +103,8 @@ pub struct Presentation {
     time_origin: f64,
     /// Navigation → first frame (ms), once there is one.
     first_frame_ms: Option<f64>,
-    /// Navigation → first picture of any kind (a preview comes first on a slow link: a
-    /// few KB against a frame's tens).
-    first_picture_ms: Option<f64>,
-    /// The steps to the first picture, timed.
+    /// The steps to the first picture, timed; its `Drawn` is navigation → first picture
+    /// of any kind (a preview comes first on a slow link: a few KB against a frame's tens).
     pub startup: Startup,
     pub stats: Stats,
     pub switch: Switch,
@@ -138,7 +136,7 @@ impl Presentation {
 
     /// Navigation → first frame, and → first picture of any kind (ms).
     pub fn first_ms(&self) -> (Option<f64>, Option<f64>) {
-        (self.first_frame_ms, self.first_picture_ms)
+        (self.first_frame_ms, self.startup.since_navigation(Step::Drawn))
     }
 
     /// Takes what `source` has: the newest waits for the decoder, the rest are dropped.
@@ -230,8 +228,7 @@ impl Presentation {
         if self.first_frame_ms.is_none() {
             self.first_frame_ms = Some(drawn_ms - self.time_origin);
         }
-        if self.first_picture_ms.is_none() && on_canvas {
-            self.first_picture_ms = Some(drawn_ms - self.time_origin);
+        if !self.startup.done() && on_canvas {
             for (step, at) in [
                 (Step::Message, frame.received_ms),
                 (Step::Decode, self.decode_started_ms),
@@ -292,10 +289,7 @@ impl Presentation {
     /// animation frame to time it.
     pub fn preview_drawn(&mut self, capture_us: u64, now_ms: f64) -> bool {
         self.capture_us = capture_us;
-        if self.first_picture_ms.is_none() {
-            self.first_picture_ms = Some(now_ms - self.time_origin);
-            self.startup.mark(Step::Drawn, now_ms);
-        }
+        self.startup.mark(Step::Drawn, now_ms);
         let first = self.switch.first_ms.is_none();
         if first {
             self.switch.first_drawn = true;

@@ -102,9 +102,14 @@ impl Startup {
         self.at[Step::Drawn as usize].is_some()
     }
 
+    /// When `step` happened, in ms since navigation started, once it has.
+    pub fn since_navigation(&self, step: Step) -> Option<f64> {
+        self.at[step as usize].map(|at| at - self.time_origin)
+    }
+
     /// The steps timed so far: name and ms since navigation started, in step order.
     pub fn steps(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
-        Step::ALL.into_iter().filter_map(|s| self.at[s as usize].map(|at| (s.name(), at - self.time_origin)))
+        Step::ALL.into_iter().filter_map(|s| self.since_navigation(s).map(|ms| (s.name(), ms)))
     }
 }
 

@@ -278,7 +278,7 @@ async fn connection(
                     Some(Upstream::Unsubscribe(t)) => mqtt::unsubscribe(next_id(), &t),
                     None => return Ok(()), // the fan-out is gone
                 },
-                _ = ping.tick() => vec![0xc0, 0x00],
+                _ = ping.tick() => mqtt::PINGREQ.to_vec(),
             };
             to_broker.write_all(&packet).await?;
         }

@@ -337,7 +337,7 @@ where
         Ok::<_, std::io::Error>(head)
     })
     .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s"))??;
+    .map_err(|_| no_connect())??;
     let guessed = carries_password(&first);
     let mut throttled = false;
     let admitted = match guessed {
@@ -353,17 +353,11 @@ where
             let mut decided = inspector.feed(&first, &mut out);
             while decided.is_ok() && inspector.role().is_none() {
                 let read = framing.read(&mut from_client, &mut data, &mailbox);
-                match tokio::time::timeout(CONNECT_TIMEOUT, read).await {
-                    Err(_) => {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "no CONNECT within 10 s",
-                        ))
-                    }
-                    Ok(Err(e)) => return Err(e),
-                    Ok(Ok(false)) => decided = Err(Refusal::close("closed before CONNECT")),
-                    Ok(Ok(true)) => decided = inspector.feed(&data, &mut out),
-                }
+                decided =
+                    match tokio::time::timeout(CONNECT_TIMEOUT, read).await.map_err(|_| no_connect())?? {
+                        false => Err(Refusal::close("closed before CONNECT")),
+                        true => inspector.feed(&data, &mut out),
+                    };
             }
             decided
         }
@@ -485,6 +479,11 @@ fn count_refusal(gate: &Gate, refusal: &Refusal) {
         (None, None) => return,
     };
     counter.fetch_add(1, Relaxed);
+}
+
+/// A client that has not finished its CONNECT within [`CONNECT_TIMEOUT`].
+fn no_connect() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "no CONNECT within 10 s")
 }
 
 /// Whether `head` holds the client's whole first packet (or clearly too big or
