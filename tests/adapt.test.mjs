@@ -215,17 +215,6 @@ test('the page at 2 Mbit/s and 80 ms: compressed on a first visit, from the cach
     const wasm = (v) => v.files.find(([name]) => name.endsWith('.wasm'));
     assert.ok(wasm(first)[2] < 0.5 * wasm(first)[3], `the wasm came compressed: ${wasm(first)}`);
     for (const [name, transferred] of second.files) assert.equal(transferred, 0, `${name} came from the cache on the next visit`);
-    // The engine's module is fetched by the worker (not in the page's resource timing):
-    // named after its content in the page, compressed and cached for good, as the page's.
-    const html = await (await fetch(edge.viewer)).text();
-    const engine = /const ENGINE = '(viewer-engine-[0-9a-f]{16})'/.exec(html)?.[1];
-    assert.ok(engine, 'the page names the engine\'s module by its content hash');
-    for (const file of [`${engine}.js`, `${engine}_bg.wasm`]) {
-      const r = await fetch(new URL(file, edge.viewer), { headers: { 'accept-encoding': 'br' } });
-      assert.equal(r.status, 200, file);
-      assert.match(r.headers.get('cache-control') ?? '', /immutable/, `${file} is cached for good`);
-      assert.equal(r.headers.get('content-encoding'), 'br', `${file} comes compressed`);
-    }
     assert.ok(first.frameMs === undefined || first.ms <= Number(first.frameMs), 'the preview is the first picture, not the first full frame');
     assert.ok(first.ms < 3000 && second.ms < first.ms, `first picture ${first.ms} then ${second.ms} ms`);
   } finally {

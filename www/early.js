@@ -9,34 +9,17 @@
 // instead of 429 (6 visits each, navigation → picture on screen). A module worker and a
 // classic one start equally fast here (median 397 ms for classic).
 //
-// The worker loads the engine's own module (viewer-engine) at once, in parallel with the
-// page's (viewer-page): the first picture waits for the engine alone, never for the
-// page's module to be here first. Where a canvas cannot be handed to a worker, the page
-// loads the engine's module itself through `window.mqcamEngine()`.
-//
-// The page (wasm-viewer/src/page/ui.rs) takes the worker from `window.mqcamWorker`. Which
+// The page (wasm-viewer/src/ui.rs) takes the worker from `window.mqcamWorker`. Which
 // brokers to use is worked out by target.rs; this guesses the first of them from the
 // same inputs in the same order (the engine connects to the first; the others are for
 // failover), and the page tells the worker the real one: a socket dialled to another URL
 // is dropped.
 (() => {
-  // The engine's module, named after its content by scripts/engine-hash.mjs at build.
-  const ENGINE = 'viewer-engine';
-  const engine = {
-    glue: new URL(`${ENGINE}.js`, document.baseURI).href,
-    wasm: new URL(`${ENGINE}_bg.wasm`, document.baseURI).href,
-  };
-  // The engine on the page (no worker): its module, instantiated.
-  window.mqcamEngine = async () => {
-    const glue = await import(engine.glue);
-    await glue.default({ module_or_path: engine.wasm });
-    return glue;
-  };
-
-  // The engine's loader, run in the worker (see wasm-viewer/src/page/worker.rs for the
-  // messages): it fetches and instantiates the engine's module at once; the page's
-  // first message that is not a "dial" starts the engine; any after it wait for it.
-  function engineWorker(firstBroker, engine) {
+  // The engine's loader, run in the worker (see wasm-viewer/src/worker.rs for the
+  // messages). The first message that is not a "dial" says where the module's glue is
+  // and carries the compiled module (nothing is fetched or compiled twice); the next
+  // starts the engine; any after those wait for it.
+  function engineWorker(firstBroker) {
     // When its steps to the first picture happened (the engine reads them: #stats's
     // data-first-steps, wasm-viewer/src/picture/startup.rs).
     const boot = {};
@@ -69,11 +52,10 @@
     };
     if (firstBroker) dial(firstBroker);
     (async () => {
-      // The wasm's download runs beside the glue's.
-      const wasm = fetch(engine.wasm);
-      const glue = await import(engine.glue);
+      const load = await next();
+      const glue = await import(load.glue);
       mark('glue');
-      await glue.default({ module_or_path: wasm });
+      await glue.default({ module_or_path: load.module });
       mark('instance');
       const start = await next();
       // It handles what came meanwhile, then listens itself.
@@ -96,7 +78,6 @@
   // From a blob: URL, not a file of the site: no request (a 304 on every second visit).
   // When the worker was asked for (see engineWorker's marks).
   window.mqcamBoot = { spawn: performance.timeOrigin + performance.now() };
-  const source = new Blob([`(${engineWorker})(${JSON.stringify(broker ?? null)}, ${JSON.stringify(engine)});`],
-    { type: 'text/javascript' });
+  const source = new Blob([`(${engineWorker})(${JSON.stringify(broker ?? null)});`], { type: 'text/javascript' });
   window.mqcamWorker = new Worker(URL.createObjectURL(source), { type: 'module' });
 })();

@@ -22,6 +22,10 @@ impl Scope {
         }
     }
 
+    pub fn is_page(&self) -> bool {
+        matches!(self, Scope::Page(_))
+    }
+
     /// Wall-clock now in ms since the epoch, with sub-ms precision (frames carry µs).
     /// The same clock on the page and in its worker.
     pub fn now_ms(&self) -> f64 {

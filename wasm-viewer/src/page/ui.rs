@@ -5,9 +5,9 @@
 //! The engine runs in a dedicated worker (started by `www/early.js`, inlined in the page → [`crate::page::worker`]) that owns
 //! the canvas, transferred as an `OffscreenCanvas`, so socket, decode and draw never
 //! take the main thread from taps, scrolling and layout. Where the browser cannot
-//! transfer a canvas to a worker (or with `?worker=0`), the engine's module runs here instead.
+//! transfer a canvas to a worker (or with `?worker=0`), the engine runs here instead.
 
-use std::rc::Rc;
+use std::{cell::RefCell, rc::Rc};
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -15,16 +15,16 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{HtmlCanvasElement, HtmlElement, MessageEvent, Worker};
 
 use crate::{
-    engine::{Init, Output, DEFAULT_USER},
+    engine::{self, Init, Output, DEFAULT_USER},
     page::{
         badge,
         dom::{document, element, window},
-        handle::{self, Engine, To},
+        handle::{self, Engine},
         link, login, prefs, recordings, screen,
         target::{self, EdgeInfo, Query},
-        worker::{dial, output_from_js, Start},
+        worker::{dial, load, output_from_js, Start},
     },
-    picture::startup::Step,
+    picture::{draw::Surface, startup::Step},
 };
 
 /// Entry point: finds the target and the login, then starts the engine.
@@ -38,10 +38,9 @@ pub async fn run() -> Result<(), JsValue> {
     let _ = Reflect::set(&boot, &Step::Page.name().into(), &crate::scope::now_ms().into());
     let canvas: HtmlCanvasElement = element("view");
     let params = web_sys::UrlSearchParams::new_with_str(&window().location().search()?)?;
-    // The worker (started by early.js) loads the engine's module while the page finds
-    // the broker (edge.json).
+    // The worker loads the module while the page finds the broker (edge.json).
     let worker = match params.get("worker").as_deref() != Some("0") && can_transfer(&canvas) {
-        true => Reflect::get(&window(), &"mqcamWorker".into())?.dyn_into::<Worker>().ok(),
+        true => load_worker()?,
         false => None,
     };
     let login = initial_login();
@@ -94,9 +93,15 @@ pub async fn run() -> Result<(), JsValue> {
     };
     let engine = match worker {
         Some(worker) => start_worker(worker, &init, &canvas)?,
-        None => start_here(&init, canvas).await?,
+        // Its reports wait for the call that caused them to return, as a worker's do.
+        None => Engine::Page(engine::start(
+            init,
+            Surface::element(canvas)?,
+            Box::new(|out| spawn_local(async move { show(out) })),
+            None,
+        )?),
     };
-    if matches!(engine.to, To::Worker(_)) {
+    if matches!(engine, Engine::Worker { .. }) {
         // The rest (the controls, the grid, the recordings) is the page's own business:
         // first the main thread is let go for a moment, which the worker's own start
         // and the messages just posted to it wait for in Chromium (traced: a worker
@@ -107,8 +112,10 @@ pub async fn run() -> Result<(), JsValue> {
         let _ = JsFuture::from(yielded).await;
     }
     let engine = Rc::new(engine);
-    let _ = element::<HtmlElement>("stats")
-        .set_attribute("data-engine", if matches!(engine.to, To::Worker(_)) { "worker" } else { "page" });
+    let _ = element::<HtmlElement>("stats").set_attribute(
+        "data-engine",
+        if matches!(*engine, Engine::Worker { .. }) { "worker" } else { "page" },
+    );
     watch_login_form(&engine)?;
     watch_visibility(&engine)?;
     // Kept for the life of the page.
@@ -122,29 +129,49 @@ pub async fn run() -> Result<(), JsValue> {
 }
 
 /// Whether this browser can hand the canvas to a worker (Chrome 69+, Firefox 105+,
-/// Safari 16.4+).
+/// Safari 16.4+), and this page knows where its own module is for the worker to load.
 fn can_transfer(canvas: &HtmlCanvasElement) -> bool {
     let has = |o: &JsValue, k: &str| Reflect::has(o, &k.into()).unwrap_or(false);
-    has(&window(), "OffscreenCanvas") && has(&window(), "Worker") && has(canvas, "transferControlToOffscreen")
+    has(&window(), "OffscreenCanvas")
+        && has(&window(), "Worker")
+        && has(canvas, "transferControlToOffscreen")
+        && glue_url().is_some()
 }
 
-/// What the engine says, from the worker or from its module on this page.
-fn heard(data: &JsValue) {
-    match output_from_js(data) {
-        Some(Ok(out)) => show(out),
-        Some(Err(blob)) => handle::snapshot_taken(&blob),
-        None => {}
-    }
+/// The URL of this module's JavaScript glue (Trunk preloads it), for the worker.
+fn glue_url() -> Option<String> {
+    let link = document().query_selector("link[rel=modulepreload]").ok()??;
+    Some(link.dyn_into::<web_sys::HtmlLinkElement>().ok()?.href())
+}
+
+/// The worker `www/early.js` started while the page was still loading (`None` where it
+/// did not: `?worker=0`, or a browser that cannot hand a canvas to a worker), told where
+/// this module is.
+fn load_worker() -> Result<Option<Worker>, JsValue> {
+    let Ok(worker) = Reflect::get(&window(), &"mqcamWorker".into())?.dyn_into::<Worker>() else {
+        return Ok(None);
+    };
+    worker.post_message(&load(&glue_url().ok_or("no module URL for the worker")?))?;
+    Ok(Some(worker))
 }
 
 /// Starts the engine in the worker and hands it the canvas.
 fn start_worker(worker: Worker, init: &Init, canvas: &HtmlCanvasElement) -> Result<Engine, JsValue> {
-    let offscreen: JsValue = canvas.transfer_control_to_offscreen()?.into();
+    let offscreen = canvas.transfer_control_to_offscreen()?;
     let start = Start { canvas: &offscreen, init }.to_js();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| heard(&e.data()));
+    let on_message =
+        Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| match output_from_js(&e.data()) {
+            Some(Ok(out)) => show(out),
+            Some(Err(blob)) => handle::snapshot_taken(&blob),
+            None => {}
+        });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(|e: web_sys::ErrorEvent| {
-        failed(&format!("the viewer's worker failed: {}", e.message()))
+        let why = format!("the viewer's worker failed: {}", e.message());
+        web_sys::console::error_1(&why.clone().into());
+        let el = element::<HtmlElement>("stats");
+        let _ = el.set_attribute("data-state", &why);
+        el.set_text_content(Some(&why));
     });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     // Both live as long as the worker, which lives as long as the page.
@@ -154,34 +181,7 @@ fn start_worker(worker: Worker, init: &Init, canvas: &HtmlCanvasElement) -> Resu
         let _ = Reflect::set(&boot, &Step::Told.name().into(), &crate::scope::now_ms().into());
     }
     worker.post_message_with_transfer(&start, &Array::of1(&offscreen))?;
-    Ok(Engine::new(To::Worker(worker)))
-}
-
-/// Starts the engine here, on the page: its module is loaded by `www/early.js`'s
-/// `mqcamEngine()`, and takes the same messages as calls.
-async fn start_here(init: &Init, canvas: HtmlCanvasElement) -> Result<Engine, JsValue> {
-    let load: js_sys::Function = Reflect::get(&window(), &"mqcamEngine".into())?
-        .dyn_into()
-        .map_err(|_| JsValue::from("the page has no engine loader (www/early.js)"))?;
-    let module =
-        JsFuture::from(js_sys::Promise::from(load.call0(&JsValue::NULL)?)).await.inspect_err(|e| {
-            failed(&format!("the viewer's engine did not load: {}", e.as_string().unwrap_or_default()))
-        })?;
-    let page_engine: js_sys::Function = Reflect::get(&module, &"page_engine".into())?.dyn_into()?;
-    let canvas: JsValue = canvas.into();
-    let start = Start { canvas: &canvas, init }.to_js();
-    // Its reports wait for the call that caused them to return, as a worker's do.
-    let to_page = Closure::<dyn Fn(JsValue)>::new(|data: JsValue| spawn_local(async move { heard(&data) }));
-    let post = page_engine.call2(&JsValue::NULL, &start, &to_page.into_js_value())?;
-    Ok(Engine::new(To::Page(post.dyn_into()?)))
-}
-
-/// Says on the page (and in the console) that the engine could not start or stopped.
-fn failed(why: &str) {
-    web_sys::console::error_1(&why.into());
-    let el = element::<HtmlElement>("stats");
-    let _ = el.set_attribute("data-state", why);
-    el.set_text_content(Some(why));
+    Ok(Engine::Worker { worker, snapshot: RefCell::new(None) })
 }
 
 /// Shows what the engine reports: `#stats` and the overlay, or the login form.
