@@ -13,7 +13,7 @@ step "format"
 cargo fmt --all -- --check
 step "lints (native and wasm32)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
-cargo clippy --locked -p wasm-viewer -p wire --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --locked -p wasm-viewer -p viewer-page -p viewer-engine -p wire --target wasm32-unknown-unknown -- -D warnings
 # The edge without the embedded broker (a build for external brokers only).
 cargo clippy --locked -p edge --no-default-features --features simd -- -D warnings
 step "no import cycles between module files (scripts/cycles.py)"

@@ -55,7 +55,7 @@ for arch in "${arches[@]}"; do
   [ -x "$bin" ] || { echo "package: no $arch binary at $bin (build it, or leave out --no-build)" >&2; exit 1; }
   # A binary without the site would serve a "not built" page from a directory the
   # package does not have.
-  if ! grep -aqE "wasm-viewer-[0-9a-f]+_bg.wasm" "$bin"; then
+  if ! grep -aqE "viewer-page-[0-9a-f]+_bg.wasm" "$bin"; then
     echo "package: $bin has no viewer site built in (build it with scripts/build.sh / build-arm64.sh)" >&2
     exit 1
   fi

@@ -215,6 +215,20 @@ test('the page at 2 Mbit/s and 80 ms: compressed on a first visit, from the cach
     const wasm = (v) => v.files.find(([name]) => name.endsWith('.wasm'));
     assert.ok(wasm(first)[2] < 0.5 * wasm(first)[3], `the wasm came compressed: ${wasm(first)}`);
     for (const [name, transferred] of second.files) assert.equal(transferred, 0, `${name} came from the cache on the next visit`);
+    // Both modules, named in the page by their content (scripts/module-names.mjs; the
+    // page's may come after the first picture, so not in the timings above): compressed
+    // and cached for good.
+    const html = await (await fetch(edge.viewer)).text();
+    for (const constant of ['ENGINE', 'PAGE']) {
+      const name = new RegExp(`const ${constant} = '(viewer-[a-z]+-[0-9a-f]{16})'`).exec(html)?.[1];
+      assert.ok(name, `the page names the ${constant.toLowerCase()}'s module by its content hash`);
+      for (const file of [`${name}.js`, `${name}_bg.wasm`]) {
+        const r = await fetch(new URL(file, edge.viewer), { headers: { 'accept-encoding': 'br' } });
+        assert.equal(r.status, 200, file);
+        assert.match(r.headers.get('cache-control') ?? '', /immutable/, `${file} is cached for good`);
+        assert.equal(r.headers.get('content-encoding'), 'br', `${file} comes compressed`);
+      }
+    }
     assert.ok(first.frameMs === undefined || first.ms <= Number(first.frameMs), 'the preview is the first picture, not the first full frame');
     assert.ok(first.ms < 3000 && second.ms < first.ms, `first picture ${first.ms} then ${second.ms} ms`);
   } finally {

@@ -132,7 +132,7 @@ test('the .deb installs into a clean Debian, and its service streams to a phone 
     // The site is the one built into the binary: the package has no other.
     const page = await fetch(`http://127.0.0.1:${http}/`);
     assert.equal(page.status, 200);
-    assert.match(await page.text(), /wasm-viewer-[0-9a-f]+\.js/);
+    assert.match(await page.text(), /viewer-page-[0-9a-f]+\.js/);
 
     // mqcam-login, as root (sudo's job done) prints the link with the password.
     const login = inRoot(['mqcam-login']);

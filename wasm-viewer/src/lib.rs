@@ -7,7 +7,10 @@
 //!
 //! The page keeps only the user interface; the engine (socket, MQTT session, decode,
 //! draw, stats) runs in a dedicated worker that owns the canvases, or on the page where
-//! a canvas cannot be handed to a worker.
+//! a canvas cannot be handed to a worker. This crate is the library both are built
+//! from: the browser loads two modules, `viewer-page` (`page/`: the page, which never
+//! contains the engine) and `viewer-engine` (`engine/`: the engine, which the first
+//! picture waits for alone), each only what its side reaches.
 //!
 //! # Layout
 //! In the order a frame meets them, then the page around them; each folder's doc lists its files.
@@ -35,15 +38,9 @@ pub mod playback;
 mod scope;
 pub mod stream;
 
-use wasm_bindgen::prelude::*;
-
-/// Runs when the module is instantiated: on the page (Trunk's loader) it starts the
-/// viewer; in the worker (loaded by `www/early.js`) it does nothing, and `worker_main` takes over.
-#[wasm_bindgen(start)]
-pub fn start() {
-    if !scope::Scope::current().is_page() {
-        return;
-    }
+/// Starts the viewer's page (the page's module, `viewer-page`, calls this when it is
+/// instantiated).
+pub fn start_page() {
     wasm_bindgen_futures::spawn_local(async {
         if let Err(e) = page::ui::run().await {
             web_sys::console::error_2(&"mqcam viewer failed to start:".into(), &e);
@@ -52,7 +49,6 @@ pub fn start() {
 }
 
 /// The picture on screen now, as a JPEG `Blob` (for a snapshot button, and tests).
-#[wasm_bindgen]
 pub fn snapshot() -> js_sys::Promise {
     page::handle::snapshot()
 }

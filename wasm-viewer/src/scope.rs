@@ -22,17 +22,17 @@ impl Scope {
         }
     }
 
-    pub fn is_page(&self) -> bool {
-        matches!(self, Scope::Page(_))
+    pub fn performance(&self) -> Option<web_sys::Performance> {
+        match self {
+            Scope::Page(w) => w.performance(),
+            Scope::Worker(w) => w.performance(),
+        }
     }
 
     /// Wall-clock now in ms since the epoch, with sub-ms precision (frames carry µs).
     /// The same clock on the page and in its worker.
     pub fn now_ms(&self) -> f64 {
-        let performance = match self {
-            Scope::Page(w) => w.performance(),
-            Scope::Worker(w) => w.performance(),
-        };
+        let performance = self.performance();
         match performance {
             Some(p) => p.time_origin() + p.now(),
             None => js_sys::Date::now(),

@@ -84,7 +84,7 @@ pub fn directory(payload: &[u8]) -> Vec<Listed> {
             let name_of =
                 |r: &JsValue| Rendition::from_name(&Reflect::get(r, &"name".into()).ok()?.as_string()?);
             let mut offered: Vec<Rendition> = renditions.iter().filter_map(name_of).collect();
-            offered.sort();
+            offered.sort_unstable();
             let full_bytes = renditions.iter().find(|r| name_of(r) == Some(Rendition::Full)).and_then(|r| {
                 let measured = number(r, "frame_bytes").filter(|b| *b > 0.0);
                 let (w, h) = (number(r, "width")?, number(r, "height")?);

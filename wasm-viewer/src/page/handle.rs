@@ -4,33 +4,34 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use js_sys::{Array, Promise};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::JsValue;
 use web_sys::{HtmlCanvasElement, Worker};
 
-use crate::{
-    engine::{self, Shared},
-    page::worker::ToWorker,
-    picture::draw::Surface,
-    playback::player::Command,
-};
+use crate::{page::worker::ToWorker, playback::player::Command};
 
-/// Where the engine runs.
-pub enum Engine {
-    /// Here, on the page's main thread.
-    Page(Shared),
-    /// In a worker; a snapshot asked for and not yet answered waits in `snapshot`.
-    Worker { worker: Worker, snapshot: RefCell<Option<js_sys::Function>> },
+/// Where the engine runs; a snapshot asked for and not yet answered waits in `snapshot`.
+pub struct Engine {
+    pub to: To,
+    snapshot: RefCell<Option<Function>>,
+}
+
+/// How the page's messages reach the engine.
+pub enum To {
+    /// A worker: each message posted, canvases transferred.
+    Worker(Worker),
+    /// The engine's module on this page (`page_engine`): each message a call, canvases
+    /// handed over as they are.
+    Page(Function),
 }
 
 impl Engine {
+    pub fn new(to: To) -> Self {
+        Engine { to, snapshot: RefCell::new(None) }
+    }
+
     pub fn log_in(&self, user: String, password: String) {
-        match self {
-            Engine::Page(app) => engine::log_in(app, user, password),
-            Engine::Worker { worker, .. } => {
-                let _ = worker.post_message(&ToWorker::LogIn { user, password }.to_js());
-            }
-        }
+        self.tell(ToWorker::LogIn { user, password });
     }
 
     pub fn set_hidden(&self, hidden: bool) {
@@ -54,34 +55,17 @@ impl Engine {
     /// A tile's canvas for `camera`'s previews: handed to the engine (transferred to the
     /// worker, which draws into it from then on).
     pub fn add_tile(&self, camera: &str, canvas: HtmlCanvasElement) {
-        match self {
-            Engine::Page(app) => {
-                if let Ok(surface) = Surface::element(canvas) {
-                    engine::add_tile(app, camera, surface);
-                }
-            }
-            Engine::Worker { worker, .. } => {
-                let Ok(offscreen) = canvas.transfer_control_to_offscreen() else { return };
-                let message = ToWorker::Tile { camera: camera.to_string(), canvas: offscreen.clone() };
-                let _ = worker.post_message_with_transfer(&message.to_js(), &Array::of1(&offscreen));
-            }
-        }
+        let Some(canvas) = self.hand_over(canvas) else { return };
+        self.send(
+            &ToWorker::Tile { camera: camera.to_string(), canvas: canvas.clone() }.to_js(),
+            Some(canvas),
+        );
     }
 
     /// The overlay canvas for detections, handed to the engine like a tile's.
     pub fn add_marks(&self, canvas: HtmlCanvasElement) {
-        match self {
-            Engine::Page(app) => {
-                if let Ok(surface) = Surface::element(canvas) {
-                    engine::set_marks(app, surface);
-                }
-            }
-            Engine::Worker { worker, .. } => {
-                let Ok(offscreen) = canvas.transfer_control_to_offscreen() else { return };
-                let message = ToWorker::Marks(offscreen.clone());
-                let _ = worker.post_message_with_transfer(&message.to_js(), &Array::of1(&offscreen));
-            }
-        }
+        let Some(canvas) = self.hand_over(canvas) else { return };
+        self.send(&ToWorker::Marks(canvas.clone()).to_js(), Some(canvas));
     }
 
     /// How the page turns the picture, for the labels drawn over it.
@@ -99,26 +83,26 @@ impl Engine {
         self.tell(ToWorker::Playback { command, at_ms });
     }
 
+    /// A canvas as the engine takes it: a worker draws into its `OffscreenCanvas`
+    /// (`None` if it cannot be had), the page's engine into the element.
+    fn hand_over(&self, canvas: HtmlCanvasElement) -> Option<JsValue> {
+        match self.to {
+            To::Worker(_) => canvas.transfer_control_to_offscreen().ok().map(JsValue::from),
+            To::Page(_) => Some(canvas.into()),
+        }
+    }
+
     /// One message to the engine, wherever it runs.
     fn tell(&self, message: ToWorker) {
-        match self {
-            Engine::Page(app) => match message {
-                ToWorker::Hidden(hidden) => engine::set_hidden(app, hidden),
-                ToWorker::Show { camera, at_ms } => engine::show(app, camera, at_ms),
-                ToWorker::Pause(paused) => engine::set_paused(app, paused),
-                ToWorker::Quality(r) => {
-                    engine::pin(app, r.as_deref().and_then(wire::ack::Rendition::from_name))
-                }
-                ToWorker::LogIn { user, password } => engine::log_in(app, user, password),
-                ToWorker::Turn { degrees, mirror } => engine::set_turn(app, degrees, mirror),
-                ToWorker::Recordings { open, at_ms } => engine::recordings(app, open, at_ms),
-                ToWorker::Playback { command, at_ms } => engine::playback(app, command, at_ms),
-                ToWorker::Snapshot | ToWorker::Tile { .. } | ToWorker::Marks(_) => {}
-            },
-            Engine::Worker { worker, .. } => {
-                let _ = worker.post_message(&message.to_js());
-            }
-        }
+        self.send(&message.to_js(), None);
+    }
+
+    fn send(&self, message: &JsValue, transfer: Option<JsValue>) {
+        let _ = match (&self.to, transfer) {
+            (To::Worker(worker), Some(t)) => worker.post_message_with_transfer(message, &Array::of1(&t)),
+            (To::Worker(worker), None) => worker.post_message(message),
+            (To::Page(post), _) => post.call1(&JsValue::NULL, message).map(drop),
+        };
     }
 }
 
@@ -134,13 +118,12 @@ pub fn keep(engine: EngineHandle) {
     ENGINE.with(|e| *e.borrow_mut() = Some(engine));
 }
 
-/// The worker's answer to a snapshot asked for: resolves the promise [`snapshot`] made.
+/// The engine's answer to a snapshot asked for: resolves the promise [`snapshot`] made.
 pub fn snapshot_taken(blob: &JsValue) {
     ENGINE.with(|engine| {
-        if let Some(Engine::Worker { snapshot, .. }) = engine.borrow().as_deref() {
-            if let Some(resolve) = snapshot.borrow_mut().take() {
-                let _ = resolve.call1(&JsValue::NULL, blob);
-            }
+        let resolve = engine.borrow().as_ref().and_then(|e| e.snapshot.borrow_mut().take());
+        if let Some(resolve) = resolve {
+            let _ = resolve.call1(&JsValue::NULL, blob);
         }
     })
 }
@@ -148,10 +131,9 @@ pub fn snapshot_taken(blob: &JsValue) {
 /// The picture on screen now, as a JPEG `Blob`.
 pub fn snapshot() -> Promise {
     ENGINE.with(|engine| match engine.borrow().as_deref() {
-        Some(Engine::Page(app)) => engine::snapshot(app).unwrap_or_else(|e| Promise::reject(&e)),
-        Some(Engine::Worker { worker, snapshot }) => Promise::new(&mut |resolve, _| {
-            *snapshot.borrow_mut() = Some(resolve);
-            let _ = worker.post_message(&ToWorker::Snapshot.to_js());
+        Some(engine) => Promise::new(&mut |resolve, _| {
+            *engine.snapshot.borrow_mut() = Some(resolve);
+            engine.tell(ToWorker::Snapshot);
         }),
         None => Promise::reject(&"the viewer has not started".into()),
     })

@@ -2,6 +2,7 @@
 //! the link carried last time rather than finding out again.
 
 use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::{page::dom::window, picture::view::fixed};
 
@@ -10,12 +11,13 @@ const LINK_KEY: &str = "mqcam-link";
 /// An estimate older than this says nothing about the link now.
 const LINK_FRESH_MS: f64 = 30.0 * 60.0 * 1000.0;
 
-/// What the link carries, bytes a second, if known: from how fast this page's
-/// WebAssembly came (a download of tens of KB; not when it came from the cache), else
-/// what the last visit measured, if recent.
-pub fn estimate() -> Option<f64> {
-    let performance = window().performance()?;
-    for entry in performance.get_entries_by_type("resource").iter() {
+/// What the link carries, bytes a second, if known: from how fast the page's
+/// WebAssembly came (`resources`: its resource timings; a download of tens of KB, not
+/// one from the cache), else what the last visit measured (kept in `local`,
+/// `localStorage`'s entries), if recent.
+pub fn estimate(resources: &JsValue, local: &JsValue) -> Option<f64> {
+    let entries = resources.clone().dyn_into::<js_sys::Array>().ok();
+    for entry in entries.iter().flat_map(|l| l.iter()) {
         let get = |k: &str| Reflect::get(&entry, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
         let name = Reflect::get(&entry, &"name".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
         let (bytes, ms) = (get("transferSize"), get("responseEnd") - get("responseStart"));
@@ -23,7 +25,7 @@ pub fn estimate() -> Option<f64> {
             return Some(bytes * 1000.0 / ms);
         }
     }
-    let stored = window().local_storage().ok()??.get_item(LINK_KEY).ok()??;
+    let stored = Reflect::get(local, &LINK_KEY.into()).ok()?.as_string()?;
     let (rate, at) = stored.split_once(',')?;
     let (rate, at) = (js_sys::Number::parse_float(rate), js_sys::Number::parse_float(at));
     (rate > 0.0 && js_sys::Date::now() - at < LINK_FRESH_MS).then_some(rate)

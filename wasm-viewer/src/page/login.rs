@@ -20,3 +20,9 @@ pub fn kept() -> Option<(String, String)> {
     let store = window().session_storage().ok()??;
     Some((store.get_item(USER_KEY).ok()??, store.get_item(PASSWORD_KEY).ok()??))
 }
+
+/// The login kept for this tab, from `sessionStorage`'s entries as a plain object.
+pub fn kept_in(session: &wasm_bindgen::JsValue) -> Option<(String, String)> {
+    let get = |k: &str| js_sys::Reflect::get(session, &k.into()).ok()?.as_string();
+    Some((get(USER_KEY)?, get(PASSWORD_KEY)?))
+}

@@ -1,4 +1,5 @@
-//! The page around the picture: start-up, target and login (`ui`), the grid and the
+//! The page around the picture: start-up (`ui`), what it starts from and works out
+//! (`plan`: target, grid or camera, login; the engine's worker works it out too), the grid and the
 //! camera view with their controls (`screen`), the camera's recordings with their
 //! timeline (`recordings`), what is shown ([`deck`]), which broker
 //! and topic ([`target`]), and the messages between the page and the engine's worker
@@ -16,6 +17,7 @@ pub(crate) mod export;
 pub(crate) mod handle;
 pub(crate) mod link;
 pub(crate) mod login;
+pub(crate) mod plan;
 pub(crate) mod prefs;
 pub(crate) mod recordings;
 pub(crate) mod screen;

@@ -7,7 +7,7 @@ use web_sys::HtmlElement;
 use crate::page::dom::{document, element, window};
 
 /// Where the pinned picture quality is kept (none: automatic), for every camera.
-const QUALITY_KEY: &str = "mqcam-quality";
+pub const QUALITY_KEY: &str = "mqcam-quality";
 
 /// Where "hide the detections" is kept ("hidden"; none: shown).
 const MARKS_KEY: &str = "mqcam-marks";
@@ -44,10 +44,15 @@ pub fn initial_quality() -> Option<String> {
     let asked = web_sys::UrlSearchParams::new_with_str(&window().location().search().unwrap_or_default())
         .ok()
         .and_then(|p| p.get("quality"));
-    match asked.as_deref() {
+    choose_quality(asked.as_deref(), load_quality())
+}
+
+/// The rendition pinned: `asked` in the address (`auto`: none) wins over `kept`.
+pub fn choose_quality(asked: Option<&str>, kept: Option<String>) -> Option<String> {
+    match asked {
         Some(q @ ("full" | "half" | "quarter")) => Some(q.to_string()),
         Some("auto") => None,
-        _ => load_quality(),
+        _ => kept,
     }
 }
 
@@ -108,5 +113,23 @@ pub fn save_turn(camera: &str, turn: Turn) {
     if let Ok(Some(store)) = window().local_storage() {
         let value = format!("{},{}", turn.degrees, u8::from(turn.mirror));
         let _ = store.set_item(&format!("mqcam-turn:{camera}"), &value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_quality;
+
+    #[test]
+    fn the_address_wins_over_what_was_kept() {
+        let kept = || Some("half".to_string());
+        assert_eq!(choose_quality(Some("full"), kept()).as_deref(), Some("full"));
+        assert_eq!(choose_quality(Some("quarter"), None).as_deref(), Some("quarter"));
+        // `auto` unpins, whatever was kept.
+        assert_eq!(choose_quality(Some("auto"), kept()), None);
+        // Nothing asked, or something unknown: what this browser kept.
+        assert_eq!(choose_quality(None, kept()).as_deref(), Some("half"));
+        assert_eq!(choose_quality(Some("best"), kept()).as_deref(), Some("half"));
+        assert_eq!(choose_quality(None, None), None);
     }
 }

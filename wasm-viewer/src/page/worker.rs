@@ -1,11 +1,15 @@
 //! The engine in a dedicated worker, and the messages between it and the page.
 //!
-//! The worker's loader (`www/early.js`) imports this same module: the page's first message ([`load`]) says
-//! where the glue is and hands over the compiled `WebAssembly.Module`, so nothing is
-//! downloaded twice, and goes out as soon as the page starts, so the worker loads while
-//! the page finds the broker. The second ([`Start`]) starts [`worker_main`] with the
-//! `OffscreenCanvas` transferred from the page's `<canvas>` and what the page worked out
-//! (brokers and topic, client id, login, whether the tab is hidden). After that:
+//! The engine is a module of its own (`viewer-engine`, beside the page's `viewer-page`),
+//! which `www/early.js` compiles as soon as the page's head is read and hands to the
+//! worker (`{type: "module", module, resources}`, read by early.js's loader). The engine
+//! is then started by one of two messages: `{type: "begin", canvas, inputs, boot}` from
+//! early.js, which transferred the `<canvas>` and sends what the page starts from (the
+//! engine works the plan out itself, `page::plan`: the first picture does not wait for
+//! the page's module), or [`Start`] from the page's module, with what it worked out
+//! (where early.js could not: a static host without `/edge.json` in the page). Where a
+//! canvas cannot be handed to a worker, the page loads the engine's module itself and
+//! [`page_engine`] takes the same messages as calls. After that:
 //!
 //! ```text
 //! page → worker   {type: "dial", broker}            open the socket now (read by early.js)
@@ -20,7 +24,8 @@
 //!                 {type: "turn", degrees, mirror}   how the page turns the picture
 //!                 {type: "recordings", open, at}    the camera's recordings (false: live)
 //!                 {type: "rec", op, v, at}          seek/play/pause/step/jump/mark (`Command`)
-//! worker → page   {type: "view", attrs: [k, v, …], text}   #stats and the overlay
+//! worker → page   {type: "grid"}                            started by early.js on the grid
+//!                 {type: "view", attrs: [k, v, …], text}   #stats and the overlay
 //!                 {type: "login", why, user}                show the login form
 //!                 {type: "cameras", list: [{name, state, detail, previews, age, alarm, recording}]}
 //!                 {type: "snapshot", blob}                  the picture, a JPEG Blob
@@ -40,7 +45,10 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, OffscreenCanvas};
 use crate::{
     bus::cameras::CameraInfo,
     engine::{self, Init, Output},
-    page::target::Target,
+    page::{
+        plan::{Inputs, Plan},
+        target::Target,
+    },
     picture::draw::Surface,
     playback::player::Command,
 };
@@ -59,14 +67,15 @@ pub enum ToWorker {
         at_ms: f64,
     },
     Pause(bool),
+    /// A tile's canvas: an `OffscreenCanvas` transferred to a worker, or the `<canvas>`.
     Tile {
         camera: String,
-        canvas: OffscreenCanvas,
+        canvas: JsValue,
     },
     /// Pin a rendition by name (`full`, `half`, `quarter`), or `None`: automatic.
     Quality(Option<String>),
     /// The overlay canvas detections are drawn on, transferred.
-    Marks(OffscreenCanvas),
+    Marks(JsValue),
     /// How the page turns the picture (CSS), so labels are drawn to read upright.
     Turn {
         degrees: u32,
@@ -118,13 +127,13 @@ impl ToWorker {
             ]),
             ToWorker::Pause(paused) => object(&[("type", "pause".into()), ("paused", (*paused).into())]),
             ToWorker::Tile { camera, canvas } => {
-                object(&[("type", "tile".into()), ("camera", camera.into()), ("canvas", canvas.into())])
+                object(&[("type", "tile".into()), ("camera", camera.into()), ("canvas", canvas.clone())])
             }
             ToWorker::Quality(r) => object(&[
                 ("type", "quality".into()),
                 ("rendition", r.as_deref().map_or(JsValue::NULL, JsValue::from)),
             ]),
-            ToWorker::Marks(canvas) => object(&[("type", "marks".into()), ("canvas", canvas.into())]),
+            ToWorker::Marks(canvas) => object(&[("type", "marks".into()), ("canvas", canvas.clone())]),
             ToWorker::Turn { degrees, mirror } => object(&[
                 ("type", "turn".into()),
                 ("degrees", (*degrees).into()),
@@ -149,11 +158,9 @@ impl ToWorker {
                 ToWorker::Show { camera: field(v, "camera").as_string(), at_ms: field(v, "at").as_f64()? }
             }
             "pause" => ToWorker::Pause(field(v, "paused").as_bool()?),
-            "tile" => {
-                ToWorker::Tile { camera: string(v, "camera"), canvas: field(v, "canvas").dyn_into().ok()? }
-            }
+            "tile" => ToWorker::Tile { camera: string(v, "camera"), canvas: field(v, "canvas") },
             "quality" => ToWorker::Quality(field(v, "rendition").as_string()),
-            "marks" => ToWorker::Marks(field(v, "canvas").dyn_into().ok()?),
+            "marks" => ToWorker::Marks(field(v, "canvas")),
             "turn" => ToWorker::Turn {
                 degrees: field(v, "degrees").as_f64()? as u32,
                 mirror: field(v, "mirror").as_bool()?,
@@ -251,11 +258,6 @@ pub fn output_from_js(v: &JsValue) -> Option<Result<ToPage, JsValue>> {
     }))
 }
 
-/// The page's first message: where this module's glue is, and the module itself.
-pub fn load(glue: &str) -> JsValue {
-    object(&[("glue", glue.into()), ("module", wasm_bindgen::module())])
-}
-
 /// Tells the worker's loader the broker as soon as the page knows it: it opens the
 /// socket while the module is still loading (`www/early.js`, which may have dialled
 /// already from its own guess: a socket to another URL is dropped).
@@ -265,7 +267,8 @@ pub fn dial(broker: &str) -> JsValue {
 
 /// The page's second message, as the page builds it.
 pub struct Start<'a> {
-    pub canvas: &'a OffscreenCanvas,
+    /// The picture's canvas: an `OffscreenCanvas` for a worker, the `<canvas>` on the page.
+    pub canvas: &'a JsValue,
     pub init: &'a Init,
 }
 
@@ -284,7 +287,7 @@ impl Start<'_> {
             None => JsValue::NULL,
         };
         object(&[
-            ("canvas", self.canvas.into()),
+            ("canvas", self.canvas.clone()),
             ("brokers", brokers),
             ("topic", topic),
             ("error", error),
@@ -314,6 +317,18 @@ impl Start<'_> {
             ),
         ])
     }
+}
+
+/// What the engine starts with: worked out here from what `www/early.js` gathered
+/// (`{type: "begin", canvas, inputs, boot}`: the page's module is not here yet), or as the
+/// page worked it out ([`Start`]).
+fn init_of(start: &JsValue) -> Init {
+    if string(start, "type") != "begin" {
+        return init_from_js(start);
+    }
+    let inputs = Inputs::from_js(&field(start, "inputs"));
+    let boot = vec![field(start, "boot"), field(&js_sys::global(), "mqcamBoot")];
+    Plan::new(&inputs).init(&inputs, boot)
 }
 
 fn init_from_js(v: &JsValue) -> Init {
@@ -358,19 +373,74 @@ fn init_from_js(v: &JsValue) -> Init {
     }
 }
 
-/// The worker's entry point (called by the loader in `www/early.js`): starts the engine on the
-/// transferred canvas, handles the messages that came early, then listens.
-#[wasm_bindgen]
+/// The worker's entry point (called by the loader in `www/early.js` through the engine's
+/// module, `viewer-engine`): starts the engine on the transferred canvas, handles the
+/// messages that came early, then listens.
 pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), JsValue> {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
-    let canvas: OffscreenCanvas = field(&start, "canvas").dyn_into()?;
     let post = scope.clone();
-    let sink = Box::new(move |out: Output| {
-        let _ = post.post_message(&output_to_js(&out));
-    });
-    let app = engine::start(init_from_js(&start), Surface::offscreen(canvas)?, sink, socket.dyn_into().ok())?;
-    let post = scope.clone();
-    let handle: Rc<dyn Fn(JsValue)> = Rc::new(move |data: JsValue| match ToWorker::from_js(&data) {
+    let handle = run(
+        &start,
+        Rc::new(move |message: JsValue| {
+            let _ = post.post_message(&message);
+        }),
+        socket.dyn_into().ok(),
+    )?;
+    for message in early.iter() {
+        handle(message);
+    }
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| handle(e.data()));
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler (and through it the engine) lives as long as the worker.
+    on_message.forget();
+    Ok(())
+}
+
+/// The engine on the page, where a canvas cannot be handed to a worker (`?worker=0`, an
+/// old browser): the same messages as with a worker, as calls. `start` carries the
+/// `<canvas>` itself; `to_page` is called with each message for the page; the function
+/// returned takes the page's messages (their canvases are `<canvas>` elements).
+pub fn page_engine(start: JsValue, to_page: js_sys::Function) -> Result<js_sys::Function, JsValue> {
+    let handle = run(
+        &start,
+        Rc::new(move |message: JsValue| {
+            let _ = to_page.call1(&JsValue::NULL, &message);
+        }),
+        None,
+    )?;
+    // Lives as long as the page.
+    Ok(Closure::<dyn Fn(JsValue)>::new(move |message: JsValue| handle(message))
+        .into_js_value()
+        .unchecked_into())
+}
+
+/// A canvas handed to the engine: transferred to a worker, or a `<canvas>` on the page.
+fn surface(canvas: &JsValue) -> Result<Surface, JsValue> {
+    match canvas.clone().dyn_into::<OffscreenCanvas>() {
+        Ok(offscreen) => Surface::offscreen(offscreen),
+        Err(other) => Surface::element(other.dyn_into()?),
+    }
+}
+
+/// Starts the engine from the page's start message; its reports go to `post`. Returns
+/// what handles the page's messages from then on.
+fn run(
+    start: &JsValue,
+    post: Rc<dyn Fn(JsValue)>,
+    socket: Option<web_sys::WebSocket>,
+) -> Result<Rc<dyn Fn(JsValue)>, JsValue> {
+    let sink = {
+        let post = post.clone();
+        Box::new(move |out: Output| post(output_to_js(&out)))
+    };
+    let init = init_of(start);
+    // Started by early.js, with the grid to show: the tiles are the page's, so its module
+    // is wanted now rather than after a first picture (which a grid's canvas never gets).
+    if init.grid && string(start, "type") == "begin" {
+        post(object(&[("type", "grid".into())]));
+    }
+    let app = engine::start(init, surface(&field(start, "canvas"))?, sink, socket)?;
+    Ok(Rc::new(move |data: JsValue| match ToWorker::from_js(&data) {
         Some(ToWorker::LogIn { user, password }) => engine::log_in(&app, user, password),
         Some(ToWorker::Hidden(hidden)) => engine::set_hidden(&app, hidden),
         Some(ToWorker::Show { camera, at_ms }) => engine::show(&app, camera, at_ms),
@@ -379,7 +449,7 @@ pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), 
             engine::pin(&app, r.as_deref().and_then(wire::ack::Rendition::from_name))
         }
         Some(ToWorker::Marks(canvas)) => {
-            if let Ok(surface) = Surface::offscreen(canvas) {
+            if let Ok(surface) = surface(&canvas) {
                 engine::set_marks(&app, surface);
             }
         }
@@ -387,7 +457,7 @@ pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), 
         Some(ToWorker::Recordings { open, at_ms }) => engine::recordings(&app, open, at_ms),
         Some(ToWorker::Playback { command, at_ms }) => engine::playback(&app, command, at_ms),
         Some(ToWorker::Tile { camera, canvas }) => {
-            if let Ok(surface) = Surface::offscreen(canvas) {
+            if let Ok(surface) = surface(&canvas) {
                 engine::add_tile(&app, &camera, surface);
             }
         }
@@ -398,17 +468,9 @@ pub fn worker_main(start: JsValue, early: Array, socket: JsValue) -> Result<(), 
                     Ok(p) => JsFuture::from(p).await.unwrap_or(JsValue::NULL),
                     Err(_) => JsValue::NULL,
                 };
-                let _ = post.post_message(&object(&[("type", "snapshot".into()), ("blob", blob)]));
+                post(object(&[("type", "snapshot".into()), ("blob", blob)]));
             });
         }
         None => {}
-    });
-    for message in early.iter() {
-        handle(message);
-    }
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| handle(e.data()));
-    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // The handler (and through it the engine) lives as long as the worker.
-    on_message.forget();
-    Ok(())
+    }))
 }

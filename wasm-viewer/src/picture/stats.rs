@@ -202,7 +202,7 @@ pub fn percentile(values: impl Iterator<Item = f64>, p: f64) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_unstable_by(|a, b| a.total_cmp(b));
     let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
     Some(v[rank.clamp(1, v.len()) - 1])
 }

@@ -114,7 +114,7 @@ pub fn start_on(
     let Some(rate) = bytes_per_s.filter(|r| *r > 0.0) else { return Rendition::Full };
     let useful = USEFUL_FPS.min(0.9 * camera_fps.max(1.0));
     let mut sorted = offered.to_vec();
-    sorted.sort();
+    sorted.sort_unstable();
     let fits = sorted.iter().copied().find(|r| {
         let size = full_frame_bytes * SMALLER_RATIO.powi(i32::from(r.id()));
         rate / size >= useful
