@@ -25,8 +25,8 @@
 // The page (wasm-viewer/src/page/ui.rs) takes the worker from `window.mqcamWorker`. Which
 // brokers to use is worked out by target.rs; this guesses the first of them from the
 // same inputs in the same order (the engine connects to the first; the others are for
-// failover), and the page tells the worker the real one: a socket dialled to another URL
-// is dropped.
+// failover); the engine connects to the real one: a socket dialled to another URL is
+// dropped.
 (() => {
   // The modules' names, made from their content by scripts/module-names.mjs at build.
   const ENGINE = 'viewer-engine';
@@ -181,7 +181,7 @@
       } else if (!connected && said(data, 'data-connected') === 'true') {
         // Connected, and no picture a moment later (a camera that sends nothing): the
         // page says so. Sooner, the page's bytes would slow the first picture's on a
-        // slow link (2 Mbit/s: 656 ms instead of 606).
+        // slow link (2 Mbit/s, loaded at the connection: 656 ms instead of 606, once).
         connected = true;
         setTimeout(loadPage, 400);
       }

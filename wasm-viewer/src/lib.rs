@@ -8,9 +8,10 @@
 //! The page keeps only the user interface; the engine (socket, MQTT session, decode,
 //! draw, stats) runs in a dedicated worker that owns the canvases, or on the page where
 //! a canvas cannot be handed to a worker. This crate is the library both are built
-//! from: the browser loads two modules, `viewer-page` (`page/`: the page, which never
-//! contains the engine) and `viewer-engine` (`engine/`: the engine, which the first
-//! picture waits for alone), each only what its side reaches.
+//! from: the browser loads two modules, `viewer-engine` (the crate in `wasm-viewer/engine`:
+//! the engine, which the first picture waits for alone) and `viewer-page` (in
+//! `wasm-viewer/page`: the page, which never contains the engine), each only what its
+//! side reaches (docs/viewer.md).
 //!
 //! # Layout
 //! In the order a frame meets them, then the page around them; each folder's doc lists its files.
@@ -20,7 +21,7 @@
 //! - [`stream`]: the way back, plain Rust: rendition, flow-control window, pace, clock offset.
 //! - [`playback`]: recorded footage, plain Rust: what to ask the recording edge, the timeline's geometry.
 //! - [`bus`]: the bus's other messages: status, alarms, the directory, detections.
-//! - [`page`]: start-up and login, grid and camera view, what is shown, the worker's messages.
+//! - [`page`]: start-up and login (the plan, worked out by the engine's worker too), grid and camera view, what is shown, the worker's messages.
 //! - `scope`: the globals (clock, timers, decoder, animation frames), page or worker.
 //!
 //! `wire` (the crate shared with the edge) has the frame's stamp, the topic layout, the
