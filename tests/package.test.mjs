@@ -132,7 +132,8 @@ test('the .deb installs into a clean Debian, and its service streams to a phone 
     // The site is the one built into the binary: the package has no other.
     const page = await fetch(`http://127.0.0.1:${http}/`);
     assert.equal(page.status, 200);
-    assert.match(await page.text(), /viewer-page-[0-9a-f]+\.js/);
+    // The built viewer: early.js names its modules by their content (scripts/module-names.mjs).
+    assert.match(await page.text(), /const ENGINE = 'viewer-engine-[0-9a-f]{16}'/);
 
     // mqcam-login, as root (sudo's job done) prints the link with the password.
     const login = inRoot(['mqcam-login']);
