@@ -215,7 +215,13 @@ async fn an_alarm_from_the_bus_is_kept_with_its_pre_roll_and_played_back_over_th
         serde_json::from_slice(&probe.stdout).unwrap_or_else(|e| panic!("{e}: {probe:?}"));
     let stream = &p["streams"][0];
     assert_eq!((stream["codec_name"].as_str(), stream["width"].as_u64()), (Some("mjpeg"), Some(320)), "{p}");
-    assert_eq!(stream["r_frame_rate"].as_str(), Some("10/1"), "{p}");
+    // The clip's rate is the recording's median capture interval: 10 fps, give or take
+    // a timer's jitter on a busy machine (CI once read 10001/1000).
+    let rate = stream["r_frame_rate"]
+        .as_str()
+        .and_then(|r| r.split_once('/'))
+        .map(|(n, d)| n.parse::<f64>().unwrap_or(0.0) / d.parse::<f64>().unwrap_or(1.0));
+    assert!(rate.is_some_and(|r| (r - 10.0).abs() <= 0.1), "10 fps: {p}");
     let frames: u64 = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
     let expected = (end - start) / 100_000 + 1;
     assert!(frames.abs_diff(expected) <= 2, "{frames} frames, {expected} recorded");
