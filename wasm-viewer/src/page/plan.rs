@@ -38,7 +38,8 @@ pub struct Inputs {
     pub resources: JsValue,
 }
 
-fn field(o: &JsValue, k: &str) -> JsValue {
+/// A property of a JS object (`undefined` where it has none); the messages' reader too.
+pub(crate) fn field(o: &JsValue, k: &str) -> JsValue {
     Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED)
 }
 

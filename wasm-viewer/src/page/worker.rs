@@ -46,7 +46,7 @@ use crate::{
     bus::cameras::CameraInfo,
     engine::{self, Init, Output},
     page::{
-        plan::{Inputs, Plan},
+        plan::{field, Inputs, Plan},
         target::Target,
     },
     picture::draw::Surface,
@@ -102,10 +102,6 @@ fn object(fields: &[(&str, JsValue)]) -> JsValue {
         let _ = Reflect::set(&o, &(*k).into(), v);
     }
     o.into()
-}
-
-fn field(o: &JsValue, k: &str) -> JsValue {
-    Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn string(o: &JsValue, k: &str) -> String {
@@ -323,15 +319,16 @@ impl Start<'_> {
 /// (`{type: "begin", canvas, inputs, boot}`: the page's module is not here yet), or as the
 /// page worked it out ([`Start`]).
 fn init_of(start: &JsValue) -> Init {
+    // The page's steps (or early.js's), then the worker loader's (`www/early.js`).
+    let boot = vec![field(start, "boot"), field(&js_sys::global(), "mqcamBoot")];
     if string(start, "type") != "begin" {
-        return init_from_js(start);
+        return init_from_js(start, boot);
     }
     let inputs = Inputs::from_js(&field(start, "inputs"));
-    let boot = vec![field(start, "boot"), field(&js_sys::global(), "mqcamBoot")];
     Plan::new(&inputs).init(&inputs, boot)
 }
 
-fn init_from_js(v: &JsValue) -> Init {
+fn init_from_js(v: &JsValue, boot: Vec<JsValue>) -> Init {
     let target = match field(v, "error").as_string() {
         Some(e) => Err(e),
         None => {
@@ -355,8 +352,7 @@ fn init_from_js(v: &JsValue) -> Init {
         link_bytes_per_s: field(v, "link").as_f64(),
         pinned: field(v, "pinned").as_string().and_then(|n| wire::ack::Rendition::from_name(&n)),
         marks_max_age_ms: field(v, "marksMaxAgeMs").as_f64().unwrap_or(crate::bus::marks::DEFAULT_MAX_AGE_MS),
-        // The page's steps, then the worker loader's (`www/early.js`).
-        boot: vec![field(v, "boot"), field(&js_sys::global(), "mqcamBoot")],
+        boot,
         camera_hint: {
             let hint = field(v, "hint");
             let offered = field(&hint, "offered").dyn_into::<Array>().ok().map(|names| {
